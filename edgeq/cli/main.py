@@ -1,0 +1,76 @@
+"""``edgeq`` entry point.
+
+Each sub-command lives in its own module ``edgeq.cli.<name>`` exposing ``HELP`` (one line), ``add_arguments(parser)``
+and ``run(args) -> int``. Those modules import nothing heavy at module level, so ``edgeq --help`` stays fast and
+works without TensorFlow. User mistakes (:class:`edgeq.errors.EdgeqError`) become one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from edgeq import __version__
+from edgeq.errors import EdgeqError
+
+#: sub-command name -> module (in the order ``--help`` lists them)
+COMMANDS: dict[str, str] = {
+    "inspect": "edgeq.cli.inspect_cmd",
+    "quantize": "edgeq.cli.quantize_cmd",
+    "evaluate": "edgeq.cli.evaluate_cmd",
+    "qat": "edgeq.cli.qat_cmd",
+    "compile": "edgeq.cli.compile_cmd",
+    "boards": "edgeq.cli.boards_cmd",
+    "export": "edgeq.cli.export_cmd",
+    "flash": "edgeq.cli.flash_cmd",
+    "bench": "edgeq.cli.bench_cmd",
+    "run": "edgeq.cli.run_cmd",
+    "demo": "edgeq.cli.demo_cmd",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeq",
+        description="Keras -> INT8 .tflite -> C for microcontrollers, with on-device verification and benchmarks.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgeq {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # a command whose module is not part of this build
+            if exc.name == module_name:
+                continue
+            raise
+        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        code = args._run(args)
+    except EdgeqError as exc:
+        print(f"edgeq {args.command}: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edgeq {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
