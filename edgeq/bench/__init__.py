@@ -1,0 +1,1 @@
+"""On-device benchmarking over serial: protocol (framing) separate from transport; harness, statistics, reports."""
