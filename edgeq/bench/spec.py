@@ -48,7 +48,7 @@ ERR_PREFIX = "e-["
 # --- edgeq extensions ------------------------------------------------------------------------------------------
 CMD_INFO = "edgeq-info"  # -> "m-info-{json}"
 CMD_LOAD = "edgeq-load"  # "edgeq-load N CRC32HEX" -> "m-bin-ready", N raw bytes, -> "m-load-done" | "e-[crc mismatch]"
-CMD_RUN = "edgeq-run"  # "edgeq-run W" -> "m-t-<ticks>", "m-out-<hex>-<crc32hex>"
+CMD_RUN = "edgeq-run"  # "edgeq-run W" -> "m-t-<ticks>-<crc32hex of the decimal digits>", "m-out-<hex>-<crc32hex>"
 MSG_INFO = "m-info-"
 MSG_BIN_READY = "m-bin-ready"
 MSG_TICKS = "m-t-"
