@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# edgeq's two commands. Each one installs whatever is missing first (Debian/Ubuntu), and is fast when all is there:
+#   ./run.sh demo [ARGS...]   set up, then run `edgeq demo` (on the emulated qemu-m4 board when no hardware is attached)
+#   ./run.sh test [ARGS...]   set up, then run the whole test suite (extra ARGS go to pytest)
+# Also: ./run.sh setup (only the set-up), ./run.sh bench (every script in benchmarks/).
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+# Debian packages the tests and the demo use: toolchains, emulators, Python venv support.
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc make
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev
+)
+EXTRAS="convert,pi,micro,dev"
+
+log() { printf '[run.sh] %s\n' "$*" >&2; }
+
+setup_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null; then
+    log "not a Debian/Ubuntu system: install these yourself: ${missing[*]}"
+    return 0
+  fi
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup_venv() {
+  if [ ! -x "$PY" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  # Re-install only when the dependency declaration changed (or an earlier install did not finish).
+  local stamp="$VENV/.edgeq-installed"
+  local want
+  want="$(sha256sum pyproject.toml | cut -d' ' -f1) $EXTRAS"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing edgeq[$EXTRAS] into $VENV (first time: a few minutes)"
+    "$PY" -m pip install -q --upgrade pip
+    "$PY" -m pip install -q -e ".[$EXTRAS]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+setup() { setup_apt; setup_venv; }
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  demo)
+    setup
+    exec "$VENV/bin/edgeq" demo "$@"
+    ;;
+  test)
+    setup
+    set +e
+    "$PY" -m pytest "$@"
+    rc=$?
+    set -e
+    if [ $rc -eq 5 ]; then
+      log "pytest collected no tests: that is a failure"
+      exit 1
+    fi
+    exit $rc
+    ;;
+  bench)
+    setup
+    for b in benchmarks/*.py; do
+      log "$b"
+      "$PY" "$b"
+    done
+    ;;
+  *)
+    sed -n '2,6p' "$0" >&2
+    exit 2
+    ;;
+esac
