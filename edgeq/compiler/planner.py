@@ -1,0 +1,424 @@
+"""Static memory planner: activation buffers + one kernel-scratch region -> offsets in one arena.
+
+NOTE for the compiler lead (helper-3): import from here, the interface is the one we agreed on::
+
+    from edgeq.compiler.planner import BufferReq, MemoryPlan, plan_memory, requests_from_graph, op_order_bound
+
+    reqs = [BufferReq(name, size, first, last, alias_of=None, inplace_of=None, align=16), ...]
+    plan = plan_memory(reqs, scratch)          # scratch[i] = kernel scratch bytes op i needs (len = num ops)
+    plan.offsets[name]                         # byte offset of every buffer inside the arena
+    plan.arena_bytes, plan.scratch_bytes, plan.scratch_offset, plan.ram_bytes, plan.per_layer, plan.op_order_bound
+
+* Lifetimes are inclusive op indices: ``first`` = op that writes the buffer (graph inputs: 0 or -1), ``last`` = op
+  that reads it last (graph outputs: ``num_ops``). Two buffers whose [first, last] intersect never overlap.
+* ``alias_of`` (RESHAPE and friends): the buffer *is* that buffer (same offset); a chain of aliases is one memory
+  block whose lifetime is the union of its members'.
+* ``inplace_of``: the buffer may start at exactly that input's offset, and is put there when that is legal (the
+  input's - or its alias group's - last use is this buffer's ``first``) and it pays off. Whether the kernel really
+  supports it (elementwise ADD/MUL, depthwise stride 1 / ch_mult 1 with a row buffer, ...) is the caller's call; a
+  request that is not legal is ignored, never an error. ``plan.inplace`` lists the pairs actually taken.
+* Scratch: ONE region of ``max(scratch)`` bytes placed AFTER the activations, at ``scratch_offset == arena_bytes``
+  (``arena_bytes`` is rounded up to 16). So RAM = ``arena_bytes + scratch_bytes`` = ``plan.ram_bytes`` exactly,
+  matching ``EDGEQ_RAM_BYTES = EDGEQ_ARENA_BYTES + EDGEQ_SCRATCH_BYTES`` in docs/contracts.md. Emit one static
+  array of ``ram_bytes`` (or two arrays) - both are consistent with these numbers.
+* ``requests_from_graph(graph, inplace_ops=...)`` builds requests the simple way (every non-constant tensor,
+  RESHAPE/SQUEEZE/EXPAND_DIMS outputs as aliases, optional in-place for the listed opcodes); it reproduces the
+  op-order bounds of docs (KWS 16000, IC 49152, VWW 55296, AD 768, str_ww 6656, ResNet-large 122880).
+
+Algorithm: greedy placement (TFLM's "greedy by size", generalised) run over several orderings - size, lifetime
+length, size x lifetime, first use, plus a few seeded random tie-breaks - each with first-fit and best-fit gap
+search, with and without in-place; the smallest arena wins (ties: fewer bytes of padding, then the first found).
+The search stops early when it reaches the lower bound (max live bytes at any op, in-place pairs counted once).
+Deterministic: same requests -> same plan. Pure Python, no numpy.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from edgeq.errors import EdgeqError
+
+__all__ = [
+    "BufferReq",
+    "MemoryPlan",
+    "plan_memory",
+    "op_order_bound",
+    "requests_from_graph",
+    "ALIAS_OPS",
+    "ELEMENTWISE_INPLACE_OPS",
+]
+
+#: ops whose output is the input's memory reinterpreted (no data movement)
+ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
+#: ops for which an output may take an input's memory when every kernel reads element i before writing element i
+ELEMENTWISE_INPLACE_OPS = frozenset({"ADD", "MUL", "SUB", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE",
+                                     "DEQUANTIZE", "HARD_SWISH", "LEAKY_RELU", "PRELU", "MAXIMUM", "MINIMUM"})
+
+
+@dataclass(frozen=True)
+class BufferReq:
+    name: str
+    size: int
+    first: int  # op index that writes it first (graph inputs: 0 or -1)
+    last: int  # op index that reads it last (graph outputs: num_ops)
+    alias_of: str | None = None  # shares this buffer's memory (RESHAPE); the lifetimes merge
+    inplace_of: str | None = None  # may take exactly this input's memory if its last use is `first`
+    align: int = 16
+
+
+@dataclass
+class MemoryPlan:
+    offsets: dict[str, int]
+    arena_bytes: int  # activations (rounded up to 16); the scratch region starts right after
+    scratch_bytes: int
+    scratch_offset: int  # == arena_bytes: scratch lives after the activations
+    per_layer: list[dict]  # one entry per op: {"op", "live_bytes", "high_water", "scratch"}
+    op_order_bound: int  # max over ops of live activation bytes (aliases once, no in-place)
+    inplace: list[tuple[str, str]] = field(default_factory=list)  # (buffer, input whose memory it took)
+    strategy: str = ""  # which ordering / fit won
+    lower_bound: int = 0  # op_order_bound with the honoured in-place pairs counted once
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.arena_bytes + self.scratch_bytes
+
+    def to_dict(self) -> dict:
+        return {
+            "arena_bytes": self.arena_bytes,
+            "scratch_bytes": self.scratch_bytes,
+            "scratch_offset": self.scratch_offset,
+            "ram_bytes": self.ram_bytes,
+            "op_order_bound": self.op_order_bound,
+            "lower_bound": self.lower_bound,
+            "strategy": self.strategy,
+            "offsets": dict(self.offsets),
+            "inplace": [list(p) for p in self.inplace],
+            "per_layer": [dict(d) for d in self.per_layer],
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# internal: alias groups ("blocks": one block = one piece of memory)
+
+
+@dataclass
+class _Block:
+    root: str
+    members: list[str]
+    size: int
+    first: int
+    last: int
+    align: int
+    inplace_of: str | None = None  # root of the block this one may sit on
+
+
+def _align_up(x: int, a: int) -> int:
+    return -(-x // a) * a
+
+
+def _check(reqs: Sequence[BufferReq]) -> dict[str, BufferReq]:
+    by_name: dict[str, BufferReq] = {}
+    for r in reqs:
+        if r.name in by_name:
+            raise EdgeqError(f"buffer {r.name!r} is requested twice", where="memory planner")
+        if r.size < 0:
+            raise EdgeqError(f"buffer {r.name!r} has a negative size {r.size}", where="memory planner")
+        if r.last < r.first:
+            raise EdgeqError(f"buffer {r.name!r} is read (op {r.last}) before it is written (op {r.first})",
+                             where="memory planner")
+        if r.align <= 0 or r.align & (r.align - 1):
+            raise EdgeqError(f"buffer {r.name!r}: alignment {r.align} is not a power of two", where="memory planner")
+        by_name[r.name] = r
+    for r in reqs:
+        for ref in (r.alias_of, r.inplace_of):
+            if ref is not None and ref not in by_name:
+                raise EdgeqError(f"buffer {r.name!r} refers to unknown buffer {ref!r}", where="memory planner")
+    return by_name
+
+
+def _root(name: str, by_name: dict[str, BufferReq]) -> str:
+    seen = set()
+    while by_name[name].alias_of is not None:
+        if name in seen:
+            raise EdgeqError(f"alias cycle through buffer {name!r}", where="memory planner")
+        seen.add(name)
+        name = by_name[name].alias_of  # type: ignore[assignment]
+    return name
+
+
+def _blocks(reqs: Sequence[BufferReq]) -> tuple[dict[str, _Block], dict[str, str]]:
+    by_name = _check(reqs)
+    root_of = {r.name: _root(r.name, by_name) for r in reqs}
+    blocks: dict[str, _Block] = {}
+    for r in reqs:  # keep request order (determinism)
+        root = root_of[r.name]
+        b = blocks.get(root)
+        if b is None:
+            blocks[root] = _Block(root, [r.name], r.size, r.first, r.last, r.align)
+        else:
+            b.members.append(r.name)
+            b.size = max(b.size, r.size)
+            b.first = min(b.first, r.first)
+            b.last = max(b.last, r.last)
+            b.align = max(b.align, r.align)
+    # in-place: legal only when the input's block dies exactly where this block is born, and this block is the one
+    # born there (an alias member's in-place request counts for its whole block only if it is the block's writer)
+    for r in reqs:
+        if r.inplace_of is None:
+            continue
+        b = blocks[root_of[r.name]]
+        target = root_of[r.inplace_of]
+        if target == b.root or r.first != b.first:
+            continue
+        t = blocks[target]
+        if t.last == b.first and t.first <= b.first and b.inplace_of is None:
+            b.inplace_of = target
+    return blocks, root_of
+
+
+def _live_profile(blocks: Iterable[_Block], merged: dict[str, str] | None = None) -> dict[int, int]:
+    """time -> live bytes. ``merged`` maps a block to the block whose memory it shares (counted once: max size)."""
+    live: dict[int, int] = {}
+    blocks = list(blocks)
+    by_root = {b.root: b for b in blocks}
+    for b in blocks:
+        for t in range(b.first, b.last + 1):
+            live[t] = live.get(t, 0) + b.size
+    for child, parent in (merged or {}).items():
+        c, p = by_root[child], by_root[parent]
+        t = c.first  # == p.last: the only instant both live
+        live[t] -= min(c.size, p.size)
+    return live
+
+
+def op_order_bound(reqs: Sequence[BufferReq]) -> int:
+    """Max over ops of the bytes of the buffers live at that op (alias groups once, no in-place, no alignment)."""
+    blocks, _ = _blocks(reqs)
+    prof = _live_profile(blocks.values())
+    return max(prof.values(), default=0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# greedy placement
+
+
+def _overlap_t(a: _Block, b: _Block) -> bool:
+    return a.first <= b.last and b.first <= a.last
+
+
+def _place(order: Sequence[_Block], use_inplace: bool, best_fit: bool) -> tuple[dict[str, int], int, list]:
+    placed: list[tuple[_Block, int]] = []
+    offsets: dict[str, int] = {}
+    taken: list[tuple[str, str]] = []
+    top = 0
+    for b in order:
+        if b.size == 0:
+            offsets[b.root] = 0
+            continue
+        conflicts = [(p, o) for p, o in placed if p.size and _overlap_t(p, b)]
+        off = None
+        if use_inplace:
+            # in-place: take exactly the partner's offset if nothing else is in the way. The partner is the input
+            # this block may overwrite, or (placed first) a block that may overwrite this one.
+            for p, o in conflicts:
+                if b.inplace_of == p.root or p.inplace_of == b.root:
+                    if o % b.align == 0 and all(q is p or oq + q.size <= o or oq >= o + b.size
+                                                for q, oq in conflicts):
+                        off = o
+                        taken.append((b.root, p.root) if b.inplace_of == p.root else (p.root, b.root))
+                        break
+        if off is None:
+            best = None  # (gap waste, offset)
+            cur = 0
+            for s, e in sorted((o, o + p.size) for p, o in conflicts):
+                cand = _align_up(cur, b.align)
+                if cand + b.size <= s:
+                    waste = s - cand - b.size
+                    if not best_fit:
+                        best = (0, cand)
+                        break
+                    if best is None or waste < best[0]:
+                        best = (waste, cand)
+                cur = max(cur, e)
+            if best is None:
+                best = (0, _align_up(cur, b.align))
+            off = best[1]
+        offsets[b.root] = off
+        placed.append((b, off))
+        top = max(top, off + b.size)
+    return offsets, top, taken
+
+
+def _orderings(blocks: list[_Block], seed_tries: int) -> list[tuple[str, list[_Block]]]:
+    def length(b: _Block) -> int:
+        return b.last - b.first + 1
+
+    keys: list[tuple[str, Callable[[_Block], tuple]]] = [
+        ("size", lambda b: (-b.size, b.first, -length(b))),
+        ("size-lifetime", lambda b: (-b.size, -length(b), b.first)),
+        ("lifetime", lambda b: (-length(b), -b.size, b.first)),
+        ("area", lambda b: (-b.size * length(b), b.first)),
+        ("first-use", lambda b: (b.first, -b.size)),
+        ("last-use", lambda b: (-b.last, -b.size)),
+    ]
+    out = [(name, sorted(blocks, key=key)) for name, key in keys]
+    rng = random.Random(0x5EED)
+    for i in range(seed_tries):  # size-descending with random tie-breaks / small random perturbations
+        jitter = {b.root: rng.random() for b in blocks}
+        bias = rng.choice((0.0, 0.15, 0.35))
+        out.append((f"size~{i}", sorted(blocks, key=lambda b: (-b.size * (1.0 + bias * jitter[b.root]),
+                                                               jitter[b.root]))))
+    return out
+
+
+def plan_memory(reqs: list[BufferReq], scratch: Sequence[int] = (), *, tries: int = 24) -> MemoryPlan:
+    """Place every buffer; see the module docstring. ``tries`` = number of extra randomised orderings."""
+    blocks_by_root, root_of = _blocks(reqs)
+    blocks = list(blocks_by_root.values())
+    bound = max(_live_profile(blocks).values(), default=0)
+    merged = {b.root: b.inplace_of for b in blocks if b.inplace_of is not None}
+    lower_inplace = max(_live_profile(blocks, merged).values(), default=0)
+
+    def search(use_inplace: bool, target: int):
+        found = None  # (arena, offsets, taken, strategy)
+        for name, order in _orderings(blocks, tries):
+            for best_fit in (True, False):
+                offsets, top, taken = _place(order, use_inplace, best_fit)
+                arena = _align_up(top, 16)
+                if found is None or arena < found[0]:
+                    strategy = f"{name}/{'best' if best_fit else 'first'}-fit{'/in-place' if use_inplace else ''}"
+                    found = (arena, offsets, taken, strategy)
+                if found[0] <= _align_up(target, 16):
+                    return found
+        return found
+
+    # plain plan first; in-place only when it beats it (an in-place kernel may be slower or need a row buffer)
+    best = search(False, bound) if blocks else None
+    if merged and best is not None and best[0] > _align_up(lower_inplace, 16):
+        alt = search(True, lower_inplace)
+        if alt is not None and alt[0] < best[0]:
+            best = alt
+    assert best is not None or not blocks
+    arena, block_off, taken, strategy = best if best is not None else (0, {}, [], "empty")
+
+    offsets = {r.name: block_off[root_of[r.name]] for r in reqs}
+    scratch = [int(s) for s in scratch]
+    if any(s < 0 for s in scratch):
+        raise EdgeqError("negative scratch size", where="memory planner")
+    scratch_bytes = _align_up(max(scratch, default=0), 16)
+
+    taken_set = {c: p for c, p in taken}
+    lower = max(_live_profile(blocks, taken_set).values(), default=0)
+    per_layer = []
+    # ops = 0 .. (last op index that writes or scratch-reads anything)
+    n = max(len(scratch), max((b.first + 1 for b in blocks), default=0))
+    for i in range(n):
+        live = [b for b in blocks if b.first <= i <= b.last]
+        live_bytes = sum(b.size for b in live)
+        for c, p in taken:
+            cb, pb = blocks_by_root[c], blocks_by_root[p]
+            if cb.first == i and pb.last == i:
+                live_bytes -= min(cb.size, pb.size)
+        hw = max((block_off[b.root] + b.size for b in live if b.size), default=0)
+        s = scratch[i] if i < len(scratch) else 0
+        per_layer.append({"op": i, "live_bytes": live_bytes, "high_water": hw, "scratch": s,
+                          "live": [b.root for b in live]})
+    return MemoryPlan(offsets=offsets, arena_bytes=arena, scratch_bytes=scratch_bytes, scratch_offset=arena,
+                      per_layer=per_layer, op_order_bound=bound, inplace=list(taken), strategy=strategy,
+                      lower_bound=lower)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# simplest requests from a Graph
+
+
+def _tensor_key(graph, index: int) -> str:
+    return f"t{index}"
+
+
+def requests_from_graph(graph, inplace_ops: Iterable[str] | Callable | None = None, *, align: int = 16,
+                        alias_ops: Iterable[str] = ALIAS_OPS, name: Callable[[int], str] | None = None
+                        ) -> list[BufferReq]:
+    """Every non-constant tensor an op touches (or a graph input/output) -> one :class:`BufferReq`.
+
+    Buffer names are ``t<tensor index>`` (or ``name(index)``). ``alias_ops`` outputs alias their first input when the
+    byte sizes match. ``inplace_ops``: opcodes whose output may take a same-size non-constant input that dies at this
+    op (``DEPTHWISE_CONV_2D`` is only offered when stride 1, dilation 1 and depth_multiplier gives C_out == C_in -
+    the caller vouches for the kernel), or a callable ``f(op, graph) -> tensor index | None``.
+    """
+    nm = name or (lambda i: f"t{i}")
+    ops = graph.operators
+    num_ops = len(ops)
+    alias_ops = frozenset(alias_ops)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    order: list[int] = []
+
+    def active(t: int) -> bool:
+        return t >= 0 and not graph.tensors[t].is_constant
+
+    def touch(t: int, i: int, write: bool) -> None:
+        if t not in first:
+            order.append(t)
+            first[t] = i
+            last[t] = i
+        if write:
+            first[t] = min(first[t], i)
+        last[t] = max(last[t], i)
+
+    for t in graph.inputs:
+        if active(t):
+            touch(t, 0, True)
+    for op in ops:
+        for t in op.inputs:
+            if active(t):
+                touch(t, op.index, False)
+        for t in op.outputs:
+            if active(t):
+                touch(t, op.index, True)
+    for t in graph.outputs:
+        if active(t):
+            touch(t, num_ops, False)
+    for t in graph.tensors:  # variables (stateful models) live for the whole invoke, and between invokes
+        if t.is_variable and t.index in first:
+            first[t.index] = min(0, first[t.index])
+            last[t.index] = num_ops
+
+    alias: dict[int, int] = {}
+    inplace: dict[int, int] = {}
+    for op in ops:
+        if not op.outputs or not active(op.outputs[0]):
+            continue
+        out = op.outputs[0]
+        out_t = graph.tensors[out]
+        data_in = [t for t in op.inputs if active(t)]
+        if op.opcode in alias_ops and data_in and graph.tensors[data_in[0]].nbytes == out_t.nbytes \
+                and not graph.tensors[data_in[0]].is_variable and out not in graph.inputs:
+            alias[out] = data_in[0]
+            continue
+        cand = None
+        if callable(inplace_ops):
+            cand = inplace_ops(op, graph)
+        elif inplace_ops and op.opcode in set(inplace_ops):
+            if op.opcode == "DEPTHWISE_CONV_2D":
+                o = op.options
+                if o.get("stride_w", 1) != 1 or o.get("stride_h", 1) != 1 or \
+                        o.get("dilation_w_factor", 1) != 1 or o.get("dilation_h_factor", 1) != 1 or \
+                        op.inputs[0] not in data_in or graph.tensors[op.inputs[0]].nbytes != out_t.nbytes:
+                    continue
+                cands = [op.inputs[0]]
+            else:
+                cands = [t for t in data_in if graph.tensors[t].nbytes == out_t.nbytes]
+            for t in cands:
+                if last[t] == op.index and t not in graph.outputs and not graph.tensors[t].is_variable:
+                    cand = t
+                    break
+        if cand is not None and active(cand):
+            inplace[out] = cand
+
+    return [BufferReq(nm(t), graph.tensors[t].nbytes, first[t], last[t],
+                      alias_of=nm(alias[t]) if t in alias else None,
+                      inplace_of=nm(inplace[t]) if t in inplace else None, align=align)
+            for t in order]

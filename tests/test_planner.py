@@ -1,0 +1,231 @@
+"""Static memory planner: soundness (property-based), MLPerf op-order bounds, planner <= bound."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgeq.compiler.planner import (
+    ELEMENTWISE_INPLACE_OPS,
+    BufferReq,
+    op_order_bound,
+    plan_memory,
+    requests_from_graph,
+)
+from edgeq.errors import EdgeqError
+
+MODELS_DIR = Path(os.environ.get("EDGEQ_SHARED_MODELS", Path(__file__).resolve().parents[2] / "shared" / "models")) \
+    / "mlperf-tiny"
+
+#: file -> op-order lower bound on activation bytes (docs / tflm-anchors.md)
+MLPERF_BOUNDS = {
+    "kws_ref_model.tflite": 16000,
+    "pretrainedResnet_quant.tflite": 49152,
+    "vww_96_int8.tflite": 55296,
+    "ad01_int8.tflite": 768,
+    "str_ww_ref_model.tflite": 6656,
+    "pretrainedResnet_large_int8.tflite": 122880,
+}
+
+
+# ------------------------------------------------------------------------------------------------ independent checker
+
+
+def _roots(reqs):
+    by = {r.name: r for r in reqs}
+
+    def root(n):
+        while by[n].alias_of is not None:
+            n = by[n].alias_of
+        return n
+
+    return {r.name: root(r.name) for r in reqs}
+
+
+def check_plan(reqs: list[BufferReq], scratch: list[int], plan) -> None:
+    """Raise AssertionError if ``plan`` is not a valid placement of ``reqs`` (written independently of the planner)."""
+    root = _roots(reqs)
+    by = {r.name: r for r in reqs}
+    life: dict[str, list[int]] = {}
+    size: dict[str, int] = {}
+    for r in reqs:
+        lo, hi = life.get(root[r.name], [r.first, r.last])
+        life[root[r.name]] = [min(lo, r.first), max(hi, r.last)]
+        size[root[r.name]] = max(size.get(root[r.name], 0), r.size)
+    assert set(plan.offsets) == set(by)
+    for r in reqs:
+        off = plan.offsets[r.name]
+        assert off >= 0 and off % r.align == 0, (r, off)
+        assert off == plan.offsets[root[r.name]], "alias members share their root's memory"
+        assert off + r.size <= plan.arena_bytes, (r, off, plan.arena_bytes)
+    # in-place pairs actually taken: declared, legal, same offset
+    exempt = set()
+    for child, parent in plan.inplace:
+        assert root[child] == child and root[parent] == parent
+        declared = any(root[r.name] == child and r.inplace_of is not None and root[r.inplace_of] == parent
+                       and r.first == life[child][0] for r in reqs)
+        assert declared, (child, parent)
+        assert life[parent][1] == life[child][0], "in-place only where the input dies"
+        assert plan.offsets[child] == plan.offsets[parent]
+        exempt.add(frozenset((child, parent)))
+    blocks = sorted(life)
+    for i, a in enumerate(blocks):
+        for b in blocks[i + 1:]:
+            if not size[a] or not size[b]:
+                continue
+            t_overlap = life[a][0] <= life[b][1] and life[b][0] <= life[a][1]
+            oa, ob = plan.offsets[a], plan.offsets[b]
+            m_overlap = oa < ob + size[b] and ob < oa + size[a]
+            if t_overlap and m_overlap:
+                assert frozenset((a, b)) in exempt, f"{a}{life[a]}@{oa}+{size[a]} vs {b}{life[b]}@{ob}+{size[b]}"
+    # arena >= max live bytes (in-place pairs counted once at the op where they meet)
+    times = {t for lo, hi in life.values() for t in range(lo, hi + 1)}
+    for t in times:
+        live = sum(size[x] for x in blocks if life[x][0] <= t <= life[x][1])
+        for child, parent in plan.inplace:
+            if life[child][0] == t:
+                live -= min(size[child], size[parent])
+        assert plan.arena_bytes >= live
+    assert plan.arena_bytes % 16 == 0
+    assert plan.scratch_bytes >= max(scratch, default=0)
+    assert plan.scratch_offset >= plan.arena_bytes and plan.scratch_offset % 16 == 0
+    assert plan.ram_bytes == plan.arena_bytes + plan.scratch_bytes
+
+
+# ------------------------------------------------------------------------------------------------ property test
+
+
+@st.composite
+def requests(draw):
+    n = draw(st.integers(1, 24))
+    reqs: list[BufferReq] = []
+    for i in range(n):
+        first = draw(st.integers(-1, 12))
+        last = first + draw(st.integers(0, 6))
+        alias = inplace = None
+        if reqs and draw(st.integers(0, 5)) == 0:
+            alias = draw(st.sampled_from(reqs)).name
+        elif reqs and draw(st.integers(0, 2)) == 0:
+            # half the time a legal candidate (an input that dies where this one is born)
+            target = draw(st.sampled_from(reqs))
+            inplace = target.name
+            if draw(st.booleans()):
+                first = target.last
+                last = first + draw(st.integers(0, 6))
+        reqs.append(BufferReq(f"b{i}", draw(st.integers(0, 300)), first, last, alias_of=alias, inplace_of=inplace,
+                              align=draw(st.sampled_from([1, 2, 4, 8, 16]))))
+    scratch = draw(st.lists(st.integers(0, 500), max_size=20))
+    return reqs, scratch
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_plan_is_sound(case):
+    reqs, scratch = case
+    plan = plan_memory(reqs, scratch, tries=4)
+    check_plan(reqs, scratch, plan)
+    # never worse than the no-sharing layout, and aliases are not double counted in the bound
+    assert plan.op_order_bound == op_order_bound(reqs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(requests())
+def test_plan_is_deterministic(case):
+    reqs, scratch = case
+    a, b = plan_memory(reqs, scratch), plan_memory(list(reqs), scratch)
+    assert a.offsets == b.offsets and a.arena_bytes == b.arena_bytes
+
+
+# ------------------------------------------------------------------------------------------------ small cases
+
+
+def test_inplace_taken_when_it_pays():
+    # x -> (elementwise op 0) -> y -> (op 1) -> z, with y allowed to overwrite x
+    reqs = [BufferReq("x", 96, -1, 0), BufferReq("y", 96, 0, 1, inplace_of="x"), BufferReq("z", 48, 1, 2)]
+    plan = plan_memory(reqs, [0, 0])
+    check_plan(reqs, [0, 0], plan)
+    assert plan.inplace == [("y", "x")] and plan.offsets["y"] == plan.offsets["x"]
+    assert plan.op_order_bound == 192 and plan.lower_bound == 144 and plan.arena_bytes == 144
+
+
+def test_inplace_ignored_when_illegal():
+    # x is still read at op 1, so y (written at op 0) cannot take its memory
+    reqs = [BufferReq("x", 96, 0, 1), BufferReq("y", 96, 0, 1, inplace_of="x")]
+    plan = plan_memory(reqs, [])
+    check_plan(reqs, [], plan)
+    assert plan.inplace == [] and plan.arena_bytes == 192
+
+
+def test_alias_chain_extends_lifetime():
+    reqs = [BufferReq("a", 64, 0, 1), BufferReq("b", 64, 1, 2, alias_of="a"), BufferReq("c", 64, 2, 3, alias_of="b"),
+            BufferReq("d", 64, 3, 4)]
+    plan = plan_memory(reqs, [])
+    check_plan(reqs, [], plan)
+    assert plan.offsets["a"] == plan.offsets["b"] == plan.offsets["c"] != plan.offsets["d"]
+    assert plan.op_order_bound == 128
+
+
+def test_scratch_after_activations_and_per_layer():
+    reqs = [BufferReq("in", 490, 0, 0), BufferReq("h", 8000, 0, 1), BufferReq("out", 12, 1, 2)]
+    plan = plan_memory(reqs, [160, 0])
+    assert plan.scratch_bytes == 160 and plan.scratch_offset == plan.arena_bytes
+    assert plan.ram_bytes == plan.arena_bytes + 160
+    assert [d["op"] for d in plan.per_layer] == [0, 1]
+    assert plan.per_layer[0]["live_bytes"] == 8490 and plan.per_layer[0]["scratch"] == 160
+    assert all(d["high_water"] <= plan.arena_bytes for d in plan.per_layer)
+    d = plan.to_dict()
+    assert d["ram_bytes"] == plan.ram_bytes and d["offsets"] == plan.offsets
+
+
+@pytest.mark.parametrize("reqs", [
+    [BufferReq("a", 1, 0, 1), BufferReq("a", 1, 0, 1)],
+    [BufferReq("a", 1, 2, 1)],
+    [BufferReq("a", -1, 0, 1)],
+    [BufferReq("a", 1, 0, 1, alias_of="nope")],
+    [BufferReq("a", 1, 0, 1, align=3)],
+    [BufferReq("a", 1, 0, 1, alias_of="b"), BufferReq("b", 1, 0, 1, alias_of="a")],
+])
+def test_bad_requests_are_user_errors(reqs):
+    with pytest.raises(EdgeqError) as exc:
+        plan_memory(reqs, [])
+    assert "\n" not in str(exc.value)
+
+
+# ------------------------------------------------------------------------------------------------ MLPerf Tiny
+
+
+def _model(name):
+    path = MODELS_DIR / name
+    if not path.exists():
+        pytest.skip(f"MLPerf Tiny model {path} not found (set EDGEQ_SHARED_MODELS)")
+    from edgeq.tflite import read_model
+
+    return read_model(path)
+
+
+@pytest.mark.parametrize("name,bound", sorted(MLPERF_BOUNDS.items()))
+def test_mlperf_op_order_bound_and_plan(name, bound):
+    graph = _model(name)
+    reqs = requests_from_graph(graph)
+    assert op_order_bound(reqs) == bound
+    plan = plan_memory(reqs, [0] * len(graph.operators))
+    check_plan(reqs, [], plan)
+    assert plan.op_order_bound == bound
+    assert plan.arena_bytes <= bound
+    assert len(plan.per_layer) == len(graph.operators)
+    assert max(d["live_bytes"] for d in plan.per_layer) == bound
+
+
+@pytest.mark.parametrize("name", sorted(MLPERF_BOUNDS))
+def test_mlperf_with_inplace_requests(name):
+    graph = _model(name)
+    reqs = requests_from_graph(graph, inplace_ops=ELEMENTWISE_INPLACE_OPS | {"DEPTHWISE_CONV_2D"})
+    scratch = [(i * 37) % 300 for i in range(len(graph.operators))]
+    plan = plan_memory(reqs, scratch)
+    check_plan(reqs, scratch, plan)
+    assert plan.arena_bytes <= MLPERF_BOUNDS[name]
+    assert plan.ram_bytes <= MLPERF_BOUNDS[name] + plan.scratch_bytes
