@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,9 +14,6 @@ from edgeq.compiler.planner import (
     requests_from_graph,
 )
 from edgeq.errors import EdgeqError
-
-MODELS_DIR = Path(os.environ.get("EDGEQ_SHARED_MODELS", Path(__file__).resolve().parents[2] / "shared" / "models")) \
-    / "mlperf-tiny"
 
 #: file -> op-order lower bound on activation bytes (docs / tflm-anchors.md)
 MLPERF_BOUNDS = {
@@ -198,8 +192,8 @@ def test_bad_requests_are_user_errors(reqs):
 # ------------------------------------------------------------------------------------------------ MLPerf Tiny
 
 
-def _model(name):
-    path = MODELS_DIR / name
+def _model(models_dir, name):
+    path = models_dir / name
     if not path.exists():
         pytest.skip(f"MLPerf Tiny model {path} not found (set EDGEQ_SHARED_MODELS)")
     from edgeq.tflite import read_model
@@ -208,8 +202,8 @@ def _model(name):
 
 
 @pytest.mark.parametrize("name,bound", sorted(MLPERF_BOUNDS.items()))
-def test_mlperf_op_order_bound_and_plan(name, bound):
-    graph = _model(name)
+def test_mlperf_op_order_bound_and_plan(shared_models, name, bound):
+    graph = _model(shared_models, name)
     reqs = requests_from_graph(graph)
     assert op_order_bound(reqs) == bound
     plan = plan_memory(reqs, [0] * len(graph.operators))
@@ -221,8 +215,8 @@ def test_mlperf_op_order_bound_and_plan(name, bound):
 
 
 @pytest.mark.parametrize("name", sorted(MLPERF_BOUNDS))
-def test_mlperf_with_inplace_requests(name):
-    graph = _model(name)
+def test_mlperf_with_inplace_requests(shared_models, name):
+    graph = _model(shared_models, name)
     reqs = requests_from_graph(graph, inplace_ops=ELEMENTWISE_INPLACE_OPS | {"DEPTHWISE_CONV_2D"})
     scratch = [(i * 37) % 300 for i in range(len(graph.operators))]
     plan = plan_memory(reqs, scratch)
