@@ -1,0 +1,214 @@
+"""Model compiler: an int8 .tflite -> standalone C (no interpreter), bit-exact with TFLM's reference kernels.
+
+    from edgeq.compiler import compile_model
+    res = compile_model("kws_ref_model.tflite", target="host", backend="portable", out_dir="build/kws")
+    res.ram_bytes, res.arena_bytes, res.scratch_bytes, res.const_bytes, res.ops, res.files, res.memory_report
+
+Pipeline: ``read_model`` -> :func:`edgeq.compiler.lower.lower` (one Layer per op, parameters computed once) ->
+:func:`edgeq.compiler.planner.plan_memory` (static arena) -> :mod:`edgeq.compiler.emit` (jinja2 templates in
+firmware_templates/) into an output folder written atomically. The generated C API is docs/contracts.md section 1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq.errors import EdgeqError, ToolchainError, UnsupportedError
+
+TARGETS = ("host", "cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m55", "avr", "generic")
+BACKENDS = ("portable", "cmsis-nn")
+
+__all__ = ["TARGETS", "BACKENDS", "CompileResult", "compile_model", "build_host"]
+
+
+@dataclass
+class CompileResult:
+    out_dir: Path
+    model_name: str
+    sha256: str
+    target: str
+    backend: str
+    arena_bytes: int
+    scratch_bytes: int
+    const_bytes: int
+    ops: int  # number of operators (layers) compiled
+    op_counts: dict[str, int]
+    files: list[str]
+    op_order_bound: int
+    inputs: list[dict]
+    outputs: list[dict]
+    layers: list[dict] = field(default_factory=list)
+    memory_report: list[dict] = field(default_factory=list)
+    inplace: list[list[str]] = field(default_factory=list)
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.arena_bytes + self.scratch_bytes
+
+    def to_dict(self) -> dict:
+        def io(d):
+            return {k: d[k] for k in ("name", "shape", "dtype", "bytes", "scale", "zero_point")}
+
+        return {
+            "out_dir": str(self.out_dir),
+            "model": self.model_name,
+            "sha256": self.sha256,
+            "target": self.target,
+            "backend": self.backend,
+            "ram_bytes": self.ram_bytes,
+            "arena_bytes": self.arena_bytes,
+            "scratch_bytes": self.scratch_bytes,
+            "const_bytes": self.const_bytes,
+            "ops": self.ops,
+            "op_counts": dict(self.op_counts),
+            "op_order_bound": self.op_order_bound,
+            "inputs": [io(d) for d in self.inputs],
+            "outputs": [io(d) for d in self.outputs],
+            "files": list(self.files),
+            "inplace": [list(p) for p in self.inplace],
+            "layers": list(self.layers),
+            "memory_report": list(self.memory_report),
+        }
+
+
+def _backend(name: str, cmsis_nn_dir, target: str):
+    from edgeq.compiler.emit import PortableBackend
+
+    if name == "portable":
+        return PortableBackend()
+    if name == "cmsis-nn":
+        from edgeq.compiler.cmsis_nn import find_cmsis_nn
+
+        root = find_cmsis_nn(cmsis_nn_dir)  # clear error when there is no checkout
+        try:
+            from edgeq.compiler.backend_cmsis import CmsisNNBackend  # written by the cmsis-nn engineer
+        except ModuleNotFoundError as exc:
+            if exc.name != "edgeq.compiler.backend_cmsis":
+                raise
+            raise UnsupportedError("the cmsis-nn backend's code generation is not available in this build",
+                                   where="--backend cmsis-nn", hint="use --backend portable") from None
+        return CmsisNNBackend(root=root, target=target)
+    raise EdgeqError(f"unknown backend {name!r}", where="--backend", hint=f"use one of {', '.join(BACKENDS)}")
+
+
+def compile_model(model, target: str = "host", backend: str = "portable", out_dir=None, force: bool = False,
+                  cmsis_nn_dir=None) -> CompileResult:
+    """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring."""
+    from edgeq._fs import atomic_dir
+    from edgeq.compiler import emit
+    from edgeq.compiler.lower import buffer_requests, lower
+    from edgeq.compiler.planner import plan_memory
+    from edgeq.tflite import Graph, read_model
+
+    if target not in TARGETS:
+        raise EdgeqError(f"unknown target {target!r}", where="--target", hint=f"use one of {', '.join(TARGETS)}")
+    if backend not in BACKENDS:
+        raise EdgeqError(f"unknown backend {backend!r}", where="--backend", hint=f"use one of {', '.join(BACKENDS)}")
+    if out_dir is None:
+        raise EdgeqError("no output folder given", hint="pass -o DIR")
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise EdgeqError("output folder already exists", where=str(out_dir), hint="pass --force to replace it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EdgeqError("output path exists and is not a folder", where=str(out_dir))
+
+    graph = model if isinstance(model, Graph) else read_model(model)
+    be = _backend(backend, cmsis_nn_dir, target)
+
+    lw = lower(graph, target=target, backend=backend)
+    reqs = buffer_requests(lw)
+    scratch = [be.scratch_bytes(layer) for layer in lw.layers]
+    plan = plan_memory(reqs, scratch)
+
+    ptrs: dict[int, str] = {}
+    for t, name in lw.buffers.items():
+        ptrs[t] = f"&edgeq_arena[{plan.offsets[name]}]"
+    renderer = be.renderer(ptrs)
+    if hasattr(be, "prepare"):
+        be.prepare(lw, plan)
+
+    model_name = emit.model_name_for(graph)
+    banner = emit.banner(model_name, graph.sha256)
+    inputs = emit.io_entries(graph, plan.offsets, lw.buffers, graph.inputs, "input")
+    outputs = emit.io_entries(graph, plan.offsets, lw.buffers, graph.outputs, "output")
+    consts = list(lw.ctx.consts.values())
+    const_bytes = sum(c.nbytes for c in consts)
+    const_views = [{"name": c.name, "ctype": c.ctype, "size": int(c.values.size), "flash": c.flash,
+                    "comment": c.comment} for c in consts]
+    blocks = emit.layer_blocks(lw.layers, renderer)
+
+    common = dict(banner=banner, model_name=model_name, sha256=graph.sha256, backend=backend, target=target,
+                  inputs=inputs, outputs=outputs, arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes,
+                  const_bytes=const_bytes, nn_header=be.nn_header)
+    files: dict[str, str] = {}
+    files["model.h"] = emit.render("model/model.h.j2", **common)
+    files["model.c"] = emit.render(
+        "model/model.c.j2", **common, consts=const_views, layers=blocks, op_order_bound=plan.op_order_bound,
+        arena_alloc=max(plan.arena_bytes + plan.scratch_bytes, 16),
+        memory_rows=emit.memory_rows(lw.layers, plan, graph))
+    files["model_data.c"] = emit.render("model/model_data.c.j2", **common,
+                                        consts=[dict(cv, text=emit.array_text(c)) for c, cv in zip(consts, const_views)])
+
+    written: list[str] = []
+    with atomic_dir(out_dir, force=force) as tmp:
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+            written.append(name)
+        kernel_files = be.copy_kernels(lw.layers, tmp)
+        written += kernel_files
+        if target == "host":
+            c_sources = ["main_host.c", "model.c", "model_data.c"] + [f for f in kernel_files if f.endswith(".c")]
+            headers = ["model.h"] + [f for f in kernel_files if f.endswith(".h")]
+            (tmp / "main_host.c").write_text(emit.render("host/main_host.c.j2", **common), encoding="utf-8")
+            (tmp / "Makefile").write_text(emit.render("host/Makefile.j2", **common, sources=c_sources,
+                                                      headers=headers), encoding="utf-8")
+            written += ["main_host.c", "Makefile"]
+
+    layers_info = []
+    report = []
+    for layer in lw.layers:
+        entry = plan.per_layer[layer.index] if layer.index < len(plan.per_layer) else {}
+        out_bytes = sum(graph.tensors[t].nbytes for t in layer.op.outputs)
+        name = graph.tensors[layer.op.outputs[0]].name if layer.op.outputs else ""
+        layers_info.append({"index": layer.index, "op": layer.opcode, "name": name,
+                            "kernel": (renderer.fn(layer.kernel_name()) if layer.kernel_name() else None)})
+        report.append({"index": layer.index, "op": layer.opcode, "out_bytes": out_bytes,
+                       "live_bytes": entry.get("live_bytes", 0), "high_water": entry.get("high_water", 0),
+                       "scratch": entry.get("scratch", 0)})
+    return CompileResult(
+        out_dir=out_dir, model_name=model_name, sha256=graph.sha256, target=target, backend=backend,
+        arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes, const_bytes=const_bytes,
+        ops=len(lw.layers), op_counts=graph.op_counts(), files=written, op_order_bound=plan.op_order_bound,
+        inputs=inputs, outputs=outputs, layers=layers_info, memory_report=report,
+        inplace=[list(p) for p in plan.inplace],
+    )
+
+
+def build_host(out_dir, extra_cflags: str = "", cc: str | None = None, timeout: float = 600) -> Path:
+    """``make`` the host program in ``out_dir``; returns the path of ``model_host``."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "Makefile").is_file():
+        raise EdgeqError("no Makefile in the output folder", where=str(out_dir), hint="compile with --target host")
+    make = shutil.which("make")
+    if not make:
+        raise ToolchainError("make not found", hint="apt-get install -y make gcc")
+    cmd = [make, "-s", "-C", str(out_dir)]
+    if extra_cflags:
+        cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
+    if cc:
+        cmd.append(f"CC={cc}")
+    env = dict(os.environ)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(f"make timed out after {timeout:.0f} s", where=str(out_dir)) from None
+    if proc.returncode != 0:
+        first = (proc.stderr or proc.stdout).strip().splitlines()
+        msg = first[0] if first else f"exit {proc.returncode}"
+        raise ToolchainError(f"building model_host failed: {msg}", where=str(out_dir),
+                             hint="run 'make' in the folder to see the full output")
+    return out_dir / "model_host"

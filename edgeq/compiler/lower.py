@@ -1,0 +1,155 @@
+"""Graph -> lowered layers -> buffer requests for the static memory planner.
+
+``lower(graph)`` refuses what edgeq cannot compile with one clear :class:`~edgeq.errors.EdgeqError` (float, hybrid and
+float16 models with the fix; the first unsupported op with its index and the supported list), then builds one
+:class:`~edgeq.compiler.ops.base.Layer` per operator and runs its ``prepare()``.
+``buffer_requests(lowered)`` turns tensor lifetimes over the execution order into planner requests: RESHAPE outputs
+alias their input; elementwise layers, global pools and the depthwise convolutions whose loop order allows it ask to
+run in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgeq.compiler.ops import LAYERS
+from edgeq.compiler.ops.base import Layer, LowerContext
+from edgeq.compiler.planner import BufferReq
+from edgeq.errors import ModelError, UnsupportedError
+from edgeq.tflite.check import MCU_SUPPORTED_OPS, model_kind
+from edgeq.tflite.graph import Graph
+
+SUPPORTED_OPS: tuple[str, ...] = tuple(op for op in MCU_SUPPORTED_OPS if op in LAYERS)
+QUANTIZE_FIX = "quantize it fully to int8 first: edgeq quantize MODEL --mode int8 --data CALIB.npy"
+
+
+@dataclass
+class Lowered:
+    graph: Graph
+    ctx: LowerContext
+    layers: list[Layer]
+    buffers: dict[int, str] = field(default_factory=dict)  # tensor index -> planner buffer name
+
+
+def buffer_name(t: int) -> str:
+    return f"t{t}"
+
+
+def check_model(graph: Graph) -> None:
+    """Refuse models edgeq's compiler cannot run, each with the fix."""
+    if not graph.operators:
+        raise ModelError("the model has no operators", where=graph.source or graph.name)
+    kind = model_kind(graph)
+    where = graph.source or graph.name
+    if kind == "float32":
+        raise UnsupportedError("float32 model: the compiler needs a fully int8-quantized model", where=where,
+                               hint=QUANTIZE_FIX)
+    if kind == "float16":
+        raise UnsupportedError("float16 model: the compiler needs a fully int8-quantized model", where=where,
+                               hint=QUANTIZE_FIX)
+    if kind == "dynamic-range":
+        raise UnsupportedError("dynamic-range (hybrid) model: int8 weights with float activations cannot run on "
+                               "the int8 kernels", where=where, hint=QUANTIZE_FIX)
+    if kind == "uint8":
+        raise UnsupportedError("uint8 (legacy quantization) model: the kernels need int8", where=where,
+                               hint=QUANTIZE_FIX)
+    if kind not in ("int8", "int8 (float I/O)"):
+        raise UnsupportedError(f"{kind} model: the compiler needs int8 activations and weights", where=where,
+                               hint=QUANTIZE_FIX)
+    for t in graph.tensors:
+        if t.is_dynamic and any(d < 0 for d in (t.shape_signature or ())[1:]):
+            raise UnsupportedError(f"tensor {t.index} has a dynamic shape {list(t.shape_signature or ())}; the "
+                                   f"compiler needs static shapes", where=where,
+                                   hint="export the model with fixed input shapes (keras.Input(shape, batch_size=1))")
+    for op in graph.operators:
+        if op.opcode not in LAYERS:
+            others = sorted({o.opcode for o in graph.operators if o.opcode not in LAYERS} - {op.opcode})
+            more = f"; also unsupported: {', '.join(others)}" if others else ""
+            raise UnsupportedError(
+                f"op {op.opcode} (operator {op.index}) is not supported by the compiler{more}",
+                where=where, hint=f"supported ops: {', '.join(SUPPORTED_OPS)}")
+    for i in graph.outputs:
+        if graph.tensors[i].is_constant:
+            raise UnsupportedError(f"model output {i} is a constant tensor", where=where)
+    for i in list(graph.inputs) + list(graph.outputs):
+        t = graph.tensors[i]
+        if t.dtype not in ("int8", "float32"):
+            raise UnsupportedError(f"model input/output '{t.name}' is {t.dtype}; only int8 (or float32 through "
+                                   f"QUANTIZE/DEQUANTIZE) is supported", where=where, hint=QUANTIZE_FIX)
+
+
+def lower(graph: Graph, target: str = "host", backend: str = "portable") -> Lowered:
+    check_model(graph)
+    ctx = LowerContext(graph, target, backend)
+    layers: list[Layer] = []
+    for op in graph.operators:
+        layer = LAYERS[op.opcode](op=op, ctx=ctx)
+        layer.prepare()
+        layers.append(layer)
+    return Lowered(graph, ctx, layers)
+
+
+def buffer_requests(lw: Lowered) -> list[BufferReq]:
+    """Lifetimes of the activation tensors over the execution order, as planner requests."""
+    graph = lw.graph
+    n_ops = len(lw.layers)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    order: list[int] = []
+
+    def touch(t: int, at: int, write: bool) -> None:
+        if t not in first:
+            order.append(t)
+            first[t] = at if write else 0
+            last[t] = at
+        if write:
+            first[t] = min(first[t], at)
+        last[t] = max(last[t], at)
+
+    for t in graph.inputs:
+        touch(t, 0, True)
+    for layer in lw.layers:
+        for t in layer.reads():
+            touch(t, layer.index, False)
+        for t in layer.writes():
+            touch(t, layer.index, True)
+    for t in graph.outputs:
+        touch(t, n_ops, False)
+
+    alias: dict[int, int] = {}
+    for layer in lw.layers:
+        if layer.is_alias:
+            alias[layer.op.outputs[0]] = layer.op.inputs[0]
+
+    def root(t: int) -> int:
+        while t in alias:
+            t = alias[t]
+        return t
+
+    group_last: dict[int, int] = {}
+    for t in order:
+        r = root(t)
+        group_last[r] = max(group_last.get(r, -1), last[t])
+
+    inplace: dict[int, int] = {}
+    for layer in lw.layers:
+        if layer.is_alias:
+            continue
+        for cand in layer.inplace_candidates():
+            if cand in graph.inputs and cand in graph.outputs:
+                continue
+            r = root(cand)
+            if group_last.get(r) == layer.index and root(layer.op.outputs[0]) != r:
+                inplace[layer.op.outputs[0]] = cand
+                break
+
+    reqs = []
+    for t in order:
+        tensor = graph.tensors[t]
+        lw.buffers[t] = buffer_name(t)
+        reqs.append(BufferReq(
+            name=buffer_name(t), size=tensor.nbytes, first=first[t], last=last[t],
+            alias_of=buffer_name(alias[t]) if t in alias else None,
+            inplace_of=buffer_name(inplace[t]) if t in inplace else None,
+        ))
+    return reqs

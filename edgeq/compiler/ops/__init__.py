@@ -1,0 +1,29 @@
+"""One module per op kind (tflite-micro style): each defines a Layer subclass whose ``prepare()`` computes the
+kernel parameters once and whose ``c_call()`` renders the single kernel call. ``LAYERS`` maps opcode -> class."""
+
+from __future__ import annotations
+
+from edgeq.compiler.ops.activations import Logistic, Relu, Relu6
+from edgeq.compiler.ops.add import Add
+from edgeq.compiler.ops.base import ConstArray, Layer, LowerContext, Renderer
+from edgeq.compiler.ops.concatenation import Concatenation
+from edgeq.compiler.ops.conv import Conv2D
+from edgeq.compiler.ops.depthwise_conv import DepthwiseConv2D
+from edgeq.compiler.ops.fully_connected import FullyConnected
+from edgeq.compiler.ops.mean import Mean
+from edgeq.compiler.ops.mul import Mul
+from edgeq.compiler.ops.pad import Pad
+from edgeq.compiler.ops.pooling import AveragePool2D, MaxPool2D
+from edgeq.compiler.ops.quantize import Dequantize, Quantize
+from edgeq.compiler.ops.reshape import Reshape
+from edgeq.compiler.ops.softmax import Softmax
+
+_CLASSES: tuple[type[Layer], ...] = (
+    Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
+    Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize,
+)
+
+#: opcode -> Layer class
+LAYERS: dict[str, type[Layer]] = {op: cls for cls in _CLASSES for op in cls.OPS}
+
+__all__ = ["LAYERS", "ConstArray", "Layer", "LowerContext", "Renderer"]

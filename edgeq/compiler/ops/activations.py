@@ -1,0 +1,96 @@
+"""LOGISTIC, RELU, RELU6 (int8) -> edgeq_logistic_s8 / edgeq_relu_s8 / edgeq_relu6_s8. Element by element, so they
+may run in place.
+
+* LOGISTIC (TFLM logistic_common.cc): input_multiplier / left shift from frexp(s_in * 2^(31-4)) (no 2^31 carry
+  handling, exactly as TFLM), radius CalculateInputRadius(4, left_shift, 31); output scale 1/256, zero point -128.
+* RELU (activations_common.cc CalculateReluOpData): QuantizeMultiplier(double(float32(s_in / s_out))),
+  clamp [max(-128, zp_out + roundf(0 / s_out)), 127].
+* RELU6 (Relu6Prepare): clamp to [zp_in, FloatToQuantizedType(6, s_in, zp_in)] without requantization.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.quant import fixedpoint as fp
+from edgeq.quant.affine import round_half_away_from_zero
+
+
+class _Elementwise(Layer):
+    SOURCES = ("edgeq_activations_s8.c",)
+
+    def inplace_candidates(self) -> list[int]:
+        return [self.op.inputs[0]]
+
+
+class Logistic(_Elementwise):
+    OPS = ("LOGISTIC",)
+
+    def prepare(self) -> None:
+        x = self.require_activation(self.input(0), "input")
+        out = self.require_activation(self.output(), "output")
+        if out.zero_point != -128:
+            raise self.unsupported(f"int8 LOGISTIC needs output zero point -128 (TFLM), got {out.zero_point}")
+        input_integer_bits = 4
+        real = fp._f32(x.scale) * float(1 << (31 - input_integer_bits))
+        q, left_shift = math.frexp(real)
+        mult = int(round_half_away_from_zero(q * float(1 << 31)))
+        if mult >= 1 << 31:  # TFLM casts without the carry; in C++ that wraps to INT32_MIN
+            mult -= 1 << 32
+        radius = fp.calculate_input_radius(input_integer_bits, left_shift, 31)
+        self.params.update(size=x.num_elements, zp=x.zero_point, radius=radius, mult=mult, shift=left_shift)
+
+    def kernel_name(self) -> str:
+        return "logistic_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        return [f"{r.fn('logistic_s8')}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['zp']}, {p['radius']}, "
+                f"{p['mult']}, {p['shift']}, {r.ptr(self.op.outputs[0])});"]
+
+
+class Relu(_Elementwise):
+    OPS = ("RELU",)
+
+    def prepare(self) -> None:
+        x = self.require_activation(self.input(0), "input")
+        out = self.require_activation(self.output(), "output")
+        real = float(np.float32(np.float32(x.scale) / np.float32(out.scale)))
+        mult, shift = fp.quantize_multiplier(real)
+        s_out = np.float32(out.scale)
+        act_min = max(-128, out.zero_point + int(round_half_away_from_zero(np.float32(0.0) / s_out)))
+        self.params.update(size=x.num_elements, zp_in=x.zero_point, mult=mult, shift=shift, zp_out=out.zero_point,
+                           act_min=act_min, act_max=127)
+
+    def kernel_name(self) -> str:
+        return "relu_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        return [f"{r.fn('relu_s8')}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['zp_in']}, {p['mult']}, "
+                f"{p['shift']}, {p['zp_out']}, {p['act_min']}, {p['act_max']}, {r.ptr(self.op.outputs[0])});"]
+
+
+class Relu6(_Elementwise):
+    OPS = ("RELU6",)
+
+    def prepare(self) -> None:
+        x = self.require_activation(self.input(0), "input")
+        out = self.require_activation(self.output(), "output")
+        if out.num_elements != x.num_elements:
+            raise self.unsupported("input and output sizes differ")
+        # FloatToQuantizedType<int8_t>(6.0f, scale, zp): round(6.0f / scale) + zp, clamped to int8
+        six = int(round_half_away_from_zero(np.float32(6.0) / np.float32(x.scale))) + x.zero_point
+        six = min(127, max(-128, six))
+        self.params.update(size=x.num_elements, lower=x.zero_point, upper=six)
+
+    def kernel_name(self) -> str:
+        return "relu6_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        return [f"{r.fn('relu6_s8')}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['lower']}, {p['upper']}, "
+                f"{r.ptr(self.op.outputs[0])});"]

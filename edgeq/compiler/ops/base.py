@@ -1,0 +1,257 @@
+"""What every lowered layer has in common, TFLM style: one class per op kind, ``prepare()`` computes the parameters
+once (multipliers, shifts, padding, activation range, dims) and ``c_call()`` renders the one kernel call.
+
+A layer never sees arena offsets: it asks the :class:`Renderer` for the C expression of a tensor (``r.ptr(t)``), and
+registers constant data (weights, biases, per-channel multipliers) with the :class:`LowerContext`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from edgeq.compiler.names import c_comment
+from edgeq.errors import UnsupportedError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from edgeq.tflite.graph import Graph, Operator, Tensor
+
+
+@dataclass
+class ConstArray:
+    """One ``const`` array of model_data.c."""
+
+    name: str  # C identifier (edgeq_...)
+    ctype: str  # int8_t, int32_t, float
+    values: np.ndarray
+    comment: str = ""
+    flash: bool = True  # PROGMEM on AVR (read through EDGEQ_W8/EDGEQ_W32); False: read by plain pointer
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.size * np.dtype(_NP_TYPES[self.ctype]).itemsize)
+
+
+_NP_TYPES = {"int8_t": np.int8, "int32_t": np.int32, "float": np.float32, "uint8_t": np.uint8}
+
+
+class LowerContext:
+    """Shared state while lowering one graph: the graph and the constant arrays the layers register."""
+
+    def __init__(self, graph: "Graph", target: str, backend: str):
+        self.graph = graph
+        self.target = target
+        self.backend = backend
+        self.consts: dict[str, ConstArray] = {}
+        self._tensor_consts: dict[tuple[int, str], str] = {}
+
+    def add_const(self, name: str, ctype: str, values, comment: str = "", flash: bool = True) -> str:
+        arr = np.ascontiguousarray(np.asarray(values, dtype=_NP_TYPES[ctype]).reshape(-1))
+        if name in self.consts:
+            raise AssertionError(f"duplicate constant {name}")  # pragma: no cover - a compiler bug
+        self.consts[name] = ConstArray(name, ctype, arr, c_comment(comment), flash)
+        return name
+
+    def tensor_const(self, index: int, ctype: str, what: str, flash: bool = True) -> str:
+        """The constant array holding tensor ``index`` (one array per tensor, shared by every layer using it)."""
+        key = (index, ctype)
+        if key not in self._tensor_consts:
+            t = self.graph.tensors[index]
+            self._tensor_consts[key] = self.add_const(
+                f"edgeq_t{index}_{what}", ctype, t.array(), comment=f"{what} {list(t.shape)} '{t.name}'", flash=flash
+            )
+        return self._tensor_consts[key]
+
+
+class Renderer:
+    """Names and pointers for rendering calls. The cmsis-nn backend swaps the function/type prefixes."""
+
+    def __init__(self, ptrs: dict[int, str], backend: str = "portable"):
+        self._ptrs = ptrs  # tensor index -> C expression of its address (arena offset or const array)
+        self.backend = backend
+
+    def ptr(self, t: int, ctype: str = "int8_t") -> str:
+        expr = self._ptrs[t]
+        return f"({ctype} *){expr}"
+
+    def cptr(self, t: int, ctype: str = "int8_t") -> str:
+        expr = self._ptrs[t]
+        return f"(const {ctype} *){expr}"
+
+    def fn(self, name: str) -> str:
+        return f"edgeq_{name}"
+
+    def ty(self, name: str) -> str:
+        return f"edgeq_{name}"
+
+
+@dataclass
+class Layer:
+    """One operator of the graph, lowered. Subclasses set ``OPS`` and implement ``prepare`` / ``c_call``."""
+
+    OPS: ClassVar[tuple[str, ...]] = ()
+    #: portable kernel source files this layer needs (firmware_templates/kernels/portable/)
+    SOURCES: ClassVar[tuple[str, ...]] = ()
+
+    op: "Operator"
+    ctx: LowerContext
+    params: dict = field(default_factory=dict)
+
+    # ---- graph access ----------------------------------------------------------------------------------------------
+    @property
+    def graph(self) -> "Graph":
+        return self.ctx.graph
+
+    @property
+    def index(self) -> int:
+        return self.op.index
+
+    @property
+    def opcode(self) -> str:
+        return self.op.opcode
+
+    def tensor(self, i: int) -> "Tensor":
+        return self.graph.tensors[i]
+
+    def input(self, k: int) -> "Tensor | None":
+        if k >= len(self.op.inputs) or self.op.inputs[k] < 0:
+            return None
+        return self.graph.tensors[self.op.inputs[k]]
+
+    def output(self, k: int = 0) -> "Tensor":
+        return self.graph.tensors[self.op.outputs[k]]
+
+    @property
+    def where(self) -> str:
+        return f"operator {self.index} ({self.opcode})"
+
+    def unsupported(self, message: str, hint: str | None = None) -> UnsupportedError:
+        return UnsupportedError(message, where=self.where, hint=hint)
+
+    # ---- checks ----------------------------------------------------------------------------------------------------
+    def require_int8(self, t: "Tensor | None", what: str) -> "Tensor":
+        if t is None:
+            raise self.unsupported(f"{what} is missing")
+        if t.dtype != "int8":
+            raise self.unsupported(f"{what} '{t.name}' is {t.dtype}; this op is compiled for int8 only",
+                                   hint="quantize the model fully to int8 with 'edgeq quantize'")
+        if t.quant is None or not t.quant.is_quantized:
+            raise self.unsupported(f"{what} '{t.name}' has no quantization parameters")
+        return t
+
+    def require_activation(self, t: "Tensor | None", what: str) -> "Tensor":
+        t = self.require_int8(t, what)
+        if t.quant.per_channel:
+            raise self.unsupported(f"{what} '{t.name}' is quantized per channel; activations must be per tensor")
+        return t
+
+    def require_const(self, t: "Tensor | None", what: str) -> "Tensor":
+        if t is None or not t.is_constant:
+            raise self.unsupported(f"{what} must be a constant tensor")
+        return t
+
+    def require_rank(self, t: "Tensor", ranks: tuple[int, ...], what: str) -> None:
+        if len(t.shape) not in ranks:
+            raise self.unsupported(f"{what} '{t.name}' has shape {list(t.shape)}; expected rank "
+                                   f"{' or '.join(map(str, ranks))}")
+
+    # ---- interface used by lower/emit ----------------------------------------------------------------------------
+    def prepare(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def c_call(self, r: Renderer) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reads(self) -> list[int]:
+        """Non-constant tensors this layer reads (arena buffers)."""
+        return [t for t in self.op.inputs if t >= 0 and not self.graph.tensors[t].is_constant]
+
+    def writes(self) -> list[int]:
+        return list(self.op.outputs)
+
+    #: True for layers whose output is the input's memory (RESHAPE): no call is emitted
+    is_alias: ClassVar[bool] = False
+
+    def inplace_candidates(self) -> list[int]:
+        """Input tensors whose memory the output may take (the kernel reads every element before overwriting it)."""
+        return []
+
+    def scratch_bytes(self) -> int:
+        return 0
+
+    def kernel_name(self) -> str:
+        return ""
+
+    def describe(self) -> str:
+        """One line for the comment above the call."""
+        outs = ", ".join(f"{list(self.tensor(t).shape)}" for t in self.op.outputs)
+        return f"layer {self.index}: {self.opcode} '{self.output().name}' -> {outs}"
+
+
+# ---- small shared helpers -----------------------------------------------------------------------------------------
+
+
+def dims4(shape) -> tuple[int, int, int, int]:
+    """A tensor shape as (n, h, w, c): rank < 4 is padded with leading 1s."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) > 4:
+        raise ValueError(f"rank {len(shape)} > 4")
+    return (1,) * (4 - len(shape)) + shape
+
+
+def c_dims(r: Renderer, name: str, d) -> str:
+    n, h, w, c = d
+    return f"const {r.ty('dims')} {name} = {{{n}, {h}, {w}, {c}}};"
+
+
+def compute_padding(stride: int, dilation: int, in_size: int, filter_size: int, out_size: int) -> int:
+    """TFLite ``ComputePadding`` (the leading pad; C division truncates toward zero)."""
+    effective = (filter_size - 1) * dilation + 1
+    total = (out_size - 1) * stride + effective - in_size
+    padding = int(total / 2) if total >= 0 else -int(-total / 2)  # C truncation
+    return padding if padding > 0 else 0
+
+
+def compute_out_size(padding: str, image_size: int, filter_size: int, stride: int, dilation: int = 1) -> int:
+    """TFLite ``ComputeOutSize``."""
+    effective = (filter_size - 1) * dilation + 1
+    if stride == 0:
+        return 0
+    if padding == "SAME":
+        return (image_size + stride - 1) // stride
+    if padding == "VALID":
+        return (image_size + stride - effective) // stride
+    return 0
+
+
+def window_inplace_safe(in_shape, out_shape, ch_mult: int, kh: int, kw: int, stride_h: int, stride_w: int,
+                        dil_h: int, dil_w: int, pad_h: int, pad_w: int) -> bool:
+    """Can a depthwise/pooling kernel that writes its output in memory order overwrite its input in place?
+
+    Output element ``e`` (flat index) is written after it is computed; it must not be at or after any input element
+    still to be read. That holds iff every element reads only input positions ``>= e``. The first input read by an
+    output pixel is its top-left valid tap (rows then columns ascending), so per pixel it is enough to compare the
+    pixel's last output channel-position with the first input position of the same channel.
+    """
+    n, h, w, cin = dims4(in_shape)
+    _, ho, wo, cout = dims4(out_shape)
+    if cout != cin * ch_mult:
+        return False
+    oy = np.arange(ho)[:, None]
+    ox = np.arange(wo)[None, :]
+    y0 = oy * stride_h - pad_h
+    x0 = ox * stride_w - pad_w
+    # first valid tap: smallest k with 0 <= origin + dil*k < size
+    ky = np.where(y0 < 0, -(y0 // dil_h), 0)  # ceil(-y0 / dil)
+    kx = np.where(x0 < 0, -(x0 // dil_w), 0)
+    iy = y0 + dil_h * ky
+    ix = x0 + dil_w * kx
+    valid = (ky < kh) & (iy < h) & (kx < kw) & (ix < w)
+    for b in range(n):
+        out_pos = ((b * ho + oy) * wo + ox) * cout + cin * (ch_mult - 1)  # worst channel: ic*M+m - ic is max here
+        in_pos = ((b * h + iy) * w + ix) * cin
+        if np.any(valid & (out_pos > in_pos)):
+            return False
+    return True

@@ -1,0 +1,55 @@
+"""CONCATENATION (int8, inputs quantized like the output, as TFLM requires) -> edgeq_concatenation_s8: outer blocks,
+each input contributes dims(axis) * inner bytes per block (reference_ops::Concatenation)."""
+
+from __future__ import annotations
+
+import math
+
+from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.ops.elementwise import operand, ptr
+
+
+class Concatenation(Layer):
+    OPS = ("CONCATENATION",)
+    SOURCES = ("edgeq_data_movement_s8.c",)
+
+    def prepare(self) -> None:
+        out = self.require_activation(self.output(), "output")
+        if self.op.options.get("fused_activation_function", "NONE") != "NONE":
+            raise self.unsupported("fused activation on CONCATENATION (TFLM rejects it too)")
+        rank = len(out.shape)
+        axis = int(self.op.options.get("axis", 0))
+        axis = axis + rank if axis < 0 else axis
+        if not 0 <= axis < rank:
+            raise self.unsupported(f"axis {axis} out of range for rank {rank}")
+        ins = []
+        total = 0
+        for k in range(len(self.op.inputs)):
+            idx = operand(self, k, f"input {k}")
+            t = self.tensor(idx)
+            if len(t.shape) != rank or any(t.shape[j] != out.shape[j] for j in range(rank) if j != axis):
+                raise self.unsupported(f"input {k} shape {list(t.shape)} does not match output {list(out.shape)}")
+            if t.zero_point != out.zero_point or float(t.scale) != float(out.scale):
+                raise self.unsupported(f"input {k} is quantized differently from the output (TFLM requires the "
+                                       f"same scale and zero point)")
+            total += t.shape[axis]
+            ins.append(idx)
+        if total != out.shape[axis]:
+            raise self.unsupported("input sizes along the axis do not add up to the output")
+        outer = math.prod(out.shape[:axis])
+        inner = math.prod(out.shape[axis + 1:])
+        self.params.update(inputs=ins, outer=outer, copy=[self.tensor(i).shape[axis] * inner for i in ins])
+
+    def kernel_name(self) -> str:
+        return "concatenation_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        n = len(p["inputs"])
+        ptrs = ", ".join(ptr(self, r, i) for i in p["inputs"])
+        sizes = ", ".join(str(s) for s in p["copy"])
+        return [
+            f"const int8_t *const inputs[{n}] = {{{ptrs}}};",
+            f"const int32_t copy_sizes[{n}] = {{{sizes}}};",
+            f"{r.fn('concatenation_s8')}(inputs, copy_sizes, {n}, {p['outer']}, {r.ptr(self.op.outputs[0])});",
+        ]

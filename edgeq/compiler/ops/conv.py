@@ -1,0 +1,119 @@
+"""CONV_2D (int8, per-channel or per-tensor int8 weights, int32 bias) -> edgeq_convolve_wrapper_s8
+(arm_convolve_wrapper_s8). Grouped convolutions (filter input depth < input depth) run on the portable kernel.
+
+Parameters as TFLM's conv_common.cc: per-channel multipliers/shifts (PopulateConvolutionQuantizationParams, a
+per-tensor scale broadcast over the channels), ComputePaddingHeightWidth, CalculateActivationRangeQuantized.
+"""
+
+from __future__ import annotations
+
+from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding
+from edgeq.quant import fixedpoint as fp
+
+
+def conv_common(layer: Layer, *, depthwise: bool) -> None:
+    """Checks and parameters shared by CONV_2D and DEPTHWISE_CONV_2D (stored in ``layer.params``)."""
+    x = layer.require_activation(layer.input(0), "input")
+    w = layer.require_int8(layer.input(1), "filter")
+    layer.require_const(w, "filter")
+    out = layer.require_activation(layer.output(), "output")
+    bias = layer.input(2)
+    for t, what in ((x, "input"), (w, "filter"), (out, "output")):
+        layer.require_rank(t, (4,), what)
+    if any(z != 0 for z in w.quant.zero_point):
+        raise layer.unsupported("filter with a non-zero zero point (asymmetric int8 weights)")
+    if bias is not None:
+        layer.require_const(bias, "bias")
+        if bias.dtype != "int32":
+            raise layer.unsupported(f"bias is {bias.dtype}; int8 convolutions need int32 bias")
+    o = layer.op.options
+    act = o.get("fused_activation_function", "NONE")
+    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        raise layer.unsupported(f"fused activation {act}")
+    padding = o.get("padding", "SAME")
+    if padding not in ("SAME", "VALID"):
+        raise layer.unsupported(f"padding {padding}")
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+    dh, dw = int(o.get("dilation_h_factor", 1)), int(o.get("dilation_w_factor", 1))
+    if min(sh, sw, dh, dw) < 1:
+        raise layer.unsupported(f"stride {sh}x{sw} / dilation {dh}x{dw} must be >= 1")
+    n, h, wd, cin = x.shape
+    _, kh, kw, kc = w.shape
+    on, oh, ow, cout = out.shape
+    exp_h = compute_out_size(padding, h, kh, sh, dh)
+    exp_w = compute_out_size(padding, wd, kw, sw, dw)
+    if (on, oh, ow) != (n, exp_h, exp_w):
+        raise layer.unsupported(f"output shape {list(out.shape)} does not follow from input {list(x.shape)}, "
+                                f"filter {list(w.shape)}, {padding} stride {sh}x{sw} dilation {dh}x{dw}")
+    pad_h = compute_padding(sh, dh, h, kh, oh)
+    pad_w = compute_padding(sw, dw, wd, kw, ow)
+    n_channels = cout
+    if depthwise:
+        if w.shape[0] != 1 or kc != cout:
+            raise layer.unsupported(f"depthwise filter {list(w.shape)} does not match output depth {cout}")
+        mult = int(o.get("depth_multiplier", 0) or 0)
+        ch_mult = cout // cin if cin else 0
+        if cin == 0 or cout % cin != 0 or (mult and mult != ch_mult):
+            raise layer.unsupported(f"output depth {cout} is not input depth {cin} x depth multiplier {mult}")
+        layer.params["ch_mult"] = ch_mult
+        scale_axis_len = cout
+    else:
+        if w.shape[0] != cout or kc <= 0 or cin % kc != 0 or cout % (cin // kc) != 0:
+            raise layer.unsupported(f"filter {list(w.shape)} does not match input depth {cin} / output depth "
+                                    f"{cout}")
+        scale_axis_len = cout
+    scales = w.quant.scales()
+    if len(scales) not in (1, scale_axis_len):
+        raise layer.unsupported(f"{len(scales)} filter scales for {scale_axis_len} output channels")
+    if len(scales) > 1 and w.quant.axis != (3 if depthwise else 0):
+        raise layer.unsupported(f"filter quantized along axis {w.quant.axis}")
+    mults, shifts = fp.conv_multipliers(x.scale, scales, out.scale)
+    if len(mults) == 1:  # TFLM broadcasts a per-tensor scale over the output channels
+        mults = mults.repeat(n_channels)
+        shifts = shifts.repeat(n_channels)
+    act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point)
+    p = layer.params
+    p.update(input_dims=(n, h, wd, cin), filter_dims=(1 if depthwise else cout, kh, kw, kc),
+             output_dims=(on, oh, ow, cout), stride=(sw, sh), padding=(pad_w, pad_h), dilation=(dw, dh),
+             input_offset=-x.zero_point, output_offset=out.zero_point, act_min=act_min, act_max=act_max)
+    i = layer.index
+    p["filter"] = layer.ctx.tensor_const(layer.op.inputs[1], "int8_t", "filter")
+    p["bias"] = layer.ctx.tensor_const(layer.op.inputs[2], "int32_t", "bias") if bias is not None else None
+    p["mult"] = layer.ctx.add_const(f"edgeq_l{i}_mult", "int32_t", mults, f"layer {i} per-channel multipliers")
+    p["shift"] = layer.ctx.add_const(f"edgeq_l{i}_shift", "int32_t", shifts, f"layer {i} per-channel shifts")
+
+
+def tile(v) -> str:
+    return f"{{{v[0]}, {v[1]}}}"
+
+
+def dims(v) -> str:
+    return "{" + ", ".join(str(int(d)) for d in v) + "}"
+
+
+class Conv2D(Layer):
+    OPS = ("CONV_2D",)
+    SOURCES = ("edgeq_convolve_s8.c",)
+
+    def prepare(self) -> None:
+        conv_common(self, depthwise=False)
+
+    def kernel_name(self) -> str:
+        return "convolve_wrapper_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        cout = p["output_dims"][3]
+        return [
+            f"const {r.ty('context')} ctx = {{NULL, 0}};",
+            f"const {r.ty('conv_params')} conv_params = {{{p['input_offset']}, {p['output_offset']}, "
+            f"{tile(p['stride'])}, {tile(p['padding'])}, {tile(p['dilation'])}, {{{p['act_min']}, {p['act_max']}}}}};",
+            f"const {r.ty('per_channel_quant_params')} quant_params = {{{p['mult']}, {p['shift']}}};",
+            f"const {r.ty('dims')} input_dims = {dims(p['input_dims'])};",
+            f"const {r.ty('dims')} filter_dims = {dims(p['filter_dims'])};",
+            f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {cout}}};",
+            f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
+            f"status = {r.fn('convolve_wrapper_s8')}(&ctx, &conv_params, &quant_params, &input_dims, "
+            f"{r.cptr(self.op.inputs[0])}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
+            f"&output_dims, {r.ptr(self.op.outputs[0])});",
+        ]

@@ -1,0 +1,87 @@
+"""FULLY_CONNECTED (int8 in/out, int8 weights per tensor or per channel, int32 bias) -> edgeq_fully_connected_s8 /
+edgeq_fully_connected_per_channel_s8 (arm_fully_connected_s8 / arm_fully_connected_per_channel_s8).
+
+Parameters as TFLM's CalculateOpDataFullyConnected: the multiplier(s) from edgeq.quant.fixedpoint
+.fully_connected_multipliers, the clamp from calculate_activation_range_quantized, input_offset = -zp_in,
+filter_offset = 0 (symmetric weights), output_offset = zp_out. Dims as TFLM's CMSIS-NN glue: input n = batches,
+filter n = accumulation depth, c = output depth.
+"""
+
+from __future__ import annotations
+
+import math
+
+from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.quant import fixedpoint as fp
+
+
+class FullyConnected(Layer):
+    OPS = ("FULLY_CONNECTED",)
+    SOURCES = ("edgeq_fully_connected_s8.c",)
+
+    def prepare(self) -> None:
+        x = self.require_activation(self.input(0), "input")
+        w = self.require_int8(self.input(1), "weights")
+        self.require_const(w, "weights")
+        out = self.require_activation(self.output(), "output")
+        bias = self.input(2)
+        if self.op.options.get("weights_format", "DEFAULT") not in ("DEFAULT", 0):
+            raise self.unsupported("shuffled FULLY_CONNECTED weights are not supported")
+        if len(w.shape) != 2:
+            raise self.unsupported(f"weights have shape {list(w.shape)}; expected [out, in]")
+        out_depth, accum_depth = w.shape
+        if out.shape[-1] != out_depth:
+            raise self.unsupported(f"output depth {out.shape[-1]} does not match the weights {list(w.shape)}")
+        batches = math.prod(out.shape[:-1]) if len(out.shape) > 1 else 1
+        if x.num_elements != batches * accum_depth:
+            raise self.unsupported(f"input {list(x.shape)} does not match weights {list(w.shape)}")
+        if any(z != 0 for z in w.quant.zero_point):
+            raise self.unsupported("weights with a non-zero zero point (asymmetric int8 weights)")
+        if bias is not None:
+            self.require_const(bias, "bias")
+            if bias.dtype != "int32":
+                raise self.unsupported(f"bias is {bias.dtype}; int8 FULLY_CONNECTED needs int32 bias")
+        act = self.op.options.get("fused_activation_function", "NONE")
+        if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+            raise self.unsupported(f"fused activation {act}")
+        mults, shifts = fp.fully_connected_multipliers(x.scale, w.quant.scales(), out.scale)
+        per_channel = len(w.quant.scale) > 1
+        if per_channel and len(mults) != out_depth:
+            raise self.unsupported(f"{len(mults)} weight scales for {out_depth} output channels")
+        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point)
+        p = self.params
+        p.update(batches=batches, accum_depth=accum_depth, out_depth=out_depth, per_channel=per_channel,
+                 input_offset=-x.zero_point, output_offset=out.zero_point, act_min=act_min, act_max=act_max)
+        p["weights"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "weights")
+        p["bias"] = self.ctx.tensor_const(self.op.inputs[2], "int32_t", "bias") if bias is not None else None
+        if per_channel:
+            p["mult"] = self.ctx.add_const(f"edgeq_l{self.index}_mult", "int32_t", mults,
+                                           f"layer {self.index} per-channel multipliers")
+            p["shift"] = self.ctx.add_const(f"edgeq_l{self.index}_shift", "int32_t", shifts,
+                                            f"layer {self.index} per-channel shifts")
+        else:
+            p["mult"], p["shift"] = int(mults[0]), int(shifts[0])
+
+    def kernel_name(self) -> str:
+        return "fully_connected_per_channel_s8" if self.params["per_channel"] else "fully_connected_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        if p["per_channel"]:
+            quant = (f"const {r.ty('per_channel_quant_params')} quant_params = {{{p['mult']}, {p['shift']}}};")
+        else:
+            quant = f"const {r.ty('per_tensor_quant_params')} quant_params = {{{p['mult']}, {p['shift']}}};"
+        bias = p["bias"] or "NULL"
+        return [
+            f"const {r.ty('context')} ctx = {{NULL, 0}};",
+            f"const {r.ty('fc_params')} fc_params = {{{p['input_offset']}, 0, {p['output_offset']}, "
+            f"{{{p['act_min']}, {p['act_max']}}}}};",
+            quant,
+            f"const {r.ty('dims')} input_dims = {{{p['batches']}, 1, 1, {p['accum_depth']}}};",
+            f"const {r.ty('dims')} filter_dims = {{{p['accum_depth']}, 1, 1, {p['out_depth']}}};",
+            f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {p['out_depth']}}};",
+            f"const {r.ty('dims')} output_dims = {{{p['batches']}, 1, 1, {p['out_depth']}}};",
+            f"status = {r.fn(self.kernel_name())}(&ctx, &fc_params, &quant_params, &input_dims, "
+            f"{r.cptr(self.op.inputs[0])}, &filter_dims, {p['weights']}, &bias_dims, {bias}, &output_dims, "
+            f"{r.ptr(self.op.outputs[0])});",
+        ]

@@ -1,0 +1,65 @@
+"""MEAN (int8, constant axes, up to 4-D) -> edgeq_mean_s8.
+
+TFLM (reduce_common.cc PrepareMeanOrSumHelper + reference_ops::QuantizedMeanOrSum) computes
+QuantizeMultiplier(s_in / s_out) at Prepare and folds 1/num_elements_in_axis into it at Eval:
+    shift_n = min(floor(log2(n)), 32, 31 + shift);  multiplier = (multiplier << shift_n) // n;  shift -= shift_n
+then output = MultiplyByQuantizedMultiplier(sum - zp_in * n, multiplier, shift) + zp_out. Here both steps run once,
+at compile time.
+"""
+
+from __future__ import annotations
+
+import math
+
+from edgeq.compiler.ops.base import Layer, Renderer, dims4
+from edgeq.quant import fixedpoint as fp
+
+
+class Mean(Layer):
+    OPS = ("MEAN",)
+    SOURCES = ("edgeq_mean_s8.c",)
+
+    def prepare(self) -> None:
+        x = self.require_activation(self.input(0), "input")
+        out = self.require_activation(self.output(), "output")
+        axis_t = self.require_const(self.input(1), "axis")
+        if axis_t.dtype != "int32":
+            raise self.unsupported(f"axis tensor is {axis_t.dtype}")
+        rank = len(x.shape)
+        if rank > 4 or rank == 0:
+            raise self.unsupported(f"input rank {rank} (1..4 supported)")
+        resolved: list[int] = []
+        for a in axis_t.array().reshape(-1).tolist():
+            a = a + rank if a < 0 else a
+            if not 0 <= a < rank:
+                raise self.unsupported(f"axis {a} out of range for rank {rank}")
+            if a not in resolved:
+                resolved.append(a)
+        n_axis = math.prod(int(x.shape[a]) for a in resolved)
+        kept = [int(x.shape[k]) for k in range(rank) if k not in resolved]
+        if math.prod(kept) != out.num_elements:
+            raise self.unsupported(f"output {list(out.shape)} does not match MEAN of {list(x.shape)} over {resolved}")
+        mult, shift = fp.quantize_multiplier(fp._f32(x.scale) / fp._f32(out.scale))
+        if n_axis > 0:
+            shift_n = min(n_axis.bit_length() - 1, 32, 31 + shift)
+            mult = int((mult << shift_n) // n_axis)  # int64 arithmetic, both positive
+            shift = shift - shift_n
+        offset = 4 - rank
+        reduce = [0, 0, 0, 0]
+        for a in resolved:
+            reduce[a + offset] = 1
+        self.params.update(input_dims=dims4(x.shape), reduce=tuple(reduce), zp_in=x.zero_point,
+                           zp_out=out.zero_point, n=n_axis, mult=mult, shift=shift)
+
+    def kernel_name(self) -> str:
+        return "mean_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        d, red = p["input_dims"], p["reduce"]
+        return [
+            f"const {r.ty('dims')} input_dims = {{{d[0]}, {d[1]}, {d[2]}, {d[3]}}};",
+            f"const {r.ty('dims')} reduce = {{{red[0]}, {red[1]}, {red[2]}, {red[3]}}};",
+            f"status = {r.fn('mean_s8')}({r.cptr(self.op.inputs[0])}, &input_dims, &reduce, {p['zp_in']}, {p['n']}, "
+            f"{p['mult']}, {p['shift']}, {p['zp_out']}, {r.ptr(self.op.outputs[0])});",
+        ]

@@ -1,0 +1,77 @@
+"""AVERAGE_POOL_2D / MAX_POOL_2D (int8) -> edgeq_avgpool_s8 / edgeq_max_pool_s8 (arm_avgpool_s8 / arm_max_pool_s8).
+Parameters as TFLM's pooling_common.cc: ComputePaddingHeightWidth (dilation 1), the fused activation clamp; input and
+output quantization must be equal (TFLM checks it too). In place when the window walk allows it (a global average
+pool always does)."""
+
+from __future__ import annotations
+
+from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding, window_inplace_safe
+from edgeq.compiler.ops.conv import dims, tile
+from edgeq.quant import fixedpoint as fp
+
+
+class _Pool(Layer):
+    KERNEL = ""
+
+    def prepare(self) -> None:
+        x = self.require_activation(self.input(0), "input")
+        out = self.require_activation(self.output(), "output")
+        self.require_rank(x, (4,), "input")
+        self.require_rank(out, (4,), "output")
+        if x.zero_point != out.zero_point or abs(x.scale - out.scale) > 1e-6:
+            raise self.unsupported("input and output quantization differ (TFLM requires them equal)")
+        o = self.op.options
+        act = o.get("fused_activation_function", "NONE")
+        if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+            raise self.unsupported(f"fused activation {act}")
+        padding = o.get("padding", "SAME")
+        sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+        fh, fw = int(o.get("filter_height", 1)), int(o.get("filter_width", 1))
+        if min(sh, sw, fh, fw) < 1 or padding not in ("SAME", "VALID"):
+            raise self.unsupported(f"pool {fh}x{fw} stride {sh}x{sw} padding {padding}")
+        n, h, w, c = x.shape
+        exp = (n, compute_out_size(padding, h, fh, sh), compute_out_size(padding, w, fw, sw), c)
+        if tuple(out.shape) != exp:
+            raise self.unsupported(f"output shape {list(out.shape)} does not follow from input {list(x.shape)}")
+        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point)
+        self.params.update(input_dims=tuple(x.shape), output_dims=tuple(out.shape), filter=(fh, fw),
+                           stride=(sw, sh), padding=(compute_padding(sw, 1, w, fw, out.shape[2]),
+                                                     compute_padding(sh, 1, h, fh, out.shape[1])),
+                           act_min=act_min, act_max=act_max)
+
+    def kernel_name(self) -> str:
+        return self.KERNEL
+
+    def inplace_candidates(self) -> list[int]:
+        p = self.params
+        fh, fw = p["filter"]
+        ok = window_inplace_safe(p["input_dims"], p["output_dims"], 1, fh, fw, p["stride"][1], p["stride"][0],
+                                 1, 1, p["padding"][1], p["padding"][0])
+        return [self.op.inputs[0]] if ok else []
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        fh, fw = p["filter"]
+        c = p["input_dims"][3]
+        return [
+            f"const {r.ty('context')} ctx = {{NULL, 0}};",
+            f"const {r.ty('pool_params')} pool_params = {{{tile(p['stride'])}, {tile(p['padding'])}, "
+            f"{{{p['act_min']}, {p['act_max']}}}}};",
+            f"const {r.ty('dims')} input_dims = {dims(p['input_dims'])};",
+            f"const {r.ty('dims')} filter_dims = {{1, {fh}, {fw}, {c}}};",
+            f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
+            f"status = {r.fn(self.KERNEL)}(&ctx, &pool_params, &input_dims, {r.cptr(self.op.inputs[0])}, "
+            f"&filter_dims, &output_dims, {r.ptr(self.op.outputs[0])});",
+        ]
+
+
+class AveragePool2D(_Pool):
+    OPS = ("AVERAGE_POOL_2D",)
+    SOURCES = ("edgeq_pooling_s8.c",)
+    KERNEL = "avgpool_s8"
+
+
+class MaxPool2D(_Pool):
+    OPS = ("MAX_POOL_2D",)
+    SOURCES = ("edgeq_pooling_s8.c",)
+    KERNEL = "max_pool_s8"

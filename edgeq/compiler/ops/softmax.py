@@ -1,0 +1,41 @@
+"""SOFTMAX (int8 -> int8, output scale 1/256 and zero point -128) -> edgeq_softmax_s8 (arm_softmax_s8).
+
+Parameters as TFLM's CalculateSoftmaxParams: multiplier / left shift from PreprocessSoftmaxScaling(beta, scale, 5),
+diff_min = -CalculateInputRadius(5, left_shift) (edgeq.quant.fixedpoint.softmax_params). Rows are the last axis.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.quant import fixedpoint as fp
+
+
+class Softmax(Layer):
+    OPS = ("SOFTMAX",)
+    SOURCES = ("edgeq_softmax_s8.c",)
+
+    def prepare(self) -> None:
+        x = self.require_activation(self.input(0), "input")
+        out = self.require_activation(self.output(), "output")
+        if out.zero_point != -128 or np.float32(out.scale) != np.float32(1.0 / 256):
+            raise self.unsupported(f"int8 SOFTMAX needs output scale 1/256 and zero point -128 (TFLM), got "
+                                   f"{out.scale} / {out.zero_point}")
+        if not x.shape:
+            raise self.unsupported("scalar input")
+        beta = float(self.op.options.get("beta", 1.0))
+        sp = fp.softmax_params(x.scale, beta)
+        row = int(x.shape[-1])
+        self.params.update(rows=math.prod(x.shape[:-1]) if len(x.shape) > 1 else 1, row_size=row,
+                           mult=sp.input_multiplier, shift=sp.input_left_shift, diff_min=sp.diff_min)
+
+    def kernel_name(self) -> str:
+        return "softmax_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        return [f"{r.fn('softmax_s8')}({r.cptr(self.op.inputs[0])}, {p['rows']}, {p['row_size']}, {p['mult']}, "
+                f"{p['shift']}, {p['diff_min']}, {r.ptr(self.op.outputs[0])});"]

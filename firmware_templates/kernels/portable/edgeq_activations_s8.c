@@ -1,0 +1,60 @@
+/* LOGISTIC, RELU and RELU6, int8 (TFLM reference_integer_ops::Logistic, micro ReluQuantized, Relu6Quantized).
+ * All are element by element, so they may run in place. */
+#include "edgeq_nn.h"
+
+#define EDGEQ_LOGISTIC_INPUT_INTEGER_BITS 4
+
+/* gemmlowp logistic() of a Q4.27 value, result Q0.31 */
+static int32_t edgeq_logistic_q4(int32_t a)
+{
+    int32_t abs_a;
+    int32_t positive;
+    if (a == 0) {
+        return (int32_t)1 << 30; /* 0.5 */
+    }
+    abs_a = a > 0 ? a : -a;
+    positive = edgeq_one_over_one_plus_x_for_x_in_0_1(
+        edgeq_exp_on_negative_values(-abs_a, EDGEQ_LOGISTIC_INPUT_INTEGER_BITS));
+    return a > 0 ? positive : INT32_MAX - positive;
+}
+
+void edgeq_logistic_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
+                       int32_t input_multiplier, int32_t input_left_shift, int8_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        const int32_t x = (int32_t)input[i] - input_zero_point;
+        if (x <= -input_range_radius) {
+            output[i] = -128;
+        } else if (x >= input_range_radius) {
+            output[i] = 127;
+        } else {
+            const int32_t x_q4 = edgeq_requantize(x, input_multiplier, input_left_shift);
+            int32_t v = edgeq_rdbpot(edgeq_logistic_q4(x_q4), 31 - 8) - 128;
+            v = v < -128 ? -128 : v;
+            v = v > 127 ? 127 : v;
+            output[i] = (int8_t)v;
+        }
+    }
+}
+
+void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
+                   int32_t output_zero_point, int32_t act_min, int32_t act_max, int8_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        int32_t v = output_zero_point + edgeq_requantize((int32_t)input[i] - input_zero_point, mult, shift);
+        v = v < act_min ? act_min : v;
+        v = v > act_max ? act_max : v;
+        output[i] = (int8_t)v;
+    }
+}
+
+void edgeq_relu6_s8(const int8_t *input, int32_t size, int32_t lower, int32_t upper, int8_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        const int32_t v = input[i];
+        output[i] = (int8_t)(v > upper ? upper : (v < lower ? lower : v));
+    }
+}
