@@ -1,0 +1,68 @@
+"""``--board BOARD``: start the board's emulator with the benchmark firmware (building it from ``--model`` when no
+``--firmware`` is given), hand back its serial URL, and stop it by PID at the end. The emulators and builds belong to
+:mod:`edgeq.targets`; this is only the harness's glue."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from edgeq.errors import EdgeqError, ToolchainError
+
+
+class _BuiltEmulator:
+    """Wraps an Emulator so that ``stop()`` also removes the temporary firmware folder."""
+
+    def __init__(self, emulator, tmp: str | None):
+        self._emu = emulator
+        self._tmp = tmp
+        self.url = emulator.url
+        self.pid = getattr(emulator, "pid", None)
+
+    def stop(self) -> None:
+        try:
+            self._emu.stop()
+        finally:
+            if self._tmp:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+
+
+def build_firmware(board: str, model: str, out: Path, backend: str | None = None) -> Path:
+    """``edgeq export MODEL --board BOARD --build -o OUT`` in a subprocess (the CLI is the stable interface)."""
+    cmd = [sys.executable, "-m", "edgeq", "export", str(model), "--board", board, "--build", "-o", str(out)]
+    if backend:
+        cmd += ["--backend", backend]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ToolchainError(f"building the {board} firmware failed: {last}", where=str(model))
+    return out
+
+
+def start_board(board: str, firmware: str | None, model: str | None, backend: str | None = None):
+    """Start ``board``'s emulator; returns (emulator with .url/.pid/.stop(), firmware description for the report)."""
+    try:
+        from edgeq.targets.emulators import start_emulator
+    except ImportError:
+        raise ToolchainError("this edgeq build has no emulator support (edgeq.targets.emulators)",
+                             hint="use --port with a real board or an emulator you started") from None
+    tmp = None
+    if firmware is None:
+        if not model:
+            raise EdgeqError(f"--board {board} needs --firmware DIR or --model MODEL.tflite to build it")
+        tmp = tempfile.mkdtemp(prefix="edgeq-bench-fw-")
+        firmware = str(build_firmware(board, model, Path(tmp) / "fw", backend))
+    elif not Path(firmware).exists():
+        raise EdgeqError("no such firmware", where=firmware, hint="give the folder `edgeq export --build` wrote")
+    try:
+        emu = start_emulator(board, firmware)
+    except BaseException:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    desc = {"path": None if tmp else str(firmware), "built_from_model": tmp is not None, "emulator_pid": emu.pid}
+    return _BuiltEmulator(emu, tmp), desc

@@ -1,0 +1,125 @@
+"""The MLPerf Tiny (EEMBC) runner flow, as the reference runner drives a DUT in performance mode:
+
+``name`` -> ``profile`` (model id) -> 5 x [``db load N`` + ``db <hex>`` chunks of 31 bytes, ``infer N W``] ->
+latency from the two ``m-lap-us-`` lines of each window (wrap-around handled) -> the median throughput of the 5
+windows. Works with any MLPerf Tiny reference firmware and with edgeq's own.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+
+from edgeq.bench import spec
+from edgeq.bench.protocol import Device, FrameError
+from edgeq.bench.stats import ticks_delta
+from edgeq.errors import DeviceError
+
+#: ``infer N W`` per model id, as tests_performance.yaml sets them
+RUNNER_ITERATIONS = {"kws01": (70, 10), "ic01": (20, 5), "vww01": (20, 5), "ad01": (1500, 10), "strww01": (70, 10)}
+WINDOWS = 5
+INFER_TIMEOUT_S = 30.0  # the runner's infer timeout
+
+_LAP_RE = re.compile(r"^m-lap-us-(\d+)$")
+_RESULTS_RE = re.compile(r"^m-results-\[([^]]+)\]$")
+_NAME_RE = re.compile(r"^m-(name)-dut-\[([^]]+)]$")
+
+
+@dataclass
+class Window:
+    index: int
+    iterations: int
+    warmup: int
+    elapsed_us: int
+    results: list[float]
+    input_index: int = 0
+
+    @property
+    def latency_us(self) -> float:
+        return self.elapsed_us / self.iterations
+
+    @property
+    def throughput(self) -> float:
+        return self.iterations / (self.elapsed_us / 1e6) if self.elapsed_us else float("inf")
+
+
+@dataclass
+class MlperfRun:
+    name: str
+    profile: str
+    model_id: str
+    windows: list[Window] = field(default_factory=list)
+    upload_payload_bytes: int = 0
+    upload_wire_bytes: int = 0
+
+    @property
+    def median_throughput(self) -> float:
+        return statistics.median(w.throughput for w in self.windows)
+
+    @property
+    def latency_us(self) -> float:
+        """Latency as the runner reports it: 1 / median throughput of the windows."""
+        return 1e6 / self.median_throughput
+
+
+def identify(dev: Device) -> tuple[str, str, str]:
+    """``name`` and ``profile`` -> (dut name, profile string, model id)."""
+    ans = dev.command(spec.CMD_NAME)
+    name = next((m.group(2) for ln in ans.lines if (m := _NAME_RE.match(ln))), None)
+    if name is None:
+        raise DeviceError("no m-name-dut-[...] answer to 'name'", where=dev.link.name,
+                          hint="not an MLPerf Tiny / EEMBC benchmark firmware?")
+    ans = dev.command(spec.CMD_PROFILE)
+    profile = next((ln[len(spec.MSG_PROFILE):-1] for ln in ans.lines if ln.startswith(spec.MSG_PROFILE)), "")
+    model_id = next((ln[len(spec.MSG_MODEL):-1] for ln in ans.lines if ln.startswith(spec.MSG_MODEL)), "")
+    if not model_id:
+        raise DeviceError("no m-model-[...] answer to 'profile'", where=dev.link.name)
+    return name, profile, model_id
+
+
+def db_commands(data: bytes, chunk: int = spec.MLPERF_DB_CHUNK) -> list[str]:
+    """The commands the runner sends to upload ``data``: ``db load N`` then ``db <hex>`` per ``chunk`` bytes."""
+    cmds = [f"{spec.CMD_DB} load {len(data)}"]
+    cmds += [f"{spec.CMD_DB} {data[i:i + chunk].hex()}" for i in range(0, len(data), chunk)]
+    return cmds
+
+
+def db_load(dev: Device, data: bytes, chunk: int = spec.MLPERF_DB_CHUNK) -> int:
+    """Upload ``data`` the runner's way; returns the bytes written to the wire. Every chunk must get ``m-ready``;
+    the last one ``m-load-done``."""
+    start = dev.link.tx_bytes
+    cmds = db_commands(data, chunk)
+    ans = dev.command(cmds[0])
+    if ans.errors:
+        raise DeviceError(f"'{cmds[0]}' refused: {ans.errors[0]}", where=dev.link.name)
+    if not any(ln.startswith(spec.MSG_EXPECTING) for ln in ans.lines):
+        raise FrameError(f"no m-[Expecting ...] answer to '{cmds[0]}'")
+    done = False
+    for cmd in cmds[1:]:
+        ans = dev.command(cmd)
+        if ans.errors:
+            raise FrameError(f"db chunk refused: {ans.errors[0]}")
+        done = done or spec.MSG_LOAD_DONE in ans.lines
+    if not done:
+        raise FrameError("the device never said m-load-done")
+    return dev.link.tx_bytes - start
+
+
+def infer(dev: Device, iterations: int, warmup: int, *, timeout: float = INFER_TIMEOUT_S) -> Window:
+    """``infer N W`` -> a :class:`Window` (elapsed = second m-lap-us minus the first, modulo 2^32)."""
+    ans = dev.command(f"{spec.CMD_INFER} {iterations} {warmup}", timeout=timeout, line_timeout=timeout)
+    if ans.errors:
+        raise DeviceError(f"infer failed: {ans.errors[0]}", where=dev.link.name)
+    laps = [int(m.group(1)) for ln in ans.lines if (m := _LAP_RE.match(ln))]
+    if len(laps) < 2:
+        raise FrameError(f"infer answer has {len(laps)} m-lap-us lines, expected 2")
+    results: list[float] = []
+    for ln in ans.lines:
+        m = _RESULTS_RE.match(ln)
+        if m:
+            try:
+                results = [float(x) for x in m.group(1).split(",")]
+            except ValueError:
+                raise FrameError(f"corrupt results line {ln[:60]!r}")
+    return Window(0, iterations, warmup, ticks_delta(laps[0], laps[1]), results)

@@ -1,0 +1,147 @@
+"""Transport: bytes in and out of a serial port or a pyserial URL, every read bounded by a timeout.
+
+This module knows nothing about the protocol (that is :mod:`edgeq.bench.protocol`). ``PORT`` is a device path
+(``/dev/ttyACM0``, ``COM3``, a pty) or any pyserial URL (``socket://127.0.0.1:4321`` for QEMU's TCP serial,
+``rfc2217://host:port`` for a network serial server). Failures to open become one-line :class:`DeviceError`\\ s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from edgeq.errors import DeviceError
+
+#: how long a single blocking read may wait before the caller's deadline is looked at again (serial ports)
+POLL_S = 0.02
+WRITE_TIMEOUT_S = 10.0
+
+
+def _list_ports_hint() -> str:
+    try:
+        from serial.tools import list_ports
+
+        names = [p.device for p in list_ports.comports()]
+    except Exception:  # pragma: no cover - list_ports is best effort
+        names = []
+    if names:
+        return "ports here: " + ", ".join(names[:8])
+    return "no serial ports found here; a board must be plugged in, or use --board qemu-m4 or a socket:// URL"
+
+
+class Link:
+    """An open byte link with counters. ``read_some`` never blocks past its timeout."""
+
+    def __init__(self, ser, name: str, baud: int):
+        self.ser = ser
+        self.name = name
+        self.baud = baud
+        self.is_socket = type(ser).__module__.endswith("protocol_socket")
+        self.is_real_uart = not ("://" in name)
+        self.tx_bytes = 0
+        self.rx_bytes = 0
+        self._timeout = ser.timeout
+
+    # seconds one byte takes on the wire; sockets (QEMU) are no slower than 115200 baud
+    @property
+    def byte_time(self) -> float:
+        return 10.0 / self.baud if self.is_real_uart else 10.0 / 115200
+
+    def _set_timeout(self, t: float) -> None:
+        if t != self._timeout:
+            self.ser.timeout = t
+            self._timeout = t
+
+    def read_some(self, timeout: float) -> bytes:
+        """Whatever arrives within ``timeout`` seconds (at least one byte), or ``b''``."""
+        import serial
+
+        timeout = max(0.0, timeout)
+        try:
+            if self.is_socket:
+                self._set_timeout(timeout)
+                data = self.ser.read(1)
+                if data:
+                    self._set_timeout(0)
+                    data += self.ser.read(65536)
+            else:
+                deadline = time.monotonic() + timeout
+                self._set_timeout(POLL_S)
+                while True:
+                    n = self.ser.in_waiting
+                    data = self.ser.read(max(1, n))
+                    if data or time.monotonic() >= deadline:
+                        break
+        except serial.SerialException as exc:
+            raise DeviceError(f"the serial link failed while reading: {exc}", where=self.name,
+                              hint="the device or emulator closed the connection (did it crash or get unplugged?)")
+        except OSError as exc:
+            raise DeviceError(f"the serial link failed while reading: {exc}", where=self.name)
+        self.rx_bytes += len(data)
+        return data
+
+    def write(self, data: bytes) -> None:
+        import serial
+
+        try:
+            self.ser.write(data)
+            if not self.is_socket:
+                self.ser.flush()
+        except serial.SerialTimeoutException:
+            raise DeviceError(f"writing {len(data)} bytes timed out after {WRITE_TIMEOUT_S:.0f} s", where=self.name,
+                              hint="the device does not read its serial input (flow control? wrong port?)")
+        except (serial.SerialException, OSError) as exc:
+            raise DeviceError(f"the serial link failed while writing: {exc}", where=self.name,
+                              hint="the device or emulator closed the connection")
+        self.tx_bytes += len(data)
+
+    def close(self) -> None:
+        try:
+            self.ser.close()
+        except Exception:  # pragma: no cover - closing is best effort
+            pass
+
+    def __enter__(self) -> "Link":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_link(port: str, baud: int = 115200, *, connect_timeout: float = 0.0) -> Link:
+    """Open ``port`` (device path or pyserial URL). ``connect_timeout`` > 0 retries a refused ``socket://`` connection
+    for that long (an emulator that is still starting)."""
+    import serial
+
+    if not port:
+        raise DeviceError("no serial port given", hint="use --port /dev/ttyACM0 (or a socket:// URL) or --board")
+    if baud <= 0:
+        raise DeviceError(f"--baud must be positive, got {baud}")
+    is_url = "://" in port
+    if not is_url and not os.path.exists(port) and not port.upper().startswith("COM"):
+        raise DeviceError("no such serial port", where=port, hint=_list_ports_hint())
+    deadline = time.monotonic() + connect_timeout
+    while True:
+        try:
+            ser = serial.serial_for_url(port, baudrate=baud, timeout=POLL_S, write_timeout=WRITE_TIMEOUT_S)
+            break
+        except serial.SerialException as exc:
+            text = str(exc)
+            refused = "refused" in text.lower() or "errno 111" in text.lower()
+            if refused and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            if refused:
+                raise DeviceError("nothing listens at this address", where=port,
+                                  hint="start the emulator first, or let edgeq start it with --board")
+            if "permission denied" in text.lower() or "errno 13" in text.lower():
+                raise DeviceError("permission denied opening the serial port", where=port,
+                                  hint="add yourself to the 'dialout' group (sudo usermod -aG dialout $USER), "
+                                       "then log in again")
+            if "no such file" in text.lower() or "errno 2" in text.lower():
+                raise DeviceError("no such serial port", where=port, hint=_list_ports_hint())
+            raise DeviceError(f"cannot open the serial port: {text}", where=port)
+        except ValueError as exc:  # bad URL / unsupported scheme / bad baud
+            raise DeviceError(f"cannot open the serial port: {exc}", where=port,
+                              hint="use a device path or a pyserial URL such as socket://127.0.0.1:4321")
+    return Link(ser, port, baud)

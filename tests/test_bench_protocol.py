@@ -1,0 +1,204 @@
+"""Host-side framing, retry and report logic against the Python device simulator (tests/bench_sim.py), directly and
+through the fault-injection proxy. The real-firmware tests are in test_bench_qemu.py / test_bench_avr.py."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from bench_sim import IN_BYTES, OUT_BYTES, SimDevice, sim_model, sim_ticks
+from edgeq.bench import mlperf, spec
+from edgeq.bench.faultproxy import FaultProxy
+from edgeq.bench.harness import BenchOptions, BenchState, make_inputs, run_edgeq_loop
+from edgeq.bench.protocol import Device, FrameError
+from edgeq.bench.stats import summarize, ticks_delta
+from edgeq.bench.transport import open_link
+from edgeq.errors import DeviceError
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _inputs(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, IN_BYTES, dtype=np.int8).tobytes() for _ in range(n)]
+
+
+def _connect(url, **kw):
+    dev = Device(open_link(url), timeout=kw.pop("timeout", 1.0), **kw)
+    dev.sync()
+    return dev
+
+
+def test_session_load_run_verify():
+    with SimDevice() as sim:
+        dev = _connect(sim.url)
+        info = dev.info()
+        assert info["inputs"][0]["bytes"] == IN_BYTES
+        assert dev.boot_banners == ["edgeq sim portable sim"]
+        ins = _inputs(4)
+        state = BenchState()
+        opts = BenchOptions(runs=12, warmup=2, timeout=1.0)
+        run_edgeq_loop(dev, ins, [sim_model(x) for x in ins], opts, state, OUT_BYTES)
+        assert state.verified == 12 and state.mismatches == 0 and state.retries == 0
+        assert [s["ticks"] for s in state.samples] == [sim_ticks(ins[i % 4]) for i in range(12)]
+        assert state.timing_crc is True
+        # warm-ups only on the first run; every input loaded once per use
+        runs = [c for c in sim.commands if c.startswith(spec.CMD_RUN)]
+        assert runs[0] == f"{spec.CMD_RUN} 2" and set(runs[1:]) == {f"{spec.CMD_RUN} 0"}
+        assert state.upload_payload == 12 * IN_BYTES
+        dev.link.close()
+
+
+def test_mismatch_is_rechecked_and_never_recorded():
+    with SimDevice(wrong_output=True) as sim:
+        dev = _connect(sim.url)
+        ins = _inputs(3)
+        state = BenchState()
+        run_edgeq_loop(dev, ins, [sim_model(x) for x in ins], BenchOptions(runs=3, warmup=0, timeout=1.0), state,
+                       OUT_BYTES)
+        assert state.mismatches == 3 and state.verified == 0 and state.samples == []
+        assert state.reasons["output recheck"] == 3
+        dev.link.close()
+
+
+def test_timing_without_crc_is_accepted_and_reported():
+    with SimDevice(timing_crc=False) as sim:
+        dev = _connect(sim.url)
+        state = BenchState()
+        ins = _inputs(2)
+        run_edgeq_loop(dev, ins, None, BenchOptions(runs=2, warmup=0), state, OUT_BYTES)
+        assert state.timing_crc is False and len(state.samples) == 2
+        dev.link.close()
+
+
+@pytest.mark.parametrize("faults", [
+    dict(flip=2e-3, seed=1),
+    dict(drop=1e-3, seed=2),
+    dict(reset=0.05, seed=3),
+    dict(flip=1e-3, drop=5e-4, reset=0.02, stall=1e-3, stall_s=0.2, seed=4),
+])
+def test_fault_injection_never_records_a_wrong_result(faults):
+    # the simulator's per-byte timeout is short so dropped payload bytes cost little test time
+    with SimDevice(byte_timeout_s=0.3) as sim, FaultProxy(sim.url, **faults) as proxy:
+        dev = _connect(proxy.url, timeout=1.0)
+        ins = _inputs(8, seed=faults["seed"])
+        state = BenchState()
+        run_edgeq_loop(dev, ins, [sim_model(x) for x in ins], BenchOptions(runs=30, warmup=1, timeout=1.0,
+                                                                            max_retries=20), state, OUT_BYTES)
+        assert len(state.samples) == 30 and state.verified == 30 and state.mismatches == 0
+        for s in state.samples:  # every recorded timing is the device's true one
+            assert s["ticks"] == sim_ticks(ins[s["input"]])
+        injected = proxy.stats
+        assert injected.flips + injected.drops + injected.resets + injected.stalls > 0
+        if injected.resets:
+            assert state.resets > 0
+        dev.link.close()
+
+
+def test_mlperf_flow_chunks_like_the_runner():
+    with SimDevice() as sim:
+        dev = _connect(sim.url, record=True)
+        name, profile, model_id = mlperf.identify(dev)
+        assert (name, profile, model_id) == (spec.DUT_NAME, spec.MLPERF_PROFILE, "kws01")
+        data = bytes(range(IN_BYTES))
+        wire = mlperf.db_load(dev, data)
+        db = [c for c in dev.sent if c.startswith("db ")]
+        assert db[0] == f"db load {IN_BYTES}"
+        chunks = db[1:]
+        assert len(chunks) == -(-IN_BYTES // 31)
+        assert all(len(c) + 1 <= spec.CMD_MAX for c in chunks)
+        assert b"".join(bytes.fromhex(c[3:]) for c in chunks) == data
+        assert [len(bytes.fromhex(c[3:])) for c in chunks[:-1]] == [31] * (len(chunks) - 1)
+        assert wire == sum(len(c) + 1 for c in db)
+        assert bytes(sim.buffer) == data
+        win = mlperf.infer(dev, 7, 3)
+        assert win.elapsed_us == 7000  # across the 32-bit wrap
+        assert len(win.results) == OUT_BYTES
+        dev.link.close()
+
+
+def test_silent_device_fails_clearly():
+    with SimDevice(silent=True) as sim:
+        link = open_link(sim.url)
+        with pytest.raises(DeviceError, match="silent"):
+            Device(link, timeout=0.3).sync(attempts=2, first_wait=0.1)
+        link.close()
+
+
+def test_garbage_on_a_pty_says_baud():
+    master, slave = os.openpty()
+    stop = threading.Event()
+
+    def spew():
+        rng = np.random.default_rng(0)
+        while not stop.is_set():
+            try:
+                os.write(master, rng.integers(128, 256, 64, dtype=np.uint8).tobytes())
+            except OSError:
+                return
+            stop.wait(0.01)
+
+    t = threading.Thread(target=spew, daemon=True)
+    t.start()
+    try:
+        link = open_link(os.ttyname(slave), 9600)
+        with pytest.raises(DeviceError, match="garbage.*baud"):
+            Device(link, timeout=0.3).sync(attempts=2, first_wait=0.1)
+        link.close()
+    finally:
+        stop.set()
+        t.join()
+        os.close(master)
+        os.close(slave)
+
+
+def test_open_errors():
+    with pytest.raises(DeviceError, match="no such serial port"):
+        open_link("/dev/ttyDOESNOTEXIST9")
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(DeviceError, match="nothing listens"):
+        open_link(f"socket://127.0.0.1:{port}")
+
+
+def test_load_too_large_is_refused():
+    with SimDevice() as sim:
+        dev = _connect(sim.url)
+        with pytest.raises(DeviceError, match="refuses") as ei:
+            dev.load(bytes(IN_BYTES + 1))
+        assert not isinstance(ei.value, FrameError)
+        dev.link.close()
+
+
+def test_make_inputs_shapes(tmp_path):
+    spec_ = {"shape": [1, 4, 2], "dtype": "int8", "scale": 0.5, "zero_point": 1, "bytes": 8}
+    ins, desc = make_inputs(None, spec_, 3, 0)
+    assert len(ins) == 3 and desc["count"] == 3 and len(desc["sha256"]) == 64
+    assert make_inputs(None, spec_, 3, 0)[0] == ins  # seeded
+    np.save(tmp_path / "one.npy", np.zeros((1, 4, 2), np.int8))
+    np.save(tmp_path / "many.npy", np.zeros((5, 4, 2), np.int8))
+    np.save(tmp_path / "f.npy", np.full((2, 1, 4, 2), 1.0, np.float32))
+    np.save(tmp_path / "bad.npy", np.zeros((3, 3), np.int8))
+    assert len(make_inputs(str(tmp_path / "one.npy"), spec_, 1, 0)[0]) == 1
+    assert len(make_inputs(str(tmp_path / "many.npy"), spec_, 1, 0)[0]) == 5
+    f = make_inputs(str(tmp_path / "f.npy"), spec_, 1, 0)[0]
+    assert f[0] == bytes([3] * 8)  # 1.0 / 0.5 + 1
+    from edgeq.errors import EdgeqError
+
+    with pytest.raises(EdgeqError, match=r"shape \[3, 3\].*\[1, 4, 2\]"):
+        make_inputs(str(tmp_path / "bad.npy"), spec_, 1, 0)
+
+
+def test_stats():
+    s = summarize([1, 2, 3, 4], "cycles")
+    assert s["min"] == 1 and s["max"] == 4 and s["p50"] == 2.5 and s["unit"] == "cycles" and s["n"] == 4
+    with pytest.raises(ValueError):
+        summarize([1], "ms")
+    assert ticks_delta(2**32 - 10, 5) == 15
