@@ -69,6 +69,7 @@ class SimDevice:
             except OSError:
                 return
             try:
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._session(c)
             except OSError:
                 pass

@@ -115,9 +115,11 @@ class FaultProxy:
             except OSError:
                 break
             self.stats.connections += 1
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if up is None:
                 try:
                     up = socket.create_connection(_parse_upstream(self.upstream), timeout=10)
+                    up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 except OSError:
                     client.close()
                     continue

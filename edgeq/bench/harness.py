@@ -36,6 +36,7 @@ class BenchOptions:
     port: str | None = None
     board: str | None = None
     firmware: str | None = None
+    backend: str | None = None  # with --board and no firmware: the backend to build with
     baud: int = 115200
     model: str | None = None
     inputs: str | None = None
@@ -362,7 +363,7 @@ def bench_device(opts: BenchOptions) -> dict:
         if opts.board:
             from edgeq.bench.boards import start_board
 
-            emulator, sess.firmware = start_board(opts.board, opts.firmware, opts.model)
+            emulator, sess.firmware = start_board(opts.board, opts.firmware, opts.model, opts.backend)
             sess.url = emulator.url
         else:
             sess.url = opts.port

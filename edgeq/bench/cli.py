@@ -1,0 +1,79 @@
+"""The device mode and ``compare`` of ``edgeq bench`` (wired in by :mod:`edgeq.cli.bench_cmd`).
+
+Nothing heavy at import time: ``edgeq --help`` imports this module.
+"""
+
+from __future__ import annotations
+
+
+def add_device_arguments(g) -> None:
+    """Options of the device mode, added to ``g`` (bench_cmd's "device mode" group, which already has --port,
+    --board and --model)."""
+    g.add_argument("--baud", type=int, default=115200, help="serial baud rate (default 115200; ignored by socket://)")
+    g.add_argument("--firmware", default=None, metavar="DIR",
+                   help="with --board: the firmware folder `edgeq export --build` wrote (default: build from --model)")
+    g.add_argument("--backend", default=None, choices=["portable", "cmsis-nn"],
+                   help="with --board and no --firmware: the backend to build with")
+    g.add_argument("--inputs", default=None, metavar="X.npy",
+                   help="inputs: one of the model's input shape or K stacked on axis 0 (float data is quantized); "
+                        "default: seeded random inputs (--seed)")
+    g.add_argument("--verify", dest="verify", action="store_true", default=True,
+                   help="compare every device output with a bit-exact host reference (default: on)")
+    g.add_argument("--no-verify", dest="verify", action="store_false", help="do not verify outputs")
+    g.add_argument("--reference", default=None, choices=["tflm", "portable"],
+                   help="reference engine (default: TFLM if installed, else the model compiled for this host)")
+    g.add_argument("--protocol", default="edgeq", choices=["edgeq", "mlperf"],
+                   help="edgeq: binary loads + per-inference timing (default); mlperf: the MLPerf Tiny runner flow "
+                        "(db hex upload, infer N W, median of 5 windows); works with any MLPerf Tiny firmware")
+    g.add_argument("--csv", nargs="?", const="-", default=None, metavar="OUT.csv",
+                   help="per-run samples as CSV (to the file, or stdout without a file)")
+    g.add_argument("--plot", default=None, metavar="OUT.png", help="histogram + timeline of the latencies (PNG)")
+    g.add_argument("-o", "--output", default=None, metavar="RESULTS.json",
+                   help="write the full JSON report here (partial results go here too on failure or Ctrl-C)")
+    g.add_argument("--timeout", type=float, default=3.0, metavar="S", help="deadline of one answer line (default 3)")
+    g.add_argument("--max-retries", type=int, default=10, metavar="N",
+                   help="faults in a row (CRC, timeout, reset) before giving up (default 10)")
+    g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    g.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def run_device(args) -> int:
+    from edgeq.bench.harness import BenchOptions, bench_device
+    from edgeq.bench.report import samples_csv, summary_text, write_csv, write_plot
+    from edgeq.cli._out import emit
+    from edgeq.errors import EdgeqError
+
+    if args.timeout <= 0:
+        raise EdgeqError(f"--timeout must be positive, got {args.timeout}")
+    if args.max_retries < 0:
+        raise EdgeqError(f"--max-retries must be >= 0, got {args.max_retries}")
+    opts = BenchOptions(
+        port=args.port, board=args.board, firmware=args.firmware, baud=args.baud, model=args.model,
+        inputs=args.inputs, runs=args.runs, warmup=args.warmup, verify=args.verify, protocol=args.protocol,
+        seed=getattr(args, "seed", 0) or 0, timeout=args.timeout, max_retries=args.max_retries,
+        reference=args.reference, output=args.output, progress=args.progress, backend=args.backend,
+    )
+    rep = bench_device(opts)
+    if args.plot:
+        write_plot(rep, args.plot)
+    if args.csv and args.csv != "-":
+        write_csv(rep, args.csv)
+    if args.csv == "-" and not args.json:
+        print(samples_csv(rep), end="")
+    else:
+        emit(args, rep, summary_text(rep))
+    return 1 if rep["mismatches"] else 0
+
+
+def run_compare(args, files: list[str]) -> int:
+    from edgeq.bench.report import compare, compare_text
+    from edgeq.cli._out import emit
+    from edgeq.errors import EdgeqError
+
+    if len(files) != 2:
+        raise EdgeqError("compare takes two reports", hint="edgeq bench compare A.json B.json")
+    cmp = compare(files[0], files[1])
+    emit(args, cmp, compare_text(cmp))
+    return 0
+
