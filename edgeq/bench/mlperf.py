@@ -24,6 +24,7 @@ INFER_TIMEOUT_S = 30.0  # the runner's infer timeout
 _LAP_RE = re.compile(r"^m-lap-us-(\d+)$")
 _RESULTS_RE = re.compile(r"^m-results-\[([^]]+)\]$")
 _NAME_RE = re.compile(r"^m-(name)-dut-\[([^]]+)]$")
+_OUT_RE = re.compile(r"^m-out-([0-9a-fA-F]*)-([0-9a-fA-F]{8})$")
 
 
 @dataclass
@@ -33,7 +34,7 @@ class Window:
     warmup: int
     elapsed_us: int
     results: list[float]
-    input_index: int = 0
+    output: bytes | None = None  # edgeq firmware also prints m-out-<hex>-<crc>: the raw output, CRC-checked
 
     @property
     def latency_us(self) -> float:
@@ -115,6 +116,7 @@ def infer(dev: Device, iterations: int, warmup: int, *, timeout: float = INFER_T
     if len(laps) < 2:
         raise FrameError(f"infer answer has {len(laps)} m-lap-us lines, expected 2")
     results: list[float] = []
+    output = None
     for ln in ans.lines:
         m = _RESULTS_RE.match(ln)
         if m:
@@ -122,4 +124,26 @@ def infer(dev: Device, iterations: int, warmup: int, *, timeout: float = INFER_T
                 results = [float(x) for x in m.group(1).split(",")]
             except ValueError:
                 raise FrameError(f"corrupt results line {ln[:60]!r}")
-    return Window(0, iterations, warmup, ticks_delta(laps[0], laps[1]), results)
+        m = _OUT_RE.match(ln)
+        if m and len(m.group(1)) % 2 == 0:
+            out = bytes.fromhex(m.group(1))
+            if spec.crc32(out) != int(m.group(2), 16):
+                raise FrameError("output CRC mismatch")
+            output = out
+    return Window(0, iterations, warmup, ticks_delta(laps[0], laps[1]), results, output)
+
+
+def db_payload(data: bytes, in_spec: dict, db_format: str) -> bytes:
+    """What the runner sends for an input whose device-side bytes are ``data``: ``raw`` as is, ``uint8`` pixels
+    (the device computes int8 = u8 - 128), ``float32`` little-endian values (the device quantizes them)."""
+    if db_format in ("raw", "", None):
+        return data
+    import numpy as np
+
+    q = np.frombuffer(data, dtype=in_spec["dtype"])
+    if db_format == "uint8":
+        return (q.astype(np.int16) + 128).astype(np.uint8).tobytes()
+    if db_format == "float32":
+        x = (q.astype(np.float32) - np.float32(in_spec["zero_point"])) * np.float32(in_spec["scale"])
+        return x.astype("<f4").tobytes()
+    raise DeviceError(f"the device's db format {db_format!r} is unknown to this edgeq")
