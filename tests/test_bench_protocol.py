@@ -37,7 +37,6 @@ def test_session_load_run_verify():
         dev = _connect(sim.url)
         info = dev.info()
         assert info["inputs"][0]["bytes"] == IN_BYTES
-        assert dev.boot_banners == ["edgeq sim portable sim"]
         ins = _inputs(4)
         state = BenchState()
         opts = BenchOptions(runs=12, warmup=2, timeout=1.0)
