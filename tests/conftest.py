@@ -54,3 +54,56 @@ def require_tool(name: str, apt: str) -> str:
     if not path:
         pytest.skip(f"{name} not installed (apt-get install -y --no-install-recommends {apt})")
     return path
+
+
+# --- sklearn digits + a trained Keras CNN (PTQ, QAT, compiler, demo) -------------------------------------------------
+# ``digits``: edgeq.convert.digits.Digits (x_* float32 (N, 8, 8, 1) in [0, 1], y_* int64; 75/25 stratified split).
+# ``digits_cnn_path``: a small CNN trained on it, saved as .keras (open batch; edgeq fixes it to 1 when converting).
+# ``digits_cnn_accuracy``: its float test accuracy. ``digits_calib_npy`` / ``digits_test_npy``: the arrays on disk.
+@pytest.fixture(scope="session")
+def digits():
+    pytest.importorskip("sklearn", reason="scikit-learn is needed for the digits data (pip install scikit-learn)")
+    from edgeq.convert.digits import load_digits_split
+
+    return load_digits_split()
+
+
+@pytest.fixture(scope="session")
+def _digits_cnn(tmp_path_factory, digits):
+    pytest.importorskip("tensorflow", reason="TensorFlow is needed (pip install 'edgeq[convert]')")
+    from edgeq.convert.digits import train_digits_cnn
+
+    path = tmp_path_factory.mktemp("digits_cnn") / "digits_cnn.keras"
+    acc = train_digits_cnn(path, "small", epochs=12, data=digits)
+    return path, acc
+
+
+@pytest.fixture(scope="session")
+def digits_cnn_path(_digits_cnn) -> Path:
+    return _digits_cnn[0]
+
+
+@pytest.fixture(scope="session")
+def digits_cnn_accuracy(_digits_cnn) -> float:
+    return _digits_cnn[1]
+
+
+@pytest.fixture(scope="session")
+def digits_calib_npy(tmp_path_factory, digits) -> Path:
+    """200 training images as a .npy (calibration data)."""
+    import numpy as np
+
+    path = tmp_path_factory.mktemp("digits_data") / "calib.npy"
+    np.save(path, digits.x_train[:200])
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_test_npy(tmp_path_factory, digits) -> tuple[Path, Path]:
+    """(x_test.npy, y_test.npy)."""
+    import numpy as np
+
+    d = tmp_path_factory.mktemp("digits_test")
+    np.save(d / "x_test.npy", digits.x_test)
+    np.save(d / "y_test.npy", digits.y_test)
+    return d / "x_test.npy", d / "y_test.npy"

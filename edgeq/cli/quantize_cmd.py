@@ -1,0 +1,60 @@
+"""``edgeq quantize``: post-training quantization of a Keras model, SavedModel or float .tflite."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "post-training quantization: Keras/SavedModel/float .tflite -> int8, dynamic-range, float16 or float32 .tflite"
+DESCRIPTION = (
+    "Quantize MODEL (.keras, .h5, a SavedModel folder, or a float .tflite for int8) and write OUT.tflite. "
+    "--mode int8 is static full-integer quantization with calibration data (--data), int8 I/O, batch 1, "
+    "per-channel conv; the result is checked to be fully int8. Calibration methods other than minmax change the "
+    "ranges the converter uses."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help=".keras / .h5 file, SavedModel folder, or float .tflite")
+    p.add_argument("--mode", choices=("int8", "dynamic", "float16", "float32"), default="int8",
+                   help="int8: full-integer static (default); dynamic: int8 weights, float activations; "
+                        "float16; float32")
+    p.add_argument("--data", metavar="CALIB.npy|.npz",
+                   help="calibration samples for int8 (first dimension = samples; .npz: key 'x' or the only array)")
+    p.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy"), default=None,
+                   help="how activation ranges are chosen from the calibration data (int8; default minmax)")
+    p.add_argument("--io", choices=("int8", "float32"), default=None,
+                   help="input/output type of an int8 model (default int8)")
+    p.add_argument("--per-tensor-dense", action="store_true",
+                   help="per-tensor weights for fully-connected layers (most MCU models); conv stays per-channel")
+    p.add_argument("--max-samples", type=int, default=None, metavar="N", help="use at most N calibration samples")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="where to write the model")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeq.cli._out import emit
+    from edgeq.errors import EdgeqError
+
+    out = Path(args.output)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise EdgeqError("output folder does not exist", where=str(parent), hint="create it first")
+    if out.is_dir():
+        raise EdgeqError("output path is a folder", where=str(out), hint="give a file name, e.g. model_int8.tflite")
+    src = Path(args.model)
+    if src.exists() and out.exists() and out.resolve() == src.resolve():
+        raise EdgeqError("output would overwrite the input model", where=str(out))
+    if args.max_samples is not None and args.max_samples < 1:
+        raise EdgeqError(f"--max-samples must be >= 1, got {args.max_samples}")
+
+    from edgeq.convert.ptq import quantize
+
+    calibration = args.calibration
+    if calibration is None:
+        calibration = "minmax"
+    result = quantize(args.model, args.mode, data=args.data, calibration=calibration, io=args.io,
+                      per_tensor_dense=args.per_tensor_dense, max_samples=args.max_samples)
+    result.save(out)
+    emit(args, result.to_dict(), result.text())
+    return 0

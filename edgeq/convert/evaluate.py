@@ -1,0 +1,319 @@
+"""Compare a reference .tflite (usually float) with a candidate (usually its int8 version) on the same inputs.
+
+Accuracy of each (with labels), top-1 agreement, output SQNR, per-layer SQNR of matched intermediate tensors, sizes.
+Per-layer matching: by tensor name (after stripping quantization suffixes such as ``_int8``), else by the order of
+the producing ops (QUANTIZE/DEQUANTIZE skipped) when both graphs run the same op sequence. The int8 side is
+dequantized with each tensor's own scale / zero point.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeq.errors import EdgeqError, ModelError
+
+_SUFFIXES = re.compile(r"(_int8|_uint8|_int16|_quantized|_dequantize|_dequant|/dequantize|_float32|_float16)$")
+_SKIP_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
+    """Signal-to-quantization-noise ratio ``10 log10(sum(ref^2) / sum((ref - test)^2))`` in dB (inf if equal)."""
+    ref = np.asarray(ref, dtype=np.float64).ravel()
+    test = np.asarray(test, dtype=np.float64).ravel()
+    noise = float(np.sum((ref - test) ** 2))
+    signal = float(np.sum(ref ** 2))
+    if noise == 0.0:
+        return math.inf
+    if signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
+
+
+class _SQNR:
+    """Accumulates signal and noise energy over samples."""
+
+    __slots__ = ("signal", "noise")
+
+    def __init__(self) -> None:
+        self.signal = 0.0
+        self.noise = 0.0
+
+    def add(self, ref: np.ndarray, test: np.ndarray) -> None:
+        r = np.asarray(ref, dtype=np.float64).ravel()
+        t = np.asarray(test, dtype=np.float64).ravel()
+        self.signal += float(np.dot(r, r))
+        d = r - t
+        self.noise += float(np.dot(d, d))
+
+    def db(self) -> float:
+        if self.noise == 0.0:
+            return math.inf
+        if self.signal == 0.0:
+            return -math.inf
+        return 10.0 * math.log10(self.signal / self.noise)
+
+
+def _finite(x: float | None):
+    return None if x is None or not math.isfinite(x) else round(float(x), 3)
+
+
+@dataclass
+class ModelStats:
+    path: str
+    size: int
+    kind: str
+    accuracy: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "size": self.size, "kind": self.kind, "accuracy": self.accuracy}
+
+
+@dataclass
+class LayerSQNR:
+    name: str
+    op: str
+    sqnr_db: float
+    ref_tensor: int
+    candidate_tensor: int
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "op": self.op, "sqnr_db": _finite(self.sqnr_db),
+                "ref_tensor": self.ref_tensor, "candidate_tensor": self.candidate_tensor}
+
+
+@dataclass
+class EvalReport:
+    reference: ModelStats
+    candidate: ModelStats
+    samples: int
+    top1_agreement: float
+    output_sqnr_db: float
+    layers: list[LayerSQNR] = field(default_factory=list)
+    matched_by: str = "name"
+    size_ratio: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        acc_drop = None
+        if self.reference.accuracy is not None and self.candidate.accuracy is not None:
+            acc_drop = round(self.reference.accuracy - self.candidate.accuracy, 6)
+        return {
+            "reference": self.reference.to_dict(),
+            "candidate": self.candidate.to_dict(),
+            "samples": self.samples,
+            "top1_agreement": self.top1_agreement,
+            "accuracy_drop": acc_drop,
+            "output_sqnr_db": _finite(self.output_sqnr_db),
+            "size_ratio": self.size_ratio,
+            "layers_matched_by": self.matched_by,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+    def markdown(self) -> str:
+        from edgeq.cli._out import markdown_table
+
+        def acc(v):
+            return "-" if v is None else f"{v:.4f}"
+
+        def db(v):
+            return "inf" if v == math.inf else f"{v:.1f}"
+
+        rows = [
+            ["model", Path(self.reference.path).name, Path(self.candidate.path).name],
+            ["kind", self.reference.kind, self.candidate.kind],
+            ["size (bytes)", f"{self.reference.size:,}", f"{self.candidate.size:,}"],
+            ["size ratio", "1", f"{self.size_ratio:.3f}" if self.size_ratio else "-"],
+            ["accuracy", acc(self.reference.accuracy), acc(self.candidate.accuracy)],
+            ["top-1 agreement", "", f"{self.top1_agreement:.4f}"],
+            ["output SQNR (dB)", "", db(self.output_sqnr_db)],
+            ["samples", str(self.samples), str(self.samples)],
+        ]
+        text = markdown_table(["", "reference", "candidate"], rows)
+        if self.layers:
+            lrows = [[i, layer.op, layer.name if len(layer.name) <= 60 else "..." + layer.name[-57:],
+                      db(layer.sqnr_db)] for i, layer in enumerate(self.layers)]
+            text += f"\n\nPer-layer SQNR (matched by {self.matched_by}):\n\n"
+            text += markdown_table(["#", "op", "tensor", "SQNR (dB)"], lrows)
+        return text
+
+    def plot(self, path: str | os.PathLike) -> Path:
+        """A PNG: per-layer SQNR bars (and the output SQNR), written atomically."""
+        import io as _io
+
+        try:
+            import matplotlib  # noqa: PLC0415
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt  # noqa: PLC0415
+        except ModuleNotFoundError:
+            from edgeq.errors import ToolchainError
+
+            raise ToolchainError("--plot needs matplotlib", hint='pip install "edgeq[plot]"') from None
+        from edgeq._fs import atomic_write_bytes
+
+        values = [min(layer.sqnr_db, 100.0) for layer in self.layers]
+        labels = [f"{i}:{layer.op}" for i, layer in enumerate(self.layers)]
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(values) + 2), 4.0))
+        if values:
+            ax.bar(range(len(values)), values, color="#4477aa")
+            ax.set_xticks(range(len(values)))
+            ax.set_xticklabels(labels, rotation=75, fontsize=7)
+        if math.isfinite(self.output_sqnr_db):
+            ax.axhline(self.output_sqnr_db, color="#cc6677", linestyle="--",
+                       label=f"output SQNR {self.output_sqnr_db:.1f} dB")
+            ax.legend(loc="lower left", fontsize=8)
+        ax.set_ylabel("SQNR (dB)")
+        ref_acc = "" if self.reference.accuracy is None else f", acc {self.reference.accuracy:.3f}"
+        cand_acc = "" if self.candidate.accuracy is None else f" vs {self.candidate.accuracy:.3f}"
+        ax.set_title(f"{Path(self.candidate.path).name} vs {Path(self.reference.path).name}: "
+                     f"top-1 agreement {self.top1_agreement:.3f}{ref_acc}{cand_acc}", fontsize=9)
+        fig.tight_layout()
+        buf = _io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        return atomic_write_bytes(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _read(model: Any, what: str) -> tuple[bytes, str]:
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model), f"<{what}>"
+    p = Path(model)
+    if not p.exists():
+        raise ModelError("no such file", where=str(p), hint=f"the {what} .tflite model")
+    if p.is_dir():
+        raise ModelError("is a folder, not a .tflite file", where=str(p))
+    return p.read_bytes(), str(p)
+
+
+def _base_name(name: str) -> str:
+    name = name.strip()
+    prev = None
+    while prev != name:
+        prev = name
+        name = _SUFFIXES.sub("", name)
+    return name
+
+
+def match_layers(ref_graph, cand_graph) -> tuple[list[tuple[int, int, str, str]], str]:
+    """Pairs ``(ref tensor, candidate tensor, name, op)`` of intermediate activations, and how they were matched."""
+    def acts(graph):
+        out = []
+        for op in graph.operators:
+            if op.opcode in _SKIP_OPS:
+                continue
+            for t in op.outputs:
+                tensor = graph.tensors[t]
+                if t >= 0 and not tensor.is_constant and tensor.dtype in ("float32", "int8", "int16", "uint8"):
+                    out.append((t, op.opcode))
+        return out
+
+    ref_acts, cand_acts = acts(ref_graph), acts(cand_graph)
+    by_name: dict[str, tuple[int, str]] = {}
+    for t, op in cand_acts:
+        by_name.setdefault(_base_name(cand_graph.tensors[t].name), (t, op))
+    pairs = []
+    for t, op in ref_acts:
+        hit = by_name.get(_base_name(ref_graph.tensors[t].name))
+        if hit and ref_graph.tensors[t].shape == cand_graph.tensors[hit[0]].shape:
+            pairs.append((t, hit[0], ref_graph.tensors[t].name, op))
+    by_order = []
+    if [op for _, op in ref_acts] == [op for _, op in cand_acts]:
+        by_order = [(r, c, ref_graph.tensors[r].name, op) for (r, op), (c, _) in zip(ref_acts, cand_acts)
+                    if ref_graph.tensors[r].shape == cand_graph.tensors[c].shape]
+    if len(by_order) > len(pairs):
+        return by_order, "op order"
+    return pairs, "name"
+
+
+def _predict(scores: np.ndarray) -> np.ndarray:
+    scores = scores.reshape(scores.shape[0], -1)
+    if scores.shape[1] == 1:
+        return (scores[:, 0] > 0.5).astype(np.int64)
+    return scores.argmax(axis=1)
+
+
+def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, per_layer: bool = True,
+             max_samples: int | None = None, progress: bool | None = None) -> EvalReport:
+    """Run both models on ``data`` (a .npy/.npz path or an array of float samples) and compare them."""
+    from edgeq.convert.calibrate import progress_bar
+    from edgeq.convert.data import load_array, load_labels, fit_samples
+    from edgeq.convert.runner import dequantize, make_interpreter, quantize_input
+    from edgeq.tflite import parse_model
+    from edgeq.tflite.check import model_kind
+
+    ref_bytes, ref_src = _read(reference, "reference")
+    cand_bytes, cand_src = _read(candidate, "candidate")
+    ref_graph = parse_model(ref_bytes, source=ref_src)
+    cand_graph = parse_model(cand_bytes, source=cand_src)
+    if isinstance(data, (str, os.PathLike)):
+        arr, data_where = load_array(data, what="data"), str(data)
+    else:
+        arr, data_where = np.asarray(data), "<array>"
+    if len(ref_graph.inputs) != 1 or len(cand_graph.inputs) != 1:
+        raise EdgeqError("evaluate compares single-input models")
+    ref_in, cand_in = ref_graph.input_tensors()[0], cand_graph.input_tensors()[0]
+    if ref_in.shape[1:] != cand_in.shape[1:]:
+        raise EdgeqError(f"the models have different input shapes: {list(ref_in.shape)} vs {list(cand_in.shape)}",
+                         where=cand_src)
+    ref_out, cand_out = ref_graph.output_tensors(), cand_graph.output_tensors()
+    if [t.num_elements for t in ref_out] != [t.num_elements for t in cand_out]:
+        raise EdgeqError("the models have different output shapes: "
+                         f"{[list(t.shape) for t in ref_out]} vs {[list(t.shape) for t in cand_out]}", where=cand_src)
+    samples = fit_samples(arr, ref_in.shape, where=data_where, what="data")
+    if max_samples:
+        samples = samples[:max_samples]
+    y = load_labels(labels, len(samples)) if labels is not None else None
+    if y is not None and max_samples:
+        y = y[:max_samples]
+
+    ref_i = make_interpreter(ref_bytes, preserve_all=per_layer, source=ref_src)
+    cand_i = make_interpreter(cand_bytes, preserve_all=per_layer, source=cand_src)
+    pairs, matched_by = match_layers(ref_graph, cand_graph) if per_layer else ([], "name")
+    layer_acc = [_SQNR() for _ in pairs]
+    out_acc = _SQNR()
+    ref_pred, cand_pred = [], []
+    r_in, c_in = ref_i.get_input_details()[0], cand_i.get_input_details()[0]
+    r_outs, c_outs = ref_i.get_output_details(), cand_i.get_output_details()
+
+    def outputs(interp, details):
+        return [dequantize(interp.get_tensor(d["index"]), *d.get("quantization", (0.0, 0))).ravel()
+                for d in details]
+
+    bar = progress_bar(len(samples), "evaluating", progress)
+    try:
+        for x in samples:
+            x1 = x[None]
+            ref_i.set_tensor(r_in["index"], quantize_input(x1, r_in).reshape(r_in["shape"]))
+            cand_i.set_tensor(c_in["index"], quantize_input(x1, c_in).reshape(c_in["shape"]))
+            ref_i.invoke()
+            cand_i.invoke()
+            ro, co = outputs(ref_i, r_outs), outputs(cand_i, c_outs)
+            out_acc.add(np.concatenate(ro), np.concatenate(co))
+            ref_pred.append(ro[0])
+            cand_pred.append(co[0])
+            for acc, (rt, ct, _, _) in zip(layer_acc, pairs):
+                tensor = cand_graph.tensors[ct]
+                acc.add(dequantize(ref_i.get_tensor(rt), ref_graph.tensors[rt].scale,
+                                   ref_graph.tensors[rt].zero_point),
+                        dequantize(cand_i.get_tensor(ct), tensor.scale, tensor.zero_point))
+            bar.update(1)
+    finally:
+        bar.close()
+    rp, cp = _predict(np.stack(ref_pred)), _predict(np.stack(cand_pred))
+    ref_stats = ModelStats(ref_src, len(ref_bytes), model_kind(ref_graph))
+    cand_stats = ModelStats(cand_src, len(cand_bytes), model_kind(cand_graph))
+    if y is not None:
+        ref_stats.accuracy = float(np.mean(rp == y))
+        cand_stats.accuracy = float(np.mean(cp == y))
+    layers = [LayerSQNR(name, op, acc.db(), rt, ct) for acc, (rt, ct, name, op) in zip(layer_acc, pairs)]
+    return EvalReport(ref_stats, cand_stats, len(samples), float(np.mean(rp == cp)), out_acc.db(), layers,
+                      matched_by, round(len(cand_bytes) / len(ref_bytes), 4))

@@ -1,0 +1,279 @@
+"""Post-training quantization: ``quantize(model, mode, data, calibration, io, per_tensor_dense) -> QuantizeResult``.
+
+Modes:
+
+* ``int8``: static full-integer quantization with calibration data; int8 I/O by default (``io="float32"`` keeps float
+  I/O around QUANTIZE/DEQUANTIZE), batch fixed to 1, per-channel conv weights (and per-channel dense unless
+  ``per_tensor_dense``). The result is checked to be fully int8 (:func:`edgeq.convert.verify.require_full_int8`).
+  Calibration ``minmax``, ``percentile``, ``mse`` or ``entropy`` (see :mod:`edgeq.convert.calibrate`).
+* ``dynamic``: dynamic-range (int8 weights, float activations quantized at run time).
+* ``float16``: float16 weights.
+* ``float32``: plain conversion (batch 1).
+
+Nothing is written here; :meth:`QuantizeResult.save` writes atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeq._fs import atomic_write_bytes
+from edgeq.convert.calibrate import CALIBRATIONS
+from edgeq.errors import EdgeqError, ModelError, ToolchainError, UnsupportedError
+
+MODES: tuple[str, ...] = ("int8", "dynamic", "float16", "float32")
+IO_TYPES: tuple[str, ...] = ("int8", "float32")
+#: model_kind() each mode must produce
+EXPECTED_KIND = {"int8": "int8", "dynamic": "dynamic-range", "float16": "float16", "float32": "float32"}
+
+
+@dataclass
+class QuantizeResult:
+    """The quantized model (``tflite`` bytes) and what happened (``summary``, the ``--json`` object)."""
+
+    tflite: bytes = field(repr=False)
+    summary: dict[str, Any]
+    float_tflite: bytes | None = field(default=None, repr=False)  #: the batch-1 float32 model (reference)
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)  #: int8: tensor -> range used
+
+    def save(self, path: str | os.PathLike) -> Path:
+        out = atomic_write_bytes(path, self.tflite)
+        self.summary["output"] = str(out)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.summary)
+
+    def text(self) -> str:
+        s = self.summary
+        mode = s["mode"]
+        if mode == "int8":
+            detail = (f"int8 (calibration {s['calibration']} on {s['samples']} samples, {s['io']} I/O, "
+                      f"per-channel conv, {'per-tensor' if s['per_tensor_dense'] else 'per-channel'} dense)")
+        else:
+            detail = mode
+        rows = [
+            ("model", f"{s['model']} ({s['format']})"),
+            ("output", s.get("output") or "(not written)"),
+            ("mode", detail),
+            ("kind", s["kind"]),
+            ("size before", f"{s['size_before']:,} B (float32 .tflite, batch 1)"),
+            ("size after", f"{s['size_after']:,} B"),
+            ("ratio", f"{s['ratio']:.3f} ({1 / s['ratio']:.2f}x smaller)" if s["ratio"] else "n/a"),
+        ]
+        if s.get("ranges_checked"):
+            rows.append(("ranges used", f"{s['ranges_matched']}/{s['ranges_checked']} op outputs have exactly the "
+                                        f"calibrated scale"))
+        width = max(len(k) for k, _ in rows)
+        return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def _check_options(mode: str, calibration: str | None, io: str | None, data: Any) -> tuple[str, str]:
+    if mode not in MODES:
+        raise EdgeqError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    calibration = calibration or "minmax"
+    if calibration not in CALIBRATIONS:
+        raise EdgeqError(f"unknown calibration method {calibration!r}", hint=f"use one of {', '.join(CALIBRATIONS)}")
+    if io is not None and io not in IO_TYPES:
+        raise EdgeqError(f"unknown I/O type {io!r}", hint=f"use one of {', '.join(IO_TYPES)}")
+    if mode == "int8":
+        if data is None:
+            raise EdgeqError("int8 quantization needs calibration data",
+                             hint="pass --data CALIB.npy (a few hundred representative input samples)")
+        return calibration, io or "int8"
+    if io == "int8":
+        raise EdgeqError(f"--io int8 needs --mode int8 (a {mode} model has float I/O)")
+    if calibration != "minmax":
+        raise EdgeqError(f"--calibration {calibration} only applies to --mode int8")
+    return calibration, "float32"
+
+
+def quantize(model: Any, mode: str = "int8", data: Any = None, calibration: str | None = "minmax",
+             io: str | None = None, per_tensor_dense: bool = False, *, progress: bool | None = None,
+             max_samples: int | None = None) -> QuantizeResult:
+    """Quantize ``model`` (a .keras/.h5 path, a SavedModel folder, a float .tflite, or a keras.Model).
+
+    ``data``: calibration samples (a .npy/.npz path or an array, first dimension = samples), required for int8.
+    ``io``: ``"int8"`` (default for int8) or ``"float32"``. ``progress``: tqdm bar on stderr (None = only on a
+    terminal). ``max_samples``: use at most that many calibration samples. Raises :class:`EdgeqError` subclasses
+    for anything the user can fix.
+    """
+    started = time.perf_counter()
+    calibration, io = _check_options(mode, calibration, io, data)
+    if isinstance(model, (str, os.PathLike)):
+        from edgeq.convert.load import detect_format
+
+        detect_format(model)  # a missing / foreign model file is reported before anything about the data
+    arr = None
+    if mode == "int8":
+        from edgeq.convert.data import load_array
+
+        arr = load_array(data, what="calibration data") if isinstance(data, (str, os.PathLike)) else np.asarray(data)
+        data_where = str(data) if isinstance(data, (str, os.PathLike)) else "<array>"
+
+    from edgeq.convert.load import load_model
+
+    src = load_model(model)
+    float_bytes: bytes | None = None
+    ranges_by_name: dict[str, tuple[float, float]] = {}
+    check = None
+    samples_used = 0
+
+    if src.format == "tflite":
+        out, float_bytes, ranges_by_name, check, samples_used = _from_tflite(
+            src, mode, arr, data_where if arr is not None else "", calibration, io, per_tensor_dense, progress,
+            max_samples)
+    else:
+        cf = src.concrete_function() if mode != "int8" else None
+        if mode == "int8":
+            from edgeq.convert.data import fit_samples
+
+            if len(src.input_shapes) != 1:
+                raise UnsupportedError(f"int8 calibration supports single-input models (this one has "
+                                       f"{len(src.input_shapes)} inputs)", where=src.source)
+            samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
+            if max_samples:
+                samples = samples[:max_samples]
+            samples_used = len(samples)
+            cf = src.concrete_function()
+            out, float_bytes, ranges_by_name, check = _int8_from_calibrated(
+                _calibrate_only(cf, samples, src.source), samples, calibration, io, per_tensor_dense, progress,
+                src.source, calibrated_by_converter=True)
+        else:
+            out = _convert(cf, mode, src.source)
+            float_bytes = out if mode == "float32" else _convert(cf, "float32", src.source)
+
+    graph = _verify(out, mode, io, src.source)
+    from edgeq.tflite.check import model_kind
+
+    size_before = src.file_size if src.format == "tflite" or float_bytes is None else len(float_bytes)
+    summary: dict[str, Any] = {
+        "model": src.source,
+        "format": src.format,
+        "output": None,
+        "mode": mode,
+        "calibration": calibration if mode == "int8" else None,
+        "io": io,
+        "per_tensor_dense": bool(per_tensor_dense) if mode == "int8" else None,
+        "samples": samples_used if mode == "int8" else None,
+        "kind": model_kind(graph),
+        "input_shape": list(graph.input_tensors()[0].shape) if graph.inputs else [],
+        "size_before": int(size_before),
+        "size_after": len(out),
+        "ratio": round(len(out) / size_before, 4) if size_before else None,
+        "source_file_bytes": int(src.file_size),
+    }
+    if check is not None:
+        summary["ranges_checked"] = check.checked
+        summary["ranges_matched"] = check.matched
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return QuantizeResult(out, summary, float_bytes, ranges_by_name)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def _convert(cf, mode: str, where: str) -> bytes:
+    from edgeq.convert._tf import first_line, import_tf, quiet
+
+    tf = import_tf()
+    try:
+        with quiet() as log:
+            conv = tf.lite.TFLiteConverter.from_concrete_functions([cf])
+            if mode in ("dynamic", "float16"):
+                conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            if mode == "float16":
+                conv.target_spec.supported_types = [tf.float16]
+            out = conv.convert()
+    except Exception as exc:  # noqa: BLE001 - the converter raises anything
+        detail = first_line(str(exc)) or first_line("".join(log)) or type(exc).__name__
+        raise UnsupportedError(f"the TFLite converter failed ({mode}): {detail}", where=where) from None
+    return bytes(out)
+
+
+def _calibrate_only(cf, samples: np.ndarray, where: str) -> bytes:
+    from edgeq.convert.calibrate import calibrate_only
+
+    return calibrate_only(cf, samples, where=where)
+
+
+def _int8_from_calibrated(calibrated: bytes, samples: np.ndarray, calibration: str, io: str, per_tensor_dense: bool,
+                          progress: bool | None, where: str, *, calibrated_by_converter: bool):
+    """Observe, edit ranges, mlir_quantize, check the ranges were used. Returns (int8, float, ranges, check)."""
+    from edgeq.convert import calibrate as cal
+
+    mt = cal.model_t(calibrated)
+    tensors = cal.activation_tensors(mt, only_with_ranges=calibrated_by_converter)
+    if not tensors:
+        tensors = cal.activation_tensors(mt)
+    # the float reference: the same graph without ranges
+    cal.clear_ranges(mt)
+    cal.fix_batch(mt)
+    float_bytes = cal.pack(mt)
+    ranges = cal.collect_ranges(float_bytes, tensors, samples, calibration, progress=progress)
+    mt = cal.model_t(float_bytes)
+    cal.set_ranges(mt, ranges)
+    edited = cal.pack(mt)
+    out = cal.mlir_quantize(edited, io=io, per_tensor_dense=per_tensor_dense, where=where)
+    sg = mt.subgraphs[0]
+    ranges_by_name = {cal._name(sg.tensors[t]): r for t, r in ranges.items()}
+    check = cal.check_ranges_used(out, ranges_by_name)
+    if check.checked and not check.matched:
+        raise ToolchainError("the converter ignored the calibrated ranges (no op output has the expected scale)",
+                             where=where, hint="this TensorFlow version changed the calibrate-only path; "
+                                               "use tensorflow 2.21")
+    return out, float_bytes, ranges_by_name, check
+
+
+def _from_tflite(src, mode: str, arr, data_where: str, calibration: str, io: str, per_tensor_dense: bool,
+                 progress: bool | None, max_samples: int | None):
+    from edgeq.convert import calibrate as cal
+    from edgeq.tflite.check import model_kind
+
+    kind = model_kind(src.graph)
+    if kind != "float32":
+        raise UnsupportedError(f"the .tflite model is already {kind}; edgeq quantizes float32 .tflite models",
+                               where=src.source, hint="pass the float model (or the Keras model)")
+    if mode in ("dynamic", "float16"):
+        raise UnsupportedError(f"--mode {mode} needs the Keras model or SavedModel, not a .tflite",
+                               where=src.source, hint="a float .tflite can be quantized with --mode int8")
+    mt = cal.model_t(src.obj)
+    cal.clear_ranges(mt)
+    cal.fix_batch(mt)
+    float_bytes = cal.pack(mt)
+    if mode == "float32":
+        return float_bytes, float_bytes, {}, None, 0
+    from edgeq.convert.data import fit_samples
+
+    if len(src.input_shapes) != 1:
+        raise UnsupportedError(f"int8 calibration supports single-input models (this one has "
+                               f"{len(src.input_shapes)} inputs)", where=src.source)
+    samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
+    if max_samples:
+        samples = samples[:max_samples]
+    out, float_bytes, ranges, check = _int8_from_calibrated(
+        float_bytes, samples, calibration, io, per_tensor_dense, progress, src.source,
+        calibrated_by_converter=False)
+    return out, float_bytes, ranges, check, len(samples)
+
+
+def _verify(out: bytes, mode: str, io: str, where: str):
+    from edgeq.convert.verify import require_batch_one, require_full_int8
+    from edgeq.tflite import parse_model
+    from edgeq.tflite.check import model_kind
+
+    graph = parse_model(out, source=f"{where} (converted)")
+    if mode == "int8":
+        require_full_int8(graph, source=where, io=io)
+        require_batch_one(graph, source=where)
+        return graph
+    kind = model_kind(graph)
+    if kind != EXPECTED_KIND[mode] and not (mode == "dynamic" and kind == "float32"):
+        raise ModelError(f"--mode {mode} produced a {kind} model", where=where)
+    return graph
