@@ -102,7 +102,7 @@ class EvalReport:
     def to_dict(self) -> dict[str, Any]:
         acc_drop = None
         if self.reference.accuracy is not None and self.candidate.accuracy is not None:
-            acc_drop = round(self.reference.accuracy - self.candidate.accuracy, 6)
+            acc_drop = self.reference.accuracy - self.candidate.accuracy
         return {
             "reference": self.reference.to_dict(),
             "candidate": self.candidate.to_dict(),
