@@ -32,9 +32,14 @@ def compile_and_build(model, out_dir: Path, sanitize: bool = True, **kw) -> tupl
     return binary, res
 
 
-def run_host(binary: Path, inputs: list[np.ndarray], out_dtype, timeout: float = 300) -> list[np.ndarray]:
-    """Push all inputs through one model_host process; split its stdout into one array per input."""
-    data = b"".join(np.ascontiguousarray(x).tobytes() for x in inputs)
+def _as_tuple(x) -> tuple:
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+def run_host(binary: Path, inputs: list, out_dtype, timeout: float = 300) -> list[np.ndarray]:
+    """Push all inputs through one model_host process; split its stdout into one array per inference.
+    Each element of ``inputs`` is an array (one-input model) or a tuple of arrays (one per model input)."""
+    data = b"".join(np.ascontiguousarray(x).tobytes() for xs in inputs for x in _as_tuple(xs))
     proc = subprocess.run([str(binary)], input=data, capture_output=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     out = np.frombuffer(proc.stdout, dtype=out_dtype)
@@ -46,8 +51,9 @@ def tflm_run(model_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
     runtime = tflm_runtime()
     it = runtime.Interpreter.from_file(str(model_path))
     outs = []
-    for x in inputs:
-        it.set_input(x, 0)
+    for xs in inputs:
+        for k, x in enumerate(_as_tuple(xs)):
+            it.set_input(x, k)
         it.invoke()
         outs.append(np.array(it.get_output(0)).reshape(-1).copy())
     return outs
@@ -62,14 +68,24 @@ def input_spec(model_path: Path) -> tuple[tuple[int, ...], np.dtype, np.dtype]:
 
 
 def random_inputs(model_path: Path, n: int, seed: int = 0) -> list[np.ndarray]:
-    """n seeded random inputs in the model's input dtype (int8: uniform; float32: normal around the int8 range),
-    plus the two extremes (all min, all max) for int8 models."""
-    shape, dtype, _ = input_spec(model_path)
+    """n seeded random inputs in the model's input dtypes (int8: uniform over -128..127; float32: normal, sd 20);
+    an array per inference for one-input models, else a tuple of arrays in graph input order."""
+    from edgeq.tflite import read_model
+
+    specs = [(tuple(t.shape), np.dtype(t.dtype), t.scale, t.zero_point)
+             for t in read_model(model_path).input_tensors()]
     rng = np.random.default_rng(seed)
-    if dtype == np.int8:
-        xs = [rng.integers(-128, 128, size=shape, dtype=np.int8) for _ in range(n)]
-        return xs
-    return [rng.normal(0.0, 20.0, size=shape).astype(dtype) for _ in range(n)]
+
+    def one(shape, dtype, scale, zp):
+        if dtype == np.int8:
+            return rng.integers(-128, 128, size=shape, dtype=np.int8)
+        return rng.normal(0.0, 20.0, size=shape).astype(dtype)
+
+    out = []
+    for _ in range(n):
+        xs = tuple(one(*s) for s in specs)
+        out.append(xs[0] if len(xs) == 1 else xs)
+    return out
 
 
 def assert_bit_exact(model_path: Path, binary: Path, inputs: list[np.ndarray]) -> None:

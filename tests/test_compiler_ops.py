@@ -1,0 +1,349 @@
+"""Per-op tests: single-op Keras models with hypothesis-generated shapes and parameters, converted with full-int8
+PTQ (random representative data), compiled for host with ASan/UBSan, compared with TFLM byte for byte.
+
+Conversions are cached on disk (pytest's cache folder, keyed by the model spec and the TF version), and hypothesis
+runs derandomized, so a re-run only compiles and compares. Example counts are small on purpose: each example costs
+a TF conversion and a C build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from compiler_util import assert_bit_exact, compile_and_build, random_inputs, require_gcc, tflm_runtime
+
+pytestmark = pytest.mark.tf
+
+N_INPUTS = 6
+_counter = itertools.count()
+
+
+def _settings(n: int):
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+# ---- model building -------------------------------------------------------------------------------------------------
+
+
+def _keras_model(spec: dict):
+    import keras
+
+    op = spec["op"]
+    init = keras.initializers.RandomNormal(stddev=spec.get("w_std", 0.3), seed=spec.get("seed", 0))
+    binit = keras.initializers.RandomNormal(stddev=0.5, seed=spec.get("seed", 0) + 1)
+    shapes = spec["inputs"]
+    ins = [keras.Input(tuple(s), batch_size=1) for s in shapes]
+    x = ins[0]
+    act = spec.get("act")
+    if op == "conv":
+        y = keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                padding=spec["padding"], dilation_rate=tuple(spec["dilation"]), activation=act,
+                                use_bias=spec["bias"], kernel_initializer=init, bias_initializer=binit,
+                                groups=spec.get("groups", 1))(x)
+    elif op == "dw":
+        y = keras.layers.DepthwiseConv2D(tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                         padding=spec["padding"], depth_multiplier=spec["mult"],
+                                         dilation_rate=tuple(spec["dilation"]), activation=act,
+                                         use_bias=spec["bias"], depthwise_initializer=init,
+                                         bias_initializer=binit)(x)
+    elif op == "dense":
+        y = keras.layers.Dense(spec["units"], activation=act, kernel_initializer=init, bias_initializer=binit,
+                               use_bias=spec["bias"])(x)
+    elif op in ("avgpool", "maxpool"):
+        cls = keras.layers.AveragePooling2D if op == "avgpool" else keras.layers.MaxPooling2D
+        y = cls(tuple(spec["pool"]), strides=tuple(spec["strides"]), padding=spec["padding"])(x)
+        if act:
+            y = keras.layers.Activation(act)(y)
+    elif op == "add":
+        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
+            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
+        y = keras.ops.add(x, other)
+        if act:
+            y = keras.layers.Activation(act)(y)
+    elif op == "mul":
+        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
+            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
+        y = keras.ops.multiply(x, other)
+    elif op == "softmax":
+        y = keras.layers.Softmax()(keras.layers.Reshape(tuple(spec["reshape"]))(x) if spec.get("reshape") else x)
+    elif op == "mean":
+        y = keras.ops.mean(x, axis=tuple(spec["axis"]), keepdims=spec["keepdims"])
+    elif op == "concat":
+        y = keras.layers.Concatenate(axis=spec["axis"])(ins)
+    elif op == "pad":
+        y = keras.layers.ZeroPadding2D(tuple(map(tuple, spec["padding"])))(x)
+    elif op == "logistic":
+        y = keras.layers.Activation("sigmoid")(x)
+    elif op == "relu":
+        y = keras.layers.ReLU(max_value=spec.get("max_value"))(x)
+    elif op == "chain":  # a small CNN through several ops (also float I/O)
+        y = keras.layers.Conv2D(8, 3, padding="same", activation="relu", kernel_initializer=init)(x)
+        z = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6", depthwise_initializer=init)(y)
+        y = keras.layers.Add()([y, z])
+        y = keras.layers.MaxPooling2D(2)(y)
+        y = keras.layers.Flatten()(y)
+        y = keras.layers.Dense(10, kernel_initializer=init)(y)
+        y = keras.layers.Softmax()(y)
+    else:  # pragma: no cover
+        raise ValueError(op)
+    return keras.Model(ins, y)
+
+
+def _convert(spec: dict, path: Path) -> None:
+    import tensorflow as tf
+
+    model = _keras_model(spec)
+    rng = np.random.default_rng(spec.get("seed", 0) + 7)
+    r = spec.get("range", 2.0)
+    shapes = spec["inputs"]
+
+    def rep():
+        for _ in range(24):
+            yield [rng.uniform(-r, r, size=(1, *s)).astype(np.float32) for s in shapes]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not spec.get("float_io"):
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    if spec.get("per_tensor_dense"):
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    path.write_bytes(conv.convert())
+
+
+@pytest.fixture(scope="session")
+def single_op_model(request, tmp_path_factory):
+    """spec -> path of the converted int8 .tflite (cached across runs)."""
+    tf = pytest.importorskip("tensorflow", reason="TensorFlow is needed to build single-op models")
+    tflm_runtime()
+    require_gcc()
+    cache = Path(request.config.cache.mkdir("edgeq-compiler-ops")) if request.config.cache else \
+        tmp_path_factory.mktemp("ops-cache")
+
+    def make(spec: dict) -> Path:
+        key = hashlib.sha256(json.dumps([spec, tf.__version__], sort_keys=True).encode()).hexdigest()[:20]
+        path = cache / f"{spec['op']}-{key}.tflite"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            _convert(spec, tmp)
+            tmp.replace(path)
+        return path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def check_op(single_op_model, tmp_path_factory):
+    """Build the spec's model, compile it, compare with TFLM; returns (model path, CompileResult)."""
+    root = tmp_path_factory.mktemp("ops")
+
+    def check(spec: dict, expect_ops: set[str] | None = None):
+        path = single_op_model(spec)
+        out = root / f"m{next(_counter)}"
+        binary, res = compile_and_build(path, out)
+        if expect_ops is not None:
+            assert expect_ops <= set(res.op_counts), (expect_ops, res.op_counts)
+        assert_bit_exact(path, binary, random_inputs(path, N_INPUTS, seed=len(str(spec))))
+        return path, res
+
+    return check
+
+
+ACTS = st.sampled_from([None, "relu", "relu6"])
+
+
+# ---- CONV_2D --------------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def conv_specs(draw):
+    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    cin = draw(st.integers(1, 9))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dilated = draw(st.booleans())
+    strides = [1, 1] if dilated else [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    dilation = [draw(st.integers(1, 3)), draw(st.integers(1, 2))] if dilated else [1, 1]
+    padding = draw(st.sampled_from(["same", "valid"]))
+    if padding == "valid":
+        h = max(h, (kh - 1) * dilation[0] + 1)
+        w = max(w, (kw - 1) * dilation[1] + 1)
+    return {"op": "conv", "inputs": [[h, w, cin]], "filters": draw(st.integers(1, 12)), "kernel": [kh, kw],
+            "strides": strides, "dilation": dilation, "padding": padding, "act": draw(ACTS),
+            "bias": draw(st.booleans()), "range": draw(st.sampled_from([0.5, 2.0, 8.0])),
+            "seed": draw(st.integers(0, 100))}
+
+
+@_settings(8)
+@given(spec=conv_specs())
+def test_conv2d(check_op, spec):
+    check_op(spec, {"CONV_2D"})
+
+
+# ---- DEPTHWISE_CONV_2D ----------------------------------------------------------------------------------------------
+
+
+@st.composite
+def dw_specs(draw):
+    h, w = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    cin = draw(st.integers(1, 8))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dilated = draw(st.booleans())
+    strides = [1, 1] if dilated else [draw(st.integers(1, 3)), draw(st.integers(1, 3))]
+    dilation = [draw(st.integers(1, 3)), draw(st.integers(1, 2))] if dilated else [1, 1]
+    padding = draw(st.sampled_from(["same", "valid"]))
+    if padding == "valid":
+        h = max(h, (kh - 1) * dilation[0] + 1)
+        w = max(w, (kw - 1) * dilation[1] + 1)
+    return {"op": "dw", "inputs": [[h, w, cin]], "mult": draw(st.integers(1, 3)), "kernel": [kh, kw],
+            "strides": strides, "dilation": dilation, "padding": padding, "act": draw(ACTS),
+            "bias": draw(st.booleans()), "range": draw(st.sampled_from([0.5, 2.0, 8.0])),
+            "seed": draw(st.integers(0, 100))}
+
+
+@_settings(8)
+@given(spec=dw_specs())
+def test_depthwise_conv2d(check_op, spec):
+    check_op(spec, {"DEPTHWISE_CONV_2D"})
+
+
+# ---- FULLY_CONNECTED ------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def dense_specs(draw):
+    rank3 = draw(st.booleans())
+    feat = draw(st.integers(1, 40))
+    inputs = [[draw(st.integers(2, 4)), feat]] if rank3 else [[feat]]
+    return {"op": "dense", "inputs": inputs, "units": draw(st.integers(1, 24)), "act": draw(ACTS),
+            "bias": draw(st.booleans()), "per_tensor_dense": draw(st.booleans()),
+            "range": draw(st.sampled_from([0.5, 2.0, 8.0])), "seed": draw(st.integers(0, 100))}
+
+
+@_settings(6)
+@given(spec=dense_specs())
+def test_fully_connected(check_op, spec):
+    check_op(spec, {"FULLY_CONNECTED"})
+
+
+# ---- pooling --------------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def pool_specs(draw):
+    h, w, c = draw(st.integers(1, 12)), draw(st.integers(1, 12)), draw(st.integers(1, 6))
+    ph, pw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    if padding == "valid":
+        h, w = max(h, ph), max(w, pw)
+    return {"op": draw(st.sampled_from(["avgpool", "maxpool"])), "inputs": [[h, w, c]], "pool": [ph, pw],
+            "strides": [draw(st.integers(1, 3)), draw(st.integers(1, 3))], "padding": padding,
+            "range": draw(st.sampled_from([0.5, 4.0])), "seed": draw(st.integers(0, 100))}
+
+
+@_settings(6)
+@given(spec=pool_specs())
+def test_pooling(check_op, spec):
+    check_op(spec, {"AVERAGE_POOL_2D" if spec["op"] == "avgpool" else "MAX_POOL_2D"})
+
+
+# ---- ADD / MUL ------------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def binary_specs(draw, op):
+    shape = [draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 8))]
+    mode = draw(st.sampled_from(["same", "broadcast", "const"]))
+    spec = {"op": op, "inputs": [shape], "seed": draw(st.integers(0, 100)),
+            "range": draw(st.sampled_from([0.5, 3.0, 10.0]))}
+    if op == "add":
+        spec["act"] = draw(st.sampled_from([None, "relu"]))
+    if mode == "same":
+        spec["inputs"] = [shape, shape]
+    elif mode == "broadcast":
+        other = [d if draw(st.booleans()) else 1 for d in shape]
+        spec["inputs"] = [shape, other]
+    else:
+        spec["const_shape"] = [1, 1, shape[2]] if draw(st.booleans()) else [1] + shape
+    return spec
+
+
+@_settings(5)
+@given(spec=binary_specs("add"))
+def test_add(check_op, spec):
+    check_op(spec, {"ADD"})
+
+
+@_settings(4)
+@given(spec=binary_specs("mul"))
+def test_mul(check_op, spec):
+    check_op(spec, {"MUL"})
+
+
+# ---- SOFTMAX, MEAN, CONCATENATION, PAD, LOGISTIC, RELU, RELU6 -------------------------------------------------------
+
+
+@_settings(3)
+@given(n=st.integers(2, 40), rows=st.integers(1, 3), rng=st.sampled_from([0.3, 2.0, 12.0]), seed=st.integers(0, 9))
+def test_softmax(check_op, n, rows, rng, seed):
+    spec = {"op": "softmax", "inputs": [[rows * n]], "reshape": [rows, n], "range": rng, "seed": seed}
+    check_op(spec, {"SOFTMAX", "RESHAPE"})
+
+
+@_settings(4)
+@given(shape=st.lists(st.integers(1, 7), min_size=3, max_size=3),
+       axis=st.sampled_from([[1, 2], [1], [2], [3], [1, 2, 3]]), keepdims=st.booleans(), seed=st.integers(0, 9))
+def test_mean(check_op, shape, axis, keepdims, seed):
+    spec = {"op": "mean", "inputs": [shape], "axis": axis, "keepdims": keepdims, "range": 3.0, "seed": seed}
+    check_op(spec, {"MEAN"})
+
+
+@_settings(2)
+@given(shape=st.lists(st.integers(1, 5), min_size=3, max_size=3), axis=st.sampled_from([1, 2, 3, -1]),
+       n=st.integers(2, 3))
+def test_concatenation(check_op, shape, axis, n):
+    spec = {"op": "concat", "inputs": [shape] * n, "axis": axis, "range": 2.0, "seed": 1}
+    check_op(spec, {"CONCATENATION"})
+
+
+@_settings(2)
+@given(shape=st.lists(st.integers(1, 6), min_size=3, max_size=3),
+       padding=st.lists(st.lists(st.integers(0, 3), min_size=2, max_size=2), min_size=2, max_size=2))
+def test_pad(check_op, shape, padding):
+    assume(any(any(p) for p in padding))
+    spec = {"op": "pad", "inputs": [shape], "padding": padding, "range": 2.0, "seed": 2}
+    check_op(spec, {"PAD"})
+
+
+@_settings(2)
+@given(shape=st.lists(st.integers(1, 8), min_size=1, max_size=3), rng=st.sampled_from([1.0, 6.0, 30.0]))
+def test_logistic(check_op, shape, rng):
+    spec = {"op": "logistic", "inputs": [shape], "range": rng, "seed": 3}
+    check_op(spec, {"LOGISTIC"})
+
+
+@pytest.mark.parametrize("max_value,op", [(None, "RELU"), (6.0, "RELU6")])
+def test_relu(check_op, max_value, op):
+    spec = {"op": "relu", "inputs": [[5, 7, 3]], "max_value": max_value, "range": 8.0, "seed": 4}
+    check_op(spec, {op})
+
+
+# ---- QUANTIZE / DEQUANTIZE at float I/O, and a chain of ops ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("float_io", [False, True])
+def test_small_cnn_chain(check_op, float_io):
+    spec = {"op": "chain", "inputs": [[8, 8, 2]], "float_io": float_io, "range": 1.0, "seed": 5}
+    path, res = check_op(spec)
+    if float_io:
+        assert {"QUANTIZE", "DEQUANTIZE"} <= set(res.op_counts)
