@@ -58,7 +58,7 @@ def test_kernel_sums_match_vector_sum():
 def test_source_closure_links_on_host(cmsis_dir, tmp_path):
     """The copied files are a complete closure: they compile and link (no --gc-sections) on the host."""
     gcc = require_tool("gcc", "gcc")
-    files = cn.copy_sources(cmsis_dir, WRAPPERS, tmp_path / "cmsis_nn")
+    files = [f for f in cn.copy_sources(cmsis_dir, WRAPPERS, tmp_path / "cmsis_nn") if f.endswith(".c")]
     assert (tmp_path / "cmsis_nn" / "LICENSE").is_file()
     assert (tmp_path / "cmsis_nn" / "Include" / "arm_nnfunctions.h").is_file()
     assert all(not f.endswith(("_f16.c", "_f32.c")) for f in files)

@@ -85,9 +85,21 @@ def check_plan(reqs: list[BufferReq], scratch: list[int], plan) -> None:
                 live -= min(size[child], size[parent])
         assert plan.arena_bytes >= live
     assert plan.arena_bytes % 16 == 0
-    assert plan.scratch_bytes >= max(scratch, default=0)
-    assert plan.scratch_offset >= plan.arena_bytes and plan.scratch_offset % 16 == 0
     assert plan.ram_bytes == plan.arena_bytes + plan.scratch_bytes
+    # scratch: op i's block is aligned, inside the RAM, and clear of every buffer live at op i
+    assert len(plan.scratch_offsets) == len(scratch)
+    for i, s in enumerate(scratch):
+        if not s:
+            continue
+        so = plan.scratch_offsets[i]
+        assert so is not None and so % 16 == 0 and so + s <= plan.ram_bytes, (i, s, so, plan.ram_bytes)
+        for x in blocks:
+            if size[x] and life[x][0] <= i <= life[x][1]:
+                ox = plan.offsets[x]
+                assert ox + size[x] <= so or so + s <= ox, f"scratch of op {i} @{so}+{s} overlaps {x}@{ox}"
+        assert plan.per_layer[i]["high_water"] <= plan.ram_bytes
+    if scratch and max(scratch) > 0:
+        assert plan.ram_bytes <= plan.arena_bytes + max(scratch)
 
 
 # ------------------------------------------------------------------------------------------------ property test
@@ -164,16 +176,26 @@ def test_alias_chain_extends_lifetime():
 
 
 def test_scratch_after_activations_and_per_layer():
+    # op 0 is the peak (490 + 8000 live): its scratch cannot hide in a hole, so it goes after the activations
     reqs = [BufferReq("in", 490, 0, 0), BufferReq("h", 8000, 0, 1), BufferReq("out", 12, 1, 2)]
     plan = plan_memory(reqs, [160, 0])
-    assert plan.scratch_bytes == 160 and plan.scratch_offset == plan.arena_bytes
+    check_plan(reqs, [160, 0], plan)
+    assert plan.scratch_bytes == 160 and plan.scratch_offsets == [plan.arena_bytes, None]
     assert plan.ram_bytes == plan.arena_bytes + 160
     assert [d["op"] for d in plan.per_layer] == [0, 1]
     assert plan.per_layer[0]["live_bytes"] == 8490 and plan.per_layer[0]["scratch"] == 160
-    assert all(d["high_water"] <= plan.arena_bytes for d in plan.per_layer)
     d = plan.to_dict()
     assert d["ram_bytes"] == plan.ram_bytes and d["offsets"] == plan.offsets
 
+
+def test_scratch_packed_into_a_hole():
+    # op 2 needs 4000 B of scratch while only 64 B are live: it fits where the 8000 B tensors were
+    reqs = [BufferReq("a", 8000, 0, 1), BufferReq("b", 8000, 1, 2), BufferReq("c", 64, 2, 3),
+            BufferReq("d", 16, 3, 4)]
+    plan = plan_memory(reqs, [0, 0, 4000, 0])
+    check_plan(reqs, [0, 0, 4000, 0], plan)
+    assert plan.scratch_layout == "packed" and plan.scratch_bytes == 0 and plan.ram_bytes == 16000
+    assert plan.max_scratch == 4000
 
 @pytest.mark.parametrize("reqs", [
     [BufferReq("a", 1, 0, 1), BufferReq("a", 1, 0, 1)],
@@ -207,7 +229,7 @@ def test_mlperf_op_order_bound_and_plan(shared_models, name, bound):
     reqs = requests_from_graph(graph)
     assert op_order_bound(reqs) == bound
     plan = plan_memory(reqs, [0] * len(graph.operators))
-    check_plan(reqs, [], plan)
+    check_plan(reqs, [0] * len(graph.operators), plan)
     assert plan.op_order_bound == bound
     assert plan.arena_bytes <= bound
     assert len(plan.per_layer) == len(graph.operators)
@@ -221,5 +243,5 @@ def test_mlperf_with_inplace_requests(shared_models, name):
     scratch = [(i * 37) % 300 for i in range(len(graph.operators))]
     plan = plan_memory(reqs, scratch)
     check_plan(reqs, scratch, plan)
-    assert plan.arena_bytes <= MLPERF_BOUNDS[name]
-    assert plan.ram_bytes <= MLPERF_BOUNDS[name] + plan.scratch_bytes
+    assert plan.arena_bytes <= MLPERF_BOUNDS[name] + plan.max_scratch
+    assert plan.ram_bytes <= MLPERF_BOUNDS[name] + plan.max_scratch

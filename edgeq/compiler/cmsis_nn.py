@@ -354,21 +354,38 @@ def needed_sources(root: Path, functions: Iterable[str]) -> list[Path]:
     return sorted(files)
 
 
-def copy_sources(root: Path, functions: Iterable[str], dest: Path) -> list[str]:
-    """Copy Include/, the needed Source/**.c and LICENSE into ``dest`` (keeping CMSIS-NN's layout).
+def copy_sources(root: Path, functions: Iterable[str], dest: Path, *, flat: bool = False) -> list[str]:
+    """Copy CMSIS-NN's headers, the needed Source/**.c and its LICENSE into ``dest``; returns the files written,
+    relative to ``dest`` (posix).
 
-    Returns the copied .c files relative to ``dest`` (posix), for the Makefile / build."""
+    ``flat=False`` keeps CMSIS-NN's layout (``Include/``, ``Source/<Group>/``, ``LICENSE``, ``VERSION``; build with
+    ``-I dest/Include``). ``flat=True`` puts the headers and the .c files directly in ``dest`` (``Internal/`` stays a
+    sub-folder, which is how the headers include it) plus ``LICENSE-CMSIS-NN.txt``: every file then finds its headers
+    next to itself, so no -I is needed (Arduino sketch folders, simple Makefiles). The file names do not collide:
+    CMSIS-NN's are all ``arm_*``."""
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(root / "Include", dest / "Include", dirs_exist_ok=True)
-    for lic in ("LICENSE", "LICENSE.txt"):
-        if (root / lic).is_file():
-            shutil.copy2(root / lic, dest / "LICENSE")
-            break
-    out = []
+    out: list[str] = []
+    inc = root / "Include"
+    for h in sorted(inc.rglob("*.h")):
+        rel = h.relative_to(inc) if flat else h.relative_to(root)
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(h, dest / rel)
+        out.append(rel.as_posix())
     for p in needed_sources(root, functions):
-        rel = p.relative_to(root)
+        rel = Path(p.name) if flat else p.relative_to(root)
+        if (dest / rel).exists() and flat:
+            raise EdgeqError(f"CMSIS-NN file name {p.name} clashes with another file of the output", where=str(p))
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(p, dest / rel)
         out.append(rel.as_posix())
-    (dest / "VERSION").write_text(f"CMSIS-NN {cmsis_nn_version(root)}, copied from {root} by edgeq\n")
+    lic_name = "LICENSE-CMSIS-NN.txt" if flat else "LICENSE"
+    for lic in ("LICENSE", "LICENSE.txt"):
+        if (root / lic).is_file():
+            shutil.copy2(root / lic, dest / lic_name)
+            out.append(lic_name)
+            break
+    ver_name = "CMSIS-NN-VERSION.txt" if flat else "VERSION"
+    (dest / ver_name).write_text(f"CMSIS-NN {cmsis_nn_version(root)}; files copied by edgeq (Apache-2.0, see "
+                                 f"{lic_name}); functions: {', '.join(sorted(functions))}\n")
+    out.append(ver_name)
     return out

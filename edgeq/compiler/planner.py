@@ -7,7 +7,8 @@ NOTE for the compiler lead (helper-3): import from here, the interface is the on
     reqs = [BufferReq(name, size, first, last, alias_of=None, inplace_of=None, align=16), ...]
     plan = plan_memory(reqs, scratch)          # scratch[i] = kernel scratch bytes op i needs (len = num ops)
     plan.offsets[name]                         # byte offset of every buffer inside the arena
-    plan.arena_bytes, plan.scratch_bytes, plan.scratch_offset, plan.ram_bytes, plan.per_layer, plan.op_order_bound
+    plan.scratch_offsets[i]                    # byte offset of op i's scratch (None if it needs none)
+    plan.arena_bytes, plan.scratch_bytes, plan.ram_bytes, plan.per_layer, plan.op_order_bound, plan.inplace
 
 * Lifetimes are inclusive op indices: ``first`` = op that writes the buffer (graph inputs: 0 or -1), ``last`` = op
   that reads it last (graph outputs: ``num_ops``). Two buffers whose [first, last] intersect never overlap.
@@ -17,10 +18,12 @@ NOTE for the compiler lead (helper-3): import from here, the interface is the on
   input's - or its alias group's - last use is this buffer's ``first``) and it pays off. Whether the kernel really
   supports it (elementwise ADD/MUL, depthwise stride 1 / ch_mult 1 with a row buffer, ...) is the caller's call; a
   request that is not legal is ignored, never an error. ``plan.inplace`` lists the pairs actually taken.
-* Scratch: ONE region of ``max(scratch)`` bytes placed AFTER the activations, at ``scratch_offset == arena_bytes``
-  (``arena_bytes`` is rounded up to 16). So RAM = ``arena_bytes + scratch_bytes`` = ``plan.ram_bytes`` exactly,
-  matching ``EDGEQ_RAM_BYTES = EDGEQ_ARENA_BYTES + EDGEQ_SCRATCH_BYTES`` in docs/contracts.md. Emit one static
-  array of ``ram_bytes`` (or two arrays) - both are consistent with these numbers.
+* Scratch lives in the same static array. Two layouts are tried, the smaller RAM wins: one region of
+  ``max(scratch)`` bytes right after the activations (``scratch_offsets[i] == arena_bytes``), or one block per op
+  packed with the activations (usually in a hole: zero extra RAM). Always: ``arena_bytes`` = extent of the
+  activations (16-aligned), ``scratch_bytes`` = what scratch adds, ``ram_bytes = arena_bytes + scratch_bytes`` =
+  the size of the one array to emit - exactly ``EDGEQ_RAM_BYTES = EDGEQ_ARENA_BYTES + EDGEQ_SCRATCH_BYTES`` of
+  docs/contracts.md. Give op i ``&arena[plan.scratch_offsets[i]]`` (not ``&arena[ARENA_BYTES]``).
 * ``requests_from_graph(graph, inplace_ops=...)`` builds requests the simple way (every non-constant tensor,
   RESHAPE/SQUEEZE/EXPAND_DIMS outputs as aliases, optional in-place for the listed opcodes); it reproduces the
   op-order bounds of docs (KWS 16000, IC 49152, VWW 55296, AD 768, str_ww 6656, ResNet-large 122880).
@@ -71,14 +74,17 @@ class BufferReq:
 @dataclass
 class MemoryPlan:
     offsets: dict[str, int]
-    arena_bytes: int  # activations (rounded up to 16); the scratch region starts right after
-    scratch_bytes: int
-    scratch_offset: int  # == arena_bytes: scratch lives after the activations
+    arena_bytes: int  # extent of the activations (rounded up to 16)
+    scratch_bytes: int  # what kernel scratch adds on top: ram_bytes - arena_bytes (0 when it fits in holes)
+    scratch_offset: int  # == arena_bytes (the "after" region); per-op truth: scratch_offsets
     per_layer: list[dict]  # one entry per op: {"op", "live_bytes", "high_water", "scratch"}
     op_order_bound: int  # max over ops of live activation bytes (aliases once, no in-place)
     inplace: list[tuple[str, str]] = field(default_factory=list)  # (buffer, input whose memory it took)
     strategy: str = ""  # which ordering / fit won
     lower_bound: int = 0  # op_order_bound with the honoured in-place pairs counted once
+    scratch_offsets: list = field(default_factory=list)  # per op: offset of its scratch in the arena, or None
+    scratch_layout: str = "after"  # "after": one region at arena_bytes; "packed": per-op blocks, see plan_memory
+    max_scratch: int = 0  # the largest scratch any op asked for
 
     @property
     def ram_bytes(self) -> int:
@@ -89,6 +95,9 @@ class MemoryPlan:
             "arena_bytes": self.arena_bytes,
             "scratch_bytes": self.scratch_bytes,
             "scratch_offset": self.scratch_offset,
+            "scratch_offsets": list(self.scratch_offsets),
+            "scratch_layout": self.scratch_layout,
+            "max_scratch": self.max_scratch,
             "ram_bytes": self.ram_bytes,
             "op_order_bound": self.op_order_bound,
             "lower_bound": self.lower_bound,
@@ -273,46 +282,82 @@ def _orderings(blocks: list[_Block], seed_tries: int) -> list[tuple[str, list[_B
     return out
 
 
+SCRATCH_PREFIX = "__scratch@"
+
+
 def plan_memory(reqs: list[BufferReq], scratch: Sequence[int] = (), *, tries: int = 24) -> MemoryPlan:
-    """Place every buffer; see the module docstring. ``tries`` = number of extra randomised orderings."""
-    blocks_by_root, root_of = _blocks(reqs)
-    blocks = list(blocks_by_root.values())
-    bound = max(_live_profile(blocks).values(), default=0)
-    merged = {b.root: b.inplace_of for b in blocks if b.inplace_of is not None}
-    lower_inplace = max(_live_profile(blocks, merged).values(), default=0)
+    """Place every buffer and the kernel scratch; see the module docstring. ``tries`` = extra randomised orderings.
 
-    def search(use_inplace: bool, target: int):
-        found = None  # (arena, offsets, taken, strategy)
-        for name, order in _orderings(blocks, tries):
-            for best_fit in (True, False):
-                offsets, top, taken = _place(order, use_inplace, best_fit)
-                arena = _align_up(top, 16)
-                if found is None or arena < found[0]:
-                    strategy = f"{name}/{'best' if best_fit else 'first'}-fit{'/in-place' if use_inplace else ''}"
-                    found = (arena, offsets, taken, strategy)
-                if found[0] <= _align_up(target, 16):
-                    return found
-        return found
-
-    # plain plan first; in-place only when it beats it (an in-place kernel may be slower or need a row buffer)
-    best = search(False, bound) if blocks else None
-    if merged and best is not None and best[0] > _align_up(lower_inplace, 16):
-        alt = search(True, lower_inplace)
-        if alt is not None and alt[0] < best[0]:
-            best = alt
-    assert best is not None or not blocks
-    arena, block_off, taken, strategy = best if best is not None else (0, {}, [], "empty")
-
-    offsets = {r.name: block_off[root_of[r.name]] for r in reqs}
+    Two scratch layouts are tried and the smaller total RAM is kept (ties: the first):
+    ``"after"`` - one region of max(scratch) bytes right after the activations (every op's scratch at
+    ``arena_bytes``); ``"packed"`` - each op's scratch is a block live at that op only, packed with the activations
+    (it often fits in a hole: a big im2col buffer next to small tensors). Either way ``arena_bytes`` is the
+    activations' extent, ``scratch_bytes = ram_bytes - arena_bytes`` what scratch adds, and
+    ``scratch_offsets[i]`` where op i's scratch is.
+    """
     scratch = [int(s) for s in scratch]
     if any(s < 0 for s in scratch):
         raise EdgeqError("negative scratch size", where="memory planner")
-    scratch_bytes = _align_up(max(scratch, default=0), 16)
+    blocks_by_root, root_of = _blocks(reqs)
+    blocks = list(blocks_by_root.values())
+    if any(b.root.startswith(SCRATCH_PREFIX) for b in blocks):
+        raise EdgeqError(f"buffer names must not start with {SCRATCH_PREFIX!r}", where="memory planner")
+    sblocks = [_Block(f"{SCRATCH_PREFIX}{i}", [], s, i, i, 16) for i, s in enumerate(scratch) if s > 0]
+    bound = max(_live_profile(blocks).values(), default=0)
+    merged = {b.root: b.inplace_of for b in blocks if b.inplace_of is not None}
+    lower_inplace = max(_live_profile(blocks, merged).values(), default=0)
+    max_scratch = max(scratch, default=0)  # the "after" region starts 16-aligned (arena_bytes); its end need not be
+
+    def act_top(offsets: dict[str, int]) -> int:
+        return _align_up(max((offsets[b.root] + b.size for b in blocks if b.size), default=0), 16)
+
+    def search(items: list[_Block], use_inplace: bool, target: int, total):
+        found = None  # (ram, offsets, taken, strategy); stops at ``target``, a lower bound of ``total``
+        for name, order in _orderings(items, tries):
+            for best_fit in (True, False):
+                offsets, top, taken = _place(order, use_inplace, best_fit)
+                ram = total(offsets, top)
+                if found is None or ram < found[0]:
+                    strategy = f"{name}/{'best' if best_fit else 'first'}-fit{'/in-place' if use_inplace else ''}"
+                    found = (ram, offsets, taken, strategy)
+                if found[0] <= target:
+                    return found
+        return found
+
+    def best_of(items: list[_Block], total, lb, layout: str):
+        # plain plan first; in-place only when it beats it (an in-place kernel may be slower or need a row buffer)
+        if not items:
+            return None
+        best = search(items, False, lb(bound, None), total)
+        if merged and best[0] > lb(lower_inplace, merged):
+            alt = search(items, True, lb(lower_inplace, merged), total)
+            if alt[0] < best[0]:
+                best = alt
+        return best + (layout,)
+
+    after = best_of(blocks, lambda off, top: act_top(off) + max_scratch,
+                    lambda live_max, m: _align_up(live_max, 16) + max_scratch, "after")
+    if after is None:
+        after = (max_scratch, {}, [], "empty", "after")
+    candidates = [after]
+    if sblocks and max_scratch:
+        packed = best_of(blocks + sblocks, lambda off, top: max(act_top(off), top),
+                         lambda live_max, m: max(_align_up(live_max, 16),
+                                                 max(_live_profile(blocks + sblocks, m).values(), default=0)),
+                         "packed")
+        if packed is not None:
+            candidates.append(packed)
+    ram, block_off, taken, strategy, layout = min(candidates, key=lambda c: c[0])  # min() keeps the first on ties
+
+    arena = act_top(block_off)
+    scratch_offsets = [(block_off[f"{SCRATCH_PREFIX}{i}"] if layout == "packed" else arena) if s > 0 else None
+                       for i, s in enumerate(scratch)]
+    offsets = {r.name: block_off[root_of[r.name]] for r in reqs}
 
     taken_set = {c: p for c, p in taken}
     lower = max(_live_profile(blocks, taken_set).values(), default=0)
     per_layer = []
-    # ops = 0 .. (last op index that writes or scratch-reads anything)
+    # ops = 0 .. (last op index that writes a buffer or needs scratch)
     n = max(len(scratch), max((b.first + 1 for b in blocks), default=0))
     for i in range(n):
         live = [b for b in blocks if b.first <= i <= b.last]
@@ -321,21 +366,21 @@ def plan_memory(reqs: list[BufferReq], scratch: Sequence[int] = (), *, tries: in
             cb, pb = blocks_by_root[c], blocks_by_root[p]
             if cb.first == i and pb.last == i:
                 live_bytes -= min(cb.size, pb.size)
-        hw = max((block_off[b.root] + b.size for b in live if b.size), default=0)
         s = scratch[i] if i < len(scratch) else 0
+        hw = max((block_off[b.root] + b.size for b in live if b.size), default=0)
+        if s:
+            hw = max(hw, scratch_offsets[i] + s)
         per_layer.append({"op": i, "live_bytes": live_bytes, "high_water": hw, "scratch": s,
+                          "scratch_offset": scratch_offsets[i] if i < len(scratch) else None,
                           "live": [b.root for b in live]})
-    return MemoryPlan(offsets=offsets, arena_bytes=arena, scratch_bytes=scratch_bytes, scratch_offset=arena,
+    return MemoryPlan(offsets=offsets, arena_bytes=arena, scratch_bytes=ram - arena, scratch_offset=arena,
                       per_layer=per_layer, op_order_bound=bound, inplace=list(taken), strategy=strategy,
-                      lower_bound=lower)
+                      lower_bound=lower, scratch_offsets=scratch_offsets, scratch_layout=layout,
+                      max_scratch=max(scratch, default=0))
 
 
 # --------------------------------------------------------------------------------------------------------------
 # simplest requests from a Graph
-
-
-def _tensor_key(graph, index: int) -> str:
-    return f"t{index}"
 
 
 def requests_from_graph(graph, inplace_ops: Iterable[str] | Callable | None = None, *, align: int = 16,

@@ -1,0 +1,276 @@
+"""``--backend cmsis-nn``: the same lowered layers and templates as the portable backend, calling CMSIS-NN.
+
+Note for the compiler lead: nothing in the templates or the op modules is forked. This backend
+* maps kernel names to CMSIS-NN functions with :data:`CMSIS_FUNCS` (edgeq's kernels mirror CMSIS-NN's signatures,
+  so only the ``arm_``/``cmsis_nn_`` prefixes change); a layer whose kernel has no CMSIS-NN twin (broadcast ADD/MUL,
+  MEAN, PAD, CONCATENATION, QUANTIZE, RELU..., grouped CONV) keeps edgeq's portable kernel, in the same model;
+* renders each layer's own ``c_call`` with a per-layer renderer (``arm_``+``cmsis_nn_`` names, or ``edgeq_`` for the
+  portable ones), then patches two lines of the CMSIS-NN calls: ``ctx = {NULL, 0}`` -> the layer's scratch block
+  ``&edgeq_arena[plan.scratch_offsets[i]]`` (often a hole between activations; or the precomputed FC kernel sums
+  on MVE) and the per-channel ``quant_params`` (CMSIS-NN's fields are non-const
+  ``int32_t *``). If you add ``Renderer`` hooks for those two (e.g. ``r.context(layer)`` / ``r.qptr(name)``), tell me
+  and the patching goes away; an unexpected shape of those lines fails loudly (AssertionError), never silently.
+* sizes scratch per target with the CMSIS-NN getter rules mirrored in :mod:`edgeq.compiler.cmsis_nn`
+  (scalar: host/m0plus/generic, DSP: m4/m7, MVE: m55) and ``#error``s if model.c is compiled for another CMSIS-NN
+  code path than the one planned (its scratch would be too small);
+* in place: CMSIS-NN's kernels read everything a pixel needs before writing it, like the portable ones, except
+  arm_max_pool_s8 (memcpy onto its own source) and MVE's depthwise-with-one-input-channel (runs as a convolution).
+  A layer the plan made in-place runs on the portable kernel in those two cases.
+* copies ``Include/`` and exactly the Source .c files the called functions need, FLAT into the output folder
+  (``arm_*.c`` + headers next to model.c, ``Internal/`` kept), so any build (the host Makefile, Arduino's sketch
+  folder, a firmware's ``*.c`` glob) compiles them with no extra -I; CMSIS-NN's LICENSE goes along as
+  ``LICENSE-CMSIS-NN.txt``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq.compiler import cmsis_nn as cn
+from edgeq.compiler.ops.base import Renderer
+from edgeq.errors import UnsupportedError
+
+#: edgeq kernel name (Layer.kernel_name()) -> CMSIS-NN function with the same arguments
+CMSIS_FUNCS: dict[str, str] = {
+    "convolve_wrapper_s8": "arm_convolve_wrapper_s8",
+    "depthwise_conv_wrapper_s8": "arm_depthwise_conv_wrapper_s8",
+    "fully_connected_s8": "arm_fully_connected_s8",
+    "fully_connected_per_channel_s8": "arm_fully_connected_per_channel_s8",
+    "avgpool_s8": "arm_avgpool_s8",
+    "max_pool_s8": "arm_max_pool_s8",
+    "elementwise_add_s8": "arm_elementwise_add_s8",
+    "elementwise_mul_s8": "arm_elementwise_mul_s8",
+    "softmax_s8": "arm_softmax_s8",
+}
+
+GLUE_HEADER = "edgeq_cmsis_nn.h"
+PORTABLE_HEADER = "edgeq_nn.h"
+PORTABLE_BASE = ("edgeq_nn.h", "edgeq_nn_support.c")
+
+_CTX_LINE = re.compile(r"^const (\w+) ctx = \{NULL, 0\};$")
+_PC_QUANT_LINE = re.compile(r"^const cmsis_nn_per_channel_quant_params quant_params = \{(\w+), (\w+)\};$")
+
+
+class _LayerRenderer(Renderer):
+    """Renderer for one layer: CMSIS-NN names for a CMSIS-NN layer, edgeq names for a portable one."""
+
+    def __init__(self, ptrs, cmsis: bool):
+        super().__init__(ptrs, backend="cmsis-nn")
+        self.cmsis = cmsis
+
+    def fn(self, name: str) -> str:
+        return CMSIS_FUNCS.get(name, f"arm_{name}") if self.cmsis else f"edgeq_{name}"
+
+    def ty(self, name: str) -> str:
+        return f"cmsis_nn_{name}" if self.cmsis else f"edgeq_{name}"
+
+
+class CmsisRenderer(Renderer):
+    """The model-level renderer compile_model asks for (kernel names in reports)."""
+
+    def __init__(self, ptrs, backend: "CmsisNNBackend"):
+        super().__init__(ptrs, backend="cmsis-nn")
+        self._be = backend
+
+    def fn(self, name: str) -> str:
+        return CMSIS_FUNCS.get(name, f"edgeq_{name}")
+
+    def ty(self, name: str) -> str:
+        return f"cmsis_nn_{name}"
+
+
+@dataclass
+class CmsisNNBackend:
+    root: Path
+    target: str = "host"
+    name: str = "cmsis-nn"
+    nn_header: str = GLUE_HEADER
+    arch: str = field(init=False)
+    _scratch: dict[int, int] = field(default_factory=dict, init=False)
+    _cmsis_layers: set[int] = field(default_factory=set, init=False)
+    _kernel_sums: dict[int, str] = field(default_factory=dict, init=False)
+    _prepared: bool = field(default=False, init=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        if self.target == "avr":
+            raise UnsupportedError("CMSIS-NN needs a 32-bit target", where="--backend cmsis-nn --target avr",
+                                   hint="use --backend portable for AVR")
+        self.arch = cn.arch_for(self.target)
+
+    # ---- which layers run on CMSIS-NN ---------------------------------------------------------------------------
+    def handles(self, layer) -> bool:
+        """Does CMSIS-NN have this layer's kernel (before in-place considerations)?"""
+        name = layer.kernel_name()
+        if name not in CMSIS_FUNCS:
+            return False
+        p = layer.params
+        if name == "convolve_wrapper_s8":
+            # grouped convolution: keep edgeq's kernel (TFLM's CMSIS-NN glue does not dispatch groups either)
+            return p["filter_dims"][3] == p["input_dims"][3]
+        return True
+
+    def _inplace_safe(self, layer) -> bool:
+        """May this CMSIS-NN kernel overwrite its input (given the layer itself offered it)?"""
+        name = layer.kernel_name()
+        if name == "max_pool_s8":
+            return False  # memcpy of the first tap onto the output: overlapping source and destination
+        if name == "depthwise_conv_wrapper_s8" and self.arch == "mve":
+            p = layer.params
+            threshold = cn.CONVERT_DW_CONV_WITH_ONE_INPUT_CH_AND_OUTPUT_CH_ABOVE_THRESHOLD
+            if p["input_dims"][3] == 1 and p["output_dims"][3] > threshold:
+                return False  # converted to a convolution (im2col over several pixels)
+        return True
+
+    # ---- scratch -----------------------------------------------------------------------------------------------
+    def scratch_bytes(self, layer) -> int:
+        size = self._layer_scratch(layer) if self.handles(layer) else 0
+        self._scratch[layer.index] = size
+        return size
+
+    def _layer_scratch(self, layer) -> int:
+        name = layer.kernel_name()
+        p = layer.params
+        if name == "convolve_wrapper_s8":
+            conv = cn.ConvParams(cn.Tile(*p["stride"]), cn.Tile(*p["padding"]), cn.Tile(*p["dilation"]))
+            return cn.convolve_wrapper_s8_buffer_size(self.arch, conv, cn.Dims(*p["input_dims"]),
+                                                      cn.Dims(*p["filter_dims"]), cn.Dims(*p["output_dims"]))
+        if name == "depthwise_conv_wrapper_s8":
+            dw = cn.DwConvParams(p["ch_mult"], cn.Tile(*p["stride"]), cn.Tile(*p["padding"]),
+                                 cn.Tile(*p["dilation"]))
+            return cn.depthwise_conv_wrapper_s8_buffer_size(self.arch, dw, cn.Dims(*p["input_dims"]),
+                                                            cn.Dims(*p["filter_dims"]), cn.Dims(*p["output_dims"]))
+        if name == "avgpool_s8":
+            out = p["output_dims"]
+            return cn.avgpool_s8_buffer_size(self.arch, out[2], p["input_dims"][3])
+        # FULLY_CONNECTED on MVE needs 4*C_OUT bytes of kernel sums: edgeq precomputes them into flash instead
+        return 0
+
+    # ---- after planning: decide per layer, register the kernel sums, bind the renderers -----------------------
+    def renderer(self, ptrs) -> Renderer:
+        self._ptrs = ptrs
+        return CmsisRenderer(ptrs, self)
+
+    def prepare(self, lw, plan) -> None:
+        inplace_out = {child for child, _ in plan.inplace}
+        for layer in lw.layers:
+            use = self.handles(layer)
+            if use and layer.op.outputs and lw.buffers.get(layer.op.outputs[0]) in inplace_out \
+                    and not self._inplace_safe(layer):
+                use = False
+            if use:
+                self._cmsis_layers.add(layer.index)
+                if layer.kernel_name().startswith("fully_connected") and self.arch == "mve":
+                    self._kernel_sums[layer.index] = self._register_kernel_sums(lw, layer)
+            self._bind(layer, use, plan)
+        self._prepared = True
+
+    def _register_kernel_sums(self, lw, layer) -> str:
+        p = layer.params
+        g = lw.graph
+        w = g.tensors[layer.op.inputs[1]].array().reshape(-1).tolist()
+        b_idx = layer.op.inputs[2] if len(layer.op.inputs) > 2 else -1
+        bias = g.tensors[b_idx].array().reshape(-1).tolist() if b_idx >= 0 else None
+        sums = cn.kernel_sums(w, p["out_depth"], p["accum_depth"], bias, p["input_offset"], 0)
+        return lw.ctx.add_const(f"edgeq_l{layer.index}_kernel_sums", "int32_t", sums,
+                                f"layer {layer.index} FC kernel sums (arm_vector_sum_s8, for MVE)", flash=False)
+
+    def _bind(self, layer, use: bool, plan) -> None:
+        orig = layer.c_call
+        scratch = self._scratch.get(layer.index, 0)
+        offs = getattr(plan, "scratch_offsets", None)
+        scratch_off = offs[layer.index] if offs and layer.index < len(offs) else None
+        if scratch and scratch_off is None:  # an older planner: one region after the activations
+            scratch_off = plan.arena_bytes
+        sums = self._kernel_sums.get(layer.index)
+        out_depth = layer.params.get("out_depth", 0)
+
+        def c_call(r, _orig=orig, _layer=layer):
+            lines = _orig(_LayerRenderer(r._ptrs, use))
+            if not use:
+                return lines
+            return self._patch(_layer, lines, scratch, scratch_off, sums, out_depth)
+
+        layer.c_call = c_call  # instance attribute: only this compile's layer objects are affected
+
+    @staticmethod
+    def _patch(layer, lines: list[str], scratch: int, scratch_off, sums: str | None, out_depth: int) -> list[str]:
+        out = []
+        ctx_done = not (scratch or sums)
+        for line in lines:
+            m = _CTX_LINE.match(line)
+            if m and (scratch or sums):
+                buf, size = ((f"(void *){sums}", 4 * out_depth) if sums
+                             else (f"(void *)&edgeq_arena[{scratch_off}]", scratch))
+                line = f"const {m.group(1)} ctx = {{{buf}, {size}}};"
+                ctx_done = True
+            m = _PC_QUANT_LINE.match(line)
+            if m:
+                line = (f"const cmsis_nn_per_channel_quant_params quant_params = {{(int32_t *){m.group(1)}, "
+                        f"(int32_t *){m.group(2)}}};")
+            out.append(line)
+        if not ctx_done:
+            raise AssertionError(f"cmsis-nn backend: no 'ctx = {{NULL, 0}};' line to give layer {layer.index} its "
+                                 f"{scratch} B of scratch")
+        return out
+
+    # ---- files -------------------------------------------------------------------------------------------------
+    def functions(self, layers) -> list[str]:
+        return sorted({CMSIS_FUNCS[layer.kernel_name()] for layer in layers if layer.index in self._cmsis_layers})
+
+    def copy_kernels(self, layers, dest: Path) -> list[str]:
+        from edgeq.compiler.emit import templates_dir
+
+        if not self._prepared:
+            raise AssertionError("cmsis-nn backend: copy_kernels before prepare")  # pragma: no cover
+        out = []
+        # portable kernels: the header always (EDGEQ_ALIGNED / EDGEQ_CONST_DATA), sources only for portable layers
+        portable = [layer for layer in layers if layer.index not in self._cmsis_layers and layer.kernel_name()]
+        files = [PORTABLE_HEADER]
+        if portable:
+            files = list(PORTABLE_BASE)
+            for layer in portable:
+                files += [f for f in layer.SOURCES if f not in files]
+        src_dir = templates_dir() / "kernels" / "portable"
+        for f in files:
+            (dest / f).write_bytes((src_dir / f).read_bytes())
+            out.append(f)
+        funcs = self.functions(layers)
+        out += cn.copy_sources(self.root, funcs, dest, flat=True)
+        (dest / GLUE_HEADER).write_text(self.glue_header(funcs), encoding="utf-8")
+        out.append(GLUE_HEADER)
+        return out
+
+    def glue_header(self, funcs: list[str]) -> str:
+        arch = self.arch.upper()
+        return f"""/*
+ * edgeq <-> CMSIS-NN glue ({cn.cmsis_nn_version(self.root)}), generated for target {self.target}.
+ * CMSIS-NN functions called: {", ".join(funcs) or "none"}.
+ */
+#ifndef EDGEQ_CMSIS_NN_H
+#define EDGEQ_CMSIS_NN_H
+
+#include "arm_nnfunctions.h"
+#include "{PORTABLE_HEADER}"
+
+/* The kernel scratch was planned for CMSIS-NN's {self.arch} code path ({self.target}); the getters differ per path,
+ * so building this code for another one would under-allocate it. Recompile the model with the matching --target. */
+#define EDGEQ_CMSIS_NN_PLANNED_{arch} 1
+#if defined(ARM_MATH_MVEI)
+#if !defined(EDGEQ_CMSIS_NN_PLANNED_MVE)
+#error "edgeq: this model was compiled for CMSIS-NN's {self.arch} path but is built for MVE (Helium): edgeq compile --target cortex-m55"
+#endif
+#elif defined(ARM_MATH_DSP)
+#if !defined(EDGEQ_CMSIS_NN_PLANNED_DSP)
+#error "edgeq: this model was compiled for CMSIS-NN's {self.arch} path but is built for a DSP core: edgeq compile --target cortex-m4 (or m7)"
+#endif
+#else
+#if !defined(EDGEQ_CMSIS_NN_PLANNED_SCALAR)
+#error "edgeq: this model was compiled for CMSIS-NN's {self.arch} path but is built without DSP/MVE: edgeq compile --target host (or cortex-m0plus, generic)"
+#endif
+#endif
+
+#endif /* EDGEQ_CMSIS_NN_H */
+"""
