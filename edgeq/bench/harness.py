@@ -79,11 +79,19 @@ class BenchState:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).split(":")[-1].strip() if ":" in str(exc) else str(exc)
-    for key in ("crc", "timeout", "in time", "incomplete", "corrupt", "refused", "mismatch", "not confirmed"):
-        if key in str(exc).lower():
-            return {"in time": "timeout"}.get(key, key)
-    return text[:40] or type(exc).__name__
+    """A fault's category for the report's ``retry_reasons``."""
+    if isinstance(exc, DeviceReset):
+        return "reset"
+    from edgeq.bench.protocol import DeviceTimeout
+
+    if isinstance(exc, DeviceTimeout):
+        return "timeout"
+    text = str(exc).lower()
+    if "crc" in text:
+        return "crc"
+    if "e-[" in text or "refused" in text:
+        return "error answer"
+    return "corrupt answer"
 
 
 # ------------------------------------------------------------------------------------------------------- progress
@@ -344,6 +352,7 @@ class Session:
     wall_start: float = field(default_factory=time.time)
     link_stats: dict | None = None
     device: Device | None = None
+    running: bool = False
 
 
 def bench_device(opts: BenchOptions) -> dict:
@@ -380,7 +389,7 @@ def bench_device(opts: BenchOptions) -> dict:
         _run(sess, dev)
         report = make_report(sess, complete=True)
     except BaseException as exc:
-        if sess.device is not None:
+        if sess.running:  # timed runs were under way: keep what they measured
             report = make_report(sess, complete=False, error=exc)
             path = opts.output or DEFAULT_PARTIAL
             try:
@@ -452,6 +461,7 @@ def _run(sess: Session, dev: Device) -> None:
         sess.verify_note = "--no-verify"
     total = opts.runs if opts.protocol == "edgeq" else windows
     progress = Progress(total, opts.progress)
+    sess.running = True
     try:
         if opts.protocol == "edgeq":
             run_edgeq_loop(dev, inputs, expected, opts, state, out_bytes, progress)

@@ -85,6 +85,8 @@ class Device:
         self._junk_bytes = 0
         self._line_bytes = 0
         self.info_cache: dict | None = None
+        # a binary load was started and not answered: the device may still be counting payload bytes
+        self._load_pending = False
 
     # ------------------------------------------------------------------------------------------------ low level
     def send(self, command: str) -> None:
@@ -248,7 +250,14 @@ class Device:
         raise DeviceError(f"no consistent edgeq-info answer ({last_err})", where=self.link.name)
 
     def resync(self) -> None:
-        """After a fault: drain whatever is in flight, then a clean ``name`` exchange."""
+        """After a fault: drain whatever is in flight, then a clean ``name`` exchange.
+
+        If a binary load was under way the device may still be waiting for payload bytes (a byte was lost, or the
+        answer was); anything sent now would be swallowed as payload. So stay silent until the device gives up on
+        its own (``e-[timeout]`` after BIN_BYTE_TIMEOUT_MS without a byte)."""
+        if self._load_pending:
+            self.drain(quiet=spec.BIN_BYTE_TIMEOUT_MS / 1000.0 + 0.5, limit=30.0)
+            self._load_pending = False
         self.sync(attempts=4, first_wait=0.25)
 
     # ---------------------------------------------------------------------------------------- edgeq extensions
@@ -260,6 +269,7 @@ class Device:
         """
         n = len(data)
         crc = spec.crc32(data)
+        self._load_pending = True
         self.send(f"{spec.CMD_LOAD} {n} {crc:08x}")
         while True:
             line = self.readline()
@@ -269,6 +279,7 @@ class Device:
             if line == spec.MSG_BIN_READY:
                 break
             if line.startswith(spec.ERR_PREFIX):
+                self._load_pending = False
                 rest = self._finish_quietly()
                 if "exceed" in line or "capacity" in line or "too large" in line:
                     raise DeviceError(f"the device refuses a {n}-byte input: {line}", where=self.link.name)
@@ -278,6 +289,7 @@ class Device:
         self.send_raw(data)
         wait = self.timeout + spec.BIN_BYTE_TIMEOUT_MS / 1000.0 + 3 * n * self.link.byte_time
         ans = self.collect(spec.CMD_LOAD, timeout=wait)
+        self._load_pending = False
         if ans.errors:
             raise FrameError(f"binary load failed: {ans.errors[0]}")
         if spec.MSG_LOAD_DONE not in ans.lines:
