@@ -134,6 +134,21 @@ def test_ad_verified_with_given_inputs(ad, tmp_path, capsys, shared_models):
     assert [s["input"] for s in rep["samples"]] == [0, 1, 2, 0, 1, 2]
 
 
+def test_build_from_model_and_portable_reference(shared_models, capsys):
+    """--board without --firmware builds from --model; --reference portable verifies with the host build (what a
+    Raspberry Pi without tflite-micro uses)."""
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    require_tool("qemu-system-arm", "qemu-system-arm")
+    require_tool("gcc", "gcc")
+    model = shared_models / "ad01_int8.tflite"
+    rc, stdout, err = cli(capsys, "bench", "--board", "qemu-m4", "--model", model, "--backend", "portable",
+                          "--reference", "portable", "--runs", 3, "--json")
+    assert rc == 0, err
+    rep = json.loads(stdout)
+    assert rep["reference"] == "portable-host" and rep["verified"] == 3 and rep["mismatches"] == 0
+    assert rep["firmware"]["built_from_model"] is True
+
+
 def test_mlperf_flow_against_our_firmware(kws, capsys, tmp_path):
     """The runner's flow: name, profile, 5 x (db load + 31-byte hex db chunks, infer N W), median of 5 windows."""
     model, fw = kws

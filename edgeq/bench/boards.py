@@ -5,8 +5,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -32,14 +30,13 @@ class _BuiltEmulator:
 
 
 def build_firmware(board: str, model: str, out: Path, backend: str | None = None) -> Path:
-    """``edgeq export MODEL --board BOARD --build -o OUT`` in a subprocess (the CLI is the stable interface)."""
-    cmd = [sys.executable, "-m", "edgeq", "export", str(model), "--board", board, "--build", "-o", str(out)]
-    if backend:
-        cmd += ["--backend", backend]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ToolchainError(f"building the {board} firmware failed: {last}", where=str(model))
+    """``edgeq export MODEL --board BOARD --build`` into ``out``."""
+    try:
+        from edgeq.targets.export import export
+    except ImportError:
+        raise ToolchainError("this edgeq build cannot build firmware (edgeq.targets.export)",
+                             hint="give --firmware DIR, or --port with a flashed board") from None
+    export(model, board, out, build=True, backend=backend)
     return out
 
 
