@@ -1,0 +1,61 @@
+"""``edgeq export MODEL.tflite --board B -o DIR``: a firmware project that serves the benchmark protocol."""
+
+from __future__ import annotations
+
+HELP = "write firmware for a board: Arduino sketch, bare-metal Cortex-M project or TFLM sketch (--build builds it)"
+DESCRIPTION = (
+    "Write a firmware project for MODEL on BOARD that serves the edgeq / MLPerf Tiny benchmark protocol "
+    "(docs/protocol.md): a bare-metal Cortex-M project (startup, linker script, UART, SysTick, Makefile) for the QEMU "
+    "boards, an Arduino sketch folder DIR/<Name>/<Name>.ino for the Arduino boards, or with --runtime tflm a sketch "
+    "for the Arduino_TensorFlowLite library (op resolver with exactly the model's ops, measured tensor arena). The "
+    "model must fit the board (checked before anything is built). --build builds what can be built here."
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", help="int8 .tflite model")
+    p.add_argument("--board", default="qemu-m4", help="board name (default qemu-m4; see `edgeq boards`)")
+    p.add_argument("--runtime", default="edgeq", choices=("edgeq", "tflm"),
+                   help="edgeq: the model compiled to C (default); tflm: TensorFlow Lite Micro sketch")
+    p.add_argument("--backend", choices=("portable", "cmsis-nn"),
+                   help="kernels for --runtime edgeq (default: the board's preferred one that is available)")
+    p.add_argument("--cmsis-nn", dest="cmsis_nn", metavar="DIR",
+                   help="CMSIS-NN checkout for --backend cmsis-nn (default: $EDGEQ_CMSIS_NN_DIR)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (written atomically)")
+    p.add_argument("--name", help="sketch name (default: the model file's name)")
+    p.add_argument("--db-format", dest="db_format", default="raw", choices=("raw", "mlperf"),
+                   help="what EEMBC `db` bytes are: raw input tensor bytes (default), or the MLPerf Tiny runner's "
+                        "dataset format (uint8 pixels for ic01/vww01, float32 for ad01)")
+    p.add_argument("--build", action="store_true", help="build it here (arm-none-eabi-gcc / arduino-builder)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (with --build: firmware, flash_bytes, ram_bytes)")
+
+
+def run(args) -> int:
+    import sys
+
+    from edgeq.cli._out import emit
+    from edgeq.targets.export import export
+
+    res = export(args.model, args.board, args.output, runtime=args.runtime, backend=args.backend,
+                 cmsis_nn_dir=args.cmsis_nn, build=args.build, force=args.force, name=args.name,
+                 db_format=args.db_format)
+    d = res.to_dict()
+    lines = [f"{res.model_name} -> {res.out_dir} ({res.board.name}, {res.runtime} runtime, {res.backend})"]
+    if res.sketch:
+        lines.append(f"sketch: {res.sketch}")
+    lines.append(f"fit ({'estimate' if res.fit.estimated else 'measured'}): {res.fit.summary()}")
+    if res.tflm:
+        lines.append(f"TFLM: {len(res.tflm['ops'])} ops, tensor arena {res.tflm['arena_bytes']} B (measured)")
+    if res.build is not None:
+        b = res.build
+        if b.firmware:
+            lines.append(f"built {b.firmware}: flash {b.flash_bytes:,} B, RAM {b.ram_bytes:,} B")
+        if b.note:
+            lines.append(f"build: {b.note}")
+    if not args.json:
+        for note in res.notes:
+            print(f"edgeq export: note: {note}", file=sys.stderr)
+    emit(args, d, "\n".join(lines))
+    return 0

@@ -1,0 +1,83 @@
+"""``edgeq flash --board B DIR``: run the firmware: start the emulator (QEMU, simavr) or upload to a real board."""
+
+from __future__ import annotations
+
+HELP = "run exported firmware: start QEMU/simavr and print the serial URL, or upload to a real board"
+DESCRIPTION = (
+    "Emulated boards (qemu-*, uno): start the emulator with DIR's built firmware (or an .elf) and print the serial "
+    "URL (socket://127.0.0.1:PORT for QEMU, a /dev/pts path for simavr) for `edgeq bench --port`; it runs until "
+    "Ctrl-C, or in the background with --detach (stop it with kill PID). Real boards: upload with the board's usual "
+    "tool when it is installed, otherwise print the exact command to run."
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("firmware", help="export folder (edgeq export --build) or a firmware image")
+    p.add_argument("--board", required=True, help="board name (see `edgeq boards`)")
+    p.add_argument("--port", help="serial port of a real board (for the upload)")
+    p.add_argument("--detach", action="store_true", help="emulators: leave it running and return (prints the PID)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args) -> int:
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from edgeq.cli._out import emit
+    from edgeq.errors import EdgeqError, ToolchainError
+    from edgeq.targets.boards import get_board
+
+    board = get_board(args.board)
+    if board.emulated:
+        from edgeq.targets.emulators import start_emulator
+
+        emu = start_emulator(board.name, args.firmware)
+        d = {**emu.to_dict(), "detached": bool(args.detach)}
+        text = (f"{board.name}: {emu.url}\n"
+                f"  edgeq bench --port {emu.url}\n"
+                f"  emulator PID {emu.pid}" + (" (kill it when done)" if args.detach else " (Ctrl-C stops it)"))
+        emit(args, d, text)
+        sys.stdout.flush()
+        if args.detach:
+            emu._proc = None  # hand the process over to the user: do not stop it on exit
+            return 0
+        try:
+            while emu.alive():
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            emu.stop()
+        return 0
+
+    # a real board
+    from edgeq.targets.export import read_project
+
+    p = Path(args.firmware)
+    meta = read_project(p) if p.is_dir() else {"sketch": None}
+    if meta.get("board") and meta["board"] != board.name:
+        raise EdgeqError(f"this firmware was exported for {meta['board']}, not {board.name}", where=str(p))
+    if not board.upload:
+        raise EdgeqError(f"no upload method known for {board.name}")
+    if not args.port:
+        raise EdgeqError(f"{board.name} is a real board: give its serial port with --port",
+                         hint="e.g. --port /dev/ttyACM0")
+    sketch = str((p / meta["sketch"]).parent) if meta.get("sketch") else str(p)
+    hexf = str(p / "build" / "firmware.hex")
+    cmd = board.upload.format(port=args.port, sketch=sketch, hex=hexf)
+    tool = cmd.split()[0]
+    if not shutil.which(tool):
+        d = {"board": board.name, "uploaded": False, "command": cmd,
+             "reason": f"{tool} is not installed here"}
+        emit(args, d, f"{tool} is not installed here; to upload, run:\n  {cmd}")
+        return 0
+    proc = subprocess.run(cmd.split(), capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        raise ToolchainError(f"upload failed: {last}", where=args.port, hint=f"command: {cmd}")
+    emit(args, {"board": board.name, "uploaded": True, "command": cmd, "port": args.port},
+         f"uploaded to {board.name} on {args.port}\n  edgeq bench --port {args.port}")
+    return 0

@@ -1,0 +1,226 @@
+"""Emulated boards: QEMU for the Cortex-M boards, simavr (through a small UART<->pty bridge) for the Uno.
+
+    from edgeq.targets.emulators import start_emulator
+    with start_emulator("qemu-m4", "out/kws") as emu:     # an export folder, or the .elf itself
+        link = serial.serial_for_url(emu.url, timeout=1)   # socket://127.0.0.1:PORT, or /dev/pts/N for simavr
+
+QEMU runs with ``-icount shift=0`` (1 virtual ns per instruction: repeatable instruction counts) and its UART on a TCP
+socket with ``port=0`` (the OS picks a free port, QEMU names it on stderr) and ``wait=on`` (the guest waits for the
+host to connect, so no boot output is lost). Every start is bounded by a timeout; :meth:`Emulator.stop` ends the
+process by its PID (SIGTERM, then SIGKILL) and is idempotent; the context manager always calls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeq.errors import DeviceError, EdgeqError, ToolchainError
+
+START_TIMEOUT_S = 15.0
+_QEMU_PORT_RE = re.compile(r"tcp:127\.0\.0\.1:(\d+)")
+_PTY_RE = re.compile(r"^PTY (/dev/\S+)", re.M)
+
+
+@dataclass
+class Emulator:
+    board: str
+    url: str
+    pid: int
+    firmware: Path
+    command: list[str]
+    log: Path | None = None
+    _proc: subprocess.Popen | None = field(default=None, repr=False)
+    _tmp: str | None = field(default=None, repr=False)
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Terminate the emulator by its PID (SIGTERM, then SIGKILL after ``timeout``). Safe to call twice."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=5)
+        if proc is not None:
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+        self._proc = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> "Emulator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __del__(self):  # last resort: never leave an emulator behind
+        try:
+            self.stop(timeout=0.5)
+        except Exception:
+            pass
+
+    def to_dict(self) -> dict:
+        return {"board": self.board, "url": self.url, "pid": self.pid, "firmware": str(self.firmware),
+                "command": " ".join(self.command)}
+
+
+def resolve_firmware(board: str, path: str | os.PathLike) -> Path:
+    """The image to run: ``path`` itself (.elf) or the one an export folder's build produced."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        from edgeq.targets.export import read_project
+
+        meta = read_project(p)
+        if meta.get("board") != board:
+            from edgeq.targets.boards import get_board
+
+            b = get_board(meta.get("board", "?"))
+            if not (b.build == "check-qemu" and b.core.qemu_check == board):
+                raise EdgeqError(f"this firmware was exported for {meta.get('board')}, not {board}", where=str(p),
+                                 hint=f"use --board {meta.get('board')}")
+        fw = meta.get("firmware")
+        if not fw or not (p / fw).is_file():
+            raise EdgeqError("the export folder has no built firmware", where=str(p),
+                             hint="export it with --build (or run make in it)")
+        return p / fw
+    raise EdgeqError("no such firmware", where=str(p), hint="give an export folder or an .elf")
+
+
+def start_emulator(board: str, firmware_path: str | os.PathLike, *, timeout: float = START_TIMEOUT_S) -> Emulator:
+    """Start ``board``'s emulator with the firmware (an export folder or an .elf); returns an :class:`Emulator`
+    whose ``url`` pyserial opens (``serial.serial_for_url``)."""
+    from edgeq.targets.boards import get_board
+
+    b = get_board(board)
+    if b.run == "qemu":
+        return start_qemu(b, resolve_firmware(board, firmware_path), timeout=timeout)
+    if b.run == "simavr":
+        return start_simavr(b, resolve_firmware(board, firmware_path), timeout=timeout)
+    raise EdgeqError(f"{board} is a real board, not an emulator", hint=f"use edgeq flash --board {board} --port PORT")
+
+
+def qemu_command(board, elf: Path) -> list[str]:
+    exe = shutil.which("qemu-system-arm")
+    if not exe:
+        from edgeq.targets.build import APT_ARM
+
+        raise ToolchainError("qemu-system-arm not found", hint=f"install it: {APT_ARM}")
+    return [exe, "-M", board.qemu["machine"], "-display", "none", "-monitor", "none", "-no-reboot",
+            "-icount", "shift=0", "-kernel", str(elf),
+            "-chardev", "socket,id=s0,host=127.0.0.1,port=0,server=on,wait=on", "-serial", "chardev:s0"]
+
+
+def _wait_for(log: Path, proc: subprocess.Popen, pattern: re.Pattern, timeout: float, what: str) -> re.Match:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        m = pattern.search(text)
+        if m:
+            return m
+        if proc.poll() is not None:
+            last = (text.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+            raise DeviceError(f"{what} exited at start: {last}")
+        if time.monotonic() > deadline:
+            raise DeviceError(f"{what} did not start within {timeout:.0f} s", hint=f"see {log}")
+        time.sleep(0.01)
+
+
+def start_qemu(board, elf: Path, *, timeout: float = START_TIMEOUT_S) -> Emulator:
+    cmd = qemu_command(board, elf)
+    tmp = tempfile.mkdtemp(prefix="edgeq-qemu-")
+    log = Path(tmp) / "qemu.log"
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    emu = Emulator(board=board.name, url="", pid=proc.pid, firmware=elf, command=cmd, log=log, _proc=proc, _tmp=tmp)
+    try:
+        m = _wait_for(log, proc, _QEMU_PORT_RE, timeout, f"QEMU ({board.qemu['machine']})")
+    except BaseException:
+        emu.stop()
+        raise
+    emu.url = f"socket://127.0.0.1:{m.group(1)}"
+    return emu
+
+
+# ---- simavr -------------------------------------------------------------------------------------------------------
+def bridge_source() -> Path:
+    from edgeq.targets.render import templates_dir
+
+    return templates_dir() / "tools" / "simavr_bridge.c"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("EDGEQ_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgeq")
+    return Path(base)
+
+
+def simavr_bridge() -> Path:
+    """The UART<->pty bridge on libsimavr, compiled on first use into the cache folder (keyed by its source)."""
+    from edgeq.targets.build import APT_AVR
+
+    src = bridge_source()
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:12]
+    exe = _cache_dir() / f"simavr_bridge-{digest}"
+    if exe.is_file() and os.access(exe, os.X_OK):
+        return exe
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        raise ToolchainError("no host C compiler to build the simavr bridge", hint="apt-get install -y gcc")
+    if not Path("/usr/include/simavr/sim_avr.h").is_file():
+        raise ToolchainError("libsimavr headers not found", hint=f"install them: {APT_AVR}")
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    tmp = exe.with_name(exe.name + f".{os.getpid()}.tmp")
+    cmd = [cc, "-O2", "-std=gnu99", "-I/usr/include/simavr", str(src), "-o", str(tmp), "-lsimavr",
+           "-lelf", "-lpthread", "-lutil"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        # some libsimavr builds link libelf statically: retry without -lelf
+        cmd.remove("-lelf")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise ToolchainError(f"building the simavr bridge failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}",
+                             hint=f"install: {APT_AVR}")
+    os.replace(tmp, exe)
+    return exe
+
+
+def start_simavr(board, elf: Path, *, timeout: float = START_TIMEOUT_S) -> Emulator:
+    exe = simavr_bridge()
+    mcu = board.simavr.get("mcu", "atmega328p")
+    cmd = [str(exe), str(elf), mcu, str(board.clock_hz)]
+    tmp = tempfile.mkdtemp(prefix="edgeq-simavr-")
+    log = Path(tmp) / "simavr.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    emu = Emulator(board=board.name, url="", pid=proc.pid, firmware=elf, command=cmd, log=log, _proc=proc, _tmp=tmp)
+    try:
+        m = _wait_for(log, proc, _PTY_RE, timeout, "simavr")
+    except BaseException:
+        emu.stop()
+        raise
+    emu.url = m.group(1)
+    return emu

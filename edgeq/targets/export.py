@@ -1,0 +1,438 @@
+"""``edgeq export``: a model + a board -> a firmware project that serves the benchmark protocol.
+
+* ``--runtime edgeq`` on a Cortex-M board with a QEMU/generic platform: a bare-metal project (startup with vector
+  table and FPU enable, linker script, CMSDK UART or your UART, SysTick/DWT timer, Makefile) around the compiler's
+  model C.
+* ``--runtime edgeq`` on an Arduino board: a sketch folder ``DIR/<Name>/<Name>.ino`` + ``src/`` (generated model,
+  kernels, protocol, Arduino platform layer) that opens in the Arduino IDE.
+* ``--runtime tflm``: an Arduino sketch for the Arduino_TensorFlowLite library: the model as an ``alignas(16)``
+  array, a ``MicroMutableOpResolver<N>`` with exactly the model's ops (int8-only registrations where they exist) and
+  the tensor arena measured with the TFLM reference interpreter; the same protocol.
+
+Everything is checked before anything is written: the board exists, the runtime suits it, the model fits (a quick
+lower bound from the model, then the compiler's exact arena and constant sizes). The folder is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeq.errors import EdgeqError, ModelError, UnsupportedError
+from edgeq.targets.boards import Board, FitReport, fit_check, get_board, pick_backend, require_fit
+from edgeq.targets.render import render
+
+RUNTIMES = ("edgeq", "tflm")
+DB_FORMATS = ("raw", "mlperf")
+PROJECT_FILE = "edgeq-project.json"
+_IO_DTYPES = ("int8", "uint8", "int16", "float32")
+
+# rough code sizes for the fit check before anything is built (the build reports the real figures)
+_PROTOCOL_FLASH = {"arm": 4200, "avr": 6200, "xtensa": 6000}
+_KERNEL_FLASH_PER_OP = {"arm": 1800, "avr": 2600, "xtensa": 2400}
+_CALL_FLASH_PER_LAYER = {"arm": 96, "avr": 160, "xtensa": 120}
+_PROTOCOL_RAM = 160
+_TFLM_RUNTIME_FLASH = 42000  # interpreter, allocator, flatbuffer access (measured: AD 322 KB image - 277 KB model)
+_TFLM_FLASH_PER_OP = 9000
+_TFLM_RAM = 1500
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    board: Board
+    runtime: str
+    backend: str
+    project: str  # "cortexm" | "arduino"
+    model_name: str
+    sha256: str
+    fit: FitReport
+    sketch: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    compile: dict | None = None
+    tflm: dict | None = None
+    build: Any = None  # edgeq.targets.build.BuildResult
+
+    def to_dict(self) -> dict:
+        d = {
+            "out_dir": str(self.out_dir),
+            "board": self.board.name,
+            "runtime": self.runtime,
+            "backend": self.backend,
+            "project": self.project,
+            "sketch": str(self.sketch) if self.sketch else None,
+            "model": self.model_name,
+            "sha256": self.sha256,
+            "fit": self.fit.to_dict(),
+            "notes": list(self.notes),
+        }
+        if self.compile:
+            d["compile"] = self.compile
+        if self.tflm:
+            d["tflm"] = self.tflm
+        if self.build is not None:
+            d.update(self.build.to_dict())
+        return d
+
+
+# ---- model facts ----------------------------------------------------------------------------------------------
+def _io(t) -> dict:
+    import numpy as np
+
+    if t.dtype not in _IO_DTYPES:
+        raise UnsupportedError(f"{t.dtype} model input/output {t.name!r}: the benchmark protocol carries "
+                               f"{', '.join(_IO_DTYPES)} tensors", hint="quantize the model to int8 I/O")
+    quantized = bool(t.quant is not None and t.quant.is_quantized and t.scale != 0.0)
+    return {
+        "name": t.name,
+        "shape": [int(d) for d in t.shape],
+        "dtype": t.dtype,
+        "scale": float(np.float32(t.scale)) if quantized else 0.0,
+        "zero_point": int(t.zero_point) if quantized else 0,
+        "bytes": int(t.nbytes),
+        "count": int(t.num_elements),
+        "quantized": quantized,
+    }
+
+
+def model_name(path: Path) -> str:
+    from edgeq.compiler.names import c_identifier
+
+    return c_identifier(path.stem or "model", max_len=40)
+
+
+def mlperf_id(name: str) -> str:
+    from edgeq.bench import spec
+
+    low = name.lower()
+    for prefix, mid in spec.MLPERF_MODEL_IDS.items():
+        if low.startswith(prefix.lower()):
+            return mid
+    return name
+
+
+def graph_bounds(graph) -> tuple[int, int]:
+    """(constant bytes, activation lower bound): what any runtime needs at least, from the model alone."""
+    const = sum(t.nbytes for t in graph.tensors if t.is_constant)
+    act = 0
+    for op in graph.operators:
+        live = sum(graph.tensors[i].nbytes for i in set(op.inputs) | set(op.outputs)
+                   if i >= 0 and not graph.tensors[i].is_constant)
+        act = max(act, live)
+    return int(const), int(act)
+
+
+def _db_format(db_format: str, mid: str, inp: dict) -> tuple[str, int]:
+    if db_format == "raw":
+        return "raw", 1
+    if db_format != "mlperf":
+        raise EdgeqError(f"unknown --db-format {db_format!r} (known: {', '.join(DB_FORMATS)})")
+    if mid in ("ic01", "vww01") and inp["dtype"] == "int8" and inp["zero_point"] == -128:
+        return "uint8", 1
+    if mid == "ad01" and inp["dtype"] == "int8" and inp["quantized"]:
+        return "float32", 4
+    return "raw", 1
+
+
+def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backend: str, inputs: list[dict],
+                    outputs: list[dict], db_format: str = "raw", timer_board: Board | None = None) -> dict:
+    """The values edgeq_config.h is rendered from (the protocol's view of model, board and timer)."""
+    inp, out = inputs[0], outputs[0]
+    mid = mlperf_id(name)
+    fmt, factor = _db_format(db_format, mid, inp)
+    results = "mse" if (out["shape"] == inp["shape"] and out["count"] > 1) else "scores"
+    tb = timer_board or board
+    timer = {"unit": tb.timer["unit"], "per_tick": tb.timer["per_tick"], "source": tb.timer["source"]}
+    info = {
+        "model": name,
+        "sha256": sha256[:16],
+        "backend": backend,
+        "runtime": runtime,
+        "board": board.name,
+        "core": board.core.target,
+        "clock_hz": tb.clock_hz,
+        "inputs": [{k: d[k] for k in ("shape", "dtype", "scale", "zero_point", "bytes")} for d in inputs],
+        "outputs": [{k: d[k] for k in ("shape", "dtype", "scale", "zero_point", "bytes")} for d in outputs],
+        "timer": timer,
+        "protocol": 1,
+        "buffer_bytes": inp["bytes"],
+        "db": {"format": fmt, "bytes": inp["bytes"] * factor},
+        "results": results,
+    }
+    if timer_board is not None and timer_board is not board:
+        info["emulated_by"] = timer_board.name
+    from edgeq.bench import spec
+
+    info["protocol"] = spec.PROTOCOL_VERSION
+    head = json.dumps(info, separators=(",", ":"))
+    assert head.endswith("}")
+    return {
+        "model": name,
+        "board": board.name,
+        "backend": backend,
+        "runtime": runtime,
+        "mlperf_id": mid,
+        "input": inp,
+        "output": out,
+        "results": results,
+        "db_format": fmt,
+        "db_factor": factor,
+        "info_head": head[:-1],
+        "info": info,
+    }
+
+
+# ---- templates --------------------------------------------------------------------------------------------------
+def _protocol_files(dest: Path) -> None:
+    (dest / "edgeq_protocol.h").write_text(render("protocol/edgeq_protocol.h.j2"))
+    (dest / "edgeq_protocol.c").write_text(render("protocol/edgeq_protocol.c.j2"))
+    for f in ("edgeq_platform.h", "edgeq_app.h"):
+        shutil.copyfile(_template_path(f"protocol/{f}"), dest / f)
+
+
+def _template_path(rel: str) -> Path:
+    from edgeq.targets.render import templates_dir
+
+    return templates_dir() / rel
+
+
+def render_cortexm_platform(dest: Path, board: Board, cfg: dict) -> list[str]:
+    """startup.c, link.ld, main.c and the platform layer of a bare-metal Cortex-M build for ``board``."""
+    mem = board.memory_map()
+    n_irqs = 96 if board.qemu.get("machine", "").startswith("mps3") else 48
+    ctx = dict(board=board, core=board.core, mem=mem, cfg=cfg, n_irqs=n_irqs, flash_kb=board.flash // 1024,
+               ram_kb=board.ram // 1024)
+    (dest / "startup.c").write_text(render("firmware/cortexm/startup.c.j2", **ctx))
+    (dest / "link.ld").write_text(render("firmware/cortexm/link.ld.j2", **ctx))
+    shutil.copyfile(_template_path("firmware/cortexm/main.c"), dest / "main.c")
+    if board.run == "qemu":
+        (dest / "platform_qemu.c").write_text(render("firmware/cortexm/platform_qemu.c.j2", **ctx))
+        plat = "platform_qemu.c"
+    else:
+        (dest / "platform_user.c").write_text(render("firmware/cortexm/platform_user.c.j2", **ctx))
+        plat = "platform_user.c"
+    return ["startup.c", "link.ld", "main.c", plat]
+
+
+def _write_config(dest: Path, cfg: dict, check_cfg: dict | None = None) -> None:
+    (dest / "edgeq_config.h").write_text(render("firmware/common/edgeq_config.h.j2", cfg=cfg, check=check_cfg))
+
+
+# ---- export -----------------------------------------------------------------------------------------------------
+def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, runtime: str = "edgeq",
+           backend: str | None = None, cmsis_nn_dir: str | os.PathLike | None = None, build: bool = False,
+           force: bool = False, name: str | None = None, db_format: str = "raw") -> ExportResult:
+    """Write the firmware project for ``model`` on ``board`` into ``out_dir`` (and build it with ``build``)."""
+    from edgeq._fs import atomic_dir
+    from edgeq.tflite import read_model
+
+    b = get_board(board)
+    if runtime not in RUNTIMES:
+        raise EdgeqError(f"unknown runtime '{runtime}' (known: {', '.join(RUNTIMES)})", where="--runtime")
+    if db_format not in DB_FORMATS:
+        raise EdgeqError(f"unknown --db-format '{db_format}' (known: {', '.join(DB_FORMATS)})")
+    model_path = Path(model)
+    if not model_path.is_file():
+        raise ModelError("no such model file", where=str(model_path))
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise EdgeqError("output folder already exists", where=str(out_dir), hint="pass --force to replace it")
+    if runtime == "tflm":
+        if b.project != "arduino" or b.core.arch == "avr":
+            raise UnsupportedError(
+                f"the TFLM export is an Arduino sketch for 32-bit boards; {b.name} is "
+                f"{'an 8-bit AVR' if b.core.arch == 'avr' else 'not an Arduino board'}",
+                where="--runtime tflm", hint="use --runtime edgeq, or a board such as nano33ble")
+        if backend:
+            raise EdgeqError("--backend applies to --runtime edgeq; the TFLM library brings its own kernels "
+                             "(CMSIS-NN on Arm boards)", where="--backend")
+
+    graph = read_model(model_path)
+    if len(graph.inputs) != 1:
+        raise UnsupportedError(f"the model has {len(graph.inputs)} inputs; the benchmark protocol feeds exactly one",
+                               where=str(model_path))
+    inputs = [_io(t) for t in graph.input_tensors()]
+    outputs = [_io(t) for t in graph.output_tensors()]
+    mname = model_name(model_path)
+    sketch_name = name or mname
+    from edgeq.compiler.names import c_identifier
+
+    if c_identifier(sketch_name) != sketch_name:
+        raise EdgeqError(f"--name {sketch_name!r} is not a valid sketch name (letters, digits, underscores)")
+    notes: list[str] = []
+    if len(outputs) > 1:
+        notes.append(f"the model has {len(outputs)} outputs; the protocol reports output 0")
+
+    arch = b.core.arch
+    const_lb, act_lb = graph_bounds(graph)
+    in_bytes = inputs[0]["bytes"]
+    if runtime == "edgeq":
+        from edgeq.compiler.cmsis_nn import find_cmsis_nn  # noqa: F401  (import check only)
+
+        cmsis_available = _cmsis_available(cmsis_nn_dir)
+        be, note = pick_backend(b, backend, cmsis_available)
+        if note:
+            notes.append(note)
+        n_ops = len(graph.ops_used)
+        code = _PROTOCOL_FLASH[arch] + _KERNEL_FLASH_PER_OP[arch] * n_ops + _CALL_FLASH_PER_LAYER[arch] * len(
+            graph.operators)
+        pre = fit_check(b, {"model constants (lower bound)": const_lb, "code (estimate)": code},
+                        {"activations (lower bound)": act_lb, "input buffer": in_bytes, "protocol": _PROTOCOL_RAM})
+        require_fit(pre, where=str(model_path))
+    else:
+        be = "tflm"
+        pre = fit_check(b, {"model (.tflite)": graph.file_size,
+                            "TFLM runtime (estimate)": _TFLM_RUNTIME_FLASH + _TFLM_FLASH_PER_OP * len(graph.ops_used),
+                            "protocol (estimate)": _PROTOCOL_FLASH[arch]},
+                        {"activations (lower bound)": act_lb, "input buffer": in_bytes, "runtime": _TFLM_RAM})
+        require_fit(pre, where=str(model_path))
+
+    cfg = firmware_config(name=mname, sha256=graph.sha256, board=b, runtime=runtime,
+                          backend=be if runtime == "edgeq" else "tflm", inputs=inputs, outputs=outputs,
+                          db_format=db_format)
+    check_cfg = None
+    if b.build == "check-qemu" and b.core.qemu_check:
+        from edgeq.targets.boards import get_board as _gb
+
+        qb = _gb(b.core.qemu_check)
+        check_cfg = firmware_config(name=mname, sha256=graph.sha256, board=b, runtime=runtime,
+                                    backend=cfg["backend"], inputs=inputs, outputs=outputs, db_format=db_format,
+                                    timer_board=qb)
+
+    result = ExportResult(out_dir=out_dir, board=b, runtime=runtime, backend=cfg["backend"], project=b.project,
+                          model_name=mname, sha256=graph.sha256, fit=pre, notes=notes)
+    meta: dict[str, Any] = {
+        "edgeq_project": 1,
+        "board": b.name,
+        "runtime": runtime,
+        "backend": cfg["backend"],
+        "project": b.project,
+        "model": mname,
+        "model_path": str(model_path.resolve()),
+        "sha256": graph.sha256,
+        "info": cfg["info"],
+    }
+    with atomic_dir(out_dir, force=force) as tmp:
+        if runtime == "edgeq":
+            if b.project == "cortexm":
+                model_dir = tmp / "model"
+                src_dir = tmp
+            else:
+                sk = tmp / sketch_name
+                src_dir = sk / "src" / "edgeq"
+                model_dir = sk / "src" / "model"
+                src_dir.mkdir(parents=True)
+            from edgeq.compiler import compile_model
+
+            cres = compile_model(model_path, target=b.core.target, backend=be, out_dir=model_dir, force=False,
+                                 cmsis_nn_dir=cmsis_nn_dir)
+            ram = cres.arena_bytes + cres.scratch_bytes
+            code = _PROTOCOL_FLASH[arch] + _KERNEL_FLASH_PER_OP[arch] * len(graph.ops_used) + _CALL_FLASH_PER_LAYER[
+                arch] * len(graph.operators)
+            fit = fit_check(b, {"model constants": cres.const_bytes, "code (estimate)": code},
+                            {"arena + scratch": ram, "input buffer": in_bytes, "protocol": _PROTOCOL_RAM})
+            require_fit(fit, where=str(model_path))
+            result.fit = fit
+            result.compile = {"arena_bytes": cres.arena_bytes, "scratch_bytes": cres.scratch_bytes,
+                              "const_bytes": cres.const_bytes, "files": list(cres.files)}
+            meta["compile"] = result.compile
+            _protocol_files(src_dir)
+            _write_config(src_dir, cfg, check_cfg)
+            model_include = "model.h" if b.project == "cortexm" else "../model/model.h"
+            (src_dir / "edgeq_app_edgeq.c").write_text(
+                render("firmware/common/edgeq_app_edgeq.c.j2", model_include=model_include))
+            if b.project == "cortexm":
+                render_cortexm_platform(tmp, b, cfg)
+                (tmp / "Makefile").write_text(render("firmware/cortexm/Makefile.j2", board=b, core=b.core, cfg=cfg))
+                (tmp / "README.md").write_text(render("firmware/cortexm/README.md.j2", board=b, cfg=cfg,
+                                                      meta=meta, fit=result.fit))
+            else:
+                _render_sketch(sk, sketch_name, b, cfg, runtime="edgeq")
+                result.sketch = out_dir / sketch_name / f"{sketch_name}.ino"
+                meta["sketch"] = f"{sketch_name}/{sketch_name}.ino"
+                (tmp / "README.md").write_text(render("firmware/arduino/README.md.j2", board=b, cfg=cfg,
+                                                      meta=meta, fit=result.fit, sketch=sketch_name))
+        else:
+            from edgeq.targets import tflm
+
+            entries = tflm.resolver_entries(graph)
+            arena = tflm.measure_arena(model_path, graph)
+            fit = fit_check(b, {"model (.tflite)": graph.file_size,
+                                "TFLM runtime (estimate)": _TFLM_RUNTIME_FLASH + _TFLM_FLASH_PER_OP * len(entries),
+                                "protocol (estimate)": _PROTOCOL_FLASH[arch]},
+                            {"tensor arena (measured)": arena["arena_bytes"], "input buffer": in_bytes,
+                             "runtime": _TFLM_RAM})
+            require_fit(fit, where=str(model_path))
+            result.fit = fit
+            result.tflm = {"ops": [e.to_dict() for e in entries], **arena}
+            meta["tflm"] = result.tflm
+            sk = tmp / sketch_name
+            src_dir = sk / "src" / "edgeq"
+            src_dir.mkdir(parents=True)
+            _protocol_files(src_dir)
+            _write_config(src_dir, cfg, check_cfg)
+            data = model_path.read_bytes()
+            (src_dir / "edgeq_model_data.h").write_text(render("firmware/tflm/edgeq_model_data.h.j2", cfg=cfg,
+                                                               size=len(data)))
+            (src_dir / "edgeq_model_data.cpp").write_text(render("firmware/tflm/edgeq_model_data.cpp.j2", cfg=cfg,
+                                                                 size=len(data), rows=_hex_rows(data)))
+            (src_dir / "edgeq_app_tflm.cpp").write_text(render("firmware/tflm/edgeq_app_tflm.cpp.j2", cfg=cfg,
+                                                               entries=entries, arena=arena))
+            _render_sketch(sk, sketch_name, b, cfg, runtime="tflm")
+            result.sketch = out_dir / sketch_name / f"{sketch_name}.ino"
+            meta["sketch"] = f"{sketch_name}/{sketch_name}.ino"
+            (tmp / "README.md").write_text(render("firmware/tflm/README.md.j2", board=b, cfg=cfg, meta=meta,
+                                                  fit=result.fit, sketch=sketch_name, entries=entries, arena=arena))
+        meta["fit"] = result.fit.to_dict()
+        meta["notes"] = notes
+        (tmp / PROJECT_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+    if build:
+        from edgeq.targets.build import build_project
+
+        result.build = build_project(out_dir)
+    return result
+
+
+def _cmsis_available(cmsis_nn_dir) -> bool:
+    from edgeq.compiler.cmsis_nn import find_cmsis_nn
+
+    try:
+        find_cmsis_nn(cmsis_nn_dir)
+    except EdgeqError:
+        return False
+    try:
+        import edgeq.compiler.backend_cmsis  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def _hex_rows(data: bytes, per_row: int = 16) -> list[str]:
+    return [", ".join(f"0x{b:02x}" for b in data[i:i + per_row]) for i in range(0, len(data), per_row)]
+
+
+def _render_sketch(sk: Path, sketch_name: str, b: Board, cfg: dict, runtime: str) -> None:
+    (sk / f"{sketch_name}.ino").write_text(render("firmware/arduino/sketch.ino.j2", board=b, cfg=cfg,
+                                                  sketch=sketch_name, runtime=runtime))
+    (sk / "src" / "edgeq" / "edgeq_platform_arduino.cpp").write_text(
+        render("firmware/arduino/edgeq_platform_arduino.cpp.j2", board=b, cfg=cfg))
+
+
+def read_project(path: str | os.PathLike) -> dict:
+    """The edgeq-project.json of an exported folder (with ``dir`` added)."""
+    p = Path(path)
+    f = p / PROJECT_FILE
+    if not f.is_file():
+        raise EdgeqError("not an edgeq export folder (no edgeq-project.json)", where=str(p),
+                         hint="give the folder `edgeq export` wrote")
+    try:
+        meta = json.loads(f.read_text())
+    except (OSError, ValueError) as exc:
+        raise EdgeqError(f"unreadable {PROJECT_FILE}: {exc}", where=str(p)) from None
+    meta["dir"] = str(p)
+    return meta
