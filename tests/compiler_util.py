@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -98,3 +101,126 @@ def assert_bit_exact(model_path: Path, binary: Path, inputs: list[np.ndarray]) -
         diff = np.abs(ref[i].astype(np.float64) - got[i].astype(np.float64))
         raise AssertionError(f"{len(bad)} of {len(inputs)} outputs differ from TFLM (first: input {i}, "
                              f"max diff {diff.max()}, {int((diff > 0).sum())} elements)")
+
+
+# ---- model building -------------------------------------------------------------------------------------------------
+
+
+def _keras_model(spec: dict):
+    import keras
+
+    op = spec["op"]
+    init = keras.initializers.RandomNormal(stddev=spec.get("w_std", 0.3), seed=spec.get("seed", 0))
+    binit = keras.initializers.RandomNormal(stddev=0.5, seed=spec.get("seed", 0) + 1)
+    shapes = spec["inputs"]
+    ins = [keras.Input(tuple(s), batch_size=1) for s in shapes]
+    x = ins[0]
+    act = spec.get("act")
+    if op == "conv":
+        y = keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                padding=spec["padding"], dilation_rate=tuple(spec["dilation"]), activation=act,
+                                use_bias=spec["bias"], kernel_initializer=init, bias_initializer=binit,
+                                groups=spec.get("groups", 1))(x)
+    elif op == "dw":
+        y = keras.layers.DepthwiseConv2D(tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                         padding=spec["padding"], depth_multiplier=spec["mult"],
+                                         dilation_rate=tuple(spec["dilation"]), activation=act,
+                                         use_bias=spec["bias"], depthwise_initializer=init,
+                                         bias_initializer=binit)(x)
+    elif op == "dense":
+        y = keras.layers.Dense(spec["units"], activation=act, kernel_initializer=init, bias_initializer=binit,
+                               use_bias=spec["bias"])(x)
+    elif op in ("avgpool", "maxpool"):
+        cls = keras.layers.AveragePooling2D if op == "avgpool" else keras.layers.MaxPooling2D
+        y = cls(tuple(spec["pool"]), strides=tuple(spec["strides"]), padding=spec["padding"])(x)
+        if act:
+            y = keras.layers.Activation(act)(y)
+    elif op == "add":
+        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
+            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
+        y = keras.ops.add(x, other)
+        if act:
+            y = keras.layers.Activation(act)(y)
+    elif op == "mul":
+        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
+            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
+        y = keras.ops.multiply(x, other)
+    elif op == "softmax":
+        y = keras.layers.Softmax()(keras.layers.Reshape(tuple(spec["reshape"]))(x) if spec.get("reshape") else x)
+    elif op == "mean":
+        y = keras.ops.mean(x, axis=tuple(spec["axis"]), keepdims=spec["keepdims"])
+    elif op == "concat":
+        y = keras.layers.Concatenate(axis=spec["axis"])(ins)
+    elif op == "pad":
+        y = keras.layers.ZeroPadding2D(tuple(map(tuple, spec["padding"])))(x)
+    elif op == "logistic":
+        y = keras.layers.Activation("sigmoid")(x)
+    elif op == "relu":
+        y = keras.layers.ReLU(max_value=spec.get("max_value"))(x)
+    elif op == "tanh":  # unsupported by the compiler
+        y = keras.layers.Activation("tanh")(x)
+    elif op == "sub":  # unsupported by the compiler
+        y = keras.ops.subtract(x, ins[1])
+    elif op == "chain":  # a small CNN through several ops (also float I/O)
+        y = keras.layers.Conv2D(8, 3, padding="same", activation="relu", kernel_initializer=init)(x)
+        z = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6", depthwise_initializer=init)(y)
+        y = keras.layers.Add()([y, z])
+        y = keras.layers.MaxPooling2D(2)(y)
+        y = keras.layers.Flatten()(y)
+        y = keras.layers.Dense(10, kernel_initializer=init)(y)
+        y = keras.layers.Softmax()(y)
+    else:  # pragma: no cover
+        raise ValueError(op)
+    return keras.Model(ins, y)
+
+
+def _convert(spec: dict, path: Path) -> None:
+    import tensorflow as tf
+
+    model = _keras_model(spec)
+    rng = np.random.default_rng(spec.get("seed", 0) + 7)
+    r = spec.get("range", 2.0)
+    shapes = spec["inputs"]
+
+    def rep():
+        for _ in range(24):
+            yield [rng.uniform(-r, r, size=(1, *s)).astype(np.float32) for s in shapes]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not (spec.get("float_io") or spec.get("float16") or spec.get("float32")):
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    if spec.get("float16"):  # float16 weights, float activations
+        conv.representative_dataset = None
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        conv.target_spec.supported_types = [tf.float16]
+    if spec.get("float32"):  # no quantization at all
+        conv.optimizations = []
+        conv.representative_dataset = None
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if spec.get("per_tensor_dense"):
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    path.write_bytes(conv.convert())
+
+
+@pytest.fixture(scope="session")
+def single_op_model(request, tmp_path_factory):
+    """spec -> path of the converted .tflite (int8 PTQ unless the spec says otherwise), cached across runs in
+    pytest's cache folder keyed by the spec and the TensorFlow version."""
+    tf = pytest.importorskip("tensorflow", reason="TensorFlow is needed to build single-op models")
+    cache = Path(request.config.cache.mkdir("edgeq-compiler-ops")) if request.config.cache else \
+        tmp_path_factory.mktemp("ops-cache")
+
+    def make(spec: dict) -> Path:
+        key = hashlib.sha256(json.dumps([spec, tf.__version__], sort_keys=True).encode()).hexdigest()[:20]
+        path = cache / f"{spec['op']}-{key}.tflite"
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            _convert(spec, tmp)
+            tmp.replace(path)
+        return path
+
+    return make

@@ -8,17 +8,14 @@ a TF conversion and a C build.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
-from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from compiler_util import assert_bit_exact, compile_and_build, random_inputs, require_gcc, tflm_runtime
+from compiler_util import assert_bit_exact, compile_and_build, random_inputs, single_op_model  # noqa: F401
+from compiler_util import tflm_runtime
 
 pytestmark = pytest.mark.tf
 
@@ -31,122 +28,12 @@ def _settings(n: int):
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-# ---- model building -------------------------------------------------------------------------------------------------
-
-
-def _keras_model(spec: dict):
-    import keras
-
-    op = spec["op"]
-    init = keras.initializers.RandomNormal(stddev=spec.get("w_std", 0.3), seed=spec.get("seed", 0))
-    binit = keras.initializers.RandomNormal(stddev=0.5, seed=spec.get("seed", 0) + 1)
-    shapes = spec["inputs"]
-    ins = [keras.Input(tuple(s), batch_size=1) for s in shapes]
-    x = ins[0]
-    act = spec.get("act")
-    if op == "conv":
-        y = keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
-                                padding=spec["padding"], dilation_rate=tuple(spec["dilation"]), activation=act,
-                                use_bias=spec["bias"], kernel_initializer=init, bias_initializer=binit,
-                                groups=spec.get("groups", 1))(x)
-    elif op == "dw":
-        y = keras.layers.DepthwiseConv2D(tuple(spec["kernel"]), strides=tuple(spec["strides"]),
-                                         padding=spec["padding"], depth_multiplier=spec["mult"],
-                                         dilation_rate=tuple(spec["dilation"]), activation=act,
-                                         use_bias=spec["bias"], depthwise_initializer=init,
-                                         bias_initializer=binit)(x)
-    elif op == "dense":
-        y = keras.layers.Dense(spec["units"], activation=act, kernel_initializer=init, bias_initializer=binit,
-                               use_bias=spec["bias"])(x)
-    elif op in ("avgpool", "maxpool"):
-        cls = keras.layers.AveragePooling2D if op == "avgpool" else keras.layers.MaxPooling2D
-        y = cls(tuple(spec["pool"]), strides=tuple(spec["strides"]), padding=spec["padding"])(x)
-        if act:
-            y = keras.layers.Activation(act)(y)
-    elif op == "add":
-        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
-            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
-        y = keras.ops.add(x, other)
-        if act:
-            y = keras.layers.Activation(act)(y)
-    elif op == "mul":
-        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
-            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
-        y = keras.ops.multiply(x, other)
-    elif op == "softmax":
-        y = keras.layers.Softmax()(keras.layers.Reshape(tuple(spec["reshape"]))(x) if spec.get("reshape") else x)
-    elif op == "mean":
-        y = keras.ops.mean(x, axis=tuple(spec["axis"]), keepdims=spec["keepdims"])
-    elif op == "concat":
-        y = keras.layers.Concatenate(axis=spec["axis"])(ins)
-    elif op == "pad":
-        y = keras.layers.ZeroPadding2D(tuple(map(tuple, spec["padding"])))(x)
-    elif op == "logistic":
-        y = keras.layers.Activation("sigmoid")(x)
-    elif op == "relu":
-        y = keras.layers.ReLU(max_value=spec.get("max_value"))(x)
-    elif op == "chain":  # a small CNN through several ops (also float I/O)
-        y = keras.layers.Conv2D(8, 3, padding="same", activation="relu", kernel_initializer=init)(x)
-        z = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6", depthwise_initializer=init)(y)
-        y = keras.layers.Add()([y, z])
-        y = keras.layers.MaxPooling2D(2)(y)
-        y = keras.layers.Flatten()(y)
-        y = keras.layers.Dense(10, kernel_initializer=init)(y)
-        y = keras.layers.Softmax()(y)
-    else:  # pragma: no cover
-        raise ValueError(op)
-    return keras.Model(ins, y)
-
-
-def _convert(spec: dict, path: Path) -> None:
-    import tensorflow as tf
-
-    model = _keras_model(spec)
-    rng = np.random.default_rng(spec.get("seed", 0) + 7)
-    r = spec.get("range", 2.0)
-    shapes = spec["inputs"]
-
-    def rep():
-        for _ in range(24):
-            yield [rng.uniform(-r, r, size=(1, *s)).astype(np.float32) for s in shapes]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if not spec.get("float_io"):
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-    if spec.get("per_tensor_dense"):
-        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
-    path.write_bytes(conv.convert())
-
-
-@pytest.fixture(scope="session")
-def single_op_model(request, tmp_path_factory):
-    """spec -> path of the converted int8 .tflite (cached across runs)."""
-    tf = pytest.importorskip("tensorflow", reason="TensorFlow is needed to build single-op models")
-    tflm_runtime()
-    require_gcc()
-    cache = Path(request.config.cache.mkdir("edgeq-compiler-ops")) if request.config.cache else \
-        tmp_path_factory.mktemp("ops-cache")
-
-    def make(spec: dict) -> Path:
-        key = hashlib.sha256(json.dumps([spec, tf.__version__], sort_keys=True).encode()).hexdigest()[:20]
-        path = cache / f"{spec['op']}-{key}.tflite"
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            _convert(spec, tmp)
-            tmp.replace(path)
-        return path
-
-    return make
-
-
 @pytest.fixture(scope="session")
 def check_op(single_op_model, tmp_path_factory):
     """Build the spec's model, compile it, compare with TFLM; returns (model path, CompileResult)."""
     root = tmp_path_factory.mktemp("ops")
+
+    tflm_runtime()
 
     def check(spec: dict, expect_ops: set[str] | None = None):
         path = single_op_model(spec)

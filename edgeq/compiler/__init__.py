@@ -21,6 +21,8 @@ from edgeq.errors import EdgeqError, ToolchainError, UnsupportedError
 
 TARGETS = ("host", "cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m55", "avr", "generic")
 BACKENDS = ("portable", "cmsis-nn")
+#: PROGMEM data must sit below 64 KB of flash for near pgm_read_* (vectors + data + a margin)
+AVR_MAX_CONST_BYTES = 64000
 
 __all__ = ["TARGETS", "BACKENDS", "CompileResult", "compile_model", "build_host"]
 
@@ -137,6 +139,11 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     outputs = emit.io_entries(graph, plan.offsets, lw.buffers, graph.outputs, "output")
     consts = list(lw.ctx.consts.values())
     const_bytes = sum(c.nbytes for c in consts)
+    if target == "avr" and const_bytes > AVR_MAX_CONST_BYTES:
+        raise UnsupportedError(
+            f"{const_bytes} bytes of weights and parameters do not fit AVR flash below 64 KB, where "
+            f"pgm_read_byte/pgm_read_dword can read them (limit {AVR_MAX_CONST_BYTES})", where="--target avr",
+            hint="use a smaller model, or a 32-bit target")
     const_views = [{"name": c.name, "ctype": c.ctype, "size": int(c.values.size), "flash": c.flash,
                     "comment": c.comment} for c in consts]
     blocks = emit.layer_blocks(lw.layers, renderer)
