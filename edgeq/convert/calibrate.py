@@ -7,7 +7,7 @@ The TFLite converter only does min/max calibration. To use another method (perce
    (every float activation gets a range);
 2. runs that float model with the LiteRT interpreter over the calibration data, reading every activation tensor
    (``experimental_preserve_all_tensors=True``, no delegates) into an observer of the chosen method
-   (:func:`edgeq.quant.observers.make_observer`); graph inputs always use min/max (the data's own range);
+   (:func:`edgeq.quant.observers.make_observer`); graph inputs and outputs always use min/max;
 3. writes the observers' ranges into the model's ``min``/``max`` fields and fixes the batch to 1;
 4. calls the converter's ``mlir_quantize(fully_quantize=True)``, which quantizes with exactly those ranges;
 5. checks that it did: the scale of every CONV/DEPTHWISE/FC/ADD/MUL output equals
@@ -139,11 +139,52 @@ def _interpreter(model: bytes, *, preserve_all: bool = True):
     return make_interpreter(model, preserve_all=preserve_all)
 
 
-def _observer(method: str):
+class _EntropyIgnoringZeros:
+    """Entropy (KL) calibration that does not count exact zeros.
+
+    An asymmetric int8 range always contains 0 exactly (the zero point), so the zeros a ReLU produces (16-35 % of
+    the values in the digits CNN) are quantized without error whatever the range. Left in the histogram of ``|x|``
+    they dominate the KL divergence and push the threshold far down: on the digits CNN
+    :class:`~edgeq.quant.observers.EntropyObserver` on all values clipped the second conv to 3.85 of 6.60 (22 dB SQNR
+    instead of 44 dB, -1.8 pp accuracy); on the non-zero values it keeps 6.60. The non-zero values go to the
+    observer unchanged (TensorRT's method, 128 quantized bins).
+
+    A KL divergence between 2048-bin histograms means nothing with fewer values than bins: the MLPerf AD
+    autoencoder's 8-unit bottleneck sees 8 values per sample, and on 98 samples entropy clipped it to 4 dB SQNR
+    (anomaly score 71 instead of 10). Below ``MIN_VALUES`` non-zero values the range is the plain min/max.
+    """
+
+    MIN_VALUES = 16 * 2048
+
+    def __init__(self, make):
+        self.inner = make("entropy")
+        self.minmax = make("minmax")
+        self.count = 0
+
+    def update(self, batch):
+        x = np.asarray(batch)
+        nz = x[x != 0]
+        if nz.size:
+            self.inner.update(nz)
+            self.minmax.update(nz)
+            self.count += int(nz.size)
+        return self
+
+    def range(self):
+        if not self.count:
+            return 0.0, 0.0
+        lo, hi = self.inner.range() if self.count >= self.MIN_VALUES else self.minmax.range()
+        return min(float(lo), 0.0) if lo < 0 else float(lo), float(hi)
+
+
+def make_calibration_observer(method: str):
+    """The observer edgeq calibrates a tensor with (entropy ignores exact zeros, see above)."""
     try:
         from edgeq.quant.observers import make_observer  # noqa: PLC0415
     except ModuleNotFoundError as exc:  # pragma: no cover - part of edgeq
         raise ToolchainError(f"edgeq.quant.observers is missing ({exc})") from None
+    if method == "entropy":
+        return _EntropyIgnoringZeros(make_observer)
     return make_observer(method)
 
 
@@ -169,15 +210,17 @@ def collect_ranges(float_model: bytes, tensors: Iterable[int], samples: np.ndarr
     """Run ``float_model`` on every sample and return ``{tensor index: (min, max)}`` from one observer per tensor."""
     if method not in CALIBRATIONS and method != "moving_average":
         raise EdgeqError(f"unknown calibration method {method!r}", hint=f"use one of {', '.join(CALIBRATIONS)}")
-    make = observer_factory or _observer
+    make = observer_factory or make_calibration_observer
     interp = _interpreter(float_model, preserve_all=True)
     inp = interp.get_input_details()
     if len(inp) != 1:
         raise UnsupportedError(f"int8 calibration needs a single-input model, this one has {len(inp)} inputs")
     in_index, in_shape = inp[0]["index"], tuple(inp[0]["shape"])
     tensors = list(dict.fromkeys(int(t) for t in tensors))
-    inputs = {int(d["index"]) for d in inp}
-    observers = {t: make(input_method if t in inputs else method) for t in tensors}
+    # graph inputs and outputs keep min/max: the input range is the data's own, and clipping an output saturates
+    # exactly the values the application reads (an autoencoder's reconstruction, a large logit)
+    ends = {int(d["index"]) for d in inp} | {int(d["index"]) for d in interp.get_output_details()}
+    observers = {t: make(input_method if t in ends else method) for t in tensors}
 
     # chunk the observer updates: fewer, larger numpy calls, bounded memory
     interp.set_tensor(in_index, samples[:1].reshape(in_shape).astype(np.float32))

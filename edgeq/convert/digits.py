@@ -53,7 +53,7 @@ def build_digits_cnn(width: str = "small", *, batch_size: int | None = None):
     elif width == "wide":
         body = [layers.Conv2D(32, 3, padding="same", activation="relu"),
                 layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPooling2D(),
-                layers.Flatten(), layers.Dense(64, activation="relu")]
+                layers.Flatten(), layers.Dense(128, activation="relu")]
     else:
         raise ValueError(f"width must be one of {WIDTHS}, not {width!r}")
     return keras.Sequential([keras.Input((8, 8, 1), batch_size=batch_size), *body, layers.Dense(10)],
