@@ -1,0 +1,91 @@
+"""Quantization-aware training for Keras 3, without tensorflow-model-optimization.
+
+::
+
+    from edgeq import qat
+    q = qat.quantize_model(float_model)          # trainable Keras 3 model with int8 fake quantization
+    q.compile(...); q.fit(x, y, ...)             # ordinary training (callbacks, validation, tf.distribute)
+    tflite = qat.convert(q)                      # fully int8 .tflite bytes, no representative dataset
+
+What the fake quantization mirrors (TFLite int8 inference): per-channel symmetric weights for Conv2D /
+DepthwiseConv2D, per-tensor for Dense, BatchNormalization folded into the preceding layer's weights, ReLU/ReLU6 fused
+into the conv/dense/add before them, activation ranges tracked by EMA during training and frozen for inference, the
+fixed 1/256 scale of softmax/sigmoid outputs, and a range for each model input.
+
+This package imports without TensorFlow; TensorFlow is loaded when a QAT model is built, converted or loaded
+(the layer classes ``FakeQuant``, ``QConv2D``, ``QDepthwiseConv2D``, ``QDense``, ``QAdd``, ``QActivation`` are
+attributes resolved on first use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["quantize_model", "convert", "calibrate", "learned_ranges", "missing_ranges", "custom_objects",
+           "FakeQuant", "QConv2D", "QDepthwiseConv2D", "QDense", "QAdd", "QActivation"]
+
+_LAYERS = ("FakeQuant", "QConv2D", "QDepthwiseConv2D", "QDense", "QAdd", "QActivation")
+
+
+def _tf_ready() -> None:
+    from edgeq.convert._tf import import_tf
+
+    import_tf()
+
+
+def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema_decay: float = 0.99,
+                   name: str | None = None):
+    """A trainable Keras 3 copy of ``model`` with int8 fake quantization (see :mod:`edgeq.qat.transform`).
+
+    ``input_range=(lo, hi)`` fixes the input's range (otherwise learned). Raises
+    :class:`~edgeq.errors.UnsupportedError` listing the layers it cannot quantize (use ``edgeq quantize`` for those).
+    """
+    _tf_ready()
+    from edgeq.qat.transform import quantize_model as _quantize_model
+
+    return _quantize_model(model, input_range=input_range, ema_decay=ema_decay, name=name)
+
+
+def convert(model, *, source: str | None = None) -> bytes:
+    """Fully int8 .tflite bytes (int8 I/O, batch 1) from a trained QAT model; see :func:`edgeq.qat.converter.convert`."""
+    from edgeq.qat.converter import convert as _convert
+
+    return _convert(model, source=source)
+
+
+def calibrate(model, x, *, batch_size: int = 64, steps: int | None = None) -> None:
+    """Set the activation ranges of a QAT model from data (running min/max), without training."""
+    from edgeq.qat.converter import calibrate as _calibrate
+
+    _calibrate(model, x, batch_size=batch_size, steps=steps)
+
+
+def learned_ranges(model) -> dict[str, tuple[float, float]]:
+    """FakeQuant path -> (min, max) the converter will use."""
+    from edgeq.qat.converter import learned_ranges as _learned
+
+    return _learned(model)
+
+
+def missing_ranges(model) -> list[str]:
+    """Layers of ``model`` whose output has no int8 range (would stay float in the .tflite)."""
+    from edgeq.qat.converter import missing_ranges as _missing
+
+    return _missing(model)
+
+
+def custom_objects() -> dict[str, Any]:
+    """The QAT layer classes, for ``keras.models.load_model(path, custom_objects=edgeq.qat.custom_objects())``."""
+    _tf_ready()
+    from edgeq.qat import layers
+
+    return dict(layers.QAT_LAYERS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAYERS:
+        _tf_ready()
+        from edgeq.qat import layers
+
+        return getattr(layers, name)
+    raise AttributeError(f"module 'edgeq.qat' has no attribute {name!r}")

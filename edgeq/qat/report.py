@@ -1,0 +1,179 @@
+"""Float vs PTQ int8 vs QAT int8, side by side: size, accuracy, output and per-layer SQNR, as Markdown and a PNG.
+
+``compare(float_model, qat_tflite, x_test, y_test, calibration_data=...)`` quantizes the float model post-training
+(:func:`edgeq.convert.ptq.quantize`, min/max calibration, per-tensor Dense like QAT) and runs all three .tflite
+models on the test set with :func:`edgeq.convert.evaluate.evaluate` against the batch-1 float32 .tflite (the
+int8 tensors are dequantized with their own scale/zero point; layers are matched by name or op order).
+:func:`write_report` writes several comparisons into one Markdown file and one PNG.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Comparison:
+    """One model: the float reference and both int8 versions (``ptq``/``qat`` are EvalReports vs the float)."""
+
+    name: str
+    float_bytes: int
+    float_accuracy: float | None
+    ptq: Any  # edgeq.convert.evaluate.EvalReport
+    qat: Any
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = [{"model": self.name, "variant": "float32", "bytes": self.float_bytes,
+                "accuracy": self.float_accuracy, "output_sqnr_db": None, "top1_agreement": 1.0}]
+        for variant, rep in (("PTQ int8", self.ptq), ("QAT int8", self.qat)):
+            out.append({"model": self.name, "variant": variant, "bytes": rep.candidate.size,
+                        "accuracy": rep.candidate.accuracy, "kind": rep.candidate.kind,
+                        "output_sqnr_db": None if not math.isfinite(rep.output_sqnr_db) else
+                        round(rep.output_sqnr_db, 2), "top1_agreement": rep.top1_agreement})
+        return out
+
+    def layers(self) -> list[dict[str, Any]]:
+        """Per-layer SQNR of PTQ and QAT for each float tensor both could be matched to."""
+        qat_by_ref = {layer.ref_tensor: layer for layer in self.qat.layers}
+        out = []
+        for layer in self.ptq.layers:
+            q = qat_by_ref.get(layer.ref_tensor)
+            if q is None:
+                continue
+            out.append({"op": layer.op, "tensor": layer.name, "ptq_sqnr_db": _db(layer.sqnr_db),
+                        "qat_sqnr_db": _db(q.sqnr_db)})
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "samples": self.qat.samples, "rows": self.rows(), "layers": self.layers(),
+                "notes": list(self.notes)}
+
+
+def _db(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else round(float(v), 2)
+
+
+def compare(float_model, qat_tflite: bytes, x_test: np.ndarray, y_test: np.ndarray, *,
+            calibration_data: np.ndarray, name: str | None = None, ptq_calibration: str = "minmax") -> Comparison:
+    """Measure ``float_model`` (Keras), its PTQ int8 version and ``qat_tflite`` on ``(x_test, y_test)``."""
+    from edgeq.convert.evaluate import evaluate
+    from edgeq.convert.ptq import quantize
+
+    ptq = quantize(float_model, "int8", data=np.asarray(calibration_data, np.float32), calibration=ptq_calibration,
+                   per_tensor_dense=True, progress=False)
+    float_tflite = ptq.float_tflite
+    ptq_rep = evaluate(float_tflite, ptq.tflite, np.asarray(x_test, np.float32), np.asarray(y_test), progress=False)
+    qat_rep = evaluate(float_tflite, qat_tflite, np.asarray(x_test, np.float32), np.asarray(y_test), progress=False)
+    return Comparison(name or getattr(float_model, "name", "model"), len(float_tflite),
+                      ptq_rep.reference.accuracy, ptq_rep, qat_rep,
+                      notes=[f"PTQ: {ptq_calibration} calibration on {len(calibration_data)} training samples, "
+                             f"per-tensor Dense (as QAT)"])
+
+
+def markdown(comparisons: list[Comparison], *, title: str = "Float vs PTQ int8 vs QAT int8") -> str:
+    from edgeq.cli._out import markdown_table
+
+    def acc(v):
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    def delta(v, ref):
+        return "" if v is None or ref is None else f"{100 * (v - ref):+.2f} pp"
+
+    parts = [f"# {title}", ""]
+    rows = []
+    for c in comparisons:
+        for r in c.rows():
+            rows.append([c.name, r["variant"], f"{r['bytes']:,}", acc(r["accuracy"]),
+                         delta(r["accuracy"], c.float_accuracy) if r["variant"] != "float32" else "",
+                         "-" if r["output_sqnr_db"] is None else f"{r['output_sqnr_db']:.1f}",
+                         f"{r['top1_agreement']:.4f}"])
+    parts.append(markdown_table(["model", "variant", "bytes", "accuracy", "vs float", "output SQNR (dB)",
+                                 "top-1 agreement with float"], rows))
+    for c in comparisons:
+        parts += ["", f"## {c.name}: per-layer SQNR vs float (dB, {c.qat.samples} test samples)", ""]
+        lrows = [[i, layer["op"], layer["tensor"] if len(layer["tensor"]) <= 48 else "..." + layer["tensor"][-45:],
+                  _fmt_db(layer["ptq_sqnr_db"]), _fmt_db(layer["qat_sqnr_db"])]
+                 for i, layer in enumerate(c.layers())]
+        parts.append(markdown_table(["#", "op", "float tensor", "PTQ int8", "QAT int8"], lrows) if lrows
+                     else "(no intermediate tensors could be matched)")
+        for note in c.notes:
+            parts.append(f"\n{note}")
+    return "\n".join(parts) + "\n"
+
+
+def _fmt_db(v):
+    return "inf" if v is None else f"{v:.1f}"
+
+
+def plot(comparisons: list[Comparison], path: str | os.PathLike) -> Path:
+    """One row per model: accuracy of float / PTQ / QAT, and per-layer SQNR of PTQ vs QAT. Written atomically."""
+    import io
+
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ModuleNotFoundError:
+        from edgeq.errors import ToolchainError
+
+        raise ToolchainError("the report plot needs matplotlib", hint='pip install "edgeq[plot]"') from None
+    from edgeq._fs import atomic_write_bytes
+
+    n = max(1, len(comparisons))
+    fig, axes = plt.subplots(n, 2, figsize=(12, 3.6 * n), gridspec_kw={"width_ratios": [1, 3]}, squeeze=False)
+    colors = {"float32": "#888888", "PTQ int8": "#cc6677", "QAT int8": "#4477aa"}
+    for row, c in zip(axes, comparisons):
+        ax = row[0]
+        rows = c.rows()
+        accs = [100 * (r["accuracy"] or 0.0) for r in rows]
+        ax.bar(range(len(rows)), accs, color=[colors[r["variant"]] for r in rows])
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([r["variant"] for r in rows], fontsize=8)
+        lo = min(accs) - max(1.0, 0.5 * (max(accs) - min(accs)))
+        ax.set_ylim(max(0.0, lo), min(100.0, max(accs) + 1.0))
+        for i, (a, r) in enumerate(zip(accs, rows)):
+            ax.text(i, a, f"{a:.2f}%\n{r['bytes'] / 1024:.1f} KiB", ha="center", va="bottom", fontsize=7)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(f"{c.name}: accuracy, size", fontsize=9)
+        ax = row[1]
+        layers = c.layers()
+        x = np.arange(len(layers))
+        cap = 80.0
+        ptq = [min(cap, layer["ptq_sqnr_db"] if layer["ptq_sqnr_db"] is not None else cap) for layer in layers]
+        qat = [min(cap, layer["qat_sqnr_db"] if layer["qat_sqnr_db"] is not None else cap) for layer in layers]
+        ax.bar(x - 0.2, ptq, width=0.4, color=colors["PTQ int8"], label="PTQ int8")
+        ax.bar(x + 0.2, qat, width=0.4, color=colors["QAT int8"], label="QAT int8")
+        ax.set_xticks(x)
+        ax.set_xticklabels([f"{i}:{layer['op']}" for i, layer in enumerate(layers)], rotation=45, ha="right",
+                           fontsize=7)
+        ax.set_ylabel("SQNR vs float (dB)")
+        ax.set_title(f"{c.name}: per-layer SQNR (higher = closer to float; QAT learns weights that quantize well, "
+                     f"so its drift from the float model is not the target)", fontsize=8)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def write_report(comparisons: list[Comparison], markdown_path: str | os.PathLike,
+                 png_path: str | os.PathLike | None = None, *, title: str = "Float vs PTQ int8 vs QAT int8") -> str:
+    """Write the Markdown (with the PNG linked when given) and the PNG; returns the Markdown text."""
+    from edgeq._fs import atomic_write_text
+
+    text = markdown(comparisons, title=title)
+    if png_path is not None:
+        plot(comparisons, png_path)
+        rel = os.path.relpath(png_path, Path(markdown_path).parent)
+        text = text.replace("\n", f"\n\n![float vs PTQ vs QAT]({rel})\n", 1)
+    atomic_write_text(markdown_path, text)
+    return text

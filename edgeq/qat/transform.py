@@ -1,0 +1,425 @@
+"""Clone a float Keras 3 model (Sequential or functional, residual branches, nested models) into its QAT twin.
+
+The float graph is read into a flat list of nodes (nested models inlined), then rewritten the way the TFLite
+converter will see it:
+
+* ``Conv2D | DepthwiseConv2D | Dense`` [-> ``BatchNormalization``] [-> ``ReLU``/``ReLU6``] becomes one
+  :class:`~edgeq.qat.layers.QConv2D` / ``QDepthwiseConv2D`` / ``QDense`` (BN folded, activation fused, output range);
+* ``Add`` [-> ReLU] becomes :class:`~edgeq.qat.layers.QAdd`;
+* a stand-alone ReLU/ReLU6/softmax/sigmoid becomes :class:`~edgeq.qat.layers.QActivation`; a softmax/sigmoid inside
+  a weight layer is split off the same way (TFLite keeps them as separate ops with a fixed int8 range);
+* ops that keep their input's scale in int8 (pooling, Flatten, Reshape, Dropout, ZeroPadding2D) are cloned as they
+  are: the converter propagates the range through them;
+* each model input gets a :class:`~edgeq.qat.layers.FakeQuant` (EMA range, or ``input_range``).
+
+Anything else is listed in one :class:`~edgeq.errors.UnsupportedError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+from edgeq.errors import EdgeqError, UnsupportedError
+from edgeq.qat import layers as Q
+
+PTQ_HINT = "use post-training quantization instead: 'edgeq quantize MODEL --mode int8 --data CALIB.npy'"
+
+# ops that TFLite runs in int8 with the input's scale: cloned unchanged, no range of their own
+_SAME_SCALE = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Flatten, keras.layers.Reshape,
+               keras.layers.Dropout, keras.layers.ZeroPadding2D, keras.layers.SpatialDropout2D,
+               keras.layers.GaussianNoise, keras.layers.GaussianDropout, keras.layers.ActivityRegularization)
+# ops with their own output range (MEAN rescales)
+_OWN_RANGE_POOL = (keras.layers.GlobalAveragePooling2D,)
+_WEIGHT = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+
+
+@dataclass
+class _Node:
+    op: Any  # the keras Layer / Operation
+    arguments: Any  # keras SymbolicArguments of the call (structure of the call args)
+    in_keys: list  # one key per arguments.keras_tensors
+    out_keys: list
+    path: str  # "outer_model/inner_model" for nested models, "" at top level
+
+    @property
+    def name(self) -> str:
+        return getattr(self.op, "name", type(self.op).__name__)
+
+
+@dataclass
+class _Graph:
+    inputs: list  # keys
+    input_layers: list  # the InputLayer (or None) for each input
+    outputs: list  # keys
+    outputs_struct: Any
+    nodes: list[_Node] = field(default_factory=list)
+
+    def consumers(self) -> dict:
+        out: dict = {}
+        for n in self.nodes:
+            for k in n.in_keys:
+                out.setdefault(k, []).append(n)
+        return out
+
+    def producer(self) -> dict:
+        return {k: n for n in self.nodes for k in n.out_keys}
+
+
+def _functional_of(model):
+    """The Functional graph behind ``model`` (a Sequential's own functional twin)."""
+    if isinstance(model, keras.Sequential):
+        fn = getattr(model, "_functional", None)
+        if fn is None:
+            raise EdgeqError("the Sequential model is not built: its input shape is unknown", where=model.name,
+                             hint="start it with keras.Input(shape) or call model.build(input_shape)")
+        return fn
+    if not hasattr(model, "_nodes_by_depth"):
+        raise UnsupportedError(f"{type(model).__name__} is a subclassed model: its graph cannot be read",
+                               where=model.name, hint="rebuild it as a Sequential or functional model, or " + PTQ_HINT)
+    return model
+
+
+def read_graph(model) -> _Graph:
+    """Flatten ``model`` (Sequential / functional, nested models inlined) into nodes in execution order."""
+    fn = _functional_of(model)
+    ins = [("in", i) for i in range(len(fn.inputs))]
+    g = _Graph(inputs=ins, input_layers=[getattr(t, "_keras_history", (None,))[0] for t in fn.inputs],
+               outputs=[], outputs_struct=getattr(fn, "_outputs_struct", None))
+    counter = [0]
+    g.outputs = _emit(fn, ins, g, "", counter)
+    return g
+
+
+def _emit(fn, in_keys: list, g: _Graph, path: str, counter: list) -> list:
+    local: dict[int, Any] = {id(t): k for t, k in zip(fn.inputs, in_keys)}
+    for depth in sorted(fn._nodes_by_depth, reverse=True):
+        for node in fn._nodes_by_depth[depth]:
+            op = node.operation
+            if op is None or node.is_input or isinstance(op, keras.layers.InputLayer):
+                continue
+            if any(id(t) not in local for t in node.input_tensors):
+                continue  # not reachable from the inputs (keras skips these too)
+            n_in = [local[id(t)] for t in node.input_tensors]
+            if isinstance(op, keras.Model):  # nested model: inline its graph
+                inner = _functional_of(op)
+                if len(n_in) != len(inner.inputs):
+                    raise UnsupportedError("nested model called with an unexpected number of inputs", where=op.name)
+                outs = _emit(inner, n_in, g, f"{path}{op.name}/", counter)
+                for t, k in zip(node.outputs, outs):
+                    local[id(t)] = k
+                continue
+            keys = []
+            for _ in node.outputs:
+                counter[0] += 1
+                keys.append(("t", counter[0]))
+            for t, k in zip(node.outputs, keys):
+                local[id(t)] = k
+            g.nodes.append(_Node(op, node.arguments, n_in, keys, path))
+    return [local[id(t)] for t in fn.outputs]
+
+
+def replay(g: _Graph, inputs: list, make=lambda node: node.op, *, strip_kwargs=()) -> list:
+    """Run the node list on new symbolic ``inputs``; ``make(node)`` returns the callable for a node (or None to
+    pass its single input through)."""
+    values: dict = dict(zip(g.inputs, inputs))
+    for node in g.nodes:
+        fn = make(node)
+        if fn is None:
+            y = values[node.in_keys[0]]
+            values[node.out_keys[0]] = y
+            continue
+        args, kwargs = node.arguments.fill_in({id(t): values[k]
+                                               for t, k in zip(node.arguments.keras_tensors, node.in_keys)})
+        for key in strip_kwargs:
+            kwargs.pop(key, None)
+        out = fn(*args, **kwargs)
+        flat = keras.tree.flatten(out)
+        for k, y in zip(node.out_keys, flat):
+            values[k] = y
+    return [values[k] for k in g.outputs]
+
+
+# -- classification -------------------------------------------------------------------------------------------------
+
+def _act_name(fn) -> str | None:
+    """'relu', 'relu6', 'linear', 'softmax', 'sigmoid', or None for anything else."""
+    if fn is None:
+        return "linear"
+    try:
+        name = keras.activations.serialize(fn)
+    except Exception:  # noqa: BLE001 - a custom callable
+        return None
+    if isinstance(name, dict):
+        name = name.get("config", name.get("class_name"))
+    return name if name in Q.FUSABLE_ACTIVATIONS + tuple(Q.FIXED_RANGES) else None
+
+
+def _activation_of(op) -> str | None:
+    """The activation a stand-alone activation layer applies, or None when it is not one edgeq can quantize."""
+    if type(op) is keras.layers.ReLU:
+        if float(op.negative_slope or 0) != 0 or float(op.threshold or 0) != 0:
+            return None
+        if op.max_value is None:
+            return "relu"
+        return "relu6" if float(op.max_value) == 6.0 else None
+    if type(op) is keras.layers.Activation:
+        return _act_name(op.activation)
+    if type(op) is keras.layers.Softmax:
+        axis = op.axis if isinstance(op.axis, int) else (op.axis[0] if len(op.axis) == 1 else None)
+        return "softmax" if axis == -1 else None
+    return _op_activation(op)
+
+
+def _op_activation(op) -> str | None:
+    """keras.ops / keras.activations called on symbolic tensors (``keras.ops.relu(x)``, ``keras.activations.relu``)."""
+    mod, cls = type(op).__module__, type(op).__name__
+    if mod.startswith("keras.src.ops.nn"):
+        if cls == "Softmax":
+            axis = getattr(op, "axis", -1)
+            return "softmax" if axis in (-1, None) else None
+        return {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid"}.get(cls)
+    if mod.startswith("keras.src.activations") and cls == "ReLU":
+        if float(getattr(op, "negative_slope", 0) or 0) != 0 or float(getattr(op, "threshold", 0) or 0) != 0:
+            return None
+        mv = getattr(op, "max_value", None)
+        return "relu" if mv is None else ("relu6" if float(mv) == 6.0 else None)
+    return None
+
+
+def _is_add(op) -> bool:
+    return type(op) is keras.layers.Add or (type(op).__name__ == "Add" and type(op).__module__.startswith(
+        "keras.src.ops"))
+
+
+def _why_unsupported(node: _Node) -> str | None:
+    op = node.op
+    if type(op) in _WEIGHT:
+        if getattr(op, "data_format", "channels_last") != "channels_last":
+            return "channels_first"
+        if getattr(op, "groups", 1) != 1:
+            return "grouped convolution"
+        if _act_name(op.activation) is None:
+            return f"activation {getattr(op.activation, '__name__', op.activation)!r}"
+        if getattr(op, "lora_enabled", False):
+            return "LoRA enabled"
+        return None
+    if type(op) in _SAME_SCALE or type(op) in _OWN_RANGE_POOL:
+        if getattr(op, "data_format", "channels_last") != "channels_last":
+            return "channels_first"
+        return None
+    if _is_add(op):
+        return None
+    if type(op) is keras.layers.BatchNormalization:
+        return None  # decided by the fusion pass
+    if type(op) in (keras.layers.ReLU, keras.layers.Activation, keras.layers.Softmax):
+        return None if _activation_of(op) is not None else "activation"
+    if _op_activation(op) is not None:
+        return None
+    return "layer"
+
+
+# -- the transform --------------------------------------------------------------------------------------------------
+
+def _single_consumer(g: _Graph, consumers: dict, key) -> _Node | None:
+    users = consumers.get(key, [])
+    if len(users) != 1 or key in g.outputs:
+        return None
+    return users[0]
+
+
+def _bn_foldable(node: _Node) -> str | None:
+    """None when the BatchNormalization normalises the channel (last) axis without renorm, else why not."""
+    bn = node.op
+    axis = bn.axis if isinstance(bn.axis, int) else (bn.axis[0] if len(bn.axis) == 1 else None)
+    rank = len(node.arguments.keras_tensors[0].shape)
+    if axis not in (-1, rank - 1):
+        return "normalises a non-channel axis"
+    if getattr(bn, "renorm", False):
+        return "renorm"
+    return None
+
+
+def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema_decay: float = 0.99,
+                   name: str | None = None):
+    """Return a trainable Keras 3 model that fake-quantizes ``model`` the way TFLite int8 inference will run it.
+
+    ``model``: a built Sequential or functional Keras 3 model (float32, channels-last). Its weights are copied; the
+    original is not changed. ``input_range=(lo, hi)`` fixes the input's int8 range (e.g. ``(0, 1)`` for normalised
+    images); otherwise it is learned like every activation range: by an EMA (``ema_decay``) of the batch min/max while
+    training. Train the result with ``model.fit``; convert it with :func:`edgeq.qat.convert`.
+
+    Raises :class:`~edgeq.errors.UnsupportedError` listing every layer it cannot quantize.
+    """
+    if not isinstance(model, keras.Model):
+        raise EdgeqError(f"expected a Keras 3 model, got {type(model).__name__}",
+                         hint="load it with keras.models.load_model (a tf_keras / Keras 2 model is not supported)")
+    g = read_graph(model)
+    consumers = g.consumers()
+
+    # 1. plan fusions
+    plan: dict[int, dict] = {}  # id(head node) -> {"kind", "bn", "act", "absorbed": [nodes], "post": act}
+    absorbed: set[int] = set()
+    problems: list[str] = []
+    for node in g.nodes:
+        reason = _why_unsupported(node)
+        if reason is not None:
+            problems.append(f"{node.path}{node.name} ({type(node.op).__name__}{'' if reason == 'layer' else ': ' + reason})")
+    for node in g.nodes:
+        op = node.op
+        if id(node) in absorbed:
+            continue
+        if type(op) in _WEIGHT and _why_unsupported(node) is None:
+            act = _act_name(op.activation)
+            entry = {"kind": "weight", "bn": None, "act": "linear" if act in Q.FIXED_RANGES else act,
+                     "post": act if act in Q.FIXED_RANGES else None, "absorbed": []}
+            out = node.out_keys[0]
+            if entry["act"] == "linear" and entry["post"] is None:
+                nxt = _single_consumer(g, consumers, out)
+                if nxt is not None and type(nxt.op) is keras.layers.BatchNormalization and not _bn_foldable(nxt):
+                    entry["bn"] = nxt
+                    entry["absorbed"].append(nxt)
+                    out = nxt.out_keys[0]
+                nxt = _single_consumer(g, consumers, out)
+                if nxt is not None and _activation_of(nxt.op) in Q.FUSABLE_ACTIVATIONS:
+                    entry["act"] = _activation_of(nxt.op)
+                    entry["absorbed"].append(nxt)
+            plan[id(node)] = entry
+            absorbed.update(id(n) for n in entry["absorbed"])
+        elif _is_add(op):
+            entry = {"kind": "add", "act": "linear", "absorbed": []}
+            nxt = _single_consumer(g, consumers, node.out_keys[0])
+            if nxt is not None and _activation_of(nxt.op) in Q.FUSABLE_ACTIVATIONS:
+                entry["act"] = _activation_of(nxt.op)
+                entry["absorbed"].append(nxt)
+            plan[id(node)] = entry
+            absorbed.update(id(n) for n in entry["absorbed"])
+    for node in g.nodes:
+        if type(node.op) is keras.layers.BatchNormalization and id(node) not in absorbed:
+            why = _bn_foldable(node) or (
+                "BatchNormalization that does not directly follow a Conv2D/DepthwiseConv2D/Dense (only BN right "
+                "after one, with no activation between and no other user of its input, can be folded)")
+            problems.append(f"{node.path}{node.name} (BatchNormalization: {why})")
+    if problems:
+        raise UnsupportedError(f"{len(problems)} layer(s) cannot be quantization-aware trained: "
+                               + "; ".join(problems), where=model.name, hint=PTQ_HINT)
+
+    # 2. build the QAT layers
+    used: set[str] = set()
+
+    def unique(n: str) -> str:
+        base, i = n.replace("/", "_"), 1
+        n = base
+        while n in used:
+            i += 1
+            n = f"{base}_{i}"
+        used.add(n)
+        return n
+
+    def layer_name(node: _Node) -> str:
+        return unique(f"{node.path}{node.name}")
+
+    makers: dict[int, Any] = {}
+    copies: list[tuple[Any, _Node, Any]] = []  # (qat layer, weight node, bn node) to copy weights into after build
+    for node in g.nodes:
+        op = node.op
+        if id(node) in absorbed:
+            makers[id(node)] = None
+            continue
+        entry = plan.get(id(node))
+        if entry is not None and entry["kind"] == "weight":
+            bn = entry["bn"]
+            src = [f"{node.path}{node.name}"] + [f"{n.path}{n.name}" for n in entry["absorbed"]]
+            common = dict(activation=entry["act"], ema_decay=ema_decay, source_layers=src, name=layer_name(node),
+                          use_bias=bool(op.use_bias),
+                          batchnorm=None if bn is None else {"epsilon": float(bn.op.epsilon),
+                                                             "center": bool(bn.op.center),
+                                                             "scale": bool(bn.op.scale)})
+            if type(op) is keras.layers.Conv2D:
+                q = Q.QConv2D(op.filters, op.kernel_size, strides=op.strides, padding=op.padding,
+                              dilation_rate=op.dilation_rate, **common)
+            elif type(op) is keras.layers.DepthwiseConv2D:
+                q = Q.QDepthwiseConv2D(op.kernel_size, strides=op.strides, padding=op.padding,
+                                       depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
+                                       **common)
+            else:
+                q = Q.QDense(op.units, **common)
+            copies.append((q, node, bn))
+            if entry["post"] is not None:
+                post = Q.QActivation(activation=entry["post"], ema_decay=ema_decay, source_layers=src[:1],
+                                     name=unique(f"{node.path}{node.name}_{entry['post']}"))
+                makers[id(node)] = (lambda q, post: lambda x, **kw: post(q(x)))(q, post)
+            else:
+                makers[id(node)] = (lambda q: lambda x, **kw: q(x))(q)
+        elif entry is not None and entry["kind"] == "add":
+            src = [f"{node.path}{node.name}"] + [f"{n.path}{n.name}" for n in entry["absorbed"]]
+            q = Q.QAdd(activation=entry["act"], ema_decay=ema_decay, source_layers=src, name=layer_name(node))
+            makers[id(node)] = (lambda q: lambda *a, **kw: q(_as_list(a)))(q)
+        elif _activation_of(op) is not None:
+            act = _activation_of(op)
+            if act == "linear":
+                makers[id(node)] = None
+            else:
+                q = Q.QActivation(activation=act, ema_decay=ema_decay, source_layers=[f"{node.path}{node.name}"],
+                                  name=layer_name(node))
+                makers[id(node)] = (lambda q: lambda x, **kw: q(x))(q)
+        elif type(op) in _OWN_RANGE_POOL:
+            clone = type(op).from_config({**op.get_config(), "name": layer_name(node)})
+            fq = Q.FakeQuant(ema_decay=ema_decay, name=unique(f"{node.path}{node.name}_quant"))
+            makers[id(node)] = (lambda c, fq: lambda x, **kw: fq(c(x)))(clone, fq)
+        else:  # same-scale op
+            clone = type(op).from_config({**op.get_config(), "name": layer_name(node)})
+            makers[id(node)] = clone
+
+    # 3. wire them up on fresh inputs
+    fn = _functional_of(model)
+    new_inputs = []
+    quantized_inputs = []
+    for t, layer in zip(fn.inputs, g.input_layers):
+        in_name = unique(getattr(layer, "name", None) or "input")
+        x = keras.Input(shape=t.shape[1:], dtype=t.dtype, name=in_name)
+        new_inputs.append(x)
+        fq = Q.FakeQuant(ema_decay=ema_decay, fixed_range=input_range, name=unique(f"{in_name}_quant"))
+        quantized_inputs.append(fq(x))
+    outputs = replay(g, quantized_inputs, lambda node: makers[id(node)])
+    struct = g.outputs_struct
+    out = outputs[0] if len(outputs) == 1 and not isinstance(struct, (list, tuple, dict)) else outputs
+    qat = keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0], out, name=name or f"{model.name}_qat")
+
+    # 4. copy the float weights
+    for q, node, bn in copies:
+        op = node.op
+        q.kernel.assign(op.kernel)
+        if op.use_bias:
+            q.bias.assign(op.bias)
+        if bn is not None:
+            b = bn.op
+            if b.scale:
+                q.bn_gamma.assign(b.gamma)
+            if b.center:
+                q.bn_beta.assign(b.beta)
+            q.bn_moving_mean.assign(b.moving_mean)
+            q.bn_moving_variance.assign(b.moving_variance)
+    return qat
+
+
+def _as_list(args: tuple) -> list:
+    if len(args) == 1 and isinstance(args[0], (list, tuple)):
+        return list(args[0])
+    return list(args)
+
+
+def rebuild(model, *, batch_size: int | None = 1):
+    """The same model (same layer objects, shared weights) on inputs with a fixed batch size: what the converter
+    needs for an MCU (an open batch adds SHAPE/STRIDED_SLICE/PACK ops around Flatten)."""
+    g = read_graph(model)
+    fn = _functional_of(model)
+    inputs = [keras.Input(shape=t.shape[1:], batch_size=batch_size, dtype=t.dtype,
+                          name=getattr(layer, "name", None) or f"input_{i}")
+              for i, (t, layer) in enumerate(zip(fn.inputs, g.input_layers))]
+    outputs = replay(g, inputs, lambda node: node.op)
+    struct = g.outputs_struct
+    out = outputs[0] if len(outputs) == 1 and not isinstance(struct, (list, tuple, dict)) else outputs
+    return keras.Model(inputs if len(inputs) > 1 else inputs[0], out, name=model.name)
