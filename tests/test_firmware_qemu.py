@@ -1,0 +1,279 @@
+"""Firmware on emulated Cortex-M (QEMU): the MLPerf Tiny models and a QAT model exported for qemu-m4 with the portable
+backend, built with arm-none-eabi-gcc, run in QEMU; input over the emulated UART, raw outputs identical to the TFLM
+reference interpreter. Also qemu-m7 / qemu-m55, an Arduino sketch's check build, the EEMBC command path (MLPerf
+runner style, including the float32 AD window), protocol abuse on the device, and the SysTick calibration."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from fwutil import Serial, need_arm, random_input, tflm_outputs
+
+pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.timeout(900)]
+
+MODELS = {"kws": "kws_ref_model.tflite", "ic": "pretrainedResnet_quant.tflite", "vww": "vww_96_int8.tflite",
+          "ad": "ad01_int8.tflite"}
+BUILDS = {
+    # key: (model key, board, export options)
+    "kws": ("kws", "qemu-m4", {}),
+    "ic": ("ic", "qemu-m4", {}),
+    "vww": ("vww", "qemu-m4", {}),
+    "ad": ("ad", "qemu-m4", {}),
+    "ic-m7": ("ic", "qemu-m7", {}),
+    "kws-m55": ("kws", "qemu-m55", {}),
+    "ad-mlperf": ("ad", "qemu-m4", {"db_format": "mlperf"}),
+    "kws-nano33ble": ("kws", "nano33ble", {}),
+}
+
+
+@pytest.fixture(scope="module")
+def fw(shared_models, tmp_path_factory):
+    """Every firmware of this module, exported and built once (two at a time)."""
+    need_arm()
+    from edgeq.targets.export import export
+
+    root = tmp_path_factory.mktemp("fw")
+
+    def build(key):
+        mkey, board, opts = BUILDS[key]
+        res = export(shared_models / MODELS[mkey], board, root / key, backend="portable", build=True, **opts)
+        return key, res
+
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        results = dict(ex.map(build, BUILDS))
+    return results
+
+
+@contextlib.contextmanager
+def device(board: str, firmware):
+    from edgeq.targets.emulators import start_emulator
+
+    emu = start_emulator(board, firmware)
+    link = None
+    try:
+        link = Serial(emu.url)
+        boot = link.boot()
+        assert boot[0].startswith("m-boot-[edgeq "), boot
+        yield link, boot
+    finally:
+        if link:
+            link.close()
+        emu.stop()
+        assert not emu.alive()
+
+
+def _check_bit_exact(res, model: Path, board: str, seed: int = 0, firmware=None):
+    x = random_input(model, seed)
+    ref = tflm_outputs(model, x)
+    with device(board, firmware or res.out_dir) as (link, boot):
+        assert link.load(x.tobytes()) == ["m-load-done"]
+        ticks, out = link.run(warmup=1)
+        ticks2, out2 = link.run()
+        info = link.info()
+    assert out == ref, f"{model.name} on {board}: device output differs from TFLM"
+    assert out2 == out and abs(ticks2 - ticks) <= 2 and ticks > 0  # -icount: repeatable
+    return info, ticks
+
+
+@pytest.mark.parametrize("key", ["kws", "ic", "vww", "ad"])
+def test_mlperf_model_on_qemu_m4_bit_exact_with_tflm(fw, shared_models, key):
+    res = fw[key]
+    info, ticks = _check_bit_exact(res, shared_models / MODELS[key], "qemu-m4", seed=hash(key) % 100)
+    assert info["model"] == res.model_name and info["sha256"] == res.sha256[:16]
+    assert info["board"] == "qemu-m4" and info["backend"] == "portable" and info["runtime"] == "edgeq"
+    assert info["timer"] == {"unit": "instructions", "per_tick": 40, "source": "systick-icount"}
+    assert info["arena_bytes"] == res.compile["arena_bytes"] + res.compile["scratch_bytes"]
+    assert 0 < info["stack_used"] < info["stack_bytes"] == 16384
+    assert res.build.firmware.is_file() and res.build.flash_bytes > res.compile["const_bytes"]
+
+
+@pytest.mark.parametrize("key,board,per_tick", [("ic-m7", "qemu-m7", 40), ("kws-m55", "qemu-m55", 31.25)])
+def test_other_cores_bit_exact(fw, shared_models, key, board, per_tick):
+    res = fw[key]
+    info, _ = _check_bit_exact(res, shared_models / MODELS[BUILDS[key][0]], board, seed=7)
+    assert info["board"] == board and info["timer"]["per_tick"] == per_tick
+
+
+@pytest.fixture(scope="module")
+def qat_model(digits_cnn_path, digits, tmp_path_factory):
+    pytest.importorskip("tensorflow", reason="TensorFlow is needed for the QAT model")
+    from edgeq.convert.load import load_model
+    from edgeq.qat.train import run_qat
+
+    model = load_model(digits_cnn_path).obj
+    res = run_qat(model, digits.x_train, digits.y_train, epochs=1, lr=1e-4, source="digits_qat")
+    path = tmp_path_factory.mktemp("qat") / "digits_qat.tflite"
+    path.write_bytes(res.tflite)
+    return path
+
+
+def test_qat_model_on_qemu_m4_bit_exact_with_tflm(qat_model, tmp_path, digits):
+    need_arm()
+    from edgeq.targets.export import export
+    from edgeq.tflite import read_model
+
+    res = export(qat_model, "qemu-m4", tmp_path / "qat", backend="portable", build=True)
+    t = read_model(qat_model).input_tensors()[0]
+    with device("qemu-m4", res.out_dir) as (link, _):
+        for i in range(3):
+            x = np.clip(np.round(digits.x_test[i] / np.float32(t.scale)) + t.zero_point, -128, 127)
+            x = x.astype(np.int8).reshape(t.shape)
+            assert link.load(x.tobytes()) == ["m-load-done"]
+            assert link.run()[1] == tflm_outputs(qat_model, x)
+
+
+def test_check_build_of_an_arduino_sketch_runs_on_qemu(fw, shared_models):
+    """nano33ble: the sketch's own sources, compiled for its Cortex-M4F and linked with the qemu-m4 platform."""
+    res = fw["kws-nano33ble"]
+    assert res.sketch.is_file() and res.build.kind == "check-qemu"
+    info, _ = _check_bit_exact(res, shared_models / MODELS["kws"], "qemu-m4", seed=3, firmware=res.build.firmware)
+    assert info["board"] == "nano33ble" and info["emulated_by"] == "qemu-m4"
+    assert info["timer"]["unit"] == "instructions"
+
+
+def test_eembc_session_like_the_mlperf_runner(fw, shared_models):
+    """name, profile, db load + 31-byte db chunks, infer N W, results: the reference KWS sample gives 'On' (0.996)."""
+    from edgeq.bench import spec
+
+    sample = (shared_models / "kws01_sample_mfcc_49x10_int8.bin").read_bytes()
+    ref = tflm_outputs(shared_models / MODELS["kws"], np.frombuffer(sample, np.int8).reshape(1, 49, 10, 1))
+    with device("qemu-m4", fw["kws"].out_dir) as (link, boot):
+        assert boot[1:] [:1] == ["m-timestamp-mode-performance"] and boot[-1] == "m-init-done"
+        assert link.cmd("name") == ["m-name-dut-[edgeq]"]
+        assert link.cmd("profile")[1] == "m-model-[kws01]"
+        assert link.cmd(f"db load {len(sample)}") == [f"m-[Expecting {len(sample)} bytes]"]
+        chunks = [sample[i:i + spec.MLPERF_DB_CHUNK] for i in range(0, len(sample), spec.MLPERF_DB_CHUNK)]
+        for i, c in enumerate(chunks):
+            assert link.cmd(f"db {c.hex()}") == (["m-load-done"] if i == len(chunks) - 1 else [])
+        lines = link.cmd("infer 2 1", timeout=120)
+        laps = [int(ln[len("m-lap-us-"):]) for ln in lines if ln.startswith("m-lap-us-")]
+        assert len(laps) == 2 and laps[1] > laps[0]
+        results = next(ln for ln in lines if ln.startswith("m-results-["))
+        scores = [float(v) for v in results[len("m-results-["):-1].split(",")]
+        assert len(scores) == 12 and int(np.argmax(scores)) == 5 and abs(scores[5] - 0.996) < 0.001
+        out = next(ln for ln in lines if ln.startswith("m-out-"))
+        assert out == f"m-out-{ref.hex()}-{zlib.crc32(ref):08x}"
+        assert link.cmd("results") == [results, out]
+
+
+def test_ad_float_window_with_mlperf_db_format(fw, shared_models):
+    """--db-format mlperf: the AD window goes in as 2560 bytes of float32 (as the MLPerf runner sends it); the
+    device quantizes it and prints the anomaly score."""
+    from edgeq.tflite import read_model
+
+    res = fw["ad-mlperf"]
+    model = shared_models / MODELS["ad"]
+    g = read_model(model)
+    ti, to = g.input_tensors()[0], g.output_tensors()[0]
+    window = (shared_models / "ad01_sample_normal_id_01_00000000_hist_librosa.bin").read_bytes()[:2560]
+    xf = np.frombuffer(window, "<f4")
+    r = xf / np.float32(ti.scale)
+    q = np.clip(np.where(r < 0, r - 0.5, r + 0.5).astype(np.int32) + ti.zero_point, -128, 127).astype(np.int8)
+    out = np.frombuffer(tflm_outputs(model, q.reshape(1, 640)), np.int8)
+    deq_out = (out.astype(np.float64) - to.zero_point) * to.scale
+    score = np.mean((deq_out - (q.astype(np.float64) - ti.zero_point) * ti.scale) ** 2)
+    with device("qemu-m4", res.out_dir) as (link, _):
+        info = link.info()
+        assert info["db"] == {"format": "float32", "bytes": 2560} and info["buffer_bytes"] == 640
+        assert link.cmd("db load 2560") == ["m-[Expecting 2560 bytes]"]
+        for i in range(0, 2560, 31):
+            link.cmd(f"db {window[i:i + 31].hex()}")
+        lines = link.cmd("infer 1 0")
+    got = float(next(ln for ln in lines if ln.startswith("m-results-["))[len("m-results-["):-1])
+    assert abs(got - score) < 0.002
+    assert abs(got - 11.648) < 0.1  # the reference firmware's int8 score for this window (float input)
+    assert next(ln for ln in lines if ln.startswith("m-out-")).startswith(f"m-out-{out.tobytes().hex()}-")
+
+
+def test_protocol_abuse_on_the_device(fw, shared_models):
+    model = shared_models / MODELS["ad"]
+    x = random_input(model, 5)
+    ref = tflm_outputs(model, x)
+    with device("qemu-m4", fw["ad"].out_dir) as (link, _):
+        assert link.load(x.tobytes()) == ["m-load-done"]
+        assert link.cmd("db load 100000") == ["e-[db load 100000 exceeds the 640-byte input buffer]"]
+        assert link.cmd("db load 10") == ["m-[Expecting 10 bytes]"]
+        assert link.cmd("db 0x1") == ["e-[Insufficient number of hex digits]"]
+        assert link.cmd("db zz11") == ["e-[Invalid hex digit 'zz']"]
+        assert link.cmd("db " + "ab" * 40) == ["e-[command too long: at most 79 characters before the terminator]"]
+        assert link.cmd("reboot now") == ["e-[Unknown command: reboot]"]
+        assert link.cmd("edgeq-load 641 00000000") == ["e-[edgeq-load 641 exceeds the 640-byte input buffer]"]
+        assert link.cmd("infer 1 0")[-1] == "e-[no input loaded: use db load N + db HEX, or edgeq-load N CRC]"
+        link.send_raw(b"\x00\xff\x80garbage\r\n")
+        assert link.cmd("")[-1].startswith("e-[Unknown command:")
+        link.send_raw(b"edgeq-load 640 00000000%")
+        link.read_until(b"m-bin-ready\r\n")
+        link.send_raw(x.tobytes())
+        assert link.lines_until_ready() == ["e-[crc mismatch]"]
+        assert link.load(x.tobytes()) == ["m-load-done"]
+        assert link.run()[1] == ref
+        assert "m-boot" not in link.buf.decode(errors="replace")
+
+
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m7", "qemu-m55", "qemu-m0plus"])
+def test_systick_calibration(board, tmp_path):
+    """A loop of exactly 10,000,000 instructions measures per_tick as the board table says."""
+    need_arm()
+    from edgeq.targets.boards import get_board
+    from edgeq.targets.emulators import start_emulator
+    from edgeq.targets.export import render_cortexm_platform
+    from edgeq.targets.render import templates_dir
+
+    b = get_board(board)
+    render_cortexm_platform(tmp_path, b, {"model": "calibration"})
+    (tmp_path / "main.c").write_text(r"""
+#include <stdint.h>
+#include "edgeq_platform.h"
+static void put_u32(uint32_t v) { char b[12]; int n = 0; do { b[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) edgeq_plat_putc(b[--n]); }
+int main(void) {
+    edgeq_plat_init();
+    uint32_t t0 = edgeq_plat_ticks();
+    __asm volatile(".syntax unified\n ldr r0, =5000000\n 1: subs r0, #1\n bne 1b\n" ::: "r0", "cc");
+    uint32_t t1 = edgeq_plat_ticks();
+    put_u32(t1 - t0); edgeq_plat_putc('\r'); edgeq_plat_putc('\n'); edgeq_plat_putc('m'); edgeq_plat_putc('-');
+    for (;;) {}
+}
+""")
+    elf = tmp_path / "cal.elf"
+    srcs = [str(tmp_path / f) for f in ("startup.c", "platform_qemu.c", "main.c")]
+    subprocess.run(["arm-none-eabi-gcc", *b.core.cflags, "-O2", f"-I{tmp_path}", f"-I{templates_dir() / 'protocol'}",
+                    *srcs, "-nostartfiles", "-specs=nano.specs", "-specs=nosys.specs", "-T", str(tmp_path / "link.ld"),
+                    "-o", str(elf)], check=True, capture_output=True)
+    with start_emulator(board, elf) as emu:
+        link = Serial(emu.url)
+        try:
+            ticks = int(link.read_until(b"m-", 30).split(b"\r\n")[0])
+        finally:
+            link.close()
+    instructions = 10_000_000
+    assert abs(ticks * b.timer["per_tick"] - instructions) <= 4 * b.timer["per_tick"] + 20
+
+
+def test_flash_cli_starts_qemu_and_prints_the_url(fw):
+    """`edgeq flash --board qemu-m4 DIR --detach --json`: URL + PID; the device answers; stopped by its PID."""
+    proc = run_cli("flash", "--board", "qemu-m4", fw["ad"].out_dir, "--detach", "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    try:
+        assert d["url"].startswith("socket://127.0.0.1:") and d["pid"] > 0 and d["detached"] is True
+        link = Serial(d["url"])
+        try:
+            assert link.boot()[0] == "m-boot-[edgeq ad01_int8 portable qemu-m4]"
+            assert link.cmd("name") == ["m-name-dut-[edgeq]"]
+        finally:
+            link.close()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(d["pid"], signal.SIGKILL)
