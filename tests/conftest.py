@@ -107,3 +107,33 @@ def digits_test_npy(tmp_path_factory, digits) -> tuple[Path, Path]:
     np.save(d / "x_test.npy", digits.x_test)
     np.save(d / "y_test.npy", digits.y_test)
     return d / "x_test.npy", d / "y_test.npy"
+
+
+# --- firmware (test_firmware_*.py) ---------------------------------------------------------------------------------
+# ``digits_mlp_tflite``: a tiny int8 MLP (8x8 digits -> 64 -> 32 -> 10, softmax), trained with fixed seeds and
+# quantized with the TF converter: small enough for an Arduino Uno (about 6.6 KB of weights).
+@pytest.fixture(scope="session")
+def digits_mlp_tflite(tmp_path_factory, digits) -> Path:
+    tf = pytest.importorskip("tensorflow", reason="TensorFlow is needed (pip install 'edgeq[convert]')")
+    import numpy as np
+
+    tf.keras.utils.set_random_seed(0)
+    x = digits.x_train.reshape(len(digits.x_train), 64).astype(np.float32)
+    model = tf.keras.Sequential([
+        tf.keras.Input((64,)),
+        tf.keras.layers.Dense(64, activation="relu"),
+        tf.keras.layers.Dense(32, activation="relu"),
+        tf.keras.layers.Dense(10),
+        tf.keras.layers.Softmax(),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, digits.y_train, epochs=25, batch_size=32, verbose=0)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([x[i:i + 1]] for i in range(200))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    path = tmp_path_factory.mktemp("digits_mlp") / "digits_mlp.tflite"
+    path.write_bytes(conv.convert())
+    return path
