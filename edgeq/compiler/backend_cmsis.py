@@ -13,9 +13,11 @@ Note for the compiler lead: nothing in the templates or the op modules is forked
 * sizes scratch per target with the CMSIS-NN getter rules mirrored in :mod:`edgeq.compiler.cmsis_nn`
   (scalar: host/m0plus/generic, DSP: m4/m7, MVE: m55) and ``#error``s if model.c is compiled for another CMSIS-NN
   code path than the one planned (its scratch would be too small);
-* in place: CMSIS-NN's kernels read everything a pixel needs before writing it, like the portable ones, except
-  arm_max_pool_s8 (memcpy onto its own source) and MVE's depthwise-with-one-input-channel (runs as a convolution).
-  A layer the plan made in-place runs on the portable kernel in those two cases.
+* in place (``allows_inplace_delay``): CMSIS-NN's kernels cannot hold output back in a delay ring, so only layers
+  whose ring would be 0 bytes, and only kernels that read what a pixel needs before writing it: elementwise
+  ADD/MUL, average pool, depthwise (not MVE's one-input-channel case, which runs as a convolution). Not
+  convolutions (the mat-mult kernels write row p+1 while still reading rows p and p+1) nor arm_max_pool_s8 (memcpy
+  onto its own source). Should a plan still put such a layer in place, it runs on edgeq's portable kernel.
 * copies ``Include/`` and exactly the Source .c files the called functions need, FLAT into the output folder
   (``arm_*.c`` + headers next to model.c, ``Internal/`` kept), so any build (the host Makefile, Arduino's sketch
   folder, a firmware's ``*.c`` glob) compiles them with no extra -I; CMSIS-NN's LICENSE goes along as
@@ -112,9 +114,19 @@ class CmsisNNBackend:
             return p["filter_dims"][3] == p["input_dims"][3]
         return True
 
+    def allows_inplace_delay(self, layer, delay: int) -> bool:
+        """compile_model's hook: may ``layer`` run in place with a ``delay``-byte ring? CMSIS-NN kernels write
+        straight to the output (no ring): only delay 0, and only kernels that read a pixel's inputs before writing
+        it. Layers that stay on edgeq's portable kernels support any ring."""
+        if not self.handles(layer):
+            return True
+        return delay == 0 and self._inplace_safe(layer)
+
     def _inplace_safe(self, layer) -> bool:
-        """May this CMSIS-NN kernel overwrite its input (given the layer itself offered it)?"""
+        """May this CMSIS-NN kernel overwrite its input (the layer's own check already passed)?"""
         name = layer.kernel_name()
+        if name == "convolve_wrapper_s8":
+            return False  # the mat-mult kernels write row p+1 while rows p, p+1 are still being read
         if name == "max_pool_s8":
             return False  # memcpy of the first tap onto the output: overlapping source and destination
         if name == "depthwise_conv_wrapper_s8" and self.arch == "mve":

@@ -1,0 +1,272 @@
+"""``--backend cmsis-nn``: every int8 MLPerf Tiny model compiled for host against the user's CMSIS-NN checkout, run,
+compared with TFLM byte for byte; cross-compiled for Cortex-M4 (and M0+/M7/M55) with -Wall -Wextra -Werror; the
+per-target scratch sizes; single-op models through the CMSIS-NN dispatch paths.
+
+Needs a checkout of github.com/ARM-software/CMSIS-NN in $EDGEQ_CMSIS_NN_DIR (skipped otherwise). CMSIS-NN's own
+sources shift negative values and compute ``(1 << 31) - 1`` (defined on every compiler it supports, undefined in ISO
+C), so these host builds keep ASan and UBSan except -fsanitize=shift,signed-integer-overflow; edgeq's own kernels get
+the full sanitizers in test_compiler_mlperf.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compiler_util import SANITIZE, assert_bit_exact, random_inputs, tflm_runtime
+from conftest import require_tool, run_cli, assert_user_error
+from test_compiler_mlperf import MODELS, _sample_inputs
+
+N_RANDOM = 10
+CMSIS_SANITIZE = SANITIZE + " -fno-sanitize=shift,signed-integer-overflow"
+ARM_FLAGS = {
+    "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb", "-mfloat-abi=soft"],
+    "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "cortex-m7": ["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16"],
+    "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
+}
+#: largest kernel scratch (bytes) TFLM's CMSIS-NN kernels ask for (cmsis-nn-notes.md), per CMSIS-NN code path
+EXPECTED_SCRATCH = {
+    "host": {"kws_ref_model": 160, "vww_96_int8": 112, "pretrainedResnet_quant": 2304, "ad01_int8": 0},
+    "cortex-m4": {"kws_ref_model": 256, "vww_96_int8": 1024, "pretrainedResnet_quant": 2304, "ad01_int8": 0},
+}
+
+
+@pytest.fixture(scope="session")
+def cmsis_dir() -> Path:
+    from edgeq.compiler.cmsis_nn import ENV_VAR, find_cmsis_nn
+
+    raw = os.environ.get(ENV_VAR)
+    if not raw:
+        pytest.skip(f"{ENV_VAR} is not set (point it at a checkout of github.com/ARM-software/CMSIS-NN)")
+    return find_cmsis_nn(raw)
+
+
+def _compile(model, out: Path, cmsis_dir: Path, target: str = "host"):
+    from edgeq.compiler import compile_model
+
+    return compile_model(model, target=target, backend="cmsis-nn", out_dir=out, cmsis_nn_dir=cmsis_dir)
+
+
+def _max_scratch(res) -> int:
+    return max((row["scratch"] for row in res.memory_report), default=0)
+
+
+# ---- MLPerf Tiny on the host: bit-exact with TFLM -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def built(request, shared_models, cmsis_dir, tmp_path_factory):
+    from edgeq.compiler import build_host
+
+    require_tool("gcc", "gcc")
+    require_tool("make", "make")
+    tflm_runtime()
+    name = request.param
+    path = shared_models / f"{name}.tflite"
+    out = tmp_path_factory.mktemp("cmsis") / name
+    res = _compile(path, out, cmsis_dir)
+    binary = build_host(out, extra_cflags=CMSIS_SANITIZE)
+    return name, path, binary, res
+
+
+def test_bit_exact_with_tflm(built, shared_models):
+    name, path, binary, res = built
+    inputs = _sample_inputs(name, shared_models, path) + random_inputs(path, N_RANDOM, seed=zlib.crc32(name.encode()))
+    assert_bit_exact(path, binary, inputs)
+
+
+def test_calls_cmsis_nn_and_ships_only_what_it_needs(built):
+    name, path, binary, res = built
+    out = res.out_dir
+    model_c = (out / "model.c").read_text()
+    # every int8 layer of an MLPerf model runs on CMSIS-NN; only float I/O (QUANTIZE/DEQUANTIZE) stays portable
+    kernels = {row["op"]: row["kernel"] for row in res.layers if row["kernel"]}
+    portable = {op for op, k in kernels.items() if not k.startswith("arm_")}
+    assert kernels and portable <= {"QUANTIZE", "DEQUANTIZE"}, kernels
+    assert "edgeq_convolve_wrapper_s8(" not in model_c and "arm_" in model_c
+    assert (out / "LICENSE-CMSIS-NN.txt").is_file() and (out / "arm_nnfunctions.h").is_file()
+    c_files = [f for f in res.files if f.startswith("arm_") and f.endswith(".c")]
+    assert 2 <= len(c_files) < 40, c_files
+    assert not [f for f in res.files if f.endswith(("_f16.c", "_f32.c"))]
+    # no portable kernel sources when every layer runs on CMSIS-NN
+    if not portable:
+        assert not [f for f in res.files if f.startswith("edgeq_") and f.endswith(".c")]
+
+
+def test_ram_within_bound_plus_scratch(built):
+    name, path, binary, res = built
+    assert res.ram_bytes == res.arena_bytes + res.scratch_bytes
+    if MODELS[name] is not None:
+        assert res.ram_bytes <= MODELS[name] + _max_scratch(res)
+    if name in EXPECTED_SCRATCH["host"]:
+        assert _max_scratch(res) == EXPECTED_SCRATCH["host"][name]
+
+
+# ---- cross-compilation ---------------------------------------------------------------------------------------------
+
+
+def _cross_build(out: Path, target: str, cflags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """All .c of the output + a main calling edgeq_invoke, -Os, -Wall -Wextra -Werror, --gc-sections."""
+    (out / "main_size.c").write_text('#include "model.h"\nint main(void) { return edgeq_invoke(); }\n')
+    srcs = [str(p) for p in sorted(out.glob("*.c")) if p.name != "main_host.c"]
+    cmd = ["arm-none-eabi-gcc", *ARM_FLAGS[target], "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror",
+           "-ffunction-sections", "-fdata-sections", *cflags, *srcs, "-nostartfiles", "-specs=nano.specs",
+           "-specs=nosys.specs", "-Wl,--gc-sections", "-Wl,-e,main", "-o", str(out / "fw.elf"), "-lm"]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS])
+def test_cortex_m4_werror(shared_models, cmsis_dir, tmp_path, name):
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    out = tmp_path / name
+    res = _compile(shared_models / f"{name}.tflite", out, cmsis_dir, target="cortex-m4")
+    proc = _cross_build(out, "cortex-m4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    if name in EXPECTED_SCRATCH["cortex-m4"]:
+        assert _max_scratch(res) == EXPECTED_SCRATCH["cortex-m4"][name]
+    if MODELS[name] is not None:
+        assert res.ram_bytes <= MODELS[name] + _max_scratch(res)
+    size = subprocess.run(["arm-none-eabi-size", str(out / "fw.elf")], capture_output=True, text=True, check=True)
+    text, data, bss = map(int, size.stdout.splitlines()[1].split()[:3])
+    assert bss >= res.ram_bytes
+    if name == "kws_ref_model":
+        assert text + data <= 64 * 1024, f"KWS flash {text + data} B > 64 KB"
+
+
+@pytest.mark.parametrize("target", ["cortex-m0plus", "cortex-m7", "cortex-m55"])
+def test_other_cores_werror(shared_models, cmsis_dir, tmp_path, target):
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    for name in ("kws_ref_model", "ad01_int8"):
+        out = tmp_path / f"{target}-{name}"
+        res = _compile(shared_models / f"{name}.tflite", out, cmsis_dir, target=target)
+        proc = _cross_build(out, target)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        if target == "cortex-m55" and name == "ad01_int8":
+            # MVE FULLY_CONNECTED reads precomputed kernel sums: edgeq stores them as const data, not in RAM
+            assert "kernel_sums" in (out / "model.c").read_text() and res.scratch_bytes == 0
+
+
+def test_building_for_another_cmsis_nn_path_is_refused(shared_models, cmsis_dir, tmp_path):
+    """Scratch is planned per code path: host (scalar) C built for a DSP core must not compile."""
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    out = tmp_path / "kws"
+    _compile(shared_models / "kws_ref_model.tflite", out, cmsis_dir, target="host")
+    proc = _cross_build(out, "cortex-m4")
+    assert proc.returncode != 0 and "compiled for CMSIS-NN's scalar path" in proc.stderr
+
+
+# ---- user mistakes ---------------------------------------------------------------------------------------------------
+
+
+def test_no_checkout_is_a_one_line_error(shared_models, tmp_path):
+    env = {"EDGEQ_CMSIS_NN_DIR": ""}
+    proc = run_cli("compile", shared_models / "kws_ref_model.tflite", "--backend", "cmsis-nn", "-o", tmp_path / "o",
+                   env=env)
+    assert_user_error(proc, "CMSIS-NN")
+    proc = run_cli("compile", shared_models / "kws_ref_model.tflite", "--backend", "cmsis-nn", "--cmsis-nn",
+                   tmp_path, "-o", tmp_path / "o", env=env)
+    assert_user_error(proc, "not a CMSIS-NN checkout")
+    assert not (tmp_path / "o").exists()
+
+
+def test_avr_is_refused(shared_models, cmsis_dir, tmp_path):
+    proc = run_cli("compile", shared_models / "kws_ref_model.tflite", "--backend", "cmsis-nn", "--target", "avr",
+                   "--cmsis-nn", cmsis_dir, "-o", tmp_path / "o")
+    assert_user_error(proc, "32-bit")
+
+
+# ---- single-op models through CMSIS-NN's dispatch (strategies shared with test_compiler_ops.py) ---------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from compiler_util import single_op_model  # noqa: E402,F401
+from test_compiler_ops import binary_specs, conv_specs, dense_specs, dw_specs, pool_specs  # noqa: E402
+
+_counter = itertools.count()
+
+
+def _settings(n: int):
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="session")
+def check_cmsis_op(single_op_model, cmsis_dir, tmp_path_factory):
+    from edgeq.compiler import build_host
+
+    require_tool("gcc", "gcc")
+    tflm_runtime()
+    root = tmp_path_factory.mktemp("cmsis-ops")
+
+    def check(spec: dict, expect_ops: set[str]):
+        path = single_op_model(spec)
+        out = root / f"m{next(_counter)}"
+        res = _compile(path, out, cmsis_dir)
+        assert expect_ops <= set(res.op_counts), (expect_ops, res.op_counts)
+        binary = build_host(out, extra_cflags=CMSIS_SANITIZE)
+        assert_bit_exact(path, binary, random_inputs(path, 6, seed=len(str(spec))))
+        return res
+
+    return check
+
+
+@pytest.mark.tf
+@_settings(10)
+@given(spec=conv_specs())
+def test_conv2d_cmsis(check_cmsis_op, spec):
+    check_cmsis_op(spec, {"CONV_2D"})
+
+
+@pytest.mark.tf
+@_settings(10)
+@given(spec=dw_specs())
+def test_depthwise_conv2d_cmsis(check_cmsis_op, spec):
+    check_cmsis_op(spec, {"DEPTHWISE_CONV_2D"})
+
+
+@pytest.mark.tf
+@_settings(6)
+@given(spec=dense_specs())
+def test_fully_connected_cmsis(check_cmsis_op, spec):
+    check_cmsis_op(spec, {"FULLY_CONNECTED"})
+
+
+@pytest.mark.tf
+@_settings(6)
+@given(spec=pool_specs())
+def test_pooling_cmsis(check_cmsis_op, spec):
+    check_cmsis_op(spec, {"AVERAGE_POOL_2D" if spec["op"] == "avgpool" else "MAX_POOL_2D"})
+
+
+@pytest.mark.tf
+@_settings(5)
+@given(spec=binary_specs("add"))
+def test_add_cmsis(check_cmsis_op, spec):
+    check_cmsis_op(spec, {"ADD"})
+
+
+@pytest.mark.tf
+@_settings(4)
+@given(spec=binary_specs("mul"))
+def test_mul_cmsis(check_cmsis_op, spec):
+    check_cmsis_op(spec, {"MUL"})
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("float_io", [False, True])
+def test_small_cnn_chain_cmsis(check_cmsis_op, float_io):
+    spec = {"op": "chain", "inputs": [[8, 8, 2]], "float_io": float_io, "range": 1.0, "seed": 5}
+    res = check_cmsis_op(spec, {"CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MAX_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"})
+    if float_io:  # QUANTIZE / DEQUANTIZE have no CMSIS-NN kernel: edgeq's portable ones in the same model
+        kernels = {row["kernel"] for row in res.layers if row["kernel"]}
+        assert any(k.startswith("arm_") for k in kernels)
+        assert (res.out_dir / "edgeq_quantize.c").is_file()
