@@ -157,6 +157,18 @@ def test_converter_uses_the_learned_ranges(trained):
         assert any(same(a, e) for a in acts.values()), f"{path}: {e} not in the .tflite"
     for t, a in acts.items():
         assert any(same(a, e) for e in expected.values()), f"tensor {graph.tensors[t].name}: {a} was not learned"
+    # and in order: the ops that set a new range, one per QAT layer; same-scale ops keep their input's
+    same_scale = ("MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "PAD")
+    ranged_ops = []
+    for op in graph.operators:
+        out = acts[op.outputs[0]]
+        if op.opcode in same_scale:
+            assert same(out, acts[op.inputs[0]]), op.opcode
+        else:
+            ranged_ops.append(out)
+    learned = [e for k, e in expected.items() if k != in_key]
+    assert len(ranged_ops) == len(learned)
+    assert all(same(a, e) for a, e in zip(ranged_ops, learned)), (ranged_ops, learned)
 
 
 def test_bn_folding_numerics():
@@ -434,9 +446,16 @@ def test_keras_ops_in_the_graph():
     r = L.Conv2D(4, 3, padding="same")(h)
     h = keras.activations.relu(h + r)
     h = keras.ops.relu6(L.Conv2D(4, 1)(h))
+    h = L.SeparableConv2D(6, 3, depth_multiplier=2, activation="relu", name="sep")(h)
     o = L.Dense(3)(L.Flatten()(h))
-    q = qat.quantize_model(keras.Model(i, o))
+    model = keras.Model(i, o)
+    q = qat.quantize_model(model)
     assert [type(layer).__name__ for layer in q.layers].count("QAdd") == 1
-    qat.calibrate(q, np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 1)).astype("float32"))
+    x = np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 1)).astype("float32")
+    qat.calibrate(q, x)
     graph = _assert_fully_int8(qat.convert(q))
-    assert graph.op_counts() == {"CONV_2D": 3, "ADD": 1, "RESHAPE": 1, "FULLY_CONNECTED": 1}  # relu/relu6 fused
+    assert graph.op_counts() == {"CONV_2D": 4, "ADD": 1, "DEPTHWISE_CONV_2D": 1, "RESHAPE": 1,
+                                 "FULLY_CONNECTED": 1}  # relu/relu6 fused, SeparableConv2D = depthwise + 1x1
+    # the QAT model starts as a close copy of the float one (same weights, 8-bit noise only)
+    ref, got = np.asarray(model(x)), np.asarray(q(x))
+    assert np.max(np.abs(ref - got)) < 0.1 * np.max(np.abs(ref)) + 1e-3

@@ -33,7 +33,7 @@ _SAME_SCALE = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.l
                keras.layers.GaussianNoise, keras.layers.GaussianDropout, keras.layers.ActivityRegularization)
 # ops with their own output range (MEAN rescales)
 _OWN_RANGE_POOL = (keras.layers.GlobalAveragePooling2D,)
-_WEIGHT = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+_WEIGHT = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense, keras.layers.SeparableConv2D)
 
 
 @dataclass
@@ -344,9 +344,20 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
                 q = Q.QDepthwiseConv2D(op.kernel_size, strides=op.strides, padding=op.padding,
                                        depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
                                        **common)
+            elif type(op) is keras.layers.SeparableConv2D:
+                # TFLite runs it as DEPTHWISE_CONV_2D (no bias, own output range) + 1x1 CONV_2D
+                dw = Q.QDepthwiseConv2D(op.kernel_size, strides=op.strides, padding=op.padding,
+                                        depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
+                                        use_bias=False, activation="linear", ema_decay=ema_decay,
+                                        source_layers=src[:1], name=unique(f"{node.path}{node.name}_depthwise"))
+                pw = Q.QConv2D(op.filters, (1, 1), **common)
+                copies.append((dw, node, "depthwise"))
+                q = (lambda dw, pw: lambda x: pw(dw(x)))(dw, pw)
+                copies.append((pw, node, bn))
             else:
                 q = Q.QDense(op.units, **common)
-            copies.append((q, node, bn))
+            if type(op) is not keras.layers.SeparableConv2D:
+                copies.append((q, node, bn))
             if entry["post"] is not None:
                 post = Q.QActivation(activation=entry["post"], ema_decay=ema_decay, source_layers=src[:1],
                                      name=unique(f"{node.path}{node.name}_{entry['post']}"))
@@ -391,7 +402,10 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
     # 4. copy the float weights
     for q, node, bn in copies:
         op = node.op
-        q.kernel.assign(op.kernel)
+        if bn == "depthwise":  # the depthwise half of a SeparableConv2D
+            q.kernel.assign(op.depthwise_kernel)
+            continue
+        q.kernel.assign(op.pointwise_kernel if type(op) is keras.layers.SeparableConv2D else op.kernel)
         if op.use_bias:
             q.bias.assign(op.bias)
         if bn is not None:
