@@ -1,0 +1,43 @@
+"""``edgeq demo``: train, quantize (PTQ + QAT), export, run on the emulated board, benchmark and report."""
+
+from __future__ import annotations
+
+HELP = "the whole chain in one command: digits CNN -> int8 (PTQ, QAT) -> firmware on qemu-m4 -> verified benchmark"
+DESCRIPTION = (
+    "Train a small CNN on the sklearn digits data, quantize it post-training and with QAT, print the float / PTQ / "
+    "QAT table, export an Arduino sketch and a Cortex-M firmware, run the firmware on the emulated qemu-m4 board "
+    "(or a real board with --port), benchmark it over serial with every output verified against the bit-exact "
+    "reference, and write a report (Markdown + PNG) into the output folder. Needs the [convert] extra (TensorFlow)."
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("-o", "--output", default="edgeq-demo", metavar="DIR",
+                   help="report folder (default ./edgeq-demo; a previous demo's folder is replaced)")
+    p.add_argument("--board", default="qemu-m4", help="board for the firmware (default qemu-m4, emulated)")
+    p.add_argument("--port", help="a real board's serial port or URL: benchmark there (flash the firmware the "
+                                  "demo exports for --board first)")
+    p.add_argument("--arduino-board", default="uno", help="board of the Arduino sketch (default uno)")
+    p.add_argument("--epochs", type=int, default=15, help="float training epochs (default 15)")
+    p.add_argument("--qat-epochs", type=int, default=5, help="QAT fine-tuning epochs (default 5)")
+    p.add_argument("--runs", type=int, default=50, help="timed inferences on the device (default 50)")
+    p.add_argument("--force", action="store_true", help="replace an output folder the demo did not write")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from edgeq.cli._out import emit
+    from edgeq.demo import DemoOptions, run_demo, summary_text
+    from edgeq.errors import EdgeqError
+
+    for name in ("epochs", "qat_epochs", "runs"):
+        if getattr(args, name) < 1:
+            raise EdgeqError(f"--{name.replace('_', '-')} must be >= 1")
+    opts = DemoOptions(out=Path(args.output), board=args.board, port=args.port, arduino_board=args.arduino_board,
+                       epochs=args.epochs, qat_epochs=args.qat_epochs, runs=args.runs, force=args.force)
+    report = run_demo(opts)
+    emit(args, report.to_dict(), summary_text(report))
+    failed = [s for s in report.steps if s.status == "failed"]
+    return 1 if failed else 0
