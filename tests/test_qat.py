@@ -459,3 +459,21 @@ def test_keras_ops_in_the_graph():
     # the QAT model starts as a close copy of the float one (same weights, 8-bit noise only)
     ref, got = np.asarray(model(x)), np.asarray(q(x))
     assert np.max(np.abs(ref - got)) < 0.1 * np.max(np.abs(ref)) + 1e-3
+
+
+def test_inference_graph_has_no_variable_writes(trained):
+    """Ranges are assigned only while training: the graph the converter traces reads them, never writes them."""
+    import tensorflow as tf
+
+    from edgeq.qat.transform import rebuild
+
+    _, res = trained
+    inference = rebuild(res.model, batch_size=1)
+    spec = tf.TensorSpec((1, 8, 8, 1), tf.float32)
+    infer_ops = {op.type for op in tf.function(lambda x: inference(x)).get_concrete_function(spec).graph
+                 .get_operations()}
+    train_ops = {op.type for op in tf.function(lambda x: inference(x, training=True)).get_concrete_function(spec)
+                 .graph.get_operations()}
+    assert "AssignVariableOp" in train_ops  # the EMA updates
+    assert not {"AssignVariableOp", "AssignAddVariableOp", "AssignSubVariableOp"} & infer_ops
+    assert "FakeQuantWithMinMaxVarsPerChannel" in infer_ops and "FakeQuantWithMinMaxVars" in infer_ops
