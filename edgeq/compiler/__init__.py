@@ -97,13 +97,57 @@ def _backend(name: str, cmsis_nn_dir, target: str):
     raise EdgeqError(f"unknown backend {name!r}", where="--backend", hint=f"use one of {', '.join(BACKENDS)}")
 
 
+def _plan(lw, be):
+    """Static memory plan, with in-place layers where that lowers the RAM.
+
+    Window kernels that overwrite their input need a delay ring (kernel scratch) whose size depends on the layer, and
+    the planner only knows afterwards which in-place pairs pay off. So: plan with every candidate and no ring, give
+    the layers it put in place their ring, plan again offering only those pairs, and keep that plan or the plan
+    without any in-place layer, whichever needs less RAM in total.
+    """
+    import dataclasses
+
+    from edgeq.compiler.lower import buffer_requests
+    from edgeq.compiler.planner import plan_memory
+
+    allow = getattr(be, "allows_inplace_delay", lambda layer, delay: delay == 0)
+    reqs = buffer_requests(lw, allow_delay=allow)
+    base = [be.scratch_bytes(layer) for layer in lw.layers]
+    by_out = {lw.buffers[layer.op.outputs[0]]: layer for layer in lw.layers if layer.op.outputs}
+    first = plan_memory(reqs, base)
+    rings = {by_out[c].index: by_out[c].inplace_delay() for c, _ in first.inplace
+             if c in by_out and by_out[c].inplace_delay() > 0}
+    plan = first
+    if rings:
+        taken = {c for c, _ in first.inplace}
+        offered = [r if r.inplace_of is None or r.name in taken else dataclasses.replace(r, inplace_of=None)
+                   for r in reqs]
+        scratch = [max(b, rings.get(i, 0)) for i, b in enumerate(base)]
+        plan = plan_memory(offered, scratch)
+        plain = plan_memory([dataclasses.replace(r, inplace_of=None) for r in reqs], base)
+        if plain.ram_bytes <= plan.ram_bytes:
+            plan = plain
+    inplace = {c for c, _ in plan.inplace}
+    for layer in lw.layers:
+        layer.inplace_ring = None
+        if not layer.op.outputs or lw.buffers.get(layer.op.outputs[0]) not in inplace:
+            continue
+        delay = layer.inplace_delay()
+        if delay > 0:
+            offsets = getattr(plan, "scratch_offsets", None) or []
+            off = offsets[layer.index] if layer.index < len(offsets) else None
+            if off is None or plan.per_layer[layer.index].get("scratch", 0) < delay:  # pragma: no cover - a bug
+                raise AssertionError(f"layer {layer.index} runs in place without its {delay}-byte delay ring")
+            layer.inplace_ring = (off, delay)
+    return plan
+
+
 def compile_model(model, target: str = "host", backend: str = "portable", out_dir=None, force: bool = False,
                   cmsis_nn_dir=None) -> CompileResult:
     """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring."""
     from edgeq._fs import atomic_dir
     from edgeq.compiler import emit
-    from edgeq.compiler.lower import buffer_requests, lower
-    from edgeq.compiler.planner import plan_memory
+    from edgeq.compiler.lower import lower
     from edgeq.tflite import Graph, read_model
 
     if target not in TARGETS:
@@ -122,9 +166,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     be = _backend(backend, cmsis_nn_dir, target)
 
     lw = lower(graph, target=target, backend=backend)
-    reqs = buffer_requests(lw)
-    scratch = [be.scratch_bytes(layer) for layer in lw.layers]
-    plan = plan_memory(reqs, scratch)
+    plan = _plan(lw, be)
 
     ptrs: dict[int, str] = {}
     for t, name in lw.buffers.items():

@@ -98,6 +98,10 @@ class PortableBackend:
     def scratch_bytes(self, layer) -> int:
         return 0
 
+    def allows_inplace_delay(self, layer, delay: int) -> bool:
+        """edgeq's window kernels write through edgeq_out_writer: any delay ring works."""
+        return True
+
     def kernel_files(self, layers) -> list[str]:
         files = list(PORTABLE_BASE)
         for layer in layers:

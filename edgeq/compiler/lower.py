@@ -89,8 +89,14 @@ def lower(graph: Graph, target: str = "host", backend: str = "portable") -> Lowe
     return Lowered(graph, ctx, layers)
 
 
-def buffer_requests(lw: Lowered) -> list[BufferReq]:
-    """Lifetimes of the activation tensors over the execution order, as planner requests."""
+def buffer_requests(lw: Lowered, allow_delay=None) -> list[BufferReq]:
+    """Lifetimes of the activation tensors over the execution order, as planner requests.
+
+    ``allow_delay(layer, delay_bytes) -> bool`` says whether the backend's kernel for ``layer`` can run in place
+    with that delay ring (default: only ``delay == 0``, i.e. kernels that never read behind their write position)."""
+    if allow_delay is None:
+        def allow_delay(layer, delay):
+            return delay == 0
     graph = lw.graph
     n_ops = len(lw.layers)
     first: dict[int, int] = {}
@@ -135,7 +141,10 @@ def buffer_requests(lw: Lowered) -> list[BufferReq]:
     for layer in lw.layers:
         if layer.is_alias:
             continue
-        for cand in layer.inplace_candidates():
+        cands = layer.inplace_candidates()
+        if cands and not allow_delay(layer, layer.inplace_delay()):
+            continue
+        for cand in cands:
             if cand in graph.inputs and cand in graph.outputs:
                 continue
             r = root(cand)

@@ -175,8 +175,24 @@ class Layer:
     is_alias: ClassVar[bool] = False
 
     def inplace_candidates(self) -> list[int]:
-        """Input tensors whose memory the output may take (the kernel reads every element before overwriting it)."""
+        """Input tensors whose memory the output may take (the kernel reads every element before overwriting it,
+        possibly through a delay ring of ``inplace_delay()`` bytes)."""
         return []
+
+    def inplace_delay(self) -> int:
+        """Bytes of delay ring (kernel scratch) this layer needs to run in place; 0 for elementwise kernels."""
+        return 0
+
+    #: set after planning when the output really shares the input's memory and needs a delay ring:
+    #: (arena offset of the ring, its size in bytes)
+    inplace_ring: tuple[int, int] | None = None
+
+    def c_context(self, r: "Renderer") -> str:
+        """The kernel context: the delay ring (in the arena's scratch) when running in place with a delay."""
+        if self.inplace_ring:
+            off, size = self.inplace_ring
+            return f"const {r.ty('context')} ctx = {{(void *)&edgeq_arena[{off}], {size}}};"
+        return f"const {r.ty('context')} ctx = {{NULL, 0}};"
 
     def scratch_bytes(self) -> int:
         return 0
@@ -226,32 +242,34 @@ def compute_out_size(padding: str, image_size: int, filter_size: int, stride: in
     return 0
 
 
-def window_inplace_safe(in_shape, out_shape, ch_mult: int, kh: int, kw: int, stride_h: int, stride_w: int,
-                        dil_h: int, dil_w: int, pad_h: int, pad_w: int) -> bool:
-    """Can a depthwise/pooling kernel that writes its output in memory order overwrite its input in place?
+def inplace_delay(in_shape, out_shape, channel_term, kh: int, kw: int, stride_h: int, stride_w: int, dil_h: int,
+                  dil_w: int, pad_h: int, pad_w: int) -> int:
+    """How many output bytes a window kernel (conv, depthwise, pool) must hold back to overwrite its own input.
 
-    Output element ``e`` (flat index) is written after it is computed; it must not be at or after any input element
-    still to be read. That holds iff every element reads only input positions ``>= e``. The first input read by an
-    output pixel is its top-left valid tap (rows then columns ascending), so per pixel it is enough to compare the
-    pixel's last output channel-position with the first input position of the same channel.
+    The kernels write output element ``e`` (flat index, loop order = memory order) through a delay ring of ``D``
+    bytes (edgeq_nn_support.c ``edgeq_ow_*``): while element ``e`` is computed, only outputs ``0 .. e-D-1`` have
+    reached memory. In place is therefore exact iff every element reads only input positions ``> e - D - 1``, i.e.
+    ``D = max(0, max_e(e - first_input_position_read_by(e)))``. ``D == 0``: plain in-place writes are already safe.
+
+    ``channel_term[co]`` = ``co`` minus the first input channel output channel ``co`` reads (conv: ``co - group *
+    filter_c``; depthwise: ``co - co // ch_mult``; pooling: 0). The first position a pixel reads is its top-left valid
+    tap (rows, then columns ascending). Output pixels with no valid tap read nothing.
     """
     n, h, w, cin = dims4(in_shape)
     _, ho, wo, cout = dims4(out_shape)
-    if cout != cin * ch_mult:
-        return False
     oy = np.arange(ho)[:, None]
     ox = np.arange(wo)[None, :]
     y0 = oy * stride_h - pad_h
     x0 = ox * stride_w - pad_w
-    # first valid tap: smallest k with 0 <= origin + dil*k < size
-    ky = np.where(y0 < 0, -(y0 // dil_h), 0)  # ceil(-y0 / dil)
+    ky = np.where(y0 < 0, -(y0 // dil_h), 0)  # first k with origin + dil * k >= 0, i.e. ceil(-origin / dil)
     kx = np.where(x0 < 0, -(x0 // dil_w), 0)
     iy = y0 + dil_h * ky
     ix = x0 + dil_w * kx
     valid = (ky < kh) & (iy < h) & (kx < kw) & (ix < w)
+    if not valid.any():
+        return 0
+    worst = -(1 << 62)
     for b in range(n):
-        out_pos = ((b * ho + oy) * wo + ox) * cout + cin * (ch_mult - 1)  # worst channel: ic*M+m - ic is max here
-        in_pos = ((b * h + iy) * w + ix) * cin
-        if np.any(valid & (out_pos > in_pos)):
-            return False
-    return True
+        diff = ((b * ho + oy) * wo + ox) * cout - ((b * h + iy) * w + ix) * cin
+        worst = max(worst, int(diff[valid].max()))
+    return max(0, worst + int(np.max(channel_term)))

@@ -7,7 +7,9 @@ per-tensor scale broadcast over the channels), ComputePaddingHeightWidth, Calcul
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding
+import numpy as np
+
+from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding, inplace_delay
 from edgeq.quant import fixedpoint as fp
 
 
@@ -83,6 +85,17 @@ def conv_common(layer: Layer, *, depthwise: bool) -> None:
     p["shift"] = layer.ctx.add_const(f"edgeq_l{i}_shift", "int32_t", shifts, f"layer {i} per-channel shifts")
 
 
+def window_delay(layer: Layer, channel_term) -> int | None:
+    """The delay ring for running ``layer`` in place, or None when it would cost more than it can save."""
+    p = layer.params
+    _, kh, kw, _ = p["filter_dims"]
+    d = inplace_delay(p["input_dims"], p["output_dims"], channel_term, kh, kw, p["stride"][1], p["stride"][0],
+                      p["dilation"][1], p["dilation"][0], p["padding"][1], p["padding"][0])
+    in_bytes = int(np.prod(p["input_dims"]))
+    out_bytes = int(np.prod(p["output_dims"]))
+    return d if 4 * d <= min(in_bytes, out_bytes) else None
+
+
 def tile(v) -> str:
     return f"{{{v[0]}, {v[1]}}}"
 
@@ -101,11 +114,26 @@ class Conv2D(Layer):
     def kernel_name(self) -> str:
         return "convolve_wrapper_s8"
 
+    def _delay(self) -> int | None:
+        if "delay" not in self.params:
+            cout = self.params["output_dims"][3]
+            fc = self.params["filter_dims"][3]
+            groups = self.params["input_dims"][3] // fc
+            co = np.arange(cout)
+            self.params["delay"] = window_delay(self, co - (co // (cout // groups)) * fc)
+        return self.params["delay"]
+
+    def inplace_candidates(self) -> list[int]:
+        return [self.op.inputs[0]] if self._delay() is not None else []
+
+    def inplace_delay(self) -> int:
+        return self._delay() or 0
+
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
         cout = p["output_dims"][3]
         return [
-            f"const {r.ty('context')} ctx = {{NULL, 0}};",
+            self.c_context(r),
             f"const {r.ty('conv_params')} conv_params = {{{p['input_offset']}, {p['output_offset']}, "
             f"{tile(p['stride'])}, {tile(p['padding'])}, {tile(p['dilation'])}, {{{p['act_min']}, {p['act_max']}}}}};",
             f"const {r.ty('per_channel_quant_params')} quant_params = {{{p['mult']}, {p['shift']}}};",

@@ -1,15 +1,17 @@
 """DEPTHWISE_CONV_2D (int8, per-channel weights, any depth multiplier, dilation) -> edgeq_depthwise_conv_wrapper_s8
 (arm_depthwise_conv_wrapper_s8). Parameters as TFLM's depthwise_conv_common.cc (shared with CONV_2D).
 
-In place: when every output element is written at or before the first input position it or any later element
-still reads (stride >= 2 MobileNet blocks, 1x1 windows, ...), the output may take the input's memory; checked exactly
-by window_inplace_safe for the kernel's loop order.
+In place: the output may take the input's memory; the kernel then holds back the last D output bytes in a delay
+ring (kernel scratch) so that nothing is overwritten before it is read. D is exact for the kernel's loop order
+(edgeq.compiler.ops.base.inplace_delay): 0 for stride-2 MobileNet blocks, (W + 1) * C for a 3x3 stride-1 SAME one.
 """
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Layer, Renderer, window_inplace_safe
-from edgeq.compiler.ops.conv import conv_common, dims, tile
+import numpy as np
+
+from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.ops.conv import conv_common, dims, tile, window_delay
 
 
 class DepthwiseConv2D(Layer):
@@ -22,19 +24,23 @@ class DepthwiseConv2D(Layer):
     def kernel_name(self) -> str:
         return "depthwise_conv_wrapper_s8"
 
+    def _delay(self) -> int | None:
+        if "delay" not in self.params:
+            oc = np.arange(self.params["output_dims"][3])
+            self.params["delay"] = window_delay(self, oc - oc // self.params["ch_mult"])
+        return self.params["delay"]
+
     def inplace_candidates(self) -> list[int]:
-        p = self.params
-        _, kh, kw, _ = p["filter_dims"]
-        ok = window_inplace_safe(p["input_dims"], p["output_dims"], p["ch_mult"], kh, kw, p["stride"][1],
-                                 p["stride"][0], p["dilation"][1], p["dilation"][0], p["padding"][1],
-                                 p["padding"][0])
-        return [self.op.inputs[0]] if ok else []
+        return [self.op.inputs[0]] if self._delay() is not None else []
+
+    def inplace_delay(self) -> int:
+        return self._delay() or 0
 
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
         cout = p["output_dims"][3]
         return [
-            f"const {r.ty('context')} ctx = {{NULL, 0}};",
+            self.c_context(r),
             f"const {r.ty('dw_conv_params')} dw_conv_params = {{{p['input_offset']}, {p['output_offset']}, "
             f"{p['ch_mult']}, {tile(p['stride'])}, {tile(p['padding'])}, {tile(p['dilation'])}, "
             f"{{{p['act_min']}, {p['act_max']}}}}};",

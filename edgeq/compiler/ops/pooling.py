@@ -1,12 +1,14 @@
 """AVERAGE_POOL_2D / MAX_POOL_2D (int8) -> edgeq_avgpool_s8 / edgeq_max_pool_s8 (arm_avgpool_s8 / arm_max_pool_s8).
 Parameters as TFLM's pooling_common.cc: ComputePaddingHeightWidth (dilation 1), the fused activation clamp; input and
-output quantization must be equal (TFLM checks it too). In place when the window walk allows it (a global average
-pool always does)."""
+output quantization must be equal (TFLM checks it too). In place through the same delay ring as the convolutions
+(a global average pool needs none)."""
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding, window_inplace_safe
-from edgeq.compiler.ops.conv import dims, tile
+import numpy as np
+
+from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding
+from edgeq.compiler.ops.conv import dims, tile, window_delay
 from edgeq.quant import fixedpoint as fp
 
 
@@ -42,19 +44,27 @@ class _Pool(Layer):
     def kernel_name(self) -> str:
         return self.KERNEL
 
+    def _delay(self) -> int | None:
+        if "delay" not in self.params:
+            p = self.params
+            c = p["input_dims"][3]
+            p.setdefault("filter_dims", (1, p["filter"][0], p["filter"][1], c))
+            p.setdefault("dilation", (1, 1))
+            p["delay"] = window_delay(self, np.zeros(c, dtype=np.int64))
+        return self.params["delay"]
+
     def inplace_candidates(self) -> list[int]:
-        p = self.params
-        fh, fw = p["filter"]
-        ok = window_inplace_safe(p["input_dims"], p["output_dims"], 1, fh, fw, p["stride"][1], p["stride"][0],
-                                 1, 1, p["padding"][1], p["padding"][0])
-        return [self.op.inputs[0]] if ok else []
+        return [self.op.inputs[0]] if self._delay() is not None else []
+
+    def inplace_delay(self) -> int:
+        return self._delay() or 0
 
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
         fh, fw = p["filter"]
         c = p["input_dims"][3]
         return [
-            f"const {r.ty('context')} ctx = {{NULL, 0}};",
+            self.c_context(r),
             f"const {r.ty('pool_params')} pool_params = {{{tile(p['stride'])}, {tile(p['padding'])}, "
             f"{{{p['act_min']}, {p['act_max']}}}}};",
             f"const {r.ty('dims')} input_dims = {dims(p['input_dims'])};",

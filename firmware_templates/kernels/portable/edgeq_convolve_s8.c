@@ -33,8 +33,8 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
     int32_t groups;
     int32_t filters_per_group;
     int32_t b, out_y, out_x, out_ch, ky, kx, ic;
+    edgeq_out_writer writer;
 
-    (void)ctx;
     (void)bias_dims;
     if (filter_c <= 0 || input_c % filter_c != 0) {
         return EDGEQ_ARG_ERROR;
@@ -45,6 +45,7 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
         return EDGEQ_ARG_ERROR;
     }
 
+    edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
     for (b = 0; b < batches; ++b) {
         for (out_y = 0; out_y < output_h; ++out_y) {
             const int32_t in_y_origin = out_y * stride_h - pad_h;
@@ -81,10 +82,11 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
                     acc += output_offset;
                     acc = acc < act_min ? act_min : acc;
                     acc = acc > act_max ? act_max : acc;
-                    output_data[((b * output_h + out_y) * output_w + out_x) * output_c + out_ch] = (int8_t)acc;
+                    edgeq_ow_put(&writer, (int8_t)acc);
                 }
             }
         }
     }
+    edgeq_ow_flush(&writer);
     return EDGEQ_OK;
 }

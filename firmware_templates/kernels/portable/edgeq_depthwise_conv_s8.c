@@ -1,7 +1,6 @@
 /* DEPTHWISE_CONV_2D, int8, per-channel requantization (TFLM reference_integer_ops::DepthwiseConvPerChannel).
  * Layouts: input NHWC, filter 1HWO ([1, KH, KW, C_IN * ch_mult]), output NHWC.
- * The loops write the output in memory order and read each input only at or after the position being written in
- * the cases the compiler marks as in-place (it checks that before sharing the buffer). */
+ * The output is written in memory order through edgeq_out_writer, so it may overwrite the input in place. */
 #include "edgeq_nn.h"
 
 edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
@@ -32,12 +31,13 @@ edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edg
     const int32_t act_min = dw_conv_params->activation.min;
     const int32_t act_max = dw_conv_params->activation.max;
     int32_t b, out_y, out_x, ic, m, ky, kx;
+    edgeq_out_writer writer;
 
-    (void)ctx;
     (void)bias_dims;
     if (output_c != input_c * ch_mult) {
         return EDGEQ_ARG_ERROR;
     }
+    edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
     for (b = 0; b < batches; ++b) {
         for (out_y = 0; out_y < output_h; ++out_y) {
             const int32_t in_y_origin = out_y * stride_h - pad_h;
@@ -72,11 +72,12 @@ edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edg
                         acc += output_offset;
                         acc = acc < act_min ? act_min : acc;
                         acc = acc > act_max ? act_max : acc;
-                        output_data[((b * output_h + out_y) * output_w + out_x) * output_c + oc] = (int8_t)acc;
+                        edgeq_ow_put(&writer, (int8_t)acc);
                     }
                 }
             }
         }
     }
+    edgeq_ow_flush(&writer);
     return EDGEQ_OK;
 }

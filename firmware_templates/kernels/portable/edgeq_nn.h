@@ -95,6 +95,22 @@ int32_t edgeq_exp_on_negative_values(int32_t a, int32_t integer_bits);
 /* gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out) */
 int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a);
 
+/* ---- output writer of the window kernels (conv, depthwise, pooling) ----------------------------------------------
+ * Writes output bytes in memory order: directly, or - when the output overwrites the kernel's own input and
+ * ctx->size > 0 - through a delay ring of ctx->size bytes in ctx->buf, so that an output byte reaches memory only
+ * after every input byte at or below its position has been read for the last time. The compiler computes the ring
+ * size exactly for each layer's loop order (edgeq/compiler/ops/base.py inplace_delay). */
+typedef struct {
+    int8_t *out;
+    int8_t *ring;
+    int32_t size;
+    int32_t pos;  /* bytes produced so far */
+    int32_t slot; /* next ring slot */
+} edgeq_out_writer;
+void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx);
+void edgeq_ow_put(edgeq_out_writer *w, int8_t v);
+void edgeq_ow_flush(edgeq_out_writer *w);
+
 /* ---- kernels ----------------------------------------------------------------------------------------------- */
 edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                        const edgeq_per_channel_quant_params *quant_params,

@@ -140,3 +140,43 @@ int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a)
     /* Rescale<0>(ExactMulByPot<-1>(x)): Q1.30 -> Q0.31 */
     return edgeq_sat_shl(x, 1);
 }
+
+void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx)
+{
+    w->out = out;
+    w->ring = (ctx != NULL && ctx->buf != NULL && ctx->size > 0) ? (int8_t *)ctx->buf : NULL;
+    w->size = w->ring != NULL ? ctx->size : 0;
+    w->pos = 0;
+    w->slot = 0;
+}
+
+void edgeq_ow_put(edgeq_out_writer *w, int8_t v)
+{
+    if (w->size == 0) {
+        w->out[w->pos++] = v;
+        return;
+    }
+    if (w->pos >= w->size) {
+        w->out[w->pos - w->size] = w->ring[w->slot]; /* the oldest held-back byte is now safe to store */
+    }
+    w->ring[w->slot] = v;
+    w->slot = w->slot + 1 == w->size ? 0 : w->slot + 1;
+    ++w->pos;
+}
+
+void edgeq_ow_flush(edgeq_out_writer *w)
+{
+    int32_t n;
+    int32_t k;
+    int32_t slot;
+    if (w->size == 0) {
+        return;
+    }
+    n = w->pos < w->size ? w->pos : w->size;
+    slot = w->pos < w->size ? 0 : w->slot; /* the oldest byte still in the ring */
+    for (k = 0; k < n; ++k) {
+        w->out[w->pos - n + k] = w->ring[slot];
+        slot = slot + 1 == w->size ? 0 : slot + 1;
+    }
+    w->size = 0;
+}

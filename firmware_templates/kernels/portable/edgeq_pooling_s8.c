@@ -14,8 +14,9 @@ edgeq_status edgeq_avgpool_s8(const edgeq_context *ctx, const edgeq_pool_params 
     const int32_t output_h = output_dims->h;
     const int32_t output_w = output_dims->w;
     int32_t b, out_y, out_x, ch, fy, fx;
+    edgeq_out_writer writer;
 
-    (void)ctx;
+    edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
     for (b = 0; b < batches; ++b) {
         for (out_y = 0; out_y < output_h; ++out_y) {
             const int32_t in_y_origin = out_y * pool_params->stride.h - pool_params->padding.h;
@@ -39,16 +40,18 @@ edgeq_status edgeq_avgpool_s8(const edgeq_context *ctx, const edgeq_pool_params 
                         }
                     }
                     if (count == 0) {
+                        edgeq_ow_flush(&writer);
                         return EDGEQ_ARG_ERROR;
                     }
                     acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
                     acc = acc < pool_params->activation.min ? pool_params->activation.min : acc;
                     acc = acc > pool_params->activation.max ? pool_params->activation.max : acc;
-                    output_data[((b * output_h + out_y) * output_w + out_x) * depth + ch] = (int8_t)acc;
+                    edgeq_ow_put(&writer, (int8_t)acc);
                 }
             }
         }
     }
+    edgeq_ow_flush(&writer);
     return EDGEQ_OK;
 }
 
@@ -63,8 +66,9 @@ edgeq_status edgeq_max_pool_s8(const edgeq_context *ctx, const edgeq_pool_params
     const int32_t output_h = output_dims->h;
     const int32_t output_w = output_dims->w;
     int32_t b, out_y, out_x, ch, fy, fx;
+    edgeq_out_writer writer;
 
-    (void)ctx;
+    edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
     for (b = 0; b < batches; ++b) {
         for (out_y = 0; out_y < output_h; ++out_y) {
             const int32_t in_y_origin = out_y * pool_params->stride.h - pool_params->padding.h;
@@ -88,10 +92,11 @@ edgeq_status edgeq_max_pool_s8(const edgeq_context *ctx, const edgeq_pool_params
                     }
                     max = max < pool_params->activation.min ? pool_params->activation.min : max;
                     max = max > pool_params->activation.max ? pool_params->activation.max : max;
-                    output_data[((b * output_h + out_y) * output_w + out_x) * depth + ch] = (int8_t)max;
+                    edgeq_ow_put(&writer, (int8_t)max);
                 }
             }
         }
     }
+    edgeq_ow_flush(&writer);
     return EDGEQ_OK;
 }

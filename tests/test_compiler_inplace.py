@@ -1,0 +1,112 @@
+"""In-place window kernels: the delay ring computed by edgeq.compiler.ops.base.inplace_delay is exactly what the
+kernels' loop order needs - with it no input byte is overwritten before its last read, with one byte less one is.
+
+The simulation replays the portable kernels' loops (conv: b, y, x, out channel, taps, in channels; depthwise: b, y, x,
+in channel, multiplier, taps; the output written in that order through a ring of D bytes) on one shared buffer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgeq.compiler.ops.base import compute_out_size, compute_padding, inplace_delay
+
+
+def _reads(kind, n, h, w, cin, ho, wo, cout, kh, kw, sh, sw, dh, dw, ph, pw, mult, fc):
+    """Yield, per output element in write order, the input flat positions it reads."""
+    groups = cin // fc if kind == "conv" else 1
+    fpg = cout // groups if kind == "conv" else 1
+    for b in range(n):
+        for oy in range(ho):
+            for ox in range(wo):
+                for oc in range(cout):
+                    pos = []
+                    for ky in range(kh):
+                        iy = oy * sh - ph + dh * ky
+                        if not 0 <= iy < h:
+                            continue
+                        for kx in range(kw):
+                            ix = ox * sw - pw + dw * kx
+                            if not 0 <= ix < w:
+                                continue
+                            base = ((b * h + iy) * w + ix) * cin
+                            if kind == "conv":
+                                g = oc // fpg
+                                pos.extend(base + g * fc + c for c in range(fc))
+                            elif kind == "dw":
+                                pos.append(base + oc // mult)
+                            else:
+                                pos.append(base + oc)
+                    yield pos
+
+
+def _clobbers(reads, delay: int) -> bool:
+    """True if, with a ring of ``delay`` bytes, some read hits an output byte already stored in place."""
+    stored = -1  # outputs 0..stored have reached memory
+    for e, pos in enumerate(reads):
+        if pos and min(pos) <= stored:
+            return True
+        stored = e - delay  # after computing e, output e - delay leaves the ring
+    return False
+
+
+@st.composite
+def layers(draw):
+    kind = draw(st.sampled_from(["conv", "dw", "pool"]))
+    h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = (1, 1) if kind == "pool" else (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.sampled_from(["SAME", "VALID"]))
+    h, w = max(h, (kh - 1) * dh + 1), max(w, (kw - 1) * dw + 1)
+    cin = draw(st.integers(1, 5))
+    mult, fc = 1, cin
+    if kind == "conv":
+        groups = draw(st.sampled_from([g for g in (1, 2, 3) if cin % g == 0]))
+        fc = cin // groups
+        cout = groups * draw(st.integers(1, 3))
+    elif kind == "dw":
+        mult = draw(st.integers(1, 3))
+        cout = cin * mult
+    else:
+        cout = cin
+    ho, wo = compute_out_size(padding, h, kh, sh, dh), compute_out_size(padding, w, kw, sw, dw)
+    ph, pw = compute_padding(sh, dh, h, kh, ho), compute_padding(sw, dw, w, kw, wo)
+    n = draw(st.integers(1, 2))
+    return (kind, n, h, w, cin, ho, wo, cout, kh, kw, sh, sw, dh, dw, ph, pw, mult, fc)
+
+
+def _channel_term(kind, cout, cin, mult, fc):
+    co = np.arange(cout)
+    if kind == "conv":
+        return co - (co // (cout // (cin // fc))) * fc
+    if kind == "dw":
+        return co - co // mult
+    return np.zeros(cout, dtype=np.int64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(layers())
+def test_delay_is_exact(layer):
+    kind, n, h, w, cin, ho, wo, cout, kh, kw, sh, sw, dh, dw, ph, pw, mult, fc = layer
+    d = inplace_delay((n, h, w, cin), (n, ho, wo, cout), _channel_term(kind, cout, cin, mult, fc), kh, kw, sh, sw,
+                      dh, dw, ph, pw)
+    reads = list(_reads(*layer))
+    assert not _clobbers(reads, d)
+    if d > 0:
+        assert _clobbers(reads, d - 1)
+
+
+def test_known_cases():
+    # KWS depthwise: 3x3 stride 1 SAME on 25x5x64 -> one row plus one pixel
+    d = inplace_delay((1, 25, 5, 64), (1, 25, 5, 64), np.zeros(64, np.int64), 3, 3, 1, 1, 1, 1, 1, 1)
+    assert d == (5 + 1) * 64
+    # 1x1 convolution 64 -> 64: one pixel minus one byte
+    co = np.arange(64)
+    assert inplace_delay((1, 25, 5, 64), (1, 25, 5, 64), co, 1, 1, 1, 1, 1, 1, 0, 0) == 63
+    # MobileNet stride-2 depthwise: no delay at all
+    assert inplace_delay((1, 48, 48, 16), (1, 24, 24, 16), np.zeros(16, np.int64), 3, 3, 2, 2, 1, 1, 0, 0) == 0
+    # global average pool: none either
+    assert inplace_delay((1, 25, 5, 64), (1, 1, 1, 64), np.zeros(64, np.int64), 25, 5, 1, 1, 1, 1, 0, 0) == 0
