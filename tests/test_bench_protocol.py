@@ -42,12 +42,13 @@ def test_session_load_run_verify():
         opts = BenchOptions(runs=12, warmup=2, timeout=1.0)
         run_edgeq_loop(dev, ins, [sim_model(x) for x in ins], opts, state, OUT_BYTES)
         assert state.verified == 12 and state.mismatches == 0 and state.retries == 0
-        assert [s["ticks"] for s in state.samples] == [sim_ticks(ins[i % 4]) for i in range(12)]
+        assert [s["input"] for s in state.samples] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+        assert [s["ticks"] for s in state.samples] == [sim_ticks(ins[i // 3]) for i in range(12)]
         assert state.timing_crc is True
         # warm-ups only on the first run; every input loaded once per use
         runs = [c for c in sim.commands if c.startswith(spec.CMD_RUN)]
         assert runs[0] == f"{spec.CMD_RUN} 2" and set(runs[1:]) == {f"{spec.CMD_RUN} 0"}
-        assert state.upload_payload == 12 * IN_BYTES
+        assert state.upload_payload == 4 * IN_BYTES  # one upload per input
         dev.link.close()
 
 

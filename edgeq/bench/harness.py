@@ -196,7 +196,8 @@ def make_inputs(path: str | None, in_spec: dict, count: int, seed: int) -> tuple
 def run_edgeq_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | None, opts: BenchOptions,
                    state: BenchState, out_bytes: int | None, progress: Progress | None = None,
                    on_sample: Callable[[dict], None] | None = None) -> None:
-    """``opts.runs`` timed runs of the edgeq protocol (binary load + edgeq-run), appending to ``state``."""
+    """``opts.runs`` timed runs of the edgeq protocol (binary load + edgeq-run), appending to ``state``.
+    With more inputs than runs, only the first ``opts.runs`` inputs are used."""
     loaded: int | None = None
     warm = True
     rechecking = False
@@ -204,7 +205,8 @@ def run_edgeq_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | Non
     run_timeout = opts.run_timeout
     i = len(state.samples) + state.mismatches
     while i < opts.runs:
-        idx = i % len(inputs)
+        # runs go through the inputs in blocks (0,0,..,1,1,..): one upload per input, not one per run
+        idx = i * len(inputs) // opts.runs if opts.runs >= len(inputs) else i
         try:
             if loaded != idx:
                 wire0 = dev.link.tx_bytes
