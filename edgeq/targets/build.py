@@ -172,8 +172,8 @@ def _check_built_fit(board, res: BuildResult) -> None:
 
 
 def build_make(d: Path, board) -> BuildResult:
-    make = need_tool("make", APT_MAKE)
     need_tool("arm-none-eabi-gcc", APT_ARM)
+    make = need_tool("make", APT_MAKE)
     log = d / "build" / "build.log"
     if log.exists():
         log.unlink()
@@ -201,6 +201,7 @@ def arduino_builder_command(sketch: Path, fqbn: str, build_path: Path, cache: Pa
 
 
 def build_arduino_avr(d: Path, board, meta: dict) -> BuildResult:
+    need_tool("arduino-builder", APT_AVR)
     need_tool("avr-gcc", APT_AVR)
     if not Path(ARDUINO_HARDWARE[1], "arduino", "avr").is_dir():
         raise ToolchainError("the Arduino AVR core is not installed", hint=f"install it: {APT_AVR}")
