@@ -169,9 +169,10 @@ class CmsisNNBackend:
         inplace_out = {child for child, _ in plan.inplace}
         for layer in lw.layers:
             use = self.handles(layer)
-            if use and layer.op.outputs and lw.buffers.get(layer.op.outputs[0]) in inplace_out \
-                    and not self._inplace_safe(layer):
-                use = False
+            if use and layer.op.outputs and lw.buffers.get(layer.op.outputs[0]) in inplace_out:
+                delay = layer.inplace_delay() if hasattr(layer, "inplace_delay") else 0
+                if delay or not self._inplace_safe(layer):
+                    use = False  # in place with a delay ring, or a kernel that cannot: edgeq's portable kernel
             if use:
                 self._cmsis_layers.add(layer.index)
                 if layer.kernel_name().startswith("fully_connected") and self.arch == "mve":
