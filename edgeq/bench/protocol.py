@@ -184,7 +184,6 @@ class Device:
 
         Returns the DUT name. Raises a :class:`DeviceError` that says whether the device was silent or sent garbage.
         """
-        got_any = False
         self.drain(quiet=first_wait, limit=10.0)
         got_any = bool(self.link.rx_bytes)
         for i in range(attempts):
@@ -201,8 +200,7 @@ class Device:
                 if line.startswith(spec.MSG_NAME) and line.endswith("]"):
                     return line[len(spec.MSG_NAME):-1]
             self.drain(quiet=0.2, limit=5.0)
-        got_any = got_any or bool(self.link.rx_bytes)
-        if not got_any:
+        if not (got_any or self.link.rx_bytes):
             raise DeviceError("the device is silent: no answer to 'name%'", where=self.link.name,
                               hint="is the benchmark firmware flashed and running? right port? "
                                    "(a board may need a reset after flashing)")
