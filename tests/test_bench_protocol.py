@@ -202,3 +202,89 @@ def test_stats():
     with pytest.raises(ValueError):
         summarize([1], "ms")
     assert ticks_delta(2**32 - 10, 5) == 15
+
+
+class _FakeLink:
+    """An in-memory Link: ``data`` arrives in ``chunks``; afterwards reads time out."""
+
+    name = "fake"
+    baud = 115200
+    byte_time = 10 / 115200
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+        self.rx_bytes = self.tx_bytes = 0
+        self.written = b""
+
+    def read_some(self, timeout):
+        if self.chunks:
+            c = self.chunks.pop(0)
+            self.rx_bytes += len(c)
+            return c
+        from edgeq.bench.protocol import DeviceTimeout
+
+        raise DeviceTimeout("fake link exhausted")  # what the deadline would do, without the wait
+
+    def write(self, data):
+        self.written += data
+        self.tx_bytes += len(data)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=12), st.integers(0, 2**32 - 1),
+       st.binary(min_size=OUT_BYTES, max_size=OUT_BYTES))
+def test_run_answer_parser_never_accepts_a_corrupt_frame(noise, ticks, out):
+    """Whatever bytes surround or replace a run answer, run() returns the true (ticks, output) or raises FrameError."""
+    t = str(ticks)
+    good = (f"m-t-{t}-{spec.crc32(t.encode()):08x}\r\nm-out-{out.hex()}-{spec.crc32(out):08x}\r\nm-ready\r\n").encode()
+    r = Device(_FakeLink([good]), timeout=1.0).run(0, output_bytes=OUT_BYTES, timeout=1.0)
+    assert (r.ticks, r.output) == (ticks, out)
+    for stream in (noise + [good], [good[:len(good) // 2]] + noise, noise):
+        dev = Device(_FakeLink(stream), timeout=1.0)
+        try:
+            r = dev.run(0, output_bytes=OUT_BYTES, timeout=1.0)
+        except FrameError:
+            continue
+        assert (r.ticks, r.output) == (ticks, out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.binary(min_size=OUT_BYTES, max_size=OUT_BYTES), st.data())
+def test_single_bit_flips_never_pass(ticks, out, data):
+    t = str(ticks)
+    good = bytearray((f"m-t-{t}-{spec.crc32(t.encode()):08x}\r\nm-out-{out.hex()}-{spec.crc32(out):08x}\r\n"
+                      "m-ready\r\n").encode())
+    pos = data.draw(st.integers(0, len(good) - 1))
+    good[pos] ^= 1 << data.draw(st.integers(0, 7))
+    dev = Device(_FakeLink([bytes(good)]), timeout=1.0)
+    try:
+        r = dev.run(0, output_bytes=OUT_BYTES, timeout=1.0)
+    except FrameError:
+        return
+    assert (r.ticks, r.output) == (ticks, out)  # e.g. a flip in a hex letter's case, or in m-ready's tail
+
+
+def test_compare_bad_input(tmp_path):
+    from edgeq.bench.report import compare
+    from edgeq.errors import EdgeqError
+
+    (tmp_path / "x.json").write_text("{}")
+    (tmp_path / "y.json").write_text("not json")
+    with pytest.raises(EdgeqError, match="not an edgeq bench report"):
+        compare(str(tmp_path / "x.json"), str(tmp_path / "x.json"))
+    with pytest.raises(EdgeqError, match="not a JSON report"):
+        compare(str(tmp_path / "y.json"), str(tmp_path / "x.json"))
+    with pytest.raises(EdgeqError, match="no such report"):
+        compare(str(tmp_path / "nope.json"), str(tmp_path / "x.json"))
+    a = {"latency": {"p50": 10, "min": 5, "mean": 10, "p90": 12, "p99": 13, "max": 14, "std": 1, "unit": "cycles"}}
+    b = {"latency": {**a["latency"], "unit": "instructions"}}
+    import json
+
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    with pytest.raises(EdgeqError, match="different units"):
+        compare(str(tmp_path / "a.json"), str(tmp_path / "b.json"))
