@@ -214,3 +214,18 @@ def test_render_escapes_c_strings():
     assert c_string_literal("é") == '"\\303\\251"'
     assert c_char_literal("%") == "'%'" and c_char_literal("'") == "'\\''"
     assert c_float(0.00390625) == "0.00390625f" and c_float(1) == "1.0f"
+
+
+def test_flash_uno_with_a_port_uploads_instead_of_simulating(digits_mlp_tflite, tmp_path):
+    from edgeq.targets.export import export
+
+    export(digits_mlp_tflite, "uno", tmp_path / "fw")
+    assert_user_error(run_cli("flash", "--board", "qemu-m4", tmp_path / "fw", "--port", "/dev/ttyACM0"),
+                      "emulated", "--port")
+    if shutil.which("avrdude"):
+        pytest.skip("avrdude is installed here: it would really try to upload")
+    proc = run_cli("flash", "--board", "uno", tmp_path / "fw", "--port", "/dev/ttyACM0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["uploaded"] is False and d["command"].startswith("avrdude -p atmega328p -c arduino -P /dev/ttyACM0")
+    assert d["command"].endswith(f"flash:w:{tmp_path / 'fw' / 'build' / 'firmware.hex'}:i")

@@ -31,7 +31,10 @@ def run(args) -> int:
     from edgeq.targets.boards import get_board
 
     board = get_board(args.board)
-    if board.emulated:
+    if args.port and not board.upload:
+        raise EdgeqError(f"{board.name} is emulated: it has no serial port to upload to", where="--port",
+                         hint="leave out --port to start the emulator")
+    if board.emulated and not args.port:
         from edgeq.targets.emulators import start_emulator
 
         emu = start_emulator(board.name, args.firmware)
