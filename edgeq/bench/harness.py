@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -194,8 +194,7 @@ def make_inputs(path: str | None, in_spec: dict, count: int, seed: int) -> tuple
 
 # ------------------------------------------------------------------------------------------------------ run loops
 def run_edgeq_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | None, opts: BenchOptions,
-                   state: BenchState, out_bytes: int | None, progress: Progress | None = None,
-                   on_sample: Callable[[dict], None] | None = None) -> None:
+                   state: BenchState, out_bytes: int | None, progress: Progress | None = None) -> None:
     """``opts.runs`` timed runs of the edgeq protocol (binary load + edgeq-run), appending to ``state``.
     With more inputs than runs, only the first ``opts.runs`` inputs are used."""
     loaded: int | None = None
@@ -258,8 +257,6 @@ def run_edgeq_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | Non
             state.verified += 1
         sample = {"run": i, "input": idx, "ticks": r.ticks, "roundtrip_ms": round(r.roundtrip_s * 1e3, 3)}
         state.samples.append(sample)
-        if on_sample:
-            on_sample(sample)
         i += 1
         if progress:
             progress.update(i, f"retries {state.retries}")
@@ -352,7 +349,6 @@ class Session:
     url: str | None = None
     started: float = field(default_factory=time.monotonic)
     wall_start: float = field(default_factory=time.time)
-    link_stats: dict | None = None
     device: Device | None = None
     running: bool = False
 

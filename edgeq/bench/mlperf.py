@@ -8,8 +8,7 @@ windows. Works with any MLPerf Tiny reference firmware and with edgeq's own.
 from __future__ import annotations
 
 import re
-import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from edgeq.bench import spec
 from edgeq.bench.protocol import Device, FrameError
@@ -43,25 +42,6 @@ class Window:
     @property
     def throughput(self) -> float:
         return self.iterations / (self.elapsed_us / 1e6) if self.elapsed_us else float("inf")
-
-
-@dataclass
-class MlperfRun:
-    name: str
-    profile: str
-    model_id: str
-    windows: list[Window] = field(default_factory=list)
-    upload_payload_bytes: int = 0
-    upload_wire_bytes: int = 0
-
-    @property
-    def median_throughput(self) -> float:
-        return statistics.median(w.throughput for w in self.windows)
-
-    @property
-    def latency_us(self) -> float:
-        """Latency as the runner reports it: 1 / median throughput of the windows."""
-        return 1e6 / self.median_throughput
 
 
 def identify(dev: Device) -> tuple[str, str, str]:

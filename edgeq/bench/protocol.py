@@ -84,7 +84,6 @@ class Device:
         self._buf = bytearray()
         self._junk_bytes = 0
         self._line_bytes = 0
-        self.info_cache: dict | None = None
         # a binary load was started and not answered: the device may still be counting payload bytes
         self._load_pending = False
 
@@ -242,7 +241,6 @@ class Device:
                 last_err = exc
                 continue
             if obj == prev:
-                self.info_cache = obj
                 return obj
             prev = obj
         raise DeviceError(f"no consistent edgeq-info answer ({last_err})", where=self.link.name)
