@@ -184,7 +184,8 @@ def _convert(spec: dict, path: Path) -> None:
 
     def rep():
         for _ in range(24):
-            yield [rng.uniform(-r, r, size=(1, *s)).astype(np.float32) for s in shapes]
+            yield [rng.uniform(-rr, rr, size=(1, *s)).astype(np.float32)
+                   for s, rr in zip(shapes, spec.get("ranges", [r] * len(shapes)))]
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from compiler_util import assert_bit_exact, compile_and_build, random_inputs, single_op_model  # noqa: F401
@@ -24,7 +24,9 @@ _counter = itertools.count()
 
 
 def _settings(n: int):
+    # no shrinking: every shrink step would be a TF conversion; the failing spec is printed as generated
     return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate],
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -234,3 +236,32 @@ def test_small_cnn_chain(check_op, float_io):
     path, res = check_op(spec)
     if float_io:
         assert {"QUANTIZE", "DEQUANTIZE"} <= set(res.op_counts)
+
+
+# ---- QUANTIZE int8 -> int8 (requantization inside the graph) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("factor,zp", [(0.37, -7), (3.1, 20), (1.0, 5)])
+def test_requantize_int8(single_op_model, tmp_path, factor, zp):
+    """A RELU model turned into an int8 -> int8 QUANTIZE with another output scale / zero point (flatbuffer edit)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    src = single_op_model({"op": "relu", "inputs": [[5, 7, 3]], "max_value": None, "range": 8.0, "seed": 4})
+    mt = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(src.read_bytes(), 0))
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.QUANTIZE
+    code.version = 1
+    mt.operatorCodes.append(code)
+    op = mt.subgraphs[0].operators[0]
+    op.opcodeIndex = len(mt.operatorCodes) - 1
+    op.builtinOptionsType, op.builtinOptions = 0, None
+    q = mt.subgraphs[0].tensors[op.outputs[0]].quantization
+    q.scale, q.zeroPoint = [q.scale[0] * factor], [zp]
+    b = flatbuffers.Builder(1024)
+    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
+    path = tmp_path / "requantize.tflite"
+    path.write_bytes(bytes(b.Output()))
+    binary, res = compile_and_build(path, tmp_path / "out")
+    assert res.op_counts == {"QUANTIZE": 1}
+    assert_bit_exact(path, binary, random_inputs(path, N_INPUTS, seed=1))

@@ -105,7 +105,7 @@ class PortableBackend:
     def kernel_files(self, layers) -> list[str]:
         files = list(PORTABLE_BASE)
         for layer in layers:
-            for f in layer.SOURCES:
+            for f in layer.sources:
                 if f not in files:
                     files.append(f)
         return files

@@ -197,6 +197,11 @@ class Layer:
     def scratch_bytes(self) -> int:
         return 0
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Portable kernel sources this layer needs (may depend on the parameters)."""
+        return self.SOURCES
+
     def kernel_name(self) -> str:
         return ""
 

@@ -1,5 +1,5 @@
-/* LOGISTIC, RELU and RELU6, int8 (TFLM reference_integer_ops::Logistic, micro ReluQuantized, Relu6Quantized).
- * All are element by element, so they may run in place. */
+/* LOGISTIC, RELU, RELU6 and int8 -> int8 QUANTIZE, int8 (TFLM reference_integer_ops::Logistic, micro ReluQuantized,
+ * Relu6Quantized, reference_ops::Requantize). All are element by element, so they may run in place. */
 #include "edgeq_nn.h"
 
 #define EDGEQ_LOGISTIC_INPUT_INTEGER_BITS 4
@@ -57,4 +57,10 @@ void edgeq_relu6_s8(const int8_t *input, int32_t size, int32_t lower, int32_t up
         const int32_t v = input[i];
         output[i] = (int8_t)(v > upper ? upper : (v < lower ? lower : v));
     }
+}
+
+void edgeq_requantize_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
+                         int32_t output_zero_point, int8_t *output)
+{
+    edgeq_relu_s8(input, size, input_zero_point, mult, shift, output_zero_point, -128, 127, output);
 }

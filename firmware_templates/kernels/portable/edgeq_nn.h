@@ -187,6 +187,10 @@ void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, 
 /* RELU6: a clamp to [lower, upper] in the input's quantization. */
 void edgeq_relu6_s8(const int8_t *input, int32_t size, int32_t lower, int32_t upper, int8_t *output);
 
+/* QUANTIZE int8 -> int8 (a change of scale / zero point inside the graph): TFLM's Requantize. */
+void edgeq_requantize_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
+                         int32_t output_zero_point, int8_t *output);
+
 /* MEAN over the dimensions flagged (non-zero) in `reduce` (n, h, w, c) of a 4-D input. */
 edgeq_status edgeq_mean_s8(const int8_t *input, const edgeq_dims *input_dims, const edgeq_dims *reduce,
                            int32_t input_zero_point, int32_t num_elements_in_axis, int32_t mult, int32_t shift,
