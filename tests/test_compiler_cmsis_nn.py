@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
-from compiler_util import SANITIZE, assert_bit_exact, random_inputs, tflm_runtime
-from conftest import require_tool, run_cli, assert_user_error
+from compiler_util import SANITIZE, assert_bit_exact, random_inputs, single_op_model, tflm_runtime  # noqa: F401
+from conftest import assert_user_error, require_tool, run_cli
 from test_compiler_mlperf import MODELS, _sample_inputs
+from test_compiler_ops import binary_specs, conv_specs, dense_specs, dw_specs, pool_specs
 
 N_RANDOM = 10
 CMSIS_SANITIZE = SANITIZE + " -fno-sanitize=shift,signed-integer-overflow"
@@ -184,11 +184,6 @@ def test_avr_is_refused(shared_models, cmsis_dir, tmp_path):
 
 
 # ---- single-op models through CMSIS-NN's dispatch (strategies shared with test_compiler_ops.py) ---------------------
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-
-from compiler_util import single_op_model  # noqa: E402,F401
-from test_compiler_ops import binary_specs, conv_specs, dense_specs, dw_specs, pool_specs  # noqa: E402
 
 _counter = itertools.count()
 

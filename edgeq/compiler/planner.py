@@ -1,4 +1,4 @@
-"""Static memory planner: activation buffers + one kernel-scratch region -> offsets in one arena.
+"""Static memory planner: activation buffers + per-op kernel scratch -> offsets in one static arena.
 
 NOTE for the compiler lead (helper-3): import from here, the interface is the one we agreed on::
 
@@ -28,10 +28,11 @@ NOTE for the compiler lead (helper-3): import from here, the interface is the on
   RESHAPE/SQUEEZE/EXPAND_DIMS outputs as aliases, optional in-place for the listed opcodes); it reproduces the
   op-order bounds of docs (KWS 16000, IC 49152, VWW 55296, AD 768, str_ww 6656, ResNet-large 122880).
 
-Algorithm: greedy placement (TFLM's "greedy by size", generalised) run over several orderings - size, lifetime
-length, size x lifetime, first use, plus a few seeded random tie-breaks - each with first-fit and best-fit gap
-search, with and without in-place; the smallest arena wins (ties: fewer bytes of padding, then the first found).
-The search stops early when it reaches the lower bound (max live bytes at any op, in-place pairs counted once).
+Algorithm: greedy placement (TFLM's "greedy by size", generalised) run over several orderings - size, size then
+lifetime, lifetime, size x lifetime, first use, last use, plus seeded random perturbations of the size order - each
+with best-fit and first-fit gap search; the smallest RAM wins (ties: the first found). In-place pairs are searched
+only when they can beat the plain plan. The search stops as soon as it reaches the lower bound (max live bytes at
+any op, plus scratch).
 Deterministic: same requests -> same plan. Pure Python, no numpy.
 """
 
