@@ -23,7 +23,7 @@ from fwutil import Serial, need_arm, random_input, tflm_outputs
 pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.timeout(900)]
 
 MODELS = {"kws": "kws_ref_model.tflite", "ic": "pretrainedResnet_quant.tflite", "vww": "vww_96_int8.tflite",
-          "ad": "ad01_int8.tflite"}
+          "ad": "ad01_int8.tflite", "toycar": "model_ToyCar_quant_fullint.tflite"}
 BUILDS = {
     # key: (model key, board, export options)
     "kws": ("kws", "qemu-m4", {}),
@@ -34,6 +34,7 @@ BUILDS = {
     "kws-m55": ("kws", "qemu-m55", {}),
     "ad-mlperf": ("ad", "qemu-m4", {"db_format": "mlperf"}),
     "kws-nano33ble": ("kws", "nano33ble", {}),
+    "toycar": ("toycar", "qemu-m4", {}),
 }
 
 
@@ -103,6 +104,13 @@ def test_other_cores_bit_exact(fw, shared_models, key, board, per_tick):
     res = fw[key]
     info, _ = _check_bit_exact(res, shared_models / MODELS[BUILDS[key][0]], board, seed=7)
     assert info["board"] == board and info["timer"]["per_tick"] == per_tick
+
+
+def test_float_io_model_bit_exact(fw, shared_models):
+    """int8 inside, float32 input and output (QUANTIZE/DEQUANTIZE ops): raw float bytes both ways."""
+    info, _ = _check_bit_exact(fw["toycar"], shared_models / MODELS["toycar"], "qemu-m4", seed=11)
+    assert info["inputs"][0]["dtype"] == "float32" and info["inputs"][0]["bytes"] == 2560
+    assert info["outputs"][0]["dtype"] == "float32" and info["results"] == "mse"
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,7 @@ class BuildResult:
     def to_dict(self) -> dict:
         return {
             "firmware": str(self.firmware) if self.firmware else None,
+            "hex": str(self.hex) if self.hex else None,
             "flash_bytes": self.flash_bytes,
             "ram_bytes": self.ram_bytes,
             "build": {
