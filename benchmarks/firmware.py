@@ -30,7 +30,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/serial.py would shadow pyserial: drop this folder from the import path

@@ -162,10 +162,10 @@ def build_project(project_dir: str | os.PathLike) -> BuildResult:
 
 
 def _check_built_fit(board, res: BuildResult) -> None:
-    from edgeq.targets.boards import require_fit, FitReport
+    from edgeq.targets.boards import FitReport, require_fit
 
-    avail_flash = board.flash if board.build == "arduino-builder" else board.flash
-    report = FitReport(board=board.name, flash_needed=res.flash_bytes, flash_available=avail_flash,
+    # the AVR image has no stack section: add the board's stack reserve; the Cortex-M image has it in .stack
+    report = FitReport(board=board.name, flash_needed=res.flash_bytes, flash_available=board.flash,
                        ram_needed=res.ram_bytes + (board.stack if board.core.arch == "avr" else 0),
                        ram_available=board.ram, flash_parts={"image": res.flash_bytes},
                        ram_parts={"static": res.ram_bytes}, estimated=False)

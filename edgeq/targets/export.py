@@ -271,8 +271,6 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
     const_lb, act_lb = graph_bounds(graph)
     in_bytes = inputs[0]["bytes"]
     if runtime == "edgeq":
-        from edgeq.compiler.cmsis_nn import find_cmsis_nn  # noqa: F401  (import check only)
-
         cmsis_available = _cmsis_available(cmsis_nn_dir)
         be, note = pick_backend(b, backend, cmsis_available)
         if note:
