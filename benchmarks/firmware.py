@@ -153,7 +153,8 @@ def main(argv=None) -> int:
         f"Measured by `benchmarks/firmware.py` in {elapsed:.0f} s; backends: {', '.join(backends)}"
         + ("" if "cmsis-nn" in backends else " (set EDGEQ_CMSIS_NN_DIR for the cmsis-nn column)") + ".",
         "edgeq flash = vectors + text + rodata (+ .data init); edgeq RAM = .data + .bss + stack high-water (the "
-        "firmware's own measurement). Instructions = SysTick ticks x 40 under `-icount shift=0` (1 instruction per "
+        "firmware's own measurement; it includes the protocol's own copy of the input, e.g. 27,648 B for VWW, and "
+        "the 80-byte command line). Instructions = SysTick ticks x 40 under `-icount shift=0` (1 instruction per "
         "virtual ns): instruction counts, not time on a real chip. TFLM rows: tflm-anchors.md (same board, same "
         "counting; flash includes the interpreter and the .tflite, RAM is the arena only).",
         "",
