@@ -189,6 +189,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     const_views = [{"name": c.name, "ctype": c.ctype, "size": int(c.values.size), "flash": c.flash,
                     "comment": c.comment} for c in consts]
     blocks = emit.layer_blocks(lw.layers, renderer)
+    report = emit.memory_report(lw.layers, plan, graph, lw.buffers)
 
     common = dict(banner=banner, model_name=model_name, sha256=graph.sha256, backend=backend, target=target,
                   inputs=inputs, outputs=outputs, arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes,
@@ -198,7 +199,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     files["model.c"] = emit.render(
         "model/model.c.j2", **common, consts=const_views, layers=blocks, op_order_bound=plan.op_order_bound,
         arena_alloc=max(plan.arena_bytes + plan.scratch_bytes, 16),
-        memory_rows=emit.memory_rows(lw.layers, plan, graph))
+        memory_rows=emit.memory_rows(report))
     files["model_data.c"] = emit.render("model/model_data.c.j2", **common,
                                         consts=[dict(cv, text=emit.array_text(c)) for c, cv in zip(consts, const_views)])
 
@@ -218,16 +219,10 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
             written += ["main_host.c", "Makefile"]
 
     layers_info = []
-    report = []
     for layer in lw.layers:
-        entry = plan.per_layer[layer.index] if layer.index < len(plan.per_layer) else {}
-        out_bytes = sum(graph.tensors[t].nbytes for t in layer.op.outputs)
         name = graph.tensors[layer.op.outputs[0]].name if layer.op.outputs else ""
         layers_info.append({"index": layer.index, "op": layer.opcode, "name": name,
                             "kernel": (renderer.fn(layer.kernel_name()) if layer.kernel_name() else None)})
-        report.append({"index": layer.index, "op": layer.opcode, "out_bytes": out_bytes,
-                       "live_bytes": entry.get("live_bytes", 0), "high_water": entry.get("high_water", 0),
-                       "scratch": entry.get("scratch", 0)})
     return CompileResult(
         out_dir=out_dir, model_name=model_name, sha256=graph.sha256, target=target, backend=backend,
         arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes, const_bytes=const_bytes,

@@ -178,12 +178,34 @@ def model_name_for(graph) -> str:
     return c_string(src or "model", max_len=64)
 
 
-def memory_rows(layers, plan, graph) -> list[str]:
-    rows = ["layer  op                   out bytes   live bytes  high water"]
+def memory_report(layers, plan, graph, buffers) -> list[dict]:
+    """One entry per layer: output bytes, bytes live during it, the arena high-water mark, its scratch, and whether
+    its output took its input's memory (in place, with the delay ring it needed)."""
+    inplace = {c for c, _ in plan.inplace}
+    report = []
     for layer in layers:
         i = layer.index
         entry = plan.per_layer[i] if i < len(plan.per_layer) else {}
-        out_bytes = sum(graph.tensors[t].nbytes for t in layer.op.outputs)
-        rows.append(f"{i:5d}  {layer.opcode:<20s} {out_bytes:9d}  {entry.get('live_bytes', 0):11d}  "
-                    f"{entry.get('high_water', 0):10d}")
+        out = layer.op.outputs[0] if layer.op.outputs else None
+        report.append({
+            "index": i,
+            "op": layer.opcode,
+            "out_bytes": sum(graph.tensors[t].nbytes for t in layer.op.outputs),
+            "live_bytes": entry.get("live_bytes", 0),
+            "high_water": entry.get("high_water", 0),
+            "scratch": entry.get("scratch", 0),
+            "alias": bool(layer.is_alias),
+            "inplace": out is not None and buffers.get(out) in inplace,
+            "ring_bytes": layer.inplace_ring[1] if layer.inplace_ring else 0,
+        })
+    return report
+
+
+def memory_rows(report: list[dict]) -> list[str]:
+    rows = ["layer  op                   out bytes   live bytes  high water  scratch  note"]
+    for r in report:
+        note = "alias" if r["alias"] else ("in place" + (f", {r['ring_bytes']} B ring" if r["ring_bytes"] else "")
+                                           if r["inplace"] else "")
+        rows.append(f"{r['index']:5d}  {r['op']:<20s} {r['out_bytes']:9d}  {r['live_bytes']:11d}  "
+                    f"{r['high_water']:10d}  {r['scratch']:7d}  {note}".rstrip())
     return rows

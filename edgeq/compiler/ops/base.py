@@ -83,6 +83,19 @@ class Renderer:
     def fn(self, name: str) -> str:
         return f"edgeq_{name}"
 
+    def context(self, layer: "Layer") -> str:
+        """Initializer of a layer's kernel context ``{buf, size}``: its delay ring when it runs in place with one
+        (a backend with kernel scratch overrides this)."""
+        if layer.inplace_ring:
+            off, size = layer.inplace_ring
+            return f"{{(void *)&edgeq_arena[{off}], {size}}}"
+        return "{NULL, 0}"
+
+    def quant_arrays(self, mult: str, shift: str) -> str:
+        """Initializer of a per-channel quant params struct from the two const arrays (CMSIS-NN casts: its fields
+        are non-const)."""
+        return f"{{{mult}, {shift}}}"
+
     def ty(self, name: str) -> str:
         return f"edgeq_{name}"
 
@@ -188,11 +201,8 @@ class Layer:
     inplace_ring: tuple[int, int] | None = None
 
     def c_context(self, r: "Renderer") -> str:
-        """The kernel context: the delay ring (in the arena's scratch) when running in place with a delay."""
-        if self.inplace_ring:
-            off, size = self.inplace_ring
-            return f"const {r.ty('context')} ctx = {{(void *)&edgeq_arena[{off}], {size}}};"
-        return f"const {r.ty('context')} ctx = {{NULL, 0}};"
+        """The kernel context declaration (see Renderer.context)."""
+        return f"const {r.ty('context')} ctx = {r.context(self)};"
 
     def scratch_bytes(self) -> int:
         return 0

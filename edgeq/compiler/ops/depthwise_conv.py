@@ -44,7 +44,7 @@ class DepthwiseConv2D(Layer):
             f"const {r.ty('dw_conv_params')} dw_conv_params = {{{p['input_offset']}, {p['output_offset']}, "
             f"{p['ch_mult']}, {tile(p['stride'])}, {tile(p['padding'])}, {tile(p['dilation'])}, "
             f"{{{p['act_min']}, {p['act_max']}}}}};",
-            f"const {r.ty('per_channel_quant_params')} quant_params = {{{p['mult']}, {p['shift']}}};",
+            f"const {r.ty('per_channel_quant_params')} quant_params = {r.quant_arrays(p['mult'], p['shift'])};",
             f"const {r.ty('dims')} input_dims = {dims(p['input_dims'])};",
             f"const {r.ty('dims')} filter_dims = {dims(p['filter_dims'])};",
             f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {cout}}};",

@@ -68,12 +68,12 @@ class FullyConnected(Layer):
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
         if p["per_channel"]:
-            quant = (f"const {r.ty('per_channel_quant_params')} quant_params = {{{p['mult']}, {p['shift']}}};")
+            quant = f"const {r.ty('per_channel_quant_params')} quant_params = {r.quant_arrays(p['mult'], p['shift'])};"
         else:
             quant = f"const {r.ty('per_tensor_quant_params')} quant_params = {{{p['mult']}, {p['shift']}}};"
         bias = p["bias"] or "NULL"
         return [
-            f"const {r.ty('context')} ctx = {{NULL, 0}};",
+            self.c_context(r),
             f"const {r.ty('fc_params')} fc_params = {{{p['input_offset']}, 0, {p['output_offset']}, "
             f"{{{p['act_min']}, {p['act_max']}}}}};",
             quant,
