@@ -35,7 +35,7 @@ class Logistic(_Elementwise):
         if out.zero_point != -128:
             raise self.unsupported(f"int8 LOGISTIC needs output zero point -128 (TFLM), got {out.zero_point}")
         input_integer_bits = 4
-        real = fp._f32(x.scale) * float(1 << (31 - input_integer_bits))
+        real = float(np.float32(x.scale)) * float(1 << (31 - input_integer_bits))
         q, left_shift = math.frexp(real)
         mult = int(round_half_away_from_zero(q * float(1 << 31)))
         if mult >= 1 << 31:  # TFLM casts without the carry; in C++ that wraps to INT32_MIN

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from edgeq.compiler.ops.base import Layer, Renderer, dims4
 from edgeq.quant import fixedpoint as fp
 
@@ -39,7 +41,7 @@ class Mean(Layer):
         kept = [int(x.shape[k]) for k in range(rank) if k not in resolved]
         if math.prod(kept) != out.num_elements:
             raise self.unsupported(f"output {list(out.shape)} does not match MEAN of {list(x.shape)} over {resolved}")
-        mult, shift = fp.quantize_multiplier(fp._f32(x.scale) / fp._f32(out.scale))
+        mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
         if n_axis > 0:
             shift_n = min(n_axis.bit_length() - 1, 32, 31 + shift)
             mult = int((mult << shift_n) // n_axis)  # int64 arithmetic, both positive

@@ -24,7 +24,7 @@ class Quantize(Layer):
         out = self.require_activation(self.output(), "output")
         if x is not None and x.dtype == "int8" and not x.is_constant:
             x = self.require_activation(x, "input")
-            mult, shift = fp.quantize_multiplier(fp._f32(x.scale) / fp._f32(out.scale))
+            mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
             self.params.update(requantize=True, size=out.num_elements, zp_in=x.zero_point, mult=mult, shift=shift,
                                zp_out=out.zero_point)
             return
