@@ -310,7 +310,8 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
         "backend": cfg["backend"],
         "project": b.project,
         "model": mname,
-        "model_path": str(model_path.resolve()),
+        # relative to the project folder, so a project can be moved (or committed) together with its model
+        "model_path": os.path.relpath(model_path.resolve(), Path(out_dir).resolve()),
         "sha256": graph.sha256,
         "info": cfg["info"],
     }

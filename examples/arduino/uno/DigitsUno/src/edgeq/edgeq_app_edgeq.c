@@ -1,0 +1,18 @@
+/*
+ * edgeq firmware: the protocol's runtime interface on top of edgeq's generated model (contracts.md section 1).
+ */
+#include <stdint.h>
+
+#include "edgeq_app.h"
+#include "edgeq_config.h"
+#include "../model/model.h"
+
+/* model.h and the export configuration must agree (a stale model folder fails here, not on the device) */
+typedef char edgeq_check_in_bytes[(EDGEQ_INPUT0_BYTES == EDGEQ_CFG_IN_BYTES) ? 1 : -1];
+typedef char edgeq_check_out_bytes[(EDGEQ_OUTPUT0_BYTES == EDGEQ_CFG_OUT_BYTES) ? 1 : -1];
+
+int edgeq_app_init(void) { return 0; }
+uint8_t *edgeq_app_input(void) { return (uint8_t *)edgeq_input(0); }
+const uint8_t *edgeq_app_output(void) { return (const uint8_t *)edgeq_output(0); }
+int edgeq_app_invoke(void) { return edgeq_invoke(); }
+uint32_t edgeq_app_arena_bytes(void) { return (uint32_t)(EDGEQ_RAM_BYTES); }

@@ -1,0 +1,737 @@
+/*
+ * edgeq benchmark protocol, device side (generated from edgeq/bench/spec.py, protocol version 1;
+ * do not edit the constants here, edit spec.py and export again). Full description: docs/protocol.md.
+ *
+ * Host -> device: ASCII commands, words separated by spaces, terminated by '%', at most 79
+ * characters before the terminator. Device -> host: lines ending in CR LF; every command is answered last by
+ * "m-ready". Everything is bounds-checked: an oversize load, bad hex, an overlong line or an unknown command
+ * is answered with an "e-[...]" line and changes nothing.
+ *
+ * No printf: numbers are formatted here (newlib-nano and avr-libc printf have no float, and vsnprintf alone costs
+ * ~13 KB of flash on Cortex-M).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "edgeq_config.h"
+#include "edgeq_platform.h"
+#include "edgeq_app.h"
+#include "edgeq_protocol.h"
+
+/* ---- strings in flash on AVR ------------------------------------------------------------------------------- */
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define EQ_PROGMEM PROGMEM
+#define EQ_FSTR(s) PSTR(s)
+#define EQ_STREQ(a, lit) (strcmp_P((a), PSTR(lit)) == 0)
+static void put_fstr(const char *s)
+{
+    char c;
+    while ((c = (char)pgm_read_byte(s++)) != 0) edgeq_plat_putc(c);
+}
+#else
+#define EQ_PROGMEM
+#define EQ_FSTR(s) (s)
+#define EQ_STREQ(a, lit) (strcmp((a), (lit)) == 0)
+static void put_fstr(const char *s)
+{
+    while (*s) edgeq_plat_putc(*s++);
+}
+#endif
+#define PUTS(lit) put_fstr(EQ_FSTR(lit))
+
+/* ---- protocol constants (edgeq/bench/spec.py) ---------------------------------------------------------------- */
+#define EQ_TERMINATOR '%'
+#define EQ_LINE_END "\r\n"
+#define EQ_READY "m-ready"
+#define EQ_ERR "e-["
+#define EQ_BIN_TIMEOUT_MS 2000u
+#define EQ_DEFAULT_WARMUP 10u
+#define EQ_MAX_TOKENS 4
+
+/* Input buffer ("db buffer"): the model's input 0 in its own dtype, copied into the runtime before every invoke
+ * (the runtime may reuse that memory for activations). The EEMBC `db` path may take the host's data in another
+ * format (EDGEQ_CFG_DB_FORMAT) and converts it byte by byte on the way in. */
+#define EQ_IN_BYTES ((uint32_t)EDGEQ_CFG_IN_BYTES)
+#define EQ_DB_CAPACITY ((uint32_t)EDGEQ_CFG_IN_BYTES * (uint32_t)EDGEQ_CFG_DB_FACTOR)
+
+static uint8_t eq_input[EDGEQ_CFG_IN_BYTES] __attribute__((aligned(8)));
+static char eq_line[EDGEQ_CMD_MAX];
+static uint8_t eq_line_len;
+static uint8_t eq_line_overflow;
+static uint32_t eq_db_expected; /* host bytes announced by `db load`, 0 = no load in progress */
+static uint32_t eq_db_received; /* host bytes received since */
+static uint32_t eq_in_pos;      /* input bytes written since */
+#if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32
+static uint8_t eq_f32[4];
+static uint8_t eq_f32_n;
+#endif
+static uint8_t eq_input_valid;
+static uint8_t eq_have_results;
+static uint8_t eq_runtime_ok;
+
+/* ---- output helpers ---------------------------------------------------------------------------------------- */
+static void put_end(void) { PUTS(EQ_LINE_END); }
+static void put_ready(void) { PUTS(EQ_READY EQ_LINE_END); }
+
+static uint8_t fmt_u32(char *buf, uint32_t v) /* decimal digits, no terminator; returns the length */
+{
+    char tmp[10];
+    uint8_t n = 0, i;
+    do {
+        tmp[n++] = (char)('0' + (v % 10u));
+        v /= 10u;
+    } while (v);
+    for (i = 0; i < n; i++) buf[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static void put_u32(uint32_t v)
+{
+    char buf[10];
+    uint8_t n = fmt_u32(buf, v), i;
+    for (i = 0; i < n; i++) edgeq_plat_putc(buf[i]);
+}
+
+static void put_hex4(uint8_t v) { edgeq_plat_putc((char)(v < 10 ? '0' + v : 'a' + v - 10)); }
+static void put_hex8(uint8_t v)
+{
+    put_hex4((uint8_t)(v >> 4));
+    put_hex4((uint8_t)(v & 15u));
+}
+static void put_hex32(uint32_t v)
+{
+    int8_t s;
+    for (s = 24; s >= 0; s -= 8) put_hex8((uint8_t)(v >> s));
+}
+
+/* v with three decimals, like "%0.3f" (the MLPerf runner float()-parses these) */
+static void put_fixed3(float v)
+{
+    uint32_t m, r;
+    if (v != v) {
+        PUTS("nan");
+        return;
+    }
+    if (v < 0.0f) {
+        edgeq_plat_putc('-');
+        v = -v;
+    }
+    if (v > 4000000.0f) v = 4000000.0f;
+    m = (uint32_t)(v * 1000.0f + 0.5f);
+    r = m % 1000u;
+    put_u32(m / 1000u);
+    edgeq_plat_putc('.');
+    edgeq_plat_putc((char)('0' + r / 100u));
+    edgeq_plat_putc((char)('0' + (r / 10u) % 10u));
+    edgeq_plat_putc((char)('0' + r % 10u));
+}
+
+static void err_begin(void) { PUTS(EQ_ERR); }
+static void err_end(void) { PUTS("]" EQ_LINE_END); }
+
+static void put_ram_str(const char *s)
+{
+    while (*s) edgeq_plat_putc(*s++);
+}
+
+/* ---- CRC-32/IEEE (zlib's), bitwise: no table in flash ------------------------------------------------------ */
+static uint32_t crc32_update(uint32_t crc, const uint8_t *p, uint32_t n)
+{
+    uint8_t k;
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        for (k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    return ~crc;
+}
+
+/* ---- parsing ------------------------------------------------------------------------------------------------ */
+static int parse_u32(const char *s, uint32_t *out) /* 1..9 decimal digits, nothing else */
+{
+    uint32_t v = 0;
+    uint8_t n = 0;
+    if (!s || !*s) return 0;
+    for (; *s; s++, n++) {
+        if (*s < '0' || *s > '9' || n >= 9) return 0;
+        v = v * 10u + (uint32_t)(*s - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int parse_hex32(const char *s, uint32_t *out) /* exactly 8 hex digits */
+{
+    uint32_t v = 0;
+    uint8_t n;
+    if (!s) return 0;
+    for (n = 0; n < 8; n++) {
+        int h = hexval(s[n]);
+        if (h < 0) return 0;
+        v = (v << 4) | (uint32_t)h;
+    }
+    if (s[8] != 0) return 0;
+    *out = v;
+    return 1;
+}
+
+/* ---- model I/O ---------------------------------------------------------------------------------------------- */
+static int run_once(void)
+{
+    memcpy(edgeq_app_input(), eq_input, EQ_IN_BYTES);
+    return edgeq_app_invoke();
+}
+
+static float out_value(uint32_t i)
+{
+    const uint8_t *o = edgeq_app_output();
+#if EDGEQ_CFG_OUT_DTYPE == EDGEQ_DT_FLOAT32
+    float f;
+    memcpy(&f, o + 4u * i, 4);
+    return f;
+#else
+#if EDGEQ_CFG_OUT_DTYPE == EDGEQ_DT_INT8
+    int32_t q = (int8_t)o[i];
+#elif EDGEQ_CFG_OUT_DTYPE == EDGEQ_DT_UINT8
+    int32_t q = o[i];
+#elif EDGEQ_CFG_OUT_DTYPE == EDGEQ_DT_INT16
+    int32_t q = (int16_t)((uint16_t)o[2u * i] | ((uint16_t)o[2u * i + 1u] << 8));
+#else
+    int32_t q = o[i];
+#endif
+#if EDGEQ_CFG_OUT_QUANTIZED
+    return EDGEQ_CFG_OUT_SCALE * (float)(q - (int32_t)EDGEQ_CFG_OUT_ZERO_POINT);
+#else
+    return (float)q;
+#endif
+#endif
+}
+
+#if EDGEQ_CFG_RESULTS_MSE
+static float in_value(uint32_t i)
+{
+#if EDGEQ_CFG_IN_DTYPE == EDGEQ_DT_FLOAT32
+    float f;
+    memcpy(&f, eq_input + 4u * i, 4);
+    return f;
+#else
+#if EDGEQ_CFG_IN_DTYPE == EDGEQ_DT_INT8
+    int32_t q = (int8_t)eq_input[i];
+#elif EDGEQ_CFG_IN_DTYPE == EDGEQ_DT_INT16
+    int32_t q = (int16_t)((uint16_t)eq_input[2u * i] | ((uint16_t)eq_input[2u * i + 1u] << 8));
+#else
+    int32_t q = eq_input[i];
+#endif
+#if EDGEQ_CFG_IN_QUANTIZED
+    return EDGEQ_CFG_IN_SCALE * (float)(q - (int32_t)EDGEQ_CFG_IN_ZERO_POINT);
+#else
+    return (float)q;
+#endif
+#endif
+}
+#endif
+
+/* m-results-[...]: dequantized outputs with three decimals, or for an autoencoder (output shaped like the input)
+ * the anomaly score: the mean squared error between the dequantized reconstruction and the dequantized input. */
+static void put_results(void)
+{
+    uint32_t i;
+    PUTS("m-results-[");
+#if EDGEQ_CFG_RESULTS_MSE
+    {
+        float acc = 0.0f;
+        for (i = 0; i < (uint32_t)EDGEQ_CFG_OUT_COUNT; i++) {
+            float d = out_value(i) - in_value(i);
+            acc += d * d;
+        }
+        put_fixed3(acc / (float)EDGEQ_CFG_OUT_COUNT);
+    }
+#else
+    for (i = 0; i < (uint32_t)EDGEQ_CFG_OUT_COUNT; i++) {
+        if (i) edgeq_plat_putc(',');
+        put_fixed3(out_value(i));
+    }
+#endif
+    PUTS("]" EQ_LINE_END);
+}
+
+/* m-out-<hex of output 0>-<crc32>: the raw bytes, for bit-exact comparison on the host */
+static void put_out(void)
+{
+    const uint8_t *o = edgeq_app_output();
+    uint32_t i;
+    PUTS("m-out-");
+    for (i = 0; i < (uint32_t)EDGEQ_CFG_OUT_BYTES; i++) put_hex8(o[i]);
+    edgeq_plat_putc('-');
+    put_hex32(crc32_update(0, o, (uint32_t)EDGEQ_CFG_OUT_BYTES));
+    put_end();
+}
+
+static void put_lap(void)
+{
+    PUTS("m-lap-us-");
+    put_u32(edgeq_plat_us());
+    put_end();
+}
+
+static int need_model(void)
+{
+    if (!eq_runtime_ok) {
+        err_begin();
+        PUTS("runtime not initialised: the model did not load");
+        err_end();
+        return 0;
+    }
+    return 1;
+}
+
+static int need_input(void)
+{
+    if (!eq_input_valid) {
+        err_begin();
+        PUTS("no input loaded: use db load N + db HEX, or edgeq-load N CRC");
+        err_end();
+        return 0;
+    }
+    return 1;
+}
+
+static void err_invoke(int rc)
+{
+    err_begin();
+    PUTS("invoke failed: ");
+    if (rc < 0) {
+        edgeq_plat_putc('-');
+        put_u32((uint32_t)(-(int32_t)rc));
+    } else {
+        put_u32((uint32_t)rc);
+    }
+    err_end();
+}
+
+/* ---- EEMBC commands ----------------------------------------------------------------------------------------- */
+static void db_put(uint8_t b) /* one host byte of a `db` load, converted to the input dtype */
+{
+#if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_UINT8
+    eq_input[eq_in_pos++] = (uint8_t)(b ^ 0x80u); /* uint8 pixel -> int8 (q = u8 - 128) */
+#elif EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32
+    eq_f32[eq_f32_n++] = b;
+    if (eq_f32_n == 4) {
+        float x, r;
+        int32_t q;
+        memcpy(&x, eq_f32, 4);
+        eq_f32_n = 0;
+        r = x / EDGEQ_CFG_IN_SCALE;
+        q = (int32_t)(r < 0.0f ? r - 0.5f : r + 0.5f) + (int32_t)EDGEQ_CFG_IN_ZERO_POINT;
+        if (q < -128) q = -128;
+        if (q > 127) q = 127;
+        eq_input[eq_in_pos++] = (uint8_t)(int8_t)q;
+    }
+#else
+    eq_input[eq_in_pos++] = b;
+#endif
+    eq_db_received++;
+}
+
+static void cmd_db(char **tok, uint8_t ntok)
+{
+    uint32_t n, i, len;
+    const char *hex;
+    if (ntok < 2) {
+        err_begin();
+        PUTS("db needs: load N, print, or hex bytes");
+        err_end();
+        return;
+    }
+    if (EQ_STREQ(tok[1], "load")) {
+        if (ntok < 3) {
+            err_begin();
+            PUTS("Command 'db load' requires the # of bytes");
+            err_end();
+            return;
+        }
+        if (!parse_u32(tok[2], &n)) {
+            err_begin();
+            PUTS("bad number '");
+            put_ram_str(tok[2]);
+            PUTS("'");
+            err_end();
+            return;
+        }
+        if (n == 0) {
+            err_begin();
+            PUTS("Command 'db load' must be >0 bytes");
+            err_end();
+            return;
+        }
+        if (n > EQ_DB_CAPACITY) {
+            err_begin();
+            PUTS("db load ");
+            put_u32(n);
+            PUTS(" exceeds the ");
+            put_u32(EQ_DB_CAPACITY);
+            PUTS("-byte input buffer");
+            err_end();
+            return;
+        }
+        if (n % (uint32_t)EDGEQ_CFG_DB_FACTOR) {
+            err_begin();
+            PUTS("db load ");
+            put_u32(n);
+            PUTS(" is not a whole number of input elements");
+            err_end();
+            return;
+        }
+        eq_db_expected = n;
+        eq_db_received = 0;
+        eq_in_pos = 0;
+#if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32
+        eq_f32_n = 0;
+#endif
+        eq_input_valid = 0;
+        PUTS("m-[Expecting ");
+        put_u32(n);
+        PUTS(" bytes]" EQ_LINE_END);
+        return;
+    }
+    if (EQ_STREQ(tok[1], "print")) {
+        for (i = 0; i < eq_in_pos; i++) {
+            if (i % 8u == 0) PUTS("m-buffer");
+            edgeq_plat_putc('-');
+            put_hex8(eq_input[i]);
+            if (i % 8u == 7u || i + 1 == eq_in_pos) put_end();
+        }
+        return;
+    }
+    /* db <hex> */
+    if (ntok > 2) {
+        err_begin();
+        PUTS("db takes one word of hex digits");
+        err_end();
+        return;
+    }
+    if (eq_db_expected == 0) {
+        err_begin();
+        PUTS("no db load in progress: send db load N first");
+        err_end();
+        return;
+    }
+    hex = tok[1];
+    len = (uint32_t)strlen(hex);
+    if (len & 1u) {
+        err_begin();
+        PUTS("Insufficient number of hex digits");
+        err_end();
+        return;
+    }
+    for (i = 0; i < len; i += 2) {
+        if (hexval(hex[i]) < 0 || hexval(hex[i + 1]) < 0) {
+            err_begin();
+            PUTS("Invalid hex digit '");
+            edgeq_plat_putc(hex[i]);
+            edgeq_plat_putc(hex[i + 1]);
+            PUTS("'");
+            err_end();
+            return;
+        }
+    }
+    if (len / 2u > eq_db_expected - eq_db_received) {
+        err_begin();
+        put_u32(len / 2u);
+        PUTS(" bytes is more than the ");
+        put_u32(eq_db_expected - eq_db_received);
+        PUTS(" still expected");
+        err_end();
+        return;
+    }
+    for (i = 0; i < len; i += 2) db_put((uint8_t)((hexval(hex[i]) << 4) | hexval(hex[i + 1])));
+    if (eq_db_received == eq_db_expected) {
+        eq_db_expected = 0;
+        eq_input_valid = 1;
+        PUTS("m-load-done" EQ_LINE_END);
+    }
+}
+
+static void cmd_infer(char **tok, uint8_t ntok)
+{
+    uint32_t n = 1, w = EQ_DEFAULT_WARMUP, i;
+    int rc;
+    if (ntok >= 2 && (!parse_u32(tok[1], &n) || n == 0)) {
+        err_begin();
+        PUTS("Inference iterations must be >0");
+        err_end();
+        return;
+    }
+    if (ntok >= 3 && !parse_u32(tok[2], &w)) {
+        err_begin();
+        PUTS("Inference warmup must be >=0");
+        err_end();
+        return;
+    }
+    if (!need_model() || !need_input()) return;
+    PUTS("m-warmup-start-");
+    put_u32(w);
+    put_end();
+    for (i = 0; i < w; i++) {
+        rc = run_once();
+        if (rc) {
+            err_invoke(rc);
+            return;
+        }
+    }
+    PUTS("m-warmup-done" EQ_LINE_END);
+    PUTS("m-infer-start-");
+    put_u32(n);
+    put_end();
+    edgeq_plat_flush();
+    put_lap();
+    for (i = 0; i < n; i++) {
+        rc = run_once(); /* the input copy is inside the lap (a memcpy: negligible next to the model) */
+        if (rc) break;
+    }
+    put_lap();
+    if (rc) {
+        err_invoke(rc);
+        return;
+    }
+    PUTS("m-infer-done" EQ_LINE_END);
+    eq_have_results = 1;
+    put_results();
+    put_out();
+}
+
+static void cmd_profile(void)
+{
+    PUTS("m-profile-[" "ULPMark for tinyML Firmware V0.0.1" "]" EQ_LINE_END);
+    PUTS("m-model-[" EDGEQ_CFG_MLPERF_ID "]" EQ_LINE_END);
+}
+
+static void cmd_help(void)
+{
+    PUTS("edgeq " EDGEQ_CFG_MODEL " on " EDGEQ_CFG_BOARD ", protocol " EDGEQ_CFG_PROTOCOL_STR EQ_LINE_END);
+    PUTS("name                 device name" EQ_LINE_END);
+    PUTS("profile              benchmark profile and model id" EQ_LINE_END);
+    PUTS("timestamp            m-lap-us-<microseconds>" EQ_LINE_END);
+    PUTS("db load N            expect N input bytes" EQ_LINE_END);
+    PUTS("db HEX               input bytes as hex (31 per command)" EQ_LINE_END);
+    PUTS("db print             dump the input buffer" EQ_LINE_END);
+    PUTS("infer N [W]          W warm-ups (default 10), N timed inferences, results" EQ_LINE_END);
+    PUTS("results              results of the last inference" EQ_LINE_END);
+    PUTS("edgeq-info           one JSON line about model, board and timer" EQ_LINE_END);
+    PUTS("edgeq-load N CRC     binary load of N bytes with their CRC-32" EQ_LINE_END);
+    PUTS("edgeq-run W          W warm-ups, one timed inference: m-t-<ticks>-<crc>, m-out-<hex>-<crc>" EQ_LINE_END);
+}
+
+/* ---- edgeq extensions --------------------------------------------------------------------------------------- */
+static const char eq_info_head[] EQ_PROGMEM = EDGEQ_CFG_INFO_JSON_HEAD;
+
+static void put_opt_u32(uint32_t v)
+{
+    if (v == EDGEQ_UNKNOWN)
+        PUTS("null");
+    else
+        put_u32(v);
+}
+
+static void cmd_info(void)
+{
+    PUTS("m-info-");
+    put_fstr(eq_info_head);
+    PUTS(",\"arena_bytes\":");
+    put_u32(edgeq_app_arena_bytes());
+    PUTS(",\"stack_used\":");
+    put_opt_u32(edgeq_plat_stack_used());
+    PUTS(",\"stack_bytes\":");
+    put_opt_u32(edgeq_plat_stack_size());
+    PUTS(",\"runtime_ok\":");
+    if (eq_runtime_ok)
+        PUTS("true");
+    else
+        PUTS("false");
+    PUTS("}" EQ_LINE_END);
+}
+
+static void cmd_load(char **tok, uint8_t ntok)
+{
+    uint32_t n, crc, got = 0, i;
+    if (ntok != 3 || !parse_u32(tok[1], &n) || n == 0 || !parse_hex32(tok[2], &crc)) {
+        err_begin();
+        PUTS("usage: edgeq-load N CRC (N > 0 bytes, CRC = 8 hex digits of their CRC-32)");
+        err_end();
+        return;
+    }
+    if (n > EQ_IN_BYTES) {
+        err_begin();
+        PUTS("edgeq-load ");
+        put_u32(n);
+        PUTS(" exceeds the ");
+        put_u32(EQ_IN_BYTES);
+        PUTS("-byte input buffer");
+        err_end();
+        return;
+    }
+    eq_db_expected = 0;
+    eq_input_valid = 0;
+    PUTS("m-bin-ready" EQ_LINE_END);
+    edgeq_plat_flush();
+    for (i = 0; i < n; i++) {
+        int c = edgeq_plat_getc(EQ_BIN_TIMEOUT_MS);
+        if (c < 0) {
+            PUTS("e-[timeout]" EQ_LINE_END);
+            return;
+        }
+        eq_input[i] = (uint8_t)c;
+    }
+    got = crc32_update(0, eq_input, n);
+    if (got != crc) {
+        PUTS("e-[crc mismatch]" EQ_LINE_END);
+        return;
+    }
+    eq_in_pos = n;
+    eq_input_valid = 1;
+    PUTS("m-load-done" EQ_LINE_END);
+}
+
+static void cmd_run(char **tok, uint8_t ntok)
+{
+    uint32_t w = 0, i, t0, t1, dt;
+    char digits[10];
+    uint8_t nd, k;
+    int rc;
+    if (ntok > 2 || (ntok == 2 && !parse_u32(tok[1], &w))) {
+        err_begin();
+        PUTS("usage: edgeq-run W (W >= 0 warm-ups)");
+        err_end();
+        return;
+    }
+    if (!need_model() || !need_input()) return;
+    for (i = 0; i < w; i++) {
+        rc = run_once();
+        if (rc) {
+            err_invoke(rc);
+            return;
+        }
+    }
+    memcpy(edgeq_app_input(), eq_input, EQ_IN_BYTES);
+    t0 = edgeq_plat_ticks();
+    rc = edgeq_app_invoke();
+    t1 = edgeq_plat_ticks();
+    if (rc) {
+        err_invoke(rc);
+        return;
+    }
+    dt = t1 - t0; /* modulo 2^32: right across a wrap */
+    eq_have_results = 1;
+    nd = fmt_u32(digits, dt);
+    PUTS("m-t-");
+    for (k = 0; k < nd; k++) edgeq_plat_putc(digits[k]);
+    edgeq_plat_putc('-');
+    put_hex32(crc32_update(0, (const uint8_t *)digits, nd));
+    put_end();
+    put_out();
+}
+
+/* ---- dispatch ----------------------------------------------------------------------------------------------- */
+static void dispatch(char *line)
+{
+    char *tok[EQ_MAX_TOKENS];
+    uint8_t ntok = 0;
+    char *p = line;
+    while (*p) {
+        while (*p == ' ') *p++ = 0;
+        if (!*p) break;
+        if (ntok == EQ_MAX_TOKENS) {
+            err_begin();
+            PUTS("too many words");
+            err_end();
+            return;
+        }
+        tok[ntok++] = p;
+        while (*p && *p != ' ') p++;
+    }
+    if (ntok == 0) return; /* an empty command: only m-ready (handy to resynchronise) */
+    if (EQ_STREQ(tok[0], "name")) {
+        PUTS("m-name-dut-[" "edgeq" "]" EQ_LINE_END);
+    } else if (EQ_STREQ(tok[0], "profile")) {
+        cmd_profile();
+    } else if (EQ_STREQ(tok[0], "help")) {
+        cmd_help();
+    } else if (EQ_STREQ(tok[0], "timestamp")) {
+        put_lap();
+    } else if (EQ_STREQ(tok[0], "db")) {
+        cmd_db(tok, ntok);
+    } else if (EQ_STREQ(tok[0], "infer")) {
+        cmd_infer(tok, ntok);
+    } else if (EQ_STREQ(tok[0], "results")) {
+        if (!eq_have_results) {
+            err_begin();
+            PUTS("no results yet: run infer first");
+            err_end();
+        } else {
+            put_results();
+            put_out();
+        }
+    } else if (EQ_STREQ(tok[0], "edgeq-info")) {
+        cmd_info();
+    } else if (EQ_STREQ(tok[0], "edgeq-load")) {
+        cmd_load(tok, ntok);
+    } else if (EQ_STREQ(tok[0], "edgeq-run")) {
+        cmd_run(tok, ntok);
+    } else {
+        err_begin();
+        PUTS("Unknown command: ");
+        put_ram_str(tok[0]);
+        err_end();
+    }
+}
+
+void edgeq_proto_feed(int c)
+{
+    if (c < 0 || c == '\r' || c == '\n' || c == 0) return;
+    if (c == EQ_TERMINATOR) {
+        if (eq_line_overflow) {
+            err_begin();
+            PUTS("command too long: at most ");
+            put_u32(EDGEQ_CMD_MAX - 1);
+            PUTS(" characters before the terminator");
+            err_end();
+        } else {
+            eq_line[eq_line_len] = 0;
+            dispatch(eq_line);
+        }
+        eq_line_len = 0;
+        eq_line_overflow = 0;
+        put_ready();
+        edgeq_plat_flush();
+        return;
+    }
+    if (eq_line_len < EDGEQ_CMD_MAX - 1)
+        eq_line[eq_line_len++] = (char)c;
+    else
+        eq_line_overflow = 1;
+}
+
+void edgeq_proto_boot(void)
+{
+    PUTS("m-boot-[" "edgeq" " " EDGEQ_CFG_MODEL " " EDGEQ_CFG_BACKEND " " EDGEQ_CFG_BOARD "]" EQ_LINE_END);
+    eq_runtime_ok = edgeq_app_init() == 0;
+    if (!eq_runtime_ok) {
+        err_begin();
+        PUTS("runtime init failed (arena too small?)");
+        err_end();
+    }
+    PUTS("m-timestamp-mode-performance" EQ_LINE_END);
+    put_lap();
+    PUTS("m-init-done" EQ_LINE_END);
+    put_ready();
+    edgeq_plat_flush();
+}

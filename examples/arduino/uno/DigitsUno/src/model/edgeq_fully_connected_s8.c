@@ -1,0 +1,70 @@
+/* FULLY_CONNECTED, int8 (TFLM reference_integer_ops::FullyConnected / FullyConnectedPerChannel). */
+#include "edgeq_nn.h"
+
+static edgeq_status edgeq_fc_s8(const edgeq_fc_params *fc_params, const int32_t *mults, const int32_t *shifts,
+                                int32_t per_channel, int32_t mult0, int32_t shift0, const edgeq_dims *input_dims,
+                                const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                const int32_t *bias_data, const edgeq_dims *output_dims, int8_t *output_data)
+{
+    const int32_t batches = input_dims->n;
+    const int32_t accum_depth = filter_dims->n;
+    const int32_t output_depth = output_dims->c;
+    const int32_t input_offset = fc_params->input_offset;
+    const int32_t filter_offset = fc_params->filter_offset;
+    const int32_t output_offset = fc_params->output_offset;
+    const int32_t act_min = fc_params->activation.min;
+    const int32_t act_max = fc_params->activation.max;
+    int32_t b;
+    int32_t out_c;
+    int32_t d;
+
+    for (b = 0; b < batches; ++b) {
+        const int8_t *in = input_data + b * accum_depth;
+        for (out_c = 0; out_c < output_depth; ++out_c) {
+            const int8_t *w = filter_data + out_c * accum_depth;
+            int32_t acc = 0;
+            for (d = 0; d < accum_depth; ++d) {
+                acc += ((int32_t)EDGEQ_W8(&w[d]) + filter_offset) * ((int32_t)in[d] + input_offset);
+            }
+            if (bias_data != NULL) {
+                acc += EDGEQ_W32(&bias_data[out_c]);
+            }
+            if (per_channel) {
+                acc = edgeq_requantize(acc, EDGEQ_W32(&mults[out_c]), EDGEQ_W32(&shifts[out_c]));
+            } else {
+                acc = edgeq_requantize(acc, mult0, shift0);
+            }
+            acc += output_offset;
+            acc = acc < act_min ? act_min : acc;
+            acc = acc > act_max ? act_max : acc;
+            output_data[b * output_depth + out_c] = (int8_t)acc;
+        }
+    }
+    return EDGEQ_OK;
+}
+
+edgeq_status edgeq_fully_connected_s8(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
+                                      const edgeq_per_tensor_quant_params *quant_params,
+                                      const edgeq_dims *input_dims, const int8_t *input_data,
+                                      const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                      const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                      const edgeq_dims *output_dims, int8_t *output_data)
+{
+    (void)ctx;
+    (void)bias_dims;
+    return edgeq_fc_s8(fc_params, NULL, NULL, 0, quant_params->multiplier, quant_params->shift, input_dims,
+                       input_data, filter_dims, filter_data, bias_data, output_dims, output_data);
+}
+
+edgeq_status edgeq_fully_connected_per_channel_s8(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
+                                                  const edgeq_per_channel_quant_params *quant_params,
+                                                  const edgeq_dims *input_dims, const int8_t *input_data,
+                                                  const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                                  const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                                  const edgeq_dims *output_dims, int8_t *output_data)
+{
+    (void)ctx;
+    (void)bias_dims;
+    return edgeq_fc_s8(fc_params, quant_params->multiplier, quant_params->shift, 1, 0, 0, input_dims, input_data,
+                       filter_dims, filter_data, bias_data, output_dims, output_data);
+}

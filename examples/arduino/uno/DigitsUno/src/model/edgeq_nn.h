@@ -1,0 +1,214 @@
+/*
+ * edgeq portable int8 kernels (C99, no malloc, no float in the int8 path).
+ *
+ * The API has the same shape as CMSIS-NN (arm_nnfunctions.h): the same parameter structs and field names under an
+ * edgeq_ / EDGEQ_ prefix, and functions whose arguments mirror arm_convolve_wrapper_s8, arm_depthwise_conv_wrapper_s8,
+ * arm_fully_connected_s8, arm_avgpool_s8, arm_max_pool_s8, arm_elementwise_add_s8, arm_elementwise_mul_s8,
+ * arm_softmax_s8, arm_pad_s8. The arithmetic is the one of the TensorFlow Lite Micro reference kernels
+ * (double-rounding requantization, gemmlowp fixed-point exp/logistic), so the results are bit-exact with TFLM.
+ *
+ * Constant data (weights, biases, multipliers, shifts) is read through EDGEQ_W8 / EDGEQ_W32, which read flash on AVR
+ * (PROGMEM + pgm_read_*) and dereference everywhere else. Activations are always plain RAM pointers.
+ * All sizes are int32_t: `int` is 16 bits on AVR.
+ */
+#ifndef EDGEQ_NN_H
+#define EDGEQ_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- constant data in flash ---------------------------------------------------------------------------------- */
+#if defined(__AVR__)
+#include <avr/pgmspace.h>
+#define EDGEQ_CONST_DATA PROGMEM
+#define EDGEQ_W8(p) ((int8_t)pgm_read_byte(p))
+#define EDGEQ_W32(p) ((int32_t)pgm_read_dword(p))
+#else
+#define EDGEQ_CONST_DATA
+#define EDGEQ_W8(p) (*(const int8_t *)(p))
+#define EDGEQ_W32(p) (*(const int32_t *)(p))
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EDGEQ_ALIGNED(n) __attribute__((aligned(n)))
+#else
+#define EDGEQ_ALIGNED(n)
+#endif
+
+#define EDGEQ_OK 0
+#define EDGEQ_ARG_ERROR (-1)
+typedef int32_t edgeq_status;
+
+/* ---- parameter structs (field-for-field the CMSIS-NN ones) ------------------------------------------------- */
+typedef struct { int32_t w; int32_t h; } edgeq_tile;
+typedef struct { void *buf; int32_t size; } edgeq_context;
+typedef struct { int32_t n; int32_t h; int32_t w; int32_t c; } edgeq_dims;
+typedef struct { const int32_t *multiplier; const int32_t *shift; } edgeq_per_channel_quant_params;
+typedef struct { int32_t multiplier; int32_t shift; } edgeq_per_tensor_quant_params;
+typedef struct { int32_t min; int32_t max; } edgeq_activation;
+typedef struct {
+    int32_t input_offset;  /* -input zero point */
+    int32_t output_offset; /* +output zero point */
+    edgeq_tile stride;
+    edgeq_tile padding;
+    edgeq_tile dilation;
+    edgeq_activation activation;
+} edgeq_conv_params;
+typedef struct {
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t ch_mult;
+    edgeq_tile stride;
+    edgeq_tile padding;
+    edgeq_tile dilation;
+    edgeq_activation activation;
+} edgeq_dw_conv_params;
+typedef struct {
+    edgeq_tile stride;
+    edgeq_tile padding;
+    edgeq_activation activation;
+} edgeq_pool_params;
+typedef struct {
+    int32_t input_offset;
+    int32_t filter_offset;
+    int32_t output_offset;
+    edgeq_activation activation;
+} edgeq_fc_params;
+
+/* ---- fixed-point helpers (TFLM / gemmlowp semantics, defined in edgeq_nn_support.c) -------------------------- */
+/* gemmlowp SaturatingRoundingDoublingHighMul */
+int32_t edgeq_srdhm(int32_t a, int32_t b);
+/* gemmlowp RoundingDivideByPOT, exponent in [0, 31] */
+int32_t edgeq_rdbpot(int32_t x, int32_t exponent);
+/* TFLM MultiplyByQuantizedMultiplier (double rounding); shift > 0 is a left shift */
+int32_t edgeq_requantize(int32_t x, int32_t multiplier, int32_t shift);
+/* TFLM MultiplyByQuantizedMultiplierSmallerThanOneExp (shift <= 0) */
+int32_t edgeq_requantize_lt1(int32_t x, int32_t multiplier, int32_t left_shift);
+/* TFLM MultiplyByQuantizedMultiplierGreaterThanOne (shift >= 0) */
+int32_t edgeq_requantize_gt1(int32_t x, int32_t multiplier, int32_t left_shift);
+/* gemmlowp exp_on_negative_values for a Q(integer_bits).(31-integer_bits) input; result Q0.31 */
+int32_t edgeq_exp_on_negative_values(int32_t a, int32_t integer_bits);
+/* gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out) */
+int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a);
+
+/* ---- output writer of the window kernels (conv, depthwise, pooling) ----------------------------------------------
+ * Writes output bytes in memory order: directly, or - when the output overwrites the kernel's own input and
+ * ctx->size > 0 - through a delay ring of ctx->size bytes in ctx->buf, so that an output byte reaches memory only
+ * after every input byte at or below its position has been read for the last time. The compiler computes the ring
+ * size exactly for each layer's loop order (edgeq/compiler/ops/base.py inplace_delay). */
+typedef struct {
+    int8_t *out;
+    int8_t *ring;
+    int32_t size;
+    int32_t pos;  /* bytes produced so far */
+    int32_t slot; /* next ring slot */
+} edgeq_out_writer;
+void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx);
+void edgeq_ow_put(edgeq_out_writer *w, int8_t v);
+void edgeq_ow_flush(edgeq_out_writer *w);
+
+/* ---- kernels ----------------------------------------------------------------------------------------------- */
+edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                       const edgeq_per_channel_quant_params *quant_params,
+                                       const edgeq_dims *input_dims, const int8_t *input_data,
+                                       const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                       const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                       const edgeq_dims *output_dims, int8_t *output_data);
+
+edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
+                                             const edgeq_per_channel_quant_params *quant_params,
+                                             const edgeq_dims *input_dims, const int8_t *input_data,
+                                             const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                             const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                             const edgeq_dims *output_dims, int8_t *output_data);
+
+edgeq_status edgeq_fully_connected_s8(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
+                                      const edgeq_per_tensor_quant_params *quant_params,
+                                      const edgeq_dims *input_dims, const int8_t *input_data,
+                                      const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                      const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                      const edgeq_dims *output_dims, int8_t *output_data);
+
+edgeq_status edgeq_fully_connected_per_channel_s8(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
+                                                  const edgeq_per_channel_quant_params *quant_params,
+                                                  const edgeq_dims *input_dims, const int8_t *input_data,
+                                                  const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                                  const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                                  const edgeq_dims *output_dims, int8_t *output_data);
+
+edgeq_status edgeq_avgpool_s8(const edgeq_context *ctx, const edgeq_pool_params *pool_params,
+                              const edgeq_dims *input_dims, const int8_t *input_data,
+                              const edgeq_dims *filter_dims, const edgeq_dims *output_dims, int8_t *output_data);
+
+edgeq_status edgeq_max_pool_s8(const edgeq_context *ctx, const edgeq_pool_params *pool_params,
+                               const edgeq_dims *input_dims, const int8_t *input_data,
+                               const edgeq_dims *filter_dims, const edgeq_dims *output_dims, int8_t *output_data);
+
+edgeq_status edgeq_elementwise_add_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
+                                      int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                      int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                      int32_t left_shift, int8_t *output, int32_t out_offset, int32_t out_mult,
+                                      int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max,
+                                      int32_t block_size);
+
+edgeq_status edgeq_elementwise_mul_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
+                                      int32_t input_1_offset, int32_t input_2_offset, int8_t *output,
+                                      int32_t out_offset, int32_t out_mult, int32_t out_shift,
+                                      int32_t out_activation_min, int32_t out_activation_max, int32_t block_size);
+
+/* Broadcasting ADD / MUL (CMSIS-NN has none; TFLM's BroadcastAdd6DSlow / BroadcastMul6DSlow arithmetic).
+ * in*_strides: element strides of each input for the 4 output dimensions (0 where the input is broadcast). */
+edgeq_status edgeq_broadcast_add_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
+                                    const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                    int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                    int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                    int32_t left_shift, int8_t *output, int32_t out_offset, int32_t out_mult,
+                                    int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max);
+
+edgeq_status edgeq_broadcast_mul_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
+                                    const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                    int32_t input_1_offset, int32_t input_2_offset, int8_t *output,
+                                    int32_t out_offset, int32_t out_mult, int32_t out_shift,
+                                    int32_t out_activation_min, int32_t out_activation_max);
+
+void edgeq_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size, int32_t mult, int32_t shift,
+                      int32_t diff_min, int8_t *output);
+
+void edgeq_logistic_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
+                       int32_t input_multiplier, int32_t input_left_shift, int8_t *output);
+
+/* RELU: TFLM requantizes (input scale may differ from the output scale), then clamps. */
+void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
+                   int32_t output_zero_point, int32_t act_min, int32_t act_max, int8_t *output);
+/* RELU6: a clamp to [lower, upper] in the input's quantization. */
+void edgeq_relu6_s8(const int8_t *input, int32_t size, int32_t lower, int32_t upper, int8_t *output);
+
+/* QUANTIZE int8 -> int8 (a change of scale / zero point inside the graph): TFLM's Requantize. */
+void edgeq_requantize_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
+                         int32_t output_zero_point, int8_t *output);
+
+/* MEAN over the dimensions flagged (non-zero) in `reduce` (n, h, w, c) of a 4-D input. */
+edgeq_status edgeq_mean_s8(const int8_t *input, const edgeq_dims *input_dims, const edgeq_dims *reduce,
+                           int32_t input_zero_point, int32_t num_elements_in_axis, int32_t mult, int32_t shift,
+                           int32_t output_zero_point, int8_t *output);
+
+/* CONCATENATION: outer_size blocks; input i contributes copy_sizes[i] bytes per block. */
+void edgeq_concatenation_s8(const int8_t *const *inputs, const int32_t *copy_sizes, int32_t num_inputs,
+                            int32_t outer_size, int8_t *output);
+
+edgeq_status edgeq_pad_s8(const int8_t *input, int8_t *output, int8_t pad_value, const edgeq_dims *input_size,
+                          const edgeq_dims *pre_pad, const edgeq_dims *post_pad);
+
+/* Float model I/O only (the only float code). */
+void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
+void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EDGEQ_NN_H */
