@@ -7,20 +7,28 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def _default(obj: Any):
+    if type(obj).__module__ == "numpy":  # numpy is imported only when a command already produced numpy values
+        import numpy as np
+
+        return _numpy_default(obj, np)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _numpy_default(obj: Any, np):
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):
         return None if not math.isfinite(float(obj)) else float(obj)
     if isinstance(obj, np.ndarray):
         return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 

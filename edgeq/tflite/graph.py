@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are made, so reading a model needs none
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,15 @@ class Quantization:
     def is_quantized(self) -> bool:
         return len(self.scale) > 0
 
-    def scales(self) -> np.ndarray:
+    def scales(self) -> "np.ndarray":
         """Scales as float32, exactly as stored in the file (TFLM reads them as float)."""
+        import numpy as np
+
         return np.asarray(self.scale, dtype=np.float32)
 
-    def zero_points(self) -> np.ndarray:
+    def zero_points(self) -> "np.ndarray":
+        import numpy as np
+
         return np.asarray(self.zero_point, dtype=np.int64)
 
     def to_dict(self) -> dict:
@@ -87,8 +92,10 @@ class Tensor:
     def zero_point(self) -> int:
         return int(self.quant.zero_point[0]) if self.quant and self.quant.zero_point else 0
 
-    def array(self) -> np.ndarray:
+    def array(self) -> "np.ndarray":
         """The constant data as a numpy array of ``shape`` (raises for activations)."""
+        import numpy as np
+
         if self.data is None:
             raise ValueError(f"tensor {self.name!r} has no constant data")
         arr = np.frombuffer(self.data, dtype=np.dtype(self.dtype).newbyteorder("<"))

@@ -54,8 +54,8 @@ def _qdesc(t: Tensor) -> str:
     if t.quant is None or not t.quant.is_quantized:
         return "-"
     if t.quant.per_channel:
-        s = t.quant.scales()
-        return f"per-channel axis {t.quant.axis} ({len(s)} ch, scale {s.min():.3g}..{s.max():.3g})"
+        s = t.quant.scale
+        return f"per-channel axis {t.quant.axis} ({len(s)} ch, scale {min(s):.3g}..{max(s):.3g})"
     return f"scale {t.quant.scale[0]:.6g} zp {t.quant.zero_point[0]}"
 
 
