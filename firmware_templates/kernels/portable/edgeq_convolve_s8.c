@@ -1,7 +1,79 @@
 /* CONV_2D, int8, per-channel requantization (TFLM reference_integer_ops::ConvPerChannel).
  * Layouts: input NHWC, filter OHWI ([C_OUT, KH, KW, C_IN / groups]), output NHWC. Zero padding is implicit:
- * taps outside the image are skipped. */
+ * taps outside the image are skipped (they contribute nothing, exactly as in TFLM).
+ *
+ * How it is fast (same sums as the reference, only in another order):
+ * - for each output pixel the valid taps form a rectangle of the filter (edgeq_tap_range), so the border needs no
+ *   per-tap test, and one filter row of a non-grouped, non-dilated convolution reads KW * C_IN *contiguous* input
+ *   bytes: the inner loop is a plain dot product (a 1x1 convolution is one dot product of C_IN per channel);
+ * - four output channels are computed together, so each input byte is loaded once for four multiply-accumulates;
+ * - with the DSP extension, four bytes at a time through __smlad (two 16x16 multiply-accumulates per instruction).
+ * The output is written in memory order through edgeq_out_writer, so it may overwrite the input in place. */
 #include "edgeq_nn.h"
+
+/* acc[j] += sum over k < n of (in[k] + input_offset) * w[j * w_stride + k], for the four channels j = 0..3. */
+static void edgeq_conv_dot4(const int8_t *in, const int8_t *w, int32_t w_stride, int32_t n, int32_t input_offset,
+                            int32_t acc[4])
+{
+    const int8_t *w0 = w;
+    const int8_t *w1 = w0 + w_stride;
+    const int8_t *w2 = w1 + w_stride;
+    const int8_t *w3 = w2 + w_stride;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    int32_t k = 0;
+#if EDGEQ_USE_DSP
+    /* the offset in both 16-bit lanes: __sxtab16(off2, x) sign-extends bytes 0 and 2 of x and adds it to each */
+    const int32_t off2 = (int32_t)(((uint32_t)input_offset << 16) | ((uint32_t)input_offset & 0xFFFFu));
+    for (; k + 4 <= n; k += 4) {
+        const int32_t x = edgeq_load4(in + k);
+        const int32_t x02 = __sxtab16(off2, x);             /* lanes: x0 + off, x2 + off */
+        const int32_t x13 = __sxtab16(off2, edgeq_ror8(x)); /* lanes: x1 + off, x3 + off */
+        int32_t v;
+        v = edgeq_load4(w0 + k); /* __smlad(a, b, acc) = acc + a.lo * b.lo + a.hi * b.hi */
+        a0 = __smlad(x02, __sxtb16(v), a0);
+        a0 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a0);
+        v = edgeq_load4(w1 + k);
+        a1 = __smlad(x02, __sxtb16(v), a1);
+        a1 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a1);
+        v = edgeq_load4(w2 + k);
+        a2 = __smlad(x02, __sxtb16(v), a2);
+        a2 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a2);
+        v = edgeq_load4(w3 + k);
+        a3 = __smlad(x02, __sxtb16(v), a3);
+        a3 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a3);
+    }
+#endif
+    for (; k < n; ++k) {
+        const int32_t x = (int32_t)in[k] + input_offset;
+        a0 += x * EDGEQ_W8(&w0[k]);
+        a1 += x * EDGEQ_W8(&w1[k]);
+        a2 += x * EDGEQ_W8(&w2[k]);
+        a3 += x * EDGEQ_W8(&w3[k]);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* One channel: returns acc + sum over k < n of (in[k] + input_offset) * w[k]. */
+static int32_t edgeq_conv_dot1(const int8_t *in, const int8_t *w, int32_t n, int32_t input_offset, int32_t acc)
+{
+    int32_t k = 0;
+#if EDGEQ_USE_DSP
+    const int32_t off2 = (int32_t)(((uint32_t)input_offset << 16) | ((uint32_t)input_offset & 0xFFFFu));
+    for (; k + 4 <= n; k += 4) {
+        const int32_t x = edgeq_load4(in + k);
+        const int32_t v = edgeq_load4(w + k);
+        acc = __smlad(__sxtab16(off2, x), __sxtb16(v), acc);
+        acc = __smlad(__sxtab16(off2, edgeq_ror8(x)), __sxtb16(edgeq_ror8(v)), acc);
+    }
+#endif
+    for (; k < n; ++k) {
+        acc += ((int32_t)in[k] + input_offset) * EDGEQ_W8(&w[k]);
+    }
+    return acc;
+}
 
 edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                        const edgeq_per_channel_quant_params *quant_params,
@@ -30,9 +102,11 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
     const int32_t output_offset = conv_params->output_offset;
     const int32_t act_min = conv_params->activation.min;
     const int32_t act_max = conv_params->activation.max;
+    const int32_t filter_size = filter_h * filter_w * filter_c; /* bytes of one output channel's filter */
     int32_t groups;
     int32_t filters_per_group;
-    int32_t b, out_y, out_x, out_ch, ky, kx, ic;
+    int32_t contiguous; /* one filter row reads one contiguous run of input bytes */
+    int32_t b, out_y, out_x, g, j, t, ky, kx;
     edgeq_out_writer writer;
 
     (void)bias_dims;
@@ -44,45 +118,63 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
     if (filters_per_group <= 0) {
         return EDGEQ_ARG_ERROR;
     }
+    contiguous = groups == 1 && dilation_w == 1;
 
     edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
     for (b = 0; b < batches; ++b) {
         for (out_y = 0; out_y < output_h; ++out_y) {
             const int32_t in_y_origin = out_y * stride_h - pad_h;
+            int32_t ky_lo, ky_hi;
+            edgeq_tap_range(in_y_origin, dilation_h, input_h, filter_h, &ky_lo, &ky_hi);
             for (out_x = 0; out_x < output_w; ++out_x) {
                 const int32_t in_x_origin = out_x * stride_w - pad_w;
-                for (out_ch = 0; out_ch < output_c; ++out_ch) {
-                    const int32_t group = out_ch / filters_per_group;
-                    const int8_t *filter_ch = filter_data + out_ch * filter_h * filter_w * filter_c;
-                    int32_t acc = 0;
-                    for (ky = 0; ky < filter_h; ++ky) {
-                        const int32_t in_y = in_y_origin + dilation_h * ky;
-                        if (in_y < 0 || in_y >= input_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < filter_w; ++kx) {
-                            const int32_t in_x = in_x_origin + dilation_w * kx;
-                            const int8_t *in_px;
-                            const int8_t *w_px;
-                            if (in_x < 0 || in_x >= input_w) {
-                                continue;
+                int32_t kx_lo, kx_hi;
+                edgeq_tap_range(in_x_origin, dilation_w, input_w, filter_w, &kx_lo, &kx_hi);
+                for (g = 0; g < groups; ++g) {
+                    /* output channels out_ch .. out_ch + n_ch - 1 of group g: four at a time, then one at a time */
+                    for (j = 0; j < filters_per_group;) {
+                        const int32_t out_ch = g * filters_per_group + j;
+                        const int32_t n_ch = filters_per_group - j >= 4 ? 4 : 1;
+                        const int8_t *filter_ch = filter_data + out_ch * filter_size;
+                        int32_t acc[4] = {0, 0, 0, 0};
+                        for (ky = ky_lo; ky < ky_hi; ++ky) {
+                            const int32_t in_y = in_y_origin + dilation_h * ky;
+                            const int8_t *in_row = input_data + ((b * input_h + in_y) * input_w) * input_c +
+                                                   g * filter_c;
+                            const int8_t *w_row = filter_ch + ky * filter_w * filter_c;
+                            if (contiguous) { /* taps kx_lo .. kx_hi - 1 of this row, in one run */
+                                const int8_t *in_px = in_row + (in_x_origin + kx_lo) * input_c;
+                                const int8_t *w_px = w_row + kx_lo * filter_c;
+                                const int32_t n = (kx_hi - kx_lo) * filter_c;
+                                if (n_ch == 4) {
+                                    edgeq_conv_dot4(in_px, w_px, filter_size, n, input_offset, acc);
+                                } else {
+                                    acc[0] = edgeq_conv_dot1(in_px, w_px, n, input_offset, acc[0]);
+                                }
+                            } else { /* grouped or dilated: one run of filter_c bytes per tap */
+                                for (kx = kx_lo; kx < kx_hi; ++kx) {
+                                    const int8_t *in_px = in_row + (in_x_origin + dilation_w * kx) * input_c;
+                                    const int8_t *w_px = w_row + kx * filter_c;
+                                    if (n_ch == 4) {
+                                        edgeq_conv_dot4(in_px, w_px, filter_size, filter_c, input_offset, acc);
+                                    } else {
+                                        acc[0] = edgeq_conv_dot1(in_px, w_px, filter_c, input_offset, acc[0]);
+                                    }
+                                }
                             }
-                            in_px = input_data + ((b * input_h + in_y) * input_w + in_x) * input_c + group * filter_c;
-                            w_px = filter_ch + (ky * filter_w + kx) * filter_c;
-                            for (ic = 0; ic < filter_c; ++ic) {
-                                acc += (int32_t)EDGEQ_W8(&w_px[ic]) * ((int32_t)in_px[ic] + input_offset);
-                            }
                         }
+                        for (t = 0; t < n_ch; ++t) {
+                            const int32_t oc = out_ch + t;
+                            int32_t a = acc[t];
+                            if (bias_data != NULL) {
+                                a += EDGEQ_W32(&bias_data[oc]);
+                            }
+                            edgeq_ow_put(&writer, edgeq_acc_to_s8(a, EDGEQ_W32(&quant_params->multiplier[oc]),
+                                                                  EDGEQ_W32(&quant_params->shift[oc]),
+                                                                  output_offset, act_min, act_max));
+                        }
+                        j += n_ch;
                     }
-                    if (bias_data != NULL) {
-                        acc += EDGEQ_W32(&bias_data[out_ch]);
-                    }
-                    acc = edgeq_requantize(acc, EDGEQ_W32(&quant_params->multiplier[out_ch]),
-                                           EDGEQ_W32(&quant_params->shift[out_ch]));
-                    acc += output_offset;
-                    acc = acc < act_min ? act_min : acc;
-                    acc = acc > act_max ? act_max : acc;
-                    edgeq_ow_put(&writer, (int8_t)acc);
                 }
             }
         }

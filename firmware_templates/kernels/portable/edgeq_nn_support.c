@@ -150,20 +150,6 @@ void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx)
     w->slot = 0;
 }
 
-void edgeq_ow_put(edgeq_out_writer *w, int8_t v)
-{
-    if (w->size == 0) {
-        w->out[w->pos++] = v;
-        return;
-    }
-    if (w->pos >= w->size) {
-        w->out[w->pos - w->size] = w->ring[w->slot]; /* the oldest held-back byte is now safe to store */
-    }
-    w->ring[w->slot] = v;
-    w->slot = w->slot + 1 == w->size ? 0 : w->slot + 1;
-    ++w->pos;
-}
-
 void edgeq_ow_flush(edgeq_out_writer *w)
 {
     int32_t n;

@@ -108,8 +108,101 @@ typedef struct {
     int32_t slot; /* next ring slot */
 } edgeq_out_writer;
 void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx);
-void edgeq_ow_put(edgeq_out_writer *w, int8_t v);
 void edgeq_ow_flush(edgeq_out_writer *w);
+
+/* One output byte (inline: it runs once per output element, and the common case is a plain store). */
+static inline void edgeq_ow_put(edgeq_out_writer *w, int8_t v)
+{
+    if (w->size == 0) {
+        w->out[w->pos++] = v;
+        return;
+    }
+    if (w->pos >= w->size) {
+        w->out[w->pos - w->size] = w->ring[w->slot]; /* the oldest held-back byte is now safe to store */
+    }
+    w->ring[w->slot] = v;
+    w->slot = w->slot + 1 == w->size ? 0 : w->slot + 1;
+    ++w->pos;
+}
+
+/* ---- inline helpers of the hot loops -------------------------------------------------------------------------- */
+
+/* edgeq_requantize, inline (it runs once per output element of every conv / depthwise / FC) and without a 64-bit
+ * division: gemmlowp's (ab + nudge) / 2^31 truncates toward zero, which for a negative numerator is
+ * (ab + nudge + 2^31 - 1) >> 31 (an arithmetic shift, like every right shift of a negative value in TFLM). */
+static inline int32_t edgeq_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    const int32_t a = (int32_t)((uint32_t)x * ((uint32_t)1 << left_shift)); /* wraps like the reference */
+    int32_t high;
+    int64_t ab;
+    if (a == INT32_MIN && multiplier == INT32_MIN) {
+        high = INT32_MAX; /* the one saturating case of SaturatingRoundingDoublingHighMul */
+    } else {
+        ab = (int64_t)a * (int64_t)multiplier;
+        ab += ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+        if (ab < 0) {
+            ab += ((int64_t)1 << 31) - 1; /* round toward zero, not toward minus infinity */
+        }
+        high = (int32_t)(ab >> 31);
+    }
+    if (right_shift == 0) {
+        return high;
+    } else {
+        /* RoundingDivideByPOT: round half away from zero */
+        const int32_t mask = (int32_t)(((uint32_t)1 << right_shift) - 1);
+        const int32_t remainder = high & mask;
+        const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+        return (high >> right_shift) + (remainder > threshold ? 1 : 0);
+    }
+}
+
+/* Requantize an int32 accumulator to the int8 output: multiplier/shift, + output zero point, clamp. */
+static inline int8_t edgeq_acc_to_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                     int32_t act_min, int32_t act_max)
+{
+    acc = edgeq_requantize_fast(acc, multiplier, shift) + output_offset;
+    acc = acc < act_min ? act_min : acc;
+    acc = acc > act_max ? act_max : acc;
+    return (int8_t)acc;
+}
+
+/* The valid filter taps along one axis: tap k reads input position origin + dilation * k, which must lie in
+ * [0, size). The valid k form one range [*lo, *hi) (empty when *lo == *hi), so border pixels need no per-tap test. */
+static inline void edgeq_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t taps, int32_t *lo,
+                                   int32_t *hi)
+{
+    int32_t a = origin < 0 ? (-origin + dilation - 1) / dilation : 0; /* first k with origin + dilation*k >= 0 */
+    int32_t b = size > origin ? (size - origin + dilation - 1) / dilation : 0; /* first k past the end */
+    b = b < taps ? b : taps;
+    a = a < b ? a : b;
+    *lo = a;
+    *hi = b;
+}
+
+/* DSP extension (Cortex-M4/M7/M33/M55...): the kernels use the two-lane 16-bit multiply-accumulates of ACLE
+ * (<arm_acle.h>) on four int8 values loaded as one 32-bit word. Every other target (AVR, M0+, RISC-V, x86) runs the
+ * plain C loops, which compute the same sums. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+#define EDGEQ_USE_DSP 1
+#include <arm_acle.h>
+#include <string.h>
+/* four int8 from any address (memcpy compiles to one unaligned LDR) */
+static inline int32_t edgeq_load4(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+/* rotate right by 8 bits: brings bytes 1 and 3 to the positions __sxtb16 extends (ACLE has no __ror) */
+static inline int32_t edgeq_ror8(int32_t v)
+{
+    return (int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24));
+}
+#else
+#define EDGEQ_USE_DSP 0
+#endif
 
 /* ---- kernels ----------------------------------------------------------------------------------------------- */
 edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
