@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from compiler_util import random_inputs, single_op_model  # noqa: F401
 from conftest import run_cli
 from fwutil import Serial, need_arm, random_input, tflm_outputs
 
@@ -139,6 +140,46 @@ def test_qat_model_on_qemu_m4_bit_exact_with_tflm(qat_model, tmp_path, digits):
             x = x.astype(np.int8).reshape(t.shape)
             assert link.load(x.tobytes()) == ["m-load-done"]
             assert link.run()[1] == tflm_outputs(qat_model, x)
+
+
+#: single-op models for the DSP (__smlad / __smlabb) paths of the portable kernels on the M4, at their edges: runs
+#: that are not a multiple of 4 bytes (the plain C tail), fewer than 4 channels left over, grouped and dilated
+#: convolutions (one run per tap), depth multiplier > 1, SAME borders, strides; the MLPerf models only cover the
+#: shapes they happen to have.
+DSP_SPECS = {
+    "conv-cin3-same": {"op": "conv", "inputs": [[9, 7, 3]], "filters": 7, "kernel": [3, 3], "strides": [1, 1],
+                       "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 2.0, "seed": 1},
+    "conv-1x1-cin13": {"op": "conv", "inputs": [[5, 6, 13]], "filters": 10, "kernel": [1, 1], "strides": [1, 1],
+                       "dilation": [1, 1], "padding": "valid", "act": None, "bias": True, "range": 8.0, "seed": 2},
+    "conv-dilated-stride": {"op": "conv", "inputs": [[11, 10, 6]], "filters": 5, "kernel": [3, 2],
+                            "strides": [1, 1], "dilation": [2, 2], "padding": "same", "act": "relu6", "bias": False,
+                            "range": 0.5, "seed": 3},
+    "conv-grouped": {"op": "conv", "inputs": [[6, 6, 8]], "filters": 12, "groups": 2, "kernel": [3, 3],
+                     "strides": [2, 2], "dilation": [1, 1], "padding": "same", "act": None, "bias": True,
+                     "range": 2.0, "seed": 4},
+    "dw-c6-same": {"op": "dw", "inputs": [[8, 9, 6]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                   "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 2.0, "seed": 5},
+    "dw-mult2-stride2": {"op": "dw", "inputs": [[9, 8, 5]], "mult": 2, "kernel": [3, 3], "strides": [2, 2],
+                         "dilation": [1, 1], "padding": "same", "act": None, "bias": True, "range": 8.0, "seed": 6},
+    "dense-37x7": {"op": "dense", "inputs": [[37]], "units": 7, "act": "relu", "bias": True,
+                   "per_tensor_dense": False, "range": 2.0, "seed": 7},
+    "dense-per-tensor-2x19": {"op": "dense", "inputs": [[2, 19]], "units": 9, "act": None, "bias": False,
+                              "per_tensor_dense": True, "range": 0.5, "seed": 8},
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("key", list(DSP_SPECS))
+def test_dsp_kernel_paths_on_qemu_m4_bit_exact_with_tflm(single_op_model, tmp_path, key):
+    need_arm()
+    from edgeq.targets.export import export
+
+    model = single_op_model(DSP_SPECS[key])
+    res = export(model, "qemu-m4", tmp_path / key, backend="portable", build=True)
+    with device("qemu-m4", res.out_dir) as (link, _):
+        for x in random_inputs(model, 3, seed=len(key)):
+            assert link.load(x.tobytes()) == ["m-load-done"]
+            assert link.run()[1] == tflm_outputs(model, x), f"{key}: device output differs from TFLM"
 
 
 def test_check_build_of_an_arduino_sketch_runs_on_qemu(fw, shared_models):
