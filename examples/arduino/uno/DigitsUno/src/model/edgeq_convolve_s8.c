@@ -11,70 +11,6 @@
  * The output is written in memory order through edgeq_out_writer, so it may overwrite the input in place. */
 #include "edgeq_nn.h"
 
-/* acc[j] += sum over k < n of (in[k] + input_offset) * w[j * w_stride + k], for the four channels j = 0..3. */
-static void edgeq_conv_dot4(const int8_t *in, const int8_t *w, int32_t w_stride, int32_t n, int32_t input_offset,
-                            int32_t acc[4])
-{
-    const int8_t *w0 = w;
-    const int8_t *w1 = w0 + w_stride;
-    const int8_t *w2 = w1 + w_stride;
-    const int8_t *w3 = w2 + w_stride;
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    int32_t k = 0;
-#if EDGEQ_USE_DSP
-    /* the offset in both 16-bit lanes: __sxtab16(off2, x) sign-extends bytes 0 and 2 of x and adds it to each */
-    const int32_t off2 = (int32_t)(((uint32_t)input_offset << 16) | ((uint32_t)input_offset & 0xFFFFu));
-    for (; k + 4 <= n; k += 4) {
-        const int32_t x = edgeq_load4(in + k);
-        const int32_t x02 = __sxtab16(off2, x);             /* lanes: x0 + off, x2 + off */
-        const int32_t x13 = __sxtab16(off2, edgeq_ror8(x)); /* lanes: x1 + off, x3 + off */
-        int32_t v;
-        v = edgeq_load4(w0 + k); /* __smlad(a, b, acc) = acc + a.lo * b.lo + a.hi * b.hi */
-        a0 = __smlad(x02, __sxtb16(v), a0);
-        a0 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a0);
-        v = edgeq_load4(w1 + k);
-        a1 = __smlad(x02, __sxtb16(v), a1);
-        a1 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a1);
-        v = edgeq_load4(w2 + k);
-        a2 = __smlad(x02, __sxtb16(v), a2);
-        a2 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a2);
-        v = edgeq_load4(w3 + k);
-        a3 = __smlad(x02, __sxtb16(v), a3);
-        a3 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a3);
-    }
-#endif
-    for (; k < n; ++k) {
-        const int32_t x = (int32_t)in[k] + input_offset;
-        a0 += x * EDGEQ_W8(&w0[k]);
-        a1 += x * EDGEQ_W8(&w1[k]);
-        a2 += x * EDGEQ_W8(&w2[k]);
-        a3 += x * EDGEQ_W8(&w3[k]);
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
-
-/* One channel: returns acc + sum over k < n of (in[k] + input_offset) * w[k]. */
-static int32_t edgeq_conv_dot1(const int8_t *in, const int8_t *w, int32_t n, int32_t input_offset, int32_t acc)
-{
-    int32_t k = 0;
-#if EDGEQ_USE_DSP
-    const int32_t off2 = (int32_t)(((uint32_t)input_offset << 16) | ((uint32_t)input_offset & 0xFFFFu));
-    for (; k + 4 <= n; k += 4) {
-        const int32_t x = edgeq_load4(in + k);
-        const int32_t v = edgeq_load4(w + k);
-        acc = __smlad(__sxtab16(off2, x), __sxtb16(v), acc);
-        acc = __smlad(__sxtab16(off2, edgeq_ror8(x)), __sxtb16(edgeq_ror8(v)), acc);
-    }
-#endif
-    for (; k < n; ++k) {
-        acc += ((int32_t)in[k] + input_offset) * EDGEQ_W8(&w[k]);
-    }
-    return acc;
-}
-
 edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                        const edgeq_per_channel_quant_params *quant_params,
                                        const edgeq_dims *input_dims, const int8_t *input_data,
@@ -147,18 +83,18 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
                                 const int8_t *w_px = w_row + kx_lo * filter_c;
                                 const int32_t n = (kx_hi - kx_lo) * filter_c;
                                 if (n_ch == 4) {
-                                    edgeq_conv_dot4(in_px, w_px, filter_size, n, input_offset, acc);
+                                    edgeq_dot4_s8(in_px, w_px, filter_size, n, input_offset, acc);
                                 } else {
-                                    acc[0] = edgeq_conv_dot1(in_px, w_px, n, input_offset, acc[0]);
+                                    acc[0] = edgeq_dot1_s8(in_px, w_px, n, input_offset, acc[0]);
                                 }
                             } else { /* grouped or dilated: one run of filter_c bytes per tap */
                                 for (kx = kx_lo; kx < kx_hi; ++kx) {
                                     const int8_t *in_px = in_row + (in_x_origin + dilation_w * kx) * input_c;
                                     const int8_t *w_px = w_row + kx * filter_c;
                                     if (n_ch == 4) {
-                                        edgeq_conv_dot4(in_px, w_px, filter_size, filter_c, input_offset, acc);
+                                        edgeq_dot4_s8(in_px, w_px, filter_size, filter_c, input_offset, acc);
                                     } else {
-                                        acc[0] = edgeq_conv_dot1(in_px, w_px, filter_c, input_offset, acc[0]);
+                                        acc[0] = edgeq_dot1_s8(in_px, w_px, filter_c, input_offset, acc[0]);
                                     }
                                 }
                             }
