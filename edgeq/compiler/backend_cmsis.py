@@ -1,15 +1,14 @@
 """``--backend cmsis-nn``: the same lowered layers and templates as the portable backend, calling CMSIS-NN.
 
-Note for the compiler lead: nothing in the templates or the op modules is forked. This backend
+Nothing in the templates or the op modules is forked. This backend
 * maps kernel names to CMSIS-NN functions with :data:`CMSIS_FUNCS` (edgeq's kernels mirror CMSIS-NN's signatures,
   so only the ``arm_``/``cmsis_nn_`` prefixes change); a layer whose kernel has no CMSIS-NN twin (broadcast ADD/MUL,
   MEAN, PAD, CONCATENATION, QUANTIZE, RELU..., grouped CONV) keeps edgeq's portable kernel, in the same model;
-* renders each layer's own ``c_call`` with a per-layer renderer (``arm_``+``cmsis_nn_`` names, or ``edgeq_`` for the
-  portable ones), then patches two lines of the CMSIS-NN calls: ``ctx = {NULL, 0}`` -> the layer's scratch block
+* renders each layer's own ``c_call`` with a per-layer renderer (:class:`_LayerRenderer`: ``arm_``+``cmsis_nn_``
+  names, or ``edgeq_`` for the portable ones) whose ``context()`` hook gives a CMSIS-NN layer its scratch block
   ``&edgeq_arena[plan.scratch_offsets[i]]`` (often a hole between activations; or the precomputed FC kernel sums
-  on MVE) and the per-channel ``quant_params`` (CMSIS-NN's fields are non-const
-  ``int32_t *``). If you add ``Renderer`` hooks for those two (e.g. ``r.context(layer)`` / ``r.qptr(name)``), tell me
-  and the patching goes away; an unexpected shape of those lines fails loudly (AssertionError), never silently.
+  on MVE) and whose ``quant_arrays()`` hook casts the per-channel arrays (CMSIS-NN's fields are non-const
+  ``int32_t *``); a layer that needs a context but declares none fails loudly (AssertionError), never silently;
 * sizes scratch per target with the CMSIS-NN getter rules mirrored in :mod:`edgeq.compiler.cmsis_nn`
   (scalar: host/m0plus/generic, DSP: m4/m7, MVE: m55) and ``#error``s if model.c is compiled for another CMSIS-NN
   code path than the one planned (its scratch would be too small);
@@ -26,7 +25,6 @@ Note for the compiler lead: nothing in the templates or the op modules is forked
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,22 +49,36 @@ GLUE_HEADER = "edgeq_cmsis_nn.h"
 PORTABLE_HEADER = "edgeq_nn.h"
 PORTABLE_BASE = ("edgeq_nn.h", "edgeq_nn_support.c")
 
-_CTX_LINE = re.compile(r"^const (\w+) ctx = \{NULL, 0\};$")
-_PC_QUANT_LINE = re.compile(r"^const cmsis_nn_per_channel_quant_params quant_params = \{(\w+), (\w+)\};$")
 
 
 class _LayerRenderer(Renderer):
-    """Renderer for one layer: CMSIS-NN names for a CMSIS-NN layer, edgeq names for a portable one."""
+    """Renderer for one layer: CMSIS-NN names, scratch and casts for a CMSIS-NN layer, edgeq's for a portable one.
 
-    def __init__(self, ptrs, cmsis: bool):
+    ``ctx_init``: the CMSIS-NN layer's context initializer (its scratch in the arena, or its precomputed FC kernel
+    sums), or None for ``{NULL, 0}``."""
+
+    def __init__(self, ptrs, cmsis: bool, ctx_init: str | None = None):
         super().__init__(ptrs, backend="cmsis-nn")
         self.cmsis = cmsis
+        self.ctx_init = ctx_init if cmsis else None
+        self.ctx_used = False
 
     def fn(self, name: str) -> str:
         return CMSIS_FUNCS.get(name, f"arm_{name}") if self.cmsis else f"edgeq_{name}"
 
     def ty(self, name: str) -> str:
         return f"cmsis_nn_{name}" if self.cmsis else f"edgeq_{name}"
+
+    def context(self, layer) -> str:
+        if self.ctx_init is not None:
+            self.ctx_used = True
+            return self.ctx_init
+        return super().context(layer)
+
+    def quant_arrays(self, mult: str, shift: str) -> str:
+        if not self.cmsis:
+            return super().quant_arrays(mult, shift)
+        return f"{{(int32_t *){mult}, (int32_t *){shift}}}"  # CMSIS-NN's fields are non-const pointers
 
 
 class CmsisRenderer(Renderer):
@@ -191,6 +203,7 @@ class CmsisNNBackend:
                                 f"layer {layer.index} FC kernel sums (arm_vector_sum_s8, for MVE)", flash=False)
 
     def _bind(self, layer, use: bool, plan) -> None:
+        """Render ``layer`` with CMSIS-NN names, its scratch or kernel sums as context, when it runs on CMSIS-NN."""
         orig = layer.c_call
         scratch = self._scratch.get(layer.index, 0)
         offs = getattr(plan, "scratch_offsets", None)
@@ -198,36 +211,22 @@ class CmsisNNBackend:
         if scratch and scratch_off is None:  # an older planner: one region after the activations
             scratch_off = plan.arena_bytes
         sums = self._kernel_sums.get(layer.index)
-        out_depth = layer.params.get("out_depth", 0)
+        if sums:
+            ctx_init = f"{{(void *){sums}, {4 * layer.params.get('out_depth', 0)}}}"
+        elif scratch:
+            ctx_init = f"{{(void *)&edgeq_arena[{scratch_off}], {scratch}}}"
+        else:
+            ctx_init = None
 
         def c_call(r, _orig=orig, _layer=layer):
-            lines = _orig(_LayerRenderer(r._ptrs, use))
-            if not use:
-                return lines
-            return self._patch(_layer, lines, scratch, scratch_off, sums, out_depth)
+            lr = _LayerRenderer(r._ptrs, use, ctx_init)
+            lines = _orig(lr)
+            if lr.ctx_init is not None and not lr.ctx_used:
+                raise AssertionError(f"cmsis-nn backend: layer {_layer.index} needs a context ({ctx_init}) but its "
+                                     f"C call declares none")
+            return lines
 
         layer.c_call = c_call  # instance attribute: only this compile's layer objects are affected
-
-    @staticmethod
-    def _patch(layer, lines: list[str], scratch: int, scratch_off, sums: str | None, out_depth: int) -> list[str]:
-        out = []
-        ctx_done = not (scratch or sums)
-        for line in lines:
-            m = _CTX_LINE.match(line)
-            if m and (scratch or sums):
-                buf, size = ((f"(void *){sums}", 4 * out_depth) if sums
-                             else (f"(void *)&edgeq_arena[{scratch_off}]", scratch))
-                line = f"const {m.group(1)} ctx = {{{buf}, {size}}};"
-                ctx_done = True
-            m = _PC_QUANT_LINE.match(line)
-            if m:
-                line = (f"const cmsis_nn_per_channel_quant_params quant_params = {{(int32_t *){m.group(1)}, "
-                        f"(int32_t *){m.group(2)}}};")
-            out.append(line)
-        if not ctx_done:
-            raise AssertionError(f"cmsis-nn backend: no 'ctx = {{NULL, 0}};' line to give layer {layer.index} its "
-                                 f"{scratch} B of scratch")
-        return out
 
     # ---- files -------------------------------------------------------------------------------------------------
     def functions(self, layers) -> list[str]:
