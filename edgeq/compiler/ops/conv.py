@@ -96,6 +96,26 @@ def window_delay(layer: Layer, channel_term) -> int | None:
     return d if 4 * d <= min(in_bytes, out_bytes) else None
 
 
+class WindowLayer(Layer):
+    """A sliding-window layer (conv, depthwise, pooling) that may overwrite its own input through a delay ring."""
+
+    def window_channels(self):
+        """For each output channel, the offset of the input channel it reads (the ``channel_term`` of
+        :func:`edgeq.compiler.ops.base.inplace_delay`)."""
+        raise NotImplementedError
+
+    def _delay(self) -> int | None:
+        if "delay" not in self.params:
+            self.params["delay"] = window_delay(self, self.window_channels())
+        return self.params["delay"]
+
+    def inplace_candidates(self) -> list[int]:
+        return [self.op.inputs[0]] if self._delay() is not None else []
+
+    def inplace_delay(self) -> int:
+        return self._delay() or 0
+
+
 def tile(v) -> str:
     return f"{{{v[0]}, {v[1]}}}"
 
@@ -104,7 +124,7 @@ def dims(v) -> str:
     return "{" + ", ".join(str(int(d)) for d in v) + "}"
 
 
-class Conv2D(Layer):
+class Conv2D(WindowLayer):
     OPS = ("CONV_2D",)
     SOURCES = ("edgeq_convolve_s8.c",)
 
@@ -114,20 +134,12 @@ class Conv2D(Layer):
     def kernel_name(self) -> str:
         return "convolve_wrapper_s8"
 
-    def _delay(self) -> int | None:
-        if "delay" not in self.params:
-            cout = self.params["output_dims"][3]
-            fc = self.params["filter_dims"][3]
-            groups = self.params["input_dims"][3] // fc
-            co = np.arange(cout)
-            self.params["delay"] = window_delay(self, co - (co // (cout // groups)) * fc)
-        return self.params["delay"]
-
-    def inplace_candidates(self) -> list[int]:
-        return [self.op.inputs[0]] if self._delay() is not None else []
-
-    def inplace_delay(self) -> int:
-        return self._delay() or 0
+    def window_channels(self):
+        cout = self.params["output_dims"][3]
+        fc = self.params["filter_dims"][3]
+        groups = self.params["input_dims"][3] // fc
+        co = np.arange(cout)
+        return co - (co // (cout // groups)) * fc
 
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer
-from edgeq.compiler.ops.conv import conv_common, dims, tile, window_delay
+from edgeq.compiler.ops.base import Renderer
+from edgeq.compiler.ops.conv import WindowLayer, conv_common, dims, tile
 
 
-class DepthwiseConv2D(Layer):
+class DepthwiseConv2D(WindowLayer):
     OPS = ("DEPTHWISE_CONV_2D",)
     SOURCES = ("edgeq_depthwise_conv_s8.c",)
 
@@ -24,17 +24,9 @@ class DepthwiseConv2D(Layer):
     def kernel_name(self) -> str:
         return "depthwise_conv_wrapper_s8"
 
-    def _delay(self) -> int | None:
-        if "delay" not in self.params:
-            oc = np.arange(self.params["output_dims"][3])
-            self.params["delay"] = window_delay(self, oc - oc // self.params["ch_mult"])
-        return self.params["delay"]
-
-    def inplace_candidates(self) -> list[int]:
-        return [self.op.inputs[0]] if self._delay() is not None else []
-
-    def inplace_delay(self) -> int:
-        return self._delay() or 0
+    def window_channels(self):
+        oc = np.arange(self.params["output_dims"][3])
+        return oc - oc // self.params["ch_mult"]
 
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params

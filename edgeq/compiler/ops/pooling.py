@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding
-from edgeq.compiler.ops.conv import dims, tile, window_delay
+from edgeq.compiler.ops.base import Renderer, compute_out_size, compute_padding
+from edgeq.compiler.ops.conv import WindowLayer, dims, tile
 from edgeq.quant import fixedpoint as fp
 
 
-class _Pool(Layer):
+class _Pool(WindowLayer):
     KERNEL = ""
 
     def prepare(self) -> None:
@@ -44,20 +44,12 @@ class _Pool(Layer):
     def kernel_name(self) -> str:
         return self.KERNEL
 
-    def _delay(self) -> int | None:
-        if "delay" not in self.params:
-            p = self.params
-            c = p["input_dims"][3]
-            p.setdefault("filter_dims", (1, p["filter"][0], p["filter"][1], c))
-            p.setdefault("dilation", (1, 1))
-            p["delay"] = window_delay(self, np.zeros(c, dtype=np.int64))
-        return self.params["delay"]
-
-    def inplace_candidates(self) -> list[int]:
-        return [self.op.inputs[0]] if self._delay() is not None else []
-
-    def inplace_delay(self) -> int:
-        return self._delay() or 0
+    def window_channels(self):
+        p = self.params
+        c = p["input_dims"][3]
+        p.setdefault("filter_dims", (1, p["filter"][0], p["filter"][1], c))  # what window_delay reads
+        p.setdefault("dilation", (1, 1))
+        return np.zeros(c, dtype=np.int64)  # each output channel reads its own input channel
 
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
