@@ -19,6 +19,21 @@ def _umask() -> int:
     return mask
 
 
+def check_output_file(out: str | os.PathLike, *, source: str | os.PathLike | None = None,
+                      example: str = "model.tflite") -> Path:
+    """Refuse an output file path that cannot be written, is a folder, or is the input ``source`` itself — before
+    any work is done."""
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise EdgeqError("output folder does not exist", where=str(parent), hint="create it first")
+    if out.is_dir():
+        raise EdgeqError("output path is a folder", where=str(out), hint=f"give a file name, e.g. {example}")
+    if source is not None and Path(source).exists() and out.exists() and out.resolve() == Path(source).resolve():
+        raise EdgeqError("output would overwrite the input model", where=str(out))
+    return out
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename."""
     path = Path(path)

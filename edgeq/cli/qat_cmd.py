@@ -74,18 +74,12 @@ def _parse_range(text: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeq._fs import check_output_file
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
 
-    out = Path(args.output)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise EdgeqError("output folder does not exist", where=str(parent), hint="create it first")
-    if out.is_dir():
-        raise EdgeqError("output path is a folder", where=str(out), hint="give a file name, e.g. model_qat.tflite")
     src = Path(args.model)
-    if src.exists() and out.exists() and out.resolve() == src.resolve():
-        raise EdgeqError("output would overwrite the input model", where=str(out))
+    out = check_output_file(args.output, source=src, example="model_qat.tflite")
     if args.epochs < 0:
         raise EdgeqError(f"--epochs must be >= 0, got {args.epochs}")
     if args.batch_size < 1:

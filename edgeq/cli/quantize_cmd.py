@@ -33,18 +33,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeq._fs import check_output_file
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
 
-    out = Path(args.output)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise EdgeqError("output folder does not exist", where=str(parent), hint="create it first")
-    if out.is_dir():
-        raise EdgeqError("output path is a folder", where=str(out), hint="give a file name, e.g. model_int8.tflite")
-    src = Path(args.model)
-    if src.exists() and out.exists() and out.resolve() == src.resolve():
-        raise EdgeqError("output would overwrite the input model", where=str(out))
+    out = check_output_file(args.output, source=args.model, example="model_int8.tflite")
     if args.max_samples is not None and args.max_samples < 1:
         raise EdgeqError(f"--max-samples must be >= 1, got {args.max_samples}")
 
