@@ -37,23 +37,12 @@ from edgeq.convert import quantize  # noqa: E402
 from edgeq.convert.calibrate import CALIBRATIONS  # noqa: E402
 from edgeq.convert.digits import load_digits_split, train_digits_cnn  # noqa: E402
 from edgeq.convert.evaluate import evaluate  # noqa: E402
-from edgeq.convert.runner import dequantize, make_interpreter, quantize_input  # noqa: E402
+from edgeq.convert.runner import run_float  # noqa: E402
 
 
 def shared_models_dir() -> Path:
     env = os.environ.get("EDGEQ_SHARED_MODELS")
     return Path(env) if env else REPO.parent / "shared" / "models" / "mlperf-tiny"
-
-
-def run_model(tflite: bytes, x: np.ndarray) -> np.ndarray:
-    it = make_interpreter(tflite)
-    i, o = it.get_input_details()[0], it.get_output_details()[0]
-    out = []
-    for s in x:
-        it.set_tensor(i["index"], quantize_input(s[None], i).reshape(i["shape"]))
-        it.invoke()
-        out.append(dequantize(it.get_tensor(o["index"]), *o["quantization"]).ravel())
-    return np.stack(out)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -137,8 +126,8 @@ def mlperf_part(models_dir: Path, n_calib: int) -> list[dict]:
         published = ppath.read_bytes()
         pub_vs_float = evaluate(fpath, published, test, per_layer=False, progress=False)
         is_ad = float_name.startswith("ad01")
-        f_out = run_model(fpath.read_bytes(), test) if is_ad else None
-        p_out = run_model(published, test) if is_ad else None
+        f_out = run_float(fpath.read_bytes(), test) if is_ad else None
+        p_out = run_float(published, test) if is_ad else None
 
         def score(out):  # AD anomaly score: mean over windows of the reconstruction MSE
             return float(np.mean(np.mean((out - test) ** 2, axis=1)))
@@ -158,7 +147,7 @@ def mlperf_part(models_dir: Path, n_calib: int) -> list[dict]:
             rows.append({**base, "variant": f"edgeq int8 {cal}", "size": len(r.tflite),
                          "ratio": len(r.tflite) / fpath.stat().st_size, "sqnr_db": vs_float.output_sqnr_db,
                          "agree_float": vs_float.top1_agreement, "agree_published": vs_pub.top1_agreement,
-                         "ad_score": score(run_model(r.tflite, test)) if is_ad else None,
+                         "ad_score": score(run_float(r.tflite, test)) if is_ad else None,
                          "ad_score_float": score(f_out) if is_ad else None, "seconds": round(secs, 2)})
             print(f"[{float_name}] {cal:10s} {len(r.tflite)} B sqnr {vs_float.output_sqnr_db:.1f} dB "
                   f"agree(float) {vs_float.top1_agreement:.3f} ({secs:.1f} s)", file=sys.stderr)

@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.tf, pytest.mark.slow]
 pytest.importorskip("tensorflow", reason="TensorFlow is needed (pip install 'edgeq[convert]')")
 
 from edgeq import qat  # noqa: E402
+from edgeq.convert.runner import run_float  # noqa: E402
 from edgeq.convert.verify import float_tensors, require_full_int8  # noqa: E402
 from edgeq.errors import EdgeqError, ModelError, UnsupportedError  # noqa: E402
 from edgeq.tflite import parse_model  # noqa: E402
@@ -43,19 +44,6 @@ def _assert_fully_int8(tflite: bytes):
     assert {graph.tensors[t].dtype for t in acts} <= {"int8", "int32"}
     assert not [f for f in mcu_findings(graph) if f.blocking]
     return graph
-
-
-def _tflite_outputs(tflite: bytes, x: np.ndarray) -> np.ndarray:
-    from edgeq.convert.runner import dequantize, make_interpreter, quantize_input
-
-    it = make_interpreter(tflite)
-    i, o = it.get_input_details()[0], it.get_output_details()[0]
-    out = []
-    for s in x:
-        it.set_tensor(i["index"], quantize_input(s[None], i).reshape(i["shape"]))
-        it.invoke()
-        out.append(dequantize(it.get_tensor(o["index"]), *o["quantization"]).ravel())
-    return np.stack(out)
 
 
 def _residual_bn_model(keras, *, nested: bool = False):
@@ -121,7 +109,7 @@ def test_qat_digits_fully_int8_and_accurate(trained, digits):
     assert s["int8_accuracy"] >= s["float_accuracy"] - 0.02, s  # 2 epochs: numbers belong to benchmarks/qat.py
     # the fake-quant Keras model predicts what the int8 model computes
     keras_out = np.asarray(res.model.predict(digits.x_test, verbose=0))
-    tfl_out = _tflite_outputs(res.tflite, digits.x_test)
+    tfl_out = run_float(res.tflite, digits.x_test)
     assert np.mean(keras_out.argmax(1) == tfl_out.argmax(1)) >= 0.99
     out_scale = graph.output_tensors()[0].scale
     assert np.median(np.abs(keras_out - tfl_out)) <= 2 * out_scale
@@ -233,7 +221,7 @@ def test_residual_bn_functional_and_nested(digits):
     assert ops.get("ADD") == 1 and ops.get("DEPTHWISE_CONV_2D") == 1 and ops.get("SOFTMAX") == 1
     assert "RELU" not in ops and "RELU6" not in ops  # fused into conv / add / fc
     k = np.asarray(q.predict(digits.x_test[:100], verbose=0))
-    t = _tflite_outputs(tflite, digits.x_test[:100])
+    t = run_float(tflite, digits.x_test[:100])
     assert np.mean(k.argmax(1) == t.argmax(1)) >= 0.97
 
 
@@ -372,7 +360,7 @@ def test_tflm_bit_exact_with_compiled_c(trained, digits, tmp_path):
     ref = np.stack(ref)
     assert ref.dtype == np.int8
     # TFLM agrees with the host LiteRT run on the predicted classes
-    assert np.mean(ref.argmax(1) == _tflite_outputs(res.tflite, digits.x_test).argmax(1)) >= 0.99
+    assert np.mean(ref.argmax(1) == run_float(res.tflite, digits.x_test).argmax(1)) >= 0.99
     try:
         import edgeq.compiler  # noqa: F401
     except ModuleNotFoundError:

@@ -15,25 +15,12 @@ pytest.importorskip("tensorflow", reason="TensorFlow is needed (pip install 'edg
 
 from edgeq.convert import verify  # noqa: E402
 from edgeq.convert.data import fit_samples, load_samples  # noqa: E402
+from edgeq.convert.runner import run_float  # noqa: E402
 from edgeq.errors import EdgeqError, ModelError  # noqa: E402
 from edgeq.tflite import parse_model  # noqa: E402
 from edgeq.tflite.check import model_kind  # noqa: E402
 
 CALIBRATIONS = ("minmax", "percentile", "mse", "entropy")
-
-
-def _run(tflite: bytes, x: np.ndarray) -> np.ndarray:
-    """Float outputs of a .tflite on float samples (quantizing an int8 input)."""
-    from edgeq.convert.runner import dequantize, make_interpreter, quantize_input
-
-    it = make_interpreter(tflite)
-    i, o = it.get_input_details()[0], it.get_output_details()[0]
-    out = []
-    for s in x:
-        it.set_tensor(i["index"], quantize_input(s[None], i).reshape(i["shape"]))
-        it.invoke()
-        out.append(dequantize(it.get_tensor(o["index"]), *o["quantization"]).ravel())
-    return np.stack(out)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +47,7 @@ def test_every_mode_gives_a_valid_model_of_the_right_kind(results, digits, mode,
     assert graph.input_tensors()[0].shape == (1, 8, 8, 1)  # batch fixed to 1
     assert "SHAPE" not in graph.ops_used and "STRIDED_SLICE" not in graph.ops_used
     # it runs and classifies digits
-    pred = _run(r.tflite, digits.x_test[:100]).argmax(1)
+    pred = run_float(r.tflite, digits.x_test[:100]).argmax(1)
     assert np.mean(pred == digits.y_test[:100]) > 0.8
 
 
@@ -151,7 +138,7 @@ def test_the_converter_uses_exactly_the_observer_ranges(results, digits, method)
 def test_int8_accuracy_close_to_float(results, digits, digits_cnn_accuracy):
     acc = {}
     for m in ("float32",) + tuple(f"int8-{c}" for c in CALIBRATIONS):
-        acc[m] = float(np.mean(_run(results[m].tflite, digits.x_test).argmax(1) == digits.y_test))
+        acc[m] = float(np.mean(run_float(results[m].tflite, digits.x_test).argmax(1) == digits.y_test))
     assert acc["float32"] == pytest.approx(digits_cnn_accuracy, abs=0.01)
     assert acc["int8-minmax"] >= acc["float32"] - 0.03, acc
 
@@ -165,7 +152,7 @@ def test_float_tflite_to_int8(tmp_path, results, digits):
     graph = verify.require_full_int8(r.tflite, io="int8")
     assert r.summary["format"] == "tflite" and r.summary["size_before"] == len(results["float32"].tflite)
     assert r.summary["ranges_matched"] >= 3
-    pred = _run(r.tflite, digits.x_test).argmax(1)
+    pred = run_float(r.tflite, digits.x_test).argmax(1)
     assert np.mean(pred == digits.y_test) > 0.85
     assert graph.input_tensors()[0].shape == (1, 8, 8, 1)
     with pytest.raises(EdgeqError, match="needs the Keras model"):
@@ -188,7 +175,7 @@ def test_keras_h5_and_savedmodel_inputs(tmp_path, digits_cnn_path, digits):
     for src in (tmp_path / "m.h5", tmp_path / "sm"):
         r = quantize(src, "float32")
         assert model_kind(parse_model(r.tflite)) == "float32"
-        np.testing.assert_allclose(_run(r.tflite, digits.x_test[:20]), _run(ref, digits.x_test[:20]), atol=1e-4)
+        np.testing.assert_allclose(run_float(r.tflite, digits.x_test[:20]), run_float(ref, digits.x_test[:20]), atol=1e-4)
     r = quantize(tmp_path / "sm", "int8", data=digits.x_train[:50], calibration="mse", progress=False)
     verify.require_full_int8(r.tflite)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 HELP = "post-training quantization: Keras/SavedModel/float .tflite -> int8, dynamic-range, float16 or float32 .tflite"
 DESCRIPTION = (

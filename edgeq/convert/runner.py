@@ -71,3 +71,16 @@ def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     if values.dtype.kind == "f" or not scale:
         return values.astype(np.float32)
     return (values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+
+
+def run_float(tflite: bytes, x: np.ndarray) -> np.ndarray:
+    """Dequantized outputs (one row per sample) of a single-input .tflite on float samples, one sample at a time
+    (batch 1), quantizing each for an integer input."""
+    it = make_interpreter(tflite)
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    out = []
+    for s in x:
+        it.set_tensor(i["index"], quantize_input(s[None], i).reshape(i["shape"]))
+        it.invoke()
+        out.append(dequantize(it.get_tensor(o["index"]), *o["quantization"]).ravel())
+    return np.stack(out)

@@ -93,19 +93,11 @@ def keras_accuracy(model, x: np.ndarray, y: np.ndarray, *, threshold: float = 0.
 def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, *, threshold: float = 0.5) -> float:
     """Accuracy of an int8 .tflite in a host TFLite interpreter (LiteRT), one sample at a time (batch 1).
     A single-output model predicts class 1 when its (dequantized) output exceeds ``threshold``."""
-    from edgeq.convert.runner import dequantize, make_interpreter, quantize_input
+    from edgeq.convert.runner import run_float
 
-    interp = make_interpreter(tflite)
-    inp = interp.get_input_details()[0]
-    out = interp.get_output_details()[0]
-    hits = 0
-    for xi, yi in zip(x, y):
-        interp.set_tensor(inp["index"], quantize_input(xi[None], inp).reshape(inp["shape"]))
-        interp.invoke()
-        o = dequantize(interp.get_tensor(out["index"]), *out["quantization"]).reshape(-1)
-        pred = int(np.argmax(o)) if o.size > 1 else int(o[0] > threshold)
-        hits += int(pred == int(yi))
-    return hits / len(y)
+    scores = run_float(tflite, x)
+    pred = scores.argmax(axis=1) if scores.shape[1] > 1 else (scores[:, 0] > threshold).astype(np.int64)
+    return float(np.mean(pred == np.asarray(y).astype(np.int64)))
 
 
 def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
