@@ -27,6 +27,26 @@ def shared_models() -> Path:
     return d
 
 
+# --- CMSIS-NN (../shared/third_party/cmsis-nn, pinned; or $EDGEQ_CMSIS_NN_DIR) ----------------------------------------
+def shared_cmsis_nn_dir() -> Path | None:
+    """The CMSIS-NN checkout the tests use: $EDGEQ_CMSIS_NN_DIR, else the pinned copy in ../shared/third_party."""
+    env = os.environ.get("EDGEQ_CMSIS_NN_DIR")
+    if env:
+        return Path(env)
+    d = REPO.parent / "shared" / "third_party" / "cmsis-nn"
+    return d if (d / "Include" / "arm_nnfunctions.h").is_file() else None
+
+
+@pytest.fixture(scope="session")
+def cmsis_nn_dir() -> Path:
+    from edgeq.compiler.cmsis_nn import find_cmsis_nn
+
+    d = shared_cmsis_nn_dir()
+    if d is None:
+        pytest.skip("no CMSIS-NN checkout: ../shared/third_party/cmsis-nn is missing and EDGEQ_CMSIS_NN_DIR is not set")
+    return find_cmsis_nn(d)
+
+
 # --- running the CLI the way a user does -----------------------------------------------------------------------------
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None,
             input: bytes | None = None) -> subprocess.CompletedProcess:

@@ -5,7 +5,6 @@ Needs a CMSIS-NN checkout in $EDGEQ_CMSIS_NN_DIR (github.com/ARM-software/CMSIS-
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 from pathlib import Path
@@ -22,11 +21,8 @@ WRAPPERS = ["arm_convolve_wrapper_s8", "arm_depthwise_conv_wrapper_s8", "arm_ful
 
 
 @pytest.fixture(scope="module")
-def cmsis_dir() -> Path:
-    raw = os.environ.get(cn.ENV_VAR)
-    if not raw:
-        pytest.skip(f"{cn.ENV_VAR} is not set (point it at a checkout of github.com/ARM-software/CMSIS-NN)")
-    return cn.find_cmsis_nn(raw)
+def cmsis_dir(cmsis_nn_dir) -> Path:
+    return cmsis_nn_dir
 
 
 def test_find_cmsis_nn_errors(tmp_path, monkeypatch):

@@ -8,7 +8,6 @@ Needs $EDGEQ_CMSIS_NN_DIR (a CMSIS-NN checkout), arm-none-eabi-gcc and qemu-syst
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -33,10 +32,8 @@ BUILDS = {  # key: (model key, board)
 
 
 @pytest.fixture(scope="module")
-def fw(shared_models, tmp_path_factory):
-    raw = os.environ.get("EDGEQ_CMSIS_NN_DIR")
-    if not raw:
-        pytest.skip("EDGEQ_CMSIS_NN_DIR is not set (point it at a checkout of github.com/ARM-software/CMSIS-NN)")
+def fw(shared_models, tmp_path_factory, cmsis_nn_dir):
+    raw = cmsis_nn_dir
     need_arm()
     from edgeq.targets.export import export
 
