@@ -73,7 +73,8 @@ def test_unsupported_op(tmp_path, single_op_model, op, name):
     path = single_op_model({"op": op, "inputs": shapes, "range": 2.0, "seed": 0})
     out = tmp_path / "out"
     proc = run_cli("compile", str(path), "-o", str(out))
-    assert_user_error(proc, f"op {name}", "operator 0", "supported ops:", "CONV_2D", "DEQUANTIZE")
+    assert_user_error(proc, f"op {name} (operator 0)", "not supported by edgeq's compiler", "TFLM runs it",
+                      "--runtime tflm")
     _no_leftovers(tmp_path, "out")
 
 

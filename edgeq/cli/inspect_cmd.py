@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-HELP = "show ops, tensors, quantization, sizes and an MCU check of a .tflite (no TensorFlow needed)"
+HELP = ("show ops, tensors, quantization, sizes and an MCU check per runtime (edgeq C, TFLM) of a .tflite "
+        "(no TensorFlow needed)")
 
 
 def add_arguments(p) -> None:
@@ -10,7 +11,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--tensors", action="store_true", help="also list every tensor")
     p.add_argument("--strict", action="store_true",
-                   help="exit 1 when the MCU check finds a blocking problem (for scripts)")
+                   help="exit 1 when no MCU runtime (edgeq C or TFLM) runs the model (for scripts)")
 
 
 def run(args) -> int:

@@ -16,7 +16,7 @@ from edgeq.compiler.ops import LAYERS
 from edgeq.compiler.ops.base import Layer, LowerContext
 from edgeq.compiler.planner import BufferReq
 from edgeq.errors import ModelError, UnsupportedError
-from edgeq.tflite.check import MCU_SUPPORTED_OPS, model_kind
+from edgeq.tflite.check import MCU_SUPPORTED_OPS, model_kind, unsupported_ops
 from edgeq.tflite.graph import Graph
 
 SUPPORTED_OPS: tuple[str, ...] = tuple(op for op in MCU_SUPPORTED_OPS if op in LAYERS)
@@ -39,8 +39,17 @@ def check_model(graph: Graph) -> None:
     """Refuse models edgeq's compiler cannot run, each with the fix."""
     if not graph.operators:
         raise ModelError("the model has no operators", where=graph.source or graph.name)
-    kind = model_kind(graph)
     where = graph.source or graph.name
+    # ops first: an op edgeq has no kernel for is the real blocker even when the number format is a second one
+    missing = unsupported_ops(graph, tuple(LAYERS))
+    if missing:
+        first = missing[0]
+        more = f" (also unsupported: {', '.join(f.where for f in missing[1:])})" if len(missing) > 1 else ""
+        hints = {"tflm-only-op": "edgeq export MODEL --runtime auto (or tflm) --board nano33ble builds it with TFLM",
+                 "npu-op": "edgeq compiles int8 .tflite models as the converter writes them, before Vela"}
+        raise UnsupportedError(first.message + more, where=where,
+                               hint=hints.get(first.code, f"edgeq's compiler supports: {', '.join(SUPPORTED_OPS)}"))
+    kind = model_kind(graph)
     if kind == "float32":
         raise UnsupportedError("float32 model: the compiler needs a fully int8-quantized model", where=where,
                                hint=QUANTIZE_FIX)
@@ -61,13 +70,6 @@ def check_model(graph: Graph) -> None:
             raise UnsupportedError(f"tensor {t.index} has a dynamic shape {list(t.shape_signature or ())}; the "
                                    f"compiler needs static shapes", where=where,
                                    hint="export the model with fixed input shapes (keras.Input(shape, batch_size=1))")
-    for op in graph.operators:
-        if op.opcode not in LAYERS:
-            others = sorted({o.opcode for o in graph.operators if o.opcode not in LAYERS} - {op.opcode})
-            more = f"; also unsupported: {', '.join(others)}" if others else ""
-            raise UnsupportedError(
-                f"op {op.opcode} (operator {op.index}) is not supported by the compiler{more}",
-                where=where, hint=f"supported ops: {', '.join(SUPPORTED_OPS)}")
     for i in graph.outputs:
         if graph.tensors[i].is_constant:
             raise UnsupportedError(f"model output {i} is a constant tensor", where=where)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeq.tflite.graph import Graph
+from edgeq.tflite.runtimes import NPU_CUSTOM_OPS, TFLM_CUSTOM_OPS, custom_name, tflm_has
 
 #: Ops edgeq's compiler lowers to kernels (int8). QUANTIZE/DEQUANTIZE only at float model I/O.
 MCU_SUPPORTED_OPS: tuple[str, ...] = (
@@ -31,7 +32,9 @@ def model_kind(graph: Graph) -> str:
     int16x8, mixed."""
     act_types = set()
     for op in graph.operators:
-        if op.opcode in ("QUANTIZE", "DEQUANTIZE"):
+        # QUANTIZE/DEQUANTIZE convert between kinds; a custom op's tensors are its own business (an Ethos-U
+        # command stream is uint8 bytes, a signal-library op works on uint32/uint64)
+        if op.opcode in ("QUANTIZE", "DEQUANTIZE") or op.opcode.startswith("CUSTOM:"):
             continue
         for t in op.inputs + op.outputs:
             if t >= 0 and not graph.tensors[t].is_constant:
@@ -60,41 +63,142 @@ def blocking(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if f.blocking]
 
 
-def mcu_findings(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED_OPS) -> list[Finding]:
-    """Everything that stops this model from running on an MCU with TFLM/CMSIS-NN or edgeq's compiler."""
-    out: list[Finding] = []
-    kind = model_kind(graph)
+def op_blocker(opcode: str, index: int) -> Finding:
+    """Why edgeq's compiler cannot run operator ``index`` (an op it has no kernel for), and the next step."""
+    where = f"operator {index} ({opcode})"
+    name = custom_name(opcode)
+    if name is not None and name in NPU_CUSTOM_OPS:
+        return Finding("npu-op", f"custom op {name!r} (operator {index}) needs {NPU_CUSTOM_OPS[name]}; neither "
+                                 f"edgeq's compiler nor TFLM's kernels run it on a plain microcontroller: use the "
+                                 f"model as it was before Vela compiled it", where=where)
+    if name is not None and name in TFLM_CUSTOM_OPS:
+        return Finding("tflm-only-op", f"custom op {name!r} (operator {index}) is a TFLM library kernel that "
+                                       f"edgeq's compiler does not have; TFLM runs it: use --runtime tflm",
+                       where=where)
+    if name is not None:
+        return Finding("unknown-custom-op", f"custom op {name!r} (operator {index}) is known neither to edgeq's "
+                                            f"compiler nor to TFLM: register its kernel in a TFLM build yourself "
+                                            f"(MicroMutableOpResolver::AddCustom)", where=where)
+    if tflm_has(opcode):
+        return Finding("tflm-only-op", f"op {opcode} (operator {index}) is not supported by edgeq's compiler; "
+                                       f"TFLM runs it: use --runtime tflm", where=where)
+    return Finding("no-mcu-op", f"op {opcode} (operator {index}) runs neither with edgeq's compiler nor with TFLM: "
+                                f"replace it in the model", where=where)
+
+
+def unsupported_ops(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED_OPS) -> list[Finding]:
+    """One finding per op kind edgeq's compiler lacks, at its first operator (ops are checked before anything else:
+    an op is the real blocker even when the model's number format would be a second one)."""
+    seen: dict[str, int] = {}
+    for op in graph.operators:
+        if op.opcode not in supported_ops:
+            seen.setdefault(op.opcode, op.index)
+    return [op_blocker(opcode, index) for opcode, index in seen.items()]
+
+
+def _kind_finding(kind: str) -> Finding | None:
     fix = "quantize it fully to int8 with 'edgeq quantize MODEL --mode int8 --data CALIB.npy'"
     if kind == "float32":
-        out.append(Finding("float-model", f"float32 model: MCU kernels need int8 ({fix})"))
-    elif kind == "float16":
-        out.append(Finding("float16", f"float16 model: TFLM cannot run float16 weights ({fix})"))
-    elif kind == "dynamic-range":
-        out.append(Finding("hybrid", f"dynamic-range (hybrid) model: TFLM cannot run int8 weights with float "
-                                     f"activations ({fix})"))
-    elif kind == "uint8":
-        out.append(Finding("uint8", f"uint8 (legacy quantization) model: TFLM/CMSIS-NN need int8 ({fix})"))
-    elif kind == "mixed":
-        out.append(Finding("mixed", "mixed tensor types in the graph; edgeq needs int8 activations"))
-    if graph.num_subgraphs > 1:
-        out.append(Finding("subgraphs", f"{graph.num_subgraphs} subgraphs (control flow): only the main one is "
-                                        f"compiled"))
+        return Finding("float-model", f"float32 model: edgeq's kernels need int8 ({fix})")
+    if kind == "float16":
+        return Finding("float16", f"float16 model: MCU kernels need int8 ({fix})")
+    if kind == "dynamic-range":
+        return Finding("hybrid", f"dynamic-range (hybrid) model: MCU kernels cannot run int8 weights with float "
+                                 f"activations ({fix})")
+    if kind == "uint8":
+        return Finding("uint8", f"uint8 (legacy quantization) model: TFLM/CMSIS-NN need int8 ({fix})")
+    if kind == "int16x8":
+        return Finding("int16x8", "int16x8 model (int16 activations, int8 weights): edgeq's compiler has int8 "
+                                  "kernels only; TFLM runs it: use --runtime tflm")
+    if kind == "mixed":
+        return Finding("mixed", "mixed tensor types in the graph; edgeq's compiler needs int8 activations")
+    return None
+
+
+def _dynamic_shape(graph: Graph) -> Finding | None:
     for t in graph.tensors:
         # An open batch (-1 in the signature's first dimension) with a stored shape of 1 runs fine on an MCU;
         # any other unknown dimension needs shape inference at run time, which TFLM does not do.
         if t.is_dynamic and any(d < 0 for d in (t.shape_signature or ())[1:]):
-            out.append(Finding("dynamic-shape", f"dynamic shape {list(t.shape_signature or ())}: MCU runtimes "
-                                                f"need static shapes", where=f"tensor {t.index} {t.name!r}"))
-            break
+            return Finding("dynamic-shape", f"dynamic shape {list(t.shape_signature or ())}: MCU runtimes need "
+                                            f"static shapes", where=f"tensor {t.index} {t.name!r}")
+    return None
+
+
+def mcu_findings(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED_OPS) -> list[Finding]:
+    """Everything that stops edgeq's compiler from running this model: unsupported ops first (each with the next
+    step), then the number format, subgraphs, dynamic shapes, QUANTIZE/DEQUANTIZE inside the graph."""
+    out: list[Finding] = unsupported_ops(graph, supported_ops)
+    kind = model_kind(graph)
+    f = _kind_finding(kind)
+    if f is not None:
+        out.append(f)
+    if graph.num_subgraphs > 1:
+        out.append(Finding("subgraphs", f"{graph.num_subgraphs} subgraphs (control flow): only the main one is "
+                                        f"compiled"))
+    f = _dynamic_shape(graph)
+    if f is not None:
+        out.append(f)
     io = set(graph.inputs) | set(graph.outputs)
     for op in graph.operators:
-        where = f"operator {op.index} ({op.opcode})"
-        if op.opcode not in supported_ops:
-            out.append(Finding("unsupported-op", f"op {op.opcode} is not supported on MCU targets "
-                                                 f"(supported: {', '.join(supported_ops)})", where=where))
-        elif op.opcode in ("QUANTIZE", "DEQUANTIZE") and kind.startswith("int8"):
+        if op.opcode in ("QUANTIZE", "DEQUANTIZE") and kind.startswith("int8"):
             ends = set(op.inputs) | set(op.outputs)
             if not ends & io:
                 out.append(Finding("inner-quantize", f"{op.opcode} inside the graph (only at float model I/O)",
-                                   where=where))
+                                   where=f"operator {op.index} ({op.opcode})"))
     return out
+
+
+def tflm_findings(graph: Graph) -> list[Finding]:
+    """What stops TFLM (its reference or CMSIS-NN kernels, on a microcontroller without an NPU) from running this
+    model, judged from the op tables and the number format (TFLM itself checks tensor types per kernel when it
+    allocates: ``edgeq export --runtime tflm`` measures the arena by running it)."""
+    out: list[Finding] = []
+    seen: set[str] = set()
+    for op in graph.operators:
+        if op.opcode in seen or tflm_has(op.opcode):
+            continue
+        seen.add(op.opcode)
+        name = custom_name(op.opcode)
+        where = f"operator {op.index} ({op.opcode})"
+        if name is not None and name in NPU_CUSTOM_OPS:
+            out.append(Finding("npu-op", f"custom op {name!r} (operator {op.index}) needs {NPU_CUSTOM_OPS[name]}",
+                               where=where))
+        elif name is not None:
+            out.append(Finding("unknown-custom-op", f"custom op {name!r} (operator {op.index}) has no TFLM kernel: "
+                                                    f"register your own with MicroMutableOpResolver::AddCustom",
+                               where=where))
+        else:
+            out.append(Finding("no-tflm-op", f"op {op.opcode} (operator {op.index}) has no TFLM kernel",
+                               where=where))
+    kind = model_kind(graph)
+    # tflite-micro#757 (hybrid), #2587 (float16), #280 (uint8)
+    if kind == "dynamic-range":
+        out.append(Finding("hybrid", "dynamic-range (hybrid) model: TFLM cannot run int8 weights with float "
+                                     "activations (quantize it fully to int8 with 'edgeq quantize')"))
+    elif kind == "float16":
+        out.append(Finding("float16", "float16 model: TFLM cannot run float16 weights (quantize it to int8)"))
+    elif kind == "uint8":
+        out.append(Finding("uint8", "uint8 (legacy quantization) model: TFLM needs int8 (quantize it to int8)"))
+    elif kind == "float32":
+        out.append(Finding("float-model", "float32 model: TFLM's float reference kernels run it, several times "
+                                          "slower and 4x bigger than int8 (edgeq quantize)", blocking=False))
+    f = _dynamic_shape(graph)
+    if f is not None:
+        out.append(f)
+    return out
+
+
+def runtime_verdicts(graph: Graph) -> dict:
+    """Per MCU runtime: can it run this model, and why not. ``verdict`` is the runtime ``export --runtime auto``
+    picks: "edgeq" (its C, both backends: portable and cmsis-nn), else "tflm", else "none"."""
+    edgeq = mcu_findings(graph)
+    tflm = tflm_findings(graph)
+    edgeq_ok = not blocking(edgeq)
+    tflm_ok = not blocking(tflm)
+    return {
+        "edgeq": {"ok": edgeq_ok, "backends": ["portable", "cmsis-nn"] if edgeq_ok else [],
+                  "reasons": [f.to_dict() for f in edgeq]},
+        "tflm": {"ok": tflm_ok, "reasons": [f.to_dict() for f in tflm]},
+        "verdict": "edgeq" if edgeq_ok else "tflm" if tflm_ok else "none",
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeq.tflite.check import MCU_SUPPORTED_OPS, blocking, mcu_findings, model_kind
+from edgeq.tflite.check import MCU_SUPPORTED_OPS, model_kind, runtime_verdicts
 from edgeq.tflite.graph import Graph, Tensor
 
 
@@ -28,7 +28,7 @@ def size_breakdown(graph: Graph) -> dict:
 
 def inspect_model(graph: Graph) -> dict:
     """Everything ``edgeq inspect --json`` prints."""
-    findings = mcu_findings(graph)
+    verdicts = runtime_verdicts(graph)
     return {
         "model": graph.source,
         "sha256": graph.sha256,
@@ -43,8 +43,11 @@ def inspect_model(graph: Graph) -> dict:
         "tensors": [t.to_dict() for t in graph.tensors],
         "size": size_breakdown(graph),
         "mcu": {
-            "ok": not blocking(findings),
-            "findings": [f.to_dict() for f in findings],
+            # runs on a microcontroller with at least one runtime; "verdict" names the one export --runtime auto uses
+            "ok": verdicts["verdict"] != "none",
+            "verdict": verdicts["verdict"],
+            "runtimes": {"edgeq": verdicts["edgeq"], "tflm": verdicts["tflm"]},
+            "findings": verdicts["edgeq"]["reasons"],  # edgeq's compiler, as before (kept for scripts)
             "supported_ops": list(MCU_SUPPORTED_OPS),
         },
     }
@@ -90,14 +93,18 @@ def format_text(graph: Graph, report: dict, *, all_tensors: bool = False) -> str
             lines.append(f"{t.index:>4} {t.name[:40]:40s} {t.dtype:8s} {str(list(t.shape)):18s} {t.nbytes:>9,}  "
                          f"{_qdesc(t)}{'  const' if t.is_constant else ''}")
     lines.append("")
-    findings = report["mcu"]["findings"]
-    if report["mcu"]["ok"]:
-        lines.append("MCU check: OK — runs with edgeq's compiler, TFLM and CMSIS-NN")
-    else:
-        lines.append("MCU check: NOT RUNNABLE on a microcontroller as it is")
-    for f in findings:
-        mark = "x" if f["blocking"] else "i"
-        lines.append(f"  [{mark}] {f['where'] + ': ' if f['where'] else ''}{f['message']}")
+    mcu = report["mcu"]
+    lines.append("MCU check (per runtime):")
+    for label, key in (("edgeq C (portable, cmsis-nn)", "edgeq"), ("TFLM", "tflm")):
+        v = mcu["runtimes"][key]
+        lines.append(f"  {label}: {'runs it' if v['ok'] else 'cannot run it'}")
+        for f in v["reasons"]:
+            mark = "x" if f["blocking"] else "i"
+            lines.append(f"    [{mark}] {f['message']}")
+    verdict = {"edgeq": "edgeq's compiler runs it (export --runtime auto picks edgeq C)",
+               "tflm": "only TFLM runs it (export --runtime auto picks TFLM)",
+               "none": "NOT RUNNABLE on a microcontroller as it is"}[mcu["verdict"]]
+    lines.append(f"verdict: {verdict}")
     return "\n".join(lines)
 
 
