@@ -20,6 +20,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    import shlex
     import shutil
     import subprocess
     import sys
@@ -70,14 +71,16 @@ def run(args) -> int:
                          hint="e.g. --port /dev/ttyACM0")
     sketch = str((p / meta["sketch"]).parent) if meta.get("sketch") else str(p)
     hexf = str(p / "build" / "firmware.hex")
-    cmd = board.upload.format(port=args.port, sketch=sketch, hex=hexf)
-    tool = cmd.split()[0]
+    # fill the board's command template word by word, so that a path with spaces stays one argument
+    argv = [word.format(port=args.port, sketch=sketch, hex=hexf) for word in shlex.split(board.upload)]
+    cmd = shlex.join(argv)
+    tool = argv[0]
     if not shutil.which(tool):
         d = {"board": board.name, "uploaded": False, "command": cmd,
              "reason": f"{tool} is not installed here"}
         emit(args, d, f"{tool} is not installed here; to upload, run:\n  {cmd}")
         return 0
-    proc = subprocess.run(cmd.split(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
         raise ToolchainError(f"upload failed: {last}", where=args.port, hint=f"command: {cmd}")

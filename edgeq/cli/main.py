@@ -51,9 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def expand_home(args: argparse.Namespace) -> None:
+    """``~`` and ``~user`` at the start of an argument, expanded as the shell does for an unquoted word: a path
+    given as ``--data=~/x.npy``, in quotes, or by a script reaches edgeq unexpanded. Relative paths stay relative
+    (messages show them as the user typed them); code that hands a path to a tool running elsewhere makes it
+    absolute itself."""
+    for key, value in vars(args).items():
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, key, os.path.expanduser(value))
+        elif isinstance(value, list) and any(isinstance(v, str) and v.startswith("~") for v in value):
+            setattr(args, key, [os.path.expanduser(v) if isinstance(v, str) else v for v in value])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    expand_home(args)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

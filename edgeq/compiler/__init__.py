@@ -240,14 +240,14 @@ def build_host(out_dir, extra_cflags: str = "", cc: str | None = None, timeout: 
     make = shutil.which("make")
     if not make:
         raise ToolchainError("make not found", hint="apt-get install -y make gcc")
-    cmd = [make, "-s", "-C", str(out_dir)]
+    cmd = [make, "-s"]  # run inside out_dir (cwd below), not with -C: make would tilde-expand a -C path
     if extra_cflags:
         cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
     if cc:
         cmd.append(f"CC={cc}")
     env = dict(os.environ)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         raise ToolchainError(f"make timed out after {timeout:.0f} s", where=str(out_dir)) from None
     if proc.returncode != 0:

@@ -10,22 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeq import __version__
+from edgeq._resources import templates_dir
 from edgeq.compiler.names import c_comment, c_string
 from edgeq.compiler.ops.base import ConstArray, Renderer
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "firmware_templates"
-PORTABLE_KERNELS = TEMPLATES / "kernels" / "portable"
 #: always copied for the portable backend
 PORTABLE_BASE = ("edgeq_nn.h", "edgeq_nn_support.c")
-
-
-def templates_dir() -> Path:
-    """firmware_templates/ of a source checkout, or the packaged copy (edgeq.firmware_templates)."""
-    if TEMPLATES.is_dir():
-        return TEMPLATES
-    import importlib.resources as res  # installed wheel
-
-    return Path(str(res.files("edgeq.firmware_templates")))
 
 
 @functools.lru_cache(maxsize=1)

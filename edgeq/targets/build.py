@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -179,12 +180,14 @@ def build_make(d: Path, board) -> BuildResult:
     if log.exists():
         log.unlink()
     jobs = str(max(1, min(8, os.cpu_count() or 1)))
-    cmd = [make, "-C", str(d), f"-j{jobs}", "all"]
+    # make runs inside the project (its Makefile uses paths relative to it): no -C, which would be resolved again
+    # from that folder (a relative DIR then names DIR/DIR) and which make would tilde-expand
+    cmd = [make, f"-j{jobs}", "all"]
     _run(cmd, cwd=d, log=log, what=f"building the {board.name} firmware (make)")
     elf = d / "build" / "firmware.elf"
     flash, ram, secs = elf_sizes(elf)
     return BuildResult(kind="make", firmware=elf, flash_bytes=flash, ram_bytes=ram, sections=secs, log=log,
-                       command=f"make -C {d}")
+                       command=f"make -C {shlex.quote(str(d))}")
 
 
 def arduino_builder_command(sketch: Path, fqbn: str, build_path: Path, cache: Path) -> list[str]:
@@ -269,7 +272,7 @@ def build_check_qemu(d: Path, board, meta: dict) -> BuildResult:
     link = [gcc, *board.core.cflags, "-nostartfiles", "-specs=nano.specs", "-specs=nosys.specs",
             "-T", str(gen / "link.ld"), "-Wl,--gc-sections", f"-Wl,-Map={d / 'build' / 'firmware.map'}",
             *map(str, objs), "-o", str(elf), "-lm"]
-    _run(link, cwd=d, log=log, what=f"linking the {board.name} check build")
+    _run(link, cwd=None, log=log, what=f"linking the {board.name} check build")  # paths are relative to our cwd
     flash, ram, secs = elf_sizes(elf)
     return BuildResult(kind="check-qemu", firmware=elf, flash_bytes=flash, ram_bytes=ram, sections=secs, log=log,
                        command=f"{gcc} {' '.join(cflags)} ... (sketch sources + {qb.name} platform)",

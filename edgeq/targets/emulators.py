@@ -173,7 +173,7 @@ def bridge_source() -> Path:
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("EDGEQ_CACHE_DIR") or os.path.join(
+    base = os.path.expanduser(os.environ.get("EDGEQ_CACHE_DIR") or "") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgeq")
     return Path(base)
 

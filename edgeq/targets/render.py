@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "firmware_templates"
-
-
-def templates_dir() -> Path:
-    """The firmware_templates folder (source checkout, or the installed package data)."""
-    if TEMPLATES.is_dir():
-        return TEMPLATES
-    import importlib.resources
-
-    return Path(str(importlib.resources.files("edgeq.firmware_templates")))
+from edgeq._resources import templates_dir  # noqa: F401  (re-exported: export, emulators, tests use it)
 
 
 def c_string_literal(text: str) -> str:
