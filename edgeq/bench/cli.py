@@ -5,11 +5,14 @@ Nothing heavy at import time: ``edgeq --help`` imports this module.
 
 from __future__ import annotations
 
+from edgeq._argtypes import count, seconds
+
 
 def add_device_arguments(g) -> None:
     """Options of the device mode, added to ``g`` (bench_cmd's "device mode" group, which already has --port,
     --board and --model)."""
-    g.add_argument("--baud", type=int, default=115200, help="serial baud rate (default 115200; ignored by socket://)")
+    g.add_argument("--baud", type=count(50, 100_000_000), default=115200,
+                   help="serial baud rate (default 115200; ignored by socket://)")
     g.add_argument("--firmware", default=None, metavar="DIR",
                    help="with --board: the firmware folder `edgeq export --build` wrote (default: build from --model)")
     g.add_argument("--backend", default=None, choices=["portable", "cmsis-nn"],
@@ -30,8 +33,9 @@ def add_device_arguments(g) -> None:
     g.add_argument("--plot", default=None, metavar="OUT.png", help="histogram + timeline of the latencies (PNG)")
     g.add_argument("-o", "--output", default=None, metavar="RESULTS.json",
                    help="write the full JSON report here (partial results go here too on failure or Ctrl-C)")
-    g.add_argument("--timeout", type=float, default=3.0, metavar="S", help="deadline of one answer line (default 3)")
-    g.add_argument("--max-retries", type=int, default=10, metavar="N",
+    g.add_argument("--timeout", type=seconds(3600), default=3.0, metavar="S",
+                   help="deadline of one answer line (default 3; finite, > 0, <= 3600)")
+    g.add_argument("--max-retries", type=count(0, 1_000_000), default=10, metavar="N",
                    help="faults in a row (CRC, timeout, reset) before giving up (default 10)")
     g.add_argument("--progress", dest="progress", action="store_true", default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")

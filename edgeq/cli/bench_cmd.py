@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 
+from edgeq._argtypes import SEED, THREADS, count
+
 HELP = "measure inference latency: on this machine (--local, LiteRT) or on a board over serial"
 DESCRIPTION = (
     "Measure per-inference latency. --local MODEL [MODEL ...] runs on this machine with LiteRT (like TFLite's "
@@ -30,8 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "action", nargs="*", metavar="compare A.json B.json",
         help="'compare A.json B.json' compares two saved --json reports",
     )
-    p.add_argument("--runs", type=int, default=None, metavar="N", help="timed runs per model (local default 100)")
-    p.add_argument("--warmup", type=int, default=None, metavar="W",
+    p.add_argument("--runs", type=count(1, 10_000_000), default=None, metavar="N",
+                   help="timed runs per model (local default 100)")
+    p.add_argument("--warmup", type=count(0, 10_000_000), default=None, metavar="W",
                    help="untimed warm-up runs per model (local default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_local_arguments(p)
@@ -42,12 +45,12 @@ def _add_local_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("local mode (this machine, LiteRT)")
     g.add_argument("--local", nargs="+", metavar="MODEL.tflite", default=None,
                    help="benchmark these models here, side by side in one interleaved run")
-    g.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default 1)")
+    g.add_argument("--threads", type=THREADS, default=None, metavar="N", help="interpreter threads (default 1)")
     g.add_argument("--no-xnnpack", dest="xnnpack", action="store_false",
                    help="disable the XNNPACK delegate (plain builtin kernels)")
     g.add_argument("--runtime", default="auto", choices=["auto", "litert", "tflite-runtime", "tensorflow"],
                    help="which interpreter to use (default: auto = the first one installed)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random input data (default 0)")
+    g.add_argument("--seed", type=SEED, default=0, help="seed of the random input data (default 0)")
 
 
 def _add_device_arguments(p: argparse.ArgumentParser) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from edgeq._argtypes import count
+
 HELP = "the whole chain in one command: digits CNN -> int8 (PTQ, QAT) -> firmware on qemu-m4 -> verified benchmark"
 DESCRIPTION = (
     "Train a small CNN on the sklearn digits data, quantize it post-training and with QAT, print the float / PTQ / "
@@ -18,9 +20,9 @@ def add_arguments(p) -> None:
     p.add_argument("--port", help="a real board's serial port or URL: benchmark there (flash the firmware the "
                                   "demo exports for --board first)")
     p.add_argument("--arduino-board", default="uno", help="board of the Arduino sketch (default uno)")
-    p.add_argument("--epochs", type=int, default=15, help="float training epochs (default 15)")
-    p.add_argument("--qat-epochs", type=int, default=5, help="QAT fine-tuning epochs (default 5)")
-    p.add_argument("--runs", type=int, default=50, help="timed inferences on the device (default 50)")
+    p.add_argument("--epochs", type=count(1, 100_000), default=15, help="float training epochs (default 15)")
+    p.add_argument("--qat-epochs", type=count(0, 100_000), default=5, help="QAT fine-tuning epochs (default 5)")
+    p.add_argument("--runs", type=count(1, 10_000_000), default=50, help="timed inferences on the device (default 50)")
     p.add_argument("--force", action="store_true", help="replace an output folder the demo did not write")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
 

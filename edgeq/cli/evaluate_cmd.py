@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from edgeq._argtypes import count
+
 HELP = "compare two .tflite models on data: accuracy, top-1 agreement, output and per-layer SQNR, size"
 DESCRIPTION = (
     "Run REF.tflite (usually the float model) and CANDIDATE.tflite (usually its quantized version) on --data and "
@@ -18,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="X.npy",
                    help="float input samples (first dimension = samples; .npz: key 'x' or the only array)")
     p.add_argument("--labels", metavar="Y.npy", help="class labels (N,) or one-hot (N, C): accuracy of each model")
-    p.add_argument("--max-samples", type=int, default=None, metavar="N", help="use at most N samples")
+    p.add_argument("--max-samples", type=count(1), default=None, metavar="N", help="use at most N samples")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer SQNR (faster)")
     p.add_argument("--plot", metavar="OUT.png", help="write a PNG plot of the per-layer SQNR")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")

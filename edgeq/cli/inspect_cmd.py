@@ -11,7 +11,8 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--tensors", action="store_true", help="also list every tensor")
     p.add_argument("--strict", action="store_true",
-                   help="exit 1 when no MCU runtime (edgeq C or TFLM) runs the model (for scripts)")
+                   help="exit 1 when the model is invalid or no MCU runtime (edgeq C or TFLM) runs it (for "
+                        "scripts)")
 
 
 def run(args) -> int:
@@ -19,7 +20,7 @@ def run(args) -> int:
     from edgeq.tflite import read_model
     from edgeq.tflite.inspect import format_text, inspect_model
 
-    graph = read_model(args.model)
+    graph = read_model(args.model, validate=False)  # structural problems are reported, not raised
     report = inspect_model(graph)
     emit(args, report, None if args.json else format_text(graph, report, all_tensors=args.tensors))
-    return 1 if args.strict and not report["mcu"]["ok"] else 0
+    return 1 if args.strict and (not report["mcu"]["ok"] or report["problems"]) else 0

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from edgeq._argtypes import SEED, count, number
+
 HELP = "quantization-aware training (Keras 3, no tfmot): MODEL.keras + TRAIN.npz -> fully int8 .tflite"
 DESCRIPTION = (
     "Fine-tune a trained float Keras 3 classifier with int8 fake quantization (per-channel conv weights, per-tensor "
@@ -21,13 +23,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="TRAIN.npz", help="training samples 'x' and labels 'y'")
     p.add_argument("--val", metavar="VAL.npz", help="validation samples 'x' and labels 'y' (accuracy is reported "
                                                    "on these)")
-    p.add_argument("--epochs", type=int, required=True, metavar="N", help="QAT fine-tuning epochs (0: calibrate "
-                                                                         "ranges only)")
-    p.add_argument("--lr", type=float, default=1e-4, help="initial learning rate, cosine-decayed (default 1e-4)")
-    p.add_argument("--batch-size", type=int, default=32, metavar="B", help="training batch size (default 32)")
+    p.add_argument("--epochs", type=count(0, 100_000), required=True, metavar="N",
+                   help="QAT fine-tuning epochs (0: calibrate ranges only)")
+    p.add_argument("--lr", type=number(0.0, 10.0, min_inclusive=False), default=1e-4,
+                   help="initial learning rate, cosine-decayed (default 1e-4)")
+    p.add_argument("--batch-size", type=count(1, 1 << 20), default=32, metavar="B",
+                   help="training batch size (default 32)")
     p.add_argument("--input-range", metavar="LO,HI", default=None,
                    help="fix the int8 range of the input (e.g. 0,1); default: learned from the data")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
     p.add_argument("--report", metavar="REPORT.md", default=None,
                    help="also quantize post-training (min/max on --data) and write a float / PTQ int8 / QAT int8 "
                         "comparison (size, accuracy, per-layer SQNR) as REPORT.md and REPORT.png")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from edgeq._argtypes import count
+
 HELP = "post-training quantization: Keras/SavedModel/float .tflite -> int8, dynamic-range, float16 or float32 .tflite"
 DESCRIPTION = (
     "Quantize MODEL (.keras, .h5, a SavedModel folder, or a float .tflite for int8) and write OUT.tflite. "
@@ -26,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="input/output type of an int8 model (default int8)")
     p.add_argument("--per-tensor-dense", action="store_true",
                    help="per-tensor weights for fully-connected layers (most MCU models); conv stays per-channel")
-    p.add_argument("--max-samples", type=int, default=None, metavar="N", help="use at most N calibration samples")
+    p.add_argument("--max-samples", type=count(1), default=None, metavar="N", help="use at most N calibration samples")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="where to write the model")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from edgeq._argtypes import THREADS, count
+
 HELP = "run a .tflite model on this machine (LiteRT) and print top-k classes or the output vector"
 DESCRIPTION = (
     "Run a .tflite model with LiteRT (ai-edge-litert; else tflite-runtime, else tf.lite). Float input is quantized "
@@ -19,11 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="input data: .npy, or raw .bin/.raw bytes (one sample or N samples)")
     p.add_argument("--input-dtype", metavar="DTYPE", default=None,
                    help="dtype of a raw .bin input (int8, uint8, float32, ...); default: the model input's dtype")
-    p.add_argument("--top-k", "-k", type=int, default=None, metavar="K",
+    p.add_argument("--top-k", "-k", type=count(1), default=None, metavar="K",
                    help="print the K best classes (index, score) instead of the output vector")
     p.add_argument("--labels", metavar="FILE", default=None, help="text file with one class name per line")
-    p.add_argument("--output-index", type=int, default=0, metavar="I", help="which output to rank (default 0)")
-    p.add_argument("--threads", type=int, default=None, metavar="N", help="interpreter threads (default 1)")
+    p.add_argument("--output-index", type=count(0), default=0, metavar="I", help="which output to rank (default 0)")
+    p.add_argument("--threads", type=THREADS, default=None, metavar="N", help="interpreter threads (default 1)")
     p.add_argument("--no-xnnpack", dest="xnnpack", action="store_false", help="disable the XNNPACK delegate")
     p.add_argument("--runtime", default="auto", choices=["auto", "litert", "tflite-runtime", "tensorflow"],
                    help="which interpreter to use (default: auto = the first one installed)")

@@ -145,7 +145,7 @@ def _plan(lw, be):
 def compile_model(model, target: str = "host", backend: str = "portable", out_dir=None, force: bool = False,
                   cmsis_nn_dir=None) -> CompileResult:
     """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring."""
-    from edgeq._fs import atomic_dir
+    from edgeq._fs import atomic_dir, check_output_dir
     from edgeq.compiler import emit
     from edgeq.compiler.lower import lower
     from edgeq.tflite import Graph, read_model
@@ -156,11 +156,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
         raise EdgeqError(f"unknown backend {backend!r}", where="--backend", hint=f"use one of {', '.join(BACKENDS)}")
     if out_dir is None:
         raise EdgeqError("no output folder given", hint="pass -o DIR")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise EdgeqError("output folder already exists", where=str(out_dir), hint="pass --force to replace it")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise EdgeqError("output path exists and is not a folder", where=str(out_dir))
+    out_dir = check_output_dir(out_dir, force=force)
 
     graph = model if isinstance(model, Graph) else read_model(model)
     be = _backend(backend, cmsis_nn_dir, target)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgeq.compiler.ops import LAYERS
-from edgeq.compiler.ops.base import Layer, LowerContext
+from edgeq.compiler.ops.base import Layer, LowerContext, check_requantization
 from edgeq.compiler.planner import BufferReq
 from edgeq.errors import ModelError, UnsupportedError
 from edgeq.tflite.check import MCU_SUPPORTED_OPS, model_kind, unsupported_ops
@@ -36,7 +36,10 @@ def buffer_name(t: int) -> str:
 
 
 def check_model(graph: Graph) -> None:
-    """Refuse models edgeq's compiler cannot run, each with the fix."""
+    """Refuse models edgeq's compiler cannot run, each with the fix (structurally invalid ones first)."""
+    from edgeq.tflite.validate import validate
+
+    validate(graph)
     if not graph.operators:
         raise ModelError("the model has no operators", where=graph.source or graph.name)
     where = graph.source or graph.name
@@ -87,6 +90,7 @@ def lower(graph: Graph, target: str = "host", backend: str = "portable") -> Lowe
     for op in graph.operators:
         layer = LAYERS[op.opcode](op=op, ctx=ctx)
         layer.prepare()
+        check_requantization(layer)
         layers.append(layer)
     return Lowered(graph, ctx, layers)
 

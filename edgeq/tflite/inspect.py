@@ -28,7 +28,16 @@ def size_breakdown(graph: Graph) -> dict:
 
 def inspect_model(graph: Graph) -> dict:
     """Everything ``edgeq inspect --json`` prints."""
-    verdicts = runtime_verdicts(graph)
+    from edgeq.tflite.validate import problems
+
+    found = problems(graph)
+    if found:  # an invalid graph runs nowhere; the runtime checks assume a valid one
+        invalid = {"code": "invalid-model", "message": "the model is structurally invalid (see problems)", "where": "",
+                   "blocking": True}
+        verdicts = {"edgeq": {"ok": False, "backends": [], "reasons": [invalid]},
+                    "tflm": {"ok": False, "reasons": [invalid]}, "verdict": "none"}
+    else:
+        verdicts = runtime_verdicts(graph)
     return {
         "model": graph.source,
         "sha256": graph.sha256,
@@ -42,6 +51,7 @@ def inspect_model(graph: Graph) -> dict:
         "outputs": [t.to_dict() for t in graph.output_tensors()],
         "tensors": [t.to_dict() for t in graph.tensors],
         "size": size_breakdown(graph),
+        "problems": [p.to_dict() for p in found],
         "mcu": {
             # runs on a microcontroller with at least one runtime; "verdict" names the one export --runtime auto uses
             "ok": verdicts["verdict"] != "none",
@@ -93,6 +103,11 @@ def format_text(graph: Graph, report: dict, *, all_tensors: bool = False) -> str
             lines.append(f"{t.index:>4} {t.name[:40]:40s} {t.dtype:8s} {str(list(t.shape)):18s} {t.nbytes:>9,}  "
                          f"{_qdesc(t)}{'  const' if t.is_constant else ''}")
     lines.append("")
+    if report["problems"]:
+        lines.append(f"PROBLEMS: {len(report['problems'])} (the model is invalid; compile, export and the reference "
+                     f"refuse it)")
+        for p in report["problems"]:
+            lines.append(f"  [x] {p['where']} {p['field']}: {p['message']}")
     mcu = report["mcu"]
     lines.append("MCU check (per runtime):")
     for label, key in (("edgeq C (portable, cmsis-nn)", "edgeq"), ("TFLM", "tflm")):

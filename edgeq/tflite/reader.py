@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from types import MappingProxyType
 
+from edgeq import _fs
 from edgeq.errors import ModelError
 from edgeq.tflite import flatbuf as fb
 from edgeq.tflite.graph import Graph, Operator, Quantization, Tensor
@@ -18,40 +19,40 @@ from edgeq.tflite.schema import BUILTIN_OPS, TENSOR_TYPES, decode_options
 
 FILE_IDENTIFIER = b"TFL3"
 #: refuse absurd files early instead of reading them into memory
-MAX_MODEL_BYTES = 2 * 1024**3
+MAX_MODEL_BYTES = _fs.MAX_MODEL_BYTES
 
 
-def read_model(path: str | os.PathLike) -> Graph:
-    """Read and validate ``path`` (a .tflite file)."""
-    p = Path(path)
-    if not p.exists():
-        raise ModelError("no such file", where=str(p), hint="check the path to the .tflite model")
-    if p.is_dir():
-        raise ModelError("is a folder, not a .tflite file", where=str(p))
-    size = p.stat().st_size
-    if size > MAX_MODEL_BYTES:
-        raise ModelError(f"file is {size} bytes, larger than any .tflite edgeq can read", where=str(p))
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"cannot read file: {exc.strerror}", where=str(p)) from None
-    return parse_model(data, source=str(p))
+def read_model(path: str | os.PathLike, *, validate: bool = True) -> Graph:
+    """Read ``path`` (a .tflite file) and check its structure (:func:`edgeq.tflite.validate.validate`).
+
+    ``validate=False`` returns a graph that may still have structural problems (``edgeq inspect`` lists them with
+    :func:`edgeq.tflite.validate.problems`); every index is in range either way. Special files (devices, FIFOs) and
+    files above :data:`MAX_MODEL_BYTES` are refused before reading.
+    """
+    data = _fs.read_input_bytes(path, what=".tflite model", max_bytes=MAX_MODEL_BYTES,
+                                hint="check the path to the .tflite model", error=ModelError)
+    return parse_model(data, source=str(path), validate=validate)
 
 
-def parse_model(data: bytes, *, source: str = "<bytes>") -> Graph:
-    """Parse .tflite bytes. ``source`` names the model in error messages."""
+def parse_model(data: bytes, *, source: str = "<bytes>", validate: bool = True) -> Graph:
+    """Parse .tflite bytes. ``source`` names the model in error messages; ``validate`` as in :func:`read_model`."""
     if len(data) == 0:
         raise ModelError("file is empty", where=source, hint="expected a .tflite flatbuffer")
     if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
         raise ModelError("not a .tflite file (no TFL3 identifier)", where=source,
                          hint="pass a model produced by the TFLite converter or 'edgeq quantize'")
     try:
-        return _parse(data, source)
+        graph = _parse(data, source)
     except fb.FlatbufferError as exc:
         raise ModelError(f"corrupt or truncated .tflite: {exc}", where=source,
                          hint="re-export the model; the file is damaged") from None
-    except (IndexError, ValueError, OverflowError, UnicodeDecodeError) as exc:
+    except (IndexError, ValueError, OverflowError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelError(f"corrupt .tflite: {exc}", where=source, hint="re-export the model") from None
+    if validate:
+        from edgeq.tflite.validate import validate as _validate
+
+        _validate(graph)
+    return graph
 
 
 def _parse(data: bytes, source: str) -> Graph:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from edgeq.compiler.names import c_comment
-from edgeq.errors import UnsupportedError
+from edgeq.errors import ModelError, UnsupportedError
 
 if TYPE_CHECKING:  # pragma: no cover
     from edgeq.tflite.graph import Graph, Operator, Tensor
@@ -219,6 +219,42 @@ class Layer:
         """One line for the comment above the call."""
         outs = ", ".join(f"{list(self.tensor(t).shape)}" for t in self.op.outputs)
         return f"layer {self.index}: {self.opcode} '{self.output().name}' -> {outs}"
+
+
+# ---- requantization parameters the C kernels can execute -----------------------------------------------------------
+
+#: shifts the kernels can apply: a left shift of at most 30 keeps ``x * (1 << shift)`` inside int32 (TFLM and CMSIS-NN
+#: alike), a right shift of at most 31 stays inside the width of an int32 (QuantizeMultiplier flushes smaller
+#: multipliers to zero). A shift outside is undefined behaviour in C; only absurd scales produce one.
+MIN_SHIFT, MAX_SHIFT = -31, 30
+
+
+def _shift_values(layer: "Layer"):
+    """(parameter name, values) of every shift ``layer.prepare()`` derived: params whose key ends in ``shift`` (an
+    int, or the name of a registered int32 const array) and NamedTuple params with ``*shift`` fields."""
+    for key, value in layer.params.items():
+        if hasattr(value, "_fields"):
+            for f in value._fields:
+                if f.endswith("shift"):
+                    yield f"{key}.{f}", [getattr(value, f)]
+        elif key.endswith("shift"):
+            if isinstance(value, (int, np.integer)):
+                yield key, [value]
+            elif isinstance(value, str) and value in layer.ctx.consts:
+                yield key, layer.ctx.consts[value].values.tolist()
+
+
+def check_requantization(layer: "Layer") -> None:
+    """Refuse a layer whose derived multipliers need a shift outside [MIN_SHIFT, MAX_SHIFT] (scales of 3e38 or 1e-45,
+    say), naming the operator and the parameter; called after ``prepare()``, before any C is written."""
+    for name, values in _shift_values(layer):
+        bad = [int(v) for v in values if not MIN_SHIFT <= int(v) <= MAX_SHIFT]
+        if bad:
+            raise ModelError(
+                f"quantization scales give a requantization shift of {bad[0]} ({name}), outside the "
+                f"[{MIN_SHIFT}, {MAX_SHIFT}] the int8 kernels can execute",
+                where=layer.where, hint="the input/weight/output scales of this op are not plausible; re-quantize "
+                                        "the model")
 
 
 # ---- small shared helpers -----------------------------------------------------------------------------------------
