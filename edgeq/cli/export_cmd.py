@@ -6,7 +6,8 @@ HELP = "write firmware for a board: Arduino sketch, bare-metal Cortex-M project 
 DESCRIPTION = (
     "Write a firmware project for MODEL on BOARD that serves the edgeq / MLPerf Tiny benchmark protocol "
     "(docs/protocol.md): a bare-metal Cortex-M project (startup, linker script, UART, SysTick, Makefile) for the QEMU "
-    "boards, an Arduino sketch folder DIR/<Name>/<Name>.ino for the Arduino boards, or with --runtime tflm a sketch "
+    "boards, an Arduino sketch folder DIR/<Name>/<Name>.ino for the Arduino boards, or with --runtime tflm (and "
+    "--runtime auto, the default, when edgeq's compiler lacks an op of the model) a sketch "
     "for the Arduino_TensorFlowLite library (op resolver with exactly the model's ops, measured tensor arena). The "
     "model must fit the board (checked before anything is built). --build builds what can be built here."
 )
@@ -15,8 +16,10 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     p.add_argument("model", help="int8 .tflite model")
     p.add_argument("--board", default="qemu-m4", help="board name (default qemu-m4; see `edgeq boards`)")
-    p.add_argument("--runtime", default="edgeq", choices=("edgeq", "tflm"),
-                   help="edgeq: the model compiled to C (default); tflm: TensorFlow Lite Micro sketch")
+    p.add_argument("--runtime", default="auto", choices=("auto", "edgeq", "tflm"),
+                   help="auto (default): edgeq's C when its compiler supports every op, else a TFLM sketch (the "
+                        "output says which op made the choice); edgeq: the model compiled to C; tflm: TensorFlow "
+                        "Lite Micro sketch")
     p.add_argument("--backend", choices=("portable", "cmsis-nn"),
                    help="kernels for --runtime edgeq (default: the board's preferred one that is available)")
     p.add_argument("--cmsis-nn", dest="cmsis_nn", metavar="DIR",
@@ -43,6 +46,8 @@ def run(args) -> int:
                  db_format=args.db_format)
     d = res.to_dict()
     lines = [f"{res.model_name} -> {res.out_dir} ({res.board.name}, {res.runtime} runtime, {res.backend})"]
+    if res.runtime_reason:
+        lines.append(f"runtime auto -> TFLM: {res.runtime_reason}")
     if res.sketch:
         lines.append(f"sketch: {res.sketch}")
     lines.append(f"fit ({'estimate' if res.fit.estimated else 'measured'}): {res.fit.summary()}")

@@ -26,10 +26,10 @@ from edgeq.errors import EdgeqError, ModelError, UnsupportedError
 from edgeq.targets.boards import Board, FitReport, fit_check, get_board, pick_backend, require_fit
 from edgeq.targets.render import render
 
-RUNTIMES = ("edgeq", "tflm")
+RUNTIMES = ("auto", "edgeq", "tflm")
 DB_FORMATS = ("raw", "mlperf")
 PROJECT_FILE = "edgeq-project.json"
-_IO_DTYPES = ("int8", "uint8", "int16", "float32")
+_IO_DTYPES = ("int8", "uint8", "int16", "int32", "float32")
 
 # rough code sizes for the fit check before anything is built (the build reports the real figures)
 _PROTOCOL_FLASH = {"arm": 4200, "avr": 6200, "xtensa": 6000}
@@ -53,6 +53,7 @@ class ExportResult:
     fit: FitReport
     sketch: Path | None = None
     notes: list[str] = field(default_factory=list)
+    runtime_reason: str | None = None  # --runtime auto chose TFLM: the op edgeq's compiler refused
     compile: dict | None = None
     tflm: dict | None = None
     build: Any = None  # edgeq.targets.build.BuildResult
@@ -69,6 +70,7 @@ class ExportResult:
             "sha256": self.sha256,
             "fit": self.fit.to_dict(),
             "notes": list(self.notes),
+            "runtime_reason": self.runtime_reason,
         }
         if self.compile:
             d["compile"] = self.compile
@@ -223,7 +225,42 @@ def _write_config(dest: Path, cfg: dict, check_cfg: dict | None = None) -> None:
 
 
 # ---- export -----------------------------------------------------------------------------------------------------
-def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, runtime: str = "edgeq",
+def choose_runtime(graph, board: Board, target: str) -> tuple[str, str | None]:
+    """``--runtime auto``: edgeq's C when its compiler takes every op of the model, else TFLM when TFLM runs the
+    model and the board takes a TFLM sketch. Returns (runtime, why TFLM was chosen: the op edgeq refused)."""
+    from edgeq.compiler.lower import lower
+    from edgeq.tflite.check import runtime_verdicts
+
+    verdicts = runtime_verdicts(graph)
+    where = graph.source or graph.name
+    if verdicts["edgeq"]["ok"]:
+        try:  # the static check passed; the compiler's per-layer checks (dtypes, ranks, parameters) have the last word
+            lower(graph, target=target)
+            return "edgeq", None
+        except UnsupportedError as exc:
+            why = f"{exc.where}: {exc.message}" if exc.where else exc.message
+            first = None
+    else:
+        first = next(f for f in verdicts["edgeq"]["reasons"] if f["blocking"])
+        why = f"{first['where']} is not supported by edgeq's compiler" if first["where"].startswith("operator") \
+            else first["message"]
+    if not verdicts["tflm"]["ok"]:
+        if first is not None and first["code"] in ("npu-op", "unknown-custom-op", "no-mcu-op"):
+            raise UnsupportedError(first["message"], where=where)  # it already says that TFLM cannot run it
+        tflm_why = next(f["message"] for f in verdicts["tflm"]["reasons"] if f["blocking"])
+        raise UnsupportedError(f"{why}, and TFLM cannot run it either: {tflm_why}", where=where)
+    if not _tflm_board(board):
+        raise UnsupportedError(f"{why}; TFLM runs it, but the TFLM export is an Arduino sketch for 32-bit boards "
+                               f"and {board.name} is not one", where=where,
+                               hint="use --board nano33ble (or another 32-bit Arduino board)")
+    return "tflm", why
+
+
+def _tflm_board(b: Board) -> bool:
+    return b.project == "arduino" and b.core.arch != "avr"
+
+
+def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, runtime: str = "auto",
            backend: str | None = None, cmsis_nn_dir: str | os.PathLike | None = None, build: bool = False,
            force: bool = False, name: str | None = None, db_format: str = "raw") -> ExportResult:
     """Write the firmware project for ``model`` on ``board`` into ``out_dir`` (and build it with ``build``)."""
@@ -242,7 +279,7 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
     if out_dir.exists() and not force:
         raise EdgeqError("output folder already exists", where=str(out_dir), hint="pass --force to replace it")
     if runtime == "tflm":
-        if b.project != "arduino" or b.core.arch == "avr":
+        if not _tflm_board(b):
             raise UnsupportedError(
                 f"the TFLM export is an Arduino sketch for 32-bit boards; {b.name} is "
                 f"{'an 8-bit AVR' if b.core.arch == 'avr' else 'not an Arduino board'}",
@@ -252,6 +289,12 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
                              "(CMSIS-NN on Arm boards)", where="--backend")
 
     graph = read_model(model_path)
+    runtime_reason = None
+    if runtime == "auto":
+        runtime, runtime_reason = choose_runtime(graph, b, b.core.target)
+        if runtime == "tflm" and backend:
+            raise EdgeqError(f"--backend applies to edgeq's C, and TFLM runs this model ({runtime_reason})",
+                             where="--backend")
     if len(graph.inputs) != 1:
         raise UnsupportedError(f"the model has {len(graph.inputs)} inputs; the benchmark protocol feeds exactly one",
                                where=str(model_path))
@@ -283,6 +326,11 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
         require_fit(pre, where=str(model_path))
     else:
         be = "tflm"
+        from edgeq.targets import tflm
+
+        # before anything is written: the probes run TFLM in child processes (it may crash on a too-small arena)
+        tflm_entries = tflm.resolver_entries(graph)
+        tflm_arena = tflm.measure_arena(model_path, graph)
         pre = fit_check(b, {"model (.tflite)": graph.file_size,
                             "TFLM runtime (estimate)": _TFLM_RUNTIME_FLASH + _TFLM_FLASH_PER_OP * len(graph.ops_used),
                             "protocol (estimate)": _PROTOCOL_FLASH[arch]},
@@ -302,7 +350,7 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
                                     timer_board=qb)
 
     result = ExportResult(out_dir=out_dir, board=b, runtime=runtime, backend=cfg["backend"], project=b.project,
-                          model_name=mname, sha256=graph.sha256, fit=pre, notes=notes)
+                          model_name=mname, sha256=graph.sha256, fit=pre, notes=notes, runtime_reason=runtime_reason)
     meta: dict[str, Any] = {
         "edgeq_project": 1,
         "board": b.name,
@@ -356,10 +404,7 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
                 (tmp / "README.md").write_text(render("firmware/arduino/README.md.j2", board=b, cfg=cfg,
                                                       meta=meta, fit=result.fit, sketch=sketch_name))
         else:
-            from edgeq.targets import tflm
-
-            entries = tflm.resolver_entries(graph)
-            arena = tflm.measure_arena(model_path, graph)
+            entries, arena = tflm_entries, tflm_arena
             fit = fit_check(b, {"model (.tflite)": graph.file_size,
                                 "TFLM runtime (estimate)": _TFLM_RUNTIME_FLASH + _TFLM_FLASH_PER_OP * len(entries),
                                 "protocol (estimate)": _PROTOCOL_FLASH[arch]},

@@ -6,74 +6,21 @@ tensor arena size, measured with the TFLM reference interpreter (the ``tflite-mi
   one (they leave out the float code paths: ~30 KB less flash with CMSIS-NN).
 * :func:`measure_arena` finds the smallest arena for which ``AllocateTensors`` and ``Invoke`` succeed, by bisection.
   ``arena_used_bytes()`` alone is not enough: AllocateTensors needs temporary room on top (444 B for the AD model).
+  Every probe runs in a child process (``python -m edgeq.targets.tflm_probe``): TFLM itself crashes (SIGSEGV) at some
+  too-small arenas on LSTM models, and a crash must cost one probe, not edgeq's process.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeq.errors import ToolchainError, UnsupportedError
-
-# op -> MicroMutableOpResolver method, for the ops whose method name is not the plain CamelCase of the op name
-_METHOD_EXCEPTIONS = {
-    "CONV_2D": "AddConv2D",
-    "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
-    "AVERAGE_POOL_2D": "AddAveragePool2D",
-    "MAX_POOL_2D": "AddMaxPool2D",
-    "L2_POOL_2D": "AddL2Pool2D",
-    "TRANSPOSE_CONV": "AddTransposeConv",
-    "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
-    "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd",
-    "RELU6": "AddRelu6",
-    "RELU_N1_TO_1": "AddReluN1To1",
-    "RELU_0_TO_1": "AddRelu0To1",
-    "PADV2": "AddPadV2",
-    "SPLIT_V": "AddSplitV",
-    "ADD_N": "AddAddN",
-    "GATHER_ND": "AddGatherNd",
-    "L2_NORMALIZATION": "AddL2Normalization",
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
-    "SVDF": "AddSvdf",
-    "LOG_SOFTMAX": "AddLogSoftmax",
-    "BATCH_MATMUL": "AddBatchMatMul",
-    "CUMSUM": "AddCumSum",
-    "READ_VARIABLE": "AddReadVariable",
-    "VAR_HANDLE": "AddVarHandle",
-    "ASSIGN_VARIABLE": "AddAssignVariable",
-    "CALL_ONCE": "AddCallOnce",
-    "ARG_MAX": "AddArgMax",
-    "ARG_MIN": "AddArgMin",
-    "EXPAND_DIMS": "AddExpandDims",
-    "REDUCE_MAX": "AddReduceMax",
-    "REDUCE_MIN": "AddReduceMin",
-    "SUM": "AddSum",
-    "HARD_SWISH": "AddHardSwish",
-    "LEAKY_RELU": "AddLeakyRelu",
-    "PRELU": "AddPrelu",
-    "DEPTH_TO_SPACE": "AddDepthToSpace",
-    "SPACE_TO_DEPTH": "AddSpaceToDepth",
-    "RESIZE_BILINEAR": "AddResizeBilinear",
-    "RESIZE_NEAREST_NEIGHBOR": "AddResizeNearestNeighbor",
-    "STRIDED_SLICE": "AddStridedSlice",
-    "DYNAMIC_UPDATE_SLICE": "AddDynamicUpdateSlice",
-    "BROADCAST_ARGS": "AddBroadcastArgs",
-    "BROADCAST_TO": "AddBroadcastTo",
-    "EMBEDDING_LOOKUP": "AddEmbeddingLookup",
-    "FLOOR_DIV": "AddFloorDiv",
-    "FLOOR_MOD": "AddFloorMod",
-    "GREATER_EQUAL": "AddGreaterEqual",
-    "LESS_EQUAL": "AddLessEqual",
-    "NOT_EQUAL": "AddNotEqual",
-    "LOGICAL_AND": "AddLogicalAnd",
-    "LOGICAL_OR": "AddLogicalOr",
-    "LOGICAL_NOT": "AddLogicalNot",
-    "SQUARED_DIFFERENCE": "AddSquaredDifference",
-    "MIRROR_PAD": "AddMirrorPad",
-}
+from edgeq.tflite.runtimes import NPU_CUSTOM_OPS, TFLM_BUILTIN_OPS, custom_name, tflm_method
 
 # ops with an int8-only registration (tensorflow/lite/micro/kernels/*.h: Register_<OP>_INT8), used when the op's
 # first input is int8
@@ -113,20 +60,28 @@ class ResolverEntry:
 
 
 def resolver_method(op: str) -> str:
-    if op in _METHOD_EXCEPTIONS:
-        return _METHOD_EXCEPTIONS[op]
-    return "Add" + "".join(part.capitalize() for part in op.split("_"))
+    """The ``MicroMutableOpResolver`` method that registers ``op`` (a builtin name or ``CUSTOM:<name>``)."""
+    method = tflm_method(op)
+    if method is None:
+        raise KeyError(op)
+    return method
 
 
 def resolver_entries(graph) -> list[ResolverEntry]:
     """One entry per op the model's operators execute, in first-use order."""
     entries: list[ResolverEntry] = []
     int8_everywhere: dict[str, bool] = {}
+    where = graph.source or graph.name
     for op in graph.operators:
-        if op.opcode.startswith("CUSTOM:"):
-            raise UnsupportedError(f"custom op {op.opcode[7:]!r} (operator {op.index}): the TFLM export lists "
-                                   "builtin ops only", where=graph.source or graph.name,
-                                   hint="register the custom op in the sketch yourself")
+        name = custom_name(op.opcode)
+        if name is not None and name in NPU_CUSTOM_OPS:
+            raise UnsupportedError(f"custom op {name!r} (operator {op.index}) needs {NPU_CUSTOM_OPS[name]}",
+                                   where=where, hint="export the model as it was before Vela compiled it")
+        if tflm_method(op.opcode) is None:
+            what = f"custom op {name!r}" if name is not None else f"op {op.opcode}"
+            raise UnsupportedError(f"{what} (operator {op.index}) has no kernel in TFLM's op resolver", where=where,
+                                   hint="register your own kernel in the sketch (MicroMutableOpResolver::AddCustom)"
+                                   if name is not None else "replace the op in the model")
         first = next((graph.tensors[i] for i in op.inputs if i >= 0), None)
         is_int8 = first is not None and first.dtype == "int8"
         int8_everywhere[op.opcode] = int8_everywhere.get(op.opcode, True) and is_int8
@@ -136,92 +91,103 @@ def resolver_entries(graph) -> list[ResolverEntry]:
     return entries
 
 
-@contextlib.contextmanager
-def _quiet_fd2():
-    """TFLM prints allocation failures on the C stderr; keep them out of the user's terminal while bisecting."""
-    try:
-        fd = os.dup(2)
-    except OSError:  # pragma: no cover
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(fd, 2)
-        os.close(fd)
+class _Prober:
+    """One child process (``python -m edgeq.targets.tflm_probe MODEL``) that answers, per arena size, whether TFLM
+    can allocate and invoke the model. A child killed by a signal counts as a failed probe and is replaced."""
 
+    def __init__(self, model_path: Path):
+        self.model_path = model_path
+        self.proc: subprocess.Popen | None = None
+        self.crashes: list[tuple[int, int]] = []  # (arena bytes, signal)
 
-def _tflm_runtime():
-    try:
-        from tflite_micro.python.tflite_micro import runtime
-    except Exception as exc:  # ImportError, or a wheel that fails to load
-        raise ToolchainError(f"the TFLM reference interpreter is not available ({type(exc).__name__}: {exc})",
-                             hint="pip install 'edgeq[micro]' (tflite-micro, Linux x86-64)") from None
-    return runtime
+    def _start(self) -> subprocess.Popen:
+        env = dict(os.environ)
+        # the child must import this same edgeq (a source checkout on PYTHONPATH, or the installed package)
+        pkg_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return subprocess.Popen([sys.executable, "-m", "edgeq.targets.tflm_probe", str(self.model_path)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, env=env)
 
-
-def _works(runtime, data: bytes, arena: int, sample) -> bool:
-    try:
-        it = runtime.Interpreter.from_bytes(data, arena_size=arena)
-        for i, x in enumerate(sample):
-            it.set_input(x, i)
-        it.invoke()
-        return True
-    except (RuntimeError, ValueError):
+    def works(self, arena: int) -> bool:
+        if self.proc is None:
+            self.proc = self._start()
+        try:
+            self.proc.stdin.write(f"{arena}\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline().strip()
+        except (BrokenPipeError, OSError):
+            line = ""
+        if line in ("ok", "fail"):
+            return line == "ok"
+        rc = self.proc.wait()
+        self.proc = None
+        if line.startswith("error "):
+            raise ToolchainError(f"the TFLM reference interpreter is not available ({line[6:]})",
+                                 hint="pip install 'edgeq[micro]' (tflite-micro, Linux x86-64)")
+        if rc >= 0:
+            raise ToolchainError(f"the TFLM arena probe stopped (exit {rc}) without an answer",
+                                 where=str(self.model_path))
+        self.crashes.append((arena, -rc))
         return False
+
+    def close(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):  # pragma: no cover
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
 
 
 def measure_arena(model_path: str | os.PathLike, graph=None) -> dict:
     """Smallest tensor arena (bytes) that TFLM's reference interpreter accepts for this model (AllocateTensors and
     one Invoke), found by bisection; measured on this 64-bit host, so an upper bound for a 32-bit MCU (TFLM's
-    persistent structures hold pointers)."""
-    import numpy as np
+    persistent structures hold pointers). Probes run in a child process; sizes at which TFLM crashed are reported
+    in ``crashed_at``."""
+    import signal
 
-    runtime = _tflm_runtime()
-    data = Path(model_path).read_bytes()
-    if graph is None:
-        from edgeq.tflite import read_model
-
-        graph = read_model(model_path)
-    sample = [np.zeros(t.shape, dtype=np.dtype(t.dtype)) for t in graph.input_tensors()]
-    hi = max(16 * 1024, 4 * len(data))
-    with _quiet_fd2():
-        while not _works(runtime, data, hi, sample):
+    model_path = Path(model_path)
+    data_len = model_path.stat().st_size
+    prober = _Prober(model_path)
+    try:
+        hi = max(16 * 1024, 4 * data_len)
+        while not prober.works(hi):
             hi *= 2
             if hi > 1 << 30:
-                raise UnsupportedError("the TFLM interpreter cannot allocate this model with any arena size",
-                                       where=str(model_path))
+                crash = ""
+                if prober.crashes:
+                    sig = prober.crashes[-1][1]
+                    crash = f" (it crashed with {signal.Signals(sig).name} at {prober.crashes[-1][0]:,} bytes)"
+                raise UnsupportedError(f"the TFLM interpreter cannot allocate and run this model with any arena "
+                                       f"size{crash}", where=str(model_path))
         lo = 0  # lo fails, hi works
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if _works(runtime, data, mid, sample):
+            if prober.works(mid):
                 hi = mid
             else:
                 lo = mid
-        used = None
-        try:
-            it = runtime.Interpreter.from_bytes(data, arena_size=hi)
-            used = _arena_used(it)
-        except Exception:  # pragma: no cover - informational only
-            used = None
-    return {"arena_bytes": hi, "arena_used_bytes": used, "host_bits": 64, "method": "bisection over "
-            "AllocateTensors + Invoke with the tflite-micro reference interpreter"}
-
-
-def _arena_used(it) -> int | None:
-    """arena_used_bytes() is not exposed by the Python wrapper; read it from PrintAllocations() when possible."""
-    r, w = os.pipe()
-    saved = os.dup(2)
-    try:
-        os.dup2(w, 2)
-        os.close(w)
-        it.print_allocations()
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-    with os.fdopen(r, "rb") as f:
-        text = f.read(1 << 16).decode("utf-8", "replace")
-    m = re.search(r"Arena allocation total (\d+) bytes", text)
+        prober.close()
+    used = _arena_used_in_child(model_path, hi)
+    return {"arena_bytes": hi, "arena_used_bytes": used, "host_bits": 64,
+            "crashed_at": sorted(a for a, _ in prober.crashes),
+            "method": "bisection over AllocateTensors + Invoke with the tflite-micro reference interpreter, "
+                      "each probe in a child process"}
+
+
+def _arena_used_in_child(model_path: Path, arena: int) -> int | None:
+    """Arena allocation total after AllocateTensors at ``arena`` bytes (informational; a child process too)."""
+    prober = _Prober(model_path)
+    proc = prober._start()
+    try:
+        out, _ = proc.communicate(f"used {arena}\n", timeout=120)
+    except subprocess.TimeoutExpired:  # pragma: no cover
+        proc.kill()
+        proc.wait()
+        return None
+    m = re.search(r"used (\d+)", out or "")
     return int(m.group(1)) if m else None
