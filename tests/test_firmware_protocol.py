@@ -174,8 +174,14 @@ def test_db_load_hex_infer_results(protocol_bins):
     expected = bytes(b ^ 0x5A for b in data[:10])
     vals = inf[6][len("m-results-["):-1].split(",")
     assert inf[6].startswith("m-results-[") and len(vals) == 10
+    # a model named kws*: the kws01 reference's truncated "0.%d%d%d" digits, character for character
+    from edgeq.bench.mlperf import reference_results
+
+    cfg = protocol_bins["raw"][1]
+    assert vals == reference_results("kws01", expected, cfg["output"], data, cfg["input"])
     deq = (np.frombuffer(expected, np.int8).astype(np.float64) + 128) * 0.00390625
-    np.testing.assert_allclose([float(v) for v in vals], deq, atol=0.0006)
+    got = np.array([float(v) for v in vals])
+    assert np.all((deq - got >= 0) & (deq - got < 0.001)), (deq, got)  # truncated, not rounded
     assert all(len(v.split(".")[1]) == 3 for v in vals)
     assert inf[7] == f"m-out-{expected.hex()}-{zlib.crc32(expected):08x}"
     assert a[5] == inf[6:8]
@@ -329,11 +335,17 @@ def test_float32_db_format_quantizes(protocol_bins):
     r = x.astype(np.float32) / np.float32(IN_SCALE)
     q = np.clip(np.where(r < 0, r - 0.5, r + 0.5).astype(np.int32) + IN_ZP, -128, 127).astype(np.int8)
     assert np.frombuffer(dump, np.int8).tolist() == q.tolist()
-    # output shaped like the input: m-results is the MSE between dequantized output and input
+    # output shaped like the input: m-results is the ad01 reference's anomaly score, the MSE between the dequantized
+    # output and the float input the host sent (not its quantized copy), float32 arithmetic, "%0.3f"
+    from edgeq.bench.mlperf import reference_results
+
     res = a[len(hexes) + 2][-2]
-    out = np.frombuffer(bytes(b ^ 0x5A for b in q.tobytes()), np.int8).astype(np.float64)
-    mse = np.mean(((out + 5) * 0.25 - (q.astype(np.float64) - IN_ZP) * IN_SCALE) ** 2)
-    assert res.startswith("m-results-[") and abs(float(res[11:-1]) - mse) < 0.002
+    out_raw = bytes(b ^ 0x5A for b in q.tobytes())
+    want = reference_results("ad01", out_raw, cfg["output"], raw, cfg["input"], "float32")
+    assert res == f"m-results-[{want[0]}]"
+    out = np.frombuffer(out_raw, np.int8).astype(np.float64)
+    mse_q = np.mean(((out + 5) * 0.25 - (q.astype(np.float64) - IN_ZP) * IN_SCALE) ** 2)
+    assert abs(float(want[0]) - np.mean(((out + 5) * 0.25 - x) ** 2)) < 0.001 < abs(float(want[0]) - mse_q)
     assert a[-2] == ["e-[db load 161 exceeds the 160-byte input buffer]"]
     assert a[-1] == ["e-[db load 158 is not a whole number of input elements]"]
 
@@ -347,6 +359,39 @@ def test_uint8_db_format_subtracts_128(protocol_bins):
     dump = bytes.fromhex("".join(ln[len("m-buffer"):] for ln in a[3]).replace("-", ""))
     assert np.frombuffer(dump, np.int8).tolist() == [p - 128 for p in px]
     assert a[4][1] == "m-model-[vww01]"
+
+
+def test_short_db_load_refuses_infer(protocol_bins):
+    """A `db load` shorter than the input completes (m-load-done, as on the reference firmware) but infer and
+    edgeq-run refuse it with an error line: never an inference on the rest of an older input."""
+    exe, _ = protocol_bins["raw"]
+    full = bytes(range(40))
+    a = answers(talk(exe, cmds("db load 40", f"db {full[:31].hex()}", f"db {full[31:].hex()}", "infer 1 0",
+                               "db load 4", "db 01020304", "infer 1 0", "edgeq-run 0", "results",
+                               "db load 40", f"db {full[:31].hex()}", f"db {full[31:].hex()}", "infer 1 0")))[1:]
+    assert a[3][-1].startswith("m-out-")
+    assert a[5] == ["m-load-done"]
+    err = "e-[incomplete input: the last db load gave 4 of the 40 bytes the model needs]"
+    assert a[6] == [err] and a[7] == [err]
+    assert a[8][0].startswith("m-results-[")  # the results of the last real inference are still there
+    assert a[12][-1] == a[3][-1]
+
+
+def test_scores_print_like_printf(protocol_bins):
+    """'%0.3f' of the float's exact value, ties to even (0.0625 -> 0.062, 0.1875 -> 0.188), as the ic01/vww01
+    reference firmware prints with printf; the old `+ 0.5` rounding printed 0.063."""
+    from edgeq.bench.mlperf import reference_results
+
+    exe, cfg = protocol_bins["u8"]
+    # the fake model's output 0/1 = input byte ^ 0x5A; want output q = -112 (16/256) and -80 (48/256)
+    want_q = np.array([-112, -80], np.int8).view(np.uint8)
+    px = bytes(((q ^ 0x5A) ^ 0x80) for q in want_q.tolist()) + bytes(38)
+    a = answers(talk(exe, cmds("db load 40", f"db {px[:31].hex()}", f"db {px[31:].hex()}", "infer 1 0")))[1:]
+    res = next(ln for ln in a[3] if ln.startswith("m-results-["))
+    assert res == "m-results-[0.062,0.188]"
+    out_raw = want_q.view(np.int8).tobytes()
+    assert res[11:-1].split(",") == reference_results("vww01", out_raw, cfg["output"], px, cfg["input"], "uint8")
+    assert ["%0.3f" % v for v in (0.0625, 0.1875)] == ["0.062", "0.188"]
 
 
 def test_random_abuse_never_crashes(protocol_bins):

@@ -267,24 +267,27 @@ def _dequantize(raw: bytes, dtype: str, scale: float, zp: int) -> np.ndarray:
     return (a - zp) * scale if scale and np.dtype(dtype).kind in "iu" else a
 
 
-def check_mlperf_results(results: list[float], expected_out: bytes, inp: bytes, ref) -> bool | None:
-    """Compare an ``m-results-[...]`` vector with the reference: dequantized outputs at 3 decimals, or for an
-    autoencoder (one value) the MSE between dequantized reconstruction and input. None = not comparable."""
-    o = ref.outputs[0]
-    i = ref.inputs[0]
-    deq = _dequantize(expected_out, o.dtype, o.scale, o.zero_point).ravel()
-    if len(results) == deq.size:
-        return bool(np.all(np.abs(np.asarray(results) - deq) <= 0.0015))
-    if len(results) == 1 and deq.size == int(np.prod(i.shape)):
-        x = _dequantize(inp, i.dtype, i.scale, i.zero_point).ravel()
-        mse = float(np.mean((deq - x) ** 2))
-        return abs(results[0] - mse) <= 0.0015 + 1e-3 * abs(mse)
-    return None
+def _tensor_spec(t) -> dict:
+    return {"shape": list(t.shape), "dtype": t.dtype, "scale": t.scale, "zero_point": t.zero_point}
+
+
+def check_mlperf_results(results: list[float], expected_out: bytes, payload: bytes, ref, model_id: str,
+                         db_format: str) -> bool | None:
+    """Compare an ``m-results-[...]`` vector with what the MLPerf reference firmware prints for the reference output
+    (:func:`edgeq.bench.mlperf.reference_results`: same float arithmetic, same digits). None = not comparable."""
+    from edgeq.bench import mlperf
+
+    want = mlperf.reference_results(model_id, expected_out, _tensor_spec(ref.outputs[0]), payload,
+                                    _tensor_spec(ref.inputs[0]), db_format)
+    if len(want) != len(results):
+        return None if len(results) not in (1, len(want)) else False
+    return all(float(w) == r for w, r in zip(want, results))
 
 
 def run_mlperf_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | None, ref, opts: BenchOptions,
                     state: BenchState, iterations: int | None, warmup: int | None,
-                    progress: Progress | None = None, payloads: list[bytes] | None = None) -> None:
+                    progress: Progress | None = None, payloads: list[bytes] | None = None,
+                    db_format: str = "raw") -> None:
     """The runner's performance flow: 5 windows of [download, infer N W], each with a different input.
     ``iterations``/``warmup`` None: what the runner uses for the device's model id. ``payloads``: what goes over
     the wire per input when the device's ``db`` format differs from its input bytes (float32 for ad01)."""
@@ -313,10 +316,10 @@ def run_mlperf_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | No
         state.upload_payload += len((payloads or inputs)[idx])
         state.upload_wire += wire
         ok = None
-        if expected is not None and win.output is not None:  # edgeq firmware: bit-exact, CRC-checked
-            ok = win.output == expected[idx]
-        elif expected is not None and ref is not None and win.results:
-            ok = check_mlperf_results(win.results, expected[idx], inputs[idx], ref)
+        if expected is not None and ref is not None and win.results:  # the scores the reference firmware prints
+            ok = check_mlperf_results(win.results, expected[idx], (payloads or inputs)[idx], ref, model_id, db_format)
+        if expected is not None and win.output is not None:  # edgeq firmware: also the raw output, CRC-checked
+            ok = (ok is not False) and win.output == expected[idx]
         if ok is not None:
             if ok:
                 state.verified += 1
@@ -466,7 +469,8 @@ def _run(sess: Session, dev: Device) -> None:
         else:
             db_format = ((info or {}).get("db") or {}).get("format", "raw")
             payloads = [mlperf.db_payload(x, in_spec, db_format) for x in inputs]
-            run_mlperf_loop(dev, inputs, expected, ref, opts, state, opts.runs, opts.warmup, progress, payloads)
+            run_mlperf_loop(dev, inputs, expected, ref, opts, state, opts.runs, opts.warmup, progress, payloads,
+                            db_format)
     finally:
         progress.close()
         if ref is not None:

@@ -127,3 +127,49 @@ def db_payload(data: bytes, in_spec: dict, db_format: str) -> bytes:
         x = (q.astype(np.float32) - np.float32(in_spec["zero_point"])) * np.float32(in_spec["scale"])
         return x.astype("<f4").tobytes()
     raise DeviceError(f"the device's db format {db_format!r} is unknown to this edgeq")
+
+
+def _c_int(v) -> int:
+    """C's float -> int conversion (truncation toward zero)."""
+    return int(v)
+
+
+def reference_results(model_id: str, out_raw: bytes, out_spec: dict, sent: bytes, in_spec: dict,
+                      db_format: str = "raw") -> list[str]:
+    """The ``m-results-[...]`` values the MLPerf Tiny reference firmware prints (its ``th_results``) for output
+    bytes ``out_raw`` when the runner sent ``sent`` (the `db` payload): every output dequantized in float,
+    ``float(q - zp) * scale``, printed ``"%0.3f"`` -- kws01 prints ``"0.%d%d%d"`` of the truncated digits
+    ``(int)(c*10)``, ``(int)(c*100) % 10``, ``(int)(c*1000) % 10`` -- and for an autoencoder (ad01: output shaped like
+    the input) the anomaly score: float32 sum over i of (dequantized output - float input)^2, divided by the count,
+    ``"%0.3f"``. The float input is what the runner sent (float32 `db` data), else the dequantized input."""
+    import math
+
+    import numpy as np
+
+    f32 = np.float32
+    q = np.frombuffer(out_raw, dtype=out_spec["dtype"])
+    if q.dtype.kind in "iu" and out_spec.get("scale"):
+        conv = (q.astype(np.int32) - np.int32(out_spec["zero_point"])).astype(f32) * f32(out_spec["scale"])
+    else:
+        conv = q.astype(f32)
+    n_in = int(np.prod(in_spec["shape"]))
+    if conv.size == n_in and conv.size > 1 and list(out_spec["shape"]) == list(in_spec["shape"]):
+        if db_format == "float32" or in_spec["dtype"] == "float32":
+            x = np.frombuffer(sent, dtype="<f4").astype(f32)
+        else:
+            xi = np.frombuffer(sent, dtype=in_spec["dtype"])
+            x = (xi.astype(np.int32) - np.int32(in_spec["zero_point"])).astype(f32) * f32(in_spec["scale"])
+        acc = f32(0.0)
+        for a, b in zip(conv, x):
+            d = f32(a - b)
+            acc = f32(acc + f32(d * d))
+        return ["%0.3f" % float(f32(acc / f32(conv.size)))]
+    if model_id == "kws01":
+        out = []
+        for c in conv:
+            d1 = _c_int(f32(c * f32(10)))
+            d2 = int(math.fmod(_c_int(f32(c * f32(100))), 10))
+            d3 = int(math.fmod(_c_int(f32(c * f32(1000))), 10))
+            out.append(f"0.{d1}{d2}{d3}")
+        return out
+    return ["%0.3f" % float(c) for c in conv]

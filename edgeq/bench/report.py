@@ -25,13 +25,19 @@ def summary_text(rep: dict) -> str:
     lat = rep["latency"]
     unit = lat["unit"]
     dev = rep.get("device") or {}
+    wins = (rep.get("mlperf") or {}).get("windows") or []
+    if rep["protocol"] == "mlperf":  # the statistics are over the windows' mean latencies, not single inferences
+        runs = (f"{len(wins)} windows of {wins[0]['iterations'] if wins else '?'} timed inferences "
+                f"({rep['runs']} in all; the table is over the {lat.get('n', len(wins))} window means)")
+    else:
+        runs = f"{rep['runs']} timed runs"
     head = (f"# {rep['protocol']} bench on {rep.get('board') or rep.get('port')}: model {dev.get('model', '?')} "
-            f"({dev.get('backend', '?')}, {dev.get('runtime', '?')}), {rep['runs']} timed runs, "
-            f"timer unit {unit}")
+            f"({dev.get('backend', '?')}, {dev.get('runtime', '?')}), {runs}, timer unit {unit}")
     lines = [head, "", "| statistic | " + " | ".join(STAT_KEYS) + " |", "|---" * (len(STAT_KEYS) + 1) + "|"]
-    lines.append(f"| latency ({unit}) | " + " | ".join(_fmt(lat.get(k)) for k in STAT_KEYS) + " |")
+    what = "window-mean latency" if rep["protocol"] == "mlperf" else "latency"
+    lines.append(f"| {what} ({unit}) | " + " | ".join(_fmt(lat.get(k)) for k in STAT_KEYS) + " |")
     if rep.get("latency_us"):
-        lines.append("| latency (us) | " + " | ".join(_fmt(rep["latency_us"].get(k)) for k in STAT_KEYS) + " |")
+        lines.append(f"| {what} (us) | " + " | ".join(_fmt(rep["latency_us"].get(k)) for k in STAT_KEYS) + " |")
     if rep.get("host_roundtrip_ms"):
         rt = rep["host_roundtrip_ms"]
         lines.append("| host round-trip (ms) | " + " | ".join(_fmt(rt.get(k)) for k in STAT_KEYS) + " |")

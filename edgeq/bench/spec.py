@@ -43,6 +43,7 @@ MSG_INFER_DONE = "m-infer-done"
 MSG_RESULTS = "m-results-["
 MSG_INIT_DONE = "m-init-done"
 MSG_TIMESTAMP_MODE = "m-timestamp-mode-performance"
+MSG_TIMESTAMP_MODE_ENERGY = "m-timestamp-mode-energy"  # energy mode: `timestamp` pulses a GPIO, prints nothing
 ERR_PREFIX = "e-["
 
 # --- edgeq extensions ------------------------------------------------------------------------------------------

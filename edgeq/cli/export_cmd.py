@@ -26,9 +26,16 @@ def add_arguments(p) -> None:
                    help="CMSIS-NN checkout for --backend cmsis-nn (default: $EDGEQ_CMSIS_NN_DIR)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (written atomically)")
     p.add_argument("--name", help="sketch name (default: the model file's name)")
-    p.add_argument("--db-format", dest="db_format", default="raw", choices=("raw", "mlperf"),
-                   help="what EEMBC `db` bytes are: raw input tensor bytes (default), or the MLPerf Tiny runner's "
-                        "dataset format (uint8 pixels for ic01/vww01, float32 for ad01)")
+    p.add_argument("--db-format", dest="db_format", default="auto", choices=("auto", "raw", "mlperf"),
+                   help="what EEMBC `db` bytes are: auto (default) = the MLPerf Tiny runner's data format for an MLPerf "
+                        "model (int8 features for kws01, uint8 pixels for ic01/vww01, float32 for ad01; recognised "
+                        "by its input/output shapes or file name), raw input tensor bytes otherwise; raw; mlperf")
+    p.add_argument("--baud", type=int, metavar="N",
+                   help="serial baud rate of the firmware (default: the board table's; 921600 for ad01, as the MLPerf "
+                        "runner's devices_ad.yaml expects, where the board can do it). QEMU ignores it")
+    p.add_argument("--energy", action="store_true",
+                   help="MLPerf energy mode: boots with m-timestamp-mode-energy and every timestamp pulses the board's "
+                        "timestamp pin (D7; LED0 of the FPGA I/O on QEMU) instead of printing m-lap-us")
     p.add_argument("--build", action="store_true", help="build it here (arm-none-eabi-gcc / arduino-builder)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--json", action="store_true",
@@ -43,7 +50,7 @@ def run(args) -> int:
 
     res = export(args.model, args.board, args.output, runtime=args.runtime, backend=args.backend,
                  cmsis_nn_dir=args.cmsis_nn, build=args.build, force=args.force, name=args.name,
-                 db_format=args.db_format)
+                 db_format=args.db_format, baud=args.baud, energy=args.energy)
     d = res.to_dict()
     lines = [f"{res.model_name} -> {res.out_dir} ({res.board.name}, {res.runtime} runtime, {res.backend})"]
     if res.runtime_reason:

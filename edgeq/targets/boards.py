@@ -65,6 +65,20 @@ class Board:
         return int(self.serial.get("baud", 115200))
 
     @property
+    def max_baud(self) -> int:
+        return int(self.serial.get("max_baud", self.baud))
+
+    @property
+    def usb_ids(self) -> tuple[tuple[int, int], ...]:
+        """(VID, PID) pairs the board shows up with on USB (its application and bootloader)."""
+        return tuple((int(v, 16), int(p, 16)) for v, p in (s.split(":") for s in self.serial.get("usb", ())))
+
+    @property
+    def timestamp_pin(self) -> str | None:
+        """The pin the MLPerf energy mode pulses at every timestamp (the power monitor's trigger), if any."""
+        return self.serial.get("timestamp_pin")
+
+    @property
     def emulated(self) -> bool:
         return self.run in ("qemu", "simavr")
 

@@ -265,7 +265,8 @@ def build_check_qemu(d: Path, board, meta: dict) -> BuildResult:
                            command=f"{gcc} {' '.join(cflags)} -c (each C source)",
                            note=f"compiled {len(objs)} C sources for {board.core.target}; the TFLM part needs the "
                                 "Arduino_TensorFlowLite library, which cannot be installed here")
-    render_cortexm_platform(gen, qb, {"model": meta["model"]})
+    render_cortexm_platform(gen, qb, {"model": meta["model"],
+                                      "energy": (meta.get("info") or {}).get("timestamp_mode") == "energy"})
     plat = [gen / "startup.c", gen / "main.c", gen / "platform_qemu.c"]
     objs = _compile_all(gcc, c_files + plat, [], inc + [gen], cflags, gen / "obj", log, board)
     elf = d / "build" / "firmware.elf"

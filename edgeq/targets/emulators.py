@@ -131,7 +131,7 @@ def qemu_command(board, elf: Path) -> list[str]:
         raise ToolchainError("qemu-system-arm not found", hint=f"install it: {APT_ARM}")
     return [exe, "-M", board.qemu["machine"], "-display", "none", "-monitor", "none", "-no-reboot",
             "-icount", "shift=0", "-kernel", str(elf),
-            "-chardev", "socket,id=s0,host=127.0.0.1,port=0,server=on,wait=on", "-serial", "chardev:s0"]
+            "-chardev", "socket,id=s0,host=127.0.0.1,port=0,server=on,wait=on,nodelay=on", "-serial", "chardev:s0"]
 
 
 def _wait_for(log: Path, proc: subprocess.Popen, pattern: re.Pattern, timeout: float, what: str) -> re.Match:

@@ -27,7 +27,7 @@ from edgeq.targets.boards import Board, FitReport, fit_check, get_board, pick_ba
 from edgeq.targets.render import render
 
 RUNTIMES = ("auto", "edgeq", "tflm")
-DB_FORMATS = ("raw", "mlperf")
+DB_FORMATS = ("auto", "raw", "mlperf")
 PROJECT_FILE = "edgeq-project.json"
 _IO_DTYPES = ("int8", "uint8", "int16", "int32", "float32")
 
@@ -107,9 +107,27 @@ def model_name(path: Path) -> str:
     return c_identifier(path.stem or "model", max_len=40)
 
 
-def mlperf_id(name: str) -> str:
+#: MLPerf Tiny closed-division models by their I/O signature: (input shape, output shape) -> model id
+MLPERF_SIGNATURES = {
+    ((1, 49, 10, 1), (1, 12)): "kws01",
+    ((1, 32, 32, 3), (1, 10)): "ic01",
+    ((1, 96, 96, 3), (1, 2)): "vww01",
+    ((1, 640), (1, 640)): "ad01",
+}
+#: what the official runner sends on the `db` path, per model id (benchmark/runner/datasets.py + the reference
+#: submissions' th_load_tensor): int8 MFCC features (kws01), uint8 RGB pixels (ic01, vww01), float32 LE (ad01)
+MLPERF_DB_DATA = {"kws01": "int8", "ic01": "uint8", "vww01": "uint8", "ad01": "float32"}
+
+
+def mlperf_id(name: str, inputs: list[dict] | None = None, outputs: list[dict] | None = None) -> str:
+    """The MLPerf Tiny model id a model answers ``profile`` with: from its I/O shapes (the benchmark's models have
+    distinctive ones), else from its file name (``spec.MLPERF_MODEL_IDS`` prefixes), else the model's name."""
     from edgeq.bench import spec
 
+    if inputs and outputs:
+        sig = (tuple(inputs[0]["shape"]), tuple(outputs[0]["shape"]))
+        if sig in MLPERF_SIGNATURES:
+            return MLPERF_SIGNATURES[sig]
     low = name.lower()
     for prefix, mid in spec.MLPERF_MODEL_IDS.items():
         if low.startswith(prefix.lower()):
@@ -129,24 +147,53 @@ def graph_bounds(graph) -> tuple[int, int]:
 
 
 def _db_format(db_format: str, mid: str, inp: dict) -> tuple[str, int]:
-    if db_format == "raw":
+    """(format the device reads on the `db` path, host bytes per input byte). ``auto``: the MLPerf runner's data
+    format for an MLPerf model (so the official runner works with a default export), raw bytes otherwise."""
+    if db_format not in DB_FORMATS:
+        raise EdgeqError(f"unknown --db-format {db_format!r} (known: {', '.join(DB_FORMATS)})", where="--db-format")
+    if db_format == "raw" or mid not in MLPERF_DB_DATA:
         return "raw", 1
-    if db_format != "mlperf":
-        raise EdgeqError(f"unknown --db-format {db_format!r} (known: {', '.join(DB_FORMATS)})")
-    if mid in ("ic01", "vww01") and inp["dtype"] == "int8" and inp["zero_point"] == -128:
+    want = MLPERF_DB_DATA[mid]
+    if want == "uint8" and inp["dtype"] == "int8" and inp["zero_point"] == -128:
         return "uint8", 1
-    if mid == "ad01" and inp["dtype"] == "int8" and inp["quantized"]:
+    if want == "float32" and inp["dtype"] == "int8" and inp["quantized"]:
         return "float32", 4
-    return "raw", 1
+    return "raw", 1  # int8 features (kws01), or a model whose input already is the runner's data (float32 I/O)
+
+
+def db_format_note(cfg: dict) -> str:
+    """One sentence saying what the firmware reads on the `db` path (``edgeq export`` prints it)."""
+    mid, fmt, dt = cfg["mlperf_id"], cfg["db_format"], cfg["input"]["dtype"]
+    what = {"uint8": "uint8 pixels (the device computes int8 = u8 - 128)",
+            "float32": "float32 values (the device quantizes them; the anomaly score uses the floats)",
+            "raw": f"the {dt} input tensor bytes as they are"}[fmt]
+    if mid not in MLPERF_DB_DATA:
+        return f"`db` takes {what}"
+    runner = MLPERF_DB_DATA[mid] == (dt if fmt == "raw" else fmt)
+    return (f"MLPerf model {mid}: `db` takes {what}, "
+            + ("the MLPerf Tiny runner's data format" if runner else "NOT the MLPerf Tiny runner's data format")
+            + f"; m-results printed as the reference firmware prints them; {cfg['baud']} baud")
+
+
+def _baud(board: Board, baud: int | None, inputs: list[dict], outputs: list[dict], name: str) -> int:
+    """--baud, else the board table's; ad01 at the runner's 921600 (devices_ad.yaml) where the board can do it."""
+    if baud:
+        return int(baud)
+    if mlperf_id(name, inputs, outputs) == "ad01" and board.max_baud >= 921600:
+        return 921600
+    return board.baud
 
 
 def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backend: str, inputs: list[dict],
-                    outputs: list[dict], db_format: str = "raw", timer_board: Board | None = None) -> dict:
+                    outputs: list[dict], db_format: str = "auto", timer_board: Board | None = None,
+                    baud: int | None = None, energy: bool = False) -> dict:
     """The values edgeq_config.h is rendered from (the protocol's view of model, board and timer)."""
     inp, out = inputs[0], outputs[0]
-    mid = mlperf_id(name)
+    mid = mlperf_id(name, inputs, outputs)
     fmt, factor = _db_format(db_format, mid, inp)
     results = "mse" if (out["shape"] == inp["shape"] and out["count"] > 1) else "scores"
+    # kws01's reference firmware prints "0.%d%d%d" of the truncated digits (no %f on some printf); others "%0.3f"
+    digits = "truncate" if mid == "kws01" and results == "scores" else "round"
     tb = timer_board or board
     timer = {"unit": tb.timer["unit"], "per_tick": tb.timer["per_tick"], "source": tb.timer["source"]}
     info = {
@@ -164,6 +211,9 @@ def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backe
         "buffer_bytes": inp["bytes"],
         "db": {"format": fmt, "bytes": inp["bytes"] * factor},
         "results": results,
+        "mlperf_id": mid,
+        "baud": int(baud or board.baud),
+        "timestamp_mode": "energy" if energy else "performance",
     }
     if timer_board is not None and timer_board is not board:
         info["emulated_by"] = timer_board.name
@@ -183,6 +233,9 @@ def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backe
         "results": results,
         "db_format": fmt,
         "db_factor": factor,
+        "results_digits": digits,
+        "baud": int(baud or board.baud),
+        "energy": bool(energy),
         "info_head": head[:-1],
         "info": info,
     }
@@ -262,7 +315,8 @@ def _tflm_board(b: Board) -> bool:
 
 def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, runtime: str = "auto",
            backend: str | None = None, cmsis_nn_dir: str | os.PathLike | None = None, build: bool = False,
-           force: bool = False, name: str | None = None, db_format: str = "raw") -> ExportResult:
+           force: bool = False, name: str | None = None, db_format: str = "auto", baud: int | None = None,
+           energy: bool = False) -> ExportResult:
     """Write the firmware project for ``model`` on ``board`` into ``out_dir`` (and build it with ``build``)."""
     from edgeq._fs import atomic_dir
     from edgeq.tflite import read_model
@@ -271,7 +325,14 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
     if runtime not in RUNTIMES:
         raise EdgeqError(f"unknown runtime '{runtime}' (known: {', '.join(RUNTIMES)})", where="--runtime")
     if db_format not in DB_FORMATS:
-        raise EdgeqError(f"unknown --db-format '{db_format}' (known: {', '.join(DB_FORMATS)})")
+        raise EdgeqError(f"unknown --db-format '{db_format}' (known: {', '.join(DB_FORMATS)})", where="--db-format")
+    if baud is not None and not (300 <= int(baud) <= 12_000_000):
+        raise EdgeqError(f"--baud {baud} is not a serial baud rate", where="--baud", hint="e.g. 115200 or 921600")
+    if energy and not (b.timestamp_pin or b.qemu.get("led_register")):
+        raise UnsupportedError(f"board {b.name} has no timestamp pin for the MLPerf energy mode in the board table",
+                               where="--energy", hint="use a board that lists one (`edgeq boards --json`)")
+    if energy and runtime == "tflm" and b.project != "arduino":  # pragma: no cover - tflm is Arduino-only
+        raise UnsupportedError("--energy needs an Arduino or QEMU board", where="--energy")
     model_path = Path(model)
     if not model_path.is_file():
         raise ModelError("no such model file", where=str(model_path))
@@ -339,7 +400,8 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
 
     cfg = firmware_config(name=mname, sha256=graph.sha256, board=b, runtime=runtime,
                           backend=be if runtime == "edgeq" else "tflm", inputs=inputs, outputs=outputs,
-                          db_format=db_format)
+                          db_format=db_format, baud=_baud(b, baud, inputs, outputs, mname), energy=energy)
+    notes.append(db_format_note(cfg))
     check_cfg = None
     if b.build == "check-qemu" and b.core.qemu_check:
         from edgeq.targets.boards import get_board as _gb
@@ -347,6 +409,7 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
         qb = _gb(b.core.qemu_check)
         check_cfg = firmware_config(name=mname, sha256=graph.sha256, board=b, runtime=runtime,
                                     backend=cfg["backend"], inputs=inputs, outputs=outputs, db_format=db_format,
+                                    baud=cfg["baud"], energy=energy,
                                     timer_board=qb)
 
     result = ExportResult(out_dir=out_dir, board=b, runtime=runtime, backend=cfg["backend"], project=b.project,
