@@ -41,3 +41,13 @@ class ToolchainError(EdgeqError):
 
 class DeviceError(EdgeqError):
     """A serial device did not answer, answered garbage, or runs something else."""
+
+
+class Terminated(BaseException):
+    """The process received SIGTERM or SIGHUP. Raised by the CLI's signal handler so that every ``finally`` block runs
+    (emulators stopped, partial results saved) before edgeq exits with 128 + the signal number. A BaseException, like
+    KeyboardInterrupt: no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"terminated by signal {signum}")

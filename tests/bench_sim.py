@@ -29,13 +29,15 @@ def sim_ticks(data: bytes) -> int:
 class SimDevice:
     def __init__(self, *, timing_crc: bool = True, byte_timeout_s: float = spec.BIN_BYTE_TIMEOUT_MS / 1000,
                  wrong_output: bool = False, silent: bool = False, model_sha: str = "0123456789abcdef",
-                 know_info: bool = True):
+                 know_info: bool = True, silent_after_runs: int | None = None):
         self.timing_crc = timing_crc
         self.byte_timeout_s = byte_timeout_s
         self.wrong_output = wrong_output
         self.silent = silent
         self.model_sha = model_sha
         self.know_info = know_info
+        self.silent_after_runs = silent_after_runs  # answer this many edgeq-run commands, then never again
+        self.runs_served = 0
         self.buffer = bytearray(IN_BYTES)
         self.commands: list[str] = []
         self._srv = socket.socket()
@@ -134,6 +136,11 @@ class SimDevice:
             t = str(sim_ticks(bytes(self.buffer)))
             tline = f"{spec.MSG_TICKS}{t}-{spec.crc32(t.encode()):08x}" if self.timing_crc else f"{spec.MSG_TICKS}{t}"
             self._say(c, tline, f"{spec.MSG_OUT}{out.hex()}-{spec.crc32(out):08x}")
+            self.runs_served += 1
+            if self.silent_after_runs is not None and self.runs_served >= self.silent_after_runs:
+                self._say(c, spec.READY)
+                self.silent = True
+                return
         elif w == spec.CMD_DB and len(words) == 3 and words[1] == "load":
             self._db_n = int(words[2])
             self._db_pos = 0

@@ -160,6 +160,12 @@ EDGE_SCALES = (0.0, -1.0, float("nan"), float("inf"), 3e38, 1e-45, 1e-38, 1e-30,
                100.0, 1e10, 1e30)
 
 
+#: structural mutation kinds, repeated by weight (the ones behind real crashes drawn more often)
+MUTATIONS = (("scale",) * 4 + ("zero_point",) * 2 + ("shape",) * 3 + ("op_io",) * 3 + ("self_loop",) * 2
+             + ("graph_io",) * 2 + ("const_value",) * 2 + ("dtype", "buffer", "axis", "scales_count", "op_code",
+                                                           "options", "options", "cycle"))
+
+
 def _pick(data, st, seq):
     return data.draw(st.sampled_from(seq))
 
@@ -170,9 +176,8 @@ def mutate_structure(data, st, model) -> str:
     tensors = sg.tensors or []
     ops = sg.operators or []
     n_t = len(tensors)
-    kind = data.draw(st.sampled_from(("shape", "dtype", "buffer", "scale", "zero_point", "axis", "scales_count",
-                                      "op_io", "op_code", "options", "graph_io", "self_loop", "cycle")))
-    if kind in ("shape", "dtype", "buffer", "scale", "zero_point", "axis", "scales_count") and n_t:
+    kind = data.draw(st.sampled_from(MUTATIONS))
+    if kind in ("shape", "dtype", "buffer", "scale", "zero_point", "axis", "scales_count", "const_value") and n_t:
         ti = data.draw(st.integers(0, n_t - 1))
         t = tensors[ti]
         if kind == "shape":
@@ -190,6 +195,19 @@ def mutate_structure(data, st, model) -> str:
         if kind == "dtype":
             t.type = data.draw(st.integers(0, 22))
             return f"tensor {ti} type -> {t.type}"
+        if kind == "const_value":
+            buf = (model.buffers or [])[t.buffer] if 0 < t.buffer < len(model.buffers or []) else None
+            raw = getattr(buf, "data", None)
+            if raw is None or len(raw) < 4:
+                return f"tensor {ti} has no constant data (no-op)"
+            raw = bytearray(bytes(raw))
+            k = data.draw(st.integers(0, len(raw) // 4 - 1)) * 4
+            v = _pick(data, st, EDGE_INTS)
+            raw[k:k + 4] = struct.pack("<i", max(-(1 << 31), min(v, (1 << 31) - 1)))
+            import numpy as np
+
+            buf.data = np.frombuffer(bytes(raw), dtype=np.uint8)
+            return f"tensor {ti} constant bytes {k}..{k + 3} -> {v}"
         if kind == "buffer":
             n_b = len(model.buffers or [])
             t.buffer = data.draw(st.sampled_from((0, n_b, n_b + 5, data.draw(st.integers(0, max(n_b - 1, 0))))))
@@ -431,11 +449,10 @@ def fuzz(*, seed: int = 0, cases: int | None = None, minutes: float | None = Non
             return
         rel = data.draw(st.sampled_from(sorted(parsed)))
         blob = parsed[rel]
-        if data.draw(st.integers(0, 3)) == 0:
-            stats.bytewise += 1
+        bytewise = data.draw(st.integers(0, 3)) == 0
+        if bytewise:
             blob, what = mutate_bytes(data, st, blob)
         else:
-            stats.structural += 1
             model = s.ModelT.InitFromPackedBuf(blob, 0)
             whats = [mutate_structure(data, st, model) for _ in range(data.draw(st.integers(1, 3)))]
             try:
@@ -446,6 +463,10 @@ def fuzz(*, seed: int = 0, cases: int | None = None, minutes: float | None = Non
         what = f"{rel}: {what}"
         before = stats.bad()
         run_case(blob, what, stats, work, save)
+        if bytewise:
+            stats.bytewise += 1
+        else:
+            stats.structural += 1
         if log is not None and stats.bad() > before:
             print(f"  case {stats.cases}: {stats.failures[-1]['kind']}: {what}", file=log, flush=True)
 

@@ -48,6 +48,17 @@ def run_device(args) -> int:
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
 
+    from edgeq._fs import MAX_DATA_BYTES, MAX_MODEL_BYTES, check_input_file, check_output_file
+
+    # every path is checked before an emulator starts or a run begins: a bad -o must not cost the whole benchmark
+    for opt, path, example in (("-o", args.output, "results.json"), ("--plot", args.plot, "latency.png"),
+                               ("--csv", None if args.csv == "-" else args.csv, "samples.csv")):
+        if path:
+            check_output_file(path, example=example, what=f"{opt} output")
+    if args.model:
+        check_input_file(args.model, what=".tflite model", max_bytes=MAX_MODEL_BYTES)
+    if args.inputs:
+        check_input_file(args.inputs, what="inputs file (.npy)", max_bytes=MAX_DATA_BYTES)
     if args.timeout <= 0:
         raise EdgeqError(f"--timeout must be positive, got {args.timeout}")
     if args.max_retries < 0:

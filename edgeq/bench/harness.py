@@ -153,6 +153,9 @@ def make_inputs(path: str | None, in_spec: dict, count: int, seed: int) -> tuple
         p = Path(path)
         if not p.is_file():
             raise EdgeqError("no such inputs file", where=str(p))
+        from edgeq._fs import MAX_DATA_BYTES, check_input_file
+
+        check_input_file(p, what="inputs file (.npy)", max_bytes=MAX_DATA_BYTES)
         try:
             arr = np.load(p, allow_pickle=False)
         except Exception as exc:
@@ -226,6 +229,7 @@ def run_edgeq_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | Non
                 warm = True
             if progress:
                 progress.update(i, f"retry ({_reason(exc)})", force=True)
+            dev.runs_done = len(state.samples) + state.mismatches
             dev.resync()
             continue
         consecutive = 0
@@ -312,6 +316,7 @@ def run_mlperf_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | No
                 tries += 1
                 if tries > opts.max_retries:
                     raise DeviceError(f"giving up after {tries} faults in a row; last: {exc.one_line()}")
+                dev.runs_done = k
                 dev.resync()
         state.upload_payload += len((payloads or inputs)[idx])
         state.upload_wire += wire
@@ -416,7 +421,9 @@ def _run(sess: Session, dev: Device) -> None:
     if opts.protocol == "edgeq" or _knows_info(dev):
         info = sess.info = dev.info()
     if opts.model:
-        data = Path(opts.model).read_bytes()
+        from edgeq._fs import MAX_MODEL_BYTES, read_input_bytes
+
+        data = read_input_bytes(opts.model, what=".tflite model", max_bytes=MAX_MODEL_BYTES, error=ModelError)
         sha = hashlib.sha256(data).hexdigest()
         sess.model = {"path": str(opts.model), "sha256": sha, "bytes": len(data)}
         if info is not None:

@@ -86,6 +86,9 @@ class Device:
         self._line_bytes = 0
         # a binary load was started and not answered: the device may still be counting payload bytes
         self._load_pending = False
+        # set by the harness: timed runs completed so far (named when a device that answered goes silent)
+        self.runs_done = 0
+        self._synced = False  # a 'name' exchange succeeded before: the device speaks the protocol
 
     # ------------------------------------------------------------------------------------------------ low level
     def send(self, command: str) -> None:
@@ -183,6 +186,7 @@ class Device:
 
         Returns the DUT name. Raises a :class:`DeviceError` that says whether the device was silent or sent garbage.
         """
+        rx_at_start = self.link.rx_bytes
         self.drain(quiet=first_wait, limit=10.0)
         got_any = bool(self.link.rx_bytes)
         for i in range(attempts):
@@ -197,8 +201,17 @@ class Device:
             got_any = True
             for line in ans.lines:
                 if line.startswith(spec.MSG_NAME) and line.endswith("]"):
+                    self._synced = True
                     return line[len(spec.MSG_NAME):-1]
             self.drain(quiet=0.2, limit=5.0)
+        seen = [t for d, t in self.transcript if d == "<"][-3:]
+        if self._synced:  # it answered before: a device that stopped, not a wrong firmware
+            if self.link.rx_bytes == rx_at_start:
+                raise DeviceError(f"the device went silent after {self.runs_done} runs: no answer to 'name%' any "
+                                  f"more", where=self.link.name,
+                                  hint="did it crash, hang or lose power? reset the board and run again")
+            raise DeviceError(f"the device stopped answering 'name%' properly after {self.runs_done} runs",
+                              where=self.link.name, hint=f"last lines: {seen}; reset the board and run again")
         if not (got_any or self.link.rx_bytes):
             raise DeviceError("the device is silent: no answer to 'name%'", where=self.link.name,
                               hint="is the benchmark firmware flashed and running? right port? "
@@ -208,7 +221,6 @@ class Device:
                 f"the device answers garbage ({self.link.rx_bytes} bytes, no protocol line)", where=self.link.name,
                 hint=f"wrong --baud? (tried {self.link.baud}; edgeq firmware uses 115200 unless built otherwise)",
             )
-        seen = [t for d, t in self.transcript if d == "<"][-3:]
         raise DeviceError("the device does not answer the EEMBC 'name' command", where=self.link.name,
                           hint=f"not an edgeq / MLPerf Tiny benchmark firmware? last lines: {seen}")
 

@@ -130,8 +130,10 @@ def load_report(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise EdgeqError("no such report", where=str(p))
+    from edgeq._fs import MAX_TEXT_BYTES, read_input_bytes
+
     try:
-        rep = json.loads(p.read_text())
+        rep = json.loads(read_input_bytes(p, what="JSON report", max_bytes=MAX_TEXT_BYTES))
     except (ValueError, UnicodeDecodeError) as exc:
         raise EdgeqError(f"not a JSON report: {exc}", where=str(p)) from None
     if not isinstance(rep, dict) or not isinstance(rep.get("latency"), dict):

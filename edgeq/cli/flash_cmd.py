@@ -46,7 +46,7 @@ def run(args) -> int:
         emit(args, d, text)
         sys.stdout.flush()
         if args.detach:
-            emu._proc = None  # hand the process over to the user: do not stop it on exit
+            emu.detach()  # hand the process over to the user: do not stop it on exit
             return 0
         try:
             while emu.alive():
@@ -61,6 +61,10 @@ def run(args) -> int:
     from edgeq.targets.export import read_project
 
     p = Path(args.firmware)
+    if not p.is_dir():
+        from edgeq.targets.emulators import check_firmware_image
+
+        check_firmware_image(board.core.arch, p, allow_hex=True)
     meta = read_project(p) if p.is_dir() else {"sketch": None}
     if meta.get("board") and meta["board"] != board.name:
         raise EdgeqError(f"this firmware was exported for {meta['board']}, not {board.name}", where=str(p))

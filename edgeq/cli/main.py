@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from edgeq import __version__
-from edgeq.errors import EdgeqError
+from edgeq.errors import EdgeqError, Terminated
 
 #: sub-command name -> module (in the order ``--help`` lists them)
 COMMANDS: dict[str, str] = {
@@ -71,6 +72,18 @@ def expand_home(args: argparse.Namespace) -> None:
             setattr(args, key, [os.path.expanduser(v) if isinstance(v, str) else v for v in value])
 
 
+def _raise_on_termination() -> None:
+    """SIGTERM and SIGHUP raise :class:`Terminated` instead of ending the process on the spot, so that the emulators
+    edgeq started are stopped and partial results saved (the default action would orphan QEMU)."""
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) is signal.SIG_DFL:
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -78,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    _raise_on_termination()
     try:
         code = args._run(args)
+    except Terminated as exc:
+        print(f"edgeq {args.command}: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except EdgeqError as exc:
         print(f"edgeq {args.command}: error: {exc.one_line()}", file=sys.stderr)
         return 2

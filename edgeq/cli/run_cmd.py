@@ -39,9 +39,12 @@ def _load_input(path: str, model, dtype_name: str | None):
 
     from edgeq.errors import EdgeqError
 
+    from edgeq._fs import MAX_DATA_BYTES, check_input_file
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise EdgeqError("input file not found", where=path)
+    check_input_file(p, what="input file", max_bytes=MAX_DATA_BYTES)
     if p.suffix.lower() == ".npy":
         try:
             return np.load(p, allow_pickle=False)

@@ -24,6 +24,9 @@ def load_array(path: str | os.PathLike, *, what: str = "data", keys: Sequence[st
         raise EdgeqError(f"{what} file not found", where=where)
     if p.is_dir():
         raise EdgeqError(f"{what} path is a folder, expected a .npy or .npz file", where=where)
+    from edgeq._fs import MAX_DATA_BYTES, check_input_file
+
+    check_input_file(p, what=f"{what} file", max_bytes=MAX_DATA_BYTES, hint="expected a .npy or .npz array")
     if p.stat().st_size == 0:
         raise EdgeqError(f"{what} file is empty", where=where, hint="expected a .npy or .npz array")
     with open(p, "rb") as f:

@@ -191,7 +191,9 @@ def _read(model: Any, what: str) -> tuple[bytes, str]:
         raise ModelError("no such file", where=str(p), hint=f"the {what} .tflite model")
     if p.is_dir():
         raise ModelError("is a folder, not a .tflite file", where=str(p))
-    return p.read_bytes(), str(p)
+    from edgeq._fs import MAX_MODEL_BYTES, read_input_bytes
+
+    return read_input_bytes(p, what=".tflite model", max_bytes=MAX_MODEL_BYTES, error=ModelError), str(p)
 
 
 def _base_name(name: str) -> str:

@@ -30,6 +30,9 @@ def detect_format(path: str | os.PathLike) -> str:
         if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
             return "savedmodel"
         raise ModelError("folder is not a SavedModel (no saved_model.pb in it)", where=where, hint=_WHAT)
+    from edgeq._fs import MAX_MODEL_BYTES, check_input_file
+
+    check_input_file(p, what="model file", max_bytes=MAX_MODEL_BYTES, hint=_WHAT, error=ModelError)
     try:
         with open(p, "rb") as f:
             head = f.read(16)
@@ -127,7 +130,9 @@ def load_model(path_or_model: Any) -> SourceModel:
     fmt = detect_format(p)
     where = str(p)
     if fmt == "tflite":
-        sm = _load_tflite(p.read_bytes(), where)
+        from edgeq._fs import MAX_MODEL_BYTES, read_input_bytes
+
+        sm = _load_tflite(read_input_bytes(p, what=".tflite model", max_bytes=MAX_MODEL_BYTES, error=ModelError), where)
         sm.file_size = p.stat().st_size
         return sm
 

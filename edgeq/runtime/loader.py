@@ -423,6 +423,10 @@ def _read_model(model: str | os.PathLike | bytes | bytearray | memoryview) -> tu
         raise ModelError(f"expected a .tflite path or bytes, got {type(model).__name__}")
     path = Path(model)
     where = str(path)
+    if path.exists() and not path.is_dir():
+        from edgeq._fs import MAX_MODEL_BYTES, check_input_file
+
+        check_input_file(path, what=".tflite model", max_bytes=MAX_MODEL_BYTES, error=ModelError)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -12,6 +12,7 @@ process by its PID (SIGTERM, then SIGKILL) and is idempotent; the context manage
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -30,7 +31,24 @@ _QEMU_PORT_RE = re.compile(r"tcp:127\.0\.0\.1:(\d+)")
 _PTY_RE = re.compile(r"^PTY (/dev/\S+)", re.M)
 
 
-@dataclass
+#: emulators started by this process and not stopped yet: stopped at exit, whatever the exit path (the CLI turns
+#: SIGTERM/SIGHUP into an exception, so finally blocks and this hook run)
+_LIVE: "set[Emulator]" = set()
+
+
+def stop_all() -> None:
+    """Stop every emulator this process started (not the detached ones handed to the user)."""
+    for emu in list(_LIVE):
+        try:
+            emu.stop(timeout=1.0)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(stop_all)
+
+
+@dataclass(eq=False)
 class Emulator:
     board: str
     url: str
@@ -40,6 +58,16 @@ class Emulator:
     log: Path | None = None
     _proc: subprocess.Popen | None = field(default=None, repr=False)
     _tmp: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self._proc is not None:
+            _LIVE.add(self)
+
+    def detach(self) -> None:
+        """Hand the process over to the user: it keeps running after this process exits (``flash --detach``)."""
+        self._proc = None
+        self._tmp = None  # its log stays too
+        _LIVE.discard(self)
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -65,6 +93,7 @@ class Emulator:
                 if stream:
                     stream.close()
         self._proc = None
+        _LIVE.discard(self)
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -86,10 +115,52 @@ class Emulator:
                 "command": " ".join(self.command)}
 
 
+#: ELF e_machine values of the architectures the emulators run
+_ELF_MACHINES = {"arm": (40, "ARM"), "avr": (83, "AVR")}
+
+
+def check_firmware_image(arch: str, path: str | os.PathLike, *, allow_hex: bool = False) -> Path:
+    """Refuse anything but a 32-bit little-endian ELF for ``arch`` ("arm", "avr") before an emulator starts: a .npy or
+    a host binary given as the firmware is one line, not an emulator running garbage. Size-capped, regular files only.
+    """
+    from edgeq._fs import MAX_FIRMWARE_BYTES, check_input_file
+
+    p = check_input_file(path, what="firmware image", max_bytes=MAX_FIRMWARE_BYTES,
+                         hint="give an export folder (edgeq export --build) or its .elf")
+    try:
+        with open(p, "rb") as f:
+            head = f.read(20)
+    except OSError as exc:
+        raise EdgeqError(f"cannot read the firmware image: {exc.strerror or exc}", where=str(p)) from None
+    machine, name = _ELF_MACHINES.get(arch, (None, arch))
+    if allow_hex and head[:1] == b":" and all(chr(c) in "0123456789ABCDEFabcdef\r\n" for c in head[1:]):
+        return p  # Intel HEX (an upload tool's input) carries no architecture to check
+    if head[:4] != b"\x7fELF":
+        what = "an Intel HEX file" if head[:1] == b":" else "not an ELF file"
+        raise EdgeqError(f"is {what}; the {name} emulator runs an ELF firmware image", where=str(p),
+                         hint="give an export folder (edgeq export --build) or its .elf")
+    if len(head) < 20 or head[4] != 1 or head[5] != 1:
+        raise EdgeqError("is not a 32-bit little-endian ELF (a host program?)", where=str(p),
+                         hint=f"give firmware built for the board ({name})")
+    e_machine = int.from_bytes(head[18:20], "little")
+    if machine is not None and e_machine != machine:
+        raise EdgeqError(f"is an ELF for machine {e_machine}, not {name} (EM {machine})", where=str(p),
+                         hint=f"give firmware built for the board ({name})")
+    return p
+
+
 def resolve_firmware(board: str, path: str | os.PathLike) -> Path:
-    """The image to run: ``path`` itself (.elf) or the one an export folder's build produced."""
-    p = Path(path)
-    if p.is_file():
+    """The image to run: ``path`` itself (.elf) or the one an export folder's build produced, checked to be an ELF
+    for the board's architecture."""
+    from edgeq.targets.boards import get_board
+
+    arch = get_board(board).core.arch
+    return check_firmware_image(arch, _firmware_path(board, path))
+
+
+def _firmware_path(board: str, path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
         return p
     if p.is_dir():
         from edgeq.targets.export import read_project

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeq._fs import MAX_MODEL_BYTES, MAX_TEXT_BYTES, check_input_file, check_output_dir, read_input_bytes
 from edgeq.errors import EdgeqError, ModelError, UnsupportedError
 from edgeq.targets.boards import Board, FitReport, fit_check, get_board, pick_backend, require_fit
 from edgeq.targets.render import render
@@ -102,9 +103,14 @@ def _io(t) -> dict:
 
 
 def model_name(path: Path) -> str:
+    """A valid C identifier and sketch name from the model's file name: ``kws_ref_model.tflite`` -> ``kws_ref_model``;
+    a C keyword gets a suffix (``int.tflite`` -> ``int_model``); other characters are replaced (plus a short hash)."""
     from edgeq.compiler.names import c_identifier
 
-    return c_identifier(path.stem or "model", max_len=40)
+    ident = c_identifier(path.stem or "model", max_len=40)
+    if c_identifier(ident) != ident:  # a keyword got a trailing '_', which the next pass would strip
+        ident = c_identifier(ident.rstrip("_") + "_model", max_len=46)
+    return ident
 
 
 #: MLPerf Tiny closed-division models by their I/O signature: (input shape, output shape) -> model id
@@ -333,12 +339,11 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
                                where="--energy", hint="use a board that lists one (`edgeq boards --json`)")
     if energy and runtime == "tflm" and b.project != "arduino":  # pragma: no cover - tflm is Arduino-only
         raise UnsupportedError("--energy needs an Arduino or QEMU board", where="--energy")
-    model_path = Path(model)
-    if not model_path.is_file():
+    model_path = Path(model).expanduser()
+    if not model_path.exists():
         raise ModelError("no such model file", where=str(model_path))
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not force:
-        raise EdgeqError("output folder already exists", where=str(out_dir), hint="pass --force to replace it")
+    check_input_file(model_path, what=".tflite model", max_bytes=MAX_MODEL_BYTES, error=ModelError)
+    out_dir = check_output_dir(out_dir, force=force)
     if runtime == "tflm":
         if not _tflm_board(b):
             raise UnsupportedError(
@@ -366,7 +371,11 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
     from edgeq.compiler.names import c_identifier
 
     if c_identifier(sketch_name) != sketch_name:
-        raise EdgeqError(f"--name {sketch_name!r} is not a valid sketch name (letters, digits, underscores)")
+        if name:
+            raise EdgeqError(f"--name {sketch_name!r} is not a valid sketch name (letters, digits, underscores; not "
+                             f"a C keyword)", where="--name", hint="e.g. --name my_model")
+        raise EdgeqError(f"the sketch name {sketch_name!r} derived from the model file name {model_path.name!r} is "
+                         f"not valid", where=str(model_path), hint="pass --name NAME (letters, digits, underscores)")
     notes: list[str] = []
     if len(outputs) > 1:
         notes.append(f"the model has {len(outputs)} outputs; the protocol reports output 0")
@@ -482,7 +491,7 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
             src_dir.mkdir(parents=True)
             _protocol_files(src_dir)
             _write_config(src_dir, cfg, check_cfg)
-            data = model_path.read_bytes()
+            data = read_input_bytes(model_path, what=".tflite model", max_bytes=MAX_MODEL_BYTES)
             (src_dir / "edgeq_model_data.h").write_text(render("firmware/tflm/edgeq_model_data.h.j2", cfg=cfg,
                                                                size=len(data)))
             (src_dir / "edgeq_model_data.cpp").write_text(render("firmware/tflm/edgeq_model_data.cpp.j2", cfg=cfg,
@@ -538,7 +547,7 @@ def read_project(path: str | os.PathLike) -> dict:
         raise EdgeqError("not an edgeq export folder (no edgeq-project.json)", where=str(p),
                          hint="give the folder `edgeq export` wrote")
     try:
-        meta = json.loads(f.read_text())
+        meta = json.loads(read_input_bytes(f, what=PROJECT_FILE, max_bytes=MAX_TEXT_BYTES))
     except (OSError, ValueError) as exc:
         raise EdgeqError(f"unreadable {PROJECT_FILE}: {exc}", where=str(p)) from None
     meta["dir"] = str(p)

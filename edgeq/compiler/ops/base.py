@@ -257,6 +257,31 @@ def check_requantization(layer: "Layer") -> None:
                                         "the model")
 
 
+def check_accumulator(layer: "Layer", weight_abs_sums, bias: "Tensor | None", n_channels: int) -> None:
+    """Refuse weights/bias whose int32 accumulator can overflow (undefined behaviour in the C kernels, as in TFLM's).
+
+    Each output channel accumulates ``sum_k w_k * (x_k - zp_in) + bias`` with ``|x_k - zp_in| <= 255``, so
+    ``255 * sum_k |w_k| + |bias|`` must stay inside int32. ``weight_abs_sums[c]`` is ``sum_k |w_k|`` of channel c.
+    Real models are orders of magnitude below the bound; a damaged bias (a flipped high bit) is not. Also checks that
+    the bias has one value per output channel (the kernels read ``n_channels`` of them).
+    """
+    sums = np.asarray(weight_abs_sums, dtype=np.int64).reshape(-1)
+    bound = 255 * sums
+    if bias is not None:
+        if bias.num_elements != n_channels:
+            raise layer.unsupported(f"bias '{bias.name}' has {bias.num_elements} values for {n_channels} output "
+                                    f"channels")
+        bound = bound + np.abs(bias.array().astype(np.int64).reshape(-1))
+    worst = int(bound.max()) if bound.size else 0
+    if worst > INT32_MAX:
+        c = int(bound.argmax()) if bound.size > 1 else 0
+        raise ModelError(f"weights and bias of output channel {c} can overflow the int32 accumulator (|acc| up to "
+                         f"{worst:,})", where=layer.where, hint="the weights or bias are damaged; re-export the model")
+
+
+INT32_MAX = (1 << 31) - 1
+
+
 # ---- small shared helpers -----------------------------------------------------------------------------------------
 
 

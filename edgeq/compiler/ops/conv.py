@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding, inplace_delay
+from edgeq.compiler.ops.base import (Layer, Renderer, check_accumulator, compute_out_size, compute_padding,
+                                     inplace_delay)
 from edgeq.quant import fixedpoint as fp
 
 
@@ -69,6 +70,9 @@ def conv_common(layer: Layer, *, depthwise: bool) -> None:
         raise layer.unsupported(f"{len(scales)} filter scales for {scale_axis_len} output channels")
     if len(scales) > 1 and w.quant.axis != (3 if depthwise else 0):
         raise layer.unsupported(f"filter quantized along axis {w.quant.axis}")
+    wabs = np.abs(w.array().astype(np.int64))
+    check_accumulator(layer, wabs.sum(axis=(0, 1, 2)) if depthwise else wabs.reshape(wabs.shape[0], -1).sum(axis=1),
+                      bias, n_channels)
     mults, shifts = fp.conv_multipliers(x.scale, scales, out.scale)
     if len(mults) == 1:  # TFLM broadcasts a per-tensor scale over the output channels
         mults = mults.repeat(n_channels)

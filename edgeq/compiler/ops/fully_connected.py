@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 
-from edgeq.compiler.ops.base import Layer, Renderer
+import numpy as np
+
+from edgeq.compiler.ops.base import Layer, Renderer, check_accumulator
 from edgeq.quant import fixedpoint as fp
 
 
@@ -44,6 +46,7 @@ class FullyConnected(Layer):
         act = self.op.options.get("fused_activation_function", "NONE")
         if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
             raise self.unsupported(f"fused activation {act}")
+        check_accumulator(self, np.abs(w.array().astype(np.int64)).sum(axis=1), bias, out_depth)
         mults, shifts = fp.fully_connected_multipliers(x.scale, w.quant.scales(), out.scale)
         per_channel = len(w.quant.scale) > 1
         if per_channel and len(mults) != out_depth:
