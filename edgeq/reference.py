@@ -58,7 +58,9 @@ def model_io(model_path: str | os.PathLike) -> tuple[list[TensorSpec], list[Tens
 
 
 class Reference:
-    """``run(input bytes) -> output-0 bytes`` with the chosen engine; ``run_many`` batches."""
+    """``run(input bytes) -> output bytes`` with the chosen engine; ``run_many`` batches. A multi-input model takes
+    its inputs' bytes one after the other (graph order) and gives its outputs' bytes the same way, as the device
+    protocol carries them."""
 
     kind: str
 
@@ -98,13 +100,20 @@ class TflmReference(Reference):
     def run_many(self, batch):
         import numpy as np
 
-        spec = self.inputs[0]
+        n_in = sum(s.nbytes for s in self.inputs)
         out: list[bytes] = []
         for data in batch:
-            x = np.frombuffer(data, dtype=spec.dtype).reshape(spec.shape)
-            self._interp.set_input(x, 0)
+            if len(data) != n_in:
+                raise ModelError(f"reference input has {len(data)} bytes, the model takes {n_in}")
+            off = 0
+            for k, spec in enumerate(self.inputs):
+                x = np.frombuffer(data, dtype=spec.dtype, count=spec.nbytes // np.dtype(spec.dtype).itemsize,
+                                  offset=off).reshape(spec.shape)
+                self._interp.set_input(x, k)
+                off += spec.nbytes
             self._interp.invoke()
-            out.append(np.ascontiguousarray(self._interp.get_output(0)).tobytes())
+            out.append(b"".join(np.ascontiguousarray(self._interp.get_output(k)).tobytes()
+                                for k in range(len(self.outputs))))
         return out
 
 
@@ -139,8 +148,8 @@ class PortableHostReference(Reference):
         return binary
 
     def run_many(self, batch):
-        n_out = self.outputs[0].nbytes
-        n_in = self.inputs[0].nbytes
+        n_out = sum(s.nbytes for s in self.outputs)
+        n_in = sum(s.nbytes for s in self.inputs)
         for data in batch:
             if len(data) != n_in:
                 raise ModelError(f"reference input has {len(data)} bytes, the model takes {n_in}")

@@ -161,6 +161,10 @@ def _keras_model(spec: dict):
         y = keras.layers.Activation("tanh")(x)
     elif op == "sub":  # unsupported by the compiler
         y = keras.ops.subtract(x, ins[1])
+    elif op == "two_outputs":  # one input, two outputs of different sizes
+        y1 = keras.layers.Conv2D(spec.get("filters", 4), 1, kernel_initializer=init)(x)
+        y2 = keras.layers.MaxPooling2D(2)(x)
+        return keras.Model(ins, [y1, y2])
     elif op == "chain":  # a small CNN through several ops (also float I/O)
         y = keras.layers.Conv2D(8, 3, padding="same", activation="relu", kernel_initializer=init)(x)
         z = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6", depthwise_initializer=init)(y)

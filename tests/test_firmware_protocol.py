@@ -43,10 +43,12 @@ uint32_t edgeq_plat_us(void) { return (tick += 10u) / 10u; }
 uint32_t edgeq_plat_stack_used(void) { return EDGEQ_UNKNOWN; }
 uint32_t edgeq_plat_stack_size(void) { return 4096u; }
 
+/* the fake runtime keeps its inputs (and outputs) back to back, so output byte i = (all inputs)[i] ^ 0x5A */
 static uint8_t in[EDGEQ_CFG_IN_BYTES], out[EDGEQ_CFG_OUT_BYTES];
+static const uint32_t in_sizes[] = EDGEQ_CFG_IN_SIZES, out_sizes[] = EDGEQ_CFG_OUT_SIZES;
 int edgeq_app_init(void) { return 0; }
-uint8_t *edgeq_app_input(void) { return in; }
-const uint8_t *edgeq_app_output(void) { return out; }
+uint8_t *edgeq_app_input(uint32_t k) { uint32_t o = 0; while (k--) o += in_sizes[k]; return in + o; }
+const uint8_t *edgeq_app_output(uint32_t k) { uint32_t o = 0; while (k--) o += out_sizes[k]; return out + o; }
 int edgeq_app_invoke(void)
 {
     unsigned i;
@@ -79,10 +81,11 @@ def _io(shape, dtype="int8", scale=0.5, zp=3):
 
 
 VARIANTS = {
-    # name: (model name, input, output, db format)
-    "raw": ("kws_fake", _io([1, 40]), _io([1, 10], scale=0.00390625, zp=-128), "raw"),
-    "f32": ("ad01_fake", _io([1, 40]), _io([1, 40], scale=0.25, zp=-5), "mlperf"),
-    "u8": ("vww_fake", _io([1, 40], scale=1 / 255, zp=-128), _io([1, 2], scale=0.00390625, zp=-128), "mlperf"),
+    # name: (model name, inputs, outputs, db format)
+    "raw": ("kws_fake", [_io([1, 40])], [_io([1, 10], scale=0.00390625, zp=-128)], "raw"),
+    "f32": ("ad01_fake", [_io([1, 40])], [_io([1, 40], scale=0.25, zp=-5)], "mlperf"),
+    "u8": ("vww_fake", [_io([1, 40], scale=1 / 255, zp=-128)], [_io([1, 2], scale=0.00390625, zp=-128)], "mlperf"),
+    "multi": ("two_io_fake", [_io([1, 24]), _io([2, 8])], [_io([1, 10]), _io([1, 3])], "raw"),
 }
 
 
@@ -96,10 +99,10 @@ def protocol_bins(tmp_path_factory):
 
     board = get_board("qemu-m4")
     bins = {}
-    for key, (name, inp, out, fmt) in VARIANTS.items():
+    for key, (name, ins, outs, fmt) in VARIANTS.items():
         d = tmp_path_factory.mktemp(f"proto_{key}")
         cfg = firmware_config(name=name, sha256="ab" * 32, board=board, runtime="edgeq", backend="portable",
-                              inputs=[inp], outputs=[out], db_format=fmt)
+                              inputs=ins, outputs=outs, db_format=fmt)
         _protocol_files(d)
         _write_config(d, cfg)
         (d / "main.c").write_text(HOST_MAIN)
@@ -207,6 +210,25 @@ def test_edgeq_load_run_info(protocol_bins):
     assert info["inputs"][0] == {"shape": [1, 40], "dtype": "int8", "scale": 0.5, "zero_point": 3, "bytes": 40}
     assert info["stack_used"] is None and info["stack_bytes"] == 4096 and info["runtime_ok"] is True
     assert info == {**cfg["info"], "arena_bytes": 1234, "stack_used": None, "stack_bytes": 4096, "runtime_ok": True}
+
+
+def test_several_inputs_and_outputs(protocol_bins):
+    """A two-input, two-output model: the load carries both inputs back to back (graph order), every invoke copies
+    each one into the runtime, m-out carries both outputs back to back with one CRC."""
+    exe, cfg = protocol_bins["multi"]
+    data = bytes(range(7, 47))  # input 0: 24 bytes, input 1: 16 bytes
+    script = cmds(f"edgeq-load 40 {zlib.crc32(data):08x}") + data + cmds("edgeq-run 0", "edgeq-info",
+                                                                         "edgeq-load 41 00000000")
+    a = answers(talk(exe, script))[1:]
+    assert a[0] == [spec.MSG_BIN_READY, spec.MSG_LOAD_DONE]
+    expected = bytes(b ^ 0x5A for b in data[:13])  # output 0 (10 bytes) then output 1 (3 bytes)
+    assert a[1][1] == f"m-out-{expected.hex()}-{zlib.crc32(expected):08x}"
+    info = json.loads(a[2][0][len("m-info-"):])
+    assert [i["bytes"] for i in info["inputs"]] == [24, 16] and [o["bytes"] for o in info["outputs"]] == [10, 3]
+    assert info["buffer_bytes"] == 40
+    assert a[3] == ["e-[edgeq-load 41 exceeds the 40-byte input buffer]"]
+    cfg_h = (exe.parent / "edgeq_config.h").read_text()
+    assert "#define EDGEQ_CFG_IN_SIZES {24, 16}" in cfg_h and "#define EDGEQ_CFG_OUT_SIZES {10, 3}" in cfg_h
 
 
 ABUSE = [

@@ -124,11 +124,12 @@ class Progress:
 
 # --------------------------------------------------------------------------------------------------------- inputs
 def input_spec_from_info(info: dict) -> dict:
+    """The device's input as ``make_inputs`` takes it: input 0's shape/dtype/quantization, ``bytes`` = all inputs,
+    and ``parts`` = one spec per input (a multi-input model's inputs travel one after the other, in graph order)."""
     try:
-        spec_ = info["inputs"][0]
-        return {"shape": [int(d) for d in spec_["shape"]], "dtype": str(spec_["dtype"]),
-                "scale": float(spec_.get("scale", 0.0)), "zero_point": int(spec_.get("zero_point", 0)),
-                "bytes": int(spec_["bytes"])}
+        parts = [{"shape": [int(d) for d in s["shape"]], "dtype": str(s["dtype"]), "scale": float(s.get("scale", 0.0)),
+                  "zero_point": int(s.get("zero_point", 0)), "bytes": int(s["bytes"])} for s in info["inputs"]]
+        return {**parts[0], "bytes": sum(p["bytes"] for p in parts), "parts": parts}
     except (KeyError, IndexError, TypeError, ValueError):
         raise DeviceError("the device's edgeq-info has no usable 'inputs' entry", hint="rebuild the firmware")
 
@@ -139,6 +140,28 @@ def make_inputs(path: str | None, in_spec: dict, count: int, seed: int) -> tuple
     ``path``: a .npy with one input of the model's shape, or K of them stacked on axis 0; float data for an int8 input
     is quantized with the input's scale and zero point. None: ``count`` seeded random inputs.
     """
+    parts = in_spec.get("parts") or [in_spec]
+    if len(parts) > 1:
+        if path is not None:
+            raise EdgeqError(f"--inputs takes a .npy for a one-input model; this model has {len(parts)} inputs",
+                             where=str(path), hint="leave --inputs out: seeded random inputs, each one verified")
+        rng = np.random.default_rng(seed)
+        payloads = []
+        for _ in range(count):
+            blob = b""
+            for p in parts:
+                dt = np.dtype(p["dtype"])
+                if dt.kind in "iu":
+                    lim = np.iinfo(dt)
+                    a = rng.integers(lim.min, lim.max + 1, size=tuple(p["shape"]), dtype=dt)
+                else:
+                    a = rng.standard_normal(size=tuple(p["shape"])).astype(dt)
+                blob += a.tobytes()
+            payloads.append(blob)
+        digest = hashlib.sha256(b"".join(payloads)).hexdigest()
+        return payloads, {"source": "random", "seed": seed, "count": count, "inputs": len(parts),
+                          "shape": [p["shape"] for p in parts], "dtype": [p["dtype"] for p in parts],
+                          "sha256": digest}
     shape = tuple(in_spec["shape"])
     dtype = np.dtype(in_spec["dtype"])
     if path is None:
@@ -281,7 +304,8 @@ def check_mlperf_results(results: list[float], expected_out: bytes, payload: byt
     (:func:`edgeq.bench.mlperf.reference_results`: same float arithmetic, same digits). None = not comparable."""
     from edgeq.bench import mlperf
 
-    want = mlperf.reference_results(model_id, expected_out, _tensor_spec(ref.outputs[0]), payload,
+    out0 = expected_out[:ref.outputs[0].nbytes]  # m-results are output 0's (m-out carries every output)
+    want = mlperf.reference_results(model_id, out0, _tensor_spec(ref.outputs[0]), payload,
                                     _tensor_spec(ref.inputs[0]), db_format)
     if len(want) != len(results):
         return None if len(results) not in (1, len(want)) else False
@@ -436,14 +460,15 @@ def _run(sess: Session, dev: Device) -> None:
     # input spec: the device's own description, else the model's
     if info is not None:
         in_spec = input_spec_from_info(info)
-        out_bytes = int(info["outputs"][0]["bytes"]) if info.get("outputs") else None
+        out_bytes = sum(int(o["bytes"]) for o in info["outputs"]) if info.get("outputs") else None
     elif opts.model:
         from edgeq.reference import model_io
 
         ins, outs = model_io(opts.model)
-        in_spec = {"shape": list(ins[0].shape), "dtype": ins[0].dtype, "scale": ins[0].scale,
-                   "zero_point": ins[0].zero_point, "bytes": ins[0].nbytes}
-        out_bytes = outs[0].nbytes
+        parts = [{"shape": list(t.shape), "dtype": t.dtype, "scale": t.scale, "zero_point": t.zero_point,
+                  "bytes": t.nbytes} for t in ins]
+        in_spec = {**parts[0], "bytes": sum(p["bytes"] for p in parts), "parts": parts}
+        out_bytes = sum(t.nbytes for t in outs)
     else:
         raise EdgeqError("the device does not describe its input (no edgeq-info)",
                          hint="pass --model MODEL.tflite (the model the firmware runs)")

@@ -197,7 +197,11 @@ def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backe
     inp, out = inputs[0], outputs[0]
     mid = mlperf_id(name, inputs, outputs)
     fmt, factor = _db_format(db_format, mid, inp)
-    results = "mse" if (out["shape"] == inp["shape"] and out["count"] > 1) else "scores"
+    results = "mse" if (len(inputs) == 1 and out["shape"] == inp["shape"] and out["count"] > 1) else "scores"
+    in_bytes = sum(d["bytes"] for d in inputs)
+    if len(inputs) > 1 and fmt != "raw":
+        raise EdgeqError(f"--db-format {db_format} converts one input; the model has {len(inputs)}",
+                         hint="use --db-format raw (the inputs' bytes, one after the other)")
     # kws01's reference firmware prints "0.%d%d%d" of the truncated digits (no %f on some printf); others "%0.3f"
     digits = "truncate" if mid == "kws01" and results == "scores" else "round"
     tb = timer_board or board
@@ -214,8 +218,8 @@ def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backe
         "outputs": [{k: d[k] for k in ("shape", "dtype", "scale", "zero_point", "bytes")} for d in outputs],
         "timer": timer,
         "protocol": 1,
-        "buffer_bytes": inp["bytes"],
-        "db": {"format": fmt, "bytes": inp["bytes"] * factor},
+        "buffer_bytes": in_bytes,
+        "db": {"format": fmt, "bytes": in_bytes * factor},
         "results": results,
         "mlperf_id": mid,
         "baud": int(baud or board.baud),
@@ -236,6 +240,10 @@ def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backe
         "mlperf_id": mid,
         "input": inp,
         "output": out,
+        "inputs": inputs,
+        "outputs": outputs,
+        "in_bytes": in_bytes,
+        "out_bytes": sum(d["bytes"] for d in outputs),
         "results": results,
         "db_format": fmt,
         "db_factor": factor,
@@ -361,9 +369,6 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
         if runtime == "tflm" and backend:
             raise EdgeqError(f"--backend applies to edgeq's C, and TFLM runs this model ({runtime_reason})",
                              where="--backend")
-    if len(graph.inputs) != 1:
-        raise UnsupportedError(f"the model has {len(graph.inputs)} inputs; the benchmark protocol feeds exactly one",
-                               where=str(model_path))
     inputs = [_io(t) for t in graph.input_tensors()]
     outputs = [_io(t) for t in graph.output_tensors()]
     mname = model_name(model_path)
@@ -377,12 +382,10 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
         raise EdgeqError(f"the sketch name {sketch_name!r} derived from the model file name {model_path.name!r} is "
                          f"not valid", where=str(model_path), hint="pass --name NAME (letters, digits, underscores)")
     notes: list[str] = []
-    if len(outputs) > 1:
-        notes.append(f"the model has {len(outputs)} outputs; the protocol reports output 0")
 
     arch = b.core.arch
     const_lb, act_lb = graph_bounds(graph)
-    in_bytes = inputs[0]["bytes"]
+    in_bytes = sum(d["bytes"] for d in inputs)
     if runtime == "edgeq":
         cmsis_available = _cmsis_available(cmsis_nn_dir)
         be, note = pick_backend(b, backend, cmsis_available)
@@ -463,7 +466,8 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
             _write_config(src_dir, cfg, check_cfg)
             model_include = "model.h" if b.project == "cortexm" else "../model/model.h"
             (src_dir / "edgeq_app_edgeq.c").write_text(
-                render("firmware/common/edgeq_app_edgeq.c.j2", model_include=model_include))
+                render("firmware/common/edgeq_app_edgeq.c.j2", model_include=model_include,
+                       n_inputs=len(inputs), n_outputs=len(outputs)))
             if b.project == "cortexm":
                 render_cortexm_platform(tmp, b, cfg)
                 (tmp / "Makefile").write_text(render("firmware/cortexm/Makefile.j2", board=b, core=b.core, cfg=cfg))

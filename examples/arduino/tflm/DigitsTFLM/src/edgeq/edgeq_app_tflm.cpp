@@ -3,7 +3,7 @@
  *
  * Op resolver: exactly the 4 op(s) the model's operators execute, with the int8-only kernel registrations (no float code paths linked).
  * Tensor arena: 3232 bytes, the smallest arena with which the TFLM reference interpreter could
- * AllocateTensors() and Invoke() this model (bisection over AllocateTensors + Invoke with the tflite-micro reference interpreter, measured on a 64-bit host: pointers are
+ * AllocateTensors() and Invoke() this model (bisection over AllocateTensors + Invoke with the tflite-micro reference interpreter, each probe in a child process, measured on a 64-bit host: pointers are
  * smaller on a 32-bit MCU, so this is enough there; arena allocation total after AllocateTensors was 3024 bytes).
  */
 #include <TensorFlowLite.h>
@@ -33,12 +33,14 @@ extern "C" int edgeq_app_init(void)
     if (resolver.AddFullyConnected(tflite::Register_FULLY_CONNECTED_INT8()) != kTfLiteOk) return 2; /* FULLY_CONNECTED */
     static tflite::MicroInterpreter interpreter(model, resolver, edgeq_arena, kEdgeqArenaBytes);
     if (interpreter.AllocateTensors() != kTfLiteOk) return 3;
-    if (interpreter.input(0)->bytes != EDGEQ_CFG_IN_BYTES || interpreter.output(0)->bytes != EDGEQ_CFG_OUT_BYTES) return 4;
+    if (interpreter.inputs_size() != EDGEQ_CFG_NUM_INPUTS || interpreter.outputs_size() != EDGEQ_CFG_NUM_OUTPUTS) return 4;
+    if (interpreter.input(0)->bytes != EDGEQ_CFG_IN0_BYTES) return 4;
+    if (interpreter.output(0)->bytes != EDGEQ_CFG_OUT0_BYTES) return 4;
     edgeq_interpreter = &interpreter;
     return 0;
 }
 
-extern "C" uint8_t *edgeq_app_input(void) { return edgeq_interpreter->input(0)->data.uint8; }
-extern "C" const uint8_t *edgeq_app_output(void) { return edgeq_interpreter->output(0)->data.uint8; }
+extern "C" uint8_t *edgeq_app_input(uint32_t k) { return edgeq_interpreter->input(k)->data.uint8; }
+extern "C" const uint8_t *edgeq_app_output(uint32_t k) { return edgeq_interpreter->output(k)->data.uint8; }
 extern "C" int edgeq_app_invoke(void) { return edgeq_interpreter->Invoke() == kTfLiteOk ? 0 : 1; }
 extern "C" uint32_t edgeq_app_arena_bytes(void) { return (uint32_t)kEdgeqArenaBytes; }

@@ -9,6 +9,7 @@
 #define EDGEQ_DT_UINT8 2
 #define EDGEQ_DT_INT16 3
 #define EDGEQ_DT_FLOAT32 4
+#define EDGEQ_DT_INT32 5
 
 #define EDGEQ_DB_RAW 0     /* `db` bytes are the input tensor's bytes */
 #define EDGEQ_DB_UINT8 1   /* MLPerf image data: uint8 pixels, the device computes int8 = u8 - 128 */
@@ -21,13 +22,22 @@
 #define EDGEQ_CFG_MLPERF_ID "digits_int8"
 #define EDGEQ_CFG_PROTOCOL_STR "1"
 
-#define EDGEQ_CFG_IN_BYTES 64
+/* every input, one after the other in graph order, is the protocol's "input"; likewise the outputs for m-out.
+ * DTYPE / QUANTIZED / SCALE / ZERO_POINT / COUNT describe input 0 and output 0 (db conversions, m-results). */
+#define EDGEQ_CFG_NUM_INPUTS 1
+#define EDGEQ_CFG_IN_SIZES {64}
+#define EDGEQ_CFG_IN0_BYTES 64
+#define EDGEQ_CFG_NUM_OUTPUTS 1
+#define EDGEQ_CFG_OUT_SIZES {10}
+#define EDGEQ_CFG_OUT0_BYTES 10
+
+#define EDGEQ_CFG_IN_BYTES 64 /* all inputs */
 #define EDGEQ_CFG_IN_DTYPE EDGEQ_DT_INT8
 #define EDGEQ_CFG_IN_QUANTIZED 1
 #define EDGEQ_CFG_IN_SCALE 0.003921568859368563f
 #define EDGEQ_CFG_IN_ZERO_POINT -128
 
-#define EDGEQ_CFG_OUT_BYTES 10
+#define EDGEQ_CFG_OUT_BYTES 10 /* all outputs */
 #define EDGEQ_CFG_OUT_COUNT 10
 #define EDGEQ_CFG_OUT_DTYPE EDGEQ_DT_INT8
 #define EDGEQ_CFG_OUT_QUANTIZED 1

@@ -49,8 +49,9 @@ static void put_fstr(const char *s)
 #define EQ_DEFAULT_WARMUP 10u
 #define EQ_MAX_TOKENS 4
 
-/* Input buffer ("db buffer"): the model's input 0 in its own dtype, copied into the runtime before every invoke
- * (the runtime may reuse that memory for activations). The EEMBC `db` path may take the host's data in another
+/* Input buffer ("db buffer"): the model's inputs in their own dtypes, one after the other in graph order
+ * (EDGEQ_CFG_IN_SIZES), copied into the runtime before every invoke (the runtime may reuse that memory for
+ * activations). The EEMBC `db` path may take the host's data in another
  * format (EDGEQ_CFG_DB_FORMAT) and converts it byte by byte on the way in. */
 #define EQ_IN_BYTES ((uint32_t)EDGEQ_CFG_IN_BYTES)
 #define EQ_DB_CAPACITY ((uint32_t)EDGEQ_CFG_IN_BYTES * (uint32_t)EDGEQ_CFG_DB_FACTOR)
@@ -185,15 +186,27 @@ static int parse_hex32(const char *s, uint32_t *out) /* exactly 8 hex digits */
 }
 
 /* ---- model I/O ---------------------------------------------------------------------------------------------- */
+static const uint32_t eq_in_sizes[EDGEQ_CFG_NUM_INPUTS] = EDGEQ_CFG_IN_SIZES;
+static const uint32_t eq_out_sizes[EDGEQ_CFG_NUM_OUTPUTS] = EDGEQ_CFG_OUT_SIZES;
+
+static void copy_inputs(void) /* the db buffer -> each of the runtime's inputs */
+{
+    uint32_t k, off = 0;
+    for (k = 0; k < (uint32_t)EDGEQ_CFG_NUM_INPUTS; k++) {
+        memcpy(edgeq_app_input(k), eq_input + off, eq_in_sizes[k]);
+        off += eq_in_sizes[k];
+    }
+}
+
 static int run_once(void)
 {
-    memcpy(edgeq_app_input(), eq_input, EQ_IN_BYTES);
+    copy_inputs();
     return edgeq_app_invoke();
 }
 
-static float out_value(uint32_t i)
+static float out_value(uint32_t i) /* element i of output 0, dequantized */
 {
-    const uint8_t *o = edgeq_app_output();
+    const uint8_t *o = edgeq_app_output(0);
 #if EDGEQ_CFG_OUT_DTYPE == EDGEQ_DT_FLOAT32
     float f;
     memcpy(&f, o + 4u * i, 4);
@@ -205,6 +218,9 @@ static float out_value(uint32_t i)
     int32_t q = o[i];
 #elif EDGEQ_CFG_OUT_DTYPE == EDGEQ_DT_INT16
     int32_t q = (int16_t)((uint16_t)o[2u * i] | ((uint16_t)o[2u * i + 1u] << 8));
+#elif EDGEQ_CFG_OUT_DTYPE == EDGEQ_DT_INT32
+    int32_t q = (int32_t)((uint32_t)o[4u * i] | ((uint32_t)o[4u * i + 1u] << 8) | ((uint32_t)o[4u * i + 2u] << 16) |
+                          ((uint32_t)o[4u * i + 3u] << 24));
 #else
     int32_t q = o[i];
 #endif
@@ -264,15 +280,19 @@ static void put_results(void)
     PUTS("]" EQ_LINE_END);
 }
 
-/* m-out-<hex of output 0>-<crc32>: the raw bytes, for bit-exact comparison on the host */
+/* m-out-<hex>-<crc32>: the raw bytes of every output, one after the other in graph order (EDGEQ_CFG_OUT_SIZES),
+ * for bit-exact comparison on the host */
 static void put_out(void)
 {
-    const uint8_t *o = edgeq_app_output();
-    uint32_t i;
+    uint32_t i, k, crc = 0;
     PUTS("m-out-");
-    for (i = 0; i < (uint32_t)EDGEQ_CFG_OUT_BYTES; i++) put_hex8(o[i]);
+    for (k = 0; k < (uint32_t)EDGEQ_CFG_NUM_OUTPUTS; k++) {
+        const uint8_t *o = edgeq_app_output(k);
+        for (i = 0; i < eq_out_sizes[k]; i++) put_hex8(o[i]);
+        crc = crc32_update(crc, o, eq_out_sizes[k]);
+    }
     edgeq_plat_putc('-');
-    put_hex32(crc32_update(0, o, (uint32_t)EDGEQ_CFG_OUT_BYTES));
+    put_hex32(crc);
     put_end();
 }
 
@@ -621,7 +641,7 @@ static void cmd_run(char **tok, uint8_t ntok)
             return;
         }
     }
-    memcpy(edgeq_app_input(), eq_input, EQ_IN_BYTES);
+    copy_inputs();
     t0 = edgeq_plat_ticks();
     rc = edgeq_app_invoke();
     t1 = edgeq_plat_ticks();

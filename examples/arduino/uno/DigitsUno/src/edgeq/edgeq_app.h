@@ -12,8 +12,8 @@ extern "C" {
 #endif
 
 int            edgeq_app_init(void);        /* 0 = ready (TFLM: AllocateTensors succeeded) */
-uint8_t       *edgeq_app_input(void);       /* input 0: EDGEQ_CFG_IN_BYTES bytes, written before every invoke */
-const uint8_t *edgeq_app_output(void);      /* output 0: EDGEQ_CFG_OUT_BYTES bytes, valid after invoke */
+uint8_t       *edgeq_app_input(uint32_t k);   /* input k: EDGEQ_CFG_IN<k>_BYTES bytes, written before every invoke */
+const uint8_t *edgeq_app_output(uint32_t k);  /* output k: EDGEQ_CFG_OUT<k>_BYTES bytes, valid after invoke */
 int            edgeq_app_invoke(void);      /* 0 = ok */
 uint32_t       edgeq_app_arena_bytes(void); /* RAM the runtime uses for activations (+ scratch) */
 

@@ -8,11 +8,13 @@
 #include "../model/model.h"
 
 /* model.h and the export configuration must agree (a stale model folder fails here, not on the device) */
-typedef char edgeq_check_in_bytes[(EDGEQ_INPUT0_BYTES == EDGEQ_CFG_IN_BYTES) ? 1 : -1];
-typedef char edgeq_check_out_bytes[(EDGEQ_OUTPUT0_BYTES == EDGEQ_CFG_OUT_BYTES) ? 1 : -1];
+typedef char edgeq_check_num_inputs[(EDGEQ_NUM_INPUTS == EDGEQ_CFG_NUM_INPUTS) ? 1 : -1];
+typedef char edgeq_check_num_outputs[(EDGEQ_NUM_OUTPUTS == EDGEQ_CFG_NUM_OUTPUTS) ? 1 : -1];
+typedef char edgeq_check_in0_bytes[(EDGEQ_INPUT0_BYTES == EDGEQ_CFG_IN0_BYTES) ? 1 : -1];
+typedef char edgeq_check_out0_bytes[(EDGEQ_OUTPUT0_BYTES == EDGEQ_CFG_OUT0_BYTES) ? 1 : -1];
 
 int edgeq_app_init(void) { return 0; }
-uint8_t *edgeq_app_input(void) { return (uint8_t *)edgeq_input(0); }
-const uint8_t *edgeq_app_output(void) { return (const uint8_t *)edgeq_output(0); }
+uint8_t *edgeq_app_input(uint32_t k) { return (uint8_t *)edgeq_input((int)k); }
+const uint8_t *edgeq_app_output(uint32_t k) { return (const uint8_t *)edgeq_output((int)k); }
 int edgeq_app_invoke(void) { return edgeq_invoke(); }
 uint32_t edgeq_app_arena_bytes(void) { return (uint32_t)(EDGEQ_RAM_BYTES); }
