@@ -47,12 +47,15 @@
 #define EDGEQ_CFG_RESULTS_MSE 0 /* m-results: dequantized outputs */
 #define EDGEQ_CFG_DB_FORMAT EDGEQ_DB_RAW
 #define EDGEQ_CFG_DB_FACTOR 1 /* host bytes per input byte on the `db` path */
+#define EDGEQ_CFG_RESULTS_TRUNCATE 0 /* kws01 reference: "0.%d%d%d" truncated digits */
+#define EDGEQ_CFG_BAUD 115200UL
+#define EDGEQ_CFG_ENERGY_MODE 0 /* 1: MLPerf energy mode, timestamps pulse a pin instead of m-lap-us */
 
 /* edgeq-info: the static part of the m-info JSON (the device appends arena and stack figures) */
 #ifdef EDGEQ_QEMU_CHECK /* these sources compiled for qemu-m4 by `edgeq export --build` */
-#define EDGEQ_CFG_INFO_JSON_HEAD "{\"model\":\"digits_int8\",\"sha256\":\"7b2689c3ffaa0513\",\"backend\":\"tflm\",\"runtime\":\"tflm\",\"board\":\"nano33ble\",\"core\":\"cortex-m4\",\"clock_hz\":25000000,\"inputs\":[{\"shape\":[1,8,8,1],\"dtype\":\"int8\",\"scale\":0.003921568859368563,\"zero_point\":-128,\"bytes\":64}],\"outputs\":[{\"shape\":[1,10],\"dtype\":\"int8\",\"scale\":0.14631839096546173,\"zero_point\":30,\"bytes\":10}],\"timer\":{\"unit\":\"instructions\",\"per_tick\":40,\"source\":\"systick-icount\"},\"protocol\":1,\"buffer_bytes\":64,\"db\":{\"format\":\"raw\",\"bytes\":64},\"results\":\"scores\",\"emulated_by\":\"qemu-m4\""
+#define EDGEQ_CFG_INFO_JSON_HEAD "{\"model\":\"digits_int8\",\"sha256\":\"7b2689c3ffaa0513\",\"backend\":\"tflm\",\"runtime\":\"tflm\",\"board\":\"nano33ble\",\"core\":\"cortex-m4\",\"clock_hz\":25000000,\"inputs\":[{\"shape\":[1,8,8,1],\"dtype\":\"int8\",\"scale\":0.003921568859368563,\"zero_point\":-128,\"bytes\":64}],\"outputs\":[{\"shape\":[1,10],\"dtype\":\"int8\",\"scale\":0.14631839096546173,\"zero_point\":30,\"bytes\":10}],\"timer\":{\"unit\":\"instructions\",\"per_tick\":40,\"source\":\"systick-icount\"},\"protocol\":1,\"buffer_bytes\":64,\"db\":{\"format\":\"raw\",\"bytes\":64},\"results\":\"scores\",\"mlperf_id\":\"digits_int8\",\"baud\":115200,\"timestamp_mode\":\"performance\",\"emulated_by\":\"qemu-m4\""
 #else
-#define EDGEQ_CFG_INFO_JSON_HEAD "{\"model\":\"digits_int8\",\"sha256\":\"7b2689c3ffaa0513\",\"backend\":\"tflm\",\"runtime\":\"tflm\",\"board\":\"nano33ble\",\"core\":\"cortex-m4\",\"clock_hz\":64000000,\"inputs\":[{\"shape\":[1,8,8,1],\"dtype\":\"int8\",\"scale\":0.003921568859368563,\"zero_point\":-128,\"bytes\":64}],\"outputs\":[{\"shape\":[1,10],\"dtype\":\"int8\",\"scale\":0.14631839096546173,\"zero_point\":30,\"bytes\":10}],\"timer\":{\"unit\":\"cycles\",\"per_tick\":1,\"source\":\"dwt\"},\"protocol\":1,\"buffer_bytes\":64,\"db\":{\"format\":\"raw\",\"bytes\":64},\"results\":\"scores\""
+#define EDGEQ_CFG_INFO_JSON_HEAD "{\"model\":\"digits_int8\",\"sha256\":\"7b2689c3ffaa0513\",\"backend\":\"tflm\",\"runtime\":\"tflm\",\"board\":\"nano33ble\",\"core\":\"cortex-m4\",\"clock_hz\":64000000,\"inputs\":[{\"shape\":[1,8,8,1],\"dtype\":\"int8\",\"scale\":0.003921568859368563,\"zero_point\":-128,\"bytes\":64}],\"outputs\":[{\"shape\":[1,10],\"dtype\":\"int8\",\"scale\":0.14631839096546173,\"zero_point\":30,\"bytes\":10}],\"timer\":{\"unit\":\"cycles\",\"per_tick\":1,\"source\":\"dwt\"},\"protocol\":1,\"buffer_bytes\":64,\"db\":{\"format\":\"raw\",\"bytes\":64},\"results\":\"scores\",\"mlperf_id\":\"digits_int8\",\"baud\":115200,\"timestamp_mode\":\"performance\""
 #endif
 
 #endif

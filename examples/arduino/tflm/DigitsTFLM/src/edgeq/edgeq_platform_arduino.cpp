@@ -6,7 +6,9 @@
 
 #include "edgeq_platform.h"
 
-#define EDGEQ_BAUD 115200UL
+#include "edgeq_config.h"
+
+#define EDGEQ_BAUD EDGEQ_CFG_BAUD /* edgeq export --baud, default from the board table */
 
 /* The DWT cycle counter (Cortex-M3/M4/M7/M33/M55): core cycles. */
 #define EDGEQ_DEMCR (*(volatile uint32_t *)0xE000EDFCu)

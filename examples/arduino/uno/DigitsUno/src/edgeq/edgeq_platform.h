@@ -23,6 +23,7 @@ uint32_t edgeq_plat_ticks(void);                /* free-running timer in the uni
 uint32_t edgeq_plat_us(void);                   /* microseconds for the EEMBC m-lap-us lines */
 uint32_t edgeq_plat_stack_used(void);           /* stack high-water mark in bytes, or EDGEQ_UNKNOWN */
 uint32_t edgeq_plat_stack_size(void);           /* bytes reserved for the stack, or EDGEQ_UNKNOWN */
+void     edgeq_plat_timestamp_pin(int level);   /* MLPerf energy mode only: drive the timestamp pin (0 low, 1 high) */
 
 #ifdef __cplusplus
 }

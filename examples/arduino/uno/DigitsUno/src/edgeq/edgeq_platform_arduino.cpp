@@ -6,7 +6,9 @@
 
 #include "edgeq_platform.h"
 
-#define EDGEQ_BAUD 115200UL
+#include "edgeq_config.h"
+
+#define EDGEQ_BAUD EDGEQ_CFG_BAUD /* edgeq export --baud, default from the board table */
 
 /* Timer1 counts core cycles (prescaler 1); its overflow interrupt extends it to 32 bits. Timer0 stays with millis().
  * simavr is cycle-accurate, so these are real ATmega328P cycles even though simavr runs faster than 16 MHz. */

@@ -66,7 +66,14 @@ static uint32_t eq_in_pos;      /* input bytes written since */
 #if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32
 static uint8_t eq_f32[4];
 static uint8_t eq_f32_n;
+#if EDGEQ_CFG_RESULTS_MSE
+/* the float input as the host sent it: the anomaly score compares the reconstruction with it (as the MLPerf
+ * reference firmware does), not with its quantized copy */
+static float eq_in_f32[EDGEQ_CFG_IN_BYTES];
+static uint8_t eq_in_f32_valid;
 #endif
+#endif
+static uint32_t eq_in_loaded;   /* input bytes the last completed load wrote (a whole input = EQ_IN_BYTES) */
 static uint8_t eq_input_valid;
 static uint8_t eq_have_results;
 static uint8_t eq_runtime_ok;
@@ -106,10 +113,14 @@ static void put_hex32(uint32_t v)
     for (s = 24; s >= 0; s -= 8) put_hex8((uint8_t)(v >> s));
 }
 
-/* v with three decimals, like "%0.3f" (the MLPerf runner float()-parses these) */
+#if !EDGEQ_CFG_RESULTS_TRUNCATE
+/* v with three decimals exactly as printf("%0.3f", v) prints it: the float's exact value rounded to nearest, ties to
+ * even (v * 1000 is exact in a 64-bit double: 24 + 10 mantissa bits; AVR's double is 32-bit, so there it is
+ * v * 1000 rounded once more). The MLPerf runner float()-parses these. */
 static void put_fixed3(float v)
 {
     uint32_t m, r;
+    double x, f;
     if (v != v) {
         PUTS("nan");
         return;
@@ -119,7 +130,10 @@ static void put_fixed3(float v)
         v = -v;
     }
     if (v > 4000000.0f) v = 4000000.0f;
-    m = (uint32_t)(v * 1000.0f + 0.5f);
+    x = (double)v * 1000.0;
+    m = (uint32_t)x;
+    f = x - (double)m;
+    if (f > 0.5 || (f == 0.5 && (m & 1u))) m++;
     r = m % 1000u;
     put_u32(m / 1000u);
     edgeq_plat_putc('.');
@@ -127,6 +141,30 @@ static void put_fixed3(float v)
     edgeq_plat_putc((char)('0' + (r / 10u) % 10u));
     edgeq_plat_putc((char)('0' + r % 10u));
 }
+#endif
+
+#if EDGEQ_CFG_RESULTS_TRUNCATE
+static void put_i32(int32_t v)
+{
+    if (v < 0) {
+        edgeq_plat_putc('-');
+        put_u32((uint32_t)(-v));
+    } else {
+        put_u32((uint32_t)v);
+    }
+}
+
+/* the kws01 reference firmware's score format, for printf without %f: "0.%d" (int)(c*10), "%d" (int)(c*100) % 10,
+ * "%d" (int)(c*1000) % 10 -- truncated, in float arithmetic, digit by digit (identical here so the runner sees
+ * the same numbers) */
+static void put_kws_digits(float c)
+{
+    PUTS("0.");
+    put_i32((int32_t)(c * 10));
+    put_i32((int32_t)(c * 100) % 10);
+    put_i32((int32_t)(c * 1000) % 10);
+}
+#endif
 
 static void err_begin(void) { PUTS(EQ_ERR); }
 static void err_end(void) { PUTS("]" EQ_LINE_END); }
@@ -235,6 +273,9 @@ static float out_value(uint32_t i) /* element i of output 0, dequantized */
 #if EDGEQ_CFG_RESULTS_MSE
 static float in_value(uint32_t i)
 {
+#if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32
+    if (eq_in_f32_valid) return eq_in_f32[i];
+#endif
 #if EDGEQ_CFG_IN_DTYPE == EDGEQ_DT_FLOAT32
     float f;
     memcpy(&f, eq_input + 4u * i, 4);
@@ -256,25 +297,44 @@ static float in_value(uint32_t i)
 }
 #endif
 
-/* m-results-[...]: dequantized outputs with three decimals, or for an autoencoder (output shaped like the input)
- * the anomaly score: the mean squared error between the dequantized reconstruction and the dequantized input. */
-static void put_results(void)
+#if EDGEQ_CFG_RESULTS_MSE
+/* The anomaly score as the ad01 reference firmware computes it (calculate_result): float sum in index order of
+ * (dequantized output - input)^2, divided by the count. The input is the float the host sent when it came through
+ * `db` as float32, else the dequantized input. No fused multiply-add, so the host can repeat it bit for bit. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("fp-contract=off")))
+#endif
+static float anomaly_score(void)
 {
     uint32_t i;
+    float acc = 0.0f;
+    for (i = 0; i < (uint32_t)EDGEQ_CFG_OUT_COUNT; i++) {
+        float d = out_value(i) - in_value(i);
+        acc += d * d;
+    }
+    return acc / (float)EDGEQ_CFG_OUT_COUNT;
+}
+#endif
+
+/* m-results-[...] as the MLPerf reference firmware prints it: every output dequantized (float (q - zp) * scale)
+ * with "%0.3f" (kws01: the reference's truncated "0.%d%d%d" digits), or for an autoencoder (output shaped like the
+ * input) the anomaly score. */
+static void put_results(void)
+{
     PUTS("m-results-[");
 #if EDGEQ_CFG_RESULTS_MSE
-    {
-        float acc = 0.0f;
-        for (i = 0; i < (uint32_t)EDGEQ_CFG_OUT_COUNT; i++) {
-            float d = out_value(i) - in_value(i);
-            acc += d * d;
-        }
-        put_fixed3(acc / (float)EDGEQ_CFG_OUT_COUNT);
-    }
+    put_fixed3(anomaly_score());
 #else
-    for (i = 0; i < (uint32_t)EDGEQ_CFG_OUT_COUNT; i++) {
-        if (i) edgeq_plat_putc(',');
-        put_fixed3(out_value(i));
+    {
+        uint32_t i;
+        for (i = 0; i < (uint32_t)EDGEQ_CFG_OUT_COUNT; i++) {
+            if (i) edgeq_plat_putc(',');
+#if EDGEQ_CFG_RESULTS_TRUNCATE
+            put_kws_digits(out_value(i));
+#else
+            put_fixed3(out_value(i));
+#endif
+        }
     }
 #endif
     PUTS("]" EQ_LINE_END);
@@ -296,11 +356,22 @@ static void put_out(void)
     put_end();
 }
 
+/* th_timestamp(): performance mode prints m-lap-us-<us>; energy mode prints nothing and pulses the timestamp pin
+ * low then high (the power monitor records the edges; the pin idles high, as on the reference board) */
 static void put_lap(void)
 {
+#if EDGEQ_CFG_ENERGY_MODE
+    uint32_t t0;
+    edgeq_plat_timestamp_pin(0);
+    t0 = edgeq_plat_us();
+    while ((uint32_t)(edgeq_plat_us() - t0) < 2u) {
+    }
+    edgeq_plat_timestamp_pin(1);
+#else
     PUTS("m-lap-us-");
     put_u32(edgeq_plat_us());
     put_end();
+#endif
 }
 
 static int need_model(void)
@@ -319,6 +390,16 @@ static int need_input(void)
     if (!eq_input_valid) {
         err_begin();
         PUTS("no input loaded: use db load N + db HEX, or edgeq-load N CRC");
+        err_end();
+        return 0;
+    }
+    if (eq_in_loaded != EQ_IN_BYTES) { /* a short `db load`: never run on the rest of an older input */
+        err_begin();
+        PUTS("incomplete input: the last db load gave ");
+        put_u32(eq_in_loaded * (uint32_t)EDGEQ_CFG_DB_FACTOR);
+        PUTS(" of the ");
+        put_u32(EQ_DB_CAPACITY);
+        PUTS(" bytes the model needs");
         err_end();
         return 0;
     }
@@ -350,8 +431,19 @@ static void db_put(uint8_t b) /* one host byte of a `db` load, converted to the 
         int32_t q;
         memcpy(&x, eq_f32, 4);
         eq_f32_n = 0;
+#if EDGEQ_CFG_RESULTS_MSE
+        eq_in_f32[eq_in_pos] = x;
+#endif
+        /* QuantizeFloatToInt8 of the reference: round(x / scale) + zp (float division, C round(): half away from
+         * zero), clamped to int8. Done exactly without libm: r - trunc(r) is exact in float. */
         r = x / EDGEQ_CFG_IN_SCALE;
-        q = (int32_t)(r < 0.0f ? r - 0.5f : r + 0.5f) + (int32_t)EDGEQ_CFG_IN_ZERO_POINT;
+        if (r != r) r = 0.0f;
+        if (r > 1.0e6f) r = 1.0e6f;
+        if (r < -1.0e6f) r = -1.0e6f;
+        q = (int32_t)r;
+        if (r - (float)q >= 0.5f) q++;
+        if (r - (float)q <= -0.5f) q--;
+        q += (int32_t)EDGEQ_CFG_IN_ZERO_POINT;
         if (q < -128) q = -128;
         if (q > 127) q = 127;
         eq_input[eq_in_pos++] = (uint8_t)(int8_t)q;
@@ -418,6 +510,9 @@ static void cmd_db(char **tok, uint8_t ntok)
         eq_f32_n = 0;
 #endif
         eq_input_valid = 0;
+#if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32 && EDGEQ_CFG_RESULTS_MSE
+        eq_in_f32_valid = 0;
+#endif
         PUTS("m-[Expecting ");
         put_u32(n);
         PUTS(" bytes]" EQ_LINE_END);
@@ -477,6 +572,10 @@ static void cmd_db(char **tok, uint8_t ntok)
     if (eq_db_received == eq_db_expected) {
         eq_db_expected = 0;
         eq_input_valid = 1;
+        eq_in_loaded = eq_in_pos;
+#if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32 && EDGEQ_CFG_RESULTS_MSE
+        eq_in_f32_valid = 1;
+#endif
         PUTS("m-load-done" EQ_LINE_END);
     }
 }
@@ -601,6 +700,9 @@ static void cmd_load(char **tok, uint8_t ntok)
     }
     eq_db_expected = 0;
     eq_input_valid = 0;
+#if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32 && EDGEQ_CFG_RESULTS_MSE
+    eq_in_f32_valid = 0; /* raw int8 bytes: the score falls back to the dequantized input */
+#endif
     PUTS("m-bin-ready" EQ_LINE_END);
     edgeq_plat_flush();
     for (i = 0; i < n; i++) {
@@ -617,6 +719,7 @@ static void cmd_load(char **tok, uint8_t ntok)
         return;
     }
     eq_in_pos = n;
+    eq_in_loaded = n;
     eq_input_valid = 1;
     PUTS("m-load-done" EQ_LINE_END);
 }
@@ -749,7 +852,11 @@ void edgeq_proto_boot(void)
         PUTS("runtime init failed (arena too small?)");
         err_end();
     }
+#if EDGEQ_CFG_ENERGY_MODE
+    PUTS("m-timestamp-mode-energy" EQ_LINE_END);
+#else
     PUTS("m-timestamp-mode-performance" EQ_LINE_END);
+#endif
     put_lap();
     PUTS("m-init-done" EQ_LINE_END);
     put_ready();
