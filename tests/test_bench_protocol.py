@@ -288,3 +288,57 @@ def test_compare_bad_input(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(b))
     with pytest.raises(EdgeqError, match="different units"):
         compare(str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+
+
+# ---- --port auto ----------------------------------------------------------------------------------------------------
+def _fake_ports():
+    from serial.tools.list_ports_common import ListPortInfo
+
+    def port(dev, vid=None, pid=None):
+        p = ListPortInfo(dev, skip_link_detection=True)
+        p.vid, p.pid = vid, pid
+        return p
+
+    return port
+
+
+def test_port_auto_picks_the_board_by_usb_id():
+    from edgeq.bench.transport import find_port
+
+    port = _fake_ports()
+    ports = [port("/dev/ttyS0"), port("/dev/ttyACM0", 0x2341, 0x805A), port("/dev/ttyUSB0", 0x1A86, 0x7523)]
+    assert find_port("nano33ble", ports) == "/dev/ttyACM0"
+    assert find_port("esp32", ports) == "/dev/ttyUSB0"
+    assert find_port("nucleo-l4r5zi", [port("/dev/ttyACM3", 0x0483, 0x374B)]) == "/dev/ttyACM3"
+
+
+def test_port_auto_lists_candidates_when_zero_or_several_match():
+    from edgeq.bench.transport import find_port
+    from edgeq.errors import EdgeqError
+
+    port = _fake_ports()
+    with pytest.raises(EdgeqError) as e:
+        find_port("uno", [port("/dev/ttyS0"), port("/dev/ttyACM0", 0x2341, 0x805A)])
+    msg = e.value.one_line()
+    assert "no serial port has the USB VID:PID of uno (2341:0043" in msg
+    assert "/dev/ttyS0 (no USB id), /dev/ttyACM0 (2341:805a)" in msg
+    two = [port("/dev/ttyACM0", 0x2341, 0x0043), port("/dev/ttyACM1", 0x2A03, 0x0043)]
+    with pytest.raises(EdgeqError) as e:
+        find_port("uno", two)
+    assert "2 serial ports match uno" in e.value.one_line()
+    assert "/dev/ttyACM0 (uno 2341:0043), /dev/ttyACM1 (uno 2a03:0043)" in e.value.one_line()
+    with pytest.raises(EdgeqError) as e:  # no --board: any board of the table
+        find_port(None, [port("/dev/ttyACM0", 0x2341, 0x805A), port("/dev/ttyUSB0", 0x10C4, 0xEA60)])
+    assert "nano33ble" in e.value.one_line() and "esp32" in e.value.one_line()
+    with pytest.raises(EdgeqError, match="has no USB VID:PID"):
+        find_port("generic-m4", [])
+
+
+def test_port_auto_cli_without_a_board_attached(tmp_path):
+    """As a user runs it here (no USB serial device in the sandbox / CI): one line naming what was looked for."""
+    from conftest import assert_user_error, run_cli
+
+    proc = run_cli("bench", "--port", "auto", "--board", "nano33ble", cwd=tmp_path, timeout=60)
+    assert_user_error(proc, "--port auto: no serial port has the USB VID:PID of nano33ble (2341:805a, 2341:005a)")
+    proc = run_cli("bench", "--port", "auto", "--board", "qemu-m4", cwd=tmp_path, timeout=60)
+    assert_user_error(proc, "--port auto looks for a board on USB; qemu-m4 is emulated")

@@ -393,8 +393,16 @@ def bench_device(opts: BenchOptions) -> dict:
         raise EdgeqError(f"--runs must be >= 1, got {opts.runs}")
     if opts.warmup is not None and opts.warmup < 0:
         raise EdgeqError(f"--warmup must be >= 0, got {opts.warmup}")
-    if bool(opts.port) == bool(opts.board):
-        raise EdgeqError("give exactly one of --port PORT|URL and --board BOARD")
+    auto = opts.port == "auto"  # --port auto [--board B]: the board's serial port by its USB VID:PID
+    if bool(opts.port) == bool(opts.board) and not auto:
+        raise EdgeqError("give exactly one of --port PORT|URL and --board BOARD",
+                         hint="or --port auto --board B for a board on USB")
+    if auto and opts.board:
+        from edgeq.targets.boards import get_board
+
+        if get_board(opts.board).emulated:
+            raise EdgeqError(f"--port auto looks for a board on USB; {opts.board} is emulated", where="--port",
+                             hint=f"leave out --port to start the emulator (--board {opts.board})")
     if opts.model and not Path(opts.model).is_file():
         raise ModelError("no such model file", where=opts.model)
     if opts.inputs and not Path(opts.inputs).is_file():
@@ -403,7 +411,11 @@ def bench_device(opts: BenchOptions) -> dict:
     emulator = None
     link = None
     try:
-        if opts.board:
+        if auto:
+            from edgeq.bench.transport import find_port
+
+            sess.url = find_port(opts.board)
+        elif opts.board:
             from edgeq.bench.boards import start_board
 
             emulator, sess.firmware = start_board(opts.board, opts.firmware, opts.model, opts.backend)

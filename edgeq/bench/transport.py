@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from edgeq.errors import DeviceError
+from edgeq.errors import DeviceError, EdgeqError
 
 #: how long a single blocking read may wait before the caller's deadline is looked at again (serial ports)
 POLL_S = 0.02
@@ -145,3 +145,35 @@ def open_link(port: str, baud: int = 115200, *, connect_timeout: float = 0.0) ->
             raise DeviceError(f"cannot open the serial port: {exc}", where=port,
                               hint="use a device path or a pyserial URL such as socket://127.0.0.1:4321")
     return Link(ser, port, baud)
+
+
+def _usb_id(p) -> str:
+    return f"{p.vid:04x}:{p.pid:04x}" if getattr(p, "vid", None) is not None else "no USB id"
+
+
+def find_port(board: str | None = None, ports: list | None = None) -> str:
+    """``--port auto``: the one serial port whose USB VID:PID belongs to ``board`` (any board of the table when
+    None), from pyserial's ``list_ports.comports()`` (or ``ports``). Zero or several matches: an error that lists
+    the candidates."""
+    from edgeq.targets.boards import boards as all_boards, get_board
+
+    boards = [get_board(board)] if board else [b for b in all_boards().values() if b.usb_ids]
+    if board and not boards[0].usb_ids:
+        raise EdgeqError(f"--port auto: board {boards[0].name} has no USB VID:PID in the board table",
+                         where="--port", hint="give the port itself, e.g. --port /dev/ttyACM0")
+    if ports is None:
+        from serial.tools import list_ports
+
+        ports = list(list_ports.comports())
+    matches = [(p, b) for p in ports for b in boards if (p.vid, p.pid) in b.usb_ids]
+    if len(matches) == 1:
+        return matches[0][0].device
+    want = (f"{boards[0].name} ({', '.join(f'{v:04x}:{p:04x}' for v, p in boards[0].usb_ids)})" if board
+            else "any board of the table")
+    if not matches:
+        seen = ", ".join(f"{p.device} ({_usb_id(p)})" for p in ports) or "none"
+        raise EdgeqError(f"--port auto: no serial port has the USB VID:PID of {want}; ports present: {seen}",
+                         where="--port", hint="plug the board in (and check its cable carries data), or give --port")
+    listed = ", ".join(f"{p.device} ({b.name} {_usb_id(p)})" for p, b in matches)
+    raise EdgeqError(f"--port auto: {len(matches)} serial ports match {want}: {listed}", where="--port",
+                     hint="pick one with --port PORT")

@@ -58,10 +58,12 @@ def _add_device_arguments(p: argparse.ArgumentParser) -> None:
     from edgeq.bench.cli import add_device_arguments
 
     g = p.add_argument_group("device mode (a board over serial, or an emulated one)")
-    g.add_argument("--port", default=None, metavar="PORT|URL",
-                   help="serial port (/dev/ttyACM0, COM3) or pyserial URL (socket://127.0.0.1:PORT, rfc2217://...)")
+    g.add_argument("--port", default=None, metavar="PORT|URL|auto",
+                   help="serial port (/dev/ttyACM0, COM3), pyserial URL (socket://127.0.0.1:PORT, rfc2217://...), or "
+                        "auto: the one port whose USB VID:PID is --board's (any board of the table without --board)")
     g.add_argument("--board", default=None, metavar="BOARD",
-                   help="an emulated board (qemu-m4, qemu-m7, qemu-m55, uno): started, benchmarked and stopped")
+                   help="an emulated board (qemu-m4, qemu-m7, qemu-m55, uno): started, benchmarked and stopped; "
+                        "with --port auto: the real board to look for")
     g.add_argument("--model", default=None, metavar="MODEL.tflite",
                    help="the model the firmware runs: checked against the device (SHA-256), used to verify outputs")
     add_device_arguments(g)
