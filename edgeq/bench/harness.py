@@ -615,6 +615,6 @@ def _error_text(exc: BaseException) -> str:
 
 def save_json(report: dict, path: str | os.PathLike) -> Path:
     from edgeq._fs import atomic_write_text
-    from edgeq.cli._out import to_json
+    from edgeq._fmt import to_json
 
     return atomic_write_text(path, to_json(report) + "\n")

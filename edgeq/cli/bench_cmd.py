@@ -54,8 +54,8 @@ def _add_local_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_device_arguments(p: argparse.ArgumentParser) -> None:
-    """Serial-device mode options (the implementation lives in :mod:`edgeq.bench.cli`)."""
-    from edgeq.bench.cli import add_device_arguments
+    """Serial-device mode options (the implementation lives in :mod:`edgeq.cli._bench_device`)."""
+    from edgeq.cli._bench_device import add_device_arguments
 
     g = p.add_argument_group("device mode (a board over serial, or an emulated one)")
     g.add_argument("--port", default=None, metavar="PORT|URL|auto",
@@ -131,7 +131,7 @@ def _run_local(args) -> int:
 
 
 def _run_device(args) -> int:
-    """Serial-device mode (``--port`` / ``--board``): :func:`edgeq.bench.cli.run_device`."""
+    """Serial-device mode (``--port`` / ``--board``): :func:`edgeq.cli._bench_device.run_device`."""
     from edgeq.errors import EdgeqError
 
     if not (getattr(args, "port", None) or getattr(args, "board", None)):
@@ -139,13 +139,13 @@ def _run_device(args) -> int:
             "nothing to benchmark",
             hint="use --local MODEL.tflite for this machine, or --port PORT / --board BOARD for a device",
         )
-    from edgeq.bench.cli import run_device
+    from edgeq.cli._bench_device import run_device
 
     return run_device(args)
 
 
 def _run_compare(args, files: list[str]) -> int:
-    """``compare A.json B.json``: :func:`edgeq.bench.cli.run_compare`."""
-    from edgeq.bench.cli import run_compare
+    """``compare A.json B.json``: :func:`edgeq.cli._bench_device.run_compare`."""
+    from edgeq.cli._bench_device import run_compare
 
     return run_compare(args, files)

@@ -116,7 +116,7 @@ class EvalReport:
         }
 
     def markdown(self) -> str:
-        from edgeq.cli._out import markdown_table
+        from edgeq._fmt import markdown_table
 
         def acc(v):
             return "-" if v is None else f"{v:.4f}"

@@ -78,7 +78,7 @@ def compare(float_model, qat_tflite: bytes, x_test: np.ndarray, y_test: np.ndarr
 
 
 def markdown(comparisons: list[Comparison], *, title: str = "Float vs PTQ int8 vs QAT int8") -> str:
-    from edgeq.cli._out import markdown_table
+    from edgeq._fmt import markdown_table
 
     def acc(v):
         return "-" if v is None else f"{100 * v:.2f}%"

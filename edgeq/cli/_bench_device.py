@@ -1,4 +1,4 @@
-"""The device mode and ``compare`` of ``edgeq bench`` (wired in by :mod:`edgeq.cli.bench_cmd`).
+"""The device mode and ``compare`` of ``edgeq bench`` (argument group and dispatch; wired in by :mod:`edgeq.cli.bench_cmd`).
 
 Nothing heavy at import time: ``edgeq --help`` imports this module.
 """
