@@ -66,13 +66,31 @@ def _finite(x: float | None):
 
 @dataclass
 class ModelStats:
+    """One model's figures. ``engine``: what ran it (``tflm`` for integer models when tflite-micro is installed,
+    bit-exact with the compiled C; else ``litert-builtin``). ``confusion[true, predicted]`` counts (with labels)."""
+
     path: str
     size: int
     kind: str
     accuracy: float | None = None
+    engine: str = "litert-builtin"
+    confusion: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def per_class_accuracy(self) -> list[float | None] | None:
+        """Recall of each class (correct / samples of that class; None for a class absent from the labels)."""
+        if self.confusion is None:
+            return None
+        totals = self.confusion.sum(axis=1)
+        return [None if t == 0 else round(float(self.confusion[i, i] / t), 6) for i, t in enumerate(totals)]
 
     def to_dict(self) -> dict:
-        return {"path": self.path, "size": self.size, "kind": self.kind, "accuracy": self.accuracy}
+        out = {"path": self.path, "size": self.size, "kind": self.kind, "accuracy": self.accuracy,
+               "engine": self.engine}
+        if self.confusion is not None:
+            out["per_class_accuracy"] = self.per_class_accuracy
+            out["confusion_matrix"] = self.confusion.tolist()
+        return out
 
 
 @dataclass
@@ -133,8 +151,19 @@ class EvalReport:
             ["top-1 agreement", "", f"{self.top1_agreement:.4f}"],
             ["output SQNR (dB)", "", db(self.output_sqnr_db)],
             ["samples", str(self.samples), str(self.samples)],
+            ["run by", self.reference.engine, self.candidate.engine],
         ]
         text = markdown_table(["", "reference", "candidate"], rows)
+        ref_pc, cand_pc = self.reference.per_class_accuracy, self.candidate.per_class_accuracy
+        if cand_pc is not None and ref_pc is not None:
+            totals = self.candidate.confusion.sum(axis=1)
+            prows = [[c, int(totals[c]), acc(ref_pc[c]), acc(cand_pc[c])] for c in range(len(cand_pc))]
+            text += "\n\nPer-class accuracy (correct / samples of the class):\n\n"
+            text += markdown_table(["class", "samples", "reference", "candidate"], prows)
+            m = self.candidate.confusion
+            text += f"\n\nConfusion matrix of the candidate (rows: true class, columns: predicted class):\n\n"
+            text += markdown_table(["true \\ predicted", *[str(c) for c in range(m.shape[1])]],
+                                   [[c, *[int(v) for v in m[c]]] for c in range(m.shape[0])])
         if self.layers:
             lrows = [[i, layer.op, layer.name if len(layer.name) <= 60 else "..." + layer.name[-57:],
                       db(layer.sqnr_db)] for i, layer in enumerate(self.layers)]
@@ -143,41 +172,65 @@ class EvalReport:
         return text
 
     def plot(self, path: str | os.PathLike) -> Path:
-        """A PNG: per-layer SQNR bars (and the output SQNR), written atomically."""
-        import io as _io
+        """A PNG, written atomically: per-layer SQNR bars with the output SQNR, and (with labels) the candidate's
+        confusion matrix."""
+        from edgeq._plot import plain_axis, pyplot, save_png
 
-        try:
-            import matplotlib  # noqa: PLC0415
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt  # noqa: PLC0415
-        except ModuleNotFoundError:
-            from edgeq.errors import ToolchainError
-
-            raise ToolchainError("--plot needs matplotlib", hint='pip install "edgeq[plot]"') from None
-        from edgeq._fs import atomic_write_bytes
-
+        plt = pyplot("--plot")
+        m = self.candidate.confusion
+        ncols = 2 if m is not None else 1
+        width = max(6.0, 0.35 * len(self.layers) + 2)
+        fig, axes = plt.subplots(1, ncols, figsize=(width + (5.5 if m is not None else 0), 4.6), squeeze=False,
+                                 gridspec_kw={"width_ratios": [width, 5.0] if m is not None else [1]})
+        ax = axes[0][0]
         values = [min(layer.sqnr_db, 100.0) for layer in self.layers]
         labels = [f"{i}:{layer.op}" for i, layer in enumerate(self.layers)]
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(values) + 2), 4.0))
         if values:
             ax.bar(range(len(values)), values, color="#4477aa")
             ax.set_xticks(range(len(values)))
             ax.set_xticklabels(labels, rotation=75, fontsize=7)
+            for i, v in enumerate(values):
+                ax.text(i, v, f"{v:.0f}", ha="center", va="bottom", fontsize=6)
+        else:
+            ax.text(0.5, 0.5, "per-layer SQNR not measured (--no-layers)", ha="center", va="center",
+                    transform=ax.transAxes, fontsize=9)
+            ax.set_xticks([])
         if math.isfinite(self.output_sqnr_db):
             ax.axhline(self.output_sqnr_db, color="#cc6677", linestyle="--",
                        label=f"output SQNR {self.output_sqnr_db:.1f} dB")
             ax.legend(loc="lower left", fontsize=8)
-        ax.set_ylabel("SQNR (dB)")
-        ref_acc = "" if self.reference.accuracy is None else f", acc {self.reference.accuracy:.3f}"
-        cand_acc = "" if self.candidate.accuracy is None else f" vs {self.candidate.accuracy:.3f}"
-        ax.set_title(f"{Path(self.candidate.path).name} vs {Path(self.reference.path).name}: "
-                     f"top-1 agreement {self.top1_agreement:.3f}{ref_acc}{cand_acc}", fontsize=9)
-        fig.tight_layout()
-        buf = _io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        return atomic_write_bytes(path, buf.getvalue())
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("SQNR vs reference (dB, higher = closer)")
+        ax.set_xlabel("layer (index:op, execution order)")
+        plain_axis(ax.yaxis)
+
+        def pct(v):
+            return "" if v is None else f"{100 * v:.2f} %"
+
+        title = f"{Path(self.candidate.path).name} vs {Path(self.reference.path).name} ({self.samples:,} samples)"
+        title += f"\ntop-1 agreement {100 * self.top1_agreement:.2f} %"
+        if self.candidate.accuracy is not None:
+            title += f", accuracy {pct(self.reference.accuracy)} (reference) vs {pct(self.candidate.accuracy)}"
+        ax.set_title(title, fontsize=9)
+        if m is not None:
+            ax = axes[0][1]
+            im = ax.imshow(m, cmap="Blues")
+            n = m.shape[0]
+            ax.set_xticks(range(n))
+            ax.set_yticks(range(n))
+            ax.set_xlabel("predicted class")
+            ax.set_ylabel("true class")
+            ax.set_title(f"{Path(self.candidate.path).name}: confusion matrix (samples)", fontsize=9)
+            hi = m.max() if m.size else 0
+            for i in range(n):
+                for j in range(n):
+                    if m[i, j]:
+                        ax.text(j, i, f"{int(m[i, j]):,}", ha="center", va="center", fontsize=7,
+                                color="white" if m[i, j] > hi / 2 else "black")
+            cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            cb.set_label("samples")
+            plain_axis(cb.ax.yaxis, decimals=0)
+        return save_png(fig, path)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -236,11 +289,11 @@ def match_layers(ref_graph, cand_graph) -> tuple[list[tuple[int, int, str, str]]
     return pairs, "name"
 
 
-def _predict(scores: np.ndarray) -> np.ndarray:
-    scores = scores.reshape(scores.shape[0], -1)
-    if scores.shape[1] == 1:
-        return (scores[:, 0] > 0.5).astype(np.int64)
-    return scores.argmax(axis=1)
+def confusion_matrix(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """``m[true, predicted]`` = number of samples (int64, ``n_classes`` x ``n_classes``)."""
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(m, (np.asarray(y, np.int64), np.asarray(pred, np.int64)), 1)
+    return m
 
 
 def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, per_layer: bool = True,
@@ -248,7 +301,7 @@ def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, p
     """Run both models on ``data`` (a .npy/.npz path or an array of float samples) and compare them."""
     from edgeq.convert.calibrate import progress_bar
     from edgeq.convert.data import load_array, load_labels, fit_samples
-    from edgeq.convert.runner import dequantize, make_interpreter, quantize_input
+    from edgeq.convert.runner import dequantize, make_interpreter, predict, quantize_input
     from edgeq.tflite import parse_model
     from edgeq.tflite.check import model_kind
 
@@ -277,45 +330,42 @@ def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, p
     if y is not None and max_samples:
         y = y[:max_samples]
 
-    ref_i = make_interpreter(ref_bytes, preserve_all=per_layer, source=ref_src)
-    cand_i = make_interpreter(cand_bytes, preserve_all=per_layer, source=cand_src)
+    # the outputs (accuracy, agreement, output SQNR) come from the one predictor every accuracy figure uses
+    ref_p = predict(ref_bytes, samples, source=ref_src)
+    cand_p = predict(cand_bytes, samples, source=cand_src)
+    out_acc = _SQNR()
+    out_acc.add(np.concatenate(ref_p.outputs, axis=1), np.concatenate(cand_p.outputs, axis=1))
+
     pairs, matched_by = match_layers(ref_graph, cand_graph) if per_layer else ([], "name")
     layer_acc = [_SQNR() for _ in pairs]
-    out_acc = _SQNR()
-    ref_pred, cand_pred = [], []
-    r_in, c_in = ref_i.get_input_details()[0], cand_i.get_input_details()[0]
-    r_outs, c_outs = ref_i.get_output_details(), cand_i.get_output_details()
-
-    def outputs(interp, details):
-        return [dequantize(interp.get_tensor(d["index"]), *d.get("quantization", (0.0, 0))).ravel()
-                for d in details]
-
-    bar = progress_bar(len(samples), "evaluating", progress)
-    try:
-        for x in samples:
-            x1 = x[None]
-            ref_i.set_tensor(r_in["index"], quantize_input(x1, r_in).reshape(r_in["shape"]))
-            cand_i.set_tensor(c_in["index"], quantize_input(x1, c_in).reshape(c_in["shape"]))
-            ref_i.invoke()
-            cand_i.invoke()
-            ro, co = outputs(ref_i, r_outs), outputs(cand_i, c_outs)
-            out_acc.add(np.concatenate(ro), np.concatenate(co))
-            ref_pred.append(ro[0])
-            cand_pred.append(co[0])
-            for acc, (rt, ct, _, _) in zip(layer_acc, pairs):
-                tensor = cand_graph.tensors[ct]
-                acc.add(dequantize(ref_i.get_tensor(rt), ref_graph.tensors[rt].scale,
-                                   ref_graph.tensors[rt].zero_point),
-                        dequantize(cand_i.get_tensor(ct), tensor.scale, tensor.zero_point))
-            bar.update(1)
-    finally:
-        bar.close()
-    rp, cp = _predict(np.stack(ref_pred)), _predict(np.stack(cand_pred))
-    ref_stats = ModelStats(ref_src, len(ref_bytes), model_kind(ref_graph))
-    cand_stats = ModelStats(cand_src, len(cand_bytes), model_kind(cand_graph))
+    if pairs:  # intermediate tensors: LiteRT's builtin kernels with every tensor kept
+        ref_i = make_interpreter(ref_bytes, preserve_all=True, source=ref_src)
+        cand_i = make_interpreter(cand_bytes, preserve_all=True, source=cand_src)
+        r_in, c_in = ref_i.get_input_details()[0], cand_i.get_input_details()[0]
+        bar = progress_bar(len(samples), "per-layer SQNR", progress)
+        try:
+            for x in samples:
+                x1 = x[None]
+                ref_i.set_tensor(r_in["index"], quantize_input(x1, r_in).reshape(r_in["shape"]))
+                cand_i.set_tensor(c_in["index"], quantize_input(x1, c_in).reshape(c_in["shape"]))
+                ref_i.invoke()
+                cand_i.invoke()
+                for acc, (rt, ct, _, _) in zip(layer_acc, pairs):
+                    tensor = cand_graph.tensors[ct]
+                    acc.add(dequantize(ref_i.get_tensor(rt), ref_graph.tensors[rt].scale,
+                                       ref_graph.tensors[rt].zero_point),
+                            dequantize(cand_i.get_tensor(ct), tensor.scale, tensor.zero_point))
+                bar.update(1)
+        finally:
+            bar.close()
+    rp, cp = ref_p.classes(), cand_p.classes()
+    ref_stats = ModelStats(ref_src, len(ref_bytes), model_kind(ref_graph), engine=ref_p.engine)
+    cand_stats = ModelStats(cand_src, len(cand_bytes), model_kind(cand_graph), engine=cand_p.engine)
     if y is not None:
-        ref_stats.accuracy = float(np.mean(rp == y))
-        cand_stats.accuracy = float(np.mean(cp == y))
+        n_classes = int(max(y.max(), rp.max(), cp.max(), ref_p.scores.shape[1] - 1)) + 1
+        for stats, pred in ((ref_stats, rp), (cand_stats, cp)):
+            stats.accuracy = float(np.mean(pred == y))
+            stats.confusion = confusion_matrix(y, pred, n_classes)
     layers = [LayerSQNR(name, op, acc.db(), rt, ct) for acc, (rt, ct, name, op) in zip(layer_acc, pairs)]
     return EvalReport(ref_stats, cand_stats, len(samples), float(np.mean(rp == cp)), out_acc.db(), layers,
                       matched_by, round(len(cand_bytes) / len(ref_bytes), 4))

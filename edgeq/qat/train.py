@@ -56,12 +56,16 @@ class QatResult:
             f"evaluated on {s['eval_samples']} {s['eval_on']} samples ({s['seconds']:.1f} s)",
             f"  float accuracy        {pct(s['float_accuracy'])}",
             f"  QAT (fake-quant)      {pct(s['qat_accuracy'])}",
-            f"  int8 .tflite          {pct(s['int8_accuracy'])}  ({s['int8_bytes']:,} bytes, {s['kind']})",
+            f"  int8 .tflite          {pct(s['int8_accuracy'])}  ({s['int8_bytes']:,} bytes, {s['kind']}; run by "
+            f"{_ENGINE_TEXT.get(s.get('int8_engine'), s.get('int8_engine'))})",
             f"  change vs float       {delta}",
         ]
         if s.get("output"):
             lines.append(f"wrote {s['output']}")
         return "\n".join(lines)
+
+
+_ENGINE_TEXT = {"tflm": "TFLM, bit-exact with the compiled C", "litert-builtin": "LiteRT builtin kernels"}
 
 
 def labels_of(y: Any, n: int, *, where: str) -> np.ndarray:
@@ -90,14 +94,14 @@ def keras_accuracy(model, x: np.ndarray, y: np.ndarray, *, threshold: float = 0.
     return float(np.mean(pred == y))
 
 
-def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, *, threshold: float = 0.5) -> float:
-    """Accuracy of an int8 .tflite in a host TFLite interpreter (LiteRT), one sample at a time (batch 1).
-    A single-output model predicts class 1 when its (dequantized) output exceeds ``threshold``."""
-    from edgeq.convert.runner import run_float
+def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, *, threshold: float = 0.5) -> tuple[float, str]:
+    """Accuracy of an int8 .tflite and the engine that ran it, through :func:`edgeq.convert.runner.predict` (the
+    one path ``edgeq evaluate`` uses too: TFLM when installed, bit-exact with the compiled C), batch 1. A
+    single-output model predicts class 1 when its (dequantized) output exceeds ``threshold``."""
+    from edgeq.convert.runner import predict
 
-    scores = run_float(tflite, x)
-    pred = scores.argmax(axis=1) if scores.shape[1] > 1 else (scores[:, 0] > threshold).astype(np.int64)
-    return float(np.mean(pred == np.asarray(y).astype(np.int64)))
+    p = predict(tflite, x)
+    return float(np.mean(p.classes(threshold) == np.asarray(y).astype(np.int64))), p.engine
 
 
 def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
@@ -168,7 +172,7 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
     qat_acc = keras_accuracy(qmodel, x_eval, y_eval, threshold=0.5 if probs else 0.0)
     tflite = convert(qmodel, source=source)
     graph = parse_model(tflite, source=source)
-    int8_acc = tflite_accuracy(tflite, x_eval, y_eval, threshold=0.5 if probs else 0.0)
+    int8_acc, engine = tflite_accuracy(tflite, x_eval, y_eval, threshold=0.5 if probs else 0.0)
     summary = {
         "model": source,
         "output": None,
@@ -178,10 +182,11 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
         "train_samples": int(len(x)),
         "eval_on": "validation" if has_val else "training",
         "eval_samples": int(len(x_eval)),
-        "float_accuracy": round(float_acc, 6),
-        "qat_accuracy": round(qat_acc, 6),
-        "int8_accuracy": round(int8_acc, 6),
+        "float_accuracy": float_acc,
+        "qat_accuracy": qat_acc,
+        "int8_accuracy": int8_acc,
         "accuracy_delta": round(int8_acc - float_acc, 6),
+        "int8_engine": engine,
         "int8_bytes": len(tflite),
         "kind": model_kind(graph),
         "ops": graph.ops_used,
