@@ -88,9 +88,9 @@ def _probe_writable(folder: Path) -> None:
 
 
 def check_output_file(out: str | os.PathLike, *, source: str | os.PathLike | None = None,
-                      example: str = "model.tflite", what: str = "output") -> Path:
+                      example: str = "model.tflite", what: str = "output", force: bool = True) -> Path:
     """Refuse an output file path that cannot be written, is a folder, or is the input ``source`` itself — before
-    any work is done."""
+    any work is done. ``force=False`` also refuses an existing file (the CLI's ``--force`` replaces it)."""
     out = Path(out).expanduser()
     parent = out.parent if str(out.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
@@ -104,6 +104,8 @@ def check_output_file(out: str | os.PathLike, *, source: str | os.PathLike | Non
                          hint=f"give a file name, e.g. {example}")
     if source is not None and Path(source).exists() and out.exists() and out.resolve() == Path(source).resolve():
         raise EdgeqError("output would overwrite the input model", where=str(out))
+    if not force and out.exists():
+        raise EdgeqError(f"{what} file already exists", where=str(out), hint="pass --force to replace it")
     _probe_writable(parent)
     return out
 

@@ -38,11 +38,20 @@ def thousands(value: float, decimals: int = 0) -> str:
 def plain_axis(axis: Any, *, decimals: int | None = None) -> None:
     """Tick labels in full with thousands separators (no offset, no scientific notation). ``axis`` is
     ``ax.xaxis`` or ``ax.yaxis``; ``decimals`` None picks 0 for whole-number ticks, else enough to tell them apart."""
-    from matplotlib.ticker import FuncFormatter  # noqa: PLC0415
+    import math  # noqa: PLC0415
+
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
+
+    log = axis.get_scale() == "log"
+    if log:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(NullFormatter())  # 2x10^0, 3x10^0 ... between the decades: unreadable
 
     def fmt(v: float, _pos: Any) -> str:
         if decimals is not None:
             return thousands(v, decimals)
+        if log:
+            return thousands(v, max(0, -math.floor(math.log10(v))) if v > 0 else 0)
         ticks = [t for t in axis.get_majorticklocs()]
         step = min((abs(b - a) for a, b in zip(ticks, ticks[1:]) if b != a), default=1.0)
         d = 0 if step >= 1 else min(6, len(f"{step:.6f}".rstrip("0").split(".")[1]))

@@ -86,14 +86,14 @@ def write_csv(rep: dict, path: str | Path) -> Path:
 
 
 def write_plot(rep: dict, path: str | Path) -> Path:
-    """Histogram and timeline of the per-run latencies (PNG, matplotlib's Agg backend)."""
-    try:
-        import matplotlib
+    """Histogram and timeline of the per-run latencies (PNG, matplotlib's Agg backend, written atomically).
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise EdgeqError("--plot needs matplotlib", hint="pip install matplotlib (or edgeq[plot])") from None
+    Numbers are written in full (``156,880``, never matplotlib's ``+1.568e5`` offset); both axes carry units; when
+    every run took the same count (QEMU ``-icount`` is deterministic) the plot says so instead of drawing a
+    one-bin histogram around an offset."""
+    from edgeq._plot import plain_axis, pyplot, save_png
+
+    plt = pyplot("--plot")
     unit = rep["latency"]["unit"]
     if rep["protocol"] == "mlperf":
         values = [w["latency_us"] * (1000 if unit == "instructions" else 1)
@@ -101,28 +101,47 @@ def write_plot(rep: dict, path: str | Path) -> Path:
         xlabel = "window"
     else:
         values = [s["latency"] for s in rep.get("samples", [])]
-        xlabel = "run"
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+        xlabel = "timed run"
+    per = {"instructions": "instructions per inference", "cycles": "cycles per inference",
+           "us": "us per inference"}.get(unit, f"{unit} per inference")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     dev = rep.get("device") or {}
-    fig.suptitle(f"{dev.get('model', '')} on {rep.get('board') or rep.get('port')} "
-                 f"({dev.get('backend', '')}, {rep['protocol']} protocol, n={len(values)})")
+    where = rep.get("board") or rep.get("port")
+    emulated = " (emulated: QEMU -icount counts instructions, not time)" if unit == "instructions" else ""
+    fig.suptitle(f"{dev.get('model', '')} on {where} ({dev.get('backend', '')}, {rep['protocol']} protocol, "
+                 f"{len(values):,} runs){emulated}", fontsize=10)
+    same = bool(values) and min(values) == max(values)
     if values:
-        ax1.hist(values, bins=min(50, max(5, len(values) // 4)), color="#4477aa")
-        for key, style in (("p50", "-"), ("p99", "--")):
-            v = rep["latency"].get(key)
-            if v is not None:
-                ax1.axvline(v, color="#cc3311", linestyle=style, label=f"{key} {v:,.0f}")
-        ax1.legend()
-        ax2.plot(range(len(values)), values, ".", markersize=3, color="#4477aa")
-    ax1.set_xlabel(f"latency ({unit})")
+        lo, hi = min(values), max(values)
+        if same:
+            pad = max(1.0, 0.02 * abs(lo))
+            ax1.bar([lo], [len(values)], width=pad / 4, color="#4477aa")
+            ax1.set_xlim(lo - pad, lo + pad)
+            ax1.text(lo, len(values), f"all {len(values):,} runs: {lo:,.0f}", ha="center", va="bottom", fontsize=9)
+            ax1.set_ylim(0, len(values) * 1.15)
+        else:
+            ax1.hist(values, bins=min(50, max(5, len(values) // 4)), color="#4477aa")
+            for key, style in (("p50", "-"), ("p99", "--")):
+                v = rep["latency"].get(key)
+                if v is not None:
+                    ax1.axvline(v, color="#cc3311", linestyle=style, label=f"{key} {v:,.0f}")
+            ax1.legend(fontsize=8)
+        ax2.plot(range(len(values)), values, ".", markersize=4, color="#4477aa")
+        ax2.set_ylim(0, hi * 1.1 if hi > 0 else 1)  # from 0: a 0.1 % jitter is not drawn as a cliff
+    ax1.set_xlabel(f"latency ({per})")
     ax1.set_ylabel("runs")
-    ax2.set_xlabel(xlabel)
-    ax2.set_ylabel(f"latency ({unit})")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    ax1.set_title("distribution", fontsize=9)
+    ax2.set_xlabel(f"{xlabel} (index)")
+    ax2.set_ylabel(f"latency ({per})")
+    ax2.set_title("every run in order", fontsize=9)
+    from matplotlib.ticker import MaxNLocator
+
+    ax1.xaxis.set_major_locator(MaxNLocator(5))  # seven-digit counts need room
+    plain_axis(ax1.xaxis)
+    plain_axis(ax1.yaxis, decimals=0)
+    plain_axis(ax2.xaxis, decimals=0)
+    plain_axis(ax2.yaxis)
+    return save_png(fig, path, dpi=100)
 
 
 # -------------------------------------------------------------------------------------------------------- compare

@@ -101,11 +101,30 @@ def _run_local(args) -> int:
     warmup = 10 if args.warmup is None else args.warmup
     if args.threads is not None and args.threads < 1:
         raise EdgeqError(f"--threads must be >= 1, got {args.threads}")
+    from edgeq._fs import check_output_file
+
+    for flag, path, example in (("--plot", args.plot, "latency.png"),
+                                ("--csv", None if args.csv == "-" else args.csv, "latency.csv")):
+        if path:
+            check_output_file(path, example=example, what=f"{flag} output")
+    if args.plot:
+        from edgeq._plot import pyplot
+
+        pyplot("--plot")  # a missing matplotlib is reported before the benchmark runs
     report = bench_local(
         args.local, runs=runs, warmup=warmup, threads=args.threads, xnnpack=args.xnnpack, runtime=args.runtime,
-        seed=args.seed,
+        seed=args.seed, keep_samples=bool(args.plot or args.csv),
     )
     obj = report.to_dict()
+    if args.plot:
+        obj["plot"] = str(report.plot(args.plot))
+    if args.csv and args.csv != "-":
+        from edgeq._fs import atomic_write_text
+
+        obj["csv"] = str(atomic_write_text(args.csv, report.samples_csv()))
+    if args.csv == "-" and not args.json:
+        print(report.samples_csv(), end="")
+        return 0
 
     names = [Path(r.model).name for r in report.results]
     if len(set(names)) < len(names):

@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module ``edgeq.cli.<name>`` exposing ``HELP`` (one line), ``add_arguments(parser)``
 and ``run(args) -> int``. Those modules import nothing heavy at module level, so ``edgeq --help`` stays fast and
-works without TensorFlow. User mistakes (:class:`edgeq.errors.EdgeqError`) become one line on stderr and exit 2.
+works without TensorFlow. User mistakes (:class:`edgeq.errors.EdgeqError`) and bad options become one line on stderr
+and exit 2; with ``--json`` stdout also gets exactly one JSON object ``{"error", "where", "hint"}`` (and nothing else).
 """
 
 from __future__ import annotations
@@ -36,8 +37,19 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line on stderr (what is wrong, where to read more) and exit 2, like every
     other user error."""
 
+    json_errors = False  # set by main() when the command line has --json
+
     def error(self, message: str):
+        if _Parser.json_errors:
+            _print_json_error(message, where=self.prog, hint=f"see {self.prog} --help")
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def _print_json_error(message: str, *, where: str | None, hint: str | None) -> None:
+    """The ``--json`` form of an error: exactly one JSON object on stdout."""
+    import json
+
+    print(json.dumps({"error": " ".join(message.split()), "where": where, "hint": hint}, indent=2), flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +97,8 @@ def _raise_on_termination() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _Parser.json_errors = "--json" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
     expand_home(args)
@@ -92,16 +106,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _raise_on_termination()
+    as_json = bool(getattr(args, "json", False))
     try:
         code = args._run(args)
     except Terminated as exc:
         print(f"edgeq {args.command}: {exc}", file=sys.stderr)
+        if as_json:
+            _print_json_error(str(exc), where=f"edgeq {args.command}", hint=None)
         return 128 + exc.signum
     except EdgeqError as exc:
         print(f"edgeq {args.command}: error: {exc.one_line()}", file=sys.stderr)
+        if as_json:
+            _print_json_error(exc.message, where=exc.where, hint=exc.hint)
         return 2
     except KeyboardInterrupt:
         print(f"edgeq {args.command}: interrupted", file=sys.stderr)
+        if as_json:
+            _print_json_error("interrupted", where=f"edgeq {args.command}", hint=None)
         return 130
     except BrokenPipeError:
         # stdout closed early (e.g. piped into head): not an error of ours

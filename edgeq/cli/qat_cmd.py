@@ -36,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also quantize post-training (min/max on --data) and write a float / PTQ int8 / QAT int8 "
                         "comparison (size, accuracy, per-layer SQNR) as REPORT.md and REPORT.png")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="where to write the int8 model")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeq.errors import EdgeqError
 
     src = Path(args.model)
-    out = check_output_file(args.output, source=src, example="model_qat.tflite")
+    out = check_output_file(args.output, source=src, example="model_qat.tflite", force=args.force)
     if args.epochs < 0:
         raise EdgeqError(f"--epochs must be >= 0, got {args.epochs}")
     if args.batch_size < 1:
@@ -97,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
             raise EdgeqError("report folder does not exist", where=str(rep.parent), hint="create it first")
         if rep.suffix.lower() != ".md":
             raise EdgeqError("--report must name a Markdown file (REPORT.md)", where=str(rep))
+        for f in (rep, rep.with_suffix(".png")):
+            if f.exists() and not args.force:
+                raise EdgeqError("report file already exists", where=str(f), hint="pass --force to replace it")
     for flag, path in (("--data", args.data), ("--val", args.val)):
         if path is not None and not Path(path).is_file():
             raise EdgeqError(f"{flag} file not found", where=path)

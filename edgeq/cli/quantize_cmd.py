@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="per-tensor weights for fully-connected layers (most MCU models); conv stays per-channel")
     p.add_argument("--max-samples", type=count(1), default=None, metavar="N", help="use at most N calibration samples")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="where to write the model")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
 
-    out = check_output_file(args.output, source=args.model, example="model_int8.tflite")
+    out = check_output_file(args.output, source=args.model, example="model_int8.tflite", force=args.force)
     if args.max_samples is not None and args.max_samples < 1:
         raise EdgeqError(f"--max-samples must be >= 1, got {args.max_samples}")
 

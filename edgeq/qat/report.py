@@ -114,35 +114,18 @@ def _fmt_db(v):
 
 def plot(comparisons: list[Comparison], path: str | os.PathLike) -> Path:
     """One row per model: accuracy of float / PTQ / QAT, and per-layer SQNR of PTQ vs QAT. Written atomically."""
-    import io
+    from edgeq._plot import accuracy_bars, plain_axis, pyplot, save_png
 
-    try:
-        import matplotlib  # noqa: PLC0415
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
-    except ModuleNotFoundError:
-        from edgeq.errors import ToolchainError
-
-        raise ToolchainError("the report plot needs matplotlib", hint='pip install "edgeq[plot]"') from None
-    from edgeq._fs import atomic_write_bytes
-
+    plt = pyplot("the report plot")
     n = max(1, len(comparisons))
-    fig, axes = plt.subplots(n, 2, figsize=(12, 3.6 * n), gridspec_kw={"width_ratios": [1, 3]}, squeeze=False)
+    fig, axes = plt.subplots(n, 2, figsize=(12, 3.8 * n), gridspec_kw={"width_ratios": [1, 3]}, squeeze=False)
     colors = {"float32": "#888888", "PTQ int8": "#cc6677", "QAT int8": "#4477aa"}
     for row, c in zip(axes, comparisons):
         ax = row[0]
         rows = c.rows()
-        accs = [100 * (r["accuracy"] or 0.0) for r in rows]
-        ax.bar(range(len(rows)), accs, color=[colors[r["variant"]] for r in rows])
-        ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels([r["variant"] for r in rows], fontsize=8)
-        lo = min(accs) - max(1.0, 0.5 * (max(accs) - min(accs)))
-        ax.set_ylim(max(0.0, lo), min(100.0, max(accs) + 1.0))
-        for i, (a, r) in enumerate(zip(accs, rows)):
-            ax.text(i, a, f"{a:.2f}%\n{r['bytes'] / 1024:.1f} KiB", ha="center", va="bottom", fontsize=7)
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title(f"{c.name}: accuracy, size", fontsize=9)
+        accuracy_bars(ax, [r["variant"] for r in rows], [100 * (r["accuracy"] or 0.0) for r in rows],
+                      [colors[r["variant"]] for r in rows], [f"{r['bytes']:,} B" for r in rows])
+        ax.set_title(f"{c.name}: test accuracy ({c.qat.samples:,} samples), .tflite size", fontsize=9)
         ax = row[1]
         layers = c.layers()
         x = np.arange(len(layers))
@@ -154,15 +137,14 @@ def plot(comparisons: list[Comparison], path: str | os.PathLike) -> Path:
         ax.set_xticks(x)
         ax.set_xticklabels([f"{i}:{layer['op']}" for i, layer in enumerate(layers)], rotation=45, ha="right",
                            fontsize=7)
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("SQNR vs float (dB)")
+        ax.set_xlabel("layer (index:op, execution order)")
+        plain_axis(ax.yaxis)
         ax.set_title(f"{c.name}: per-layer SQNR (higher = closer to float; QAT learns weights that quantize well, "
                      f"so its drift from the float model is not the target)", fontsize=8)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_png(fig, path)
 
 
 def write_report(comparisons: list[Comparison], markdown_path: str | os.PathLike,

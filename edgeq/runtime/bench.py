@@ -106,6 +106,77 @@ class BenchReport:
         rts = {tuple(sorted(r.runtime.items())) for r in self.results}
         return dict(rts.pop()) if len(rts) == 1 else None
 
+    def samples_csv(self) -> str:
+        """Every timed invoke as CSV: ``model,label,threads,xnnpack,round,latency_us`` (needs ``keep_samples``)."""
+        import csv
+        import io
+
+        if any(r.samples_ns is None for r in self.results):
+            raise EdgeqError("no per-run samples were kept", hint="bench_local(..., keep_samples=True)")
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["model", "label", "threads", "xnnpack", "round", "latency_us"])
+        for r in self.results:
+            for i, ns in enumerate(r.samples_ns):
+                w.writerow([r.model, r.label, r.threads, int(r.xnnpack), i, f"{ns / 1000.0:.3f}"])
+        return buf.getvalue()
+
+    def plot(self, path: str | os.PathLike) -> Any:
+        """PNG (written atomically): the latency distribution of each model (box: p25-p75, whiskers: p1-p99,
+        p50 written) and the per-round timeline, in microseconds. Needs ``keep_samples``."""
+        from edgeq._plot import plain_axis, pyplot, save_png
+
+        if any(r.samples_ns is None for r in self.results):
+            raise EdgeqError("no per-run samples were kept", hint="bench_local(..., keep_samples=True)")
+        plt = pyplot("--plot")
+        names = [os.path.basename(r.label) + ("" if len(self.results) == 1 else
+                                               f" ({r.threads} thr, XNNPACK {'on' if r.xnnpack else 'off'})")
+                 for r in self.results]
+        us = [r.samples_ns / 1000.0 for r in self.results]
+        p50s = [r.latency.p50 for r in self.results]
+        log = max(p50s) > 20 * max(min(p50s), 1e-9)  # models of very different speed: a log axis shows them all
+        top = 1.3 * max(float(np.percentile(u, 99)) for u in us)  # rare stalls of a busy host would flatten it
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 1.6 + 0.7 * max(2, len(us))),
+                                       gridspec_kw={"width_ratios": [1, 1.4]})
+        ax1.boxplot(us[::-1], vert=False, whis=(5, 95), showfliers=False)
+        ax1.set_yticks(range(1, len(us) + 1))
+        ax1.set_yticklabels(names[::-1], fontsize=8)
+        for i, r in enumerate(self.results[::-1]):
+            ax1.annotate(f"p50 {r.latency.p50:,.1f} us", (r.latency.p50, i + 1), xytext=(0, 12),
+                         textcoords="offset points", ha="center", fontsize=7)
+        if log:
+            ax1.set_xscale("log")
+        else:
+            ax1.set_xlim(left=0)
+        ax1.set_xlabel("latency per invoke (us" + (", log scale)" if log else ")"))
+        ax1.set_title("distribution (box p25-p75, whiskers p5-p95)", fontsize=9)
+        plain_axis(ax1.xaxis)
+        clipped = 0
+        for name, u in zip(names, us):
+            ax2.plot(range(len(u)), np.minimum(u, top), ".", markersize=3, label=name)
+            clipped += int(np.sum(u > top))
+        if log:
+            ax2.set_yscale("log")
+            ax2.set_ylim(top=top)
+        else:
+            ax2.set_ylim(0, top)
+        ax2.set_xlabel("timed round (runs)")
+        ax2.set_ylabel("latency per invoke (us" + (", log scale)" if log else ")"))
+        note = (f"\n{clipped:,} slower run{'s' if clipped > 1 else ''} (a busy host) drawn at the top edge; "
+                f"all values in --csv") if clipped else ""
+        ax2.set_title("timeline" + (", models interleaved round-robin" if self.interleaved else "") + note,
+                      fontsize=8)
+        plain_axis(ax2.xaxis, decimals=0)
+        plain_axis(ax2.yaxis)
+        if len(us) > 1:
+            ax2.legend(fontsize=7)
+        rt = self.runtime
+        title = "local latency"
+        if rt:
+            title += f", {rt.get('package', '')} {rt.get('version', '')}"
+        fig.suptitle(f"{title}, {self.warmup:,} warm-up + {self.runs:,} timed runs per model", fontsize=10)
+        return save_png(fig, path)
+
     def to_dict(self) -> dict[str, Any]:
         rt = self.runtime
         return {
