@@ -1,4 +1,4 @@
-"""argparse types for numeric options, used by every ``edgeq/cli/*_cmd.py`` and :mod:`edgeq.bench.cli`: every number
+"""argparse types for numeric options, used by every ``edgeq/cli/*_cmd.py`` and :mod:`edgeq.cli._bench_device`: every number
 is checked (finite, in range) when the command line is parsed, before any work starts.
 ``--timeout nan`` or ``--runs -5`` is refused with one line naming the option.
 

@@ -10,8 +10,8 @@ PKG = Path(__file__).resolve().parents[1] / "edgeq"
 
 #: top-level part of edgeq -> floor (higher floors may import lower ones, never the reverse)
 FLOORS = {
-    "errors": 0, "_fs": 0,
-    "_fmt": 1, "quant": 1, "tflite": 1, "_proc": 1, "_templates": 1, "protocol_spec": 1,
+    "errors": 0, "_fs": 0, "_resources": 0,
+    "_fmt": 1, "_plot": 1, "_argtypes": 1, "quant": 1, "tflite": 1, "_proc": 1, "_templates": 1, "protocol_spec": 1,
     "compiler": 2, "reference": 2,
     "targets": 3,
     "bench": 4, "runtime": 4, "convert": 4, "qat": 4,
