@@ -114,6 +114,9 @@ class TflmReference(Reference):
             self._interp.invoke()
             out.append(b"".join(np.ascontiguousarray(self._interp.get_output(k)).tobytes()
                                 for k in range(len(self.outputs))))
+            # recurrent state (SVDF / LSTM variable tensors) back to its initial value: each output depends on its
+            # input only, as on the device (edgeq_reset() before every inference)
+            self._interp.reset()
         return out
 
 

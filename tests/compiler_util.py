@@ -59,6 +59,7 @@ def tflm_run(model_path: Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
             it.set_input(x, k)
         it.invoke()
         outs.append(np.array(it.get_output(0)).reshape(-1).copy())
+        it.reset()  # recurrent state back to its initial value, as model_host's edgeq_reset() per input
     return outs
 
 
@@ -71,7 +72,8 @@ def input_spec(model_path: Path) -> tuple[tuple[int, ...], np.dtype, np.dtype]:
 
 
 def random_inputs(model_path: Path, n: int, seed: int = 0) -> list[np.ndarray]:
-    """n seeded random inputs in the model's input dtypes (int8: uniform over -128..127; float32: normal, sd 20);
+    """n seeded random inputs in the model's input dtypes (integers: uniform over the type's range; float32: normal,
+    sd 20);
     an array per inference for one-input models, else a tuple of arrays in graph input order."""
     from edgeq.tflite import read_model
 
@@ -80,8 +82,9 @@ def random_inputs(model_path: Path, n: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
 
     def one(shape, dtype, scale, zp):
-        if dtype == np.int8:
-            return rng.integers(-128, 128, size=shape, dtype=np.int8)
+        if dtype.kind == "i":
+            info = np.iinfo(dtype)
+            return rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
         return rng.normal(0.0, 20.0, size=shape).astype(dtype)
 
     out = []

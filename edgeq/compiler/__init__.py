@@ -147,7 +147,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring."""
     from edgeq._fs import atomic_dir, check_output_dir
     from edgeq.compiler import emit
-    from edgeq.compiler.lower import lower
+    from edgeq.compiler.lower import lower, state_tensors
     from edgeq.tflite import Graph, read_model
 
     if target not in TARGETS:
@@ -175,6 +175,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     banner = emit.banner(model_name, graph.sha256)
     inputs = emit.io_entries(graph, plan.offsets, lw.buffers, graph.inputs, "input")
     outputs = emit.io_entries(graph, plan.offsets, lw.buffers, graph.outputs, "output")
+    states = emit.state_entries(graph, plan.offsets, lw.buffers, state_tensors(graph))
     consts = list(lw.ctx.consts.values())
     const_bytes = sum(c.nbytes for c in consts)
     if target == "avr" and const_bytes > AVR_MAX_CONST_BYTES:
@@ -189,7 +190,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
 
     common = dict(banner=banner, model_name=model_name, sha256=graph.sha256, backend=backend, target=target,
                   inputs=inputs, outputs=outputs, arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes,
-                  const_bytes=const_bytes, nn_header=be.nn_header)
+                  const_bytes=const_bytes, nn_header=be.nn_header, states=states)
     files: dict[str, str] = {}
     files["model.h"] = emit.render("model/model.h.j2", **common)
     files["model.c"] = emit.render(

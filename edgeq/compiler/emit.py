@@ -127,6 +127,25 @@ def layer_blocks(layers, renderer: Renderer) -> list[dict]:
     return blocks
 
 
+#: integer I/O type -> (C type, min, max as C expressions)
+_QTYPES = {"int8": ("int8_t", "-128", "127"), "int16": ("int16_t", "-32768", "32767"),
+           "int32": ("int32_t", "INT32_MIN", "INT32_MAX")}
+
+
+def state_entries(graph, plan_offsets: dict[str, int], buffers: dict[int, str], indices) -> list[dict]:
+    """The variable tensors (recurrent state) edgeq_reset() sets back to their initial value: the zero point for
+    int8, else 0 (TFLM's ResetTensorData)."""
+    out = []
+    for t in indices:
+        tensor = graph.tensors[t]
+        value = tensor.zero_point if (tensor.dtype == "int8" and tensor.quant is not None
+                                      and tensor.quant.is_quantized) else 0
+        out.append({"offset": plan_offsets[buffers[t]], "bytes": tensor.nbytes, "value": int(value),
+                    "comment": c_comment(f"tensor {t} {tensor.dtype} {list(tensor.shape)} '{tensor.name}'",
+                                         max_len=100)})
+    return out
+
+
 def io_entries(graph, plan_offsets: dict[str, int], buffers: dict[int, str], indices, role: str) -> list[dict]:
     """Facts about each model input/output for model.h (scale/zero point of the int8 view for float I/O)."""
     out = []
@@ -144,8 +163,12 @@ def io_entries(graph, plan_offsets: dict[str, int], buffers: dict[int, str], ind
                     break
         scale = q.scale if (q.quant is not None and q.quant.is_quantized) else 0.0
         zp = q.zero_point if (q.quant is not None and q.quant.is_quantized) else 0
+        qtype = q.dtype if q.dtype in _QTYPES else "int8"
         out.append({
             "index": t,
+            "ctype": _QTYPES[qtype][0],  # the integer type of edgeq_quantize_input / edgeq_dequantize_output
+            "qmin": _QTYPES[qtype][1],
+            "qmax": _QTYPES[qtype][2],
             "name": tensor.name,
             "comment": c_comment(tensor.name, max_len=80),
             "dtype": tensor.dtype,

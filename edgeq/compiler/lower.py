@@ -20,6 +20,8 @@ from edgeq.tflite.check import MCU_SUPPORTED_OPS, model_kind, unsupported_ops
 from edgeq.tflite.graph import Graph
 
 SUPPORTED_OPS: tuple[str, ...] = tuple(op for op in MCU_SUPPORTED_OPS if op in LAYERS)
+#: model input/output types: int16/int32 only through the QUANTIZE / SOFTMAX layers that produce or consume them
+IO_DTYPES = ("int8", "int16", "int32", "float32")
 QUANTIZE_FIX = "quantize it fully to int8 first: edgeq quantize MODEL --mode int8 --data CALIB.npy"
 
 
@@ -65,7 +67,7 @@ def check_model(graph: Graph) -> None:
     if kind == "uint8":
         raise UnsupportedError("uint8 (legacy quantization) model: the kernels need int8", where=where,
                                hint=QUANTIZE_FIX)
-    if kind not in ("int8", "int8 (float I/O)"):
+    if kind not in ("int8", "int8 (float I/O)", "int16x8"):
         raise UnsupportedError(f"{kind} model: the compiler needs int8 activations and weights", where=where,
                                hint=QUANTIZE_FIX)
     for t in graph.tensors:
@@ -78,9 +80,16 @@ def check_model(graph: Graph) -> None:
             raise UnsupportedError(f"model output {i} is a constant tensor", where=where)
     for i in list(graph.inputs) + list(graph.outputs):
         t = graph.tensors[i]
-        if t.dtype not in ("int8", "float32"):
-            raise UnsupportedError(f"model input/output '{t.name}' is {t.dtype}; only int8 (or float32 through "
-                                   f"QUANTIZE/DEQUANTIZE) is supported", where=where, hint=QUANTIZE_FIX)
+        if t.dtype not in IO_DTYPES:
+            raise UnsupportedError(f"model input/output '{t.name}' is {t.dtype}; only int8, int16, int32 (or "
+                                   f"float32 through QUANTIZE/DEQUANTIZE) are supported", where=where,
+                                   hint=QUANTIZE_FIX)
+
+
+def state_tensors(graph: Graph) -> list[int]:
+    """Variable tensors the operators use (recurrent state): they persist across invokes, reset by edgeq_reset()."""
+    used = {t for op in graph.operators for t in op.inputs if t >= 0}
+    return [t.index for t in graph.tensors if t.is_variable and t.index in used]
 
 
 def lower(graph: Graph, target: str = "host", backend: str = "portable") -> Lowered:
@@ -120,6 +129,10 @@ def buffer_requests(lw: Lowered, allow_delay=None) -> list[BufferReq]:
 
     for t in graph.inputs:
         touch(t, 0, True)
+    # variable tensors (SVDF / LSTM state) keep their value from one invoke to the next: alive all the time
+    for t in state_tensors(graph):
+        touch(t, 0, True)
+        touch(t, n_ops, False)
     for layer in lw.layers:
         for t in layer.reads():
             touch(t, layer.index, False)
@@ -151,7 +164,7 @@ def buffer_requests(lw: Lowered, allow_delay=None) -> list[BufferReq]:
         if cands and not allow_delay(layer, layer.inplace_delay()):
             continue
         for cand in cands:
-            if cand in graph.inputs and cand in graph.outputs:
+            if (cand in graph.inputs and cand in graph.outputs) or graph.tensors[cand].is_variable:
                 continue
             r = root(cand)
             if group_last.get(r) == layer.index and root(layer.op.outputs[0]) != r:

@@ -97,6 +97,12 @@ OPTIONS: dict[str, tuple] = {
     "LEAKY_RELU": (("alpha", 0, fb.F32, 0.0),),
     "TRANSPOSE_CONV": (("padding", 0, fb.I8, 0), ("stride_w", 1, fb.I32, 0), ("stride_h", 2, fb.I32, 0),
                        ("fused_activation_function", 3, fb.I8, 0)),
+    "SVDF": (("rank", 0, fb.I32, 0), ("fused_activation_function", 1, fb.I8, 0),
+             ("asymmetric_quantize_inputs", 2, fb.BOOL, 0)),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (("fused_activation_function", 0, fb.I8, 0), ("cell_clip", 1, fb.F32, 0.0),
+                                     ("proj_clip", 2, fb.F32, 0.0), ("time_major", 3, fb.BOOL, 0),
+                                     ("asymmetric_quantize_inputs", 4, fb.BOOL, 0),
+                                     ("diagonal_recurrent_tensors", 5, fb.BOOL, 0)),
 }
 
 _ENUM_FIELDS = {"padding": PADDINGS, "fused_activation_function": ACTIVATIONS}

@@ -17,10 +17,11 @@ from edgeq.compiler.ops.pooling import AveragePool2D, MaxPool2D
 from edgeq.compiler.ops.quantize import Dequantize, Quantize
 from edgeq.compiler.ops.reshape import Reshape
 from edgeq.compiler.ops.softmax import Softmax
+from edgeq.compiler.ops.svdf import Svdf
 
 _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
-    Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize,
+    Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
 )
 
 #: opcode -> Layer class

@@ -1,7 +1,9 @@
 """QUANTIZE (float32 -> int8) and DEQUANTIZE (int8 -> float32), only at float model inputs / outputs: the only float
 code, TFLM's AffineQuantize (float division, roundf) and Dequantize (double multiply).
 QUANTIZE int8 -> int8 (the converter's requantization, e.g. before a CONCATENATION of differently scaled inputs) is
-integer only: TFLM's Requantize with QuantizeMultiplier(double(s_in) / double(s_out))."""
+integer only: TFLM's Requantize with QuantizeMultiplier(double(s_in) / double(s_out)). So are the integer type
+changes TFLM's QUANTIZE supports that int16x8 models use at their edges (int16 -> int8, int8 -> int16, int16 -> int32,
+int8 -> int32, int16 -> int16): edgeq_requantize_<in>_<out>, the same arithmetic clamped to the output type."""
 
 from __future__ import annotations
 
@@ -15,18 +17,32 @@ def _f32_literal(x: float) -> str:
     return f"{float(np.float32(x))!r}f"
 
 
+_CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
+#: (input, output) integer types -> kernel suffix (int8 -> int8 is edgeq_requantize_s8)
+_INT_REQUANTIZE = {("int16", "int8"): "s16_s8", ("int8", "int16"): "s8_s16", ("int16", "int32"): "s16_s32",
+                   ("int8", "int32"): "s8_s32", ("int16", "int16"): "s16_s16"}
+
+
 class Quantize(Layer):
     OPS = ("QUANTIZE",)
     SOURCES = ("edgeq_quantize.c", "edgeq_activations_s8.c")
 
     def prepare(self) -> None:
         x = self.input(0)
-        out = self.require_activation(self.output(), "output")
+        out = self.output()
+        if x is not None and not x.is_constant and (x.dtype, out.dtype) in _INT_REQUANTIZE:
+            self._require_quantized(x, "input")
+            self._require_quantized(out, "output")
+            mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
+            self.params.update(requantize=True, size=out.num_elements, zp_in=x.zero_point, mult=mult, shift=shift,
+                               zp_out=out.zero_point, types=_INT_REQUANTIZE[(x.dtype, out.dtype)])
+            return
+        out = self.require_activation(out, "output")
         if x is not None and x.dtype == "int8" and not x.is_constant:
             x = self.require_activation(x, "input")
             mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
             self.params.update(requantize=True, size=out.num_elements, zp_in=x.zero_point, mult=mult, shift=shift,
-                               zp_out=out.zero_point)
+                               zp_out=out.zero_point, types="s8")
             return
         if x is None or x.dtype != "float32":
             raise self.unsupported(
@@ -37,17 +53,28 @@ class Quantize(Layer):
         self.params.update(requantize=False, size=out.num_elements, scale=float(np.float32(out.scale)),
                            zero_point=out.zero_point)
 
+    def _require_quantized(self, t, what: str) -> None:
+        if t.quant is None or not t.quant.is_quantized or t.quant.per_channel:
+            raise self.unsupported(f"{what} '{t.name}' needs per-tensor quantization parameters")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        if self.params.get("types", "s8") != "s8":
+            return ("edgeq_requantize.c",)
+        return self.SOURCES
+
     def kernel_name(self) -> str:
-        return "requantize_s8" if self.params["requantize"] else "quantize_f32_s8"
+        return f"requantize_{self.params['types']}" if self.params["requantize"] else "quantize_f32_s8"
 
     def inplace_candidates(self) -> list[int]:
-        return [self.op.inputs[0]] if self.params.get("requantize") else []
+        return [self.op.inputs[0]] if self.params.get("types") == "s8" else []
 
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
         if p["requantize"]:
-            return [f"{r.fn('requantize_s8')}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['zp_in']}, {p['mult']}, "
-                    f"{p['shift']}, {p['zp_out']}, {r.ptr(self.op.outputs[0])});"]
+            cin, cout = _CTYPES[self.input(0).dtype], _CTYPES[self.output().dtype]
+            return [f"{r.fn(self.kernel_name())}({r.cptr(self.op.inputs[0], cin)}, {p['size']}, {p['zp_in']}, "
+                    f"{p['mult']}, {p['shift']}, {p['zp_out']}, {r.ptr(self.op.outputs[0], cout)});"]
         return [f"{r.fn('quantize_f32_s8')}({r.cptr(self.op.inputs[0], 'float')}, {p['size']}, "
                 f"{_f32_literal(p['scale'])}, {p['zero_point']}, {r.ptr(self.op.outputs[0])});"]
 

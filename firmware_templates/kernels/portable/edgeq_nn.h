@@ -364,6 +364,41 @@ void edgeq_concatenation_s8(const int8_t *const *inputs, const int32_t *copy_siz
 edgeq_status edgeq_pad_s8(const int8_t *input, int8_t *output, int8_t pad_value, const edgeq_dims *input_size,
                           const edgeq_dims *pre_pad, const edgeq_dims *post_pad);
 
+/* QUANTIZE between integer types (edgeq_requantize.c): TFLM's Requantize clamped to the output type. */
+void edgeq_requantize_s16_s8(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                             int32_t shift, int32_t output_zero_point, int8_t *output);
+void edgeq_requantize_s8_s16(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                             int32_t shift, int32_t output_zero_point, int16_t *output);
+void edgeq_requantize_s16_s16(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                              int32_t shift, int32_t output_zero_point, int16_t *output);
+void edgeq_requantize_s16_s32(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                              int32_t shift, int32_t output_zero_point, int32_t *output);
+void edgeq_requantize_s8_s32(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                             int32_t shift, int32_t output_zero_point, int32_t *output);
+
+/* SOFTMAX int8 -> int16 (output scale 1/65536, zero point -32768): TFLM's reference_ops::Softmax<int8_t, int16_t>,
+ * the arithmetic of edgeq_softmax_s8 with 16 output bits (arm_softmax_s8_s16). */
+void edgeq_softmax_s8_s16(const int8_t *input, int32_t num_rows, int32_t row_size, int32_t mult, int32_t shift,
+                          int32_t diff_min, int16_t *output);
+
+/* SVDF (int8, int8 state): TFLM's EvalIntegerSvdfReference<int8_t>. The state is [batches, filters * memory]. */
+typedef struct {
+    int32_t batches;
+    int32_t input_size;
+    int32_t num_filters;
+    int32_t rank;
+    int32_t memory_size;
+    int32_t input_zero_point;
+    int32_t state_zero_point;
+    int32_t output_zero_point;
+    int32_t mult_1; /* input * feature weights -> state */
+    int32_t shift_1;
+    int32_t mult_2; /* state * time weights -> output */
+    int32_t shift_2;
+} edgeq_svdf_params;
+void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                   const int8_t *weights_time, const int32_t *bias, int8_t *state, int8_t *output);
+
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
