@@ -24,7 +24,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "tflite-micro/person_detect.tflite": ("edgeq", None),
     "tflite-micro/audio_preprocessor_int8.tflite": ("tflm", ("'SignalWindow'", "operator 0", "--runtime tflm",
                                                              "STRIDED_SLICE")),
-    "tflite-micro/keyword_scrambled_8bit.tflite": ("tflm", ("op SVDF", "operator 1", "--runtime tflm")),
+    "tflite-micro/keyword_scrambled_8bit.tflite": ("edgeq", None),
     "tflite-micro/trained_lstm_int8.tflite": ("tflm", ("op UNIDIRECTIONAL_SEQUENCE_LSTM", "operator 0",
                                                        "--runtime tflm")),
     "tflite-micro/person_detect_vela.tflite": ("none", ("'ethos-u'", "operator 0", "Ethos-U NPU")),

@@ -43,6 +43,7 @@ CMSIS_FUNCS: dict[str, str] = {
     "elementwise_add_s8": "arm_elementwise_add_s8",
     "elementwise_mul_s8": "arm_elementwise_mul_s8",
     "softmax_s8": "arm_softmax_s8",
+    "softmax_s8_s16": "arm_softmax_s8_s16",
 }
 
 GLUE_HEADER = "edgeq_cmsis_nn.h"
@@ -244,7 +245,7 @@ class CmsisNNBackend:
         if portable:
             files = list(PORTABLE_BASE)
             for layer in portable:
-                files += [f for f in layer.SOURCES if f not in files]
+                files += [f for f in layer.sources if f not in files]
         src_dir = templates_dir() / "kernels" / "portable"
         for f in files:
             (dest / f).write_bytes((src_dir / f).read_bytes())

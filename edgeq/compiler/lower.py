@@ -16,7 +16,7 @@ from edgeq.compiler.ops import LAYERS
 from edgeq.compiler.ops.base import Layer, LowerContext, check_requantization
 from edgeq.compiler.planner import BufferReq
 from edgeq.errors import ModelError, UnsupportedError
-from edgeq.tflite.check import MCU_SUPPORTED_OPS, model_kind, unsupported_ops
+from edgeq.tflite.check import MCU_SUPPORTED_OPS, int16_blockers, model_kind, unsupported_ops
 from edgeq.tflite.graph import Graph
 
 SUPPORTED_OPS: tuple[str, ...] = tuple(op for op in MCU_SUPPORTED_OPS if op in LAYERS)
@@ -67,6 +67,11 @@ def check_model(graph: Graph) -> None:
     if kind == "uint8":
         raise UnsupportedError("uint8 (legacy quantization) model: the kernels need int8", where=where,
                                hint=QUANTIZE_FIX)
+    if kind == "int16x8" and int16_blockers(graph):
+        index, opcode = int16_blockers(graph)[0]
+        raise UnsupportedError(f"int16x8 model: operator {index} ({opcode}) has int16 activations; edgeq's kernel "
+                               f"for it is int8 only", where=where,
+                               hint="edgeq export MODEL --runtime tflm runs it with TFLM, or quantize it to int8")
     if kind not in ("int8", "int8 (float I/O)", "int16x8"):
         raise UnsupportedError(f"{kind} model: the compiler needs int8 activations and weights", where=where,
                                hint=QUANTIZE_FIX)

@@ -97,6 +97,35 @@ def unsupported_ops(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED
     return [op_blocker(opcode, index) for opcode, index in seen.items()]
 
 
+#: where edgeq's compiler takes int16 activations in an int16x8 model: op -> operand positions ("in"/"out" = any
+#: input/output; an int: that input): QUANTIZE both ways, SOFTMAX's int16 output, the LSTM's int16 cell state
+INT16_OPERANDS: dict[str, tuple] = {"QUANTIZE": ("in", "out"), "SOFTMAX": ("out",),
+                                    "UNIDIRECTIONAL_SEQUENCE_LSTM": (19,)}
+
+
+def int16_blockers(graph: Graph) -> list[tuple[int, str]]:
+    """(operator index, opcode) of the operators that read or write an int16 activation where edgeq's kernels are
+    int8 only (see INT16_OPERANDS)."""
+    out = []
+    for op in graph.operators:
+        allowed = INT16_OPERANDS.get(op.opcode, ())
+        ins = [t for k, t in enumerate(op.inputs) if t >= 0 and "in" not in allowed and k not in allowed]
+        outs = [t for t in op.outputs if t >= 0 and "out" not in allowed]
+        if any(graph.tensors[t].dtype == "int16" and not graph.tensors[t].is_constant for t in ins + outs):
+            out.append((op.index, op.opcode))
+    return out
+
+
+def _int16x8_finding(graph: Graph) -> Finding | None:
+    bad = int16_blockers(graph)
+    if not bad:
+        return None
+    index, opcode = bad[0]
+    return Finding("int16x8", f"int16x8 model: operator {index} ({opcode}) has int16 activations and edgeq's "
+                              f"kernel for it is int8 only; TFLM runs it: use --runtime tflm",
+                   where=f"operator {index} ({opcode})")
+
+
 def _kind_finding(kind: str) -> Finding | None:
     fix = "quantize it fully to int8 with 'edgeq quantize MODEL --mode int8 --data CALIB.npy'"
     if kind == "float32":
@@ -131,7 +160,7 @@ def mcu_findings(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED_OP
     step), then the number format, subgraphs, dynamic shapes, QUANTIZE/DEQUANTIZE inside the graph."""
     out: list[Finding] = unsupported_ops(graph, supported_ops)
     kind = model_kind(graph)
-    f = _kind_finding(kind)
+    f = _int16x8_finding(graph) if kind == "int16x8" else _kind_finding(kind)
     if f is not None:
         out.append(f)
     if graph.num_subgraphs > 1:
