@@ -16,6 +16,7 @@ import pytest
 from compiler_util import SANITIZE, assert_bit_exact, compile_and_build, random_inputs, run_host, tflm_runtime
 
 KWS = "keyword_scrambled_8bit.tflite"
+LSTM = "trained_lstm_int8.tflite"
 N_RANDOM = 24
 
 
@@ -56,6 +57,47 @@ def test_model_header_io_types(kws_built):
     assert '#define EDGEQ_OUTPUT0_DTYPE "int32"' in h and "#define EDGEQ_OUTPUT0_BYTES 8" in h
     assert "int16_t edgeq_quantize_input0(float x);" in h and "float edgeq_dequantize_output0(int32_t q);" in h
     assert "#define EDGEQ_STATE_BYTES 5120" in h  # 4 x 512 + 3 x 1024 bytes of SVDF state
+
+
+def with_outputs(model: Path, outputs: list[int], dest: Path) -> Path:
+    """The model with other graph outputs (intermediate tensors), written with TFLM's own flatbuffer schema."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model.read_bytes(), 0))
+    m.subgraphs[0].outputs = np.array(outputs, dtype=np.int32)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    dest.write_bytes(b.Output())
+    return dest
+
+
+def test_lstm_mnist_model_bit_exact_with_tflm(tflm_models, tmp_path):
+    """The mnist_lstm example (28 steps of 28 inputs, 20 units, int16 cell state), with the LSTM's own output
+    sequence as a second graph output so that every step is compared, not only the softmax."""
+    runtime = tflm_runtime()
+    model = with_outputs(tflm_models / LSTM, [26, 23], tmp_path / "lstm_two_outputs.tflite")
+    binary, res = compile_and_build(model, tmp_path / "host")
+    assert res.op_counts["UNIDIRECTIONAL_SEQUENCE_LSTM"] == 1
+    xs = random_inputs(model, N_RANDOM, seed=8)
+    rng = np.random.default_rng(2)  # mnist-like: mostly background (-128) with bright strokes
+    xs += [np.where(rng.random((1, 28, 28)) < 0.8, -128, rng.integers(-128, 128, (1, 28, 28))).astype(np.int8)
+           for _ in range(4)]
+    it = runtime.Interpreter.from_file(str(model))
+    raw = subprocess.run([str(binary)], input=b"".join(x.tobytes() for x in xs), capture_output=True, check=True)
+    per = 10 + 28 * 20
+    seqs = []
+    for k, x in enumerate(xs):
+        it.set_input(x, 0)
+        it.invoke()
+        ref = np.array(it.get_output(0)).tobytes() + np.array(it.get_output(1)).tobytes()
+        it.reset()
+        assert raw.stdout[k * per:(k + 1) * per] == ref, f"input {k}: differs from TFLM"
+        seqs.append(np.frombuffer(ref[10:], np.int8))
+    assert len(np.unique(np.concatenate(seqs))) > 100  # the hidden states are not saturated
+    # the plain model (softmax output only) through the usual helper too
+    binary2, _ = compile_and_build(tflm_models / LSTM, tmp_path / "plain")
+    assert_bit_exact(tflm_models / LSTM, binary2, xs[:8])
 
 
 # ---- generated single-op SVDF models -------------------------------------------------------------------------------
@@ -242,7 +284,7 @@ def _device(firmware):
 @pytest.mark.slow
 @pytest.mark.qemu
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("name", [KWS])
+@pytest.mark.parametrize("name", [KWS, LSTM])
 def test_recurrent_model_on_qemu_m4_bit_exact_with_tflm(tflm_models, tmp_path, name):
     """Each inference (10 warm-ups, then the timed one) starts from the initial state: the output is TFLM's."""
     from fwutil import need_arm, tflm_outputs

@@ -10,6 +10,7 @@ from edgeq.compiler.ops.concatenation import Concatenation
 from edgeq.compiler.ops.conv import Conv2D
 from edgeq.compiler.ops.depthwise_conv import DepthwiseConv2D
 from edgeq.compiler.ops.fully_connected import FullyConnected
+from edgeq.compiler.ops.lstm import UnidirectionalSequenceLstm
 from edgeq.compiler.ops.mean import Mean
 from edgeq.compiler.ops.mul import Mul
 from edgeq.compiler.ops.pad import Pad
@@ -22,6 +23,7 @@ from edgeq.compiler.ops.svdf import Svdf
 _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
+    UnidirectionalSequenceLstm,
 )
 
 #: opcode -> Layer class

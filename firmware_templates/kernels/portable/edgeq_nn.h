@@ -399,6 +399,40 @@ typedef struct {
 void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
                    const int8_t *weights_time, const int32_t *bias, int8_t *state, int8_t *output);
 
+/* UNIDIRECTIONAL_SEQUENCE_LSTM (int8 activations and weights, int32 biases, int16 cell state): TFLM's integer
+ * EvalLstm. Gates in the order forget, input, cell, output. */
+typedef struct {
+    const int8_t *input_weights;     /* [units, input_size] */
+    const int8_t *recurrent_weights; /* [units, units] */
+    const int32_t *bias;             /* [units] */
+    int32_t input_mult;              /* input FC -> Q3.12 */
+    int32_t input_shift;
+    int32_t recurrent_mult;          /* recurrent FC -> Q3.12 */
+    int32_t recurrent_shift;
+} edgeq_lstm_gate_data;
+typedef struct {
+    int32_t batches;
+    int32_t time_steps;
+    int32_t input_size;
+    int32_t units;
+    int32_t time_major;        /* input [time, batch, in] instead of [batch, time, in] */
+    int32_t input_offset;      /* -input zero point */
+    int32_t hidden_offset;     /* -hidden state zero point */
+    int32_t hidden_zero_point;
+    int32_t cell_gate_sigmoid; /* 0: tanh (the usual), 1: sigmoid */
+    int32_t cell_tanh_mult;    /* tanh(cell): (c * mult + round) >> shift */
+    int32_t cell_tanh_shift;
+    int32_t cell_clip;         /* quantized; 0: no clip */
+    int32_t forget_mult;       /* forget * cell -> cell */
+    int32_t forget_shift;
+    int32_t input_mult;        /* input gate * cell gate -> cell */
+    int32_t input_shift;
+    int32_t output_mult;       /* output gate * tanh(cell) -> hidden */
+    int32_t output_shift;
+} edgeq_lstm_params;
+void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates, const int8_t *input,
+                   int8_t *hidden_state, int16_t *cell_state, int8_t *output);
+
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
