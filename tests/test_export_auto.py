@@ -35,8 +35,7 @@ def _works(path, arena: int) -> bool:
         p.close()
 
 
-@pytest.mark.parametrize("name,op", [("trained_lstm_int8.tflite", "operator 0 (UNIDIRECTIONAL_SEQUENCE_LSTM)"),
-                                     ("keyword_scrambled_8bit.tflite", "operator 1 (SVDF)")])
+@pytest.mark.parametrize("name,op", [("audio_preprocessor_int8.tflite", "operator 0 (CUSTOM:SignalWindow)")])
 def test_auto_picks_tflm_and_says_why(micro_models, tmp_path, name, op):
     proc = run_cli("export", micro_models / name, "--board", "nano33ble", "-o", "out", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -86,15 +85,16 @@ def test_ethos_u_model_is_refused(micro_models, tmp_path, runtime):
 
 
 def test_auto_on_a_board_without_tflm_names_the_op_and_the_board(micro_models, tmp_path):
-    proc = run_cli("export", micro_models / "trained_lstm_int8.tflite", "--board", "qemu-m4", "-o", "out",
+    proc = run_cli("export", micro_models / "audio_preprocessor_int8.tflite", "--board", "qemu-m4", "-o", "out",
                    cwd=tmp_path)
-    assert_user_error(proc, "operator 0 (UNIDIRECTIONAL_SEQUENCE_LSTM)", "TFLM runs it", "--board nano33ble")
+    assert_user_error(proc, "operator 0 (CUSTOM:SignalWindow)", "TFLM runs it", "--board nano33ble")
     assert not any(tmp_path.iterdir())
 
 
-def test_auto_picks_edgeq_when_it_compiles(micro_models, tmp_path):
-    proc = run_cli("export", micro_models / "hello_world_int8.tflite", "--board", "qemu-m4", "-o", "out", "--json",
-                   cwd=tmp_path)
+@pytest.mark.parametrize("name", ["hello_world_int8.tflite", "trained_lstm_int8.tflite",
+                                  "keyword_scrambled_8bit.tflite"])
+def test_auto_picks_edgeq_when_it_compiles(micro_models, tmp_path, name):
+    proc = run_cli("export", micro_models / name, "--board", "qemu-m4", "-o", "out", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["runtime"] == "edgeq" and d["runtime_reason"] is None
