@@ -42,6 +42,7 @@ uint32_t edgeq_plat_ticks(void) { return tick += 1000u; }
 uint32_t edgeq_plat_us(void) { return (tick += 10u) / 10u; }
 uint32_t edgeq_plat_stack_used(void) { return EDGEQ_UNKNOWN; }
 uint32_t edgeq_plat_stack_size(void) { return 4096u; }
+void edgeq_plat_timestamp_pin(int level) { fprintf(stderr, "PIN%d\n", level); }
 
 /* the fake runtime keeps its inputs (and outputs) back to back, so output byte i = (all inputs)[i] ^ 0x5A */
 static uint8_t in[EDGEQ_CFG_IN_BYTES], out[EDGEQ_CFG_OUT_BYTES];
@@ -86,6 +87,7 @@ VARIANTS = {
     "f32": ("ad01_fake", [_io([1, 40])], [_io([1, 40], scale=0.25, zp=-5)], "mlperf"),
     "u8": ("vww_fake", [_io([1, 40], scale=1 / 255, zp=-128)], [_io([1, 2], scale=0.00390625, zp=-128)], "mlperf"),
     "multi": ("two_io_fake", [_io([1, 24]), _io([2, 8])], [_io([1, 10]), _io([1, 3])], "raw"),
+    "energy": ("kws_fake", [_io([1, 40])], [_io([1, 10], scale=0.00390625, zp=-128)], "raw"),
 }
 
 
@@ -102,7 +104,7 @@ def protocol_bins(tmp_path_factory):
     for key, (name, ins, outs, fmt) in VARIANTS.items():
         d = tmp_path_factory.mktemp(f"proto_{key}")
         cfg = firmware_config(name=name, sha256="ab" * 32, board=board, runtime="edgeq", backend="portable",
-                              inputs=ins, outputs=outs, db_format=fmt)
+                              inputs=ins, outputs=outs, db_format=fmt, energy=key == "energy")
         _protocol_files(d)
         _write_config(d, cfg)
         (d / "main.c").write_text(HOST_MAIN)
@@ -432,3 +434,20 @@ def test_random_abuse_never_crashes(protocol_bins):
     script = "".join(p + "%" for p in parts).encode()
     lines = talk(exe, script, timeout=60)
     assert lines.count(spec.READY) == len(parts) + 1
+
+
+def test_energy_mode_pulses_the_timestamp_pin(protocol_bins):
+    """--energy: boots with m-timestamp-mode-energy; every timestamp (boot, `timestamp`, the two of `infer`) prints
+    no m-lap-us and drives the pin low then high."""
+    exe, cfg = protocol_bins["energy"]
+    assert cfg["info"]["timestamp_mode"] == "energy"
+    data = bytes(range(40))
+    proc = subprocess.run([str(exe)], input=cmds("timestamp", "db load 40", f"db {data[:31].hex()}",
+                                                 f"db {data[31:].hex()}", "infer 3 1"), capture_output=True,
+                          timeout=20)
+    lines = [ln.rstrip("\r") for ln in proc.stdout.decode().split("\n") if ln.strip("\r")]
+    a = answers(lines)
+    assert a[0][1] == spec.MSG_TIMESTAMP_MODE_ENERGY and not any(ln.startswith(spec.MSG_LAP_US) for ln in lines)
+    assert a[1] == []  # `timestamp`: only m-ready
+    assert a[5][:4] == ["m-warmup-start-1", "m-warmup-done", "m-infer-start-3", "m-infer-done"]
+    assert proc.stderr.decode().split() == ["PIN0", "PIN1"] * 4  # boot, timestamp, infer start and end
