@@ -2,7 +2,8 @@
 # edgeq's two commands. Each one installs whatever is missing first (Debian/Ubuntu), and is fast when all is there:
 #   ./run.sh demo [ARGS...]   set up, then run `edgeq demo` (on the emulated qemu-m4 board when no hardware is attached)
 #   ./run.sh test [ARGS...]   set up, then run the whole test suite (extra ARGS go to pytest)
-# Also: ./run.sh setup (only the set-up), ./run.sh bench (every script in benchmarks/).
+# Also: ./run.sh setup (only the set-up), ./run.sh bench (every script in benchmarks/),
+#   ./run.sh fuzz [--minutes N] [--seed S]  the hostile-model fuzzer (tests/fuzz_models.py; default 5 minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -75,6 +76,10 @@ case "$cmd" in
     fi
     exit $rc
     ;;
+  fuzz)
+    setup
+    exec "$PY" tests/fuzz_models.py "$@"
+    ;;
   bench)
     setup
     for b in benchmarks/*.py; do
@@ -83,7 +88,7 @@ case "$cmd" in
     done
     ;;
   *)
-    sed -n '2,6p' "$0" >&2
+    sed -n '2,7p' "$0" >&2
     exit 2
     ;;
 esac

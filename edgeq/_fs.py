@@ -74,13 +74,13 @@ def read_input_bytes(path: str | os.PathLike, *, what: str = "file", max_bytes: 
 # ---- outputs -------------------------------------------------------------------------------------------------------
 
 
-def _probe_writable(folder: Path) -> None:
+def _probe_writable(folder: Path, what: str = "output") -> None:
     """Create and remove a temporary file in ``folder``: the only check that also holds for root, read-only mounts
     and pseudo file systems such as /proc."""
     try:
         fd, tmp = tempfile.mkstemp(prefix=".edgeq-probe.", dir=folder)
     except OSError as exc:
-        raise EdgeqError(f"output folder is not writable: {exc.strerror or exc}", where=str(folder),
+        raise EdgeqError(f"{what} folder is not writable ({exc.strerror or exc})", where=str(folder),
                          hint="choose another output path") from None
     os.close(fd)
     with contextlib.suppress(OSError):
@@ -106,23 +106,23 @@ def check_output_file(out: str | os.PathLike, *, source: str | os.PathLike | Non
         raise EdgeqError("output would overwrite the input model", where=str(out))
     if not force and out.exists():
         raise EdgeqError(f"{what} file already exists", where=str(out), hint="pass --force to replace it")
-    _probe_writable(parent)
+    _probe_writable(parent, what)
     return out
 
 
-def check_output_dir(path: str | os.PathLike, *, force: bool = False, what: str = "output folder") -> Path:
+def check_output_dir(path: str | os.PathLike, *, force: bool = False, what: str = "output") -> Path:
     """Refuse an output folder that exists (unless ``force``), is a file, or cannot be created — before any work."""
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
-        raise EdgeqError(f"{what} exists and is not a folder", where=str(path), hint="give a folder path")
+        raise EdgeqError(f"{what} path exists and is not a folder", where=str(path), hint="give a folder path")
     if path.exists() and not force:
-        raise EdgeqError(f"{what} already exists", where=str(path), hint="pass --force to replace it")
+        raise EdgeqError(f"{what} folder already exists", where=str(path), hint="pass --force to replace it")
     ancestor = path.parent if str(path.parent) else Path(".")
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise EdgeqError(f"{what} cannot be created: {ancestor} is a file", where=str(path))
-    _probe_writable(ancestor)
+        raise EdgeqError(f"{what} folder cannot be created: {ancestor} is a file", where=str(path))
+    _probe_writable(ancestor, what)
     return path
 
 

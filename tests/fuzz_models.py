@@ -416,7 +416,7 @@ def run_case(blob: bytes, what: str, stats: Stats, work: Path, save: Path | None
 
 
 def fuzz(*, seed: int = 0, cases: int | None = None, minutes: float | None = None, save: Path | None = None,
-         models: tuple[str, ...] = SEED_MODELS, batch: int = 20, log=None) -> Stats:
+         models: tuple[str, ...] = SEED_MODELS, batch: int = 10, log=None) -> Stats:
     """Run the fuzzer until ``cases`` cases or ``minutes`` minutes (whichever is given; both: the first reached)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hyp_seed
@@ -441,12 +441,7 @@ def fuzz(*, seed: int = 0, cases: int | None = None, minutes: float | None = Non
     def done() -> bool:
         return stats.cases >= limit or time.monotonic() >= deadline
 
-    @settings(max_examples=batch, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), print_blob=False)
-    @given(st.data())
     def one(data):
-        if done():
-            return
         rel = data.draw(st.sampled_from(sorted(parsed)))
         blob = parsed[rel]
         bytewise = data.draw(st.integers(0, 3)) == 0
@@ -473,7 +468,12 @@ def fuzz(*, seed: int = 0, cases: int | None = None, minutes: float | None = Non
     try:
         k = 0
         while not done():
-            hyp_seed(seed * 100003 + k)(one)()
+            # batches of hypothesis examples, each with its own derived seed; the time limit is checked between
+            # batches (the last batch is cut to the cases left, so --cases N runs exactly N cases)
+            n = int(min(batch, limit - stats.cases))
+            run = settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
+                           suppress_health_check=list(HealthCheck), print_blob=False)(given(st.data())(one))
+            hyp_seed(seed * 100003 + k)(run)()
             k += 1
             if log is not None:
                 print(f"  ... {stats.cases} cases, {stats.bad()} problems, {time.monotonic() - start:.0f} s",

@@ -167,7 +167,7 @@ def _tensor_problems(graph: Graph) -> list[Problem]:
         for k, s in enumerate(q.scale):
             if not math.isfinite(s) or not s >= MIN_SCALE:
                 out.append(Problem(where, "quantization.scale",
-                                   f"scale[{k}] = {s!r} must be a finite number >= {MIN_SCALE:.3g} (a normal "
+                                   f"scale[{k}] = {s:.6g} must be a finite number >= {MIN_SCALE:.3g} (a normal "
                                    f"float32 > 0)"))
                 break
         zp_range = _ZP_RANGE.get(t.dtype)

@@ -1,0 +1,350 @@
+"""Hostile input (issue 13): every case an outside fuzz run found is a regression test here, through the CLI as a user
+runs it (one line on stderr, exit 2, no traceback, no partial output), plus the fixed-seed budget of the model fuzzer
+(tests/fuzz_models.py): 0 tracebacks, 0 hangs, 0 sanitizer findings, 0 compiled-but-unbuildable models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench_sim import SimDevice
+from conftest import REPO, assert_user_error, run_cli
+
+HELLO = REPO.parent / "shared" / "models" / "tflite-micro" / "hello_world_int8.tflite"
+
+
+@pytest.fixture(scope="module")
+def hello() -> Path:
+    if not HELLO.is_file():
+        pytest.skip(f"{HELLO} not found (the shared tflite-micro models)")
+    return HELLO
+
+
+def mutated(src: Path, dest: Path, change) -> Path:
+    """``src`` with ``change(model)`` applied to its TFLite schema object (ModelT), written to ``dest``."""
+    import fuzz_models
+
+    schema = fuzz_models.schema()
+    model = schema.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
+    change(model)
+    dest.write_bytes(fuzz_models.serialize(model))
+    return dest
+
+
+def _fc_output(model):
+    sg = model.subgraphs[0]
+    return sg.tensors[sg.operators[1].outputs[0]]
+
+
+def _no_outputs(m):
+    m.subgraphs[0].operators[1].outputs = []
+
+
+def _own_input(m):
+    op = m.subgraphs[0].operators[1]
+    op.outputs = [op.inputs[0]]
+
+
+def _no_inputs(m):
+    m.subgraphs[0].inputs = []
+
+
+def _scale(value):
+    def change(m):
+        _fc_output(m).quantization.scale = [value]
+    return change
+
+
+def _zero_point(value):
+    def change(m):
+        _fc_output(m).quantization.zeroPoint = [value]
+    return change
+
+
+# --------------------------------------------------------------------------------------------- invalid models
+BAD_MODELS = {
+    "op-without-outputs": (_no_outputs, ("operator 1", "outputs", "FULLY_CONNECTED takes 1")),
+    "op-writes-own-input": (_own_input, ("operator 1", "writes its own input")),
+    "no-graph-inputs": (_no_inputs, ("no inputs",)),
+    "scale-3e38": (_scale(3e38), ("operator 2", "shift")),
+    "scale-1e-45": (_scale(1e-45), ("quantization.scale", "e-45")),
+    "zero-point-2^40": (_zero_point(1 << 40), ("zero_point", "1099511627776", "int8")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_MODELS))
+def test_invalid_model_refused_by_compile_and_reported_by_inspect(case, hello, tmp_path):
+    change, needles = BAD_MODELS[case]
+    model = mutated(hello, tmp_path / f"{case}.tflite", change)
+    out = tmp_path / "out"
+    assert_user_error(run_cli("compile", model, "-o", out, cwd=tmp_path), *needles)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert_user_error(run_cli("export", model, "--board", "qemu-m4", "-o", tmp_path / "fw", cwd=tmp_path))
+    proc = run_cli("inspect", model, "--json", cwd=tmp_path)
+    rep = json.loads(proc.stdout)
+    if case == "scale-3e38":  # structurally fine: the compiler finds the impossible multiplier
+        assert proc.returncode == 0 and rep["problems"] == []
+        return
+    assert proc.returncode == 0, proc.stderr
+    assert rep["problems"] and rep["mcu"]["ok"] is False and rep["mcu"]["verdict"] == "none"
+    text = " ".join(f"{p['where']} {p['field']}: {p['message']}" for p in rep["problems"])
+    assert all(n.lower() in text.lower() for n in needles if n != "shift"), text
+    plain = run_cli("inspect", model, cwd=tmp_path)
+    assert plain.returncode == 0 and "PROBLEMS:" in plain.stdout
+    assert run_cli("inspect", model, "--strict", cwd=tmp_path).returncode == 1
+
+
+def test_the_reference_refuses_an_invalid_model(hello, tmp_path):
+    from edgeq.errors import ModelError
+    from edgeq.reference import load_reference
+
+    model = mutated(hello, tmp_path / "noout.tflite", _no_outputs)
+    for kind in ("tflm", "portable"):
+        with pytest.raises(ModelError, match="operator 1"):
+            load_reference(model, kind)
+
+
+def test_every_real_model_is_valid():
+    """No false positives: the published models (MLPerf Tiny, tflite-micro examples) have no structural problem."""
+    from edgeq.tflite import read_model
+    from edgeq.tflite.validate import problems
+
+    models = sorted((REPO.parent / "shared" / "models").glob("*/*.tflite"))
+    if not models:
+        pytest.skip("no shared models")
+    for path in models:
+        assert problems(read_model(path, validate=False)) == [], path
+
+
+def test_an_op_the_arity_table_does_not_know_is_left_to_the_compiler(tmp_path):
+    """person_detect_vela has one CUSTOM:ethos-u op (no row in OP_ARITY): valid for the validator, refused by the
+    compiler's op check with its own message."""
+    from edgeq.tflite.validate import OP_ARITY
+
+    model = REPO.parent / "shared" / "models" / "tflite-micro" / "person_detect_vela.tflite"
+    if not model.is_file():
+        pytest.skip("person_detect_vela.tflite not found")
+    assert "CUSTOM:ethos-u" not in OP_ARITY
+    proc = run_cli("compile", model, "-o", tmp_path / "out")
+    assert_user_error(proc, "ethos-u")
+    assert "invalid model" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------------------- special input files
+def test_inspect_dev_zero_answers_at_once():
+    assert_user_error(run_cli("inspect", "/dev/zero", timeout=30), "/dev/zero", "not a regular file")
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "model.tflite"
+    os.mkfifo(fifo)
+    assert_user_error(run_cli("inspect", fifo, timeout=30), "not a regular file")
+    assert_user_error(run_cli("compile", fifo, "-o", tmp_path / "out", timeout=30), "not a regular file")
+
+
+def test_a_folder_as_inputs_is_refused(hello, tmp_path):
+    (tmp_path / "x.npy").mkdir()
+    with SimDevice() as sim:
+        proc = run_cli("bench", "--port", sim.url, "--model", hello, "--inputs", tmp_path / "x.npy", timeout=60)
+        assert_user_error(proc, "folder")
+        assert sim.commands == []
+
+
+# ------------------------------------------------------------------------------------------------- outputs
+@pytest.mark.parametrize("cmd", ["compile", "export"])
+def test_unwritable_output_folder_is_one_line(cmd, hello, tmp_path):
+    extra = ["--board", "qemu-m4"] if cmd == "export" else []
+    assert_user_error(run_cli(cmd, hello, *extra, "-o", "/proc/edgeq-out", cwd=tmp_path), "/proc",
+                      "not writable")
+
+
+def test_unwritable_quantize_output_is_refused_before_work(hello, tmp_path):
+    np.save(tmp_path / "calib.npy", np.zeros((4, 1), np.float32))
+    assert_user_error(run_cli("quantize", hello, "--mode", "int8", "--data", tmp_path / "calib.npy", "-o",
+                              "/proc/edgeq.tflite", cwd=tmp_path), "not writable")
+
+
+def test_a_file_where_the_output_folder_goes(hello, tmp_path):
+    (tmp_path / "out").write_text("a file")
+    assert_user_error(run_cli("compile", hello, "-o", "out", "--force", cwd=tmp_path), "not a folder")
+
+
+@pytest.mark.parametrize("opt,value", [("-o", "DIR"), ("--csv", "DIR"), ("--plot", "DIR"),
+                                       ("-o", "/proc/edgeq-results.json"), ("-o", "nofolder/r.json")])
+def test_bench_checks_its_outputs_before_it_runs(opt, value, hello, tmp_path):
+    """`bench -o EXISTING_DIR` used to run the whole benchmark, then lose the results in a traceback."""
+    (tmp_path / "DIR").mkdir()
+    with SimDevice() as sim:
+        proc = run_cli("bench", "--port", sim.url, "--no-verify", "--runs", "5", opt, value, cwd=tmp_path,
+                       timeout=60)
+        assert sim.commands == []  # refused before the device was even asked its name
+    assert_user_error(proc, opt)
+
+
+# ------------------------------------------------------------------------------------------------- options
+@pytest.mark.parametrize("args,needle", [
+    (["bench", "--timeout", "nan"], "--timeout"), (["bench", "--timeout", "inf"], "--timeout"),
+    (["bench", "--timeout", "0"], "--timeout"), (["bench", "--timeout", "-1"], "--timeout"),
+    (["bench", "--runs", "0"], "--runs"), (["bench", "--max-retries", "-1"], "--max-retries"),
+    (["bench", "--baud", "1e9"], "--baud"), (["bench", "--local", "m.tflite", "--threads", "0"], "--threads"),
+    (["qat", "m.keras", "--data", "d.npz", "--epochs", "nan", "-o", "o.tflite"], "--epochs"),
+    (["qat", "m.keras", "--data", "d.npz", "--epochs", "1", "--lr", "inf", "-o", "o.tflite"], "--lr"),
+    (["quantize", "m.keras", "--max-samples", "-5", "-o", "o.tflite"], "--max-samples"),
+    (["run", "m.tflite", "--top-k", "0"], "--top-k"),
+    (["demo", "--runs", "-1"], "--runs"),
+])
+def test_numbers_are_validated_at_parse_time(args, needle):
+    with SimDevice() as sim:
+        if args[0] == "bench" and "--local" not in args:
+            args = args + ["--port", sim.url]
+        proc = run_cli(*args, timeout=60)
+        assert sim.commands == []
+    assert_user_error(proc, needle)
+
+
+# --------------------------------------------------------------------------------------- firmware and children
+def test_flash_refuses_a_file_that_is_not_firmware(tmp_path):
+    np.save(tmp_path / "anything.npy", np.zeros(4))
+    assert_user_error(run_cli("flash", "--board", "qemu-m4", tmp_path / "anything.npy", timeout=60), "not an ELF")
+    assert_user_error(run_cli("flash", "--board", "qemu-m4", sys.executable, timeout=60), "ELF")
+    assert_user_error(run_cli("bench", "--board", "qemu-m4", "--firmware", tmp_path / "anything.npy", timeout=60),
+                      "not an ELF")
+
+
+@pytest.fixture(scope="module")
+def qemu_fw(hello, tmp_path_factory) -> Path:
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed (apt-get install -y gcc-arm-none-eabi "
+                    "libnewlib-arm-none-eabi qemu-system-arm)")
+    out = tmp_path_factory.mktemp("fw") / "hello"
+    proc = run_cli("export", hello, "--board", "qemu-m4", "-o", out, "--build")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def _gone(pid: int, wait: float = 10.0) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":  # a zombie is dead; its parent just has not reaped it yet
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _popen_edgeq(*args: str) -> subprocess.Popen:
+    """edgeq in a child whose SIGINT is the default (a shell's background job starts with SIGINT ignored, and Python
+    then installs no KeyboardInterrupt handler: the Ctrl-C test would test nothing)."""
+    return subprocess.Popen([sys.executable, "-m", "edgeq", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_killing_flash_stops_qemu(sig, qemu_fw):
+    proc = _popen_edgeq("flash", "--board", "qemu-m4", str(qemu_fw), "--json")
+    try:
+        text = ""
+        while not text.rstrip().endswith("}") or text.count("{") != text.count("}"):
+            line = proc.stdout.readline().decode()
+            assert line, proc.stderr.read().decode()
+            text += line
+        qemu_pid = json.loads(text)["pid"]
+        assert not _gone(qemu_pid, wait=0.5), "QEMU did not start"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _gone(qemu_pid), f"QEMU (pid {qemu_pid}) outlived edgeq flash after {sig.name}"
+    assert b"Traceback" not in err
+    assert proc.returncode in ((0, 130) if sig == signal.SIGINT else (128 + signal.SIGTERM,)), err
+
+
+def test_sigterm_on_bench_stops_its_emulator(hello, qemu_fw):
+    proc = _popen_edgeq("bench", "--board", "qemu-m4", "--firmware", str(qemu_fw), "--model", str(hello),
+                        "--runs", "1000000", "--no-progress")
+    try:
+        deadline = time.monotonic() + 60
+        kids: list[int] = []
+        while time.monotonic() < deadline and not kids:
+            kids = [k for k in _children(proc.pid) if "qemu" in Path(f"/proc/{k}/cmdline").read_bytes().decode(
+                errors="replace")]
+            time.sleep(0.2)
+        assert kids, "bench did not start QEMU"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert all(_gone(k) for k in kids), f"QEMU {kids} outlived edgeq bench after SIGTERM"
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert b"Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------- sketch names
+def test_a_c_keyword_file_name_exports_for_an_arduino_board(hello, tmp_path):
+    shutil.copy(hello, tmp_path / "int.tflite")
+    proc = run_cli("export", "int.tflite", "--board", "uno", "-o", "sk", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "sk" / "int_model" / "int_model.ino").is_file()
+
+
+def test_a_bad_name_says_where_it_came_from(hello, tmp_path):
+    assert_user_error(run_cli("export", hello, "--board", "uno", "--name", "int", "-o", tmp_path / "sk"),
+                      "--name", "'int'")
+
+
+# ----------------------------------------------------------------------------------------------------- serial
+def test_a_device_that_goes_silent_mid_run_is_named_so(tmp_path):
+    with SimDevice(silent_after_runs=10) as sim:
+        proc = run_cli("bench", "--port", sim.url, "--runs", "30", "--no-verify", "--timeout", "0.3",
+                       "--max-retries", "1", "-o", tmp_path / "r.json", timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "went silent after 10 runs" in last, proc.stderr
+    assert "EEMBC" not in proc.stderr and "not an edgeq" not in proc.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["runs"] == 10  # the partial results are kept
+
+
+# ------------------------------------------------------------------------------------------------------ fuzzer
+#: the CI budget: a fixed seed, a bounded number of cases (about two minutes on 2 cores); `./run.sh fuzz` runs longer
+FUZZ_SEED = 1
+FUZZ_CASES = 48
+
+
+def test_fuzzer_budget_finds_nothing(tmp_path):
+    pytest.importorskip("hypothesis")
+    if not shutil.which("gcc") or not shutil.which("make"):
+        pytest.skip("gcc/make not installed (apt-get install -y gcc make)")
+    import fuzz_models
+
+    try:
+        fuzz_models.schema()
+    except ImportError:
+        pytest.skip("no TFLite schema module (pip install 'edgeq[pi]')")
+    stats = fuzz_models.fuzz(seed=FUZZ_SEED, cases=FUZZ_CASES, save=tmp_path / "failures")
+    print(stats.table())
+    assert stats.cases == FUZZ_CASES
+    assert stats.compiled > 0 and stats.inspect_refused > 0 and stats.compile_refused > 0  # it reached every stage
+    assert (stats.tracebacks, stats.hangs, stats.sanitizer, stats.unbuildable) == (0, 0, 0, 0), stats.failures
