@@ -43,12 +43,11 @@ def add_device_arguments(g) -> None:
 
 
 def run_device(args) -> int:
+    from edgeq._fs import MAX_DATA_BYTES, MAX_MODEL_BYTES, check_input_file, check_output_file
     from edgeq.bench.harness import BenchOptions, bench_device
     from edgeq.bench.report import samples_csv, summary_text, write_csv, write_plot
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
-
-    from edgeq._fs import MAX_DATA_BYTES, MAX_MODEL_BYTES, check_input_file, check_output_file
 
     # every path is checked before an emulator starts or a run begins: a bad -o must not cost the whole benchmark
     for opt, path, example in (("-o", args.output, "results.json"), ("--plot", args.plot, "latency.png"),
