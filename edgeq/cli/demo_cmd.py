@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
                                   "demo exports for --board first)")
     p.add_argument("--arduino-board", default="uno", help="board of the Arduino sketch (default uno)")
     p.add_argument("--epochs", type=count(1, 100_000), default=15, help="float training epochs (default 15)")
-    p.add_argument("--qat-epochs", type=count(0, 100_000), default=5, help="QAT fine-tuning epochs (default 5)")
+    p.add_argument("--qat-epochs", type=count(1, 100_000), default=5, help="QAT fine-tuning epochs (default 5)")
     p.add_argument("--runs", type=count(1, 10_000_000), default=50, help="timed inferences on the device (default 50)")
     p.add_argument("--force", action="store_true", help="replace an output folder the demo did not write")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
@@ -34,6 +34,9 @@ def run(args) -> int:
     from edgeq.demo import DemoOptions, run_demo, summary_text
     from edgeq.errors import EdgeqError
 
+    from edgeq._fs import check_output_dir
+
+    check_output_dir(args.output, force=True, what="-o")  # writable, not a file; the demo decides about replacing
     for name in ("epochs", "qat_epochs", "runs"):
         if getattr(args, name) < 1:
             raise EdgeqError(f"--{name.replace('_', '-')} must be >= 1")

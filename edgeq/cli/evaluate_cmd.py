@@ -27,15 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
 
     if args.plot:
-        parent = Path(args.plot).parent if str(Path(args.plot).parent) else Path(".")
-        if not parent.is_dir():
-            raise EdgeqError("plot output folder does not exist", where=str(parent))
+        from edgeq._fs import check_output_file
+
+        check_output_file(args.plot, example="sqnr.png", what="--plot")
     if args.max_samples is not None and args.max_samples < 1:
         raise EdgeqError(f"--max-samples must be >= 1, got {args.max_samples}")
     from edgeq.convert.evaluate import evaluate

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             raise EdgeqError("report folder does not exist", where=str(rep.parent), hint="create it first")
         if rep.suffix.lower() != ".md":
             raise EdgeqError("--report must name a Markdown file (REPORT.md)", where=str(rep))
+        check_output_file(rep, example="REPORT.md", what="--report")
         for f in (rep, rep.with_suffix(".png")):
             if f.exists() and not args.force:
                 raise EdgeqError("report file already exists", where=str(f), hint="pass --force to replace it")
