@@ -10,7 +10,7 @@ is 450 samples and one sample is 0.22 pp):
 Each is trained in float (Adam 1e-3), then quantized twice: PTQ (``edgeq.convert.quantize``, min/max calibration on
 the training set, per-tensor Dense like QAT) and QAT (``edgeq.qat``: fine-tuning from the float weights, Adam 1e-4
 cosine-decayed, no representative dataset at conversion). All three .tflite models are run on the test set with
-``edgeq.convert.evaluate`` (size, accuracy, output and per-layer SQNR vs float). The acceptance checks:
+``edgeq.convert.evaluation`` (size, accuracy, output and per-layer SQNR vs float). The acceptance checks:
 QAT accuracy >= float - 0.1 pp and >= PTQ; the QAT .tflite fully int8; TFLM and edgeq's compiled C (host build)
 give identical outputs on the whole test set.
 

@@ -36,7 +36,7 @@ from edgeq.cli._out import markdown_table  # noqa: E402
 from edgeq.convert import quantize  # noqa: E402
 from edgeq.convert.calibrate import CALIBRATIONS  # noqa: E402
 from edgeq.convert.digits import load_digits_split, train_digits_cnn  # noqa: E402
-from edgeq.convert.evaluate import evaluate  # noqa: E402
+from edgeq.convert.evaluation import evaluate  # noqa: E402
 from edgeq.convert.runner import run_float  # noqa: E402
 
 

@@ -13,7 +13,7 @@ from conftest import assert_user_error, run_cli
 pytestmark = pytest.mark.tf
 pytest.importorskip("tensorflow", reason="TensorFlow is needed (pip install 'edgeq[convert]')")
 
-from edgeq.convert.evaluate import evaluate, match_layers, sqnr_db  # noqa: E402
+from edgeq.convert.evaluation import evaluate, match_layers, sqnr_db  # noqa: E402
 from edgeq.errors import EdgeqError  # noqa: E402
 from edgeq.tflite import parse_model  # noqa: E402
 

@@ -310,7 +310,7 @@ def test_bad_output_folder(bad_files, digits_cnn_path):
 
 def test_mlperf_ad01_float_to_int8_matches_published(shared_models):
     from edgeq.convert import quantize
-    from edgeq.convert.evaluate import evaluate
+    from edgeq.convert.evaluation import evaluate
 
     raw = np.fromfile(shared_models / "ad01_sample_normal_id_01_00000000_hist_librosa.bin", dtype="<f4")
     frames = raw.reshape(200, 128)

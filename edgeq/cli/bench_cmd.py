@@ -93,7 +93,7 @@ def _run_local(args) -> int:
 
     from edgeq.cli._out import emit, markdown_table
     from edgeq.errors import EdgeqError
-    from edgeq.runtime import bench_local
+    from edgeq.bench import local as bench_local
 
     if getattr(args, "port", None) or getattr(args, "board", None):
         raise EdgeqError("--local cannot be combined with --port/--board", hint="run one mode at a time")
@@ -111,10 +111,8 @@ def _run_local(args) -> int:
         from edgeq._plot import pyplot
 
         pyplot("--plot")  # a missing matplotlib is reported before the benchmark runs
-    report = bench_local(
-        args.local, runs=runs, warmup=warmup, threads=args.threads, xnnpack=args.xnnpack, runtime=args.runtime,
-        seed=args.seed, keep_samples=bool(args.plot or args.csv),
-    )
+    report = bench_local(args.local, runs=runs, warmup=warmup, threads=args.threads, xnnpack=args.xnnpack,
+                         runtime=args.runtime, seed=args.seed, keep_samples=bool(args.plot or args.csv))
     obj = report.to_dict()
     if args.plot:
         obj["plot"] = str(report.plot(args.plot))

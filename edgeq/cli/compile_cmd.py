@@ -29,17 +29,15 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from edgeq.cli._out import emit
-    from edgeq.compiler import build_host, compile_model
+    from edgeq.api import compile as compile_model
     from edgeq.errors import EdgeqError
 
     if args.build and args.target != "host":
         raise EdgeqError("--build works only with --target host", where="--build",
                          hint="cross-compile the generated C with your firmware build")
-    res = compile_model(args.model, target=args.target, backend=args.backend, out_dir=args.output,
-                        force=args.force, cmsis_nn_dir=args.cmsis_nn)
-    binary = None
-    if args.build:
-        binary = build_host(res.out_dir)
+    res = compile_model(args.model, args.output, target=args.target, backend=args.backend, build=args.build,
+                        force=args.force, cmsis_nn=args.cmsis_nn)
+    binary = res.binary
     d = res.to_dict()
     if binary is not None:
         d["binary"] = str(binary)

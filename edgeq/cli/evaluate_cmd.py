@@ -36,12 +36,12 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.plot, example="sqnr.png", what="--plot")
     if args.max_samples is not None and args.max_samples < 1:
         raise EdgeqError(f"--max-samples must be >= 1, got {args.max_samples}")
-    from edgeq.convert.evaluate import evaluate
+    from edgeq.api import evaluate
 
     report = evaluate(args.reference, args.candidate, args.data, args.labels, per_layer=not args.no_layers,
-                      max_samples=args.max_samples)
+                      max_samples=args.max_samples, plot=args.plot, progress=None)
     result = report.to_dict()
-    if args.plot:
-        result["plot"] = str(report.plot(args.plot))
+    if report.plot_path is not None:
+        result["plot"] = str(report.plot_path)
     emit(args, result, report.markdown())
     return 0

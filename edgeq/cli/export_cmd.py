@@ -46,10 +46,10 @@ def run(args) -> int:
     import sys
 
     from edgeq.cli._out import emit
-    from edgeq.targets.export import export
+    from edgeq.api import export
 
     res = export(args.model, args.board, args.output, runtime=args.runtime, backend=args.backend,
-                 cmsis_nn_dir=args.cmsis_nn, build=args.build, force=args.force, name=args.name,
+                 cmsis_nn=args.cmsis_nn, build=args.build, force=args.force, name=args.name,
                  db_format=args.db_format, baud=args.baud, energy=args.energy)
     d = res.to_dict()
     lines = [f"{res.model_name} -> {res.out_dir} ({res.board.name}, {res.runtime} runtime, {res.backend})"]

@@ -43,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if args.max_samples is not None and args.max_samples < 1:
         raise EdgeqError(f"--max-samples must be >= 1, got {args.max_samples}")
 
-    from edgeq.convert.ptq import quantize
+    from edgeq.api import quantize
 
     calibration = args.calibration
     if calibration is None:
         calibration = "minmax"
     result = quantize(args.model, args.mode, data=args.data, calibration=calibration, io=args.io,
-                      per_tensor_dense=args.per_tensor_dense, max_samples=args.max_samples)
-    result.save(out)
+                      per_tensor_dense=args.per_tensor_dense, max_samples=args.max_samples, output=out,
+                      force=True, progress=None)
     emit(args, result.to_dict(), result.text())
     return 0

@@ -90,7 +90,8 @@ def run(args) -> int:
 
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
-    from edgeq.runtime import load_interpreter, run_model
+    from edgeq.api import run as run_model
+    from edgeq.runtime import load_interpreter
 
     if args.top_k is not None and args.top_k < 1:
         raise EdgeqError(f"--top-k must be >= 1, got {args.top_k}")

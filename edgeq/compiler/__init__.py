@@ -46,6 +46,7 @@ class CompileResult:
     layers: list[dict] = field(default_factory=list)
     memory_report: list[dict] = field(default_factory=list)
     inplace: list[list[str]] = field(default_factory=list)
+    binary: Path | None = None  #: ``model_host`` when built (``edgeq compile --build``)
 
     @property
     def ram_bytes(self) -> int:

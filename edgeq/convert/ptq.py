@@ -50,6 +50,35 @@ class QuantizeResult:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.summary)
 
+    # the figures `edgeq quantize` prints, typed
+    @property
+    def mode(self) -> str:
+        return self.summary["mode"]
+
+    @property
+    def kind(self) -> str:
+        """What the result is: int8, int8 (float I/O), dynamic-range, float16, float32."""
+        return self.summary["kind"]
+
+    @property
+    def size_before(self) -> int:
+        """Bytes of the float32 .tflite (batch 1)."""
+        return self.summary["size_before"]
+
+    @property
+    def size_after(self) -> int:
+        return self.summary["size_after"]
+
+    @property
+    def ratio(self) -> float | None:
+        """size_after / size_before."""
+        return self.summary["ratio"]
+
+    @property
+    def output(self) -> str | None:
+        """Where :meth:`save` wrote the model."""
+        return self.summary.get("output")
+
     def text(self) -> str:
         s = self.summary
         mode = s["mode"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["quantize_model", "convert", "calibrate", "learned_ranges", "missing_ranges", "custom_objects",
+__all__ = ["run_qat", "QatResult", "quantize_model", "convert", "calibrate", "learned_ranges", "missing_ranges", "custom_objects",
            "FakeQuant", "QConv2D", "QDepthwiseConv2D", "QDense", "QAdd", "QActivation"]
 
 _LAYERS = ("FakeQuant", "QConv2D", "QDepthwiseConv2D", "QDense", "QAdd", "QActivation")
@@ -31,6 +31,16 @@ def _tf_ready() -> None:
     from edgeq.convert._tf import import_tf
 
     import_tf()
+
+
+def run_qat(model, x, y, **kwargs):
+    """The whole ``edgeq qat`` recipe in one call: float Keras classifier + labelled data -> fine-tuned QAT model ->
+    int8 .tflite, with the float / fake-quant / int8 accuracies; returns :class:`edgeq.qat.train.QatResult`
+    (``.tflite``, ``.int8_accuracy``, ``.save(path)``). Keyword arguments: see :func:`edgeq.qat.train.run_qat`
+    (``x_val``, ``y_val``, ``epochs``, ``lr``, ``batch_size``, ``input_range``, ``seed``, ...)."""
+    from edgeq.qat.train import run_qat as _run_qat
+
+    return _run_qat(model, x, y, **kwargs)
 
 
 def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema_decay: float = 0.99,
@@ -83,6 +93,10 @@ def custom_objects() -> dict[str, Any]:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "QatResult":
+        from edgeq.qat.train import QatResult
+
+        return QatResult
     if name in _LAYERS:
         _tf_ready()
         from edgeq.qat import layers

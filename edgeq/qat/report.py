@@ -2,7 +2,7 @@
 
 ``compare(float_model, qat_tflite, x_test, y_test, calibration_data=...)`` quantizes the float model post-training
 (:func:`edgeq.convert.ptq.quantize`, min/max calibration, per-tensor Dense like QAT) and runs all three .tflite
-models on the test set with :func:`edgeq.convert.evaluate.evaluate` against the batch-1 float32 .tflite (the
+models on the test set with :func:`edgeq.convert.evaluation.evaluate` against the batch-1 float32 .tflite (the
 int8 tensors are dequantized with their own scale/zero point; layers are matched by name or op order).
 :func:`write_report` writes several comparisons into one Markdown file and one PNG.
 """
@@ -25,7 +25,7 @@ class Comparison:
     name: str
     float_bytes: int
     float_accuracy: float | None
-    ptq: Any  # edgeq.convert.evaluate.EvalReport
+    ptq: Any  # edgeq.convert.evaluation.EvalReport
     qat: Any
     notes: list[str] = field(default_factory=list)
 
@@ -63,7 +63,7 @@ def _db(v: float) -> float | None:
 def compare(float_model, qat_tflite: bytes, x_test: np.ndarray, y_test: np.ndarray, *,
             calibration_data: np.ndarray, name: str | None = None, ptq_calibration: str = "minmax") -> Comparison:
     """Measure ``float_model`` (Keras), its PTQ int8 version and ``qat_tflite`` on ``(x_test, y_test)``."""
-    from edgeq.convert.evaluate import evaluate
+    from edgeq.convert.evaluation import evaluate
     from edgeq.convert.ptq import quantize
 
     ptq = quantize(float_model, "int8", data=np.asarray(calibration_data, np.float32), calibration=ptq_calibration,

@@ -39,6 +39,33 @@ class QatResult:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.summary)
 
+    # the figures `edgeq qat` prints, typed
+    @property
+    def float_accuracy(self) -> float:
+        return self.summary["float_accuracy"]
+
+    @property
+    def qat_accuracy(self) -> float:
+        """The fake-quant Keras model's accuracy."""
+        return self.summary["qat_accuracy"]
+
+    @property
+    def int8_accuracy(self) -> float:
+        """The int8 .tflite's accuracy, through the same predictor as ``edgeq evaluate`` (``int8_engine``)."""
+        return self.summary["int8_accuracy"]
+
+    @property
+    def int8_engine(self) -> str:
+        return self.summary["int8_engine"]
+
+    @property
+    def int8_bytes(self) -> int:
+        return self.summary["int8_bytes"]
+
+    @property
+    def kind(self) -> str:
+        return self.summary["kind"]
+
     @staticmethod
     def summary_labels(y: Any) -> np.ndarray:
         """Labels as class indices (one-hot rows -> argmax), as the summary's accuracies use them."""

@@ -116,6 +116,7 @@ class EvalReport:
     layers: list[LayerSQNR] = field(default_factory=list)
     matched_by: str = "name"
     size_ratio: float | None = None
+    plot_path: Path | None = None  #: the PNG, once written by :meth:`plot` through ``edgeq.evaluate(plot=...)``
 
     def to_dict(self) -> dict[str, Any]:
         acc_drop = None
