@@ -58,6 +58,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
                           capture_output=True, env=full_env, input=input, text=input is None)
 
 
+def popen_cli(*args: str, cwd: Path | None = None, **kw) -> subprocess.Popen:
+    """``python -m edgeq ARGS`` started in the background (stdout/stderr piped), for tests that signal it. SIGINT is
+    reset to its default in the child: a shell starts background jobs with SIGINT ignored, Python then installs no
+    KeyboardInterrupt handler, and a Ctrl-C test run from such a job would test nothing (or fail)."""
+    import signal
+
+    return subprocess.Popen([sys.executable, "-m", "edgeq", *map(str, args)], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **kw)
+
+
 def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
     """A user mistake: exit 2, exactly one line on stderr naming the problem, no traceback."""
     err = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode()

@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_user_error, require_tool, run_cli
+from conftest import assert_user_error, popen_cli, require_tool, run_cli
 from edgeq.bench import spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.timeout(300)]
@@ -258,9 +256,7 @@ def test_ctrl_c_saves_partial_results_atomically(kws, tmp_path):
     out = tmp_path / "partial.json"
     emu = start("qemu-m4", fw)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "edgeq", "bench", "--port", emu.url, "--model", str(model),
-                                 "--runs", "1000", "--progress", "-o", str(out)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = popen_cli("bench", "--port", emu.url, "--model", model, "--runs", "1000", "--progress", "-o", out)
         buf = b""
         deadline = time.monotonic() + 120
         while b"/1000" not in buf and time.monotonic() < deadline:  # the progress bar: timed runs under way

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 
 from bench_sim import SimDevice
-from conftest import REPO, assert_user_error, run_cli
+from conftest import REPO, assert_user_error, popen_cli, run_cli
 
 HELLO = REPO.parent / "shared" / "models" / "tflite-micro" / "hello_world_int8.tflite"
 
@@ -252,16 +251,9 @@ def _gone(pid: int, wait: float = 10.0) -> bool:
     return False
 
 
-def _popen_edgeq(*args: str) -> subprocess.Popen:
-    """edgeq in a child whose SIGINT is the default (a shell's background job starts with SIGINT ignored, and Python
-    then installs no KeyboardInterrupt handler: the Ctrl-C test would test nothing)."""
-    return subprocess.Popen([sys.executable, "-m", "edgeq", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_killing_flash_stops_qemu(sig, qemu_fw):
-    proc = _popen_edgeq("flash", "--board", "qemu-m4", str(qemu_fw), "--json")
+    proc = popen_cli("flash", "--board", "qemu-m4", str(qemu_fw), "--json")
     try:
         text = ""
         while not text.rstrip().endswith("}") or text.count("{") != text.count("}"):
@@ -281,7 +273,7 @@ def test_killing_flash_stops_qemu(sig, qemu_fw):
 
 
 def test_sigterm_on_bench_stops_its_emulator(hello, qemu_fw):
-    proc = _popen_edgeq("bench", "--board", "qemu-m4", "--firmware", str(qemu_fw), "--model", str(hello),
+    proc = popen_cli("bench", "--board", "qemu-m4", "--firmware", str(qemu_fw), "--model", str(hello),
                         "--runs", "1000000", "--no-progress")
     try:
         deadline = time.monotonic() + 60
