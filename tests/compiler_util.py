@@ -164,6 +164,23 @@ def _keras_model(spec: dict):
         y = keras.layers.Activation("tanh")(x)
     elif op == "sub":  # unsupported by the compiler
         y = keras.ops.subtract(x, ins[1])
+    elif op == "transpose":
+        y = keras.ops.transpose(x, axes=tuple(spec["perm"]))
+    elif op == "strided_slice":  # python slicing of the batch-1 tensor: begin/end/step per axis (None = open)
+        y = x[tuple(slice(*a) for a in spec["slices"])]
+    elif op == "slice":
+        y = keras.ops.slice(x, spec["begin"], spec["size"])
+    elif op == "split":  # "parts": a count (SPLIT) or the split indices (SPLIT_V)
+        return keras.Model(ins, keras.ops.split(x, spec["parts"], axis=spec["axis"]))
+    elif op == "stack":
+        y = keras.ops.stack(ins, axis=spec["axis"])
+    elif op == "unstack":
+        return keras.Model(ins, keras.ops.unstack(x, axis=spec["axis"]))
+    elif op in ("depth_to_space", "space_to_depth"):
+        import tensorflow as tf
+
+        fn = tf.nn.depth_to_space if op == "depth_to_space" else tf.nn.space_to_depth
+        y = keras.layers.Lambda(lambda t: fn(t, spec["block"]))(x)
     elif op == "two_outputs":  # one input, two outputs of different sizes
         y1 = keras.layers.Conv2D(spec.get("filters", 4), 1, kernel_initializer=init)(x)
         y2 = keras.layers.MaxPooling2D(2)(x)

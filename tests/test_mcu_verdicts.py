@@ -108,3 +108,11 @@ def test_compile_refusal_names_the_op(corpus, name, tmp_path):
     proc = run_cli("compile", corpus / name, "-o", "out", cwd=tmp_path)
     assert_user_error(proc, *needles)
     assert not any(tmp_path.iterdir()), list(tmp_path.iterdir())
+
+
+def test_inspect_op_table_is_the_compiler_s():
+    """inspect reads edgeq's op list without importing the compiler (no numpy): it must be the compiler's."""
+    from edgeq.compiler.ops import LAYERS
+    from edgeq.tflite.check import MCU_SUPPORTED_OPS
+
+    assert set(MCU_SUPPORTED_OPS) == set(LAYERS)

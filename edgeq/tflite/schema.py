@@ -103,6 +103,17 @@ OPTIONS: dict[str, tuple] = {
                                      ("proj_clip", 2, fb.F32, 0.0), ("time_major", 3, fb.BOOL, 0),
                                      ("asymmetric_quantize_inputs", 4, fb.BOOL, 0),
                                      ("diagonal_recurrent_tensors", 5, fb.BOOL, 0)),
+    "STRIDED_SLICE": (("begin_mask", 0, fb.I32, 0), ("end_mask", 1, fb.I32, 0), ("ellipsis_mask", 2, fb.I32, 0),
+                      ("new_axis_mask", 3, fb.I32, 0), ("shrink_axis_mask", 4, fb.I32, 0), ("offset", 5, fb.BOOL, 0)),
+    "SPLIT": (("num_splits", 0, fb.I32, 0),),
+    "SPLIT_V": (("num_splits", 0, fb.I32, 0),),
+    "PACK": (("values_count", 0, fb.I32, 0), ("axis", 1, fb.I32, 0)),
+    "UNPACK": (("num", 0, fb.I32, 0), ("axis", 1, fb.I32, 0)),
+    "DEPTH_TO_SPACE": (("block_size", 0, fb.I32, 0),),
+    "SPACE_TO_DEPTH": (("block_size", 0, fb.I32, 0),),
+    "RESIZE_NEAREST_NEIGHBOR": (("align_corners", 0, fb.BOOL, 0), ("half_pixel_centers", 1, fb.BOOL, 0)),
+    "RESIZE_BILINEAR": (("align_corners", 2, fb.BOOL, 0), ("half_pixel_centers", 3, fb.BOOL, 0)),
+    "GATHER": (("axis", 0, fb.I32, 0), ("batch_dims", 1, fb.I32, 0)),
 }
 
 _ENUM_FIELDS = {"padding": PADDINGS, "fused_activation_function": ACTIVATIONS}

@@ -8,22 +8,28 @@ from edgeq.compiler.ops.add import Add
 from edgeq.compiler.ops.base import ConstArray, Layer, LowerContext, Renderer
 from edgeq.compiler.ops.concatenation import Concatenation
 from edgeq.compiler.ops.conv import Conv2D
+from edgeq.compiler.ops.depth_space import DepthToSpace, SpaceToDepth
 from edgeq.compiler.ops.depthwise_conv import DepthwiseConv2D
 from edgeq.compiler.ops.fully_connected import FullyConnected
 from edgeq.compiler.ops.lstm import UnidirectionalSequenceLstm
 from edgeq.compiler.ops.mean import Mean
 from edgeq.compiler.ops.mul import Mul
+from edgeq.compiler.ops.pack import Pack
 from edgeq.compiler.ops.pad import Pad
 from edgeq.compiler.ops.pooling import AveragePool2D, MaxPool2D
 from edgeq.compiler.ops.quantize import Dequantize, Quantize
 from edgeq.compiler.ops.reshape import Reshape
+from edgeq.compiler.ops.slice import Slice, StridedSlice
 from edgeq.compiler.ops.softmax import Softmax
+from edgeq.compiler.ops.split import Split, SplitV, Unpack
 from edgeq.compiler.ops.svdf import Svdf
+from edgeq.compiler.ops.transpose import Transpose
 
 _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
-    UnidirectionalSequenceLstm,
+    UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
+    Pack, Unpack, DepthToSpace, SpaceToDepth,
 )
 
 #: opcode -> Layer class

@@ -7,7 +7,7 @@ from edgeq.compiler.ops.base import Layer, Renderer
 
 
 class Reshape(Layer):
-    OPS = ("RESHAPE",)
+    OPS = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
     is_alias = True
 
     def prepare(self) -> None:
@@ -16,13 +16,13 @@ class Reshape(Layer):
         if x is None:
             raise self.unsupported("input is missing")
         if x.is_constant:
-            raise self.unsupported("RESHAPE of a constant tensor (the converter should have folded it)")
+            raise self.unsupported(f"{self.opcode} of a constant tensor (the converter should have folded it)")
         if x.nbytes != out.nbytes or x.dtype != out.dtype:
             raise self.unsupported(f"input {list(x.shape)} {x.dtype} and output {list(out.shape)} {out.dtype} "
                                    f"differ in size or type")
         if (x.quant and x.quant.is_quantized) and (out.quant and out.quant.is_quantized):
             if (x.zero_point != out.zero_point) or abs(x.scale - out.scale) > 1e-6 * max(abs(x.scale), 1e-30):
-                raise self.unsupported("RESHAPE that changes the quantization")
+                raise self.unsupported(f"{self.opcode} that changes the quantization")
 
     def reads(self) -> list[int]:
         return [self.op.inputs[0]]
@@ -31,5 +31,5 @@ class Reshape(Layer):
         return []
 
     def describe(self) -> str:
-        return (f"layer {self.index}: RESHAPE '{self.output().name}' -> {list(self.output().shape)} "
+        return (f"layer {self.index}: {self.opcode} '{self.output().name}' -> {list(self.output().shape)} "
                 f"(alias of the input, no code)")

@@ -1,4 +1,5 @@
-/* CONCATENATION and PAD, int8 (TFLM reference_ops::Concatenation / Pad): pure data movement, no arithmetic. */
+/* CONCATENATION, PAD and strided copies (TRANSPOSE, slices, SPLIT, PACK, ...), int8 (TFLM reference_ops::Concatenation
+ * / Pad / Transpose / StridedSlice ...): pure data movement, no arithmetic. */
 #include "edgeq_nn.h"
 
 void edgeq_concatenation_s8(const int8_t *const *inputs, const int32_t *copy_sizes, int32_t num_inputs,
@@ -44,4 +45,29 @@ edgeq_status edgeq_pad_s8(const int8_t *input, int8_t *output, int8_t pad_value,
         }
     }
     return EDGEQ_OK;
+}
+
+void edgeq_strided_copy_s8(const int8_t *input, const int32_t *in_strides, int8_t *output, const int32_t *out_strides,
+                           const int32_t *dims)
+{
+    int32_t i0, i1, i2, i3, i4, i5;
+    for (i0 = 0; i0 < dims[0]; ++i0) {
+        for (i1 = 0; i1 < dims[1]; ++i1) {
+            for (i2 = 0; i2 < dims[2]; ++i2) {
+                for (i3 = 0; i3 < dims[3]; ++i3) {
+                    for (i4 = 0; i4 < dims[4]; ++i4) {
+                        const int8_t *in = input + i0 * in_strides[0] + i1 * in_strides[1] + i2 * in_strides[2] +
+                                           i3 * in_strides[3] + i4 * in_strides[4];
+                        int8_t *out = output + i0 * out_strides[0] + i1 * out_strides[1] + i2 * out_strides[2] +
+                                      i3 * out_strides[3] + i4 * out_strides[4];
+                        if (in_strides[5] == 1 && out_strides[5] == 1) {
+                            for (i5 = 0; i5 < dims[5]; ++i5) out[i5] = in[i5];
+                        } else {
+                            for (i5 = 0; i5 < dims[5]; ++i5) out[i5 * out_strides[5]] = in[i5 * in_strides[5]];
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -433,6 +433,12 @@ typedef struct {
 void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates, const int8_t *input,
                    int8_t *hidden_state, int16_t *cell_state, int8_t *output);
 
+/* Strided copy over 6 dimensions (TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE,
+ * SPACE_TO_DEPTH): output element (i0..i5) at output + sum(i_k * out_strides[k]) is the input element at
+ * input + sum(i_k * in_strides[k]); strides count elements and may be negative (a reversed slice) or 0. */
+void edgeq_strided_copy_s8(const int8_t *input, const int32_t *in_strides, int8_t *output, const int32_t *out_strides,
+                           const int32_t *dims);
+
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
