@@ -23,7 +23,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "tflite-micro/micro_speech_quantized.tflite": ("edgeq", None),
     "tflite-micro/person_detect.tflite": ("edgeq", None),
     "tflite-micro/audio_preprocessor_int8.tflite": ("tflm", ("'SignalWindow'", "operator 0", "--runtime tflm",
-                                                             "STRIDED_SLICE")),
+                                                             "CAST")),
     "tflite-micro/keyword_scrambled_8bit.tflite": ("edgeq", None),
     "tflite-micro/trained_lstm_int8.tflite": ("edgeq", None),
     "tflite-micro/person_detect_vela.tflite": ("none", ("'ethos-u'", "operator 0", "Ethos-U NPU")),
