@@ -100,6 +100,85 @@ def test_lstm_mnist_model_bit_exact_with_tflm(tflm_models, tmp_path):
     assert_bit_exact(tflm_models / LSTM, binary2, xs[:8])
 
 
+# ---- converter-generated LSTM models ---------------------------------------------------------------------------------
+
+LSTM_SPECS = {
+    "t7-f5-u9": {"steps": 7, "features": 5, "units": [9], "seed": 1},
+    "t1-f3-u4": {"steps": 1, "features": 3, "units": [4], "seed": 2},
+    "stacked-dense": {"steps": 6, "features": 8, "units": [12, 7], "dense": 4,
+                      "seed": 3},
+    "batch2-t4-f6-u5": {"batch": 2, "steps": 4, "features": 6, "units": [5], "seed": 4},
+    "time-major-b2-t5": {"batch": 2, "steps": 5, "features": 4, "units": [6], "time_major": True, "seed": 5},
+    "saturating-t10-f16-u32": {"steps": 10, "features": 16, "units": [32], "range": 4.0, "seed": 6},
+}
+
+
+@pytest.fixture(scope="session")
+def lstm_model(request, tmp_path_factory):
+    """spec -> converted .tflite (cached in pytest's cache by spec and TF version). The converter runs in a child
+    process: it crashes (SIGSEGV) on some LSTM graphs, which then fails one test with its output."""
+    tf_version = pytest.importorskip("tensorflow", reason="TensorFlow is needed to build LSTM models").__version__
+    cache = Path(request.config.cache.mkdir("edgeq-lstm-models")) if request.config.cache else \
+        tmp_path_factory.mktemp("lstm-cache")
+
+    def make(spec: dict) -> Path:
+        import hashlib
+        import json
+        import os
+        import sys
+
+        key = hashlib.sha256(json.dumps([spec, tf_version], sort_keys=True).encode()).hexdigest()[:20]
+        path = cache / f"lstm-{key}.tflite"
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            proc = subprocess.run([sys.executable, str(Path(__file__).parent / "lstm_models.py"), json.dumps(spec),
+                                   str(tmp)], capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0 and tmp.is_file(), \
+                f"converter failed (exit {proc.returncode}): {proc.stderr[-2000:]}"
+            tmp.replace(path)
+        return path
+
+    return make
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("name", list(LSTM_SPECS))
+def test_converter_lstm_bit_exact_with_tflm(lstm_model, tmp_path, name):
+    from edgeq.tflite import read_model
+
+    model = lstm_model(LSTM_SPECS[name])
+    g = read_model(model)
+    lstms = [op for op in g.operators if op.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    assert len(lstms) == len(LSTM_SPECS[name]["units"])  # fused, not unrolled
+    assert g.tensors[lstms[0].inputs[19]].dtype == "int16"
+    binary, res = compile_and_build(model, tmp_path / "host")
+    xs = random_inputs(model, 16, seed=len(name))
+    assert_bit_exact(model, binary, xs)
+    got = run_host(binary, xs, np.int8)
+    assert len(np.unique(np.concatenate(got))) > 4  # not a constant output
+
+
+@pytest.mark.tf
+def test_converter_lstm_state_carries_across_invokes_like_tflm(lstm_model, tmp_path):
+    model = lstm_model(LSTM_SPECS["t7-f5-u9"])
+    _, res = compile_and_build(model, tmp_path / "host")
+    stream = _stream_build(res.out_dir, tmp_path / "stream")
+    xs = random_inputs(model, 12, seed=3)
+    it = tflm_runtime().Interpreter.from_file(str(model))
+    ref = []
+    for k, x in enumerate(xs):
+        if k == 8:
+            it.reset()
+        it.set_input(x, 0)
+        it.invoke()
+        ref.append(np.array(it.get_output(0)).reshape(-1))
+    got = run_host(stream, xs, np.int8)
+    assert [r.tolist() for r in ref] == [g.tolist() for g in got]
+    fresh = run_host(res.out_dir / "model_host", xs, np.int8)
+    assert [g.tolist() for g in got[1:8]] != [f.tolist() for f in fresh[1:8]]  # the state carried over matters
+    assert got[8].tolist() == fresh[8].tolist()  # after edgeq_reset() as from a fresh start
+
+
 # ---- generated single-op SVDF models -------------------------------------------------------------------------------
 # The keyword model's weights are scrambled: its SVDF outputs saturate whatever the input, so it proves little beyond
 # the plumbing. These models are built directly with the TFLite schema (the converter has no SVDF path from Keras),
