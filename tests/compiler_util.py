@@ -181,6 +181,13 @@ def _keras_model(spec: dict):
 
         fn = tf.nn.depth_to_space if op == "depth_to_space" else tf.nn.space_to_depth
         y = keras.layers.Lambda(lambda t: fn(t, spec["block"]))(x)
+    elif op == "resize_nearest":
+        import tensorflow as tf
+
+        y = keras.layers.Lambda(lambda t: tf.image.resize(t, spec["size"], method="nearest") if not spec.get("v1")
+                                else tf.compat.v1.image.resize_nearest_neighbor(
+                                    t, spec["size"], align_corners=spec.get("align_corners", False),
+                                    half_pixel_centers=spec.get("half_pixel_centers", False)))(x)
     elif op == "two_outputs":  # one input, two outputs of different sizes
         y1 = keras.layers.Conv2D(spec.get("filters", 4), 1, kernel_initializer=init)(x)
         y2 = keras.layers.MaxPooling2D(2)(x)

@@ -1,4 +1,4 @@
-"""Data-movement ops (TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH):
+"""Data-movement ops (RESIZE_NEAREST_NEIGHBOR, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH):
 single-op models from the TF converter with hypothesis-drawn shapes, permutations, slices (negative steps, masks,
 shrunk axes) and axes; compiled for host under ASan/UBSan and compared byte for byte with TFLM on every output."""
 
@@ -125,3 +125,36 @@ def test_unpack(check_dm, axis):
                                             ("space_to_depth", [4, 6, 3], 2), ("space_to_depth", [3, 3, 2], 3)])
 def test_depth_space(check_dm, op, shape, block):
     check_dm({"op": op, "inputs": [shape], "block": block}, op.upper())
+
+
+@st.composite
+def resize_specs(draw):
+    h, w, c = draw(st.integers(1, 7)), draw(st.integers(1, 7)), draw(st.integers(1, 4))
+    size = [draw(st.integers(1, 15)), draw(st.integers(1, 15))]
+    mode = draw(st.sampled_from(["v2", "plain", "align", "half"]))
+    spec = {"op": "resize_nearest", "inputs": [[h, w, c]], "size": size}
+    if mode != "v2":
+        spec.update(v1=True, align_corners=mode == "align", half_pixel_centers=mode == "half")
+    return spec
+
+
+@_settings(6)
+@given(spec=resize_specs())
+def test_resize_nearest_neighbor(check_dm, spec):
+    assume(spec["size"] != spec["inputs"][0][:2])  # no resize: the converter drops the op
+    check_dm(spec, "RESIZE_NEAREST_NEIGHBOR")
+
+
+def test_resize_nearest_neighbor_maps_are_tflm_s():
+    """Spot values of GetNearestNeighbor (float32): 3 -> 7 plain, align_corners rounds half away from zero."""
+    from edgeq.compiler.ops.resize_nearest import nearest_map
+
+    assert nearest_map(3, 7, False, False) == [0, 0, 0, 1, 1, 2, 2]
+    assert nearest_map(3, 5, True, False) == [0, 1, 1, 2, 2]  # (i * 0.5) rounded: 0, 0.5 -> 1, 1, 1.5 -> 2, 2
+    assert nearest_map(4, 2, False, True) == [1, 3]
+
+
+@pytest.mark.parametrize("mode", ["plain", "align", "half"])
+def test_resize_nearest_neighbor_modes(check_dm, mode):
+    check_dm({"op": "resize_nearest", "inputs": [[3, 5, 2]], "size": [7, 4], "v1": True,
+              "align_corners": mode == "align", "half_pixel_centers": mode == "half"}, "RESIZE_NEAREST_NEIGHBOR")

@@ -19,6 +19,7 @@ from edgeq.compiler.ops.pad import Pad
 from edgeq.compiler.ops.pooling import AveragePool2D, MaxPool2D
 from edgeq.compiler.ops.quantize import Dequantize, Quantize
 from edgeq.compiler.ops.reshape import Reshape
+from edgeq.compiler.ops.resize_nearest import ResizeNearestNeighbor
 from edgeq.compiler.ops.slice import Slice, StridedSlice
 from edgeq.compiler.ops.softmax import Softmax
 from edgeq.compiler.ops.split import Split, SplitV, Unpack
@@ -29,7 +30,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
-    Pack, Unpack, DepthToSpace, SpaceToDepth,
+    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor,
 )
 
 #: opcode -> Layer class

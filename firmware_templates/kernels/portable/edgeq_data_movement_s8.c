@@ -71,3 +71,21 @@ void edgeq_strided_copy_s8(const int8_t *input, const int32_t *in_strides, int8_
         }
     }
 }
+
+void edgeq_resize_nearest_s8(const int8_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
+                             const int32_t *y_map, const int32_t *x_map, int8_t *output)
+{
+    const int32_t depth = input_dims->c;
+    const int32_t row = input_dims->w * depth;
+    int32_t b, y, x, c;
+    for (b = 0; b < input_dims->n; ++b) {
+        const int8_t *in_b = input + b * input_dims->h * row;
+        for (y = 0; y < output_h; ++y) {
+            const int8_t *in_y = in_b + EDGEQ_W32(&y_map[y]) * row;
+            for (x = 0; x < output_w; ++x) {
+                const int8_t *in_x = in_y + EDGEQ_W32(&x_map[x]) * depth;
+                for (c = 0; c < depth; ++c) *output++ = in_x[c];
+            }
+        }
+    }
+}

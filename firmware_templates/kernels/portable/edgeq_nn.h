@@ -439,6 +439,11 @@ void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates
 void edgeq_strided_copy_s8(const int8_t *input, const int32_t *in_strides, int8_t *output, const int32_t *out_strides,
                            const int32_t *dims);
 
+/* RESIZE_NEAREST_NEIGHBOR (NHWC): output pixel (y, x) copies input pixel (y_map[y], x_map[x]); the maps (const
+ * data) are TFLM's GetNearestNeighbor, computed at compile time. */
+void edgeq_resize_nearest_s8(const int8_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
+                             const int32_t *y_map, const int32_t *x_map, int8_t *output);
+
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
