@@ -100,6 +100,27 @@ def test_lstm_mnist_model_bit_exact_with_tflm(tflm_models, tmp_path):
     assert_bit_exact(tflm_models / LSTM, binary2, xs[:8])
 
 
+@pytest.mark.parametrize("name", [KWS, LSTM])
+def test_cmsis_nn_backend_bit_exact_with_tflm(tflm_models, cmsis_nn_dir, tmp_path, name):
+    """--backend cmsis-nn: FULLY_CONNECTED and SOFTMAX int8 -> int16 on CMSIS-NN, SVDF / LSTM / QUANTIZE on edgeq's
+    kernels (CMSIS-NN's SVDF and LSTM are not TFLM's reference arithmetic: docs/cmsis-nn.md)."""
+    from edgeq.compiler import build_host, compile_model
+
+    tflm_runtime()
+    model = tflm_models / name
+    res = compile_model(model, target="host", backend="cmsis-nn", out_dir=tmp_path / "c", cmsis_nn_dir=cmsis_nn_dir)
+    kernels = {layer["op"]: layer["kernel"] for layer in res.layers}
+    assert kernels["FULLY_CONNECTED"] == "arm_fully_connected_s8"
+    if name == KWS:
+        assert kernels["SOFTMAX"] == "arm_softmax_s8_s16" and kernels["SVDF"] == "edgeq_svdf_s8"
+    else:
+        assert kernels["UNIDIRECTIONAL_SEQUENCE_LSTM"] == "edgeq_lstm_s8"
+    # CMSIS-NN's own code shifts negative values (as tests/test_compiler_cmsis_nn.py notes): no UBSan shift check
+    binary = build_host(res.out_dir, extra_cflags=SANITIZE + " -fno-sanitize=shift,signed-integer-overflow")
+    xs = kws_inputs(model, 12) if name == KWS else random_inputs(model, 12, seed=4)
+    assert_bit_exact(model, binary, xs)
+
+
 # ---- converter-generated LSTM models ---------------------------------------------------------------------------------
 
 LSTM_SPECS = {

@@ -89,18 +89,10 @@ static int32_t edgeq_lstm_gate(const edgeq_lstm_params *p, const edgeq_lstm_gate
 {
     const int8_t *wi = g->input_weights + j * p->input_size;
     const int8_t *wr = g->recurrent_weights + j * p->units;
-    int32_t acc = 0;
-    int32_t rec = 0;
-    int32_t k;
-    for (k = 0; k < p->input_size; ++k) {
-        acc += (int32_t)EDGEQ_W8(wi + k) * ((int32_t)x[k] + p->input_offset);
-    }
-    acc += EDGEQ_W32(g->bias + j);
-    acc = edgeq_clamp_s16(edgeq_requantize(acc, g->input_mult, g->input_shift));
-    for (k = 0; k < p->units; ++k) {
-        rec += (int32_t)EDGEQ_W8(wr + k) * ((int32_t)h[k] + p->hidden_offset);
-    }
-    rec = edgeq_clamp_s16(edgeq_requantize(rec, g->recurrent_mult, g->recurrent_shift));
+    int32_t acc = edgeq_dot1_s8(x, wi, p->input_size, p->input_offset, 0) + EDGEQ_W32(g->bias + j);
+    int32_t rec = edgeq_dot1_s8(h, wr, p->units, p->hidden_offset, 0);
+    acc = edgeq_clamp_s16(edgeq_requantize_fast(acc, g->input_mult, g->input_shift));
+    rec = edgeq_clamp_s16(edgeq_requantize_fast(rec, g->recurrent_mult, g->recurrent_shift));
     return edgeq_clamp_s16(acc + rec);
 }
 
@@ -127,8 +119,8 @@ void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates
                 const int32_t gc = edgeq_lstm_gate(p, g_cell, j, x, h);
                 const int32_t g = p->cell_gate_sigmoid ? edgeq_sigmoid_s16(gc) : edgeq_tanh_s16(gc * 3);
                 const int32_t o = edgeq_sigmoid_s16(edgeq_lstm_gate(p, g_output, j, x, h));
-                int32_t cj = edgeq_clamp_s16(edgeq_requantize(f * c[j], p->forget_mult, p->forget_shift));
-                const int32_t ig = edgeq_clamp_s16(edgeq_requantize(i * g, p->input_mult, p->input_shift));
+                int32_t cj = edgeq_clamp_s16(edgeq_requantize_fast(f * c[j], p->forget_mult, p->forget_shift));
+                const int32_t ig = edgeq_clamp_s16(edgeq_requantize_fast(i * g, p->input_mult, p->input_shift));
                 int32_t hj;
                 cj = edgeq_clamp_s16(cj + ig);
                 if (p->cell_clip > 0) {
@@ -136,7 +128,7 @@ void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates
                 }
                 c[j] = (int16_t)cj;
                 hj = edgeq_tanh_s16(edgeq_lut_input(cj, p->cell_tanh_mult, p->cell_tanh_shift));
-                hj = edgeq_requantize(hj * o, p->output_mult, p->output_shift) + p->hidden_zero_point;
+                hj = edgeq_requantize_fast(hj * o, p->output_mult, p->output_shift) + p->hidden_zero_point;
                 out[j] = (int8_t)(hj < -128 ? -128 : (hj > 127 ? 127 : hj));
             }
             for (j = 0; j < p->units; ++j) {

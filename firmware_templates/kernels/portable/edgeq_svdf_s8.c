@@ -1,6 +1,7 @@
 /* SVDF, int8 input / weights / state / output, int32 bias: the arithmetic of TFLM's EvalIntegerSvdfReference<int8_t>
  * (svdf_common.cc). No scratch: each unit's rank filters are reduced as soon as their time products are known (the
- * integer sums are the same in any order). The fused activation is ignored, as TFLM's integer SVDF does. */
+ * integer sums are the same in any order; the dot products use edgeq_dot1_s8, DSP SIMD on Cortex-M4/M7). The fused
+ * activation is ignored, as TFLM's integer SVDF does. */
 #include "edgeq_nn.h"
 
 void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
@@ -26,13 +27,9 @@ void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t
 
         /* 2. feature matmul: each filter's newest state entry */
         for (f = 0; f < filters; ++f) {
-            const int8_t *w = weights_feature + f * p->input_size;
-            int32_t acc = 0;
-            int32_t c;
-            for (c = 0; c < p->input_size; ++c) {
-                acc += (int32_t)EDGEQ_W8(w + c) * ((int32_t)in[c] - p->input_zero_point);
-            }
-            acc = edgeq_requantize(acc, p->mult_1, p->shift_1);
+            int32_t acc = edgeq_dot1_s8(in, weights_feature + f * p->input_size, p->input_size,
+                                        -p->input_zero_point, 0);
+            acc = edgeq_requantize_fast(acc, p->mult_1, p->shift_1);
             acc = acc < -128 ? -128 : (acc > 127 ? 127 : acc);
             state_b[f * memory + memory - 1] = (int8_t)(acc + p->state_zero_point);
         }
@@ -41,14 +38,10 @@ void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t
         for (u = 0; u < units; ++u) {
             int32_t acc = bias != NULL ? EDGEQ_W32(bias + u) : 0;
             for (f = u * p->rank; f < (u + 1) * p->rank; ++f) {
-                const int8_t *w = weights_time + f * memory;
-                const int8_t *s = state_b + f * memory;
-                int32_t m;
-                for (m = 0; m < memory; ++m) {
-                    acc += (int32_t)EDGEQ_W8(w + m) * ((int32_t)s[m] - p->state_zero_point);
-                }
+                acc = edgeq_dot1_s8(state_b + f * memory, weights_time + f * memory, memory, -p->state_zero_point,
+                                    acc);
             }
-            acc = edgeq_requantize(acc, p->mult_2, p->shift_2) + p->output_zero_point;
+            acc = edgeq_requantize_fast(acc, p->mult_2, p->shift_2) + p->output_zero_point;
             acc = acc < -128 ? -128 : (acc > 127 ? 127 : acc);
             output[b * units + u] = (int8_t)acc;
         }
