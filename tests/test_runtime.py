@@ -451,3 +451,22 @@ def test_example_serial_host(shared_models):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("edgeq bench") and len(proc.stderr.strip().splitlines()) == 1
     assert _example("serial_host.py", "--list").returncode == 0
+
+
+@pytest.mark.skipif(not _installed("ai_edge_litert"), reason='ai-edge-litert not installed (pip install "edgeq[pi]")')
+def test_person_detect_refusal_is_explained(shared_models, tmp_path):
+    """ai-edge-litert 2.3.0 refuses tflite-micro's person_detect ("quantized_dimension must be in range [0, 1). Was
+    3" for its biases): `edgeq run` and `edgeq bench --local` say which tensors, why, and where it does run."""
+    model = shared_models.parent / "tflite-micro" / "person_detect.tflite"
+    if not model.is_file():
+        pytest.skip(f"{model} not found")
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 96, 96, 1), np.int8))
+    run = run_cli("run", model, "--input", x, "--runtime", "litert", cwd=tmp_path, env=_env())
+    bench = run_cli("bench", "--local", model, "--runtime", "litert", "--runs", "2", cwd=tmp_path, env=_env())
+    for proc in (run, bench):
+        if proc.returncode == 0:  # a LiteRT release that accepts it: then it must really have run
+            assert proc.stdout.strip() and not proc.stderr.strip(), proc.stderr
+            continue
+        assert_user_error(proc, "refuses this model", "have rank 1 but name axis 3",
+                          "quantized_dimension must be in range", "edgeq export + bench --port")

@@ -78,11 +78,13 @@ class BenchResult:
     warmup: int
     latency: LatencyStats
     samples_ns: np.ndarray | None = field(default=None, repr=False)
+    outputs_sha256: str | None = None  #: of every output after the last timed run (the seeded inputs): same numbers?
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "model": self.model,
             "latency": self.latency.to_dict(),
+            "outputs_sha256": self.outputs_sha256,
             "runs": self.runs,
             "warmup": self.warmup,
             "threads": self.threads,
@@ -285,11 +287,19 @@ def bench_local(
         if gc_was_enabled:
             gc.enable()
 
+    import hashlib
+
+    def digest(rm: RuntimeModel) -> str:  # the outputs the timed runs computed: a Pi must get the host's numbers
+        h = hashlib.sha256()
+        for k in range(len(rm.outputs)):
+            h.update(np.ascontiguousarray(rm.get_output(k)).tobytes())
+        return h.hexdigest()[:16]
+
     results = [
         BenchResult(
             model=rm.source, label=label, runtime=rm.runtime.to_dict(), threads=rm.threads, xnnpack=rm.xnnpack,
             runs=runs, warmup=warmup, latency=LatencyStats.from_ns(samples[i]),
-            samples_ns=samples[i].copy() if keep_samples else None,
+            samples_ns=samples[i].copy() if keep_samples else None, outputs_sha256=digest(rm),
         )
         for i, (rm, label) in enumerate(loaded)
     ]

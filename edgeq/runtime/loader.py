@@ -486,6 +486,20 @@ def _load_with(rt: Runtime, data: bytes, where: str, threads: int, xnnpack: bool
                 f"{rt} cannot run this model: {detail[:200]}", where=where,
                 hint="the model uses an op this runtime does not have; try a newer ai-edge-litert",
             ) from None
+        if "quantized_dimension must be in range" in low:
+            import re
+
+            tensors = sorted({int(t) for t in re.findall(r"Tensor (\d+) has invalid quantization", f"{text} {msg}")})
+            m = re.search(r"range \[0, (\d+)\)\. Was (\d+)", f"{detail} {msg}")
+            rank, axis = (m.group(1), m.group(2)) if m else ("?", "?")
+            raise UnsupportedError(
+                f"{rt} refuses this model: tensors {', '.join(map(str, tensors[:8])) or '?'}"
+                f"{', ...' if len(tensors) > 8 else ''} have rank {rank} but name axis {axis} as their per-channel "
+                f"quantization axis (LiteRT: 'quantized_dimension must be in range'); TFLM and edgeq compile "
+                f"accept the model", where=where,
+                hint="run it where TFLM or edgeq's compiler runs it: edgeq export + bench --port (a board or "
+                     "qemu-m4)",
+            ) from None
         if "not a valid flatbuffer" in low:
             raise ModelError(
                 "the model is truncated or corrupt (the flatbuffer does not verify)",
