@@ -160,8 +160,10 @@ def _keras_model(spec: dict):
         y = keras.layers.Activation("sigmoid")(x)
     elif op == "relu":
         y = keras.layers.ReLU(max_value=spec.get("max_value"))(x)
-    elif op == "tanh":  # unsupported by the compiler
+    elif op == "tanh":
         y = keras.layers.Activation("tanh")(x)
+    elif op == "leaky_relu":  # unsupported by the compiler
+        y = keras.layers.LeakyReLU(negative_slope=spec.get("alpha", 0.2))(x)
     elif op == "sub":  # unsupported by the compiler
         y = keras.ops.subtract(x, ins[1])
     elif op == "transpose":
@@ -188,6 +190,10 @@ def _keras_model(spec: dict):
                                 else tf.compat.v1.image.resize_nearest_neighbor(
                                     t, spec["size"], align_corners=spec.get("align_corners", False),
                                     half_pixel_centers=spec.get("half_pixel_centers", False)))(x)
+    elif op in ("maximum", "minimum"):
+        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
+            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
+        y = (keras.ops.maximum if op == "maximum" else keras.ops.minimum)(x, other)
     elif op == "two_outputs":  # one input, two outputs of different sizes
         y1 = keras.layers.Conv2D(spec.get("filters", 4), 1, kernel_initializer=init)(x)
         y2 = keras.layers.MaxPooling2D(2)(x)
@@ -215,8 +221,9 @@ def _convert(spec: dict, path: Path) -> None:
 
     def rep():
         for _ in range(24):
-            yield [rng.uniform(-rr, rr, size=(1, *s)).astype(np.float32)
-                   for s, rr in zip(shapes, spec.get("ranges", [r] * len(shapes)))]
+            yield [rng.uniform(c - rr, c + rr, size=(1, *s)).astype(np.float32)
+                   for s, rr, c in zip(shapes, spec.get("ranges", [r] * len(shapes)),
+                                       spec.get("centers", [0.0] * len(shapes)))]
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

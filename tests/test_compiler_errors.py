@@ -67,7 +67,7 @@ def test_float16_model(tmp_path, single_op_model):
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("op,name", [("tanh", "TANH"), ("sub", "SUB")])
+@pytest.mark.parametrize("op,name", [("leaky_relu", "LEAKY_RELU"), ("sub", "SUB")])
 def test_unsupported_op(tmp_path, single_op_model, op, name):
     shapes = [[4, 4, 3]] * (2 if op == "sub" else 1)
     path = single_op_model({"op": op, "inputs": shapes, "range": 2.0, "seed": 0})

@@ -3,7 +3,7 @@ kernel parameters once and whose ``c_call()`` renders the single kernel call. ``
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.activations import Logistic, Relu, Relu6
+from edgeq.compiler.ops.activations import Logistic, Relu, Relu6, Tanh
 from edgeq.compiler.ops.add import Add
 from edgeq.compiler.ops.base import ConstArray, Layer, LowerContext, Renderer
 from edgeq.compiler.ops.concatenation import Concatenation
@@ -12,6 +12,7 @@ from edgeq.compiler.ops.depth_space import DepthToSpace, SpaceToDepth
 from edgeq.compiler.ops.depthwise_conv import DepthwiseConv2D
 from edgeq.compiler.ops.fully_connected import FullyConnected
 from edgeq.compiler.ops.lstm import UnidirectionalSequenceLstm
+from edgeq.compiler.ops.maximum_minimum import Maximum, Minimum
 from edgeq.compiler.ops.mean import Mean
 from edgeq.compiler.ops.mul import Mul
 from edgeq.compiler.ops.pack import Pack
@@ -30,7 +31,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
-    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor,
+    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum,
 )
 
 #: opcode -> Layer class

@@ -1,8 +1,10 @@
-"""LOGISTIC, RELU, RELU6 (int8) -> edgeq_logistic_s8 / edgeq_relu_s8 / edgeq_relu6_s8. Element by element, so they
+"""LOGISTIC, TANH, RELU, RELU6 (int8) -> edgeq_logistic_s8 / edgeq_tanh_s8 / edgeq_relu_s8 / edgeq_relu6_s8. Element by element, so they
 may run in place.
 
 * LOGISTIC (TFLM logistic_common.cc): input_multiplier / left shift from frexp(s_in * 2^(31-4)) (no 2^31 carry
   handling, exactly as TFLM), radius CalculateInputRadius(4, left_shift, 31); output scale 1/256, zero point -128.
+* TANH (tanh.cc CalculateArithmeticOpData, reference_integer_ops::Tanh): the same input multiplier, shift and radius
+  as LOGISTIC; gemmlowp tanh; output scale 1/128, zero point 0.
 * RELU (activations_common.cc CalculateReluOpData): QuantizeMultiplier(double(float32(s_in / s_out))),
   clamp [max(-128, zp_out + roundf(0 / s_out)), 127].
 * RELU6 (Relu6Prepare): clamp to [zp_in, FloatToQuantizedType(6, s_in, zp_in)] without requantization.
@@ -28,12 +30,15 @@ class _Elementwise(Layer):
 
 class Logistic(_Elementwise):
     OPS = ("LOGISTIC",)
+    OUTPUT_ZERO_POINT = -128  # output scale 1/256
+    KERNEL = "logistic_s8"
 
     def prepare(self) -> None:
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
-        if out.zero_point != -128:
-            raise self.unsupported(f"int8 LOGISTIC needs output zero point -128 (TFLM), got {out.zero_point}")
+        if out.zero_point != self.OUTPUT_ZERO_POINT:
+            raise self.unsupported(f"int8 {self.opcode} needs output zero point {self.OUTPUT_ZERO_POINT} (TFLM), "
+                                   f"got {out.zero_point}")
         input_integer_bits = 4
         real = float(np.float32(x.scale)) * float(1 << (31 - input_integer_bits))
         q, left_shift = math.frexp(real)
@@ -44,12 +49,20 @@ class Logistic(_Elementwise):
         self.params.update(size=x.num_elements, zp=x.zero_point, radius=radius, mult=mult, shift=left_shift)
 
     def kernel_name(self) -> str:
-        return "logistic_s8"
+        return self.KERNEL
 
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
-        return [f"{r.fn('logistic_s8')}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['zp']}, {p['radius']}, "
+        return [f"{r.fn(self.KERNEL)}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['zp']}, {p['radius']}, "
                 f"{p['mult']}, {p['shift']}, {r.ptr(self.op.outputs[0])});"]
+
+
+class Tanh(Logistic):
+    """TANH shares LOGISTIC's parameters (TFLM computes them with the same code) and its output is Q0.7."""
+
+    OPS = ("TANH",)
+    OUTPUT_ZERO_POINT = 0  # output scale 1/128
+    KERNEL = "tanh_s8"
 
 
 class Relu(_Elementwise):

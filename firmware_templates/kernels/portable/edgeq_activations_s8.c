@@ -38,6 +38,70 @@ void edgeq_logistic_s8(const int8_t *input, int32_t size, int32_t input_zero_poi
     }
 }
 
+/* gemmlowp tanh() of a Q4.27 value, result Q0.31: -tanh(-|a|) = (1 - e^(-2|a|)) / (1 + e^(-2|a|)) */
+static int32_t edgeq_tanh_q4(int32_t a)
+{
+    int32_t n;
+    int32_t t;
+    if (a == 0) {
+        return 0;
+    }
+    n = a < 0 ? a : -a;
+    /* ExactMulByPot<1>: the same raw value read as Q5.26 */
+    t = edgeq_one_minus_x_over_one_plus_x_for_x_in_0_1(edgeq_exp_on_negative_values(n, 5));
+    return a < 0 ? -t : t;
+}
+
+void edgeq_tanh_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
+                   int32_t input_multiplier, int32_t input_left_shift, int8_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        const int32_t x = (int32_t)input[i] - input_zero_point;
+        if (x <= -input_range_radius) {
+            output[i] = -128;
+        } else if (x >= input_range_radius) {
+            output[i] = 127;
+        } else {
+            int32_t v = edgeq_rdbpot(edgeq_tanh_q4(edgeq_requantize(x, input_multiplier, input_left_shift)), 31 - 7);
+            v = v < -128 ? -128 : v;
+            v = v > 127 ? 127 : v;
+            output[i] = (int8_t)v;
+        }
+    }
+}
+
+static void edgeq_max_min_s8(const int8_t *a, const int32_t *sa, const int8_t *b, const int32_t *sb,
+                             const edgeq_dims *d, int8_t *out, int32_t is_max)
+{
+    int32_t n, h, w, c;
+    for (n = 0; n < d->n; ++n) {
+        for (h = 0; h < d->h; ++h) {
+            for (w = 0; w < d->w; ++w) {
+                const int8_t *pa = a + n * sa[0] + h * sa[1] + w * sa[2];
+                const int8_t *pb = b + n * sb[0] + h * sb[1] + w * sb[2];
+                for (c = 0; c < d->c; ++c) {
+                    const int8_t x = pa[c * sa[3]];
+                    const int8_t y = pb[c * sb[3]];
+                    *out++ = is_max ? (x > y ? x : y) : (x < y ? x : y);
+                }
+            }
+        }
+    }
+}
+
+void edgeq_maximum_s8(const int8_t *input1, const int32_t *in1_strides, const int8_t *input2,
+                      const int32_t *in2_strides, const edgeq_dims *output_dims, int8_t *output)
+{
+    edgeq_max_min_s8(input1, in1_strides, input2, in2_strides, output_dims, output, 1);
+}
+
+void edgeq_minimum_s8(const int8_t *input1, const int32_t *in1_strides, const int8_t *input2,
+                      const int32_t *in2_strides, const edgeq_dims *output_dims, int8_t *output)
+{
+    edgeq_max_min_s8(input1, in1_strides, input2, in2_strides, output_dims, output, 0);
+}
+
 void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
                    int32_t output_zero_point, int32_t act_min, int32_t act_max, int8_t *output)
 {

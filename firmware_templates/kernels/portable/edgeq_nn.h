@@ -94,6 +94,8 @@ int32_t edgeq_requantize_gt1(int32_t x, int32_t multiplier, int32_t left_shift);
 int32_t edgeq_exp_on_negative_values(int32_t a, int32_t integer_bits);
 /* gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out) */
 int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a);
+/* gemmlowp one_minus_x_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out) */
+int32_t edgeq_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a);
 
 /* ---- output writer of the window kernels (conv, depthwise, pooling) ----------------------------------------------
  * Writes output bytes in memory order: directly, or - when the output overwrites the kernel's own input and
@@ -341,6 +343,17 @@ void edgeq_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size, i
 
 void edgeq_logistic_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
                        int32_t input_multiplier, int32_t input_left_shift, int8_t *output);
+
+/* TANH: TFLM's reference_integer_ops::Tanh (gemmlowp tanh of a Q4.27 value; output scale 1/128, zero point 0). */
+void edgeq_tanh_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
+                   int32_t input_multiplier, int32_t input_left_shift, int8_t *output);
+
+/* MAXIMUM / MINIMUM: the larger / smaller raw int8 value (TFLM compares the stored values), 4-D broadcasting
+ * through element strides (0 = broadcast). */
+void edgeq_maximum_s8(const int8_t *input1, const int32_t *in1_strides, const int8_t *input2,
+                      const int32_t *in2_strides, const edgeq_dims *output_dims, int8_t *output);
+void edgeq_minimum_s8(const int8_t *input1, const int32_t *in1_strides, const int8_t *input2,
+                      const int32_t *in2_strides, const edgeq_dims *output_dims, int8_t *output);
 
 /* RELU: TFLM requantizes (input scale may differ from the output scale), then clamps. */
 void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,

@@ -1,0 +1,87 @@
+"""TANH, MAXIMUM, MINIMUM: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
+for byte with TFLM. The unary op is checked exhaustively: one input holds all 256 int8 values, so every entry of
+its input -> output map is compared; the binary ops with hypothesis-drawn broadcast shapes and constant operands."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from compiler_util import compile_and_build, single_op_model, tflm_runtime  # noqa: F401
+
+pytestmark = pytest.mark.tf
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def check_ew(single_op_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ew")
+    tflm_runtime()
+
+    def check(spec: dict, op: str, batch: list[bytes] | None = None):
+        from edgeq.reference import PortableHostReference, TflmReference
+
+        path = single_op_model(spec)
+        binary, res = compile_and_build(path, root / f"m{next(_counter)}")
+        assert op in res.op_counts, (op, res.op_counts)
+        tflm = TflmReference(path)
+        host = PortableHostReference(path, binary=binary)
+        if batch is None:
+            rng = np.random.default_rng(len(str(spec)))
+            n = sum(s.nbytes for s in tflm.inputs)
+            batch = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for _ in range(4)]
+        assert host.run_many(batch) == tflm.run_many(batch)
+        return path
+
+    return check
+
+
+ALL_INT8 = [np.arange(-128, 128, dtype=np.int8).tobytes()]
+
+
+@pytest.mark.parametrize("r,center", [(0.5, 0.0), (3.0, 0.0), (8.0, 2.0), (20.0, -9.0), (1.5, 1.0)])
+def test_tanh_every_int8_value(check_ew, r, center):
+    path = check_ew({"op": "tanh", "inputs": [[16, 16]], "range": r, "centers": [center], "seed": 1}, "TANH",
+                    ALL_INT8)
+    from edgeq.tflite import read_model
+
+    x = read_model(path).input_tensors()[0]
+    assert x.nbytes == 256  # the one input holds every int8 value
+
+
+def _settings(n: int):
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def binary_specs(draw):
+    shape = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 3)))]
+    other = [d if draw(st.booleans()) else 1 for d in shape]
+    op = draw(st.sampled_from(["maximum", "minimum"]))
+    spec = {"op": op, "inputs": [shape], "seed": draw(st.integers(0, 50)),
+            "centers": [draw(st.sampled_from([0.0, 1.5, -2.0]))]}
+    if draw(st.booleans()):
+        spec["const_shape"] = [1, *other]
+    else:
+        spec["inputs"] = [shape, other]
+        spec["centers"] = spec["centers"] * 2
+        spec["ranges"] = [2.0, draw(st.sampled_from([1.0, 4.0]))]
+    return spec
+
+
+@_settings(6)
+@given(spec=binary_specs())
+def test_maximum_minimum(check_ew, spec):
+    check_ew(spec, spec["op"].upper())
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_two_inputs_broadcast(check_ew, op):
+    check_ew({"op": op, "inputs": [[4, 5, 3], [1, 5, 1]], "ranges": [2.0, 2.0], "seed": 2}, op.upper())
