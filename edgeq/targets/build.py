@@ -279,7 +279,7 @@ def build_check_qemu(d: Path, board, meta: dict) -> BuildResult:
                        command=f"{gcc} {' '.join(cflags)} ... (sketch sources + {qb.name} platform)",
                        note=f"the sketch's model, kernels and protocol compiled for {board.core.target} and linked "
                             f"with the {qb.name} platform layer: runs with `edgeq flash --board {qb.name} "
-                            f"{elf}`; the Arduino core for {board.fqbn} cannot be installed here")
+                            f"{shlex.quote(str(elf))}`; the Arduino core for {board.fqbn} cannot be installed here")
 
 
 def _compile_all(cc: str, c_files: list[Path], _unused, inc: list[Path], cflags: list[str], obj_dir: Path,
