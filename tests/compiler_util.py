@@ -164,8 +164,12 @@ def _keras_model(spec: dict):
         y = keras.layers.Activation("tanh")(x)
     elif op == "leaky_relu":  # unsupported by the compiler
         y = keras.layers.LeakyReLU(negative_slope=spec.get("alpha", 0.2))(x)
-    elif op == "sub":  # unsupported by the compiler
-        y = keras.ops.subtract(x, ins[1])
+    elif op == "sub":
+        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
+            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
+        y = keras.ops.subtract(x, other)
+        if spec.get("act"):
+            y = keras.layers.Activation(spec["act"])(y)
     elif op == "transpose":
         y = keras.ops.transpose(x, axes=tuple(spec["perm"]))
     elif op == "strided_slice":  # python slicing of the batch-1 tensor: begin/end/step per axis (None = open)

@@ -1,4 +1,4 @@
-"""TANH, MAXIMUM, MINIMUM: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
+"""TANH, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
 for byte with TFLM. The unary op is checked exhaustively: one input holds all 256 int8 values, so every entry of
 its input -> output map is compared; the binary ops with hypothesis-drawn broadcast shapes and constant operands."""
 
@@ -85,3 +85,37 @@ def test_maximum_minimum(check_ew, spec):
 @pytest.mark.parametrize("op", ["maximum", "minimum"])
 def test_maximum_minimum_two_inputs_broadcast(check_ew, op):
     check_ew({"op": op, "inputs": [[4, 5, 3], [1, 5, 1]], "ranges": [2.0, 2.0], "seed": 2}, op.upper())
+
+
+@st.composite
+def sub_specs(draw):
+    shape = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 3)))]
+    other = [d if draw(st.booleans()) else 1 for d in shape]
+    spec = {"op": "sub", "inputs": [shape], "seed": draw(st.integers(0, 50)), "act": draw(st.sampled_from([None, "relu"])),
+            "centers": [draw(st.sampled_from([0.0, 1.5, -2.0]))], "range": draw(st.sampled_from([0.5, 2.0, 6.0]))}
+    if draw(st.booleans()):
+        spec["const_shape"] = [1, *other]
+    else:
+        spec["inputs"] = [shape, other]
+        spec["centers"] = spec["centers"] * 2
+        spec["ranges"] = [spec["range"], draw(st.sampled_from([0.3, 1.0, 4.0]))]
+    return spec
+
+
+@_settings(8)
+@given(spec=sub_specs())
+def test_sub(check_ew, spec):
+    check_ew(spec, "SUB")
+
+
+def test_sub_params_are_float32_like_tflm():
+    """SUB's multipliers come from float32 arithmetic (sub_common.cc), ADD's from double (add_common.cc)."""
+    from edgeq.quant import fixedpoint as fp
+
+    diffs = 0
+    rng = np.random.default_rng(0)
+    for s1, s2, so in rng.uniform(1e-3, 0.1, size=(400, 3)):
+        a, s = fp.add_params(s1, s2, so), fp.sub_params(s1, s2, so)
+        assert abs(a.output_multiplier - s.output_multiplier) <= 2 ** 8 and a.output_shift == s.output_shift
+        diffs += (a.output_multiplier != s.output_multiplier) or (a.input1_multiplier != s.input1_multiplier)
+    assert diffs > 0  # the float32 path really is a different computation

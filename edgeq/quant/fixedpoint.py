@@ -316,6 +316,33 @@ def add_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -
     return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
 
 
+def sub_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -> AddParams:
+    """SUB parameters exactly as TFLM's ``CalculateOpDataSub`` (sub_common.cc). The formulas are ADD's, but TFLM
+    computes them in float32 (``const float twice_max_input_scale``, float divisions) and only then widens to
+    double, so the multipliers can differ from ADD's by one ulp of the float::
+
+        twice_max_input_scale = float(2 * max(s1, s2))
+        real_input_i  = double(float(s_i / twice_max_input_scale))
+        real_output   = double(float(twice_max_input_scale / float((1 << left_shift) * s_out)))
+    """
+    f = np.float32
+    s1, s2, s_out = f(input1_scale), f(input2_scale), f(output_scale)
+    twice = f(2) * max(s1, s2)
+    real_input1 = float(f(s1 / twice))
+    real_input2 = float(f(s2 / twice))
+    real_output = float(f(twice / f(f(1 << left_shift) * s_out)))
+    try:
+        m1, sh1 = quantize_multiplier_smaller_than_one_exp(real_input1)
+        m2, sh2 = quantize_multiplier_smaller_than_one_exp(real_input2)
+        mo, sho = quantize_multiplier_smaller_than_one_exp(real_output)
+    except QuantizationError as e:
+        raise QuantizationError(
+            f"SUB with scales ({float(s1)}, {float(s2)}) -> {float(s_out)} cannot be requantized: {e.message}",
+            hint="TFLM rejects this op too; the output scale is too small compared with the input scales",
+        ) from None
+    return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
+
+
 def preprocess_softmax_scaling(
     beta: float, input_scale: float, input_integer_bits: int = 5, single_rounding: bool = False
 ) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from edgeq.compiler.ops.resize_nearest import ResizeNearestNeighbor
 from edgeq.compiler.ops.slice import Slice, StridedSlice
 from edgeq.compiler.ops.softmax import Softmax
 from edgeq.compiler.ops.split import Split, SplitV, Unpack
+from edgeq.compiler.ops.sub import Sub
 from edgeq.compiler.ops.svdf import Svdf
 from edgeq.compiler.ops.transpose import Transpose
 
@@ -31,7 +32,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
-    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum,
+    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub,
 )
 
 #: opcode -> Layer class

@@ -323,6 +323,20 @@ edgeq_status edgeq_elementwise_mul_s8(const int8_t *input_1_vect, const int8_t *
                                       int32_t out_offset, int32_t out_mult, int32_t out_shift,
                                       int32_t out_activation_min, int32_t out_activation_max, int32_t block_size);
 
+/* SUB: ADD's arithmetic, the scaled second input subtracted (TFLM reference_ops::SubElementwise). */
+edgeq_status edgeq_elementwise_sub_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
+                                      int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                      int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                      int32_t left_shift, int8_t *output, int32_t out_offset, int32_t out_mult,
+                                      int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max,
+                                      int32_t block_size);
+edgeq_status edgeq_broadcast_sub_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
+                                    const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                    int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                    int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                    int32_t left_shift, int8_t *output, int32_t out_offset, int32_t out_mult,
+                                    int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max);
+
 /* Broadcasting ADD / MUL (CMSIS-NN has none; TFLM's BroadcastAdd6DSlow / BroadcastMul6DSlow arithmetic).
  * in*_strides: element strides of each input for the 4 output dimensions (0 where the input is broadcast). */
 edgeq_status edgeq_broadcast_add_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
