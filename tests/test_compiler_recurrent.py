@@ -401,3 +401,34 @@ def test_recurrent_model_on_qemu_m4_bit_exact_with_tflm(tflm_models, tmp_path, n
             ticks, out = link.run()
             assert ticks > 0
             assert out == tflm_outputs(model, x), f"{name}: device output differs from TFLM"
+
+
+# ---- Arduino Uno (AVR, weights and the sigmoid table in flash) -------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.avr
+@pytest.mark.tf
+@pytest.mark.timeout(900)
+def test_lstm_and_svdf_on_the_uno_bit_exact_with_tflm(lstm_model, tmp_path):
+    """16-bit int, PROGMEM weights, biases and sigmoid table (pgm_read_*): a converter LSTM and a generated SVDF on the
+    simulated ATmega328P, outputs identical to TFLM."""
+    from fwutil import Serial, need_avr, tflm_outputs
+
+    from edgeq.targets.emulators import start_emulator
+    from edgeq.targets.export import export
+
+    need_avr()
+    models = [lstm_model(LSTM_SPECS["t7-f5-u9"]),
+              svdf_model(tmp_path / "svdf_uno.tflite", *SVDF_SHAPES["b2-r2-m5-zp"], seed=2)]
+    for k, model in enumerate(models):
+        res = export(model, "uno", tmp_path / f"uno{k}", build=True)
+        with start_emulator("uno", res.out_dir) as emu:
+            link = Serial(emu.url)
+            try:
+                assert link.boot()[0].startswith("m-boot-[edgeq ")
+                for x in random_inputs(model, 3, seed=k):
+                    assert link.load(x.tobytes()) == ["m-load-done"]
+                    assert link.run()[1] == tflm_outputs(model, x), f"{model.name}: Uno output differs from TFLM"
+            finally:
+                link.close()

@@ -68,13 +68,13 @@ static int16_t edgeq_tanh_s16(int32_t v)
     const uint32_t uh = a >> 8;
     int32_t r;
     if (uh >= 255) {
-        r = (int32_t)(0xFFFF << 8);
+        r = (int32_t)0xFFFF << 8;
     } else {
         const uint32_t ua = EDGEQ_W16(&edgeq_sigmoid_lut[uh]);
         const uint32_t ub = EDGEQ_W16(&edgeq_sigmoid_lut[uh + 1]);
         r = (int32_t)((ua << 8) + (a & 0xff) * (ub - ua));
     }
-    r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
+    r = v >= 0 ? r - ((int32_t)1 << 23) + 128 : -r + ((int32_t)1 << 23) + 127; /* int is 16 bits on AVR */
     return (int16_t)(r >> 8);
 }
 
