@@ -162,7 +162,9 @@ def _keras_model(spec: dict):
         y = keras.layers.ReLU(max_value=spec.get("max_value"))(x)
     elif op == "tanh":
         y = keras.layers.Activation("tanh")(x)
-    elif op == "leaky_relu":  # unsupported by the compiler
+    elif op == "matmul":  # BATCH_MATMUL of two inputs: unsupported by the compiler
+        y = keras.ops.matmul(x, ins[1])
+    elif op == "leaky_relu":
         y = keras.layers.LeakyReLU(negative_slope=spec.get("alpha", 0.2))(x)
     elif op == "sub":
         other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(

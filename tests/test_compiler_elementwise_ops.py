@@ -1,4 +1,4 @@
-"""TANH, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
+"""TANH, LEAKY_RELU, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
 for byte with TFLM. The unary op is checked exhaustively: one input holds all 256 int8 values, so every entry of
 its input -> output map is compared; the binary ops with hypothesis-drawn broadcast shapes and constant operands."""
 
@@ -51,6 +51,12 @@ def test_tanh_every_int8_value(check_ew, r, center):
 
     x = read_model(path).input_tensors()[0]
     assert x.nbytes == 256  # the one input holds every int8 value
+
+
+@pytest.mark.parametrize("alpha,r,center", [(0.2, 2.0, 0.0), (0.01, 6.0, 2.0), (0.5, 1.0, -0.5), (1.7, 3.0, 0.0)])
+def test_leaky_relu_every_int8_value(check_ew, alpha, r, center):
+    check_ew({"op": "leaky_relu", "inputs": [[16, 16]], "alpha": alpha, "range": r, "centers": [center], "seed": 1},
+             "LEAKY_RELU", ALL_INT8)
 
 
 def _settings(n: int):

@@ -128,3 +128,11 @@ void edgeq_requantize_s8(const int8_t *input, int32_t size, int32_t input_zero_p
 {
     edgeq_relu_s8(input, size, input_zero_point, mult, shift, output_zero_point, -128, 127, output);
 }
+
+void edgeq_lut_s8(const int8_t *input, int32_t size, const int8_t *lut, int8_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        output[i] = EDGEQ_W8(&lut[(int32_t)input[i] + 128]);
+    }
+}

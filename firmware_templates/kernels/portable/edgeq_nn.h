@@ -369,6 +369,10 @@ void edgeq_maximum_s8(const int8_t *input1, const int32_t *in1_strides, const in
 void edgeq_minimum_s8(const int8_t *input1, const int32_t *in1_strides, const int8_t *input2,
                       const int32_t *in2_strides, const edgeq_dims *output_dims, int8_t *output);
 
+/* An int8 -> int8 function as a 256-entry table (const data, indexed by input + 128), computed at compile time from
+ * TFLM's integer kernel (LEAKY_RELU); every entry is checked against TFLM by the tests. */
+void edgeq_lut_s8(const int8_t *input, int32_t size, const int8_t *lut, int8_t *output);
+
 /* RELU: TFLM requantizes (input scale may differ from the output scale), then clamps. */
 void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
                    int32_t output_zero_point, int32_t act_min, int32_t act_max, int8_t *output);
