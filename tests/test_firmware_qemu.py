@@ -34,6 +34,7 @@ BUILDS = {
     "ic-m7": ("ic", "qemu-m7", {}),
     "kws-m55": ("kws", "qemu-m55", {}),
     "ad-mlperf": ("ad", "qemu-m4", {}),  # the default for ad01: the runner's float32 windows
+    "kws-energy": ("kws", "qemu-m4", {"energy": True}),
     "kws-nano33ble": ("kws", "nano33ble", {}),
     "toycar": ("toycar", "qemu-m4", {}),
 }
@@ -327,3 +328,30 @@ def test_flash_cli_starts_qemu_and_prints_the_url(fw):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(d["pid"], signal.SIGKILL)
+
+
+def test_energy_mode_pulses_the_fpgaio_led(fw, shared_models):
+    """--energy on qemu-m4: boots with m-timestamp-mode-energy; every timestamp (boot, `timestamp`, both of `infer`)
+    prints no m-lap-us and writes LED0 of the FPGA I/O low then high, as QEMU's trace of that register shows."""
+    import re
+    import time
+
+    from edgeq.targets.emulators import start_emulator
+
+    res = fw["kws-energy"]
+    emu = start_emulator("qemu-m4", res.out_dir, trace=("mps2_fpgaio_write",))
+    try:
+        link = Serial(emu.url)
+        boot = link.boot()
+        assert "m-timestamp-mode-energy" in boot and not any(ln.startswith("m-lap-us-") for ln in boot), boot
+        assert link.cmd("timestamp") == []
+        link.load(random_input(shared_models / MODELS["kws"]).tobytes())
+        lines = link.cmd("infer 2 1")
+        assert lines[:4] == ["m-warmup-start-1", "m-warmup-done", "m-infer-start-2", "m-infer-done"], lines
+        assert link.info()["timestamp_mode"] == "energy"
+        link.close()
+        time.sleep(0.3)
+        writes = re.findall(r"mps2_fpgaio_write .*offset 0x0 data (0x[01]) ", emu.log.read_text())
+    finally:
+        emu.stop()
+    assert writes == ["0x0", "0x1"] * 4, writes  # boot, timestamp, infer start, infer end

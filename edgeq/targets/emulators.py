@@ -181,14 +181,18 @@ def _firmware_path(board: str, path: str | os.PathLike) -> Path:
     raise EdgeqError("no such firmware", where=str(p), hint="give an export folder or an .elf")
 
 
-def start_emulator(board: str, firmware_path: str | os.PathLike, *, timeout: float = START_TIMEOUT_S) -> Emulator:
+def start_emulator(board: str, firmware_path: str | os.PathLike, *, timeout: float = START_TIMEOUT_S,
+                   trace: tuple[str, ...] = ()) -> Emulator:
     """Start ``board``'s emulator with the firmware (an export folder or an .elf); returns an :class:`Emulator`
-    whose ``url`` pyserial opens (``serial.serial_for_url``)."""
+    whose ``url`` pyserial opens (``serial.serial_for_url``). ``trace``: QEMU trace events to enable (their lines go
+    to ``Emulator.log``), e.g. ``("mps2_fpgaio_write",)`` shows the energy-mode timestamp pulses."""
     from edgeq.targets.boards import get_board
 
     b = get_board(board)
     if b.run == "qemu":
-        return start_qemu(b, resolve_firmware(board, firmware_path), timeout=timeout)
+        return start_qemu(b, resolve_firmware(board, firmware_path), timeout=timeout, trace=trace)
+    if trace:
+        raise EdgeqError(f"trace events are a QEMU feature; {board} runs in {b.run}")
     if b.run == "simavr":
         return start_simavr(b, resolve_firmware(board, firmware_path), timeout=timeout)
     raise EdgeqError(f"{board} is a real board, not an emulator", hint=f"use edgeq flash --board {board} --port PORT")
@@ -220,8 +224,8 @@ def _wait_for(log: Path, proc: subprocess.Popen, pattern: re.Pattern, timeout: f
         time.sleep(0.01)
 
 
-def start_qemu(board, elf: Path, *, timeout: float = START_TIMEOUT_S) -> Emulator:
-    cmd = qemu_command(board, elf)
+def start_qemu(board, elf: Path, *, timeout: float = START_TIMEOUT_S, trace: tuple[str, ...] = ()) -> Emulator:
+    cmd = qemu_command(board, elf) + [a for ev in trace for a in ("-trace", ev)]
     tmp = tempfile.mkdtemp(prefix="edgeq-qemu-")
     log = Path(tmp) / "qemu.log"
     with open(log, "wb") as err:
