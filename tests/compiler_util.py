@@ -164,6 +164,8 @@ def _keras_model(spec: dict):
         y = keras.layers.Activation("tanh")(x)
     elif op == "matmul":  # BATCH_MATMUL of two inputs: unsupported by the compiler
         y = keras.ops.matmul(x, ins[1])
+    elif op == "hard_swish":
+        y = keras.layers.Activation("hard_swish")(x)
     elif op == "leaky_relu":
         y = keras.layers.LeakyReLU(negative_slope=spec.get("alpha", 0.2))(x)
     elif op == "sub":

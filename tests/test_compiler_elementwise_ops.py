@@ -1,4 +1,4 @@
-"""TANH, LEAKY_RELU, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
+"""TANH, LEAKY_RELU, HARD_SWISH, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
 for byte with TFLM. The unary op is checked exhaustively: one input holds all 256 int8 values, so every entry of
 its input -> output map is compared; the binary ops with hypothesis-drawn broadcast shapes and constant operands."""
 
@@ -57,6 +57,12 @@ def test_tanh_every_int8_value(check_ew, r, center):
 def test_leaky_relu_every_int8_value(check_ew, alpha, r, center):
     check_ew({"op": "leaky_relu", "inputs": [[16, 16]], "alpha": alpha, "range": r, "centers": [center], "seed": 1},
              "LEAKY_RELU", ALL_INT8)
+
+
+@pytest.mark.parametrize("r,center", [(4.0, 0.0), (1.0, 0.0), (8.0, 3.0), (30.0, -10.0), (0.2, 0.1)])
+def test_hard_swish_every_int8_value(check_ew, r, center):
+    check_ew({"op": "hard_swish", "inputs": [[16, 16]], "range": r, "centers": [center], "seed": 1}, "HARD_SWISH",
+             ALL_INT8)
 
 
 def _settings(n: int):

@@ -11,7 +11,7 @@ from edgeq.compiler.ops.conv import Conv2D
 from edgeq.compiler.ops.depth_space import DepthToSpace, SpaceToDepth
 from edgeq.compiler.ops.depthwise_conv import DepthwiseConv2D
 from edgeq.compiler.ops.fully_connected import FullyConnected
-from edgeq.compiler.ops.lookup_table import LeakyRelu
+from edgeq.compiler.ops.lookup_table import HardSwish, LeakyRelu
 from edgeq.compiler.ops.lstm import UnidirectionalSequenceLstm
 from edgeq.compiler.ops.maximum_minimum import Maximum, Minimum
 from edgeq.compiler.ops.mean import Mean
@@ -33,7 +33,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
-    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu,
+    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish,
 )
 
 #: opcode -> Layer class

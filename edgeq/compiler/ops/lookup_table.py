@@ -1,9 +1,14 @@
-"""Element-wise int8 -> int8 functions as a 256-entry table (``edgeq_lut_s8``), the table computed here by running
+"""Element-wise int8 -> int8 functions (LEAKY_RELU, HARD_SWISH) as a 256-entry table (``edgeq_lut_s8``), the table computed here by running
 TFLM's integer arithmetic for the op on all 256 inputs: exact by construction, one load per element on the device.
 
 LEAKY_RELU (leaky_relu_common.cc, reference_ops::QuantizeLeakyRelu): identity multiplier
 ``double(float(s_in / s_out))``, alpha multiplier ``double(float(s_in * alpha / s_out))`` (QuantizeMultiplier; a
 negative alpha keeps its sign outside the multiplier), ``out = zp_out + MBQM(x - zp_in, ...)``, clamped.
+
+HARD_SWISH (hard_swish_common.cc, reference_ops::HardSwish<int8_t>): the int16 fixed-point path: input on a
+"hires" scale s_in/128, the output and "reluish" (3/32768) multipliers QuantizeMultiplier'd then rounded down to
+int16 (DownScaleInt32ToInt16Multiplier), gemmlowp's int16 SaturatingRoundingDoublingHighMul and
+RoundingDivideByPOT, TFLM's non-rounding SaturatingDoublingHighMul for the product.
 """
 
 from __future__ import annotations
@@ -66,3 +71,81 @@ class LeakyRelu(LookupTable):
             neg = -neg
         y = out.zero_point + np.where(v >= 0, pos, neg)
         return np.clip(y, -128, 127)
+
+
+# ---- int16 fixed point, as C does it (int16 storage, int arithmetic) ---------------------------------------------
+def _i16(v: int) -> int:
+    """static_cast<int16_t> (two's complement wrap)."""
+    return (v + (1 << 15)) % (1 << 16) - (1 << 15)
+
+
+def _div_trunc(n: int, d: int) -> int:
+    q = abs(n) // d
+    return q if n >= 0 else -q
+
+
+def _srdhm16(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul for int16."""
+    if a == b == -(1 << 15):
+        return (1 << 15) - 1
+    ab = a * b
+    nudge = (1 << 14) if ab >= 0 else 1 - (1 << 14)
+    return _i16(_div_trunc(ab + nudge, 1 << 15))
+
+
+def _sdhm16(a: int, b: int) -> int:
+    """TFLM reference_ops::SaturatingDoublingHighMul (int16, truncating)."""
+    if a == b == -(1 << 15):
+        return (1 << 15) - 1
+    return _i16(_div_trunc(a * b, 1 << 15))
+
+
+def _rdbpot(x: int, exponent: int) -> int:
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def _sat_shl16(v: int, amount: int) -> int:
+    return max(-(1 << 15), min((1 << 15) - 1, v * (1 << amount)))
+
+
+def _to_int16_multiplier(m: int) -> int:
+    """DownScaleInt32ToInt16Multiplier."""
+    if m >= (1 << 31) - 1 - (1 << 15):
+        return (1 << 15) - 1
+    return (m + (1 << 15)) >> 16
+
+
+class HardSwish(LookupTable):
+    OPS = ("HARD_SWISH",)
+
+    def table(self, x, out) -> np.ndarray:
+        f = np.float32
+        s_in, s_out = f(x.scale), f(out.scale)
+        hires = f(f(1.0) / f(128.0)) * s_in
+        reluish_scale = f(3.0) / f(32768.0)
+        m_out, e_out = fp.quantize_multiplier(float(f(hires / s_out)))
+        m_rel, e_rel = fp.quantize_multiplier(float(f(hires / reluish_scale)))
+        if e_out > 0:
+            raise self.unsupported("output scale too small for TFLM's int8 HARD_SWISH (output multiplier >= 1)")
+        m_out16, m_rel16 = _to_int16_multiplier(m_out), _to_int16_multiplier(m_rel)
+        lut = []
+        for q in range(-128, 128):
+            v = _i16(q - x.zero_point)
+            hi = _i16(v * (1 << 7))
+            pre_out = _srdhm16(hi, m_out16)
+            rel = hi
+            if e_rel > 0:
+                rel = _sat_shl16(rel, e_rel - 1)
+            rel = _srdhm16(rel, m_rel16)
+            if e_rel > 0:
+                rel = _sat_shl16(rel, 1)
+            if e_rel < 0:
+                rel = _rdbpot(rel, -e_rel)
+            rel = _i16((rel + (1 << 15)) >> 1)
+            y = _rdbpot(_sdhm16(rel, pre_out), -e_out)
+            y = _i16(y + out.zero_point)
+            lut.append(min(127, max(-128, y)))
+        return np.asarray(lut)
