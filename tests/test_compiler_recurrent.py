@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from compiler_util import SANITIZE, assert_bit_exact, compile_and_build, random_inputs, run_host, tflm_runtime
+from compiler_util import (SANITIZE, assert_bit_exact, compile_and_build, random_inputs, run_host, tflm_run,
+                           tflm_runtime)
 
 KWS = "keyword_scrambled_8bit.tflite"
 LSTM = "trained_lstm_int8.tflite"
@@ -179,6 +182,37 @@ def test_converter_lstm_bit_exact_with_tflm(lstm_model, tmp_path, name):
     assert len(np.unique(np.concatenate(got))) > 4  # not a constant output
 
 
+def _with_lstm_options(model: Path, dest: Path, **changes) -> Path:
+    """The model with its LSTMs' options changed (cellClip, fusedActivationFunction...), via TFLM's schema."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model.read_bytes(), 0))
+    for op in m.subgraphs[0].operators:
+        if isinstance(op.builtinOptions, fb.UnidirectionalSequenceLSTMOptionsT):
+            for k, v in changes.items():
+                setattr(op.builtinOptions, k, v)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    dest.write_bytes(b.Output())
+    return dest
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("variant,changes", [("cell-clip", {"cellClip": 0.3}), ("no-clip", {"cellClip": 0.0})])
+def test_lstm_option_variants_bit_exact_with_tflm(lstm_model, tmp_path, variant, changes):
+    """Cell clipping (a quantized clip inside the int16 range: other outputs) and no clip at all (the converter
+    writes 10.0, whose quantized value saturates to 32767: the same outputs); both match TFLM."""
+    base = lstm_model(LSTM_SPECS["saturating-t10-f16-u32"])
+    model = _with_lstm_options(base, tmp_path / f"{variant}.tflite", **changes)
+    binary, _ = compile_and_build(model, tmp_path / "host")
+    xs = random_inputs(model, 10, seed=12)
+    assert_bit_exact(model, binary, xs)
+    changed = [r.tolist() for r in tflm_run(model, xs)] != [r.tolist() for r in tflm_run(base, xs)]
+    # the converter's clip (10.0 at cell scale 2^-12 and below) quantizes past int16: the same as no clip
+    assert changed == (variant == "cell-clip")
+
+
 @pytest.mark.tf
 def test_converter_lstm_state_carries_across_invokes_like_tflm(lstm_model, tmp_path):
     model = lstm_model(LSTM_SPECS["t7-f5-u9"])
@@ -317,6 +351,41 @@ def test_generated_svdf_bit_exact_with_tflm_streaming_and_reset(tmp_path, name):
         assert [g.tolist() for g in got] == [f.tolist() for f in fresh]
     values = np.concatenate(got)
     assert len(np.unique(values)) > 8 and (np.abs(values.astype(int)) < 127).mean() > 0.5
+
+
+@pytest.mark.tf
+def test_lstm_cell_gate_other_than_tanh_is_refused(lstm_model, tmp_path):
+    from edgeq.compiler import compile_model
+    from edgeq.errors import UnsupportedError
+
+    model = _with_lstm_options(lstm_model(LSTM_SPECS["t1-f3-u4"]), tmp_path / "relu.tflite", fusedActivationFunction=1)
+    with pytest.raises(UnsupportedError, match=r"operator 0 \(UNIDIRECTIONAL_SEQUENCE_LSTM\).*RELU.*tanh only"):
+        compile_model(model, out_dir=tmp_path / "out")
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.integers(1, 3), input_size=st.integers(1, 40), units=st.integers(1, 9), rank=st.integers(1, 3),
+       memory=st.integers(1, 12), state_zp=st.integers(-40, 40), seed=st.integers(0, 1000))
+def test_svdf_hypothesis_shapes_bit_exact_with_tflm(tmp_path, batches, input_size, units, rank, memory, state_zp,
+                                                    seed):
+    """Drawn SVDF shapes and state zero points, the state carried over 6 invokes (the streaming binary) against TFLM."""
+    import uuid
+
+    runtime = tflm_runtime()
+    work = tmp_path / uuid.uuid4().hex[:8]
+    work.mkdir()
+    model = svdf_model(work / "svdf.tflite", batches, input_size, units, rank, memory, state_zp, True, seed)
+    _, res = compile_and_build(model, work / "host")
+    stream = _stream_build(res.out_dir, work / "stream")
+    xs = random_inputs(model, 6, seed=seed)
+    it = runtime.Interpreter.from_file(str(model))
+    ref = []
+    for x in xs:
+        it.set_input(x, 0)
+        it.invoke()
+        ref.append(np.array(it.get_output(0)).reshape(-1).tolist())
+    assert ref == [g.tolist() for g in run_host(stream, xs, np.int8)]
 
 
 def test_svdf_without_bias_is_refused(tmp_path):

@@ -73,8 +73,8 @@ class UnidirectionalSequenceLstm(Layer):
         if opts.get("asymmetric_quantize_inputs"):
             raise self.unsupported("asymmetric_quantize_inputs (hybrid LSTM)")
         act = opts.get("fused_activation_function", "TANH")
-        if act not in ("TANH", "SIGMOID"):
-            raise self.unsupported(f"cell gate activation {act}: TFLM's integer LSTM has tanh or sigmoid only")
+        if act != "TANH":  # the schema cannot say SIGMOID; TFLM asserts on anything but tanh
+            raise self.unsupported(f"cell gate activation {act}: TFLM's integer LSTM runs tanh only")
         if float(opts.get("proj_clip", 0.0)) != 0.0 and self._in(16) is not None:  # pragma: no cover - refused above
             raise self.unsupported("projection clip")
         time_major = bool(opts.get("time_major", False))
@@ -126,7 +126,7 @@ class UnidirectionalSequenceLstm(Layer):
         self.params.update(
             batches=batches, time_steps=steps, input_size=input_size, units=units, time_major=int(time_major),
             input_offset=-x.zero_point, hidden_offset=-hidden.zero_point, hidden_zero_point=hidden.zero_point,
-            cell_gate_sigmoid=int(act == "SIGMOID"), cell_tanh_mult=tanh_mult, cell_tanh_shift=tanh_shift,
+            cell_tanh_mult=tanh_mult, cell_tanh_shift=tanh_shift,
             cell_clip=qclip, forget_mult=fm, forget_shift=fs, input_mult=im, input_shift=is_, output_mult=om,
             output_shift=os_, gates=gates)
 
@@ -139,7 +139,7 @@ class UnidirectionalSequenceLstm(Layer):
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
         fields = ("batches", "time_steps", "input_size", "units", "time_major", "input_offset", "hidden_offset",
-                  "hidden_zero_point", "cell_gate_sigmoid", "cell_tanh_mult", "cell_tanh_shift", "cell_clip",
+                  "hidden_zero_point", "cell_tanh_mult", "cell_tanh_shift", "cell_clip",
                   "forget_mult", "forget_shift", "input_mult", "input_shift", "output_mult", "output_shift")
         gates = ", ".join(
             f"{{{g['input_weights']}, {g['recurrent_weights']}, {g['bias']}, {g['input_mult']}, {g['input_shift']}, "

@@ -2,7 +2,7 @@
  * arithmetic of TFLM's EvalLstm<int8_t, int8_t, int16_t, int32_t> (lstm_eval.h), unit by unit.
  *
  * Per time step, for each unit j: the four gates are FC(x_t) + bias and FC(h_prev) (int32 sums requantized to int16
- * Q3.12, added with int16 saturation), through the int16 sigmoid (tanh or sigmoid for the cell gate); then
+ * Q3.12, added with int16 saturation), through the int16 sigmoid (tanh for the cell gate); then
  * c_j = f_j * c_j + i_j * g_j (two int16 multiplies requantized to the cell scale, a saturating add, the optional
  * clip) and h_j = tanh(c_j) * o_j requantized to the hidden state's int8 scale. Every unit reads the whole previous
  * hidden state, so the new one is written to the step's output row first and copied into the state at the end of
@@ -116,8 +116,7 @@ void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates
             for (j = 0; j < p->units; ++j) {
                 const int32_t f = edgeq_sigmoid_s16(edgeq_lstm_gate(p, g_forget, j, x, h));
                 const int32_t i = edgeq_sigmoid_s16(edgeq_lstm_gate(p, g_input, j, x, h));
-                const int32_t gc = edgeq_lstm_gate(p, g_cell, j, x, h);
-                const int32_t g = p->cell_gate_sigmoid ? edgeq_sigmoid_s16(gc) : edgeq_tanh_s16(gc * 3);
+                const int32_t g = edgeq_tanh_s16(edgeq_lstm_gate(p, g_cell, j, x, h) * 3);
                 const int32_t o = edgeq_sigmoid_s16(edgeq_lstm_gate(p, g_output, j, x, h));
                 int32_t cj = edgeq_clamp_s16(edgeq_requantize_fast(f * c[j], p->forget_mult, p->forget_shift));
                 const int32_t ig = edgeq_clamp_s16(edgeq_requantize_fast(i * g, p->input_mult, p->input_shift));

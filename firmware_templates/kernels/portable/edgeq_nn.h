@@ -450,7 +450,6 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t hidden_offset;     /* -hidden state zero point */
     int32_t hidden_zero_point;
-    int32_t cell_gate_sigmoid; /* 0: tanh (the usual), 1: sigmoid */
     int32_t cell_tanh_mult;    /* tanh(cell): (c * mult + round) >> shift */
     int32_t cell_tanh_shift;
     int32_t cell_clip;         /* quantized; 0: no clip */
