@@ -202,6 +202,22 @@ def _keras_model(spec: dict):
         other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
             np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
         y = (keras.ops.maximum if op == "maximum" else keras.ops.minimum)(x, other)
+    elif op == "nchw_net":  # a PyTorch-style export: NCHW input, TRANSPOSE first, MCUNet's TRANSPOSE before MEAN
+        import tensorflow as tf
+
+        y = keras.ops.transpose(x, axes=(0, 2, 3, 1))  # NCHW -> NHWC
+        y = keras.layers.Conv2D(8, 3, padding="same", kernel_initializer=init)(y)
+        y = keras.layers.Activation("hard_swish")(y)
+        y = keras.layers.DepthwiseConv2D(3, padding="same", depthwise_initializer=init)(y)
+        y = keras.layers.LeakyReLU(negative_slope=0.1)(y)
+        z = keras.layers.Lambda(lambda t: tf.image.resize(t, (t.shape[1] * 2, t.shape[2] * 2), method="nearest"))(y)
+        z = keras.layers.MaxPooling2D(2)(z)
+        y = keras.ops.maximum(y, z)
+        y = y[:, 1:, :, :4]  # STRIDED_SLICE
+        y = keras.ops.transpose(y, axes=(0, 3, 1, 2))  # back to NCHW, then a mean over H, W
+        y = keras.ops.mean(y, axis=(2, 3))
+        y = keras.layers.Dense(5, kernel_initializer=init)(y)
+        y = keras.layers.Activation("tanh")(y)
     elif op == "two_outputs":  # one input, two outputs of different sizes
         y1 = keras.layers.Conv2D(spec.get("filters", 4), 1, kernel_initializer=init)(x)
         y2 = keras.layers.MaxPooling2D(2)(x)

@@ -1,4 +1,4 @@
-"""Models with several inputs and outputs, end to end: model.h, the host program, the references (TFLM and the
+"""Models with several inputs and outputs, and a PyTorch-style network through the newer ops, end to end: model.h, the host program, the references (TFLM and the
 portable host build agree byte for byte on every output), and the firmware on qemu-m4 (the device protocol loads
 each input and returns each output; `edgeq bench` verifies them all against TFLM)."""
 
@@ -84,3 +84,42 @@ def test_qemu_bench_verifies_every_input_and_output(models, tmp_path, name):
     assert len(info["inputs"]) == (2 if name == "two_inputs" else 1)
     assert len(info["outputs"]) == (1 if name == "two_inputs" else 2)
     assert rep["inputs"]["inputs" if name == "two_inputs" else "count"] == (2 if name == "two_inputs" else 6)
+
+
+NCHW_NET = {"op": "nchw_net", "inputs": [[3, 8, 8]], "seed": 5, "range": 3.0}
+NEW_OPS = {"TRANSPOSE", "HARD_SWISH", "LEAKY_RELU", "RESIZE_NEAREST_NEIGHBOR", "MAXIMUM", "STRIDED_SLICE", "MEAN",
+           "TANH"}
+
+
+def test_nchw_net_on_host_is_bit_exact(single_op_model, tmp_path):
+    """A PyTorch-style network (NCHW input, TRANSPOSE first, TRANSPOSE before MEAN as in MCUNet) through the new ops."""
+    require_gcc()
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    from compiler_util import compile_and_build
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    model = single_op_model(NCHW_NET)
+    binary, res = compile_and_build(model, tmp_path / "c")
+    assert NEW_OPS <= set(res.op_counts), res.op_counts
+    tflm, host = TflmReference(model), PortableHostReference(model, binary=binary)
+    rng = np.random.default_rng(1)
+    batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(16)]
+    assert host.run_many(batch) == tflm.run_many(batch)
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_nchw_net_on_qemu(single_op_model, tmp_path):
+    """The same network as Cortex-M4 firmware (strided copies, tables in flash, tanh, max) under QEMU: every output
+    verified against TFLM by edgeq bench."""
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    require_tool("qemu-system-arm", "qemu-system-arm")
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    model = single_op_model(NCHW_NET)
+    proc = run_cli("export", model, "--board", "qemu-m4", "--build", "-o", "fw", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("bench", "--board", "qemu-m4", "--firmware", "fw", "--model", model, "--runs", 6, "--warmup", 0,
+                   "--json", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["runs"] == 6 and rep["verified"] == 6 and rep["mismatches"] == 0 and rep["reference"] == "tflm"
