@@ -5,7 +5,19 @@
     -> serial benchmark with every output verified bit-exact -> report (Markdown + PNG) in the output folder
 
 Each step is a call of edgeq's public API, in the order a user would run the commands; the report says which
-command does the same by hand. A missing toolchain skips the steps that need it and says how to install it.
+command does the same by hand.
+
+Honest about what ran: the options (board, Arduino board, counts, output folder) and TensorFlow are checked before
+any training; every external tool a step needs is looked up once, up front. A step is
+
+* ``ok`` when it ran and did what it says;
+* ``skipped`` only when a tool it needs is really absent (the step names the tool and the apt command);
+* ``failed`` when it ran with its tools present and did not succeed (an error, a failed build, an output that
+  differs from the reference);
+* ``not run`` when it needs what an earlier failed step should have made.
+
+The demo goes on with every step that can still run, and the command exits 1 when any step failed. REPORT.md
+starts with what ran and what did not.
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ class DemoOptions:
 class Step:
     name: str
     seconds: float = 0.0
-    status: str = "ok"  # ok | skipped | failed
+    status: str = "ok"  # ok | skipped | failed | not run
     note: str = ""
 
 
@@ -56,10 +68,22 @@ class DemoReport:
     exports: dict[str, Any] = field(default_factory=dict)
     bench: dict[str, Any] | None = None
     files: dict[str, str] = field(default_factory=dict)
+    tools: dict[str, str | None] = field(default_factory=dict)  #: tool -> path, None when absent
+
+    @property
+    def failed(self) -> list[Step]:
+        return [s for s in self.steps if s.status in ("failed", "not run")]
+
+    @property
+    def ok(self) -> bool:
+        """No step failed (skipped steps, for a missing tool, do not count as failures)."""
+        return not self.failed
 
     def to_dict(self) -> dict:
         return {
             "output": str(self.out),
+            "ok": self.ok,
+            "tools": self.tools,
             "steps": [s.__dict__ for s in self.steps],
             "models": self.models,
             "quantization": self.quantization,
@@ -80,8 +104,22 @@ def _bench_summary(rep: dict | None) -> dict | None:
     return out
 
 
+class Skip(Exception):
+    """A step cannot run because a tool is really absent (``tool`` and the apt command that installs it)."""
+
+    def __init__(self, note: str):
+        super().__init__(note)
+        self.note = note
+
+
+class NotRun(Exception):
+    """A step cannot run because an earlier step failed to make what it needs."""
+
+
 class _Steps:
-    """Runs the numbered steps, timing each and printing progress to stderr."""
+    """Runs the numbered steps, timing each and printing progress to stderr. A step function raises :class:`Skip`
+    (tool absent), :class:`NotRun` (an earlier failure), or anything else (the step failed); it may also set
+    ``step.status`` itself (e.g. "skipped" when it did part of its work without an absent tool)."""
 
     def __init__(self, report: DemoReport, total: int, progress: bool):
         self.report, self.total, self.progress, self.i = report, total, progress, 0
@@ -97,15 +135,96 @@ class _Steps:
         t0 = time.perf_counter()
         try:
             return fn(step)
-        except ToolchainError as exc:  # a missing tool skips this step only
-            step.status, step.note = "skipped", exc.one_line()
-            self.say(f"      skipped: {step.note}")
+        except Skip as exc:
+            step.status, step.note = "skipped", exc.note
+            return None
+        except NotRun as exc:
+            step.status, step.note = "not run", str(exc)
+            return None
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the step failed with its tools present: record it, go on
+            step.status = "failed"
+            step.note = exc.one_line() if isinstance(exc, EdgeqError) else f"{type(exc).__name__}: {exc}"
+            step.note = " ".join(step.note.split())[:600]
             return None
         finally:
             step.seconds = round(time.perf_counter() - t0, 1)
             self.report.steps.append(step)
             if step.status == "ok":
                 self.say(f"      done in {step.seconds:.1f} s{': ' + step.note if step.note else ''}")
+            else:
+                self.say(f"      {step.status.upper()}: {step.note}")
+
+
+# ---- tools, checked once before anything runs ----------------------------------------------------------------------
+def _build_tools(board) -> list[tuple[str, str]]:
+    """(tool, apt command) that building firmware for ``board`` needs."""
+    from edgeq.targets.build import APT_ARM, APT_AVR, APT_CC, APT_MAKE
+
+    return {"make": [("arm-none-eabi-gcc", APT_ARM), ("make", APT_MAKE)],
+            "arduino-builder": [("arduino-builder", APT_AVR), ("avr-gcc", APT_AVR)],
+            "check-qemu": [("arm-none-eabi-gcc", APT_ARM)],
+            "check-host": [("cc", APT_CC)]}.get(board.build, [])
+
+
+def _run_tools(board) -> list[tuple[str, str]]:
+    """(tool, apt command) that running ``board``'s firmware in an emulator needs."""
+    from edgeq.targets.build import APT_ARM, APT_AVR
+
+    return {"qemu": [("qemu-system-arm", APT_ARM)], "simavr": [("simavr", APT_AVR)]}.get(board.run, [])
+
+
+def _absent(tools: list[tuple[str, str]], found: dict[str, str | None]) -> str | None:
+    """One sentence naming the absent tools and the apt command, or None when all are there."""
+    missing = [(t, apt) for t, apt in tools if not found.get(t)]
+    if not missing:
+        return None
+    names = ", ".join(t for t, _ in missing)
+    apts = "; ".join(dict.fromkeys(apt for _, apt in missing))
+    return f"{names} not found (install: {apts})"
+
+
+def validate_options(opts: DemoOptions) -> None:
+    """Everything that can be checked before training: raises EdgeqError (exit 2) on a bad option."""
+    import importlib.util
+
+    from edgeq.targets.boards import boards, get_board
+
+    for name in ("epochs", "qat_epochs", "runs"):
+        if int(getattr(opts, name)) < 1:
+            raise EdgeqError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(opts, name)}")
+    def board_of(name: str, flag: str):
+        try:
+            return get_board(name)
+        except EdgeqError as exc:
+            raise EdgeqError(exc.message, where=flag, hint=exc.hint) from None
+
+    board = board_of(opts.board, "--board")
+    if not opts.port and board.run not in ("qemu", "simavr"):
+        emulated = ", ".join(n for n, b in boards().items() if b.run in ("qemu", "simavr"))
+        raise EdgeqError(f"board {board.name} is not emulated, so the demo cannot run it by itself", where="--board",
+                         hint=f"give --port PORT of the real board (flash the firmware the demo exports), or use an "
+                              f"emulated board: {emulated}")
+    sketch = board_of(opts.arduino_board, "--arduino-board")
+    if sketch.project != "arduino":
+        arduino = ", ".join(n for n, b in boards().items() if b.project == "arduino")
+        raise EdgeqError(f"board {sketch.name} does not take an Arduino sketch", where="--arduino-board",
+                         hint=f"use one of {arduino}")
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ToolchainError("edgeq demo trains a Keras model and needs TensorFlow", hint='pip install "edgeq[convert]"')
+    if importlib.util.find_spec("sklearn") is None:
+        raise ToolchainError("edgeq demo needs scikit-learn for the digits data", hint="pip install scikit-learn")
+
+
+def find_tools(opts: DemoOptions) -> dict[str, str | None]:
+    """Every external tool the demo's steps may use -> its path (None when absent)."""
+    from edgeq.targets.boards import get_board
+
+    names = [t for t, _ in _build_tools(get_board(opts.arduino_board)) + _build_tools(get_board(opts.board))]
+    if not opts.port:
+        names += [t for t, _ in _run_tools(get_board(opts.board))]
+    return {t: shutil.which(t) for t in dict.fromkeys(names)}
 
 
 def _prepare_out(out: Path, force: bool) -> None:
@@ -122,16 +241,22 @@ def run_demo(opts: DemoOptions) -> DemoReport:
     from edgeq._fs import atomic_dir
 
     out = Path(opts.out)
+    validate_options(opts)
     _prepare_out(out, opts.force)
     final = out.resolve()
     with atomic_dir(out, force=True) as tmp:
         (tmp / MARKER).write_text("written by edgeq demo; a re-run replaces this folder\n")
         report = _run(opts, tmp)
-        # the folder is built under a temporary name: make every recorded path name its final place
-        moved = json.loads(json.dumps(report.to_dict(), default=str).replace(str(tmp), str(final)))
+        # the folder is built under a temporary name: make every recorded path name its final place (tools record
+        # it absolute, edgeq relative when -o was relative: the absolute form first)
+        def final_paths(text: str) -> str:
+            text = text.replace(str(tmp.resolve()), str(final))
+            return text if tmp.is_absolute() else text.replace(str(tmp), str(final))
+
+        moved = json.loads(final_paths(json.dumps(report.to_dict(), default=str)))
         for f in tmp.rglob("*"):
             if f.suffix in (".json", ".md") and f.is_file():
-                f.write_text(f.read_text().replace(str(tmp), str(final)))
+                f.write_text(final_paths(f.read_text()))
     report.out = final
     report.files = moved["files"]
     report.exports = moved["exports"]
@@ -142,12 +267,25 @@ def run_demo(opts: DemoOptions) -> DemoReport:
 def _run(opts: DemoOptions, out: Path) -> DemoReport:
     from edgeq.convert._tf import import_keras
     from edgeq.convert.digits import load_digits_split, train_digits_cnn
+    from edgeq.targets.boards import get_board
 
     report = DemoReport(out)
-    steps = _Steps(report, total=8, progress=opts.progress)
+    report.tools = find_tools(opts)
+    board, sketch_board = get_board(opts.board), get_board(opts.arduino_board)
+    steps = _Steps(report, total=8 if not opts.port else 7, progress=opts.progress)
+    present = [t for t, p in report.tools.items() if p]
+    absent = [t for t, p in report.tools.items() if not p]
+    steps.say(f"tools: {', '.join(present) or 'none'} found" + (f"; absent: {', '.join(absent)}" if absent else ""))
     models = out / "models"
     models.mkdir()
     state: dict[str, Any] = {}
+    made_by: dict[str, str] = {}  # state key -> the step that makes it
+
+    def need(*keys: str) -> None:
+        for key in keys:
+            if key not in state:
+                raise NotRun(f"needs the {key.replace('_', ' ')} from the step '{made_by.get(key, '?')}', "
+                             f"which did not succeed")
 
     def data(step: Step):
         state["digits"] = d = load_digits_split(seed=opts.seed)
@@ -156,27 +294,28 @@ def _run(opts: DemoOptions, out: Path) -> DemoReport:
         step.note = f"sklearn digits: {len(d.x_train)} train / {len(d.x_test)} test, 8x8x1"
 
     def train(step: Step):
+        need("digits")
         path = models / "digits_float.keras"
         acc = train_digits_cnn(path, "small", epochs=opts.epochs, seed=opts.seed, data=state["digits"])
-        state["float_path"] = path
         state["float_model"] = import_keras().models.load_model(path)
+        state["float_path"] = path
         report.models["float"] = {"path": str(path), "accuracy": acc}
         step.note = f"test accuracy {acc:.4f}"
 
     def ptq(step: Step):
-        from edgeq.convert.ptq import quantize
+        from edgeq.api import quantize
 
-        res = quantize(state["float_path"], "int8", data=state["digits"].x_train, calibration="minmax",
-                       per_tensor_dense=True, progress=False)
+        need("float_model")
         path = models / "digits_ptq_int8.tflite"
-        res.save(path)
-        report.models["ptq_int8"] = {"path": str(path), "bytes": len(res.tflite), "kind": res.summary["kind"]}
-        step.note = f"{len(res.tflite):,} B, {res.summary['kind']}"
+        res = quantize(state["float_path"], "int8", data=state["digits"].x_train, calibration="minmax",
+                       per_tensor_dense=True, output=path)
+        report.models["ptq_int8"] = {"path": str(path), "bytes": res.size_after, "kind": res.kind}
+        step.note = f"{res.size_after:,} B, {res.kind}"
 
     def qat(step: Step):
-        from edgeq._fs import atomic_write_bytes
-        from edgeq.qat.train import run_qat
+        from edgeq.qat import run_qat
 
+        need("float_model")
         d = state["digits"]
 
         def on_epoch(epoch: int, total: int, row: dict) -> None:
@@ -186,16 +325,17 @@ def _run(opts: DemoOptions, out: Path) -> DemoReport:
         res = run_qat(state["float_model"], d.x_train, d.y_train, x_val=d.x_test, y_val=d.y_test,
                       epochs=opts.qat_epochs, seed=opts.seed, on_epoch=on_epoch, source="digits_float.keras")
         path = models / "digits_qat_int8.tflite"
-        atomic_write_bytes(path, res.tflite)
+        res.save(path)
         state["qat_tflite"], state["qat_path"] = res.tflite, path
-        report.models["qat_int8"] = {"path": str(path), "bytes": len(res.tflite), "kind": res.summary["kind"],
-                                     "accuracy": res.summary["int8_accuracy"]}
-        step.note = f"int8 test accuracy {res.summary['int8_accuracy']:.4f} ({len(res.tflite):,} B)"
+        report.models["qat_int8"] = {"path": str(path), "bytes": res.int8_bytes, "kind": res.kind,
+                                     "accuracy": res.int8_accuracy, "engine": res.int8_engine}
+        step.note = f"int8 test accuracy {res.int8_accuracy:.4f} ({res.int8_bytes:,} B)"
 
     def compare(step: Step):
         from edgeq.qat.report import compare as compare_models
         from edgeq.qat.report import write_report
 
+        need("float_model", "qat_tflite")
         d = state["digits"]
         cmp = compare_models(state["float_model"], state["qat_tflite"], d.x_test, d.y_test,
                              calibration_data=d.x_train, name="digits CNN")
@@ -206,72 +346,80 @@ def _run(opts: DemoOptions, out: Path) -> DemoReport:
         step.note = "; ".join(f"{r['variant']} {r['bytes']:,} B acc {r['accuracy']:.4f}" for r in cmp.rows())
 
     def export_sketch(step: Step):
-        from edgeq.targets.export import export
+        from edgeq.api import export
 
-        build = shutil.which("arduino-builder") is not None
-        res = export(state["qat_path"], opts.arduino_board, out / "arduino", build=build, force=True,
+        need("qat_path")
+        missing = _absent(_build_tools(sketch_board), report.tools)
+        res = export(state["qat_path"], opts.arduino_board, out / "arduino", build=missing is None, force=True,
                      name="DigitsDemo")
         report.exports["arduino"] = res.to_dict()
         sketch = Path(res.sketch).relative_to(out) if res.sketch else "sketch"
         step.note = f"{sketch} ({res.board.name}; {res.fit.summary()})"
-        if not build:
-            step.note += "; not built: arduino-builder missing (apt-get install -y --no-install-recommends " \
-                         "arduino-builder arduino-core-avr gcc-avr avr-libc)"
+        if missing:
+            step.status = "skipped"
+            step.note += f"; sources written, not built: {missing}"
+        elif res.build is not None and res.build.flash_bytes:
+            step.note += f"; built: flash {res.build.flash_bytes:,} B, RAM {res.build.ram_bytes:,} B"
 
     def export_firmware(step: Step):
-        from edgeq.targets.boards import get_board
-        from edgeq.targets.export import export
+        from edgeq.api import export
 
-        from edgeq.targets.build import APT_ARM
-
-        build = shutil.which("arm-none-eabi-gcc") is not None
-        res = export(state["qat_path"], opts.board, out / "firmware", build=build, force=True, name="digits_qat")
+        need("qat_path")
+        missing = _absent(_build_tools(board), report.tools)
+        res = export(state["qat_path"], opts.board, out / "firmware", build=missing is None, force=True,
+                     name="digits_qat")
         report.exports["firmware"] = res.to_dict()
-        b = res.build
-        if b is not None and b.firmware:
-            state["firmware"] = out / "firmware"
-            step.note = f"{get_board(opts.board).name}: built {Path(b.firmware).name}: flash {b.flash_bytes:,} B, " \
-                        f"RAM {b.ram_bytes:,} B"
-        else:
+        if missing:
             step.status = "skipped"
-            step.note = f"sources written, not built: arm-none-eabi-gcc not found (install it: {APT_ARM})"
-            steps.say(f"      {step.note}")
+            step.note = f"sources written to firmware/, not built: {missing}"
+            state["firmware_skipped"] = missing
+            return
+        b = res.build
+        if b is None or not b.firmware:
+            raise EdgeqError("the build finished without a firmware image", where=str(out / "firmware"),
+                             hint=(b.note if b is not None and b.note else None))
+        state["firmware"] = out / "firmware"
+        step.note = f"{board.name}: built {Path(b.firmware).name}: flash {b.flash_bytes:,} B, RAM {b.ram_bytes:,} B"
 
     def bench(step: Step):
-        from edgeq.bench.harness import BenchOptions, bench_device
+        from edgeq.bench import device
         from edgeq.bench.report import write_plot
 
-        from edgeq.targets.build import APT_ARM
-
-        if not opts.port and ("firmware" not in state or not shutil.which("qemu-system-arm")):
-            raise ToolchainError("no firmware was built or no emulator is installed, so there is nothing to run",
-                                 hint=f"install the ARM toolchain and QEMU: {APT_ARM}")
+        need("qat_path")
+        if not opts.port:
+            if "firmware_skipped" in state:
+                raise Skip(f"no firmware to run: {state['firmware_skipped']}")
+            missing = _absent(_run_tools(board), report.tools)
+            if missing:
+                raise Skip(missing)
+            need("firmware")
         d = state["digits"]
         inputs = out / "models" / "bench_inputs.npy"
         np.save(inputs, d.x_test[: opts.runs])
-        bo = BenchOptions(port=opts.port, board=None if opts.port else opts.board,
-                          firmware=None if opts.port else str(state["firmware"]), model=str(state["qat_path"]),
-                          inputs=str(inputs), runs=opts.runs, verify=True, output=str(out / "bench.json"),
-                          progress=opts.progress and sys.stderr.isatty())
-        rep = bench_device(bo)
+        res = device(state["qat_path"], port=opts.port, board=None if opts.port else opts.board,
+                     firmware=None if opts.port else state["firmware"], inputs=inputs, runs=opts.runs, verify=True,
+                     output=out / "bench.json", progress=opts.progress and sys.stderr.isatty())
+        rep = res.report
         write_plot(rep, out / "bench.png")
         report.bench = rep
         report.files["bench_json"] = str(out / "bench.json")
         report.files["bench_plot"] = str(out / "bench.png")
-        lat = rep["latency"]
-        step.note = (f"{rep['verified']}/{rep['runs']} outputs bit-exact with the reference; p50 "
-                     f"{lat['p50']:,.0f} {lat['unit']}, p99 {lat['p99']:,.0f} {lat['unit']}")
+        step.note = (f"{res.verified}/{res.runs} outputs bit-exact with the reference; p50 "
+                     f"{res.p50:,.0f} {res.unit}, p99 {res.p99:,.0f} {res.unit}")
+        if not res.all_verified:
+            raise EdgeqError(f"{res.mismatches} of {res.runs} device outputs differ from the reference "
+                             f"({res.verified} verified)", where=opts.port or opts.board)
 
+    made_by.update(digits="load the digits data", float_model="train", qat_path="quantization-aware training",
+                   qat_tflite="quantization-aware training", firmware="export and build firmware")
     steps.run("load the digits data", data)
     steps.run(f"train a small float CNN ({opts.epochs} epochs)", train)
     steps.run("post-training quantization to int8 (edgeq quantize)", ptq)
     steps.run(f"quantization-aware training ({opts.qat_epochs} epochs, edgeq qat)", qat)
     steps.run("compare float / PTQ / QAT (size, accuracy, per-layer SQNR)", compare)
-    steps.run(f"export an Arduino sketch for {opts.arduino_board} (edgeq export)", export_sketch)
+    steps.run(f"export an Arduino sketch for {opts.arduino_board} (edgeq export --build)", export_sketch)
     if not opts.port:
         steps.run(f"export and build firmware for {opts.board} (edgeq export --build)", export_firmware)
-    else:
-        steps.total -= 1
     target = opts.port or f"{opts.board} (emulated)"
     steps.run(f"benchmark on {target} over serial, verifying every output (edgeq bench)", bench)
 
@@ -282,8 +430,25 @@ def _run(opts: DemoOptions, out: Path) -> DemoReport:
     return report
 
 
+def status_lines(report: DemoReport) -> list[str]:
+    """What ran and what did not, in a few lines (the first lines of REPORT.md and of the summary)."""
+    n = len(report.steps)
+    ok = [s for s in report.steps if s.status == "ok"]
+    lines = []
+    if len(ok) == n:
+        lines.append(f"All {n} steps ran and succeeded.")
+    else:
+        lines.append(f"{len(ok)} of {n} steps ran and succeeded.")
+    for s in report.steps:
+        if s.status != "ok":
+            lines.append(f"{s.status.upper()}: {s.name}: {s.note}")
+    return lines
+
+
 def markdown(report: DemoReport, opts: DemoOptions) -> str:
-    lines = ["# edgeq demo report", "",
+    lines = ["# edgeq demo report", ""]
+    lines += [f"**{ln}**" if i == 0 else f"- {ln}" for i, ln in enumerate(status_lines(report))]
+    lines += ["",
              "The digits CNN from Keras to a microcontroller: quantized two ways, compiled to C, run on "
              f"{'the board at ' + opts.port if opts.port else opts.board + ' (emulated)'}, and verified there.", ""]
     if report.quantization:
@@ -343,8 +508,6 @@ def summary_text(report: DemoReport) -> str:
         rep, lat = report.bench, report.bench["latency"]
         lines.append(f"device: {rep['verified']}/{rep['runs']} outputs bit-exact; p50 {lat['p50']:,.0f} "
                      f"{lat['unit']}, p99 {lat['p99']:,.0f} {lat['unit']}")
-    skipped = [s for s in report.steps if s.status != "ok"]
-    for s in skipped:
-        lines.append(f"{s.status}: {s.name}: {s.note}")
+    lines += status_lines(report)
     lines.append(f"report: {report.files.get('report')}")
     return "\n".join(lines)
