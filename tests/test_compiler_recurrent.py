@@ -453,23 +453,26 @@ def _device(firmware):
 @pytest.mark.slow
 @pytest.mark.qemu
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize("backend", ["portable", "cmsis-nn"])
 @pytest.mark.parametrize("name", [KWS, LSTM])
-def test_recurrent_model_on_qemu_m4_bit_exact_with_tflm(tflm_models, tmp_path, name):
-    """Each inference (10 warm-ups, then the timed one) starts from the initial state: the output is TFLM's."""
+def test_recurrent_model_on_qemu_m4_bit_exact_with_tflm(tflm_models, tmp_path, request, name, backend):
+    """Each inference (3 warm-ups, then the timed one) starts from the initial state: the output is TFLM's. cmsis-nn:
+    FULLY_CONNECTED / SOFTMAX on CMSIS-NN's DSP path, the recurrent ops on edgeq's kernels."""
     from fwutil import need_arm, tflm_outputs
 
     from edgeq.targets.export import export
 
     need_arm()
+    cmsis = request.getfixturevalue("cmsis_nn_dir") if backend == "cmsis-nn" else None
     model = tflm_models / name
-    res = export(model, "qemu-m4", tmp_path / "fw", backend="portable", build=True)
+    res = export(model, "qemu-m4", tmp_path / "fw", backend=backend, build=True, cmsis_nn_dir=cmsis)
     xs = kws_inputs(model, 4) if name == KWS else random_inputs(model, 3, seed=9)
     with _device(res.out_dir) as link:
         for x in xs:
             assert link.load(x.tobytes()) == ["m-load-done"]
-            ticks, out = link.run()
+            ticks, out = link.run(warmup=3)
             assert ticks > 0
-            assert out == tflm_outputs(model, x), f"{name}: device output differs from TFLM"
+            assert out == tflm_outputs(model, x), f"{name} ({backend}): device output differs from TFLM"
 
 
 # ---- Arduino Uno (AVR, weights and the sigmoid table in flash) -------------------------------------------------------
