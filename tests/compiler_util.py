@@ -164,6 +164,9 @@ def _keras_model(spec: dict):
         y = keras.layers.Activation("tanh")(x)
     elif op == "matmul":  # BATCH_MATMUL of two inputs: unsupported by the compiler
         y = keras.ops.matmul(x, ins[1])
+    elif op == "prelu":
+        y = keras.layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 1.5, seed=spec["seed"]),
+                               shared_axes=spec.get("shared_axes"))(x)
     elif op == "hard_swish":
         y = keras.layers.Activation("hard_swish")(x)
     elif op == "leaky_relu":

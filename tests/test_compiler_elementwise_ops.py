@@ -1,4 +1,4 @@
-"""TANH, LEAKY_RELU, HARD_SWISH, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
+"""TANH, LEAKY_RELU, HARD_SWISH, PRELU, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
 for byte with TFLM. The unary op is checked exhaustively: one input holds all 256 int8 values, so every entry of
 its input -> output map is compared; the binary ops with hypothesis-drawn broadcast shapes and constant operands."""
 
@@ -131,3 +131,10 @@ def test_sub_params_are_float32_like_tflm():
         assert abs(a.output_multiplier - s.output_multiplier) <= 2 ** 8 and a.output_shift == s.output_shift
         diffs += (a.output_multiplier != s.output_multiplier) or (a.input1_multiplier != s.input1_multiplier)
     assert diffs > 0  # the float32 path really is a different computation
+
+
+@pytest.mark.parametrize("shape,shared,r,center", [([4, 5, 6], [1, 2], 2.0, 0.0), ([3, 7], None, 4.0, 1.0),
+                                                   ([2, 3, 8], [1], 1.0, -0.5)])
+def test_prelu(check_ew, shape, shared, r, center):
+    check_ew({"op": "prelu", "inputs": [shape], "shared_axes": shared, "range": r, "centers": [center], "seed": 4},
+             "PRELU")

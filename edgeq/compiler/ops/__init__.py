@@ -19,6 +19,7 @@ from edgeq.compiler.ops.mul import Mul
 from edgeq.compiler.ops.pack import Pack
 from edgeq.compiler.ops.pad import Pad
 from edgeq.compiler.ops.pooling import AveragePool2D, MaxPool2D
+from edgeq.compiler.ops.prelu import Prelu
 from edgeq.compiler.ops.quantize import Dequantize, Quantize
 from edgeq.compiler.ops.reshape import Reshape
 from edgeq.compiler.ops.resize_nearest import ResizeNearestNeighbor
@@ -33,7 +34,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
-    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish,
+    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish, Prelu,
 )
 
 #: opcode -> Layer class

@@ -136,3 +136,30 @@ void edgeq_lut_s8(const int8_t *input, int32_t size, const int8_t *lut, int8_t *
         output[i] = EDGEQ_W8(&lut[(int32_t)input[i] + 128]);
     }
 }
+
+void edgeq_prelu_s8(const int8_t *input, const int32_t *in_strides, const int8_t *alpha, const int32_t *alpha_strides,
+                    const edgeq_dims *output_dims, const edgeq_prelu_params *p, int8_t *output)
+{
+    int32_t n, h, w, c;
+    for (n = 0; n < output_dims->n; ++n) {
+        for (h = 0; h < output_dims->h; ++h) {
+            for (w = 0; w < output_dims->w; ++w) {
+                const int8_t *pi = input + n * in_strides[0] + h * in_strides[1] + w * in_strides[2];
+                const int8_t *pa = alpha + n * alpha_strides[0] + h * alpha_strides[1] + w * alpha_strides[2];
+                for (c = 0; c < output_dims->c; ++c) {
+                    const int32_t x = p->input_offset + pi[c * in_strides[3]];
+                    int32_t v;
+                    if (x >= 0) {
+                        v = edgeq_requantize(x, p->mult_1, p->shift_1);
+                    } else {
+                        v = edgeq_requantize(x * (p->alpha_offset + pa[c * alpha_strides[3]]), p->mult_2, p->shift_2);
+                    }
+                    v += p->output_offset;
+                    v = v < -128 ? -128 : v;
+                    v = v > 127 ? 127 : v;
+                    *output++ = (int8_t)v;
+                }
+            }
+        }
+    }
+}

@@ -373,6 +373,20 @@ void edgeq_minimum_s8(const int8_t *input1, const int32_t *in1_strides, const in
  * TFLM's integer kernel (LEAKY_RELU); every entry is checked against TFLM by the tests. */
 void edgeq_lut_s8(const int8_t *input, int32_t size, const int8_t *lut, int8_t *output);
 
+/* PRELU: TFLM's BroadcastPrelu4DSlow: x >= 0 ? MBQM(x, mult_1, shift_1) : MBQM(x * alpha, mult_2, shift_2), plus
+ * the output offset, clamped; input and alpha broadcast through element strides. */
+typedef struct {
+    int32_t input_offset;
+    int32_t alpha_offset;
+    int32_t output_offset;
+    int32_t mult_1;
+    int32_t shift_1;
+    int32_t mult_2;
+    int32_t shift_2;
+} edgeq_prelu_params;
+void edgeq_prelu_s8(const int8_t *input, const int32_t *in_strides, const int8_t *alpha, const int32_t *alpha_strides,
+                    const edgeq_dims *output_dims, const edgeq_prelu_params *p, int8_t *output);
+
 /* RELU: TFLM requantizes (input scale may differ from the output scale), then clamps. */
 void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
                    int32_t output_zero_point, int32_t act_min, int32_t act_max, int8_t *output);
