@@ -167,6 +167,11 @@ def _keras_model(spec: dict):
     elif op == "prelu":
         y = keras.layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 1.5, seed=spec["seed"]),
                                shared_axes=spec.get("shared_axes"))(x)
+    elif op in ("argmax", "argmin"):
+        import tensorflow as tf
+
+        fn = tf.math.argmax if op == "argmax" else tf.math.argmin
+        y = keras.layers.Lambda(lambda t: fn(t, axis=spec["axis"], output_type=getattr(tf, spec["out"])))(x)
     elif op == "hard_swish":
         y = keras.layers.Activation("hard_swish")(x)
     elif op == "leaky_relu":

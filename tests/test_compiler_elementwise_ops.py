@@ -1,4 +1,4 @@
-"""TANH, LEAKY_RELU, HARD_SWISH, PRELU, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
+"""TANH, LEAKY_RELU, HARD_SWISH, PRELU, ARG_MAX, ARG_MIN, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
 for byte with TFLM. The unary op is checked exhaustively: one input holds all 256 int8 values, so every entry of
 its input -> output map is compared; the binary ops with hypothesis-drawn broadcast shapes and constant operands."""
 
@@ -138,3 +138,23 @@ def test_sub_params_are_float32_like_tflm():
 def test_prelu(check_ew, shape, shared, r, center):
     check_ew({"op": "prelu", "inputs": [shape], "shared_axes": shared, "range": r, "centers": [center], "seed": 4},
              "PRELU")
+
+
+@pytest.mark.parametrize("op,shape,axis,out", [("argmax", [10], -1, "int32"), ("argmax", [4, 6, 3], 2, "int32"),
+                                               ("argmin", [5, 7], 1, "int32"), ("argmax", [3, 4, 5], 1, "int32")])
+def test_arg_min_max(check_ew, op, shape, axis, out):
+    rng = np.random.default_rng(3)
+    n = int(np.prod(shape))
+    batch = [rng.integers(-3, 3, size=n, dtype=np.int8).tobytes() for _ in range(3)]  # many ties: the first wins
+    batch += [rng.integers(-128, 128, size=n, dtype=np.int8).tobytes() for _ in range(3)]
+    check_ew({"op": op, "inputs": [shape], "axis": axis, "out": out, "seed": 1}, op.upper().replace("ARG", "ARG_"),
+             batch)
+
+
+def test_arg_max_int64_output_is_refused_like_tflm(single_op_model, tmp_path):
+    """TFLM's ARG_MAX writes int32 only (its Invoke fails on int64): the compiler says so, with the fix."""
+    from conftest import assert_user_error, run_cli
+
+    path = single_op_model({"op": "argmax", "inputs": [[4, 6]], "axis": 1, "out": "int64", "seed": 1})
+    assert_user_error(run_cli("compile", path, "-o", tmp_path / "o"), "operator 0 (ARG_MAX)", "int64",
+                      "int32 only", "output_type=tf.int32")

@@ -20,8 +20,9 @@ from edgeq.tflite.check import MCU_SUPPORTED_OPS, int16_blockers, model_kind, un
 from edgeq.tflite.graph import Graph
 
 SUPPORTED_OPS: tuple[str, ...] = tuple(op for op in MCU_SUPPORTED_OPS if op in LAYERS)
-#: model input/output types: int16/int32 only through the QUANTIZE / SOFTMAX layers that produce or consume them
-IO_DTYPES = ("int8", "int16", "int32", "float32")
+#: model input/output types: int16/int32 only through the QUANTIZE / SOFTMAX layers that produce or consume them,
+#: int32 also as ARG_MAX / ARG_MIN outputs (int64 reaches ARG_MAX's own refusal)
+IO_DTYPES = ("int8", "int16", "int32", "int64", "float32")
 QUANTIZE_FIX = "quantize it fully to int8 first: edgeq quantize MODEL --mode int8 --data CALIB.npy"
 
 

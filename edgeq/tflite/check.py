@@ -13,7 +13,7 @@ MCU_SUPPORTED_OPS: tuple[str, ...] = (
     "RESHAPE", "MEAN", "CONCATENATION", "PAD", "LOGISTIC", "RELU", "RELU6", "QUANTIZE", "DEQUANTIZE",
     "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
     "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK",
-    "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "RESIZE_NEAREST_NEIGHBOR", "TANH", "MAXIMUM", "MINIMUM", "SUB", "LEAKY_RELU", "HARD_SWISH", "PRELU",
+    "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "RESIZE_NEAREST_NEIGHBOR", "TANH", "MAXIMUM", "MINIMUM", "SUB", "LEAKY_RELU", "HARD_SWISH", "PRELU", "ARG_MAX", "ARG_MIN",
 )
 
 _WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1, "SVDF": 1,
@@ -57,7 +57,7 @@ def model_kind(graph: Graph) -> str:
         return "uint8"
     if "int16" in act_types and "int8" in weight_types:
         return "int16x8"
-    if act_types <= {"int8", "int32"}:
+    if act_types <= {"int8", "int32", "int64"}:  # int32/int64: biases, shapes, indices (ARG_MAX outputs)
         io = {graph.tensors[i].dtype for i in graph.inputs + graph.outputs}
         return "int8 (float I/O)" if "float32" in io else "int8"
     return "mixed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from edgeq.compiler.ops.activations import Logistic, Relu, Relu6, Tanh
 from edgeq.compiler.ops.add import Add
+from edgeq.compiler.ops.arg_min_max import ArgMax, ArgMin
 from edgeq.compiler.ops.base import ConstArray, Layer, LowerContext, Renderer
 from edgeq.compiler.ops.concatenation import Concatenation
 from edgeq.compiler.ops.conv import Conv2D
@@ -34,7 +35,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
-    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish, Prelu,
+    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish, Prelu, ArgMax, ArgMin,
 )
 
 #: opcode -> Layer class

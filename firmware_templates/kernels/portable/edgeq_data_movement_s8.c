@@ -89,3 +89,28 @@ void edgeq_resize_nearest_s8(const int8_t *input, const edgeq_dims *input_dims, 
         }
     }
 }
+
+void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size, int32_t inner, int32_t is_max,
+                          int32_t out_bytes, void *output)
+{
+    int32_t o, k, i;
+    for (o = 0; o < outer; ++o) {
+        for (k = 0; k < inner; ++k) {
+            const int8_t *p = input + o * axis_size * inner + k;
+            int8_t best = p[0];
+            int32_t index = 0;
+            for (i = 1; i < axis_size; ++i) {
+                const int8_t v = p[i * inner];
+                if (is_max ? v > best : v < best) { /* strict: the first of equal values wins, as in TFLM */
+                    best = v;
+                    index = i;
+                }
+            }
+            if (out_bytes == 8) {
+                ((int64_t *)output)[o * inner + k] = index;
+            } else {
+                ((int32_t *)output)[o * inner + k] = index;
+            }
+        }
+    }
+}
