@@ -28,8 +28,7 @@ class ArgMax(Layer):
         shape = [int(d) for d in x.shape]
         if out.num_elements != math.prod(shape) // shape[axis]:
             raise self.unsupported(f"output {list(out.shape)} is not the input {shape} without axis {axis}")
-        self.params.update(outer=math.prod(shape[:axis]), axis_size=shape[axis], inner=math.prod(shape[axis + 1:]),
-                           out_bytes=4)
+        self.params.update(outer=math.prod(shape[:axis]), axis_size=shape[axis], inner=math.prod(shape[axis + 1:]))
 
     def reads(self) -> list[int]:
         return [self.op.inputs[0]]
@@ -40,7 +39,7 @@ class ArgMax(Layer):
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
         return [f"{r.fn('arg_min_max_s8')}({r.cptr(self.op.inputs[0])}, {p['outer']}, {p['axis_size']}, "
-                f"{p['inner']}, {self.IS_MAX}, {p['out_bytes']}, {r.ptr(self.op.outputs[0], 'void')});"]
+                f"{p['inner']}, {self.IS_MAX}, {r.ptr(self.op.outputs[0], 'int32_t')});"]
 
 
 class ArgMin(ArgMax):

@@ -91,7 +91,7 @@ void edgeq_resize_nearest_s8(const int8_t *input, const edgeq_dims *input_dims, 
 }
 
 void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size, int32_t inner, int32_t is_max,
-                          int32_t out_bytes, void *output)
+                          int32_t *output)
 {
     int32_t o, k, i;
     for (o = 0; o < outer; ++o) {
@@ -106,11 +106,7 @@ void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size,
                     index = i;
                 }
             }
-            if (out_bytes == 8) {
-                ((int64_t *)output)[o * inner + k] = index;
-            } else {
-                ((int32_t *)output)[o * inner + k] = index;
-            }
+            output[o * inner + k] = index;
         }
     }
 }

@@ -484,9 +484,9 @@ void edgeq_strided_copy_s8(const int8_t *input, const int32_t *in_strides, int8_
                            const int32_t *dims);
 
 /* ARG_MAX / ARG_MIN over the middle axis of [outer, axis_size, inner]: the index of the first largest (smallest)
- * value, written as int32 (out_bytes 4) or int64 (out_bytes 8) - TFLM's reference_ops::ArgMinMax. */
+ * value, as int32 - TFLM's reference_ops::ArgMinMax. */
 void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size, int32_t inner, int32_t is_max,
-                          int32_t out_bytes, void *output);
+                          int32_t *output);
 
 /* RESIZE_NEAREST_NEIGHBOR (NHWC): output pixel (y, x) copies input pixel (y_map[y], x_map[x]); the maps (const
  * data) are TFLM's GetNearestNeighbor, computed at compile time. */
