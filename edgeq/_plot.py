@@ -40,9 +40,11 @@ def plain_axis(axis: Any, *, decimals: int | None = None) -> None:
     ``ax.xaxis`` or ``ax.yaxis``; ``decimals`` None picks 0 for whole-number ticks, else enough to tell them apart."""
     import math  # noqa: PLC0415
 
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: PLC0415
 
     log = axis.get_scale() == "log"
+    if decimals == 0 and not log:
+        axis.set_major_locator(MaxNLocator(integer=True))  # counts and indices: no 0.5 ticks printed as "0"
     if log:
         axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.set_minor_formatter(NullFormatter())  # 2x10^0, 3x10^0 ... between the decades: unreadable
