@@ -475,6 +475,29 @@ def test_recurrent_model_on_qemu_m4_bit_exact_with_tflm(tflm_models, tmp_path, r
             assert out == tflm_outputs(model, x), f"{name} ({backend}): device output differs from TFLM"
 
 
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.tf
+@pytest.mark.timeout(900)
+def test_odd_sizes_on_qemu_m4_dsp_paths(lstm_model, tmp_path):
+    """The DSP (__smlad) dot products of the LSTM / SVDF kernels with sizes that are not multiples of 4 (the plain C
+    tails), batch 2 and time-major, on the Cortex-M4: outputs identical to TFLM."""
+    from fwutil import need_arm, tflm_outputs
+
+    from edgeq.targets.export import export
+
+    need_arm()
+    models = [lstm_model(LSTM_SPECS["t7-f5-u9"]), lstm_model(LSTM_SPECS["time-major-b2-t5"]),
+              svdf_model(tmp_path / "svdf_a.tflite", *SVDF_SHAPES["b2-r2-m5-zp"], seed=3),
+              svdf_model(tmp_path / "svdf_b.tflite", *SVDF_SHAPES["b3-r1-m10-zp"], seed=4)]
+    for k, model in enumerate(models):
+        res = export(model, "qemu-m4", tmp_path / f"fw{k}", backend="portable", build=True)
+        with _device(res.out_dir) as link:
+            for x in random_inputs(model, 3, seed=k):
+                assert link.load(x.tobytes()) == ["m-load-done"]
+                assert link.run(warmup=1)[1] == tflm_outputs(model, x), f"{model.name}: differs from TFLM"
+
+
 # ---- Arduino Uno (AVR, weights and the sigmoid table in flash) -------------------------------------------------------
 
 
