@@ -4,7 +4,8 @@
  * Per time step, for each unit j: the four gates are FC(x_t) + bias and FC(h_prev) (int32 sums requantized to int16
  * Q3.12, added with int16 saturation), through the int16 sigmoid (tanh for the cell gate); then
  * c_j = f_j * c_j + i_j * g_j (two int16 multiplies requantized to the cell scale, a saturating add, the optional
- * clip) and h_j = tanh(c_j) * o_j requantized to the hidden state's int8 scale. Every unit reads the whole previous
+ * clip) and h_j = tanh(c_j) * o_j requantized to the hidden state's int8 scale. Units go four at a time through the
+ * gate dot products (edgeq_dot4_s8: one input load for four weight rows). Every unit reads the whole previous
  * hidden state, so the new one is written to the step's output row first and copied into the state at the end of
  * the step: no scratch (TFLM keeps four int16 gate buffers). */
 #include "edgeq_nn.h"
@@ -83,26 +84,33 @@ static int32_t edgeq_clamp_s16(int32_t v)
     return v < INT16_MIN ? INT16_MIN : (v > INT16_MAX ? INT16_MAX : v);
 }
 
-/* one gate's pre-activation for unit j: requantized FC of the input row (with bias) + FC of the hidden state */
-static int32_t edgeq_lstm_gate(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *g, int32_t j, const int8_t *x,
-                               const int8_t *h)
+/* Pre-activations of one gate for units j .. j+n-1 (n = 4, or 1 for the last units): the requantized FC of the input
+ * row (with the bias) plus the FC of the hidden state, each clamped to int16, added with saturation. Four units share
+ * each input load (edgeq_dot4_s8). */
+static void edgeq_lstm_gate(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *g, int32_t j, int32_t n,
+                            const int8_t *x, const int8_t *h, int32_t out[4])
 {
-    const int8_t *wi = g->input_weights + j * p->input_size;
-    const int8_t *wr = g->recurrent_weights + j * p->units;
-    int32_t acc = edgeq_dot1_s8(x, wi, p->input_size, p->input_offset, 0) + EDGEQ_W32(g->bias + j);
-    int32_t rec = edgeq_dot1_s8(h, wr, p->units, p->hidden_offset, 0);
-    acc = edgeq_clamp_s16(edgeq_requantize_fast(acc, g->input_mult, g->input_shift));
-    rec = edgeq_clamp_s16(edgeq_requantize_fast(rec, g->recurrent_mult, g->recurrent_shift));
-    return edgeq_clamp_s16(acc + rec);
+    int32_t in[4] = {0, 0, 0, 0};
+    int32_t rec[4] = {0, 0, 0, 0};
+    int32_t u;
+    if (n == 4) {
+        edgeq_dot4_s8(x, g->input_weights + j * p->input_size, p->input_size, p->input_size, p->input_offset, in);
+        edgeq_dot4_s8(h, g->recurrent_weights + j * p->units, p->units, p->units, p->hidden_offset, rec);
+    } else {
+        in[0] = edgeq_dot1_s8(x, g->input_weights + j * p->input_size, p->input_size, p->input_offset, 0);
+        rec[0] = edgeq_dot1_s8(h, g->recurrent_weights + j * p->units, p->units, p->hidden_offset, 0);
+    }
+    for (u = 0; u < n; ++u) {
+        const int32_t a = edgeq_clamp_s16(
+            edgeq_requantize_fast(in[u] + EDGEQ_W32(g->bias + j + u), g->input_mult, g->input_shift));
+        const int32_t r = edgeq_clamp_s16(edgeq_requantize_fast(rec[u], g->recurrent_mult, g->recurrent_shift));
+        out[u] = edgeq_clamp_s16(a + r);
+    }
 }
 
 void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates, const int8_t *input,
                    int8_t *hidden_state, int16_t *cell_state, int8_t *output)
 {
-    const edgeq_lstm_gate_data *g_forget = &gates[0];
-    const edgeq_lstm_gate_data *g_input = &gates[1];
-    const edgeq_lstm_gate_data *g_cell = &gates[2];
-    const edgeq_lstm_gate_data *g_output = &gates[3];
     int32_t b;
     int32_t t;
     for (b = 0; b < p->batches; ++b) {
@@ -113,22 +121,31 @@ void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates
             const int8_t *x = input + row * p->input_size;
             int8_t *out = output + row * p->units;
             int32_t j;
-            for (j = 0; j < p->units; ++j) {
-                const int32_t f = edgeq_sigmoid_s16(edgeq_lstm_gate(p, g_forget, j, x, h));
-                const int32_t i = edgeq_sigmoid_s16(edgeq_lstm_gate(p, g_input, j, x, h));
-                const int32_t g = edgeq_tanh_s16(edgeq_lstm_gate(p, g_cell, j, x, h) * 3);
-                const int32_t o = edgeq_sigmoid_s16(edgeq_lstm_gate(p, g_output, j, x, h));
-                int32_t cj = edgeq_clamp_s16(edgeq_requantize_fast(f * c[j], p->forget_mult, p->forget_shift));
-                const int32_t ig = edgeq_clamp_s16(edgeq_requantize_fast(i * g, p->input_mult, p->input_shift));
-                int32_t hj;
-                cj = edgeq_clamp_s16(cj + ig);
-                if (p->cell_clip > 0) {
-                    cj = cj > p->cell_clip ? p->cell_clip : (cj < -p->cell_clip ? -p->cell_clip : cj);
+            for (j = 0; j < p->units;) {
+                const int32_t n = p->units - j >= 4 ? 4 : 1;
+                int32_t f[4], i[4], g[4], o[4];
+                int32_t u;
+                edgeq_lstm_gate(p, &gates[0], j, n, x, h, f);
+                edgeq_lstm_gate(p, &gates[1], j, n, x, h, i);
+                edgeq_lstm_gate(p, &gates[2], j, n, x, h, g);
+                edgeq_lstm_gate(p, &gates[3], j, n, x, h, o);
+                for (u = 0; u < n; ++u, ++j) {
+                    const int32_t fs = edgeq_sigmoid_s16(f[u]);
+                    const int32_t is = edgeq_sigmoid_s16(i[u]);
+                    const int32_t gt = edgeq_tanh_s16(g[u] * 3);
+                    const int32_t os = edgeq_sigmoid_s16(o[u]);
+                    int32_t cj = edgeq_clamp_s16(edgeq_requantize_fast(fs * c[j], p->forget_mult, p->forget_shift));
+                    const int32_t ig = edgeq_clamp_s16(edgeq_requantize_fast(is * gt, p->input_mult, p->input_shift));
+                    int32_t hj;
+                    cj = edgeq_clamp_s16(cj + ig);
+                    if (p->cell_clip > 0) {
+                        cj = cj > p->cell_clip ? p->cell_clip : (cj < -p->cell_clip ? -p->cell_clip : cj);
+                    }
+                    c[j] = (int16_t)cj;
+                    hj = edgeq_tanh_s16(edgeq_lut_input(cj, p->cell_tanh_mult, p->cell_tanh_shift));
+                    hj = edgeq_requantize_fast(hj * os, p->output_mult, p->output_shift) + p->hidden_zero_point;
+                    out[j] = (int8_t)(hj < -128 ? -128 : (hj > 127 ? 127 : hj));
                 }
-                c[j] = (int16_t)cj;
-                hj = edgeq_tanh_s16(edgeq_lut_input(cj, p->cell_tanh_mult, p->cell_tanh_shift));
-                hj = edgeq_requantize_fast(hj * o, p->output_mult, p->output_shift) + p->hidden_zero_point;
-                out[j] = (int8_t)(hj < -128 ? -128 : (hj > 127 ? 127 : hj));
             }
             for (j = 0; j < p->units; ++j) {
                 h[j] = out[j];
