@@ -226,6 +226,13 @@ def _keras_model(spec: dict):
         y = keras.ops.mean(y, axis=(2, 3))
         y = keras.layers.Dense(5, kernel_initializer=init)(y)
         y = keras.layers.Activation("tanh")(y)
+    elif op == "resize_bilinear":
+        import tensorflow as tf
+
+        y = keras.layers.Lambda(lambda t: tf.image.resize(t, spec["size"], method="bilinear") if not spec.get("v1")
+                                else tf.compat.v1.image.resize_bilinear(
+                                    t, spec["size"], align_corners=spec.get("align_corners", False),
+                                    half_pixel_centers=spec.get("half_pixel_centers", False)))(x)
     elif op == "two_outputs":  # one input, two outputs of different sizes
         y1 = keras.layers.Conv2D(spec.get("filters", 4), 1, kernel_initializer=init)(x)
         y2 = keras.layers.MaxPooling2D(2)(x)

@@ -1,4 +1,4 @@
-"""Data-movement ops (RESIZE_NEAREST_NEIGHBOR, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH):
+"""Data-movement ops (RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH):
 single-op models from the TF converter with hypothesis-drawn shapes, permutations, slices (negative steps, masks,
 shrunk axes) and axes; compiled for host under ASan/UBSan and compared byte for byte with TFLM on every output."""
 
@@ -158,3 +158,12 @@ def test_resize_nearest_neighbor_maps_are_tflm_s():
 def test_resize_nearest_neighbor_modes(check_dm, mode):
     check_dm({"op": "resize_nearest", "inputs": [[3, 5, 2]], "size": [7, 4], "v1": True,
               "align_corners": mode == "align", "half_pixel_centers": mode == "half"}, "RESIZE_NEAREST_NEIGHBOR")
+
+
+@pytest.mark.parametrize("mode", ["v2", "plain", "align", "half"])
+@pytest.mark.parametrize("shape,size", [([3, 5, 2], [7, 4]), ([6, 4, 3], [3, 9])])
+def test_resize_bilinear(check_dm, mode, shape, size):
+    spec = {"op": "resize_bilinear", "inputs": [shape], "size": size, "range": 3.0}
+    if mode != "v2":
+        spec.update(v1=True, align_corners=mode == "align", half_pixel_centers=mode == "half")
+    check_dm(spec, "RESIZE_BILINEAR")

@@ -23,6 +23,7 @@ from edgeq.compiler.ops.pooling import AveragePool2D, MaxPool2D
 from edgeq.compiler.ops.prelu import Prelu
 from edgeq.compiler.ops.quantize import Dequantize, Quantize
 from edgeq.compiler.ops.reshape import Reshape
+from edgeq.compiler.ops.resize_bilinear import ResizeBilinear
 from edgeq.compiler.ops.resize_nearest import ResizeNearestNeighbor
 from edgeq.compiler.ops.slice import Slice, StridedSlice
 from edgeq.compiler.ops.softmax import Softmax
@@ -35,7 +36,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
-    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish, Prelu, ArgMax, ArgMin,
+    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish, Prelu, ArgMax, ArgMin, ResizeBilinear,
 )
 
 #: opcode -> Layer class

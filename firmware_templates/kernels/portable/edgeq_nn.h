@@ -483,6 +483,12 @@ void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates
 void edgeq_strided_copy_s8(const int8_t *input, const int32_t *in_strides, int8_t *output, const int32_t *out_strides,
                            const int32_t *dims);
 
+/* RESIZE_BILINEAR (NHWC, int8): TFLM's ResizeBilinearInteger. y_map / x_map hold, per output row / column, the two
+ * source indices and the 10-bit fraction (scaled - 1024 * first index); the sum of the four weighted pixels (int64)
+ * is divided by 2^20, rounding half away from zero. */
+void edgeq_resize_bilinear_s8(const int8_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
+                              const int32_t *y_map, const int32_t *x_map, int8_t *output);
+
 /* ARG_MAX / ARG_MIN over the middle axis of [outer, axis_size, inner]: the index of the first largest (smallest)
  * value, as int32 - TFLM's reference_ops::ArgMinMax. */
 void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size, int32_t inner, int32_t is_max,
