@@ -321,7 +321,7 @@ def test_a_device_that_goes_silent_mid_run_is_named_so(tmp_path):
 
 # ------------------------------------------------------------------------------------------------------ fuzzer
 #: the CI budget: a fixed seed, a bounded number of cases (about two minutes on 2 cores); `./run.sh fuzz` runs longer
-FUZZ_SEED = 1
+FUZZ_SEED = 3  # on the code before issue 13 this seed finds 4 tracebacks and 3 hangs in 48 cases
 FUZZ_CASES = 48
 
 
