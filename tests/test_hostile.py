@@ -172,6 +172,19 @@ def test_unwritable_quantize_output_is_refused_before_work(hello, tmp_path):
                               "/proc/edgeq.tflite", cwd=tmp_path), "not writable")
 
 
+def test_atomic_helpers_turn_oserrors_into_one_line_errors():
+    from edgeq._fs import atomic_dir, atomic_write_bytes
+    from edgeq.errors import EdgeqError
+
+    with pytest.raises(EdgeqError, match="not writable|cannot"):
+        atomic_write_bytes("/proc/edgeq-out.json", b"{}")
+    with pytest.raises(EdgeqError, match="not writable|cannot"):
+        with atomic_dir("/proc/edgeq-out"):
+            pass
+    with pytest.raises(EdgeqError, match="is a folder"):
+        atomic_write_bytes("/tmp", b"x")
+
+
 def test_a_file_where_the_output_folder_goes(hello, tmp_path):
     (tmp_path / "out").write_text("a file")
     assert_user_error(run_cli("compile", hello, "-o", "out", "--force", cwd=tmp_path), "not a folder")
@@ -217,6 +230,9 @@ def test_flash_refuses_a_file_that_is_not_firmware(tmp_path):
     assert_user_error(run_cli("flash", "--board", "qemu-m4", sys.executable, timeout=60), "ELF")
     assert_user_error(run_cli("bench", "--board", "qemu-m4", "--firmware", tmp_path / "anything.npy", timeout=60),
                       "not an ELF")
+    # a real board: the upload takes an ELF for its architecture or an Intel HEX file
+    assert_user_error(run_cli("flash", "--board", "nano33ble", "--port", "/dev/ttyACM9", tmp_path / "anything.npy",
+                              timeout=60), "not an ELF")
 
 
 @pytest.fixture(scope="module")
