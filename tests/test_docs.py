@@ -1,4 +1,5 @@
-"""Executable docs: every ```sh and ```python block of README.md and docs/*.md runs, so a documented command cannot rot.
+"""Executable docs: every ```sh and ```python block of README.md, docs/*.md and examples/*/README.md runs, so a
+documented command cannot rot.
 
 The convention (docs/DEVELOPING.md, "Executable docs"):
 * ```sh and ```python blocks run, in document order, all blocks of one document in the same fresh folder (files
@@ -6,8 +7,9 @@ The convention (docs/DEVELOPING.md, "Executable docs"):
 * ```text, untagged and other non-code blocks (```json, ```c, ...) are output or reference and are not run.
   Tags that look like code but would silently not run (```bash, ```shell, ```console, ```py) are refused.
 * A block directly preceded by a line ``<!-- doc-test: skip: REASON -->`` is not run; the REASON is mandatory.
-* The folder starts with the standard files of :data:`STANDARD_FILES`; ``edgeq`` and ``python`` on PATH are the ones
-  under test; HOME is a fresh folder whose ``~/CMSIS-NN`` is the pinned CMSIS-NN checkout (when there is one).
+* The folder starts with the standard files of :data:`STANDARD_FILES`, the MLPerf Tiny models and samples of
+  ../shared/models/mlperf-tiny under their own names (kws_ref_model.tflite, ...) and, for examples/X/README.md, the
+  files of examples/X/ (its scripts); ``edgeq`` and ``python`` on PATH are the ones under test; HOME is a fresh folder whose ``~/CMSIS-NN`` is the pinned CMSIS-NN checkout (when there is one).
 * Processes a document leaves running (``edgeq flash --detach``) are stopped when the document is done.
 """
 
@@ -27,7 +29,7 @@ import pytest
 
 from conftest import REPO, run_cli, shared_cmsis_nn_dir, shared_models_dir
 
-DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "examples").glob("*/README.md"))]
 RUN = {"sh", "python"}
 NOT_RUN = {"", "text", "json", "c", "cpp", "toml", "yaml", "ini", "make", "makefile", "diff", "csv", "markdown", "md"}
 #: the files every document's folder starts with (name -> what it is); docs/DEVELOPING.md lists them too
@@ -161,18 +163,17 @@ def _environment(root: Path) -> dict[str, str]:
     bin_dir, home = root / "bin", root / "home"
     bin_dir.mkdir()
     home.mkdir()
-    (bin_dir / "edgeq").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m edgeq "$@"\n')
-    (bin_dir / "edgeq").chmod(0o755)
-    for name in ("python", "python3"):
-        (bin_dir / name).symlink_to(sys.executable)
+    # shims, not symlinks: a symlinked venv python would not find its venv (pyvenv.cfg is looked up next to it)
+    for name, args in (("edgeq", ' -m edgeq "$@"'), ("python", ' "$@"'), ("python3", ' "$@"')):
+        (bin_dir / name).write_text(f'#!/bin/sh\nexec "{sys.executable}"{args}\n')
+        (bin_dir / name).chmod(0o755)
     cmsis = shared_cmsis_nn_dir()
     if cmsis is not None:
         (home / "CMSIS-NN").symlink_to(Path(cmsis).resolve())
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGEQ_CMSIS")}
     env.update(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", HOME=str(home), MPLBACKEND="Agg",
                PYTHONUNBUFFERED="1")
-    if "EDGEQ_SHARED_MODELS" in os.environ:
-        env["EDGEQ_SHARED_MODELS"] = os.environ["EDGEQ_SHARED_MODELS"]
+    env["EDGEQ_SHARED_MODELS"] = str(shared_models_dir())  # where examples/raspberrypi's scripts find their defaults
     return env
 
 
@@ -236,6 +237,13 @@ def test_document_examples_run(doc, standard_files, tmp_path):
     _require(doc, "".join(b.code for b in blocks))
     folder = tmp_path / "work"
     shutil.copytree(standard_files, folder)
+    for f in sorted(shared_models_dir().iterdir()):  # the MLPerf Tiny models and samples, under their own names
+        if f.is_file() and not (folder / f.name).exists():
+            (folder / f.name).symlink_to(f)
+    if doc.parent.parent == REPO / "examples":  # an example's README runs next to the example's own files
+        for f in sorted(doc.parent.iterdir()):
+            if f.is_file() and f.name != "README.md":
+                shutil.copyfile(f, folder / f.name)
     env = _environment(tmp_path)
     groups: list[int] = []
     try:
