@@ -156,6 +156,17 @@ def _keras_model(spec: dict):
         y = keras.layers.Concatenate(axis=spec["axis"])(ins)
     elif op == "pad":
         y = keras.layers.ZeroPadding2D(tuple(map(tuple, spec["padding"])))(x)
+    elif op == "pad_conv":  # PAD then a VALID/SAME convolution or depthwise (the PAD is folded into it)
+        y = keras.layers.ZeroPadding2D(tuple(map(tuple, spec["padding"])))(x)
+        if spec.get("depthwise"):
+            y = keras.layers.DepthwiseConv2D(tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                             padding=spec["conv_padding"], depthwise_initializer=init)(y)
+        else:
+            y = keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                    padding=spec["conv_padding"], kernel_initializer=init)(y)
+        if spec.get("then_add"):  # the padded tensor also feeds another op: not foldable
+            y = keras.layers.Add()([y, keras.layers.Conv2D(y.shape[-1], 1)(keras.layers.ZeroPadding2D(
+                tuple(map(tuple, spec["padding"])))(x))[:, :y.shape[1], :y.shape[2], :]])
     elif op == "logistic":
         y = keras.layers.Activation("sigmoid")(x)
     elif op == "relu":

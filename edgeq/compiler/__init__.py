@@ -114,7 +114,8 @@ def _plan(lw, be):
     allow = getattr(be, "allows_inplace_delay", lambda layer, delay: delay == 0)
     reqs = buffer_requests(lw, allow_delay=allow)
     base = [be.scratch_bytes(layer) for layer in lw.layers]
-    by_out = {lw.buffers[layer.op.outputs[0]]: layer for layer in lw.layers if layer.op.outputs}
+    by_out = {lw.buffers[layer.op.outputs[0]]: layer for layer in lw.layers
+              if layer.op.outputs and layer.op.outputs[0] in lw.buffers}  # a folded PAD has no buffer
     first = plan_memory(reqs, base)
     rings = {by_out[c].index: by_out[c].inplace_delay() for c, _ in first.inplace
              if c in by_out and by_out[c].inplace_delay() > 0}

@@ -15,8 +15,16 @@ from edgeq.quant import fixedpoint as fp
 
 
 def conv_common(layer: Layer, *, depthwise: bool) -> None:
-    """Checks and parameters shared by CONV_2D and DEPTHWISE_CONV_2D (stored in ``layer.params``)."""
-    x = layer.require_activation(layer.input(0), "input")
+    """Checks and parameters shared by CONV_2D and DEPTHWISE_CONV_2D (stored in ``layer.params``).
+
+    With a folded PAD (``layer.params["fold"]``, see edgeq.compiler.ops.pad.pad_folds) the layer reads the PAD's
+    input: the output size follows from the padded shape, the PAD's top/left amounts join the leading padding, and
+    its bottom/right amounts are the taps the kernel skips past the input's end (padding with the input zero point
+    adds nothing to the sum, exactly like a skipped tap)."""
+    fold = layer.params.get("fold")
+    if fold is not None:
+        layer.params["input_tensor"] = fold.source
+    x = layer.require_activation(layer.tensor(layer.data_input), "input")
     w = layer.require_int8(layer.input(1), "filter")
     layer.require_const(w, "filter")
     out = layer.require_activation(layer.output(), "output")
@@ -41,15 +49,17 @@ def conv_common(layer: Layer, *, depthwise: bool) -> None:
     if min(sh, sw, dh, dw) < 1:
         raise layer.unsupported(f"stride {sh}x{sw} / dilation {dh}x{dw} must be >= 1")
     n, h, wd, cin = x.shape
+    top, left, bottom, right = (fold.top, fold.left, fold.bottom, fold.right) if fold is not None else (0, 0, 0, 0)
+    ph, pw = h + top + bottom, wd + left + right  # the shape the op sees (padded when a PAD was folded)
     _, kh, kw, kc = w.shape
     on, oh, ow, cout = out.shape
-    exp_h = compute_out_size(padding, h, kh, sh, dh)
-    exp_w = compute_out_size(padding, wd, kw, sw, dw)
+    exp_h = compute_out_size(padding, ph, kh, sh, dh)
+    exp_w = compute_out_size(padding, pw, kw, sw, dw)
     if (on, oh, ow) != (n, exp_h, exp_w):
         raise layer.unsupported(f"output shape {list(out.shape)} does not follow from input {list(x.shape)}, "
                                 f"filter {list(w.shape)}, {padding} stride {sh}x{sw} dilation {dh}x{dw}")
-    pad_h = compute_padding(sh, dh, h, kh, oh)
-    pad_w = compute_padding(sw, dw, wd, kw, ow)
+    pad_h = compute_padding(sh, dh, ph, kh, oh) + top
+    pad_w = compute_padding(sw, dw, pw, kw, ow) + left
     n_channels = cout
     if depthwise:
         if w.shape[0] != 1 or kc != cout:
@@ -113,8 +123,16 @@ class WindowLayer(Layer):
             self.params["delay"] = window_delay(self, self.window_channels())
         return self.params["delay"]
 
+    @property
+    def data_input(self) -> int:
+        """The tensor the kernel reads: input 0, or the input of a PAD folded into this layer."""
+        return self.params.get("input_tensor", self.op.inputs[0])
+
+    def reads(self) -> list[int]:
+        return [self.data_input]
+
     def inplace_candidates(self) -> list[int]:
-        return [self.op.inputs[0]] if self._delay() is not None else []
+        return [self.data_input] if self._delay() is not None else []
 
     def inplace_delay(self) -> int:
         return self._delay() or 0
@@ -158,6 +176,6 @@ class Conv2D(WindowLayer):
             f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {cout}}};",
             f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
             f"status = {r.fn('convolve_wrapper_s8')}(&ctx, &conv_params, &quant_params, &input_dims, "
-            f"{r.cptr(self.op.inputs[0])}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
+            f"{r.cptr(self.data_input)}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
             f"&output_dims, {r.ptr(self.op.outputs[0])});",
         ]

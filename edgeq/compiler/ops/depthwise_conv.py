@@ -42,6 +42,6 @@ class DepthwiseConv2D(WindowLayer):
             f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {cout}}};",
             f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
             f"status = {r.fn('depthwise_conv_wrapper_s8')}(&ctx, &dw_conv_params, &quant_params, &input_dims, "
-            f"{r.cptr(self.op.inputs[0])}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
+            f"{r.cptr(self.data_input)}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
             f"&output_dims, {r.ptr(self.op.outputs[0])});",
         ]

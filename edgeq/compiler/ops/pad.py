@@ -1,14 +1,81 @@
 """PAD (int8, constant paddings, up to 4-D) -> edgeq_pad_s8 (arm_pad_s8). The pad value is the output zero point
-(TFLM's PadPrepare for int8 without a constant value)."""
+(TFLM's PadPrepare for int8 without a constant value).
+
+Folded (no code, no buffer) when its only reader is a CONV_2D or DEPTHWISE_CONV_2D and it pads height and width
+only: the convolution then reads the PAD's input with the extra leading padding, and skips the taps past the
+input's end. Exact: a padded element equals the input zero point, so it adds ``(zp - zp) * w = 0`` to the sum, the
+same as a skipped tap. (Not for pools: MAX_POOL would see the pad value, AVERAGE_POOL would count it.)
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from edgeq.compiler.ops.base import Layer, Renderer, dims4
+
+FOLD_INTO = ("CONV_2D", "DEPTHWISE_CONV_2D")
+
+
+@dataclass(frozen=True)
+class PadFold:
+    pad_index: int  # the PAD operator
+    source: int  # the PAD's input tensor, read by the convolution instead
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+
+def pad_folds(graph) -> dict[int, PadFold]:
+    """Convolution operator index -> the PAD folded into it (see the module docstring for when)."""
+    readers: dict[int, list] = {}
+    for op in graph.operators:
+        for k, t in enumerate(op.inputs):
+            if t >= 0:
+                readers.setdefault(t, []).append((op, k))
+    folds: dict[int, PadFold] = {}
+    for op in graph.operators:
+        if op.opcode != "PAD" or len(op.inputs) != 2 or len(op.outputs) != 1:
+            continue
+        src, pads_t, out = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], op.outputs[0]
+        users = readers.get(out, [])
+        if out in graph.outputs or len(users) != 1 or users[0][1] != 0 or users[0][0].opcode not in FOLD_INTO:
+            continue
+        if src.is_constant or not pads_t.is_constant or len(src.shape) != 4 or src.dtype != "int8":
+            continue
+        o = graph.tensors[out]
+        if o.dtype != "int8" or o.zero_point != src.zero_point or float(o.scale) != float(src.scale):
+            continue
+        pads = [[int(v) for v in row] for row in pads_t.array().reshape(-1, 2).tolist()]
+        if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0] or min(pads[1] + pads[2]) < 0:
+            continue
+        folds[users[0][0].index] = PadFold(op.index, op.inputs[0], pads[1][0], pads[1][1], pads[2][0], pads[2][1])
+    return folds
 
 
 class Pad(Layer):
     OPS = ("PAD",)
     SOURCES = ("edgeq_data_movement_s8.c",)
+
+    @property
+    def folded_into(self) -> int | None:
+        """The convolution this PAD is folded into (set by lower before prepare), or None."""
+        return self.params.get("folded_into")
+
+    def reads(self) -> list[int]:
+        return [] if self.folded_into is not None else super().reads()
+
+    def writes(self) -> list[int]:
+        return [] if self.folded_into is not None else super().writes()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return () if self.folded_into is not None else self.SOURCES
+
+    def describe(self) -> str:
+        if self.folded_into is not None:
+            return f"layer {self.index}: PAD folded into layer {self.folded_into} (no code, no buffer)"
+        return super().describe()
 
     def prepare(self) -> None:
         x = self.require_activation(self.input(0), "input")
@@ -34,6 +101,8 @@ class Pad(Layer):
         return "pad_s8"
 
     def c_call(self, r: Renderer) -> list[str]:
+        if self.folded_into is not None:
+            return []
         p = self.params
         d, a, b = p["input_dims"], p["pre"], p["post"]
         return [
