@@ -66,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == module_name:
                 continue
             raise
-        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        epilog = getattr(module, "EPILOG", None)
+        p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                           epilog=epilog() if callable(epilog) else epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter if epilog else
+                           argparse.HelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser

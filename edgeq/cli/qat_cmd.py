@@ -11,11 +11,19 @@ from edgeq._argtypes import SEED, count, number
 HELP = "quantization-aware training (Keras 3, no tfmot): MODEL.keras + TRAIN.npz -> fully int8 .tflite"
 DESCRIPTION = (
     "Fine-tune a trained float Keras 3 classifier with int8 fake quantization (per-channel conv weights, per-tensor "
-    "dense, BatchNormalization folded, ReLU/ReLU6 fused, activation ranges learned by EMA) and write a fully int8 "
+    "dense, BatchNormalization folded, ReLU/ReLU6 fused, activation ranges learned by EMA; the layers are listed "
+    "below) and write a fully int8 "
     ".tflite (int8 I/O, batch 1) - no representative dataset needed. --data/--val are .npz files with arrays 'x' "
     "(samples) and 'y' (class labels or one-hot). Prints the float vs QAT accuracy (on --val if given, else on the "
     "training data); progress per epoch goes to stderr."
 )
+
+
+def EPILOG() -> str:  # noqa: N802 - read by edgeq.cli.main like the HELP/DESCRIPTION constants
+    from edgeq.qat import supported_table_text
+
+    return ("layers QAT trains with fake quantization (anything else is refused, naming the layer):\n"
+            + supported_table_text())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

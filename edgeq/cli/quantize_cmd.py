@@ -17,15 +17,16 @@ DESCRIPTION = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help=".keras / .h5 file, SavedModel folder, or float .tflite")
-    p.add_argument("--mode", choices=("int8", "dynamic", "float16", "float32"), default="int8",
-                   help="int8: full-integer static (default); dynamic: int8 weights, float activations; "
+    p.add_argument("--mode", choices=("int8", "int16x8", "dynamic", "float16", "float32"), default="int8",
+                   help="int8: full-integer static (default); int16x8: int16 activations, int8 weights (for "
+                        "accuracy-sensitive models; TFLM runs it); dynamic: int8 weights, float activations; "
                         "float16; float32")
     p.add_argument("--data", metavar="CALIB.npy|.npz",
                    help="calibration samples for int8 (first dimension = samples; .npz: key 'x' or the only array)")
     p.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy"), default=None,
                    help="how activation ranges are chosen from the calibration data (int8; default minmax)")
-    p.add_argument("--io", choices=("int8", "float32"), default=None,
-                   help="input/output type of an int8 model (default int8)")
+    p.add_argument("--io", choices=("int8", "int16", "float32"), default=None,
+                   help="input/output type (default int8 for --mode int8, int16 for --mode int16x8)")
     p.add_argument("--per-tensor-dense", action="store_true",
                    help="per-tensor weights for fully-connected layers (most MCU models); conv stays per-channel")
     p.add_argument("--max-samples", type=count(1), default=None, metavar="N", help="use at most N calibration samples")

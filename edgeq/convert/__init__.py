@@ -13,7 +13,7 @@ from typing import Any
 __all__ = ["CALIBRATIONS", "MODES", "QuantizeResult", "EvalReport", "quantize", "evaluate", "load_model"]
 
 CALIBRATIONS = ("minmax", "percentile", "mse", "entropy")
-MODES = ("int8", "dynamic", "float16", "float32")
+MODES = ("int8", "int16x8", "dynamic", "float16", "float32")
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,6 @@ CONVERT_INSTALL = 'pip install "edgeq[convert]"'
 #: environment TensorFlow reads at import time; set only when the user has not chosen otherwise
 _TF_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
     "KERAS_BACKEND": "tensorflow",
     "GRPC_VERBOSITY": "ERROR",
 }

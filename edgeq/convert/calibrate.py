@@ -86,8 +86,11 @@ def activation_tensors(mt, *, only_with_ranges: bool = False) -> list[int]:
             if t >= 0 and t not in seen:
                 seen.add(t)
                 used.append(int(t))
+    owned = converter_owned_tensors(mt)
     out = []
     for t in used:
+        if t in owned:
+            continue
         tt = sg.tensors[t]
         if tt.type != 0 or tt.isVariable or _is_const(mt, tt):  # 0 = FLOAT32
             continue
@@ -110,10 +113,33 @@ def set_ranges(mt, ranges: dict[int, tuple[float, float]]) -> None:
         sg.tensors[t].quantization = q
 
 
+#: state inputs whose quantization the converter derives itself (the LSTM's hidden state shares the output's scale,
+#: its cell state gets a power-of-two int16 scale): their calibrated ranges are kept, never observed
+_STATE_INPUTS = {"UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
+
+
+def converter_owned_tensors(mt) -> set[int]:
+    """Tensors whose ranges only the converter's own calibrator can set: every op's ``intermediates`` (the LSTM
+    gate outputs, not visible to an interpreter) and recurrent state inputs. Their calibrated ranges are kept."""
+    schema = _schema()
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    out: set[int] = set()
+    for op in mt.subgraphs[0].operators:
+        if op.intermediates is not None:
+            out.update(int(t) for t in op.intermediates if t >= 0)
+        code = mt.operatorCodes[op.opcodeIndex]
+        opname = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "")
+        for i in _STATE_INPUTS.get(opname, ()):
+            if op.inputs is not None and len(op.inputs) > i and op.inputs[i] >= 0:
+                out.add(int(op.inputs[i]))
+    return out
+
+
 def clear_ranges(mt) -> None:
-    for t in mt.subgraphs[0].tensors:
+    keep = converter_owned_tensors(mt)
+    for i, t in enumerate(mt.subgraphs[0].tensors):
         q = t.quantization
-        if q is not None and (q.scale is None or len(q.scale) == 0):
+        if i not in keep and q is not None and (q.scale is None or len(q.scale) == 0):
             t.quantization = None
 
 
@@ -331,12 +357,16 @@ def check_ranges_used(quantized: bytes, ranges_by_name: dict[str, tuple[float, f
 # Keras / SavedModel: the converter's calibrate-only mode
 
 
-def calibrate_only(concrete_function, samples: np.ndarray, *, where: str = "") -> bytes:
-    """A float .tflite with converter min/max on every activation it will quantize (batch fixed by the function)."""
+def calibrate_only(concrete_function, samples: np.ndarray, *, where: str = "", trackable=None,
+                   all_samples: bool = False) -> bytes:
+    """A float .tflite with converter min/max on every activation it will quantize (batch fixed by the function).
+
+    ``all_samples``: calibrate on every sample, not :data:`CONVERTER_SAMPLES` (models whose op intermediates, such
+    as the LSTM gates, keep the converter's ranges)."""
     from edgeq.convert._tf import first_line, import_tf, quiet
 
     tf = import_tf()
-    few = samples[: max(1, min(CONVERTER_SAMPLES, len(samples)))]
+    few = samples if all_samples else samples[: max(1, min(CONVERTER_SAMPLES, len(samples)))]
 
     def representative():
         for x in few:
@@ -344,7 +374,7 @@ def calibrate_only(concrete_function, samples: np.ndarray, *, where: str = "") -
 
     try:
         with quiet() as log:
-            conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function])
+            conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete_function], trackable)
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.representative_dataset = representative
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -108,8 +108,11 @@ def load_samples(data, input_shape: Sequence[int], *, what: str = "calibration d
     return fit_samples(arr, input_shape, where=where, what=what, dtype=dtype)
 
 
-def load_labels(path_or_array, n: int, *, where: str | None = None) -> np.ndarray:
-    """Class labels, ``(N,)`` integers or ``(N, C)`` one-hot/probabilities, as ``(N,)`` int64."""
+def load_labels(path_or_array, n: int, *, where: str | None = None, classes: int | None = None) -> np.ndarray:
+    """Class labels, ``(N,)`` integers or ``(N, C)`` one-hot/probabilities, as ``(N,)`` int64.
+
+    ``classes``: the number of classes the model predicts; every label must lie in ``[0, classes)`` (negative
+    labels are refused in any case)."""
     if isinstance(path_or_array, (str, os.PathLike)):
         where = str(path_or_array)
         arr = load_array(path_or_array, what="labels", keys=("y", "Y", "labels", "label", "y_test", "targets"))
@@ -129,4 +132,15 @@ def load_labels(path_or_array, n: int, *, where: str | None = None) -> np.ndarra
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise EdgeqError("labels must be whole class indices", where=where)
-    return arr.astype(np.int64)
+    if arr.dtype.kind not in "biuf":
+        raise EdgeqError(f"labels have dtype {arr.dtype}, expected class indices", where=where)
+    out = arr.astype(np.int64)
+    if out.size and out.min() < 0:
+        bad = int(np.argmax(out < 0))
+        raise EdgeqError(f"label {int(out[bad])} at index {bad} is negative", where=where,
+                         hint="class labels are 0 .. classes-1")
+    if classes is not None and out.size and out.max() >= classes:
+        bad = int(np.argmax(out >= classes))
+        raise EdgeqError(f"label {int(out[bad])} at index {bad} is outside [0, {classes}) (the model predicts "
+                         f"{classes} classes)", where=where, hint="class labels are 0 .. classes-1")
+    return out

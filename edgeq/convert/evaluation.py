@@ -327,7 +327,8 @@ def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, p
     samples = fit_samples(arr, ref_in.shape, where=data_where, what="data")
     if max_samples:
         samples = samples[:max_samples]
-    y = load_labels(labels, len(samples)) if labels is not None else None
+    n_classes = max(2, int(sum(t.num_elements for t in ref_out)))
+    y = load_labels(labels, len(samples), classes=n_classes) if labels is not None else None
     if y is not None and max_samples:
         y = y[:max_samples]
 

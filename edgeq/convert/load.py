@@ -62,6 +62,8 @@ class SourceModel:
     file_size: int = 0
     _signature: Any = field(default=None, repr=False)  # SavedModel: the serving signature
     _input_names: list[str] = field(default_factory=list, repr=False)
+    #: what the converter needs besides the concrete function (the variables of a rebuilt recurrent model)
+    trackable: Any = field(default=None, repr=False)
 
     @property
     def fixed_input_shapes(self) -> list[tuple[int, ...]]:
@@ -74,8 +76,10 @@ class SourceModel:
             out.append((1,) + tuple(int(d) for d in s[1:]) if s else ())
         return out
 
-    def concrete_function(self):
-        """A tf ConcreteFunction with every input's batch fixed to 1 (no trackable_obj needed to freeze it)."""
+    def concrete_function(self, *, fuse_lstm: bool = True):
+        """A tf ConcreteFunction with every input's batch fixed to 1. A model with recurrent layers is rebuilt by
+        :func:`edgeq.convert.recurrent.converter_function` (``fuse_lstm=False``: LSTMs unrolled too) and
+        :attr:`trackable` is set for the converter."""
         from edgeq.convert._tf import import_tf
 
         tf = import_tf()
@@ -83,6 +87,11 @@ class SourceModel:
                  for i, (s, d) in enumerate(zip(self.fixed_input_shapes, self.input_dtypes))]
         if self.format in ("keras", "h5", "keras-object"):
             model = self.obj
+            from edgeq.convert.recurrent import converter_function, recurrent_layers
+
+            if recurrent_layers(model):
+                cf, self.trackable = converter_function(model, self.fixed_input_shapes, fuse_lstm=fuse_lstm)
+                return cf
             if len(specs) == 1:
                 fn = tf.function(lambda x: model(x, training=False), input_signature=specs)
             else:

@@ -27,10 +27,11 @@ from edgeq._fs import atomic_write_bytes
 from edgeq.convert.calibrate import CALIBRATIONS
 from edgeq.errors import EdgeqError, ModelError, ToolchainError, UnsupportedError
 
-MODES: tuple[str, ...] = ("int8", "dynamic", "float16", "float32")
-IO_TYPES: tuple[str, ...] = ("int8", "float32")
+MODES: tuple[str, ...] = ("int8", "int16x8", "dynamic", "float16", "float32")
+IO_TYPES: tuple[str, ...] = ("int8", "int16", "float32")
 #: model_kind() each mode must produce
-EXPECTED_KIND = {"int8": "int8", "dynamic": "dynamic-range", "float16": "float16", "float32": "float32"}
+EXPECTED_KIND = {"int8": "int8", "int16x8": "int16x8", "dynamic": "dynamic-range", "float16": "float16",
+                 "float32": "float32"}
 
 
 @dataclass
@@ -82,7 +83,9 @@ class QuantizeResult:
     def text(self) -> str:
         s = self.summary
         mode = s["mode"]
-        if mode == "int8":
+        if mode == "int16x8":
+            detail = f"int16x8 (int16 activations, int8 weights; min/max on {s['samples']} samples, {s['io']} I/O)"
+        elif mode == "int8":
             detail = (f"int8 (calibration {s['calibration']} on {s['samples']} samples, {s['io']} I/O, "
                       f"per-channel conv, {'per-tensor' if s['per_tensor_dense'] else 'per-channel'} dense)")
         else:
@@ -112,12 +115,23 @@ def _check_options(mode: str, calibration: str | None, io: str | None, data: Any
     if io is not None and io not in IO_TYPES:
         raise EdgeqError(f"unknown I/O type {io!r}", hint=f"use one of {', '.join(IO_TYPES)}")
     if mode == "int8":
+        if io == "int16":
+            raise EdgeqError("--io int16 needs --mode int16x8")
         if data is None:
             raise EdgeqError("int8 quantization needs calibration data",
                              hint="pass --data CALIB.npy (a few hundred representative input samples)")
         return calibration, io or "int8"
-    if io == "int8":
-        raise EdgeqError(f"--io int8 needs --mode int8 (a {mode} model has float I/O)")
+    if mode == "int16x8":
+        if data is None:
+            raise EdgeqError("int16x8 quantization needs calibration data",
+                             hint="pass --data CALIB.npy (a few hundred representative input samples)")
+        if calibration != "minmax":
+            raise EdgeqError(f"--calibration {calibration} is not available for --mode int16x8 (min/max only)")
+        if io == "int8":
+            raise EdgeqError("--io int8 does not apply to --mode int16x8 (its I/O is int16, or float32)")
+        return calibration, io or "int16"
+    if io in ("int8", "int16"):
+        raise EdgeqError(f"--io {io} needs --mode int8 or int16x8 (a {mode} model has float I/O)")
     if calibration != "minmax":
         raise EdgeqError(f"--calibration {calibration} only applies to --mode int8")
     return calibration, "float32"
@@ -132,23 +146,63 @@ def quantize(model: Any, mode: str = "int8", data: Any = None, calibration: str 
     ``io``: ``"int8"`` (default for int8) or ``"float32"``. ``progress``: tqdm bar on stderr (None = only on a
     terminal). ``max_samples``: use at most that many calibration samples. Raises :class:`EdgeqError` subclasses
     for anything the user can fix.
+
+    The conversion runs in a child process (:mod:`edgeq.convert.isolate`): a crash of the TFLite converter is an
+    :class:`UnsupportedError` naming what it was converting, never a crash of the caller.
     """
-    started = time.perf_counter()
     calibration, io = _check_options(mode, calibration, io, data)
     if isinstance(model, (str, os.PathLike)):
         from edgeq.convert.load import detect_format
 
         detect_format(model)  # a missing / foreign model file is reported before anything about the data
-    arr = None
-    if mode == "int8":
+    arr, data_where = None, ""
+    if mode in ("int8", "int16x8"):
         from edgeq.convert.data import load_array
 
         arr = load_array(data, what="calibration data") if isinstance(data, (str, os.PathLike)) else np.asarray(data)
         data_where = str(data) if isinstance(data, (str, os.PathLike)) else "<array>"
+        if arr.dtype.kind not in "biuf":
+            raise EdgeqError(f"calibration data has dtype {arr.dtype}, expected numbers", where=data_where)
+    kwargs = dict(mode=mode, arr=arr, data_where=data_where, calibration=calibration, io=io,
+                  per_tensor_dense=per_tensor_dense, progress=progress, max_samples=max_samples)
+    from edgeq.convert.isolate import inprocess, run_isolated
 
+    if isinstance(model, (str, os.PathLike)):
+        return run_isolated("quantize", dict(model=str(model), **kwargs), where=str(model))
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return run_isolated("quantize", dict(model=bytes(model), **kwargs), where="<bytes>")
+    if inprocess() or not (hasattr(model, "save") and hasattr(model, "layers")):
+        return _quantize_here(model, **kwargs)
+    import tempfile
+
+    from edgeq.convert._tf import quiet
+
+    with tempfile.TemporaryDirectory(prefix="edgeq-model-") as tmp:
+        path = Path(tmp) / "model.keras"
+        try:
+            with quiet():
+                model.save(path)
+        except Exception:  # noqa: BLE001 - a model Keras cannot save (custom layers): convert it here
+            return _quantize_here(model, **kwargs)
+        result = run_isolated("quantize", dict(model=str(path), source="<keras.Model>", **kwargs),
+                              where=getattr(model, "name", None))
+    return result
+
+
+def _quantize_here(model: Any, mode: str, arr: np.ndarray | None, data_where: str, calibration: str, io: str,
+                   per_tensor_dense: bool, progress: bool | None, max_samples: int | None,
+                   source: str | None = None) -> QuantizeResult:
+    """:func:`quantize` in this process (the child's side of it)."""
+    from edgeq.convert.isolate import stage
+
+    started = time.perf_counter()
     from edgeq.convert.load import load_model
 
+    stage(f"loading {source or (model if isinstance(model, str) else '<model>')}")
     src = load_model(model)
+    if source:
+        src.source = source
+    stage(_stage_text(src, mode))
     float_bytes: bytes | None = None
     ranges_by_name: dict[str, tuple[float, float]] = {}
     check = None
@@ -156,11 +210,24 @@ def quantize(model: Any, mode: str = "int8", data: Any = None, calibration: str 
 
     if src.format == "tflite":
         out, float_bytes, ranges_by_name, check, samples_used = _from_tflite(
-            src, mode, arr, data_where if arr is not None else "", calibration, io, per_tensor_dense, progress,
+            src, mode, arr, data_where, calibration, io, per_tensor_dense, progress,
             max_samples)
     else:
-        cf = src.concrete_function() if mode != "int8" else None
-        if mode == "int8":
+        cf = src.concrete_function() if mode not in ("int8", "int16x8") else None
+        if mode == "int16x8":
+            from edgeq.convert.data import fit_samples
+
+            if len(src.input_shapes) != 1:
+                raise UnsupportedError(f"int16x8 calibration supports single-input models (this one has "
+                                       f"{len(src.input_shapes)} inputs)", where=src.source)
+            samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
+            if max_samples:
+                samples = samples[:max_samples]
+            samples_used = len(samples)
+            cf = src.concrete_function(fuse_lstm=False)  # the converter has no int16x8 fused LSTM: unrolled
+            out = _convert(cf, mode, src.source, src.trackable, samples=samples, io=io)
+            float_bytes = _convert(cf, "float32", src.source, src.trackable)
+        elif mode == "int8":
             from edgeq.convert.data import fit_samples
 
             if len(src.input_shapes) != 1:
@@ -172,11 +239,11 @@ def quantize(model: Any, mode: str = "int8", data: Any = None, calibration: str 
             samples_used = len(samples)
             cf = src.concrete_function()
             out, float_bytes, ranges_by_name, check = _int8_from_calibrated(
-                _calibrate_only(cf, samples, src.source), samples, calibration, io, per_tensor_dense, progress,
-                src.source, calibrated_by_converter=True)
+                _calibrate_only(cf, samples, src.source, src.trackable), samples, calibration, io, per_tensor_dense,
+                progress, src.source, calibrated_by_converter=True)
         else:
-            out = _convert(cf, mode, src.source)
-            float_bytes = out if mode == "float32" else _convert(cf, "float32", src.source)
+            out = _convert(cf, mode, src.source, src.trackable)
+            float_bytes = out if mode == "float32" else _convert(cf, "float32", src.source, src.trackable)
 
     graph = _verify(out, mode, io, src.source)
     from edgeq.tflite.check import model_kind
@@ -187,10 +254,10 @@ def quantize(model: Any, mode: str = "int8", data: Any = None, calibration: str 
         "format": src.format,
         "output": None,
         "mode": mode,
-        "calibration": calibration if mode == "int8" else None,
+        "calibration": calibration if mode in ("int8", "int16x8") else None,
         "io": io,
         "per_tensor_dense": bool(per_tensor_dense) if mode == "int8" else None,
-        "samples": samples_used if mode == "int8" else None,
+        "samples": samples_used if mode in ("int8", "int16x8") else None,
         "kind": model_kind(graph),
         "input_shape": list(graph.input_tensors()[0].shape) if graph.inputs else [],
         "size_before": int(size_before),
@@ -205,16 +272,37 @@ def quantize(model: Any, mode: str = "int8", data: Any = None, calibration: str 
     return QuantizeResult(out, summary, float_bytes, ranges_by_name)
 
 
+def _stage_text(src, mode: str) -> str:
+    """What the child is converting, naming the layers the converter is most likely to choke on."""
+    text = f"converting {src.source} to {mode}"
+    if src.format in ("keras", "h5", "keras-object"):
+        from edgeq.convert.recurrent import describe, recurrent_layers
+
+        rnn = recurrent_layers(src.obj)
+        if rnn:
+            text += f" (recurrent layer(s) {describe(rnn)})"
+    return text
+
+
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _convert(cf, mode: str, where: str) -> bytes:
+def _convert(cf, mode: str, where: str, trackable=None, *, samples: np.ndarray | None = None,
+             io: str = "float32") -> bytes:
     from edgeq.convert._tf import first_line, import_tf, quiet
 
     tf = import_tf()
     try:
         with quiet() as log:
-            conv = tf.lite.TFLiteConverter.from_concrete_functions([cf])
+            conv = tf.lite.TFLiteConverter.from_concrete_functions([cf], trackable)
+            if mode == "int16x8":  # the converter's own min/max calibration over every sample
+                conv.optimizations = [tf.lite.Optimize.DEFAULT]
+                conv.representative_dataset = lambda: ([np.asarray(x, np.float32)[None]] for x in samples)
+                conv.target_spec.supported_ops = [
+                    tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+                if io == "int16":
+                    conv.inference_input_type = tf.int16
+                    conv.inference_output_type = tf.int16
             if mode in ("dynamic", "float16"):
                 conv.optimizations = [tf.lite.Optimize.DEFAULT]
             if mode == "float16":
@@ -226,10 +314,10 @@ def _convert(cf, mode: str, where: str) -> bytes:
     return bytes(out)
 
 
-def _calibrate_only(cf, samples: np.ndarray, where: str) -> bytes:
+def _calibrate_only(cf, samples: np.ndarray, where: str, trackable=None) -> bytes:
     from edgeq.convert.calibrate import calibrate_only
 
-    return calibrate_only(cf, samples, where=where)
+    return calibrate_only(cf, samples, where=where, trackable=trackable, all_samples=trackable is not None)
 
 
 def _int8_from_calibrated(calibrated: bytes, samples: np.ndarray, calibration: str, io: str, per_tensor_dense: bool,
@@ -269,7 +357,7 @@ def _from_tflite(src, mode: str, arr, data_where: str, calibration: str, io: str
     if kind != "float32":
         raise UnsupportedError(f"the .tflite model is already {kind}; edgeq quantizes float32 .tflite models",
                                where=src.source, hint="pass the float model (or the Keras model)")
-    if mode in ("dynamic", "float16"):
+    if mode in ("dynamic", "float16", "int16x8"):
         raise UnsupportedError(f"--mode {mode} needs the Keras model or SavedModel, not a .tflite",
                                where=src.source, hint="a float .tflite can be quantized with --mode int8")
     mt = cal.model_t(src.obj)
@@ -302,6 +390,14 @@ def _verify(out: bytes, mode: str, io: str, where: str):
         require_full_int8(graph, source=where, io=io)
         require_batch_one(graph, source=where)
         return graph
+    if mode == "int16x8":
+        from edgeq.convert.verify import FLOAT_TYPES, describe, float_tensors
+
+        bad = float_tensors(graph, allow_float_io=(io == "float32"), bad_types=FLOAT_TYPES)
+        if bad:
+            raise ModelError(f"the int16x8 model is not fully quantized: {describe(*bad[0])}", where=where,
+                             hint="an op without an int16x8 kernel; use --mode int8")
+        require_batch_one(graph, source=where)
     kind = model_kind(graph)
     if kind != EXPECTED_KIND[mode] and not (mode == "dynamic" and kind == "float32"):
         raise ModelError(f"--mode {mode} produced a {kind} model", where=where)

@@ -16,6 +16,22 @@ OTHER_QUANT_TYPES = ("uint8", "int16")
 WEIGHT_INPUTS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
 
 
+#: int16 state tensors an int8 model has by design: (op, input index). TFLM's int8 LSTM keeps its cell state in
+#: int16 (the converter's int8 UNIDIRECTIONAL_SEQUENCE_LSTM, as in tflite-micro's mnist_lstm example).
+INT16_STATE_INPUTS = {("UNIDIRECTIONAL_SEQUENCE_LSTM", 19)}
+
+
+def int16_state_tensors(graph: Graph) -> set[int]:
+    """Indices of the int16 state tensors an int8 model may contain (see :data:`INT16_STATE_INPUTS`)."""
+    out: set[int] = set()
+    for op in graph.operators:
+        for opcode, i in INT16_STATE_INPUTS:
+            if op.opcode == opcode and len(op.inputs) > i and op.inputs[i] >= 0 \
+                    and graph.tensors[op.inputs[i]].dtype == "int16":
+                out.add(op.inputs[i])
+    return out
+
+
 def producers(graph: Graph) -> dict[int, Operator]:
     """tensor index -> the operator that writes it."""
     return {t: op for op in graph.operators for t in op.outputs if t >= 0}
@@ -42,7 +58,7 @@ def float_tensors(graph: Graph, *, allow_float_io: bool = False,
     """
     prod = producers(graph)
     consumers = graph.consumers()
-    seen: set[int] = set()
+    seen: set[int] = set(int16_state_tensors(graph)) if "int16" in bad_types else set()
     out: list[tuple[Tensor, Operator | None]] = []
 
     def add(t: int, op: Operator | None) -> None:

@@ -21,10 +21,39 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["run_qat", "QatResult", "quantize_model", "convert", "calibrate", "learned_ranges", "missing_ranges", "custom_objects",
-           "FakeQuant", "QConv2D", "QDepthwiseConv2D", "QDense", "QAdd", "QActivation"]
+__all__ = ["SUPPORTED_TABLE", "run_qat", "QatResult", "quantize_model", "convert", "calibrate", "learned_ranges",
+           "missing_ranges", "custom_objects", "FakeQuant", "QConv2D", "QDepthwiseConv2D", "QConv1D",
+           "QDepthwiseConv1D", "QDense", "QAdd", "QConcatenate", "QActivation"]
 
-_LAYERS = ("FakeQuant", "QConv2D", "QDepthwiseConv2D", "QDense", "QAdd", "QActivation")
+#: what ``edgeq qat`` trains with fake quantization, as shown in the README and ``edgeq qat --help``
+SUPPORTED_TABLE: tuple[tuple[str, str], ...] = (
+    ("Conv1D, Conv2D, DepthwiseConv1D/2D, SeparableConv1D/2D, Dense",
+     "int8 weights (per-channel conv, per-tensor Dense), any strides/dilations, 'valid'/'same' padding; a "
+     "BatchNormalization right after is folded, a ReLU/ReLU6 after is fused"),
+    ("Add, Concatenate", "own output range (Add may fuse a ReLU/ReLU6)"),
+    ("ReLU, ReLU6, LeakyReLU, hard_swish, Activation(...)", "own output range"),
+    ("softmax, sigmoid, tanh", "the fixed int8 range TFLite uses (1/256, 1/256, 1/128)"),
+    ("GlobalAveragePooling1D/2D", "own output range (MEAN rescales)"),
+    ("Max/AveragePooling1D/2D, GlobalMaxPooling1D/2D, Flatten, Reshape, Permute, ZeroPadding1D/2D, "
+     "UpSampling1D/2D, Cropping1D/2D, Dropout", "keep the input's range (as in int8 TFLite)"),
+    ("LSTM, GRU, SimpleRNN, Bidirectional", "not fake-quantized: use 'edgeq quantize' (post-training) for "
+                                            "recurrent models"),
+)
+
+
+def supported_table_markdown() -> str:
+    rows = ["| layers | how QAT quantizes them |", "|---|---|"]
+    rows += [f"| {a} | {b} |" for a, b in SUPPORTED_TABLE]
+    return "\n".join(rows)
+
+
+def supported_table_text() -> str:
+    """The table as plain text (``edgeq qat --help``)."""
+    return "\n".join(f"  {a}\n      {b}" for a, b in SUPPORTED_TABLE)
+
+
+_LAYERS = ("FakeQuant", "QConv2D", "QDepthwiseConv2D", "QConv1D", "QDepthwiseConv1D", "QDense", "QAdd", "QConcatenate",
+           "QActivation")
 
 
 def _tf_ready() -> None:

@@ -29,8 +29,10 @@ import tensorflow as tf
 
 #: activations a weight layer / add may fuse (what the TFLite converter folds into the op)
 FUSABLE_ACTIVATIONS = ("linear", "relu", "relu6")
-#: fixed int8 output ranges TFLite imposes (scale 1/256, zero point -128)
-FIXED_RANGES = {"softmax": (0.0, 255.0 / 256.0), "sigmoid": (0.0, 255.0 / 256.0)}
+#: fixed int8 output ranges TFLite imposes (softmax/sigmoid: scale 1/256, zero point -128; tanh: 1/128, 0)
+FIXED_RANGES = {"softmax": (0.0, 255.0 / 256.0), "sigmoid": (0.0, 255.0 / 256.0), "tanh": (-1.0, 127.0 / 128.0)}
+#: stand-alone activations with an int8 kernel whose output has its own (learned) range
+OWN_RANGE_ACTIVATIONS = ("hard_swish", "leaky_relu")
 #: smallest range an activation may have (an all-zero tensor would give a zero scale)
 MIN_RANGE = 1e-6
 _PACKAGE = "edgeq"
@@ -45,6 +47,13 @@ def _apply_activation(y, activation: str):
         return tf.nn.softmax(y, axis=-1)
     if activation == "sigmoid":
         return tf.math.sigmoid(y)
+    if activation == "tanh":
+        return tf.math.tanh(y)
+    if activation == "hard_swish":
+        return y * tf.nn.relu6(y + 3.0) / 6.0
+    if activation.startswith("leaky_relu"):
+        alpha = float(activation.split(":")[1]) if ":" in activation else 0.2
+        return tf.nn.leaky_relu(y, alpha=alpha)
     return y
 
 
@@ -145,7 +154,8 @@ class _QuantLayerBase(keras.layers.Layer):
     def __init__(self, activation: str = "linear", ema_decay: float = 0.99, source_layers=(), **kwargs):
         super().__init__(**kwargs)
         activation = activation or "linear"
-        if activation not in FUSABLE_ACTIVATIONS + tuple(FIXED_RANGES):
+        if activation not in FUSABLE_ACTIVATIONS + tuple(FIXED_RANGES) + OWN_RANGE_ACTIVATIONS \
+                and not activation.startswith("leaky_relu:"):
             raise ValueError(f"activation {activation!r} cannot be fused (use one of {FUSABLE_ACTIVATIONS})")
         self.activation = activation
         self.ema_decay = float(ema_decay)
@@ -304,6 +314,68 @@ class QDepthwiseConv2D(_WeightLayerBase):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class QConv1D(QConv2D):
+    """Conv1D as TFLite runs it: RESHAPE to (1, W, C) rows, CONV_2D with a (1, k) kernel, RESHAPE back.
+
+    The kernel is stored as ``(1, k, cin, filters)`` (per-channel int8 like :class:`QConv2D`); strides and dilation
+    act on the width. ``kernel_size``/``strides``/``dilation_rate`` are given as 1-D values.
+    """
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid", dilation_rate=1, **kwargs):
+        k = _one(kernel_size)
+        super().__init__(filters, (1, k), strides=(1, _one(strides)), padding=padding,
+                         dilation_rate=(1, _one(dilation_rate)), **kwargs)
+
+    def call(self, x, training=None):
+        w, b = self.quantized_kernel()
+        y = tf.nn.conv2d(tf.expand_dims(x, 1), w, strides=(1, *self.strides, 1), padding=self.padding.upper(),
+                         dilations=(1, *self.dilation_rate, 1))
+        y = tf.squeeze(tf.nn.bias_add(y, b), axis=1)
+        return self.output_quant(_apply_activation(y, self.activation), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return keras.layers.Conv1D(self.filters, self.kernel_size[1], self.strides[1], self.padding,
+                                   dilation_rate=self.dilation_rate[1]).compute_output_shape(input_shape)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(kernel_size=self.kernel_size[1], strides=self.strides[1], dilation_rate=self.dilation_rate[1])
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class QDepthwiseConv1D(QDepthwiseConv2D):
+    """DepthwiseConv1D as TFLite runs it: DEPTHWISE_CONV_2D with a (1, k) kernel between two RESHAPEs."""
+
+    def __init__(self, kernel_size, strides=1, padding: str = "valid", depth_multiplier: int = 1, dilation_rate=1,
+                 **kwargs):
+        super().__init__((1, _one(kernel_size)), strides=(1, _one(strides)), padding=padding,
+                         depth_multiplier=depth_multiplier, dilation_rate=(1, _one(dilation_rate)), **kwargs)
+
+    def call(self, x, training=None):
+        w, b = self.quantized_kernel()
+        y = tf.nn.depthwise_conv2d(tf.expand_dims(x, 1), w, strides=(1, *self.strides, 1),
+                                   padding=self.padding.upper(), dilations=self.dilation_rate)
+        y = tf.squeeze(tf.nn.bias_add(y, b), axis=1)
+        return self.output_quant(_apply_activation(y, self.activation), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return keras.layers.DepthwiseConv1D(self.kernel_size[1], self.strides[1], self.padding,
+                                            depth_multiplier=self.depth_multiplier,
+                                            dilation_rate=self.dilation_rate[1]).compute_output_shape(input_shape)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(kernel_size=self.kernel_size[1], strides=self.strides[1], dilation_rate=self.dilation_rate[1])
+        return cfg
+
+
+def _one(v) -> int:
+    """A 1-D size given as an int or a 1-tuple."""
+    return int(v[0]) if isinstance(v, (list, tuple)) else int(v)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class QDense(_WeightLayerBase):
     """Dense (+ folded BN + fused ReLU/ReLU6) with per-tensor int8 weights and int8 output.
 
@@ -359,8 +431,33 @@ class QAdd(_QuantLayerBase):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class QConcatenate(_QuantLayerBase):
+    """Concatenate along ``axis`` with its own int8 output range (the converter requantizes inputs whose range
+    differs, as CONCATENATION needs one scale)."""
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = int(axis)
+
+    def build(self, input_shape):
+        self.output_quant.build(None)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.output_quant(tf.concat(list(inputs), axis=self.axis), training=training)
+
+    def compute_output_shape(self, input_shape):
+        return keras.layers.Concatenate(axis=self.axis).compute_output_shape(input_shape)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(axis=self.axis)
+        return cfg
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class QActivation(_QuantLayerBase):
-    """A stand-alone activation: ReLU/ReLU6 (int8 RELU rescales: own range) or softmax/sigmoid (fixed range)."""
+    """A stand-alone activation: ReLU/ReLU6/hard_swish/leaky_relu (own range) or softmax/sigmoid/tanh (fixed)."""
 
     def build(self, input_shape):
         self.output_quant.build(None)
@@ -374,7 +471,8 @@ class QActivation(_QuantLayerBase):
 
 
 #: every QAT layer class by name (for custom_objects and isinstance checks)
-QAT_LAYERS = {cls.__name__: cls for cls in (FakeQuant, QConv2D, QDepthwiseConv2D, QDense, QAdd, QActivation)}
+QAT_LAYERS = {cls.__name__: cls for cls in (FakeQuant, QConv2D, QDepthwiseConv2D, QConv1D, QDepthwiseConv1D, QDense,
+                                             QAdd, QConcatenate, QActivation)}
 
 
 def fake_quant_layers(model) -> list[FakeQuant]:

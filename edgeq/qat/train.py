@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from edgeq.convert.data import load_labels
 from edgeq.errors import EdgeqError
 
 
@@ -96,8 +97,6 @@ _ENGINE_TEXT = {"tflm": "TFLM, bit-exact with the compiled C", "litert-builtin":
 
 
 def labels_of(y: Any, n: int, *, where: str) -> np.ndarray:
-    from edgeq.convert.data import load_labels
-
     y = np.asarray(y)
     if y.dtype.kind == "f" and y.ndim == 1 and not np.all(np.equal(np.mod(y, 1), 0)):
         raise EdgeqError("labels are not class indices (edgeq qat trains classifiers)", where=where,
@@ -158,11 +157,15 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
     if seed is not None:
         keras.utils.set_random_seed(seed)
 
-    probs = outputs_are_probabilities(model, x)
     n_out = int(np.prod(model.outputs[0].shape[1:]))
-    n_classes = int(max(y.max(), y_eval.max())) + 1
-    if n_out > 1 and n_classes > n_out:
-        raise EdgeqError(f"labels go up to {n_classes - 1} but the model has {n_out} outputs", where="--data")
+    classes = max(n_out, 2)
+    for what, labels in (("training labels", y), ("validation labels", y_val if has_val else None)):
+        if labels is not None:
+            load_labels(labels, len(labels), where=what, classes=classes)
+    for what, arr in (("training data", x), ("validation data", x_val if has_val else None)):
+        if arr is not None and np.asarray(arr).dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise EdgeqError(f"{what} contains NaN or infinite values", where=what)
+    probs = outputs_are_probabilities(model, x)
     float_acc = keras_accuracy(model, x_eval, y_eval, threshold=0.5 if probs else 0.0)
 
     qmodel = quantize_model(model, input_range=input_range)

@@ -28,12 +28,20 @@ from edgeq.qat import layers as Q
 PTQ_HINT = "use post-training quantization instead: 'edgeq quantize MODEL --mode int8 --data CALIB.npy'"
 
 # ops that TFLite runs in int8 with the input's scale: cloned unchanged, no range of their own
-_SAME_SCALE = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.Flatten, keras.layers.Reshape,
-               keras.layers.Dropout, keras.layers.ZeroPadding2D, keras.layers.SpatialDropout2D,
+_SAME_SCALE = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D, keras.layers.MaxPooling1D,
+               keras.layers.AveragePooling1D, keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D,
+               keras.layers.Flatten, keras.layers.Reshape, keras.layers.Permute,
+               keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
+               keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.UpSampling1D,
+               keras.layers.UpSampling2D, keras.layers.Cropping1D, keras.layers.Cropping2D,
                keras.layers.GaussianNoise, keras.layers.GaussianDropout, keras.layers.ActivityRegularization)
 # ops with their own output range (MEAN rescales)
-_OWN_RANGE_POOL = (keras.layers.GlobalAveragePooling2D,)
-_WEIGHT = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense, keras.layers.SeparableConv2D)
+_OWN_RANGE_POOL = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling1D)
+_CONV1D = (keras.layers.Conv1D, keras.layers.DepthwiseConv1D, keras.layers.SeparableConv1D)
+_WEIGHT = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense, keras.layers.SeparableConv2D) \
+    + _CONV1D
+
+from edgeq.qat import SUPPORTED_TABLE, supported_table_markdown  # noqa: E402,F401 - re-exported
 
 
 @dataclass
@@ -154,14 +162,22 @@ def _act_name(fn) -> str | None:
         return None
     if isinstance(name, dict):
         name = name.get("config", name.get("class_name"))
+    if name in ("hard_silu", "hard_swish"):
+        return "hard_swish"
+    if name == "leaky_relu":
+        return "leaky_relu"
     return name if name in Q.FUSABLE_ACTIVATIONS + tuple(Q.FIXED_RANGES) else None
 
 
 def _activation_of(op) -> str | None:
     """The activation a stand-alone activation layer applies, or None when it is not one edgeq can quantize."""
+    if type(op) is keras.layers.LeakyReLU:
+        return f"leaky_relu:{float(op.negative_slope)}"
     if type(op) is keras.layers.ReLU:
-        if float(op.negative_slope or 0) != 0 or float(op.threshold or 0) != 0:
+        if float(op.threshold or 0) != 0:
             return None
+        if float(op.negative_slope or 0) != 0:
+            return f"leaky_relu:{float(op.negative_slope)}" if op.max_value is None else None
         if op.max_value is None:
             return "relu"
         return "relu6" if float(op.max_value) == 6.0 else None
@@ -180,7 +196,8 @@ def _op_activation(op) -> str | None:
         if cls == "Softmax":
             axis = getattr(op, "axis", -1)
             return "softmax" if axis in (-1, None) else None
-        return {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid"}.get(cls)
+        return {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSilu": "hard_swish",
+                "LeakyRelu": "leaky_relu"}.get(cls)
     if mod.startswith("keras.src.activations") and cls == "ReLU":
         if float(getattr(op, "negative_slope", 0) or 0) != 0 or float(getattr(op, "threshold", 0) or 0) != 0:
             return None
@@ -194,11 +211,17 @@ def _is_add(op) -> bool:
         "keras.src.ops"))
 
 
+def _is_concat(op) -> bool:
+    return type(op) is keras.layers.Concatenate
+
+
 def _why_unsupported(node: _Node) -> str | None:
     op = node.op
     if type(op) in _WEIGHT:
         if getattr(op, "data_format", "channels_last") != "channels_last":
             return "channels_first"
+        if getattr(op, "padding", "valid") == "causal":
+            return "causal padding (pad with ZeroPadding1D before the layer instead)"
         if getattr(op, "groups", 1) != 1:
             return "grouped convolution"
         if _act_name(op.activation) is None:
@@ -210,11 +233,11 @@ def _why_unsupported(node: _Node) -> str | None:
         if getattr(op, "data_format", "channels_last") != "channels_last":
             return "channels_first"
         return None
-    if _is_add(op):
+    if _is_add(op) or _is_concat(op):
         return None
     if type(op) is keras.layers.BatchNormalization:
         return None  # decided by the fusion pass
-    if type(op) in (keras.layers.ReLU, keras.layers.Activation, keras.layers.Softmax):
+    if type(op) in (keras.layers.ReLU, keras.layers.Activation, keras.layers.Softmax, keras.layers.LeakyReLU):
         return None if _activation_of(op) is not None else "activation"
     if _op_activation(op) is not None:
         return None
@@ -273,8 +296,9 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
             continue
         if type(op) in _WEIGHT and _why_unsupported(node) is None:
             act = _act_name(op.activation)
-            entry = {"kind": "weight", "bn": None, "act": "linear" if act in Q.FIXED_RANGES else act,
-                     "post": act if act in Q.FIXED_RANGES else None, "absorbed": []}
+            fusable = act in Q.FUSABLE_ACTIVATIONS
+            entry = {"kind": "weight", "bn": None, "act": act if fusable else "linear",
+                     "post": None if fusable else act, "absorbed": []}
             out = node.out_keys[0]
             if entry["act"] == "linear" and entry["post"] is None:
                 nxt = _single_consumer(g, consumers, out)
@@ -288,6 +312,8 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
                     entry["absorbed"].append(nxt)
             plan[id(node)] = entry
             absorbed.update(id(n) for n in entry["absorbed"])
+        elif _is_concat(op):
+            plan[id(node)] = {"kind": "concat", "absorbed": []}
         elif _is_add(op):
             entry = {"kind": "add", "act": "linear", "absorbed": []}
             nxt = _single_consumer(g, consumers, node.out_keys[0])
@@ -299,7 +325,7 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
     for node in g.nodes:
         if type(node.op) is keras.layers.BatchNormalization and id(node) not in absorbed:
             why = _bn_foldable(node) or (
-                "BatchNormalization that does not directly follow a Conv2D/DepthwiseConv2D/Dense (only BN right "
+                "BatchNormalization that does not directly follow a convolution or Dense (only BN right "
                 "after one, with no activation between and no other user of its input, can be folded)")
             problems.append(f"{node.path}{node.name} (BatchNormalization: {why})")
     if problems:
@@ -340,6 +366,22 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
             if type(op) is keras.layers.Conv2D:
                 q = Q.QConv2D(op.filters, op.kernel_size, strides=op.strides, padding=op.padding,
                               dilation_rate=op.dilation_rate, **common)
+            elif type(op) is keras.layers.Conv1D:
+                q = Q.QConv1D(op.filters, op.kernel_size, strides=op.strides, padding=op.padding,
+                              dilation_rate=op.dilation_rate, **common)
+            elif type(op) is keras.layers.DepthwiseConv1D:
+                q = Q.QDepthwiseConv1D(op.kernel_size, strides=op.strides, padding=op.padding,
+                                       depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
+                                       **common)
+            elif type(op) is keras.layers.SeparableConv1D:
+                dw = Q.QDepthwiseConv1D(op.kernel_size, strides=op.strides, padding=op.padding,
+                                        depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
+                                        use_bias=False, activation="linear", ema_decay=ema_decay,
+                                        source_layers=src[:1], name=unique(f"{node.path}{node.name}_depthwise"))
+                pw = Q.QConv1D(op.filters, 1, **common)
+                copies.append((dw, node, "depthwise"))
+                q = (lambda dw, pw: lambda x: pw(dw(x)))(dw, pw)
+                copies.append((pw, node, bn))
             elif type(op) is keras.layers.DepthwiseConv2D:
                 q = Q.QDepthwiseConv2D(op.kernel_size, strides=op.strides, padding=op.padding,
                                        depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
@@ -356,7 +398,7 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
                 copies.append((pw, node, bn))
             else:
                 q = Q.QDense(op.units, **common)
-            if type(op) is not keras.layers.SeparableConv2D:
+            if type(op) not in (keras.layers.SeparableConv2D, keras.layers.SeparableConv1D):
                 copies.append((q, node, bn))
             if entry["post"] is not None:
                 post = Q.QActivation(activation=entry["post"], ema_decay=ema_decay, source_layers=src[:1],
@@ -367,6 +409,10 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
         elif entry is not None and entry["kind"] == "add":
             src = [f"{node.path}{node.name}"] + [f"{n.path}{n.name}" for n in entry["absorbed"]]
             q = Q.QAdd(activation=entry["act"], ema_decay=ema_decay, source_layers=src, name=layer_name(node))
+            makers[id(node)] = (lambda q: lambda *a, **kw: q(_as_list(a)))(q)
+        elif entry is not None and entry["kind"] == "concat":
+            q = Q.QConcatenate(axis=op.axis, ema_decay=ema_decay, source_layers=[f"{node.path}{node.name}"],
+                               name=layer_name(node))
             makers[id(node)] = (lambda q: lambda *a, **kw: q(_as_list(a)))(q)
         elif _activation_of(op) is not None:
             act = _activation_of(op)
@@ -402,10 +448,12 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
     # 4. copy the float weights
     for q, node, bn in copies:
         op = node.op
-        if bn == "depthwise":  # the depthwise half of a SeparableConv2D
-            q.kernel.assign(op.depthwise_kernel)
+        if bn == "depthwise":  # the depthwise half of a SeparableConv1D/2D
+            q.kernel.assign(keras.ops.reshape(op.depthwise_kernel, q.kernel.shape))
             continue
-        q.kernel.assign(op.pointwise_kernel if type(op) is keras.layers.SeparableConv2D else op.kernel)
+        separable = type(op) in (keras.layers.SeparableConv2D, keras.layers.SeparableConv1D)
+        # a 1-D kernel (k, cin, cout) is the (1, k, cin, cout) kernel of the CONV_2D TFLite runs
+        q.kernel.assign(keras.ops.reshape(op.pointwise_kernel if separable else op.kernel, q.kernel.shape))
         if op.use_bias:
             q.bias.assign(op.bias)
         if bn is not None:

@@ -40,8 +40,10 @@ def model_kind(graph: Graph) -> str:
         # command stream is uint8 bytes, a signal-library op works on uint32/uint64)
         if op.opcode in ("QUANTIZE", "DEQUANTIZE") or op.opcode.startswith("CUSTOM:"):
             continue
-        for t in op.inputs + op.outputs:
+        for i, t in enumerate(op.inputs + op.outputs):
             if t >= 0 and not graph.tensors[t].is_constant:
+                if op.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM" and i == 19 and graph.tensors[t].dtype == "int16":
+                    continue  # the int16 cell state of TFLM's int8 LSTM: part of an int8 model
                 act_types.add(graph.tensors[t].dtype)
     weight_types = {graph.tensors[op.inputs[w]].dtype for op in graph.operators
                     if op.opcode in _WEIGHT_OPS and len(op.inputs) > _WEIGHT_OPS[op.opcode]

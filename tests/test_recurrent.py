@@ -1,0 +1,135 @@
+"""PTQ of recurrent Keras 3 models: LSTM -> fused int8 UNIDIRECTIONAL_SEQUENCE_LSTM (int16 cell state), GRU and
+SimpleRNN unrolled, Bidirectional; every result fully int8, run by TFLM and close to the float model; a converter
+crash is one line and exit 2, never a crash of edgeq."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import assert_user_error, run_cli
+
+pytestmark = pytest.mark.tf
+pytest.importorskip("tensorflow", reason="TensorFlow is needed (pip install 'edgeq[convert]')")
+runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime",
+                              reason="tflite-micro is needed (pip install 'edgeq[micro]')")
+
+from edgeq.convert import verify  # noqa: E402
+from edgeq.convert.gestures import make_gestures  # noqa: E402
+from edgeq.tflite import parse_model  # noqa: E402
+from edgeq.tflite.check import model_kind  # noqa: E402
+
+STEPS = 16
+
+
+def _model(kind: str):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((STEPS, 3), name="imu")
+    if kind == "lstm":
+        x = keras.layers.LSTM(12, name="lstm")(inp)
+    elif kind == "lstm_seq":
+        x = keras.layers.LSTM(8, return_sequences=True, name="lstm")(inp)
+        x = keras.layers.Flatten()(x)
+    elif kind == "gru":
+        x = keras.layers.GRU(12, name="gru")(inp)
+    elif kind == "bilstm":
+        x = keras.layers.Bidirectional(keras.layers.LSTM(6), name="bi")(inp)
+    else:
+        raise ValueError(kind)
+    out = keras.layers.Dense(4, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name=kind)
+
+
+@pytest.fixture(scope="module")
+def gestures():
+    x, y = make_gestures(80, length=STEPS, seed=3)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, gestures):
+    d = tmp_path_factory.mktemp("rnn")
+    np.save(d / "calib.npy", gestures[0][:60])
+    paths = {}
+    for kind in ("lstm", "gru"):
+        m = _model(kind)
+        m.save(d / f"{kind}.keras")
+        paths[kind] = d / f"{kind}.keras"
+    return d, paths
+
+
+def _tflm_run(tflite: bytes, x: np.ndarray) -> np.ndarray:
+    it = runtime.Interpreter.from_bytes(tflite)
+    i, o = it.get_input_details(0), it.get_output_details(0)
+    s, z = i["quantization_parameters"]["scales"][0], i["quantization_parameters"]["zero_points"][0]
+    os_, oz = o["quantization_parameters"]["scales"][0], o["quantization_parameters"]["zero_points"][0]
+    out = []
+    for sample in x:
+        q = np.clip(np.round(sample / s) + z, -128, 127).astype(np.int8)[None]
+        it.set_input(q, 0)
+        it.invoke()
+        out.append((it.get_output(0).astype(np.float32).ravel() - oz) * os_)
+    return np.stack(out)
+
+
+def _check_int8_close(tflite: bytes, model, x: np.ndarray) -> None:
+    graph = verify.require_full_int8(tflite, io="int8")
+    verify.require_batch_one(graph)
+    assert model_kind(graph) == "int8"
+    assert "WHILE" not in graph.ops_used and "READ_VARIABLE" not in graph.ops_used
+    got = _tflm_run(tflite, x)
+    ref = np.asarray(model.predict(x, verbose=0))
+    assert np.max(np.abs(got - ref)) < 0.06, np.max(np.abs(got - ref))
+    assert np.mean(got.argmax(1) == ref.argmax(1)) >= 0.9
+
+
+def test_cli_lstm_becomes_one_fused_int8_lstm_with_int16_cell_state(saved, gestures, tmp_path):
+    import keras
+
+    d, paths = saved
+    proc = run_cli("quantize", str(paths["lstm"]), "--mode", "int8", "--data", str(d / "calib.npy"),
+                   "-o", "out.tflite", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tflite = (tmp_path / "out.tflite").read_bytes()
+    graph = parse_model(tflite)
+    lstm = [op for op in graph.operators if op.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    assert len(lstm) == 1
+    assert graph.tensors[lstm[0].inputs[0]].dtype == "int8"
+    assert graph.tensors[lstm[0].inputs[19]].dtype == "int16"  # the cell state TFLM's int8 kernel expects
+    assert all(graph.tensors[lstm[0].inputs[i]].dtype == "int8" for i in range(1, 9))  # weights
+    _check_int8_close(tflite, keras.models.load_model(paths["lstm"]), gestures[0][60:])
+
+
+def test_cli_gru_is_unrolled_fully_int8_and_runs_in_tflm(saved, gestures, tmp_path):
+    import keras
+
+    d, paths = saved
+    proc = run_cli("quantize", str(paths["gru"]), "--data", str(d / "calib.npy"), "-o", "gru.tflite",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tflite = (tmp_path / "gru.tflite").read_bytes()
+    graph = parse_model(tflite)
+    assert {"FULLY_CONNECTED", "LOGISTIC", "TANH"} <= set(graph.ops_used)
+    _check_int8_close(tflite, keras.models.load_model(paths["gru"]), gestures[0][60:])
+
+
+@pytest.mark.parametrize("kind", ["lstm_seq", "bilstm"])
+def test_python_api_sequences_and_bidirectional(kind, gestures):
+    from edgeq.convert import quantize
+
+    model = _model(kind)
+    r = quantize(model, "int8", data=gestures[0][:60], progress=False)
+    graph = parse_model(r.tflite)
+    n_lstm = sum(op.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM" for op in graph.operators)
+    assert n_lstm == (2 if kind == "bilstm" else 1)
+    _check_int8_close(r.tflite, model, gestures[0][60:])
+
+
+def test_converter_crash_is_one_line_naming_the_layer_and_writes_nothing(saved, tmp_path):
+    d, paths = saved
+    proc = run_cli("quantize", str(paths["lstm"]), "--data", str(d / "calib.npy"), "-o", "out.tflite",
+                   cwd=tmp_path, env={"EDGEQ_CONVERT_CRASH_AT": "converting"})
+    assert_user_error(proc, "converter crashed", "SIGSEGV", "'lstm' (LSTM)")
+    assert not (tmp_path / "out.tflite").exists()
