@@ -19,7 +19,7 @@ from edgeq.convert.gestures import make_gestures  # noqa: E402
 from edgeq.tflite import parse_model  # noqa: E402
 from edgeq.tflite.check import model_kind  # noqa: E402
 
-STEPS = 16
+STEPS = 8
 
 
 def _model(kind: str):
@@ -133,3 +133,22 @@ def test_converter_crash_is_one_line_naming_the_layer_and_writes_nothing(saved, 
                    cwd=tmp_path, env={"EDGEQ_CONVERT_CRASH_AT": "converting"})
     assert_user_error(proc, "converter crashed", "SIGSEGV", "'lstm' (LSTM)")
     assert not (tmp_path / "out.tflite").exists()
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_ptq_recurrent_models_compile_bit_exact_with_tflm(saved, gestures, tmp_path, kind):
+    """edgeq compile runs what edgeq quantize made of an LSTM / GRU, output for output identical to TFLM."""
+    from compiler_util import assert_bit_exact, compile_and_build, random_inputs
+
+    from edgeq.convert import quantize
+
+    d, paths = saved
+    r = quantize(paths[kind], "int8", data=d / "calib.npy", progress=False)
+    model = tmp_path / f"{kind}.tflite"
+    r.save(model)
+    binary, _ = compile_and_build(model, tmp_path / "c", sanitize=False)
+    inputs = random_inputs(model, 6, seed=1)
+    s, z = parse_model(model.read_bytes()).input_tensors()[0].scale, \
+        parse_model(model.read_bytes()).input_tensors()[0].zero_point
+    inputs += [np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)[None] for x in gestures[0][60:66]]
+    assert_bit_exact(model, binary, inputs)
