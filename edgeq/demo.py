@@ -473,10 +473,11 @@ def markdown(report: DemoReport, opts: DemoOptions) -> str:
                 how = "estimated" if fit.get("estimated") else "measured"
                 lines.append(f"- {part}: {f['needed']:,} of {f['available']:,} B needed ({how}), "
                              f"{f['margin']:,} B to spare")
-        b = e.get("build") or {}
-        if b.get("firmware"):
-            lines.append(f"- built `{Path(b['firmware']).name}`: flash {b.get('flash_bytes', 0):,} B, "
-                         f"RAM {b.get('ram_bytes', 0):,} B")
+        if e.get("firmware"):  # ExportResult.to_dict() carries the build's figures at its top level
+            lines.append(f"- built `{Path(e['firmware']).name}`: flash {e.get('flash_bytes') or 0:,} B, "
+                         f"RAM {e.get('ram_bytes') or 0:,} B")
+        else:
+            lines.append("- not built (see the steps below)")
         lines.append("")
     if report.bench:
         rep = report.bench

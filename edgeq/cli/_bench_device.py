@@ -44,7 +44,6 @@ def add_device_arguments(g) -> None:
 
 def run_device(args) -> int:
     from edgeq._fs import MAX_DATA_BYTES, MAX_MODEL_BYTES, check_input_file, check_output_file
-    from edgeq.bench.harness import BenchOptions, bench_device
     from edgeq.bench.report import samples_csv, summary_text, write_csv, write_plot
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
@@ -62,13 +61,13 @@ def run_device(args) -> int:
         raise EdgeqError(f"--timeout must be positive, got {args.timeout}")
     if args.max_retries < 0:
         raise EdgeqError(f"--max-retries must be >= 0, got {args.max_retries}")
-    opts = BenchOptions(
-        port=args.port, board=args.board, firmware=args.firmware, baud=args.baud, model=args.model,
-        inputs=args.inputs, runs=args.runs, warmup=args.warmup, verify=args.verify, protocol=args.protocol,
-        seed=getattr(args, "seed", 0) or 0, timeout=args.timeout, max_retries=args.max_retries,
-        reference=args.reference, output=args.output, progress=args.progress, backend=args.backend,
-    )
-    rep = bench_device(opts)
+    from edgeq.bench import device
+
+    res = device(args.model, port=args.port, board=args.board, firmware=args.firmware, baud=args.baud,
+                 inputs=args.inputs, runs=args.runs, warmup=args.warmup, verify=args.verify, protocol=args.protocol,
+                 seed=getattr(args, "seed", 0) or 0, timeout=args.timeout, max_retries=args.max_retries,
+                 reference=args.reference, output=args.output, progress=args.progress, backend=args.backend)
+    rep = res.report
     if args.plot:
         write_plot(rep, args.plot)
     if args.csv and args.csv != "-":
