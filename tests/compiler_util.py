@@ -164,9 +164,6 @@ def _keras_model(spec: dict):
         else:
             y = keras.layers.Conv2D(spec["filters"], tuple(spec["kernel"]), strides=tuple(spec["strides"]),
                                     padding=spec["conv_padding"], kernel_initializer=init)(y)
-        if spec.get("then_add"):  # the padded tensor also feeds another op: not foldable
-            y = keras.layers.Add()([y, keras.layers.Conv2D(y.shape[-1], 1)(keras.layers.ZeroPadding2D(
-                tuple(map(tuple, spec["padding"])))(x))[:, :y.shape[1], :y.shape[2], :]])
     elif op == "logistic":
         y = keras.layers.Activation("sigmoid")(x)
     elif op == "relu":

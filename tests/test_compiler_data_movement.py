@@ -53,7 +53,7 @@ def shapes(draw, min_rank=2, max_rank=4, max_dim=6, min_dim=1):
     return [draw(st.integers(min_dim, max_dim)) for _ in range(rank - 1)]  # without the batch dimension
 
 
-@_settings(4)
+@_settings(3)
 @given(shape=shapes(min_rank=3, max_rank=5, min_dim=2, max_dim=5), data=st.data())
 def test_transpose(check_dm, shape, data):
     perm = data.draw(st.permutations(range(len(shape) + 1)))
@@ -78,7 +78,7 @@ def slice_specs(draw):
     return shape, slices
 
 
-@_settings(6)
+@_settings(4)
 @given(spec=slice_specs())
 def test_strided_slice(check_dm, spec):
     shape, slices = spec
@@ -95,7 +95,7 @@ def test_strided_slice_shrinks_an_axis(check_dm):
                                                                      [None, None, -1]]}, "STRIDED_SLICE")
 
 
-@_settings(3)
+@_settings(2)
 @given(shape=shapes(min_rank=3, max_rank=4, max_dim=6, min_dim=2), data=st.data())
 def test_slice(check_dm, shape, data):
     begin = [0] + [data.draw(st.integers(0, d - 1)) for d in shape]
@@ -105,24 +105,22 @@ def test_slice(check_dm, shape, data):
     check_dm({"op": "slice", "inputs": [shape], "begin": begin, "size": size}, "SLICE")
 
 
-@pytest.mark.parametrize("parts,axis,op", [(2, -1, "SPLIT"), (3, 1, "SPLIT"), ([1, 4], 2, "SPLIT_V"),
-                                           ([2], -1, "SPLIT_V")])
+@pytest.mark.parametrize("parts,axis,op", [(3, 1, "SPLIT"), ([1, 4], 2, "SPLIT_V")])
 def test_split(check_dm, parts, axis, op):
     check_dm({"op": "split", "inputs": [[6, 5, 6]], "parts": parts, "axis": axis}, op)
 
 
-@pytest.mark.parametrize("axis", [0, 2, -1])
+@pytest.mark.parametrize("axis", [0, -1])
 def test_pack(check_dm, axis):
     check_dm({"op": "stack", "inputs": [[3, 4]] * 3, "axis": axis, "ranges": [1.0, 1.0, 1.0]}, "PACK")
 
 
-@pytest.mark.parametrize("axis", [1, -1])
+@pytest.mark.parametrize("axis", [-1])
 def test_unpack(check_dm, axis):
     check_dm({"op": "unstack", "inputs": [[3, 2, 4]], "axis": axis}, "UNPACK")
 
 
-@pytest.mark.parametrize("op,shape,block", [("depth_to_space", [3, 2, 8], 2), ("depth_to_space", [2, 3, 9], 3),
-                                            ("space_to_depth", [4, 6, 3], 2), ("space_to_depth", [3, 3, 2], 3)])
+@pytest.mark.parametrize("op,shape,block", [("depth_to_space", [2, 3, 9], 3), ("space_to_depth", [4, 6, 3], 2)])
 def test_depth_space(check_dm, op, shape, block):
     check_dm({"op": op, "inputs": [shape], "block": block}, op.upper())
 
@@ -138,7 +136,7 @@ def resize_specs(draw):
     return spec
 
 
-@_settings(6)
+@_settings(3)
 @given(spec=resize_specs())
 def test_resize_nearest_neighbor(check_dm, spec):
     assume(spec["size"] != spec["inputs"][0][:2])  # no resize: the converter drops the op
@@ -161,7 +159,7 @@ def test_resize_nearest_neighbor_modes(check_dm, mode):
 
 
 @pytest.mark.parametrize("mode", ["v2", "plain", "align", "half"])
-@pytest.mark.parametrize("shape,size", [([3, 5, 2], [7, 4]), ([6, 4, 3], [3, 9])])
+@pytest.mark.parametrize("shape,size", [([3, 5, 2], [7, 4])])
 def test_resize_bilinear(check_dm, mode, shape, size):
     spec = {"op": "resize_bilinear", "inputs": [shape], "size": size, "range": 3.0}
     if mode != "v2":

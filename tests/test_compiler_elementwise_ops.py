@@ -43,7 +43,7 @@ def check_ew(single_op_model, tmp_path_factory):
 ALL_INT8 = [np.arange(-128, 128, dtype=np.int8).tobytes()]
 
 
-@pytest.mark.parametrize("r,center", [(0.5, 0.0), (3.0, 0.0), (8.0, 2.0), (20.0, -9.0), (1.5, 1.0)])
+@pytest.mark.parametrize("r,center", [(0.5, 0.0), (8.0, 2.0), (20.0, -9.0)])
 def test_tanh_every_int8_value(check_ew, r, center):
     path = check_ew({"op": "tanh", "inputs": [[16, 16]], "range": r, "centers": [center], "seed": 1}, "TANH",
                     ALL_INT8)
@@ -53,13 +53,13 @@ def test_tanh_every_int8_value(check_ew, r, center):
     assert x.nbytes == 256  # the one input holds every int8 value
 
 
-@pytest.mark.parametrize("alpha,r,center", [(0.2, 2.0, 0.0), (0.01, 6.0, 2.0), (0.5, 1.0, -0.5), (1.7, 3.0, 0.0)])
+@pytest.mark.parametrize("alpha,r,center", [(0.2, 2.0, 0.0), (0.01, 6.0, 2.0), (1.7, 3.0, -0.5)])
 def test_leaky_relu_every_int8_value(check_ew, alpha, r, center):
     check_ew({"op": "leaky_relu", "inputs": [[16, 16]], "alpha": alpha, "range": r, "centers": [center], "seed": 1},
              "LEAKY_RELU", ALL_INT8)
 
 
-@pytest.mark.parametrize("r,center", [(4.0, 0.0), (1.0, 0.0), (8.0, 3.0), (30.0, -10.0), (0.2, 0.1)])
+@pytest.mark.parametrize("r,center", [(4.0, 0.0), (30.0, -10.0), (0.2, 0.1)])
 def test_hard_swish_every_int8_value(check_ew, r, center):
     check_ew({"op": "hard_swish", "inputs": [[16, 16]], "range": r, "centers": [center], "seed": 1}, "HARD_SWISH",
              ALL_INT8)
@@ -88,7 +88,7 @@ def binary_specs(draw):
     return spec
 
 
-@_settings(6)
+@_settings(4)
 @given(spec=binary_specs())
 def test_maximum_minimum(check_ew, spec):
     check_ew(spec, spec["op"].upper())
@@ -114,7 +114,7 @@ def sub_specs(draw):
     return spec
 
 
-@_settings(8)
+@_settings(5)
 @given(spec=sub_specs())
 def test_sub(check_ew, spec):
     check_ew(spec, "SUB")
@@ -133,15 +133,14 @@ def test_sub_params_are_float32_like_tflm():
     assert diffs > 0  # the float32 path really is a different computation
 
 
-@pytest.mark.parametrize("shape,shared,r,center", [([4, 5, 6], [1, 2], 2.0, 0.0), ([3, 7], None, 4.0, 1.0),
-                                                   ([2, 3, 8], [1], 1.0, -0.5)])
+@pytest.mark.parametrize("shape,shared,r,center", [([4, 5, 6], [1, 2], 2.0, 0.0), ([3, 7], None, 4.0, 1.0)])
 def test_prelu(check_ew, shape, shared, r, center):
     check_ew({"op": "prelu", "inputs": [shape], "shared_axes": shared, "range": r, "centers": [center], "seed": 4},
              "PRELU")
 
 
-@pytest.mark.parametrize("op,shape,axis,out", [("argmax", [10], -1, "int32"), ("argmax", [4, 6, 3], 2, "int32"),
-                                               ("argmin", [5, 7], 1, "int32"), ("argmax", [3, 4, 5], 1, "int32")])
+@pytest.mark.parametrize("op,shape,axis,out", [("argmax", [10], -1, "int32"), ("argmin", [5, 7], 1, "int32"),
+                                               ("argmax", [3, 4, 5], 1, "int32")])
 def test_arg_min_max(check_ew, op, shape, axis, out):
     rng = np.random.default_rng(3)
     n = int(np.prod(shape))
