@@ -214,6 +214,12 @@ def _keras_model(spec: dict):
                                 else tf.compat.v1.image.resize_nearest_neighbor(
                                     t, spec["size"], align_corners=spec.get("align_corners", False),
                                     half_pixel_centers=spec.get("half_pixel_centers", False)))(x)
+    elif op == "squared_difference":
+        import tensorflow as tf
+
+        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
+            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
+        y = keras.layers.Lambda(lambda ts: tf.math.squared_difference(ts[0], ts[1]))([x, other])
     elif op in ("maximum", "minimum"):
         other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(
             np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))

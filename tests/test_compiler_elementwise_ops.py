@@ -1,6 +1,7 @@
-"""TANH, LEAKY_RELU, HARD_SWISH, PRELU, ARG_MAX, ARG_MIN, MAXIMUM, MINIMUM, SUB: single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte
-for byte with TFLM. The unary op is checked exhaustively: one input holds all 256 int8 values, so every entry of
-its input -> output map is compared; the binary ops with hypothesis-drawn broadcast shapes and constant operands."""
+"""TANH, LEAKY_RELU, HARD_SWISH, PRELU, ARG_MAX, ARG_MIN, MAXIMUM, MINIMUM, SUB, SQUARED_DIFFERENCE: single-op
+models from the TF converter, compiled for host under ASan/UBSan, compared byte for byte with TFLM. The unary ops
+are checked exhaustively: one input holds all 256 int8 values, so every entry of the input -> output map is
+compared; the binary ops with hypothesis-drawn broadcast shapes and constant operands."""
 
 from __future__ import annotations
 
@@ -157,3 +158,10 @@ def test_arg_max_int64_output_is_refused_like_tflm(single_op_model, tmp_path):
     path = single_op_model({"op": "argmax", "inputs": [[4, 6]], "axis": 1, "out": "int64", "seed": 1})
     assert_user_error(run_cli("compile", path, "-o", tmp_path / "o"), "operator 0 (ARG_MAX)", "int64",
                       "int32 only", "output_type=tf.int32")
+
+
+@pytest.mark.parametrize("shapes,ranges,centers", [([[4, 5, 3], [4, 5, 3]], [2.0, 0.5], [0.0, 1.0]),
+                                                   ([[3, 6], [1, 6]], [4.0, 4.0], [-1.0, 2.0])])
+def test_squared_difference(check_ew, shapes, ranges, centers):
+    check_ew({"op": "squared_difference", "inputs": shapes, "ranges": ranges, "centers": centers, "seed": 2},
+             "SQUARED_DIFFERENCE")

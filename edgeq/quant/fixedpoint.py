@@ -343,6 +343,26 @@ def sub_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -
     return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
 
 
+def squared_difference_params(input1_scale, input2_scale, output_scale, left_shift: int = 7) -> AddParams:
+    """SQUARED_DIFFERENCE parameters exactly as TFLM's squared_difference.cc ``PrepareQuantized`` (int8: left shift
+    7)::
+
+        twice_max_input_scale = 2.0 * double(max(float s1, float s2))
+        real_input_i = double(s_i) / twice_max_input_scale        -> QuantizeMultiplierSmallerThanOneExp
+        real_output  = twice_max^2 / double(float((1 << 2 * left_shift) * s_out))   -> QuantizeMultiplier
+    """
+    f = np.float32
+    s1, s2, s_out = f(input1_scale), f(input2_scale), f(output_scale)
+    twice = 2.0 * float(max(s1, s2))
+    real_input1 = float(s1) / twice
+    real_input2 = float(s2) / twice
+    real_output = (twice * twice) / float(f(f(1 << (2 * left_shift)) * s_out))
+    m1, sh1 = quantize_multiplier_smaller_than_one_exp(real_input1)
+    m2, sh2 = quantize_multiplier_smaller_than_one_exp(real_input2)
+    mo, sho = quantize_multiplier(real_output)
+    return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
+
+
 def preprocess_softmax_scaling(
     beta: float, input_scale: float, input_integer_bits: int = 5, single_rounding: bool = False
 ) -> tuple[int, int]:

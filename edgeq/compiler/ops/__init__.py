@@ -28,6 +28,7 @@ from edgeq.compiler.ops.resize_nearest import ResizeNearestNeighbor
 from edgeq.compiler.ops.slice import Slice, StridedSlice
 from edgeq.compiler.ops.softmax import Softmax
 from edgeq.compiler.ops.split import Split, SplitV, Unpack
+from edgeq.compiler.ops.squared_difference import SquaredDifference
 from edgeq.compiler.ops.sub import Sub
 from edgeq.compiler.ops.svdf import Svdf
 from edgeq.compiler.ops.transpose import Transpose
@@ -37,6 +38,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
     Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish, Prelu, ArgMax, ArgMin, ResizeBilinear,
+    SquaredDifference,
 )
 
 #: opcode -> Layer class

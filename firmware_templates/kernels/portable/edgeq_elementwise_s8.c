@@ -159,3 +159,30 @@ edgeq_status edgeq_broadcast_sub_s8(const int8_t *input_1, const int32_t *in1_st
     }
     return EDGEQ_OK;
 }
+
+edgeq_status edgeq_squared_difference_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
+                                         const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                         const edgeq_squared_difference_params *p, int8_t *output)
+{
+    int32_t n, h, w, c;
+    int8_t *out = output;
+    for (n = 0; n < output_dims->n; ++n) {
+        for (h = 0; h < output_dims->h; ++h) {
+            for (w = 0; w < output_dims->w; ++w) {
+                for (c = 0; c < output_dims->c; ++c) {
+                    const int32_t i1 = n * in1_strides[0] + h * in1_strides[1] + w * in1_strides[2] + c * in1_strides[3];
+                    const int32_t i2 = n * in2_strides[0] + h * in2_strides[1] + w * in2_strides[2] + c * in2_strides[3];
+                    const int32_t a = edgeq_requantize_lt1((p->input_1_offset + input_1[i1]) * ((int32_t)1 << 7),
+                                                           p->input_1_mult, p->input_1_shift);
+                    const int32_t b = edgeq_requantize_lt1((p->input_2_offset + input_2[i2]) * ((int32_t)1 << 7),
+                                                           p->input_2_mult, p->input_2_shift);
+                    int32_t v = edgeq_requantize((a - b) * (a - b), p->out_mult, p->out_shift) + p->out_offset;
+                    v = v < -128 ? -128 : v;
+                    v = v > 127 ? 127 : v;
+                    *out++ = (int8_t)v;
+                }
+            }
+        }
+    }
+    return EDGEQ_OK;
+}

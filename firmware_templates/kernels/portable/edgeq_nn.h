@@ -337,6 +337,23 @@ edgeq_status edgeq_broadcast_sub_s8(const int8_t *input_1, const int32_t *in1_st
                                     int32_t left_shift, int8_t *output, int32_t out_offset, int32_t out_mult,
                                     int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max);
 
+/* SQUARED_DIFFERENCE (TFLM squared_difference.cc, int8): both inputs shifted left by 7 and scaled to twice the larger
+ * input scale, the difference squared (int32) and requantized; 4-D broadcasting through element strides. */
+typedef struct {
+    int32_t input_1_offset;
+    int32_t input_1_mult;
+    int32_t input_1_shift;
+    int32_t input_2_offset;
+    int32_t input_2_mult;
+    int32_t input_2_shift;
+    int32_t out_offset;
+    int32_t out_mult;
+    int32_t out_shift;
+} edgeq_squared_difference_params;
+edgeq_status edgeq_squared_difference_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
+                                         const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                         const edgeq_squared_difference_params *p, int8_t *output);
+
 /* Broadcasting ADD / MUL (CMSIS-NN has none; TFLM's BroadcastAdd6DSlow / BroadcastMul6DSlow arithmetic).
  * in*_strides: element strides of each input for the 4 output dimensions (0 where the input is broadcast). */
 edgeq_status edgeq_broadcast_add_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
