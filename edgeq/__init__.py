@@ -4,7 +4,7 @@ The data walks one way: model -> Graph (edgeq.tflite) -> lowered layers and memo
 -> C sources (firmware_templates/) -> firmware (edgeq.targets) -> device -> report (edgeq.bench).
 
 The Python API mirrors the CLI (docs/api.md; :mod:`edgeq.api`): ``edgeq.quantize``, ``edgeq.qat``,
-``edgeq.evaluate``, ``edgeq.compile``, ``edgeq.export``, ``edgeq.bench.device`` / ``edgeq.bench.local`` and
+``edgeq.evaluate``, ``edgeq.compile``, ``edgeq.analyze``, ``edgeq.export``, ``edgeq.bench.device`` / ``edgeq.bench.local`` and
 ``edgeq.run``, each returning a typed result. They are loaded on first use, so ``import edgeq`` stays light;
 TensorFlow is imported only by quantize and QAT.
 """
@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 from edgeq.errors import EdgeqError  # noqa: E402  (tiny module, no heavy imports)
 
 #: functions of edgeq.api, resolved on first use
-_API = ("quantize", "evaluate", "compile", "export", "run")
+_API = ("quantize", "evaluate", "compile", "analyze", "export", "run")
 #: subpackages that are part of the API (``edgeq.qat.quantize_model``, ``edgeq.bench.device``)
 _PACKAGES = ("qat", "bench")
 

@@ -8,6 +8,7 @@ Python                                   CLI                                    
 ``edgeq.qat.run_qat(model, x, y, ...)``  ``edgeq qat`` (also ``quantize_model``/...)  ``qat.train.QatResult``
 ``edgeq.evaluate(ref, cand, x, y)``      ``edgeq evaluate``                            ``convert.evaluation.EvalReport``
 ``edgeq.compile(model, out, ...)``       ``edgeq compile``                             ``compiler.CompileResult``
+``edgeq.analyze(model, board)``          ``edgeq analyze``                             ``targets.analyze.Analysis``
 ``edgeq.export(model, board, out)``      ``edgeq export``                              ``targets.export.ExportResult``
 ``edgeq.bench.device(model, board=)``    ``edgeq bench --board/--port``                ``bench.DeviceBench``
 ``edgeq.bench.local(models)``            ``edgeq bench --local``                       ``runtime.BenchReport``
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["quantize", "evaluate", "compile", "export", "run"]
+__all__ = ["quantize", "evaluate", "compile", "analyze", "export", "run"]
 
 PathLike = str | os.PathLike
 
@@ -86,15 +87,29 @@ def compile(model: Any, output: PathLike, *, target: str = "host", backend: str 
     return res
 
 
+def analyze(model: PathLike, board: str = "qemu-m4", *, backend: str | None = None,
+            cmsis_nn: PathLike | None = None):
+    """Per-layer MACs, memory and estimated instructions of ``model`` on ``board``, and the fit against it, from the
+    compiler's real memory plan (nothing is written). Returns :class:`edgeq.targets.analyze.Analysis` (``.layers``,
+    ``.ram_bytes`` = the compiled EDGEQ_RAM_BYTES, ``.fit``, ``.instructions``, ``.ms``, ``.markdown()``,
+    ``.plot(path)``)."""
+    from edgeq.targets.analyze import analyze as _analyze
+
+    return _analyze(model, board, backend=backend, cmsis_nn_dir=cmsis_nn)
+
+
 def export(model: PathLike, board: str, output: PathLike, *, build: bool = False, runtime: str = "auto",
            backend: str | None = None, cmsis_nn: PathLike | None = None, force: bool = False,
-           name: str | None = None, db_format: str = "auto", baud: int | None = None, energy: bool = False):
+           name: str | None = None, db_format: str = "auto", baud: int | None = None, energy: bool = False,
+           app: str = "bench", labels: PathLike | None = None, top_k: int = 3):
     """Write (and with ``build`` build) the firmware project for ``model`` on ``board`` into the folder ``output``.
+    ``app``: ``bench`` (the benchmark protocol), ``classify`` (prints the ``top_k`` of ``labels``) or ``regress``.
     Returns :class:`edgeq.targets.export.ExportResult` (``.fit``, ``.build.firmware``, ``.build.flash_bytes``...)."""
     from edgeq.targets.export import export as _export
 
     return _export(model, board, output, runtime=runtime, backend=backend, cmsis_nn_dir=cmsis_nn, build=build,
-                   force=force, name=name, db_format=db_format, baud=baud, energy=energy)
+                   force=force, name=name, db_format=db_format, baud=baud, energy=energy, app=app, labels=labels,
+                   top_k=top_k)
 
 
 def run(model: Any, x: Any, *, threads: int | None = None, xnnpack: bool = True, runtime: str = "auto"):

@@ -70,7 +70,8 @@ def test_fit_report_arithmetic():
     with pytest.raises(UnsupportedError) as e:
         require_fit(r)
     msg = str(e.value)
-    assert f"flash needs {r.flash_needed:,} B but uno has 32,256 B (over by {-r.flash_margin:,} B)" in msg
+    assert (f"flash needs {r.flash_needed:,} B (core {b.core_flash:,} + model 31,000) but uno has 32,256 B "
+            f"(over by {-r.flash_margin:,} B)") in msg
     assert "RAM" not in msg  # RAM fits: only flash is named
     ok = fit_check(b, {"model": 1000}, {"arena": 100})
     assert ok.fits and require_fit(ok) is ok and "free" in ok.summary()

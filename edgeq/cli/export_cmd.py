@@ -14,6 +14,8 @@ DESCRIPTION = (
 
 
 def add_arguments(p) -> None:
+    from edgeq._argtypes import count
+
     p.add_argument("model", help="int8 .tflite model")
     p.add_argument("--board", default="qemu-m4", help="board name (default qemu-m4; see `edgeq boards`)")
     p.add_argument("--runtime", default="auto", choices=("auto", "edgeq", "tflm"),
@@ -36,6 +38,13 @@ def add_arguments(p) -> None:
     p.add_argument("--energy", action="store_true",
                    help="MLPerf energy mode: boots with m-timestamp-mode-energy and every timestamp pulses the board's "
                         "timestamp pin (D7; LED0 of the FPGA I/O on QEMU) instead of printing m-lap-us")
+    p.add_argument("--app", default="bench", choices=("bench", "classify", "regress"),
+                   help="bench (default): serve the benchmark protocol (edgeq bench); classify: read input windows on "
+                        "serial (text numbers, or '!' + raw bytes) or from your edgeq_read_input(), print the top-k "
+                        "labels with scores; regress: print the dequantized outputs")
+    p.add_argument("--labels", metavar="TXT", help="--app classify: class names, one per line (default class0...)")
+    p.add_argument("--top-k", dest="top_k", type=count(1, 1000), default=3, metavar="K",
+                   help="--app classify: how many labels to print (default 3)")
     p.add_argument("--build", action="store_true", help="build it here (arm-none-eabi-gcc / arduino-builder)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--json", action="store_true",
@@ -50,7 +59,8 @@ def run(args) -> int:
 
     res = export(args.model, args.board, args.output, runtime=args.runtime, backend=args.backend,
                  cmsis_nn=args.cmsis_nn, build=args.build, force=args.force, name=args.name,
-                 db_format=args.db_format, baud=args.baud, energy=args.energy)
+                 db_format=args.db_format, baud=args.baud, energy=args.energy, app=args.app, labels=args.labels,
+                 top_k=args.top_k)
     d = res.to_dict()
     lines = [f"{res.model_name} -> {res.out_dir} ({res.board.name}, {res.runtime} runtime, {res.backend})"]
     if res.runtime_reason:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "qat": "edgeq.cli.qat_cmd",
     "compile": "edgeq.cli.compile_cmd",
     "boards": "edgeq.cli.boards_cmd",
+    "analyze": "edgeq.cli.analyze_cmd",
     "export": "edgeq.cli.export_cmd",
     "flash": "edgeq.cli.flash_cmd",
     "bench": "edgeq.cli.bench_cmd",

@@ -24,7 +24,7 @@ BACKENDS = ("portable", "cmsis-nn")
 #: PROGMEM data must sit below 64 KB of flash for near pgm_read_* (vectors + data + a margin)
 AVR_MAX_CONST_BYTES = 64000
 
-__all__ = ["TARGETS", "BACKENDS", "CompileResult", "compile_model", "build_host"]
+__all__ = ["TARGETS", "BACKENDS", "CompileResult", "Planned", "plan_model", "compile_model", "build_host"]
 
 
 @dataclass
@@ -144,12 +144,60 @@ def _plan(lw, be):
     return plan
 
 
+@dataclass
+class Planned:
+    """A model lowered and memory-planned exactly as :func:`compile_model` does it, before any C is written: what
+    ``edgeq analyze`` and export's fit check read (the arena the firmware declares is ``plan.ram_bytes``)."""
+
+    graph: object  # edgeq.tflite.Graph
+    target: str
+    backend: str
+    lowered: object  # edgeq.compiler.lower.Lowered
+    plan: object  # edgeq.compiler.planner.MemoryPlan
+    backend_impl: object  # PortableBackend | CmsisNNBackend
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.plan.arena_bytes
+
+    @property
+    def scratch_bytes(self) -> int:
+        return self.plan.scratch_bytes
+
+    @property
+    def ram_bytes(self) -> int:
+        """The one static array model.c declares: EDGEQ_ARENA_BYTES + EDGEQ_SCRATCH_BYTES."""
+        return self.plan.ram_bytes
+
+    @property
+    def const_bytes(self) -> int:
+        return sum(c.nbytes for c in self.lowered.ctx.consts.values())
+
+
+def plan_model(model, target: str = "host", backend: str = "portable", cmsis_nn_dir=None) -> Planned:
+    """Lower ``model`` (a path or a Graph) and plan its memory as :func:`compile_model` would, writing nothing."""
+    from edgeq.compiler.lower import lower
+    from edgeq.tflite import Graph, read_model
+
+    if target not in TARGETS:
+        raise EdgeqError(f"unknown target {target!r}", where="--target", hint=f"use one of {', '.join(TARGETS)}")
+    if backend not in BACKENDS:
+        raise EdgeqError(f"unknown backend {backend!r}", where="--backend", hint=f"use one of {', '.join(BACKENDS)}")
+    graph = model if isinstance(model, Graph) else read_model(model)
+    be = _backend(backend, cmsis_nn_dir, target)
+    lw = lower(graph, target=target, backend=backend)
+    plan = _plan(lw, be)
+    if hasattr(be, "prepare"):  # the backend's per-layer choice (and its constants, e.g. MVE kernel sums)
+        be.prepare(lw, plan)
+    return Planned(graph=graph, target=target, backend=backend, lowered=lw, plan=plan, backend_impl=be)
+
+
 def compile_model(model, target: str = "host", backend: str = "portable", out_dir=None, force: bool = False,
                   cmsis_nn_dir=None) -> CompileResult:
     """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring."""
     from edgeq._fs import atomic_dir, check_output_dir
     from edgeq.compiler import emit
-    from edgeq.compiler.lower import lower, state_tensors
+    from edgeq.compiler.lower import state_tensors
     from edgeq.tflite import Graph, read_model
 
     if target not in TARGETS:
@@ -161,17 +209,13 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     out_dir = check_output_dir(out_dir, force=force)
 
     graph = model if isinstance(model, Graph) else read_model(model)
-    be = _backend(backend, cmsis_nn_dir, target)
-
-    lw = lower(graph, target=target, backend=backend)
-    plan = _plan(lw, be)
+    planned = plan_model(graph, target=target, backend=backend, cmsis_nn_dir=cmsis_nn_dir)
+    lw, plan, be = planned.lowered, planned.plan, planned.backend_impl
 
     ptrs: dict[int, str] = {}
     for t, name in lw.buffers.items():
         ptrs[t] = f"&edgeq_arena[{plan.offsets[name]}]"
     renderer = be.renderer(ptrs)
-    if hasattr(be, "prepare"):
-        be.prepare(lw, plan)
 
     model_name = emit.model_name_for(graph)
     banner = emit.banner(model_name, graph.sha256)

@@ -120,6 +120,7 @@ def layer_blocks(layers, renderer: Renderer) -> list[dict]:
     for layer in layers:
         lines = layer.c_call(renderer)
         blocks.append({
+            "index": layer.index,
             "comment": c_comment(layer.describe(), max_len=160),
             "lines": lines,
             "checks_status": any(_CALL_STATUS.match(ln) for ln in lines),

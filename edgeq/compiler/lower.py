@@ -111,8 +111,11 @@ def lower(graph: Graph, target: str = "host", backend: str = "portable") -> Lowe
             layer.params["fold"] = folds[op.index]
         if op.index in folded:
             layer.params["folded_into"] = folded[op.index]
+        before = len(ctx.consts)
         layer.prepare()
         check_requantization(layer)
+        # the constant arrays this layer registered first (a tensor shared by several layers counts at its first)
+        layer.const_names = tuple(list(ctx.consts)[before:])
         layers.append(layer)
     return Lowered(graph, ctx, layers)
 

@@ -254,12 +254,16 @@ def require_fit(report: FitReport, *, where: str | None = None) -> FitReport:
     """Raise a one-line :class:`UnsupportedError` with both numbers and the margin when the model does not fit."""
     if report.fits:
         return report
+    def parts(d: Mapping[str, int]) -> str:
+        return " + ".join(f"{k} {v:,}" for k, v in d.items())
+
     problems = []
     if report.flash_margin < 0:
-        problems.append(f"flash needs {report.flash_needed:,} B but {report.board} has {report.flash_available:,} B "
-                        f"(over by {-report.flash_margin:,} B)")
+        problems.append(f"flash needs {report.flash_needed:,} B ({parts(report.flash_parts)}) but {report.board} "
+                        f"has {report.flash_available:,} B (over by {-report.flash_margin:,} B)")
     if report.ram_margin < 0:
-        problems.append(f"RAM needs {report.ram_needed:,} B but {report.board} has {report.ram_available:,} B "
-                        f"(over by {-report.ram_margin:,} B)")
+        problems.append(f"RAM needs {report.ram_needed:,} B ({parts(report.ram_parts)}) but {report.board} has "
+                        f"{report.ram_available:,} B (over by {-report.ram_margin:,} B)")
     raise UnsupportedError(f"model does not fit {report.board}: " + "; ".join(problems), where=where,
-                           hint="pick a board with more memory (edgeq boards) or a smaller model")
+                           hint="`edgeq analyze MODEL --board BOARD` shows what each layer needs; pick a board with more "
+                                "memory (edgeq boards) or a smaller model")

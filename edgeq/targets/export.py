@@ -24,19 +24,18 @@ from typing import Any
 
 from edgeq._fs import MAX_MODEL_BYTES, MAX_TEXT_BYTES, check_input_file, check_output_dir, read_input_bytes
 from edgeq.errors import EdgeqError, ModelError, UnsupportedError
+from edgeq.targets.analyze import PROTOCOL_FLASH as _PROTOCOL_FLASH
 from edgeq.targets.boards import Board, FitReport, fit_check, get_board, pick_backend, require_fit
 from edgeq.targets.render import render
 
 RUNTIMES = ("auto", "edgeq", "tflm")
+#: what the firmware does: serve the benchmark protocol (default), or an application that prints results
+APPS = ("bench", "classify", "regress")
 DB_FORMATS = ("auto", "raw", "mlperf")
 PROJECT_FILE = "edgeq-project.json"
 _IO_DTYPES = ("int8", "uint8", "int16", "int32", "float32")
 
-# rough code sizes for the fit check before anything is built (the build reports the real figures)
-_PROTOCOL_FLASH = {"arm": 4200, "avr": 6200, "xtensa": 6000}
-_KERNEL_FLASH_PER_OP = {"arm": 1800, "avr": 2600, "xtensa": 2400}
-_CALL_FLASH_PER_LAYER = {"arm": 96, "avr": 160, "xtensa": 120}
-_PROTOCOL_RAM = 160
+# TFLM sketch: rough sizes for the fit check before anything is built (edgeq's C: edgeq.targets.analyze.fit_parts)
 _TFLM_RUNTIME_FLASH = 42000  # interpreter, allocator, flatbuffer access (measured: AD 322 KB image - 277 KB model)
 _TFLM_FLASH_PER_OP = 9000
 _TFLM_RAM = 1500
@@ -330,8 +329,13 @@ def _tflm_board(b: Board) -> bool:
 def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, runtime: str = "auto",
            backend: str | None = None, cmsis_nn_dir: str | os.PathLike | None = None, build: bool = False,
            force: bool = False, name: str | None = None, db_format: str = "auto", baud: int | None = None,
-           energy: bool = False) -> ExportResult:
-    """Write the firmware project for ``model`` on ``board`` into ``out_dir`` (and build it with ``build``)."""
+           energy: bool = False, app: str = "bench", labels: str | os.PathLike | None = None,
+           top_k: int = 3) -> ExportResult:
+    """Write the firmware project for ``model`` on ``board`` into ``out_dir`` (and build it with ``build``).
+
+    ``app``: ``bench`` (default) serves the benchmark protocol; ``classify`` reads input windows (serial text or
+    binary, or the user's ``edgeq_read_input()``) and prints the ``top_k`` labels with scores (``labels``: a text
+    file, one label per line; default class0, class1, ...); ``regress`` prints the dequantized outputs."""
     from edgeq._fs import atomic_dir
     from edgeq.tflite import read_model
 
@@ -347,6 +351,14 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
                                where="--energy", hint="use a board that lists one (`edgeq boards --json`)")
     if energy and runtime == "tflm" and b.project != "arduino":  # pragma: no cover - tflm is Arduino-only
         raise UnsupportedError("--energy needs an Arduino or QEMU board", where="--energy")
+    if app not in APPS:
+        raise EdgeqError(f"unknown app '{app}' (known: {', '.join(APPS)})", where="--app")
+    if app != "bench" and runtime == "tflm":
+        raise UnsupportedError(f"--app {app} runs on edgeq's compiled C", where="--app",
+                               hint="use --runtime edgeq (or auto)")
+    if labels is not None and app != "classify":
+        raise EdgeqError("--labels goes with --app classify", where="--labels")
+    label_list = _read_labels(labels) if labels is not None else None
     model_path = Path(model).expanduser()
     if not model_path.exists():
         raise ModelError("no such model file", where=str(model_path))
@@ -366,6 +378,9 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
     runtime_reason = None
     if runtime == "auto":
         runtime, runtime_reason = choose_runtime(graph, b, b.core.target)
+        if runtime == "tflm" and app != "bench":
+            raise UnsupportedError(f"--app {app} runs on edgeq's compiled C, and TFLM runs this model "
+                                   f"({runtime_reason})", where="--app")
         if runtime == "tflm" and backend:
             raise EdgeqError(f"--backend applies to edgeq's C, and TFLM runs this model ({runtime_reason})",
                              where="--backend")
@@ -382,20 +397,26 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
         raise EdgeqError(f"the sketch name {sketch_name!r} derived from the model file name {model_path.name!r} is "
                          f"not valid", where=str(model_path), hint="pass --name NAME (letters, digits, underscores)")
     notes: list[str] = []
+    app_ctx = _app_context(app, graph, inputs, outputs, label_list, top_k) if app != "bench" else None
 
     arch = b.core.arch
-    const_lb, act_lb = graph_bounds(graph)
+    _, act_lb = graph_bounds(graph)
     in_bytes = sum(d["bytes"] for d in inputs)
     if runtime == "edgeq":
         cmsis_available = _cmsis_available(cmsis_nn_dir)
         be, note = pick_backend(b, backend, cmsis_available)
         if note:
             notes.append(note)
-        n_ops = len(graph.ops_used)
-        code = _PROTOCOL_FLASH[arch] + _KERNEL_FLASH_PER_OP[arch] * n_ops + _CALL_FLASH_PER_LAYER[arch] * len(
-            graph.operators)
-        pre = fit_check(b, {"model constants (lower bound)": const_lb, "code (estimate)": code},
-                        {"activations (lower bound)": act_lb, "input buffer": in_bytes, "protocol": _PROTOCOL_RAM})
+        # the compiler's real plan, before anything is written: the same numbers `edgeq analyze` prints
+        from edgeq.compiler import plan_model
+        from edgeq.targets.analyze import fit_parts
+
+        planned = plan_model(graph, target=b.core.target, backend=be, cmsis_nn_dir=cmsis_nn_dir)
+        if app_ctx:  # the app quantizes straight into the arena: no input copy; its state is a number buffer + labels
+            labels_ram = 0 if b.core.arch != "avr" else sum(len(x) + 3 for x in app_ctx["labels"] or ())
+            pre = fit_parts(b, graph, planned, io_bytes=0, app_ram=48 + labels_ram)
+        else:
+            pre = fit_parts(b, graph, planned, io_bytes=in_bytes)
         require_fit(pre, where=str(model_path))
     else:
         be = "tflm"
@@ -437,7 +458,10 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
         "model_path": os.path.relpath(model_path.resolve(), Path(out_dir).resolve()),
         "sha256": graph.sha256,
         "info": cfg["info"],
+        "app": app,
     }
+    if app_ctx:
+        meta["labels"] = app_ctx.get("labels")
     with atomic_dir(out_dir, force=force) as tmp:
         if runtime == "edgeq":
             if b.project == "cortexm":
@@ -452,12 +476,9 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
 
             cres = compile_model(model_path, target=b.core.target, backend=be, out_dir=model_dir, force=False,
                                  cmsis_nn_dir=cmsis_nn_dir)
-            ram = cres.arena_bytes + cres.scratch_bytes
-            code = _PROTOCOL_FLASH[arch] + _KERNEL_FLASH_PER_OP[arch] * len(graph.ops_used) + _CALL_FLASH_PER_LAYER[
-                arch] * len(graph.operators)
-            fit = fit_check(b, {"model constants": cres.const_bytes, "code (estimate)": code},
-                            {"arena + scratch": ram, "input buffer": in_bytes, "protocol": _PROTOCOL_RAM})
-            require_fit(fit, where=str(model_path))
+            if cres.arena_bytes + cres.scratch_bytes != planned.ram_bytes:  # pragma: no cover - a compiler bug
+                raise AssertionError(f"compiled RAM {cres.ram_bytes} != planned {planned.ram_bytes}")
+            fit = pre
             result.fit = fit
             result.compile = {"arena_bytes": cres.arena_bytes, "scratch_bytes": cres.scratch_bytes,
                               "const_bytes": cres.const_bytes, "files": list(cres.files)}
@@ -468,13 +489,19 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
             (src_dir / "edgeq_app_edgeq.c").write_text(
                 render("firmware/common/edgeq_app_edgeq.c.j2", model_include=model_include,
                        n_inputs=len(inputs), n_outputs=len(outputs)))
+            if app_ctx:
+                for name in ("edgeq_classify.c", "edgeq_classify.h"):
+                    (src_dir / name).write_text(render(f"firmware/app/{name}.j2", cfg=cfg, board=b.name,
+                                                       model_include=model_include, **app_ctx))
             if b.project == "cortexm":
                 render_cortexm_platform(tmp, b, cfg)
+                if app_ctx:
+                    shutil.copyfile(_template_path("firmware/app/main_app.c"), tmp / "main.c")
                 (tmp / "Makefile").write_text(render("firmware/cortexm/Makefile.j2", board=b, core=b.core, cfg=cfg))
                 (tmp / "README.md").write_text(render("firmware/cortexm/README.md.j2", board=b, cfg=cfg,
                                                       meta=meta, fit=result.fit))
             else:
-                _render_sketch(sk, sketch_name, b, cfg, runtime="edgeq")
+                _render_sketch(sk, sketch_name, b, cfg, runtime="edgeq", app_ctx=app_ctx)
                 result.sketch = out_dir / sketch_name / f"{sketch_name}.ino"
                 meta["sketch"] = f"{sketch_name}/{sketch_name}.ino"
                 (tmp / "README.md").write_text(render("firmware/arduino/README.md.j2", board=b, cfg=cfg,
@@ -518,6 +545,56 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
     return result
 
 
+def _read_labels(path) -> list[str]:
+    """Labels from a text file, one per line (blank lines at the end ignored)."""
+    p = Path(path).expanduser()
+    check_input_file(p, what="labels file", max_bytes=MAX_TEXT_BYTES)
+    try:
+        text = read_input_bytes(p, what="labels file", max_bytes=MAX_TEXT_BYTES).decode("utf-8")
+    except UnicodeDecodeError:
+        raise EdgeqError("the labels file is not UTF-8 text", where=str(p), hint="one label per line") from None
+    out = [ln.strip() for ln in text.splitlines()]
+    while out and not out[-1]:
+        out.pop()
+    if not out or any(not ln for ln in out):
+        raise EdgeqError("the labels file has an empty label", where=str(p), hint="one label per line")
+    return out
+
+
+def _app_context(app: str, graph, inputs: list[dict], outputs: list[dict], labels: list[str] | None,
+                 top_k: int) -> dict:
+    """Template values of the classify / regress app, checked against the model."""
+    from edgeq.compiler.names import c_string
+
+    where = graph.source or graph.name
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UnsupportedError(f"--app {app} takes a model with one input and one output; this one has "
+                               f"{len(inputs)} and {len(outputs)}", where=where, hint="use the default --app bench")
+    inp, out = inputs[0], outputs[0]
+    ctypes = {"int8": "int8_t", "int16": "int16_t"}
+    if inp["dtype"] not in ctypes or out["dtype"] not in ctypes or not inp["quantized"] or not out["quantized"]:
+        raise UnsupportedError(f"--app {app} needs quantized int8/int16 input and output; this model has "
+                               f"{inp['dtype']} -> {out['dtype']}", where=where,
+                               hint="quantize with int8 I/O: edgeq quantize MODEL --mode int8 --data CALIB.npy")
+    ctx = {"app": app, "n_values": inp["count"], "n_out": out["count"], "in_ctype": ctypes[inp["dtype"]],
+           "out_ctype": ctypes[out["dtype"]], "in_dtype": inp["dtype"], "top_k": 0, "labels": None}
+    if app == "classify":
+        n = out["count"]
+        if n < 2:
+            raise UnsupportedError(f"--app classify needs a model with at least 2 class scores; its output has {n} "
+                                   f"value", where=where, hint="use --app regress for a regression model")
+        if labels is None:
+            labels = [f"class{i}" for i in range(n)]
+        elif len(labels) != n:
+            raise EdgeqError(f"the labels file has {len(labels)} labels but the model has {n} classes",
+                             where="--labels", hint="one label per line, in the order of the model's outputs")
+        if not 1 <= int(top_k) <= n:
+            raise EdgeqError(f"--top-k {top_k} must be between 1 and the {n} classes", where="--top-k")
+        ctx.update(labels=[c_string(label, max_len=40) for label in labels],
+                   top_k=int(top_k))
+    return ctx
+
+
 def _cmsis_available(cmsis_nn_dir) -> bool:
     from edgeq.compiler.cmsis_nn import find_cmsis_nn
 
@@ -536,9 +613,13 @@ def _hex_rows(data: bytes, per_row: int = 16) -> list[str]:
     return [", ".join(f"0x{b:02x}" for b in data[i:i + per_row]) for i in range(0, len(data), per_row)]
 
 
-def _render_sketch(sk: Path, sketch_name: str, b: Board, cfg: dict, runtime: str) -> None:
-    (sk / f"{sketch_name}.ino").write_text(render("firmware/arduino/sketch.ino.j2", board=b, cfg=cfg,
-                                                  sketch=sketch_name, runtime=runtime))
+def _render_sketch(sk: Path, sketch_name: str, b: Board, cfg: dict, runtime: str, app_ctx: dict | None = None) -> None:
+    if app_ctx:
+        (sk / f"{sketch_name}.ino").write_text(render("firmware/app/sketch_app.ino.j2", board=b, cfg=cfg,
+                                                      sketch=sketch_name, **app_ctx))
+    else:
+        (sk / f"{sketch_name}.ino").write_text(render("firmware/arduino/sketch.ino.j2", board=b, cfg=cfg,
+                                                      sketch=sketch_name, runtime=runtime))
     (sk / "src" / "edgeq" / "edgeq_platform_arduino.cpp").write_text(
         render("firmware/arduino/edgeq_platform_arduino.cpp.j2", board=b, cfg=cfg))
 

@@ -184,6 +184,9 @@ class Layer:
     def writes(self) -> list[int]:
         return list(self.op.outputs)
 
+    #: names of the constant arrays (ctx.consts) this layer registered first; set by lower()
+    const_names: ClassVar[tuple[str, ...]] = ()
+
     #: True for layers whose output is the input's memory (RESHAPE): no call is emitted
     is_alias: ClassVar[bool] = False
 
