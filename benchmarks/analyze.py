@@ -198,7 +198,8 @@ def layer_rows(model: Path, backend: str, cmsis_nn_dir: str | None) -> list[dict
     planned = plan_model(model, target="cortex-m4", backend=backend, cmsis_nn_dir=cmsis_nn_dir)
     return [{"index": layer.index, "kind": kernel_kind(layer, planned.backend_impl),
              "feats": list(layer_features(layer, planned.graph))}
-            for layer in planned.lowered.layers if not layer.is_alias]
+            for layer in planned.lowered.layers
+            if not layer.is_alias and layer.params.get("folded_into") is None]
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -294,11 +294,12 @@ def analyze(model: str | os.PathLike, board: str = "qemu-m4", *, backend: str | 
         kind = kernel_kind(layer, planned.backend_impl)
         instr = None
         row_used = None
-        if calibrated and not layer.is_alias:
+        free = layer.is_alias or layer.params.get("folded_into") is not None  # no code: RESHAPE, a PAD folded away
+        if calibrated and not free:
             est, row_used = estimate_instructions(kind, feats, table)
             instr = int(round(max(est, 0.0)))
             total += instr
-        elif layer.is_alias:
+        elif free:
             instr = 0 if calibrated else None
         rows.append({
             "index": i,
@@ -311,10 +312,10 @@ def analyze(model: str | os.PathLike, board: str = "qemu-m4", *, backend: str | 
             "high_water": int(entry.get("high_water", 0)),
             "scratch_bytes": int(entry.get("scratch", 0)),
             "const_bytes": int(sum(consts[n].nbytes for n in layer.const_names)),
-            "kernel": None if layer.is_alias else kind,
+            "kernel": None if free else kind,
             "cost_row": row_used,
             "instructions": instr,
-            "alias": bool(layer.is_alias),
+            "no_code": bool(free),
         })
         if row_used is not None and row_used != kind:
             notes.append(f"layer {i} ({kind}): no calibrated row, used {row_used}")
