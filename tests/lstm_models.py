@@ -1,7 +1,8 @@
 """Build an int8 .tflite whose recurrent layer is one fused UNIDIRECTIONAL_SEQUENCE_LSTM, with the TF converter.
 
-Run as a child process (``python tests/lstm_models.py SPEC_JSON OUT``): the converter can crash (SIGSEGV) on some LSTM
-graphs, which must fail one test, not the test run. The LSTM is written the way Keras 2 marked its LSTM function
+Run as a child process (``python tests/lstm_models.py SPEC_JSON OUT``, or ``python tests/lstm_models.py PAIRS_JSON``
+with a list of [SPEC, OUT] pairs to pay TensorFlow's start-up once): the converter can crash (SIGSEGV) on some LSTM
+graphs, which must fail a test, not the test run. The LSTM is written the way Keras 2 marked its LSTM function
 (``api_implements="lstm_<id>"``, six tensor arguments, five results), which the converter's composite-function pass
 replaces by the fused op (what tflite-micro's mnist_lstm example gets from tf.keras); Keras 3's LSTM is a while loop
 the converter does not fuse. Weights are seeded random; int8 post-training quantization from a representative
@@ -93,4 +94,9 @@ def build(spec: dict, out: str) -> None:
 
 
 if __name__ == "__main__":
-    build(json.loads(sys.argv[1]), sys.argv[2])
+    # one model (SPEC OUT), or several in one TensorFlow start-up: a JSON list of [SPEC, OUT] pairs
+    if len(sys.argv) == 2:
+        for spec_, out_ in json.loads(sys.argv[1]):
+            build(spec_, out_)
+    else:
+        build(json.loads(sys.argv[1]), sys.argv[2])
