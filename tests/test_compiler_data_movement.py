@@ -1,6 +1,7 @@
-"""Data-movement ops (RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH):
-single-op models from the TF converter with hypothesis-drawn shapes, permutations, slices (negative steps, masks,
-shrunk axes) and axes; compiled for host under ASan/UBSan and compared byte for byte with TFLM on every output."""
+"""Data-movement ops (RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V,
+PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH): single-op models from the TF converter with hypothesis-drawn shapes,
+permutations, slices (negative steps, masks, shrunk axes) and axes; compiled for host under ASan/UBSan and compared
+byte for byte with TFLM on every output."""
 
 from __future__ import annotations
 

@@ -104,7 +104,8 @@ def test_maximum_minimum_two_inputs_broadcast(check_ew, op):
 def sub_specs(draw):
     shape = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 3)))]
     other = [d if draw(st.booleans()) else 1 for d in shape]
-    spec = {"op": "sub", "inputs": [shape], "seed": draw(st.integers(0, 50)), "act": draw(st.sampled_from([None, "relu"])),
+    spec = {"op": "sub", "inputs": [shape], "seed": draw(st.integers(0, 50)),
+            "act": draw(st.sampled_from([None, "relu"])),
             "centers": [draw(st.sampled_from([0.0, 1.5, -2.0]))], "range": draw(st.sampled_from([0.5, 2.0, 6.0]))}
     if draw(st.booleans()):
         spec["const_shape"] = [1, *other]

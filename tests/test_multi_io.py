@@ -1,6 +1,7 @@
-"""Models with several inputs and outputs, and a PyTorch-style network through the newer ops, end to end: model.h, the host program, the references (TFLM and the
-portable host build agree byte for byte on every output), and the firmware on qemu-m4 (the device protocol loads
-each input and returns each output; `edgeq bench` verifies them all against TFLM)."""
+"""Models with several inputs and outputs, and a PyTorch-style network through the newer ops, end to end:
+model.h, the host program, the references (TFLM and the portable host build agree byte for byte on every output),
+and the firmware on qemu-m4 (the device protocol loads each input and returns each output; `edgeq bench` verifies
+them all against TFLM)."""
 
 from __future__ import annotations
 

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from edgeq.tflite.graph import Graph
 from edgeq.tflite.runtimes import NPU_CUSTOM_OPS, TFLM_CUSTOM_OPS, custom_name, tflm_has
 
-#: Ops edgeq's compiler lowers to kernels (int8). QUANTIZE/DEQUANTIZE only at float model I/O.
+#: Ops edgeq's compiler lowers to kernels (a test checks this is exactly edgeq.compiler.ops.LAYERS; kept here as data
+#: so that inspect needs no numpy).
 MCU_SUPPORTED_OPS: tuple[str, ...] = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "MUL", "SOFTMAX",
     "RESHAPE", "MEAN", "CONCATENATION", "PAD", "LOGISTIC", "RELU", "RELU6", "QUANTIZE", "DEQUANTIZE",
     "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
     "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK",
-    "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "RESIZE_NEAREST_NEIGHBOR", "TANH", "MAXIMUM", "MINIMUM", "SUB", "LEAKY_RELU", "HARD_SWISH", "PRELU", "ARG_MAX", "ARG_MIN", "RESIZE_BILINEAR", "SQUARED_DIFFERENCE",
+    "DEPTH_TO_SPACE", "SPACE_TO_DEPTH", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "TANH", "LEAKY_RELU",
+    "HARD_SWISH", "PRELU", "MAXIMUM", "MINIMUM", "SUB", "SQUARED_DIFFERENCE", "ARG_MAX", "ARG_MIN",
 )
 
 _WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1, "SVDF": 1,

@@ -37,8 +37,8 @@ _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
-    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, Tanh, Maximum, Minimum, Sub, LeakyRelu, HardSwish, Prelu, ArgMax, ArgMin, ResizeBilinear,
-    SquaredDifference,
+    Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, ResizeBilinear, Tanh, LeakyRelu, HardSwish,
+    Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin,
 )
 
 #: opcode -> Layer class

@@ -1,4 +1,5 @@
-"""LOGISTIC, TANH, RELU, RELU6 (int8) -> edgeq_logistic_s8 / edgeq_tanh_s8 / edgeq_relu_s8 / edgeq_relu6_s8. Element by element, so they
+"""LOGISTIC, TANH, RELU, RELU6 (int8) -> edgeq_logistic_s8 / edgeq_tanh_s8 / edgeq_relu_s8 /
+edgeq_relu6_s8. Element by element, so they
 may run in place.
 
 * LOGISTIC (TFLM logistic_common.cc): input_multiplier / left shift from frexp(s_in * 2^(31-4)) (no 2^31 carry

@@ -1,5 +1,6 @@
-"""Element-wise int8 -> int8 functions (LEAKY_RELU, HARD_SWISH) as a 256-entry table (``edgeq_lut_s8``), the table computed here by running
-TFLM's integer arithmetic for the op on all 256 inputs: exact by construction, one load per element on the device.
+"""Element-wise int8 -> int8 functions (LEAKY_RELU, HARD_SWISH) as a 256-entry table (``edgeq_lut_s8``), the
+table computed here by running TFLM's integer arithmetic for the op on all 256 inputs: exact by construction, one
+load per element on the device.
 
 LEAKY_RELU (leaky_relu_common.cc, reference_ops::QuantizeLeakyRelu): identity multiplier
 ``double(float(s_in / s_out))``, alpha multiplier ``double(float(s_in * alpha / s_out))`` (QuantizeMultiplier; a

@@ -16,8 +16,8 @@ class Maximum(Layer):
         a = self.tensor(operand(self, 0, "input 1"))
         b = self.tensor(operand(self, 1, "input 2"))
         out = self.require_int8(self.output(), "output")
-        self.params.update(s1=broadcast_strides(self, a.shape, out.shape), s2=broadcast_strides(self, b.shape, out.shape),
-                           out_dims=dims4(out.shape))
+        self.params.update(s1=broadcast_strides(self, a.shape, out.shape),
+                           s2=broadcast_strides(self, b.shape, out.shape), out_dims=dims4(out.shape))
 
     def inplace_candidates(self) -> list[int]:
         out = self.output()

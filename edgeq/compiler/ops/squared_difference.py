@@ -18,8 +18,8 @@ class SquaredDifference(Layer):
         b = self.tensor(operand(self, 1, "input 2"))
         out = self.require_activation(self.output(), "output")
         q = fp.squared_difference_params(a.scale, b.scale, out.scale)
-        self.params.update(s1=broadcast_strides(self, a.shape, out.shape), s2=broadcast_strides(self, b.shape, out.shape),
-                           out_dims=dims4(out.shape),
+        self.params.update(s1=broadcast_strides(self, a.shape, out.shape),
+                           s2=broadcast_strides(self, b.shape, out.shape), out_dims=dims4(out.shape),
                            q=dict(input_1_offset=-a.zero_point, input_1_mult=q.input1_multiplier,
                                   input_1_shift=q.input1_shift, input_2_offset=-b.zero_point,
                                   input_2_mult=q.input2_multiplier, input_2_shift=q.input2_shift,
