@@ -194,6 +194,8 @@ def _keras_model(spec: dict):
         y = keras.ops.transpose(x, axes=tuple(spec["perm"]))
     elif op == "strided_slice":  # python slicing of the batch-1 tensor: begin/end/step per axis (None = open)
         y = x[tuple(slice(*a) for a in spec["slices"])]
+    elif op == "gather":
+        y = keras.ops.take(x, np.asarray(spec["indices"], dtype=np.int32), axis=spec["axis"])
     elif op == "slice":
         y = keras.ops.slice(x, spec["begin"], spec["size"])
     elif op == "split":  # "parts": a count (SPLIT) or the split indices (SPLIT_V)

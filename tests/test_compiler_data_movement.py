@@ -1,4 +1,4 @@
-"""Data-movement ops (RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V,
+"""Data-movement ops (RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, GATHER, TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V,
 PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH): single-op models from the TF converter with hypothesis-drawn shapes,
 permutations, slices (negative steps, masks, shrunk axes) and axes; compiled for host under ASan/UBSan and compared
 byte for byte with TFLM on every output."""
@@ -166,3 +166,9 @@ def test_resize_bilinear(check_dm, mode, shape, size):
     if mode != "v2":
         spec.update(v1=True, align_corners=mode == "align", half_pixel_centers=mode == "half")
     check_dm(spec, "RESIZE_BILINEAR")
+
+
+@pytest.mark.parametrize("shape,indices,axis", [([5, 4, 3], [4, 0, 2, 2], 1), ([6, 3], [1, 3, 5], 1),
+                                                ([4, 7], [[0, 6], [3, 3]], 2)])
+def test_gather_constant_indices(check_dm, shape, indices, axis):
+    check_dm({"op": "gather", "inputs": [shape], "indices": indices, "axis": axis}, "GATHER")

@@ -12,6 +12,7 @@ from edgeq.compiler.ops.conv import Conv2D
 from edgeq.compiler.ops.depth_space import DepthToSpace, SpaceToDepth
 from edgeq.compiler.ops.depthwise_conv import DepthwiseConv2D
 from edgeq.compiler.ops.fully_connected import FullyConnected
+from edgeq.compiler.ops.gather import Gather
 from edgeq.compiler.ops.lookup_table import HardSwish, LeakyRelu
 from edgeq.compiler.ops.lstm import UnidirectionalSequenceLstm
 from edgeq.compiler.ops.maximum_minimum import Maximum, Minimum
@@ -38,7 +39,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     Concatenation, Pad, Logistic, Relu, Relu6, Quantize, Dequantize, Svdf,
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
     Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, ResizeBilinear, Tanh, LeakyRelu, HardSwish,
-    Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin,
+    Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin, Gather,
 )
 
 #: opcode -> Layer class
