@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import sys
@@ -288,9 +289,9 @@ def test_killing_flash_stops_qemu(sig, qemu_fw):
     assert proc.returncode in ((0, 130) if sig == signal.SIGINT else (128 + signal.SIGTERM,)), err
 
 
-def test_sigterm_on_bench_stops_its_emulator(hello, qemu_fw):
-    proc = popen_cli("bench", "--board", "qemu-m4", "--firmware", str(qemu_fw), "--model", str(hello),
-                        "--runs", "1000000", "--no-progress")
+def test_sigterm_on_bench_stops_its_emulator(hello, qemu_fw, tmp_path):
+    proc = popen_cli("bench", "--board", "qemu-m4", "--firmware", qemu_fw, "--model", hello, "--runs", "1000000",
+                     "--progress", "-o", "r.json", cwd=tmp_path)
     try:
         deadline = time.monotonic() + 60
         kids: list[int] = []
@@ -299,15 +300,26 @@ def test_sigterm_on_bench_stops_its_emulator(hello, qemu_fw):
                 errors="replace")]
             time.sleep(0.2)
         assert kids, "bench did not start QEMU"
-        time.sleep(1.0)
+        buf = b""
+        while b"/1000000" not in buf and time.monotonic() < deadline + 60:  # the progress bar: timed runs under way
+            if select.select([proc.stderr], [], [], 1.0)[0]:
+                chunk = os.read(proc.stderr.fileno(), 256)
+                if not chunk:
+                    break
+                buf += chunk
+        assert b"/1000000" in buf, buf.decode(errors="replace")
+        time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
+        err = buf + err
     finally:
         if proc.poll() is None:
             proc.kill()
     assert all(_gone(k) for k in kids), f"QEMU {kids} outlived edgeq bench after SIGTERM"
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert b"Traceback" not in err
+    rep = json.loads((tmp_path / "r.json").read_text())  # what it measured before the signal is kept
+    assert rep["complete"] is False and rep["error"] == "terminated by signal 15" and rep["runs"] >= 1
 
 
 # ---------------------------------------------------------------------------------------------- sketch names

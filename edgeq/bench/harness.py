@@ -26,7 +26,7 @@ import numpy as np
 from edgeq.bench import spec
 from edgeq.bench.protocol import Device, DeviceReset, FrameError
 from edgeq.bench.stats import summarize, throughput, to_microseconds
-from edgeq.errors import DeviceError, EdgeqError, ModelError
+from edgeq.errors import DeviceError, EdgeqError, ModelError, Terminated
 
 DEFAULT_PARTIAL = "edgeq-bench-partial.json"
 
@@ -608,6 +608,8 @@ def make_report(sess: Session, *, complete: bool, error: BaseException | None = 
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
+    if isinstance(exc, Terminated):
+        return str(exc)  # "terminated by signal 15"
     if isinstance(exc, EdgeqError):
         return exc.one_line()
     return f"{type(exc).__name__}: {exc}"
