@@ -249,6 +249,22 @@ def _keras_model(spec: dict):
                                 else tf.compat.v1.image.resize_bilinear(
                                     t, spec["size"], align_corners=spec.get("align_corners", False),
                                     half_pixel_centers=spec.get("half_pixel_centers", False)))(x)
+    elif op == "mixed_net":  # PAD folded into a conv, PRELU, bilinear resize, SPLIT, SUB, SQUARED_DIFFERENCE, PACK,
+        import tensorflow as tf  # GATHER, ARG_MAX (int32 output) and a second int8 output
+
+        y = keras.layers.ZeroPadding2D(((1, 2), (2, 1)))(x)
+        y = keras.layers.Conv2D(6, 3, kernel_initializer=init)(y)
+        y = keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2])(y)
+        y = keras.layers.Lambda(lambda t: tf.compat.v1.image.resize_bilinear(t, (12, 11), half_pixel_centers=True))(y)
+        a, b = keras.ops.split(y, 2, axis=-1)
+        d = keras.ops.subtract(a, b)
+        q = keras.layers.Lambda(lambda ts: tf.math.squared_difference(ts[0], ts[1]))([a, b])
+        z = keras.ops.stack([d, q], axis=3)  # [1, 12, 11, 2, 3]
+        z = keras.ops.reshape(z, (1, 12, 11, 6))
+        z = keras.ops.take(z, np.asarray([5, 0, 3, 1], dtype=np.int32), axis=3)
+        idx = keras.layers.Lambda(lambda t: tf.math.argmax(t, axis=-1, output_type=tf.int32))(z)
+        s = keras.layers.Dense(4, kernel_initializer=init)(keras.ops.mean(z, axis=(1, 2)))
+        return keras.Model(ins, [idx, s])
     elif op == "two_outputs":  # one input, two outputs of different sizes
         y1 = keras.layers.Conv2D(spec.get("filters", 4), 1, kernel_initializer=init)(x)
         y2 = keras.layers.MaxPooling2D(2)(x)

@@ -124,3 +124,43 @@ def test_nchw_net_on_qemu(single_op_model, tmp_path):
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["runs"] == 6 and rep["verified"] == 6 and rep["mismatches"] == 0 and rep["reference"] == "tflm"
+
+
+MIXED_NET = {"op": "mixed_net", "inputs": [[8, 8, 3]], "seed": 6, "range": 2.0}
+MIXED_OPS = {"CONV_2D", "PRELU", "RESIZE_BILINEAR", "SPLIT", "SUB", "SQUARED_DIFFERENCE", "PACK", "GATHER",
+             "ARG_MAX"}
+
+
+def test_mixed_net_on_host_is_bit_exact(single_op_model, tmp_path):
+    require_gcc()
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    from compiler_util import compile_and_build
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    model = single_op_model(MIXED_NET)
+    binary, res = compile_and_build(model, tmp_path / "c")
+    assert MIXED_OPS <= set(res.op_counts), res.op_counts
+    assert "PAD folded into layer" in (tmp_path / "c" / "model.c").read_text()
+    tflm, host = TflmReference(model), PortableHostReference(model, binary=binary)
+    rng = np.random.default_rng(2)
+    batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(12)]
+    assert host.run_many(batch) == tflm.run_many(batch)
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+def test_mixed_net_on_qemu(single_op_model, tmp_path):
+    """The same network as Cortex-M4 firmware: int64 bilinear sums, strided copies, an int32 ARG_MAX output next to
+    an int8 one; edgeq bench verifies both outputs of every run against TFLM."""
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    require_tool("qemu-system-arm", "qemu-system-arm")
+    pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    model = single_op_model(MIXED_NET)
+    proc = run_cli("export", model, "--board", "qemu-m4", "--build", "-o", "fw", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("bench", "--board", "qemu-m4", "--firmware", "fw", "--model", model, "--runs", 6, "--warmup", 0,
+                   "--json", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["runs"] == 6 and rep["verified"] == 6 and rep["mismatches"] == 0 and rep["reference"] == "tflm"
+    assert sorted(o["dtype"] for o in rep["device"]["outputs"]) == ["int32", "int8"]
