@@ -254,7 +254,7 @@ def test_converter_lstm_state_carries_across_invokes_like_tflm(lstm_model, tmp_p
 
 
 def svdf_model(path: Path, batches: int, input_size: int, units: int, rank: int, memory: int, state_zp: int,
-               bias: bool, seed: int) -> Path:
+               bias: bool, state16: bool = False, *, seed: int) -> Path:
     import flatbuffers
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
@@ -264,11 +264,15 @@ def svdf_model(path: Path, batches: int, input_size: int, units: int, rank: int,
     wf = rng.integers(-127, 128, size=(filters, input_size)).astype(np.int8)
     wt = rng.integers(-127, 128, size=(filters, memory)).astype(np.int8)
     s_wf, s_wt = 0.01, 0.008
+    state_max = 100.0
+    if state16:  # int16 time weights and state: 256x finer steps
+        wt = (wt.astype(np.int32) * 256 + rng.integers(-128, 128, size=wt.shape)).astype(np.int16)
+        s_wt, state_max = s_wt / 256, 100.0 * 256
     # float pass on random inputs: ranges of the feature activations (state) and of the output
     xs = (rng.integers(-128, 128, size=(64, batches, input_size)) - zp_in) * s_in
     feat = xs @ (wf.astype(np.float64) * s_wf).T  # [64, b, filters]
-    s_state = float(np.abs(feat).max()) / 100.0
-    acts = np.clip(np.round(feat / s_state), -128, 127) * s_state
+    s_state = float(np.abs(feat).max()) / state_max
+    acts = np.clip(np.round(feat / s_state), -state_max * 1.28, state_max * 1.27) * s_state
     tm = acts[..., None] * (wt.astype(np.float64) * s_wt)  # one memory slot filled: rough scale of the time sum
     s_out = float(np.abs(tm.sum(-1)).max()) * np.sqrt(rank) / 60.0
     s_bias = np.float32(np.float32(s_state) * np.float32(s_wt))
@@ -300,9 +304,10 @@ def svdf_model(path: Path, batches: int, input_size: int, units: int, rank: int,
     tensors = [
         tensor([batches, input_size], T.INT8, s_in, zp_in, buffer(), "input"),
         tensor([filters, input_size], T.INT8, s_wf, 0, buffer(wf), "weights_feature"),
-        tensor([filters, memory], T.INT8, s_wt, 0, buffer(wt), "weights_time"),
+        tensor([filters, memory], T.INT16 if state16 else T.INT8, s_wt, 0, buffer(wt), "weights_time"),
         tensor([units], T.INT32, s_bias, 0, buffer(b), "bias"),
-        tensor([batches, filters * memory], T.INT8, s_state, state_zp, buffer(), "state", variable=True),
+        tensor([batches, filters * memory], T.INT16 if state16 else T.INT8, s_state, state_zp, buffer(), "state",
+               variable=True),
         tensor([batches, units], T.INT8, s_out, int(rng.integers(-10, 10)), buffer(), "output"),
     ]
     op = fb.OperatorT()
@@ -329,11 +334,13 @@ def svdf_model(path: Path, batches: int, input_size: int, units: int, rank: int,
 
 
 SVDF_SHAPES = {
-    # name: (batches, input_size, units, rank, memory, state zero point, bias)
+    # name: (batches, input_size, units, rank, memory, state zero point, bias[, int16 state])
     "b1-r1-m8": (1, 24, 16, 1, 8, 0, True),
     "b2-r2-m5-zp": (2, 13, 6, 2, 5, -7, True),
     "b1-r3-m1": (1, 9, 4, 3, 1, 3, True),
     "b3-r1-m10-zp": (3, 17, 5, 1, 10, 11, True),
+    "int16-state-b2-r2-m6": (2, 11, 5, 2, 6, 0, True, True),
+    "int16-state-zp-b1-r1-m9": (1, 30, 7, 1, 9, -300, True, True),
 }
 
 
@@ -388,7 +395,7 @@ def test_svdf_hypothesis_shapes_bit_exact_with_tflm(tmp_path, batches, input_siz
     runtime = tflm_runtime()
     work = tmp_path / uuid.uuid4().hex[:8]
     work.mkdir()
-    model = svdf_model(work / "svdf.tflite", batches, input_size, units, rank, memory, state_zp, True, seed)
+    model = svdf_model(work / "svdf.tflite", batches, input_size, units, rank, memory, state_zp, True, seed=seed)
     _, res = compile_and_build(model, work / "host")
     stream = _stream_build(res.out_dir, work / "stream")
     xs = random_inputs(model, 6, seed=seed)
@@ -519,8 +526,8 @@ def test_odd_sizes_on_qemu_m4_dsp_paths(lstm_model, tmp_path):
 @pytest.mark.tf
 @pytest.mark.timeout(900)
 def test_lstm_and_svdf_on_the_uno_bit_exact_with_tflm(lstm_model, tmp_path):
-    """16-bit int, PROGMEM weights, biases and sigmoid table (pgm_read_*): a converter LSTM and a generated SVDF on the
-    simulated ATmega328P, outputs identical to TFLM."""
+    """16-bit int, PROGMEM weights, biases and sigmoid table (pgm_read_*): a converter LSTM and generated SVDFs (int8
+    and int16 state) on the simulated ATmega328P, outputs identical to TFLM."""
     from fwutil import Serial, need_avr, tflm_outputs
 
     from edgeq.targets.emulators import start_emulator
@@ -528,7 +535,8 @@ def test_lstm_and_svdf_on_the_uno_bit_exact_with_tflm(lstm_model, tmp_path):
 
     need_avr()
     models = [lstm_model(LSTM_SPECS["t7-f5-u9"]),
-              svdf_model(tmp_path / "svdf_uno.tflite", *SVDF_SHAPES["b2-r2-m5-zp"], seed=2)]
+              svdf_model(tmp_path / "svdf_uno.tflite", *SVDF_SHAPES["b2-r2-m5-zp"], seed=2),
+              svdf_model(tmp_path / "svdf16_uno.tflite", *SVDF_SHAPES["int16-state-zp-b1-r1-m9"], seed=5)]
     for k, model in enumerate(models):
         res = export(model, "uno", tmp_path / f"uno{k}", build=True)
         with start_emulator("uno", res.out_dir) as emu:

@@ -106,8 +106,9 @@ def unsupported_ops(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED
 
 
 #: where edgeq's compiler takes int16 activations in an int16x8 model: op -> operand positions ("in"/"out" = any
-#: input/output; an int: that input): QUANTIZE both ways, SOFTMAX's int16 output, the LSTM's int16 cell state
-INT16_OPERANDS: dict[str, tuple] = {"QUANTIZE": ("in", "out"), "SOFTMAX": ("out",),
+#: input/output; an int: that input): QUANTIZE both ways, SOFTMAX's int16 output, SVDF's int16 state, the LSTM's
+#: int16 cell state
+INT16_OPERANDS: dict[str, tuple] = {"QUANTIZE": ("in", "out"), "SOFTMAX": ("out",), "SVDF": (4,),
                                     "UNIDIRECTIONAL_SEQUENCE_LSTM": (19,)}
 
 

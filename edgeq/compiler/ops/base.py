@@ -34,7 +34,7 @@ class ConstArray:
         return int(self.values.size * np.dtype(_NP_TYPES[self.ctype]).itemsize)
 
 
-_NP_TYPES = {"int8_t": np.int8, "int32_t": np.int32, "float": np.float32, "uint8_t": np.uint8}
+_NP_TYPES = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "float": np.float32, "uint8_t": np.uint8}
 
 
 class LowerContext:

@@ -15,7 +15,8 @@ Per invoke, exactly as TFLM's EvalIntegerSvdfReference<int8_t> (svdf_common.cc):
 TFLM's integer SVDF ignores the fused activation (it clamps to the int8 range only), and so does this kernel.
 Parameters as TFLM's PrepareSvdf: ``scale_1 = double(float(s_in * s_wf) / s_state)`` and ``scale_2 =
 double(float(s_state * s_wt) / s_out)`` (the products in float32, as TFLM computes them), each through
-QuantizeMultiplier. int16 time weights / state (TFLM's EvalInt16SvdfReference) are refused.
+QuantizeMultiplier. With int16 time weights and an int16 state (TFLM's EvalInt16SvdfReference) the same steps run
+on int16 (the feature result clamped to the int16 range) -> edgeq_svdf_s8_s16.
 """
 
 from __future__ import annotations
@@ -33,9 +34,16 @@ class Svdf(Layer):
     def prepare(self) -> None:
         x = self.require_activation(self.input(0), "input")
         wf = self.require_const(self.require_int8(self.input(1), "feature weights"), "feature weights")
-        wt = self.require_const(self.require_int8(self.input(2), "time weights"), "time weights")
+        wt = self.require_const(self.input(2), "time weights")
+        state = self.input(4)
         bias = self.input(3)
-        state = self.require_activation(self.input(4), "state")
+        if wt.dtype == "int16" and state is not None and state.dtype == "int16":
+            for t, what in ((wt, "time weights"), (state, "state")):
+                if t.quant is None or not t.quant.is_quantized or t.quant.per_channel:
+                    raise self.unsupported(f"{what} '{t.name}' needs per-tensor quantization parameters")
+        else:
+            wt = self.require_int8(wt, "time weights")
+            state = self.require_activation(state, "state")
         out = self.require_activation(self.output(), "output")
         if not state.is_variable:
             raise self.unsupported(f"state '{state.name}' is not a variable tensor")
@@ -72,9 +80,10 @@ class Svdf(Layer):
         p = self.params
         p.update(batches=batches, input_size=input_size, num_filters=num_filters, rank=rank, memory_size=memory_size,
                  units=units, input_zp=x.zero_point, state_zp=state.zero_point, output_zp=out.zero_point,
-                 mult1=m1, shift1=s1, mult2=m2, shift2=s2)
+                 mult1=m1, shift1=s1, mult2=m2, shift2=s2, state16=state.dtype == "int16")
         p["weights_feature"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "weights")
-        p["weights_time"] = self.ctx.tensor_const(self.op.inputs[2], "int8_t", "weights")
+        p["weights_time"] = self.ctx.tensor_const(self.op.inputs[2], "int16_t" if p["state16"] else "int8_t",
+                                                  "weights")
         p["bias"] = self.ctx.tensor_const(self.op.inputs[3], "int32_t", "bias")
 
     @property
@@ -85,7 +94,7 @@ class Svdf(Layer):
         return [*self.op.outputs, self.state_index]
 
     def kernel_name(self) -> str:
-        return "svdf_s8"
+        return "svdf_s8_s16" if self.params["state16"] else "svdf_s8"
 
     def c_call(self, r: Renderer) -> list[str]:
         p = self.params
@@ -93,6 +102,7 @@ class Svdf(Layer):
             f"const {r.ty('svdf_params')} svdf_params = {{{p['batches']}, {p['input_size']}, {p['num_filters']}, "
             f"{p['rank']}, {p['memory_size']}, {p['input_zp']}, {p['state_zp']}, {p['output_zp']}, "
             f"{p['mult1']}, {p['shift1']}, {p['mult2']}, {p['shift2']}}};",
-            f"{r.fn('svdf_s8')}(&svdf_params, {r.cptr(self.op.inputs[0])}, {p['weights_feature']}, "
-            f"{p['weights_time']}, {p['bias']}, {r.ptr(self.state_index)}, {r.ptr(self.op.outputs[0])});",
+            f"{r.fn(self.kernel_name())}(&svdf_params, {r.cptr(self.op.inputs[0])}, {p['weights_feature']}, "
+            f"{p['weights_time']}, {p['bias']}, {r.ptr(self.state_index, 'int16_t' if p['state16'] else 'int8_t')}, "
+            f"{r.ptr(self.op.outputs[0])});",
         ]

@@ -460,6 +460,9 @@ typedef struct {
 } edgeq_svdf_params;
 void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
                    const int8_t *weights_time, const int32_t *bias, int8_t *state, int8_t *output);
+/* The same with int16 time weights and state (TFLM's EvalInt16SvdfReference). */
+void edgeq_svdf_s8_s16(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                       const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *output);
 
 /* UNIDIRECTIONAL_SEQUENCE_LSTM (int8 activations and weights, int32 biases, int16 cell state): TFLM's integer
  * EvalLstm. Gates in the order forget, input, cell, output. */

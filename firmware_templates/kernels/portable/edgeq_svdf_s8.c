@@ -47,3 +47,52 @@ void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t
         }
     }
 }
+
+#if defined(__AVR__)
+#define EDGEQ_W16S(p) ((int16_t)pgm_read_word(p))
+#else
+#define EDGEQ_W16S(p) (*(const int16_t *)(p))
+#endif
+
+/* int16 time weights and state: the same three steps, the feature result clamped to the int16 range */
+void edgeq_svdf_s8_s16(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                       const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *output)
+{
+    const int32_t filters = p->num_filters;
+    const int32_t memory = p->memory_size;
+    const int32_t units = filters / p->rank;
+    const int32_t state_size = p->batches * filters * memory;
+    int32_t b;
+    int32_t i;
+
+    for (i = 0; i + 1 < state_size; ++i) {
+        state[i] = state[i + 1];
+    }
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in = input + b * p->input_size;
+        int16_t *state_b = state + b * filters * memory;
+        int32_t f;
+        int32_t u;
+        for (f = 0; f < filters; ++f) {
+            int32_t acc = edgeq_dot1_s8(in, weights_feature + f * p->input_size, p->input_size,
+                                        -p->input_zero_point, 0);
+            acc = edgeq_requantize_fast(acc, p->mult_1, p->shift_1);
+            acc = acc < INT16_MIN ? INT16_MIN : (acc > INT16_MAX ? INT16_MAX : acc);
+            state_b[f * memory + memory - 1] = (int16_t)(acc + p->state_zero_point);
+        }
+        for (u = 0; u < units; ++u) {
+            int32_t acc = bias != NULL ? EDGEQ_W32(bias + u) : 0;
+            for (f = u * p->rank; f < (u + 1) * p->rank; ++f) {
+                const int16_t *w = weights_time + f * memory;
+                const int16_t *s = state_b + f * memory;
+                int32_t m;
+                for (m = 0; m < memory; ++m) {
+                    acc += (int32_t)EDGEQ_W16S(w + m) * ((int32_t)s[m] - p->state_zero_point);
+                }
+            }
+            acc = edgeq_requantize_fast(acc, p->mult_2, p->shift_2) + p->output_zero_point;
+            acc = acc < -128 ? -128 : (acc > 127 ? 127 : acc);
+            output[b * units + u] = (int8_t)acc;
+        }
+    }
+}
