@@ -510,5 +510,11 @@ def summary_text(report: DemoReport) -> str:
         lines.append(f"device: {rep['verified']}/{rep['runs']} outputs bit-exact; p50 {lat['p50']:,.0f} "
                      f"{lat['unit']}, p99 {lat['p99']:,.0f} {lat['unit']}")
     lines += status_lines(report)
-    lines.append(f"report: {report.files.get('report')}")
+    where = report.files.get("report")
+    if where:
+        try:  # as the user named the folder: relative to the working folder when it is inside it
+            where = str(Path(where).relative_to(Path.cwd().resolve()))
+        except ValueError:
+            pass
+    lines.append(f"report: {where}")
     return "\n".join(lines)
