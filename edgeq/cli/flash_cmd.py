@@ -6,8 +6,9 @@ HELP = "run exported firmware: start QEMU/simavr and print the serial URL, or up
 DESCRIPTION = (
     "Emulated boards (qemu-*, uno): start the emulator with DIR's built firmware (or an .elf) and print the serial "
     "URL (socket://127.0.0.1:PORT for QEMU, a /dev/pts path for simavr) for `edgeq bench --port`; it runs until "
-    "Ctrl-C, or in the background with --detach (stop it with kill PID). Real boards: upload with the board's usual "
-    "tool when it is installed, otherwise print the exact command to run."
+    "Ctrl-C, or in the background with --detach (stop it with kill PID). Real boards (--port): build what the uploader "
+    "needs and upload with the board's tool (avrdude for the Uno, arduino-cli for the other Arduino boards, a UF2 copy "
+    "when --port is an RP2040's RPI-RP2 drive); a missing tool is an error naming what to install (exit 2)."
 )
 
 
@@ -20,15 +21,12 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    import shlex
-    import shutil
-    import subprocess
     import sys
     import time
     from pathlib import Path
 
     from edgeq.cli._out import emit
-    from edgeq.errors import EdgeqError, ToolchainError
+    from edgeq.errors import EdgeqError
     from edgeq.targets.boards import get_board
 
     board = get_board(args.board)
@@ -68,26 +66,13 @@ def run(args) -> int:
     meta = read_project(p) if p.is_dir() else {"sketch": None}
     if meta.get("board") and meta["board"] != board.name:
         raise EdgeqError(f"this firmware was exported for {meta['board']}, not {board.name}", where=str(p))
-    if not board.upload:
-        raise EdgeqError(f"no upload method known for {board.name}")
     if not args.port:
         raise EdgeqError(f"{board.name} is a real board: give its serial port with --port",
                          hint="e.g. --port /dev/ttyACM0")
-    sketch = str((p / meta["sketch"]).parent) if meta.get("sketch") else str(p)
-    hexf = str(p / "build" / "firmware.hex")
-    # fill the board's command template word by word, so that a path with spaces stays one argument
-    argv = [word.format(port=args.port, sketch=sketch, hex=hexf) for word in shlex.split(board.upload)]
-    cmd = shlex.join(argv)
-    tool = argv[0]
-    if not shutil.which(tool):
-        d = {"board": board.name, "uploaded": False, "command": cmd,
-             "reason": f"{tool} is not installed here"}
-        emit(args, d, f"{tool} is not installed here; to upload, run:\n  {cmd}")
-        return 0
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        raise ToolchainError(f"upload failed: {last}", where=args.port, hint=f"command: {cmd}")
-    emit(args, {"board": board.name, "uploaded": True, "command": cmd, "port": args.port},
-         f"uploaded to {board.name} on {args.port}\n  edgeq bench --port {args.port}")
+    from edgeq.targets.upload import upload
+
+    res = upload(board, p, meta, args.port)
+    text = "\n".join(f"  {c}" for c in res.to_dict()["commands"])
+    emit(args, res.to_dict(), f"uploaded to {board.name} on {args.port}" + (f" ({res.copied})" if res.copied else "")
+         + f"\n{text}\n  edgeq bench --port {args.port}")
     return 0
