@@ -87,3 +87,24 @@ def save_png(fig: Any, path: str | os.PathLike, *, dpi: int = 110) -> Path:
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def confusion_heatmap(fig: Any, ax: Any, m: Any, title: str) -> None:
+    """A confusion matrix (rows: true class, columns: predicted class) as a heat map with the counts written in, and
+    a colour bar in samples. Shared by ``edgeq evaluate --plot`` and ``edgeq bench --labels --plot``."""
+    im = ax.imshow(m, cmap="Blues")
+    n_true, n_pred = m.shape
+    ax.set_xticks(range(n_pred))
+    ax.set_yticks(range(n_true))
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title, fontsize=9)
+    hi = m.max() if m.size else 0
+    for i in range(n_true):
+        for j in range(n_pred):
+            if m[i, j]:
+                ax.text(j, i, f"{int(m[i, j]):,}", ha="center", va="center", fontsize=7,
+                        color="white" if m[i, j] > hi / 2 else "black")
+    cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    cb.set_label("samples")
+    plain_axis(cb.ax.yaxis, decimals=0)

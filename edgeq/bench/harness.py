@@ -52,6 +52,7 @@ class BenchOptions:
     output: str | None = None  # -o: the JSON report (partial results go there too)
     progress: bool | None = None  # None: when stderr is a terminal
     record: bool = False  # keep every command sent (tests, benchmarks)
+    labels: str | None = None  # --labels Y.npy: true class per --inputs row -> on-device accuracy + confusion matrix
 
 
 @dataclass
@@ -68,6 +69,7 @@ class BenchState:
     upload_wire: int = 0
     windows: list[dict] = field(default_factory=list)
     mlperf: dict | None = None
+    device_outputs: dict[int, bytes] = field(default_factory=dict)  # input index -> the device's output bytes
 
     def fault(self, exc: Exception) -> None:
         self.retries += 1
@@ -269,6 +271,7 @@ def run_edgeq_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | Non
                     state.reasons["output recheck"] += 1
                     continue
                 rechecking = False
+                state.device_outputs.setdefault(idx, r.output)
                 state.mismatches += 1
                 if len(state.mismatch_details) < 20:
                     exp = np.frombuffer(expected[idx], dtype=np.uint8)
@@ -282,6 +285,7 @@ def run_edgeq_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | Non
                 continue
             rechecking = False
             state.verified += 1
+        state.device_outputs.setdefault(idx, r.output)
         sample = {"run": i, "input": idx, "ticks": r.ticks, "roundtrip_ms": round(r.roundtrip_s * 1e3, 3)}
         state.samples.append(sample)
         i += 1
@@ -383,6 +387,10 @@ class Session:
     wall_start: float = field(default_factory=time.time)
     device: Device | None = None
     running: bool = False
+    labels: np.ndarray | None = None  # --labels: true class per input
+    labels_note: str | None = None
+    out_spec: list | None = None  # the device's outputs (edgeq-info)
+    expected: list[bytes] | None = None  # the reference's outputs per input
 
 
 def bench_device(opts: BenchOptions) -> dict:
@@ -407,6 +415,12 @@ def bench_device(opts: BenchOptions) -> dict:
         raise ModelError("no such model file", where=opts.model)
     if opts.inputs and not Path(opts.inputs).is_file():
         raise EdgeqError("no such inputs file", where=opts.inputs)
+    if opts.labels and not opts.inputs:
+        raise EdgeqError("--labels needs --inputs X.npy (the labelled inputs)", where="--labels")
+    if opts.labels and opts.protocol != "edgeq":
+        raise EdgeqError("--labels works with --protocol edgeq (the outputs of every input)", where="--labels")
+    if opts.labels and not Path(opts.labels).is_file():
+        raise EdgeqError("no such labels file", where=opts.labels)
     sess = Session(opts)
     emulator = None
     link = None
@@ -492,6 +506,12 @@ def _run(sess: Session, dev: Device) -> None:
         opts.warmup = 1 if opts.warmup is None else opts.warmup
     count = min(opts.runs, 10) if opts.protocol == "edgeq" else windows
     inputs, sess.inputs_desc = make_inputs(opts.inputs, in_spec, count, opts.seed)
+    if opts.labels:
+        sess.labels = load_labels(opts.labels, len(inputs))
+        if opts.runs < len(inputs):  # every labelled input must run once
+            sess.labels_note = f"--runs raised from {opts.runs} to {len(inputs)}: every labelled input runs"
+            opts.runs = len(inputs)
+        sess.out_spec = (info or {}).get("outputs") or None
     expected = None
     if opts.verify:
         if not opts.model:
@@ -502,6 +522,7 @@ def _run(sess: Session, dev: Device) -> None:
             ref = load_reference(opts.model, opts.reference)
             sess.reference_kind = ref.kind
             expected = ref.run_many(inputs)
+            sess.expected = expected
     else:
         sess.verify_note = "--no-verify"
     total = opts.runs if opts.protocol == "edgeq" else windows
@@ -591,6 +612,8 @@ def make_report(sess: Session, *, complete: bool, error: BaseException | None = 
     us = [to_microseconds(v, unit, clock_hz) for v in values]
     if values and unit != "us" and all(u is not None for u in us):
         rep["latency_us"] = summarize(us, "us")
+    if sess.labels is not None:
+        rep["accuracy"] = accuracy_block(sess, state, info)
     if opts.protocol == "edgeq":
         rep["host_roundtrip_ms"] = summarize([s["roundtrip_ms"] for s in state.samples], "us") | {"unit": "ms"}
         rep["samples"] = [{**s, "latency": s["ticks"] * per_tick} for s in state.samples]
@@ -603,6 +626,72 @@ def make_report(sess: Session, *, complete: bool, error: BaseException | None = 
             rep["mlperf"]["median_throughput"] = round(med, 3)
             rep["mlperf"]["latency_us"] = round(1e6 / med, 3) if med else None
     return rep
+
+
+def load_labels(path: str, n_inputs: int) -> np.ndarray:
+    """--labels: one integer class per input row (a .npy of shape (N,) or (N, 1))."""
+    from edgeq._fs import MAX_DATA_BYTES, check_input_file
+
+    check_input_file(path, what="labels file (.npy)", max_bytes=MAX_DATA_BYTES)
+    try:
+        y = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise EdgeqError(f"unreadable labels file: {str(exc).splitlines()[0]}", where=str(path),
+                         hint="a .npy of integer class indices, one per --inputs row") from None
+    y = np.asarray(y).reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise EdgeqError(f"labels must be integer class indices of shape (N,), got {y.dtype} {list(y.shape)}",
+                         where=str(path), hint="e.g. np.save('y.npy', y.astype('int64'))")
+    if len(y) != n_inputs:
+        raise EdgeqError(f"{len(y)} labels for {n_inputs} inputs", where=str(path),
+                         hint="one label per row of --inputs")
+    if len(y) and y.min() < 0:
+        raise EdgeqError("labels must be class indices >= 0", where=str(path))
+    return y.astype(np.int64)
+
+
+def _predictions(outputs: dict[int, bytes] | list[bytes], spec: dict | None, n: int) -> list[int | None]:
+    """argmax of output 0 per input (None for an input that never ran)."""
+    dtype = np.dtype((spec or {}).get("dtype", "int8"))
+    size = int((spec or {}).get("bytes", 0)) or None
+    out = []
+    for i in range(n):
+        raw = outputs.get(i) if isinstance(outputs, dict) else outputs[i]
+        if raw is None:
+            out.append(None)
+            continue
+        a = np.frombuffer(raw[:size] if size else raw, dtype=dtype)
+        out.append(int(np.argmax(a)))
+    return out
+
+
+def _scores(y: np.ndarray, pred: list[int | None], n_classes: int) -> dict:
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    ran = [(int(t), p) for t, p in zip(y, pred) if p is not None]
+    for t, p in ran:
+        if t < n_classes and p < n_classes:
+            m[t, p] += 1
+    correct = sum(1 for t, p in ran if t == p)
+    return {"samples": len(ran), "correct": correct,
+            "accuracy": round(correct / len(ran), 6) if ran else None, "confusion_matrix": m.tolist()}
+
+
+def accuracy_block(sess: "Session", state: BenchState, info: dict | None) -> dict:
+    """On-device accuracy and confusion matrix from the first output of every labelled input, next to the host
+    reference's (TFLM) on the same inputs when outputs were verified."""
+    y = sess.labels
+    spec = (sess.out_spec or [None])[0]
+    dev_pred = _predictions(state.device_outputs, spec, len(y))
+    n_out = int(np.prod(spec["shape"])) if spec and spec.get("shape") else 0
+    n_classes = int(max(n_out, int(y.max()) + 1 if len(y) else 0, *(p + 1 for p in dev_pred if p is not None)))
+    block: dict[str, Any] = {"classes": n_classes, "labels": len(y), "device": _scores(y, dev_pred, n_classes)}
+    if sess.expected is not None:
+        ref_pred = _predictions(sess.expected, spec, len(y))
+        block["reference"] = {"engine": sess.reference_kind, **_scores(y, ref_pred, n_classes)}
+        block["same_predictions"] = sum(1 for a, b in zip(dev_pred, ref_pred) if a is not None and a == b)
+    if sess.labels_note:
+        block["note"] = sess.labels_note
+    return block
 
 
 def _error_text(exc: BaseException) -> str:

@@ -58,11 +58,36 @@ def summary_text(rep: dict) -> str:
         lines.append(f"not verified: {rep['verify_note']}")
     lines.append(f"retries: {rep['retries']} (resets {rep['resets']})"
                  + (f" {rep['retry_reasons']}" if rep["retry_reasons"] else ""))
+    if rep.get("accuracy"):
+        lines += ["", accuracy_text(rep["accuracy"])]
     up = rep.get("upload") or {}
     if up.get("efficiency"):
         lines.append(f"upload: {up['payload_bytes']} payload bytes in {up['wire_bytes']} wire bytes "
                      f"(efficiency {up['efficiency']})")
     return "\n".join(lines)
+
+
+def accuracy_text(acc: dict) -> str:
+    """Markdown: on-device accuracy next to the reference's, and the device's confusion matrix."""
+    from edgeq._fmt import markdown_table
+
+    def pct(d):
+        return "-" if d.get("accuracy") is None else f"{100 * d['accuracy']:.2f} % ({d['correct']:,}/{d['samples']:,})"
+
+    dev, ref = acc["device"], acc.get("reference")
+    rows = [["device", pct(dev)]]
+    if ref:
+        rows.append([f"reference ({ref['engine']})", pct(ref)])
+    text = "## Accuracy on the device\n\n" + markdown_table(["", "accuracy"], rows)
+    if ref:
+        text += f"\n\nsame top-1 prediction as the reference: {acc['same_predictions']:,} of {acc['labels']:,} inputs"
+    if acc.get("note"):
+        text += f"\n\nnote: {acc['note']}"
+    m = dev["confusion_matrix"]
+    text += "\n\nConfusion matrix on the device (rows: true class, columns: predicted class):\n\n"
+    text += markdown_table(["true \\ predicted", *[str(c) for c in range(len(m))]],
+                           [[c, *row] for c, row in enumerate(m)])
+    return text
 
 
 def samples_csv(rep: dict) -> str:
@@ -104,7 +129,21 @@ def write_plot(rep: dict, path: str | Path) -> Path:
         xlabel = "timed run"
     per = {"instructions": "instructions per inference", "cycles": "cycles per inference",
            "us": "us per inference"}.get(unit, f"{unit} per inference")
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    acc = rep.get("accuracy")
+    if acc:
+        fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.4), gridspec_kw={"width_ratios": [1, 1, 0.9]})
+        import numpy as np
+
+        from edgeq._plot import confusion_heatmap
+
+        d = acc["device"]
+        ref = acc.get("reference")
+        title = f"device: accuracy {100 * (d['accuracy'] or 0):.2f} %"
+        if ref:
+            title += f" ({ref['engine']} {100 * (ref['accuracy'] or 0):.2f} %)"
+        confusion_heatmap(fig, ax3, np.array(d["confusion_matrix"]), title + "\nconfusion matrix (samples)")
+    else:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     dev = rep.get("device") or {}
     where = rep.get("board") or rep.get("port")
     emulated = " (emulated: QEMU -icount counts instructions, not time)" if unit == "instructions" else ""

@@ -20,6 +20,9 @@ def add_device_arguments(g) -> None:
     g.add_argument("--inputs", default=None, metavar="X.npy",
                    help="inputs: one of the model's input shape or K stacked on axis 0 (float data is quantized); "
                         "default: seeded random inputs (--seed)")
+    g.add_argument("--labels", default=None, metavar="Y.npy",
+                   help="true class of every --inputs row: reports on-device accuracy and a confusion matrix next "
+                        "to the reference's (TFLM) on the same inputs (every input runs at least once)")
     g.add_argument("--verify", dest="verify", action="store_true", default=True,
                    help="compare every device output with a bit-exact host reference (default: on)")
     g.add_argument("--no-verify", dest="verify", action="store_false", help="do not verify outputs")
@@ -57,6 +60,8 @@ def run_device(args) -> int:
         check_input_file(args.model, what=".tflite model", max_bytes=MAX_MODEL_BYTES)
     if args.inputs:
         check_input_file(args.inputs, what="inputs file (.npy)", max_bytes=MAX_DATA_BYTES)
+    if args.labels:
+        check_input_file(args.labels, what="labels file (.npy)", max_bytes=MAX_DATA_BYTES)
     if args.timeout <= 0:
         raise EdgeqError(f"--timeout must be positive, got {args.timeout}")
     if args.max_retries < 0:
@@ -66,7 +71,8 @@ def run_device(args) -> int:
     res = device(args.model, port=args.port, board=args.board, firmware=args.firmware, baud=args.baud,
                  inputs=args.inputs, runs=args.runs, warmup=args.warmup, verify=args.verify, protocol=args.protocol,
                  seed=getattr(args, "seed", 0) or 0, timeout=args.timeout, max_retries=args.max_retries,
-                 reference=args.reference, output=args.output, progress=args.progress, backend=args.backend)
+                 reference=args.reference, output=args.output, progress=args.progress, backend=args.backend,
+                 labels=args.labels)
     rep = res.report
     if args.plot:
         write_plot(rep, args.plot)

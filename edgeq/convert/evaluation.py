@@ -175,7 +175,7 @@ class EvalReport:
     def plot(self, path: str | os.PathLike) -> Path:
         """A PNG, written atomically: per-layer SQNR bars with the output SQNR, and (with labels) the candidate's
         confusion matrix."""
-        from edgeq._plot import plain_axis, pyplot, save_png
+        from edgeq._plot import confusion_heatmap, plain_axis, pyplot, save_png
 
         plt = pyplot("--plot")
         m = self.candidate.confusion
@@ -214,23 +214,7 @@ class EvalReport:
             title += f", accuracy {pct(self.reference.accuracy)} (reference) vs {pct(self.candidate.accuracy)}"
         ax.set_title(title, fontsize=9)
         if m is not None:
-            ax = axes[0][1]
-            im = ax.imshow(m, cmap="Blues")
-            n = m.shape[0]
-            ax.set_xticks(range(n))
-            ax.set_yticks(range(n))
-            ax.set_xlabel("predicted class")
-            ax.set_ylabel("true class")
-            ax.set_title(f"{Path(self.candidate.path).name}: confusion matrix (samples)", fontsize=9)
-            hi = m.max() if m.size else 0
-            for i in range(n):
-                for j in range(n):
-                    if m[i, j]:
-                        ax.text(j, i, f"{int(m[i, j]):,}", ha="center", va="center", fontsize=7,
-                                color="white" if m[i, j] > hi / 2 else "black")
-            cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-            cb.set_label("samples")
-            plain_axis(cb.ax.yaxis, decimals=0)
+            confusion_heatmap(fig, axes[0][1], m, f"{Path(self.candidate.path).name}: confusion matrix (samples)")
         return save_png(fig, path)
 
 
