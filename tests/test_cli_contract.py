@@ -20,6 +20,7 @@ BAD = {
     "qat": ("qat", "missing.keras", "--data", "train.npz", "--epochs", "1", "-o", "out.tflite"),
     "compile": ("compile", "missing.tflite", "--target", "host", "-o", "out"),
     "boards": ("boards", "no-such-board"),
+    "analyze": ("analyze", "missing.tflite"),
     "export": ("export", "missing.tflite", "--board", "qemu-m4", "-o", "fw"),
     "flash": ("flash", "missing-fw", "--board", "no-such-board"),
     "bench": ("bench", "--local", "missing.tflite"),
@@ -30,6 +31,12 @@ BAD = {
     "argparse: bad choice": ("compile", "m.tflite", "--target", "nonesuch", "-o", "out"),
     "argparse: bad number": ("bench", "--local", "m.tflite", "--runs", "many"),
 }
+
+
+def test_every_command_has_a_json_error_case():
+    from edgeq.cli.main import COMMANDS
+
+    assert set(COMMANDS) <= {case.split()[0] for case in BAD}, "add a user mistake for the new command to BAD"
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
