@@ -149,7 +149,8 @@ def test_wheel_and_sdist_hold_every_package_file(dist):
     with zipfile.ZipFile(dist["wheel"]) as z:
         names = {n for n in z.namelist() if ".dist-info/" not in n}
         for name, src in expected.items():
-            assert name in names, f"{name} is missing from {dist['wheel'].name}"
+            assert name in names, (f"{name} is missing from {dist['wheel'].name}: list it (or a glob) under "
+                                   "[tool.setuptools.package-data] in pyproject.toml")
             assert z.read(name) == src.read_bytes(), f"{name} in the wheel differs from {src}"
     assert names == set(expected), f"unexpected files in the wheel: {sorted(names - set(expected))}"
 
