@@ -116,7 +116,9 @@ def _keras_model(spec: dict):
     init = keras.initializers.RandomNormal(stddev=spec.get("w_std", 0.3), seed=spec.get("seed", 0))
     binit = keras.initializers.RandomNormal(stddev=0.5, seed=spec.get("seed", 0) + 1)
     shapes = spec["inputs"]
-    ins = [keras.Input(tuple(s), batch_size=1) for s in shapes]
+    # "input_names": fixed names, so that the converter's input order (by name) is the representative data's order
+    names = spec.get("input_names") or [None] * len(shapes)
+    ins = [keras.Input(tuple(s), batch_size=1, name=nm) for s, nm in zip(shapes, names)]
     x = ins[0]
     act = spec.get("act")
     if op == "conv":
@@ -170,8 +172,13 @@ def _keras_model(spec: dict):
         y = keras.layers.ReLU(max_value=spec.get("max_value"))(x)
     elif op == "tanh":
         y = keras.layers.Activation("tanh")(x)
-    elif op == "matmul":  # BATCH_MATMUL of two inputs: unsupported by the compiler
-        y = keras.ops.matmul(x, ins[1])
+    elif op == "transpose_conv":  # unsupported by the compiler
+        y = keras.layers.Conv2DTranspose(spec.get("filters", 3), 3, strides=2, padding="same",
+                                         kernel_initializer=init)(x)
+    elif op == "matmul":  # BATCH_MATMUL of two inputs (transposed operands: the converter sets adj_x / adj_y)
+        lhs = keras.ops.swapaxes(x, -1, -2) if spec.get("transpose_a") else x
+        other = keras.ops.swapaxes(ins[1], -1, -2) if spec.get("transpose_b") else ins[1]
+        y = keras.ops.matmul(lhs, other)
     elif op == "prelu":
         y = keras.layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 1.5, seed=spec["seed"]),
                                shared_axes=spec.get("shared_axes"))(x)

@@ -166,3 +166,15 @@ def test_arg_max_int64_output_is_refused_like_tflm(single_op_model, tmp_path):
 def test_squared_difference(check_ew, shapes, ranges, centers):
     check_ew({"op": "squared_difference", "inputs": shapes, "ranges": ranges, "centers": centers, "seed": 2},
              "SQUARED_DIFFERENCE")
+
+
+@pytest.mark.parametrize("shapes,ta,tb", [([[2, 3, 4], [2, 4, 5]], False, False), ([[3, 6], [6, 2]], False, False),
+                                          ([[2, 3, 4], [2, 5, 4]], False, True), ([[4, 3], [4, 5]], True, False)])
+def test_batch_matmul(check_ew, shapes, ta, tb):
+    path = check_ew({"op": "matmul", "inputs": shapes, "ranges": [2.0, 3.0], "centers": [0.5, -0.5], "seed": 3,
+                     "transpose_a": ta, "transpose_b": tb, "input_names": ["a_lhs", "b_rhs"]}, "BATCH_MATMUL")
+    from edgeq.tflite import read_model
+
+    bmm = next(op for op in read_model(path).operators if op.opcode == "BATCH_MATMUL")
+    # the converter folded the transposes into adj_x / adj_y
+    assert (bool(bmm.options.get("adj_x")), bool(bmm.options.get("adj_y"))) == (ta, tb)

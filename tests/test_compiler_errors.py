@@ -67,9 +67,9 @@ def test_float16_model(tmp_path, single_op_model):
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("op,name", [("matmul", "BATCH_MATMUL")])
+@pytest.mark.parametrize("op,name", [("transpose_conv", "TRANSPOSE_CONV")])
 def test_unsupported_op(tmp_path, single_op_model, op, name):
-    shapes = [[4, 4], [4, 4]]
+    shapes = [[4, 4, 3]]
     path = single_op_model({"op": op, "inputs": shapes, "range": 2.0, "seed": 0})
     out = tmp_path / "out"
     proc = run_cli("compile", str(path), "-o", str(out))

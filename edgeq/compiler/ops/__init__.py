@@ -7,6 +7,7 @@ from edgeq.compiler.ops.activations import Logistic, Relu, Relu6, Tanh
 from edgeq.compiler.ops.add import Add
 from edgeq.compiler.ops.arg_min_max import ArgMax, ArgMin
 from edgeq.compiler.ops.base import ConstArray, Layer, LowerContext, Renderer
+from edgeq.compiler.ops.batch_matmul import BatchMatMul
 from edgeq.compiler.ops.concatenation import Concatenation
 from edgeq.compiler.ops.conv import Conv2D
 from edgeq.compiler.ops.depth_space import DepthToSpace, SpaceToDepth
@@ -40,6 +41,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
     Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, ResizeBilinear, Tanh, LeakyRelu, HardSwish,
     Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin, Gather,
+    BatchMatMul,
 )
 
 #: opcode -> Layer class

@@ -354,6 +354,28 @@ edgeq_status edgeq_squared_difference_s8(const int8_t *input_1, const int32_t *i
                                          const int32_t *in2_strides, const edgeq_dims *output_dims,
                                          const edgeq_squared_difference_params *p, int8_t *output);
 
+/* BATCH_MATMUL (int8): out[b][i][j] = MBQM(sum_k (lhs[b][i][k] - zp_l) * (rhs[b][k][j] - zp_r)) + zp_out, clamped
+ * (TFLM's batch_matmul.cc; the integer sum is exact in any order). Strides give adj_x / adj_y and broadcast batches
+ * (stride 0); the output is [batch0, batch1, batch2, rows, cols] row-major. */
+typedef struct {
+    int32_t batch[3];
+    int32_t lhs_batch_strides[3];
+    int32_t rhs_batch_strides[3];
+    int32_t rows;
+    int32_t cols;
+    int32_t depth;
+    int32_t lhs_row_stride;
+    int32_t lhs_depth_stride;
+    int32_t rhs_depth_stride;
+    int32_t rhs_col_stride;
+    int32_t lhs_offset;
+    int32_t rhs_offset;
+    int32_t output_offset;
+    int32_t mult;
+    int32_t shift;
+} edgeq_bmm_params;
+void edgeq_batch_matmul_s8(const int8_t *lhs, const int8_t *rhs, const edgeq_bmm_params *p, int8_t *output);
+
 /* Broadcasting ADD / MUL (CMSIS-NN has none; TFLM's BroadcastAdd6DSlow / BroadcastMul6DSlow arithmetic).
  * in*_strides: element strides of each input for the 4 output dimensions (0 where the input is broadcast). */
 edgeq_status edgeq_broadcast_add_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,

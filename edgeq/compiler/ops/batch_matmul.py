@@ -1,0 +1,69 @@
+"""BATCH_MATMUL (int8, either operand may be a constant) -> edgeq_batch_matmul_s8. TFLM's batch_matmul.cc:
+output multiplier from GetQuantizedConvolutionMultipler (``double(float(s_lhs * s_rhs)) / double(s_out)``), zero
+points as offsets, no fused activation; adj_x / adj_y become strides, up to 3 broadcast batch dimensions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.ops.elementwise import operand, ptr
+from edgeq.quant import fixedpoint as fp
+
+
+def _batch_strides(batch: list[int], out_batch: list[int], matrix: int) -> list[int]:
+    strides, step = [0, 0, 0], matrix
+    for k in (2, 1, 0):
+        strides[k] = step if batch[k] == out_batch[k] and batch[k] > 1 else 0
+        step *= batch[k]
+    return strides
+
+
+class BatchMatMul(Layer):
+    OPS = ("BATCH_MATMUL",)
+    SOURCES = ("edgeq_fully_connected_s8.c",)
+
+    def prepare(self) -> None:
+        a = self.tensor(operand(self, 0, "lhs"))
+        b = self.tensor(operand(self, 1, "rhs"))
+        out = self.require_activation(self.output(), "output")
+        if a.quant.per_channel or b.quant.per_channel:
+            raise self.unsupported("per-channel quantized operands")
+        ra, rb = len(a.shape), len(b.shape)
+        if not (2 <= ra <= 5 and 2 <= rb <= 5):
+            raise self.unsupported(f"operand ranks {ra} and {rb} (2..5 supported)")
+        adj_x, adj_y = bool(self.op.options.get("adj_x")), bool(self.op.options.get("adj_y"))
+        m, ka = (a.shape[-1], a.shape[-2]) if adj_x else (a.shape[-2], a.shape[-1])
+        kb, n = (b.shape[-1], b.shape[-2]) if adj_y else (b.shape[-2], b.shape[-1])
+        if ka != kb:
+            raise self.unsupported(f"inner dimensions differ: {list(a.shape)} x {list(b.shape)}")
+        ba = [1] * (3 - (ra - 2)) + [int(d) for d in a.shape[:-2]]
+        bb = [1] * (3 - (rb - 2)) + [int(d) for d in b.shape[:-2]]
+        if any(x != y and 1 not in (x, y) for x, y in zip(ba, bb)):
+            raise self.unsupported(f"batch dimensions {a.shape[:-2]} and {b.shape[:-2]} do not broadcast")
+        batch = [max(x, y) for x, y in zip(ba, bb)]
+        if int(np.prod(batch)) * m * n != out.num_elements or list(out.shape[-2:]) != [m, n]:
+            raise self.unsupported(f"output {list(out.shape)} is not {list(a.shape)} x {list(b.shape)}")
+        f = np.float32
+        real = float(f(f(a.scale) * f(b.scale))) / float(f(out.scale))
+        mult, shift = fp.quantize_multiplier(real)
+        self.params["bmm"] = dict(
+            batch=batch, lhs_batch_strides=_batch_strides(ba, batch, m * ka),
+            rhs_batch_strides=_batch_strides(bb, batch, kb * n), rows=m, cols=n, depth=ka,
+            lhs_row_stride=1 if adj_x else ka, lhs_depth_stride=m if adj_x else 1,
+            rhs_depth_stride=1 if adj_y else n, rhs_col_stride=kb if adj_y else 1,
+            lhs_offset=-a.zero_point, rhs_offset=-b.zero_point, output_offset=out.zero_point, mult=mult, shift=shift)
+
+    def kernel_name(self) -> str:
+        return "batch_matmul_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        def val(v):
+            return "{" + ", ".join(str(int(x)) for x in v) + "}" if isinstance(v, list) else str(int(v))
+
+        fields = ", ".join(f".{k} = {val(v)}" for k, v in self.params["bmm"].items())
+        return [
+            f"const {r.ty('bmm_params')} bmm_params = {{{fields}}};",
+            f"{r.fn('batch_matmul_s8')}({ptr(self, r, self.op.inputs[0])}, {ptr(self, r, self.op.inputs[1])}, "
+            f"&bmm_params, {r.ptr(self.op.outputs[0])});",
+        ]
