@@ -247,6 +247,11 @@ class Analysis:
         budget = self.fit.ram_available - (self.fit.ram_needed - self.ram_bytes)
         if 0 < budget < 3 * max(self.ram_bytes, 1):
             ax.axhline(budget, color="#c44e52", linestyle=":", label=f"room on {self.board.name}: {budget:,} B")
+        top = max([self.ram_bytes] + [r["high_water"] for r in self.layers]
+                  + [r["live_bytes"] + r["scratch_bytes"] for r in self.layers])
+        if 0 < budget < 3 * max(self.ram_bytes, 1):
+            top = max(top, budget)
+        ax.set_ylim(0, 1.12 * top if top else 1)  # the lines at the top stay visible
         ax.set_xlabel("layer (execution order)")
         ax.set_ylabel("bytes")
         ax.set_title(f"{self.model} on {self.board.name}: memory over layers")
