@@ -4,6 +4,7 @@
 #   ./run.sh test [ARGS...]   set up, then run the whole test suite (extra ARGS go to pytest)
 # Also: ./run.sh setup (only the set-up), ./run.sh bench (every script in benchmarks/),
 #   ./run.sh fuzz [--minutes N] [--seed S]  the hostile-model fuzzer (tests/fuzz_models.py; default 5 minutes).
+#   ./run.sh pi [--arch arm64] [--arch armhf]  the Raspberry Pi userland check (Debian bookworm roots, qemu-user)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -17,12 +18,15 @@ APT_PACKAGES=(
   arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev
 )
 EXTRAS="convert,pi,micro,dev"
+# ./run.sh pi: debootstrap + qemu-user (binfmt) for the emulated Raspberry Pi userland, zstd for its cached root
+PI_APT_PACKAGES=(qemu-user-static binfmt-support debootstrap zstd)
 
 log() { printf '[run.sh] %s\n' "$*" >&2; }
 
 setup_apt() {
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  local want=("${APT_PACKAGES[@]}" "$@")
+  for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -56,6 +60,19 @@ setup_venv() {
 
 setup() { setup_apt; setup_venv; }
 
+# binfmt_misc mounted and the qemu-user handlers (with the F flag: the interpreter is opened at registration, so it
+# works inside a chroot) registered
+setup_binfmt() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    $sudo mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || log "cannot mount binfmt_misc"
+  fi
+  for h in qemu-aarch64 qemu-arm; do
+    [ -e "/proc/sys/fs/binfmt_misc/$h" ] || $sudo update-binfmts --enable "$h" || log "cannot register $h"
+  done
+}
+
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -79,6 +96,13 @@ case "$cmd" in
   fuzz)
     setup
     exec "$PY" tests/fuzz_models.py "$@"
+    ;;
+  pi)
+    setup_apt "${PI_APT_PACKAGES[@]}"
+    setup_venv
+    setup_binfmt
+    [ "$(id -u)" -eq 0 ] || exec sudo "$PY" tests/pi_userland.py "$@"
+    exec "$PY" tests/pi_userland.py "$@"
     ;;
   bench)
     setup
