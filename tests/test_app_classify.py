@@ -129,6 +129,31 @@ def test_gesture_classify_on_qemu_m4(gesture):
             os.kill(f["pid"], signal.SIGTERM)
 
 
+def test_nano33ble_sketch_check_build_runs_the_app(gesture):
+    """The Nano 33 BLE sketch's sources, compiled for its Cortex-M4 and linked with the QEMU platform (the check
+    build), run the same classify app: the labels match TFLM's on qemu-m4 (binary input this time)."""
+    proc = run_cli("export", "gesture.tflite", "--board", "nano33ble", "--app", "classify", "--labels",
+                   "gestures.txt", "--build", "-o", "fw/nano", "--json", cwd=gesture)
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["sketch"].endswith("gesture/gesture.ino") and "classify app" in d["build"]["note"]
+    sketch = (gesture / "fw" / "nano" / "gesture" / "gesture.ino").read_text()
+    assert "edgeq_app_step();" in sketch and "extern \"C\" int edgeq_read_input(void)" in sketch
+    proc = run_cli("flash", "--board", "qemu-m4", d["firmware"], "--detach", "--json", cwd=gesture, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    f = json.loads(proc.stdout)
+    try:
+        link = Serial(f["url"])
+        try:
+            assert link.read_until(b"\n", 20).decode().startswith("edgeq classify gesture")
+            _check_labels(link, gesture / "gesture.tflite", texts=False)
+        finally:
+            link.close()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(f["pid"], signal.SIGTERM)
+
+
 @pytest.mark.avr
 def test_gesture_classify_on_the_uno(gesture):
     need_avr()

@@ -267,6 +267,11 @@ def build_check_qemu(d: Path, board, meta: dict) -> BuildResult:
                                 "Arduino_TensorFlowLite library, which cannot be installed here")
     render_cortexm_platform(gen, qb, {"model": meta["model"],
                                       "energy": (meta.get("info") or {}).get("timestamp_mode") == "energy"})
+    app = meta.get("app") or "bench"
+    if app != "bench":  # the sketch's loop() runs the app: so does the check build's main
+        from edgeq.targets.export import _template_path
+
+        shutil.copyfile(_template_path("firmware/app/main_app.c"), gen / "main.c")
     plat = [gen / "startup.c", gen / "main.c", gen / "platform_qemu.c"]
     objs = _compile_all(gcc, c_files + plat, [], inc + [gen], cflags, gen / "obj", log, board)
     elf = d / "build" / "firmware.elf"
@@ -277,7 +282,8 @@ def build_check_qemu(d: Path, board, meta: dict) -> BuildResult:
     flash, ram, secs = elf_sizes(elf)
     return BuildResult(kind="check-qemu", firmware=elf, flash_bytes=flash, ram_bytes=ram, sections=secs, log=log,
                        command=f"{gcc} {' '.join(cflags)} ... (sketch sources + {qb.name} platform)",
-                       note=f"the sketch's model, kernels and protocol compiled for {board.core.target} and linked "
+                       note=f"the sketch's model, kernels and {'protocol' if app == 'bench' else app + ' app'} "
+                            f"compiled for {board.core.target} and linked "
                             f"with the {qb.name} platform layer: runs with `edgeq flash --board {qb.name} "
                             f"{shlex.quote(str(elf))}`; the Arduino core for {board.fqbn} cannot be installed here")
 
