@@ -216,3 +216,29 @@ def test_regress_prints_dequantized_outputs(gesture, shared_models, tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(f["pid"], signal.SIGTERM)
+
+
+def test_labels_from_the_model_metadata(shared_models, tmp_path):
+    """Class names packed into the .tflite as TFLite metadata associated files (a zip appended to the flatbuffer)
+    name the classes when --labels is not given; --labels wins over them."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("labels.txt", "\n".join(f"word{i}" for i in range(12)) + "\n")
+    model = tmp_path / "kws_meta.tflite"
+    model.write_bytes((shared_models / "kws_ref_model.tflite").read_bytes() + buf.getvalue())
+    proc = run_cli("export", model, "--board", "qemu-m4", "--app", "classify", "-o", tmp_path / "a")
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads((tmp_path / "a" / "edgeq-project.json").read_text())
+    assert meta["app"] == "classify" and meta["labels"] == [f"word{i}" for i in range(12)]
+    assert 'edgeq_label11[] = "word11";' in (tmp_path / "a" / "edgeq_classify.c").read_text()
+    (tmp_path / "mine.txt").write_text("\n".join(f"k{i}" for i in range(12)))
+    proc = run_cli("export", model, "--board", "qemu-m4", "--app", "classify", "--labels", tmp_path / "mine.txt",
+                   "-o", tmp_path / "b")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "b" / "edgeq-project.json").read_text())["labels"][0] == "k0"
+    proc = run_cli("export", shared_models / "kws_ref_model.tflite", "--board", "qemu-m4", "--app", "classify",
+                   "-o", tmp_path / "c")
+    assert json.loads((tmp_path / "c" / "edgeq-project.json").read_text())["labels"][:2] == ["class0", "class1"]

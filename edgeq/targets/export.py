@@ -397,6 +397,8 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
         raise EdgeqError(f"the sketch name {sketch_name!r} derived from the model file name {model_path.name!r} is "
                          f"not valid", where=str(model_path), hint="pass --name NAME (letters, digits, underscores)")
     notes: list[str] = []
+    if app == "classify" and label_list is None:
+        label_list = metadata_labels(model_path, graph.output_tensors()[0].num_elements)
     app_ctx = _app_context(app, graph, inputs, outputs, label_list, top_k) if app != "bench" else None
 
     arch = b.core.arch
@@ -559,6 +561,28 @@ def _read_labels(path) -> list[str]:
     if not out or any(not ln for ln in out):
         raise EdgeqError("the labels file has an empty label", where=str(p), hint="one label per line")
     return out
+
+
+def metadata_labels(model_path: Path, n_classes: int) -> list[str] | None:
+    """Class names packed into the model as TFLite metadata does it (associated files: a zip appended to the
+    flatbuffer): the first ``.txt`` file with one non-empty line per class, else None."""
+    import io
+    import zipfile
+
+    data = read_input_bytes(model_path, what=".tflite model", max_bytes=MAX_MODEL_BYTES)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for info in z.infolist():
+                if not info.filename.lower().endswith(".txt") or info.file_size > MAX_TEXT_BYTES:
+                    continue
+                lines = [ln.strip() for ln in z.read(info).decode("utf-8", "replace").splitlines()]
+                while lines and not lines[-1]:
+                    lines.pop()
+                if len(lines) == n_classes and all(lines):
+                    return lines
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+    return None
 
 
 def _app_context(app: str, graph, inputs: list[dict], outputs: list[dict], labels: list[str] | None,
