@@ -172,9 +172,14 @@ def _keras_model(spec: dict):
         y = keras.layers.ReLU(max_value=spec.get("max_value"))(x)
     elif op == "tanh":
         y = keras.layers.Activation("tanh")(x)
-    elif op == "transpose_conv":  # unsupported by the compiler
-        y = keras.layers.Conv2DTranspose(spec.get("filters", 3), 3, strides=2, padding="same",
-                                         kernel_initializer=init)(x)
+    elif op == "reduce_max":  # unsupported by the compiler
+        y = keras.ops.max(x, axis=-1)
+    elif op == "transpose_conv":
+        y = keras.layers.Conv2DTranspose(spec.get("filters", 3), tuple(spec.get("kernel", (3, 3))),
+                                         strides=tuple(spec.get("strides", (2, 2))),
+                                         padding=spec.get("padding", "same"),
+                                         use_bias=spec.get("bias", True), activation=spec.get("act"),
+                                         kernel_initializer=init, bias_initializer=binit)(x)
     elif op == "matmul":  # BATCH_MATMUL of two inputs (transposed operands: the converter sets adj_x / adj_y)
         lhs = keras.ops.swapaxes(x, -1, -2) if spec.get("transpose_a") else x
         other = keras.ops.swapaxes(ins[1], -1, -2) if spec.get("transpose_b") else ins[1]

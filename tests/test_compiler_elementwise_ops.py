@@ -178,3 +178,12 @@ def test_batch_matmul(check_ew, shapes, ta, tb):
     bmm = next(op for op in read_model(path).operators if op.opcode == "BATCH_MATMUL")
     # the converter folded the transposes into adj_x / adj_y
     assert (bool(bmm.options.get("adj_x")), bool(bmm.options.get("adj_y"))) == (ta, tb)
+
+
+@pytest.mark.parametrize("spec", [
+    {"inputs": [[4, 4, 3]], "filters": 5, "kernel": [3, 3], "strides": [2, 2], "padding": "same"},
+    {"inputs": [[3, 5, 2]], "filters": 4, "kernel": [2, 3], "strides": [1, 2], "padding": "valid", "act": "relu"},
+    {"inputs": [[5, 3, 4]], "filters": 3, "kernel": [4, 4], "strides": [3, 2], "padding": "same", "bias": False},
+])
+def test_transpose_conv(check_ew, spec):
+    check_ew({"op": "transpose_conv", "seed": 2, **spec}, "TRANSPOSE_CONV")

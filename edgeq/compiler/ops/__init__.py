@@ -34,6 +34,7 @@ from edgeq.compiler.ops.squared_difference import SquaredDifference
 from edgeq.compiler.ops.sub import Sub
 from edgeq.compiler.ops.svdf import Svdf
 from edgeq.compiler.ops.transpose import Transpose
+from edgeq.compiler.ops.transpose_conv import TransposeConv
 
 _CLASSES: tuple[type[Layer], ...] = (
     Conv2D, DepthwiseConv2D, FullyConnected, AveragePool2D, MaxPool2D, Add, Mul, Softmax, Reshape, Mean,
@@ -41,7 +42,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
     Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, ResizeBilinear, Tanh, LeakyRelu, HardSwish,
     Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin, Gather,
-    BatchMatMul,
+    BatchMatMul, TransposeConv,
 )
 
 #: opcode -> Layer class

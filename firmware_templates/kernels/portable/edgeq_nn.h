@@ -354,6 +354,24 @@ edgeq_status edgeq_squared_difference_s8(const int8_t *input_1, const int32_t *i
                                          const int32_t *in2_strides, const edgeq_dims *output_dims,
                                          const edgeq_squared_difference_params *p, int8_t *output);
 
+/* TRANSPOSE_CONV (int8, per-channel weights [C_OUT, KH, KW, C_IN]): TFLM's reference_integer_ops::TransposeConv
+ * computed per output element (the input rows/columns that scatter into it) instead of scattering into an int32
+ * scratch of the output's size: the same integer sums, no scratch. */
+typedef struct {
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} edgeq_transpose_conv_params;
+edgeq_status edgeq_transpose_conv_s8(const edgeq_transpose_conv_params *p, const edgeq_per_channel_quant_params *q,
+                                     const edgeq_dims *input_dims, const int8_t *input, const edgeq_dims *filter_dims,
+                                     const int8_t *filter, const int32_t *bias, const edgeq_dims *output_dims,
+                                     int8_t *output);
+
 /* BATCH_MATMUL (int8): out[b][i][j] = MBQM(sum_k (lhs[b][i][k] - zp_l) * (rhs[b][k][j] - zp_r)) + zp_out, clamped
  * (TFLM's batch_matmul.cc; the integer sum is exact in any order). Strides give adj_x / adj_y and broadcast batches
  * (stride 0); the output is [batch0, batch1, batch2, rows, cols] row-major. */

@@ -1,0 +1,87 @@
+"""TRANSPOSE_CONV (int8, per-channel int8 weights [C_OUT, KH, KW, C_IN], optional int32 bias) ->
+edgeq_transpose_conv_s8. Parameters as TFLM's transpose_conv.cc: padding from ComputePaddingHeightWidth on the
+*output* size (dilation 1), PopulateConvolutionQuantizationParams' per-channel multipliers, the fused activation
+range. The kernel gathers, per output element, the input pixels TFLM's reference scatters into it: the same int32
+sums without TFLM's int32 scratch of the output's size."""
+
+from __future__ import annotations
+
+from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding
+from edgeq.quant import fixedpoint as fp
+
+
+class TransposeConv(Layer):
+    OPS = ("TRANSPOSE_CONV",)
+    SOURCES = ("edgeq_convolve_s8.c",)
+
+    def prepare(self) -> None:
+        x = self.require_activation(self.input(2), "input")
+        w = self.require_const(self.require_int8(self.input(1), "filter"), "filter")
+        out = self.require_activation(self.output(), "output")
+        bias = self.input(3)
+        for t, what in ((x, "input"), (w, "filter"), (out, "output")):
+            self.require_rank(t, (4,), what)
+        if any(z != 0 for z in w.quant.zero_point):
+            raise self.unsupported("filter with a non-zero zero point")
+        if bias is not None:
+            self.require_const(bias, "bias")
+            if bias.dtype != "int32":
+                raise self.unsupported(f"bias is {bias.dtype}; int8 TRANSPOSE_CONV needs int32 bias")
+        o = self.op.options
+        padding = o.get("padding", "SAME")
+        if padding not in ("SAME", "VALID"):
+            raise self.unsupported(f"padding {padding}")
+        sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+        if min(sh, sw) < 1:
+            raise self.unsupported(f"stride {sh}x{sw}")
+        n, h, wd, cin = x.shape
+        cout, kh, kw, kc = w.shape
+        on, oh, ow, oc = out.shape
+        if kc != cin or oc != cout or on != n:
+            raise self.unsupported(f"filter {list(w.shape)} does not map input {list(x.shape)} to {list(out.shape)}")
+        # TFLM: the padding of the convolution this op transposes, computed from the output size
+        pad_h = compute_padding(sh, 1, oh, kh, compute_out_size(padding, oh, kh, sh))
+        pad_w = compute_padding(sw, 1, ow, kw, compute_out_size(padding, ow, kw, sw))
+        scales = w.quant.scales()
+        if len(scales) not in (1, cout) or (len(scales) > 1 and w.quant.axis != 0):
+            raise self.unsupported(f"filter scales ({len(scales)}, axis {w.quant.axis}) for {cout} output channels")
+        mults, shifts = fp.conv_multipliers(x.scale, scales, out.scale)
+        if len(mults) == 1:
+            mults, shifts = mults.repeat(cout), shifts.repeat(cout)
+        act = o.get("fused_activation_function", "NONE")
+        if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+            raise self.unsupported(f"fused activation {act}")
+        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point)
+        i = self.index
+        self.params.update(
+            tc=dict(stride_h=sh, stride_w=sw, pad_h=pad_h, pad_w=pad_w, input_offset=-x.zero_point,
+                    output_offset=out.zero_point, act_min=act_min, act_max=act_max),
+            input_dims=(n, h, wd, cin), filter_dims=(cout, kh, kw, kc), output_dims=(on, oh, ow, oc),
+            filter=self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter"),
+            bias=self.ctx.tensor_const(self.op.inputs[3], "int32_t", "bias") if bias is not None else None,
+            mult=self.ctx.add_const(f"edgeq_l{i}_mult", "int32_t", mults, f"layer {i} per-channel multipliers"),
+            shift=self.ctx.add_const(f"edgeq_l{i}_shift", "int32_t", shifts, f"layer {i} per-channel shifts"))
+
+    def reads(self) -> list[int]:
+        return [self.op.inputs[2]]
+
+    def kernel_name(self) -> str:
+        return "transpose_conv_s8"
+
+    def c_call(self, r: Renderer) -> list[str]:
+        p = self.params
+        fields = ", ".join(f".{k} = {v}" for k, v in p["tc"].items())
+
+        def d(v):
+            return "{" + ", ".join(str(int(x)) for x in v) + "}"
+
+        return [
+            f"const {r.ty('transpose_conv_params')} tc_params = {{{fields}}};",
+            f"const {r.ty('per_channel_quant_params')} quant_params = {r.quant_arrays(p['mult'], p['shift'])};",
+            f"const {r.ty('dims')} input_dims = {d(p['input_dims'])};",
+            f"const {r.ty('dims')} filter_dims = {d(p['filter_dims'])};",
+            f"const {r.ty('dims')} output_dims = {d(p['output_dims'])};",
+            f"status = {r.fn('transpose_conv_s8')}(&tc_params, &quant_params, &input_dims, "
+            f"{r.cptr(self.op.inputs[2])}, &filter_dims, {p['filter']}, {p['bias'] or 'NULL'}, &output_dims, "
+            f"{r.ptr(self.op.outputs[0])});",
+        ]
