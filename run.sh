@@ -16,6 +16,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc make
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev
+  ser2net
 )
 EXTRAS="convert,pi,micro,dev"
 # ./run.sh pi: debootstrap + qemu-user (binfmt) for the emulated Raspberry Pi userland, zstd for its cached root

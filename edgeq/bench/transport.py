@@ -120,10 +120,11 @@ def open_link(port: str, baud: int = 115200, *, connect_timeout: float = 0.0) ->
     is_url = "://" in port
     if not is_url and not os.path.exists(port) and not port.upper().startswith("COM"):
         raise DeviceError("no such serial port", where=port, hint=_list_ports_hint())
+    url, kwargs = _url_and_options(port)
     deadline = time.monotonic() + connect_timeout
     while True:
         try:
-            ser = serial.serial_for_url(port, baudrate=baud, timeout=POLL_S, write_timeout=WRITE_TIMEOUT_S)
+            ser = serial.serial_for_url(url, baudrate=baud, timeout=POLL_S, **kwargs)
             break
         except serial.SerialException as exc:
             text = str(exc)
@@ -133,7 +134,8 @@ def open_link(port: str, baud: int = 115200, *, connect_timeout: float = 0.0) ->
                 continue
             if refused:
                 raise DeviceError("nothing listens at this address", where=port,
-                                  hint="start the emulator first, or let edgeq start it with --board")
+                                  hint=_open_hint(port) if port.lower().startswith("rfc2217://")
+                                  else "start the emulator first, or let edgeq start it with --board")
             if "permission denied" in text.lower() or "errno 13" in text.lower():
                 raise DeviceError("permission denied opening the serial port", where=port,
                                   hint="add yourself to the 'dialout' group (sudo usermod -aG dialout $USER), "
@@ -144,7 +146,59 @@ def open_link(port: str, baud: int = 115200, *, connect_timeout: float = 0.0) ->
         except ValueError as exc:  # bad URL / unsupported scheme / bad baud
             raise DeviceError(f"cannot open the serial port: {exc}", where=port,
                               hint="use a device path or a pyserial URL such as socket://127.0.0.1:4321")
+        except (OSError, NotImplementedError) as exc:  # a transport refusing an option, a socket error past connect
+            raise DeviceError(f"cannot open the serial port: {type(exc).__name__}: {exc}", where=port,
+                              hint=_open_hint(port))
     return Link(ser, port, baud)
+
+
+def _url_and_options(port: str) -> tuple[str, dict]:
+    """The URL pyserial opens for ``port`` and the keyword options it accepts for that transport.
+
+    ``rfc2217://``: pyserial's RFC 2217 client refuses ``write_timeout`` (NotImplementedError), so writes rely on TCP;
+    and ``ign_set_control`` is added (as labgrid's SerialDriver does) because a server that cannot drive the modem
+    lines -- ser2net exporting a pty or a USB port without them -- never answers the DTR/RTS request, and the open
+    would time out waiting for option 'control'. Every other port gets ``write_timeout``.
+    """
+    if port.lower().startswith("rfc2217://"):
+        from urllib.parse import parse_qs, urlsplit
+
+        query = urlsplit(port).query
+        if "ign_set_control" not in parse_qs(query, keep_blank_values=True):
+            port += ("&" if query else "?") + "ign_set_control"
+        _quiet_rfc2217_reader()
+        return port, {}
+    return port, {"write_timeout": WRITE_TIMEOUT_S}
+
+
+_RFC2217_READER = "pySerial RFC 2217 reader thread"
+
+
+def _quiet_rfc2217_reader() -> None:
+    """pyserial's RFC 2217 client answers telnet negotiation from a reader thread; when the server drops the
+    connection (ser2net cannot open its device, an exporter stops) that thread dies with a socket error and Python
+    prints its traceback. The caller already gets the failure (the open raises, reads return nothing), so that
+    thread's socket errors are not printed; every other thread's exceptions go to the previous hook."""
+    import threading
+
+    previous = threading.excepthook
+    if getattr(previous, "_edgeq_rfc2217", False):
+        return
+
+    def hook(args) -> None:
+        name = getattr(args.thread, "name", "") or ""
+        if name.startswith(_RFC2217_READER) and isinstance(args.exc_value, OSError):
+            return
+        previous(args)
+
+    hook._edgeq_rfc2217 = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
+def _open_hint(port: str) -> str:
+    if port.lower().startswith("rfc2217://"):
+        return "is an RFC 2217 server (ser2net with telnet(rfc2217)) listening there and its serial device present?"
+    return "check the port, or use a pyserial URL such as socket://127.0.0.1:4321"
 
 
 def _usb_id(p) -> str:

@@ -1,0 +1,143 @@
+"""A board farm on localhost for the tests: QEMU boards whose UART is a pty (what a USB serial port looks like to
+ser2net), ser2net exporting a pty as RFC 2217 on 127.0.0.1, free ports. Every process is stopped by its PID."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import require_tool
+
+_PTY_RE = re.compile(r"char device redirected to (/dev/pts/\d+)")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def stop(proc: subprocess.Popen | None, timeout: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL (ser2net 4 ignores SIGTERM while a client is connected); by PID, idempotent."""
+    if proc is None or proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=timeout)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def wait_listening(port: int, proc: subprocess.Popen, what: str, timeout: float = 15.0) -> None:
+    """Until something accepts TCP connections on 127.0.0.1:``port`` (bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
+
+
+class QemuPty:
+    """A qemu-m4 (or other QEMU board) running ``fw`` with its UART on a pty: ``.pty`` is /dev/pts/N."""
+
+    def __init__(self, fw: Path, board: str = "qemu-m4"):
+        require_tool("qemu-system-arm", "qemu-system-arm")
+        from edgeq.targets.boards import get_board
+        from edgeq.targets.emulators import qemu_command, resolve_firmware
+
+        cmd = qemu_command(get_board(board), resolve_firmware(board, fw))
+        i = cmd.index("-chardev")
+        cmd = cmd[:i] + ["-serial", "pty"] + cmd[i + 4:]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        line = self.proc.stdout.readline()  # QEMU names the pty first thing
+        m = _PTY_RE.search(line)
+        if not m:
+            self.stop()
+            raise RuntimeError(f"QEMU did not name its pty: {line!r}")
+        self.pty = m.group(1)
+
+    def stop(self) -> None:
+        stop(self.proc)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> "QemuPty":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Ser2net:
+    """Debian's ser2net in the foreground exporting ``device`` as RFC 2217 on 127.0.0.1:``.port`` (a YAML config in
+    ``folder``). ``.url`` is the rfc2217:// URL edgeq opens."""
+
+    def __init__(self, device: str, folder: Path, speed: int = 115200):
+        exe = require_tool("ser2net", "ser2net")
+        self.port = free_port()
+        self.config = Path(folder) / f"ser2net-{self.port}.yaml"
+        self.config.write_text(
+            f"connection: &con{self.port}\n"
+            f"  accepter: telnet(rfc2217),tcp,127.0.0.1,{self.port}\n"
+            f"  connector: serialdev,{device},{speed}n81,local\n")
+        self.proc = subprocess.Popen([exe, "-n", "-d", "-c", str(self.config)], cwd=folder,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_listening(self.port, self.proc, "ser2net")
+        except BaseException:
+            self.stop()
+            raise
+        self.url = f"rfc2217://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """Die like a crashed exporter host: SIGKILL, no goodbye to the client."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+    def __enter__(self) -> "Ser2net":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def build_qemu_firmware(model: Path, out: Path, board: str = "qemu-m4") -> Path:
+    require_tool("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    from edgeq.targets.export import export
+
+    export(model, board, out, build=True, backend="portable")
+    return out
+
+
+def established_to(port: int) -> bool:
+    """Whether some TCP connection to 127.0.0.1:``port`` is ESTABLISHED (from /proc/net/tcp)."""
+    want = f"0100007F:{port:04X}"
+    try:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:  # pragma: no cover - not Linux
+        pytest.skip("/proc/net/tcp is not available")
+    return any(r.split()[2] == want and r.split()[3] == "01" for r in rows)

@@ -1,0 +1,124 @@
+"""The board farm on localhost: `edgeq bench --port rfc2217://` against Debian's ser2net exporting the pty of a
+qemu-m4 firmware (how a farm's boards travel), every output verified against TFLM; open errors of the RFC 2217
+transport are one line; a silent board and an exporter that dies mid-run end with one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import assert_user_error, popen_cli, run_cli
+from farmutil import QemuPty, Ser2net, build_qemu_firmware, established_to, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.timeout(300)]
+
+MODEL = "ad01_int8.tflite"
+
+
+@pytest.fixture(scope="module")
+def ad_fw(shared_models, tmp_path_factory):
+    model = shared_models / MODEL
+    return model, build_qemu_firmware(model, tmp_path_factory.mktemp("fw") / "ad")
+
+
+@pytest.fixture
+def exported(ad_fw, tmp_path):
+    """qemu-m4 running the AD firmware on a pty, exported by ser2net as RFC 2217 on 127.0.0.1."""
+    with QemuPty(ad_fw[1]) as board, Ser2net(board.pty, tmp_path) as server:
+        yield server
+
+
+def _user_dir(tmp_path, model):
+    """A fresh working folder holding the model: the CLI gets relative paths, like a user."""
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    shutil.copy(model, cwd / MODEL)
+    return cwd
+
+
+def test_bench_over_rfc2217_every_output_verified(ad_fw, exported, tmp_path):
+    cwd = _user_dir(tmp_path, ad_fw[0])
+    proc = run_cli("bench", "--port", exported.url, "--model", MODEL, "--runs", "20", "--json", "-o", "r.json",
+                   cwd=cwd, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["complete"] and rep["error"] is None
+    assert rep["runs"] == 20 and rep["verified"] == 20 and rep["mismatches"] == 0
+    assert rep["verify"] is True and rep["reference"] == "tflm" and rep["port"] == exported.url
+    assert rep["latency"]["unit"] == "instructions"
+    # the wire is transparent: under -icount one input always costs the same instructions
+    by_input: dict[int, set] = {}
+    for s in rep["samples"]:
+        by_input.setdefault(s["input"], set()).add(s["ticks"])
+    assert all(max(v) - min(v) <= 1 for v in by_input.values()), by_input
+    assert json.loads((cwd / "r.json").read_text())["verified"] == 20
+
+
+def test_exporter_killed_mid_run_is_one_line_and_partial_results(ad_fw, exported, tmp_path):
+    cwd = _user_dir(tmp_path, ad_fw[0])
+    proc = popen_cli("bench", "--port", exported.url, "--model", MODEL, "--runs", "100000", "--timeout", "0.5",
+                     "-o", "partial.json", cwd=cwd)
+    try:
+        deadline = time.monotonic() + 120
+        while not established_to(exported.port) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(1.0)  # let some runs complete (not a timing assertion: any number of runs >= 0 is fine)
+        exported.kill()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = err.decode()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error:" in ln]
+    assert len(errors) == 1 and exported.url in errors[0] and "serial link failed" in errors[0], err
+    rep = json.loads((cwd / "partial.json").read_text())
+    assert rep["complete"] is False and rep["mismatches"] == 0 and rep["verified"] == rep["runs"]
+    assert "serial link failed" in rep["error"]
+
+
+def test_silent_board_behind_ser2net(tmp_path):
+    master, slave = os.openpty()  # a board that never answers
+    try:
+        with Ser2net(os.ttyname(slave), tmp_path) as server:
+            proc = run_cli("bench", "--port", server.url, "--timeout", "0.5", timeout=120)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert_user_error(proc, "silent")
+
+
+def test_rfc2217_open_errors_are_one_line(tmp_path):
+    # nothing listens there
+    assert_user_error(run_cli("bench", "--port", f"rfc2217://127.0.0.1:{free_port()}", timeout=60),
+                      "nothing listens", "rfc2217")
+    # ser2net is there but its serial device is not (the server drops the connection)
+    with Ser2net("/dev/pts/edgeq-no-such-pty", tmp_path) as server:
+        assert_user_error(run_cli("bench", "--port", server.url, timeout=60), "cannot open", server.url)
+    # a TCP server that does not speak RFC 2217 (a raw serial-over-TCP port given as rfc2217://)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    conns = []
+    t = threading.Thread(target=lambda: conns.append(srv.accept()), daemon=True)
+    t.start()
+    try:
+        proc = run_cli("bench", "--port", f"rfc2217://127.0.0.1:{srv.getsockname()[1]}", timeout=60)
+    finally:
+        for c, _ in conns:
+            c.close()
+        srv.close()
+    assert_user_error(proc, "does not seem to support RFC2217")
+    # a bad option in the URL
+    assert_user_error(run_cli("bench", "--port", "rfc2217://127.0.0.1:1?nonsense=1", timeout=60), "cannot open",
+                      "unknown option")
