@@ -228,3 +228,28 @@ def test_flash_uno_with_a_port_uploads_instead_of_simulating(digits_mlp_tflite, 
     assert d["error"] == "avrdude is not installed, nothing was uploaded to uno"
     assert "apt-get install -y avrdude" in d["hint"] and "avrdude -p atmega328p -c arduino -P /dev/ttyACM0" in d["hint"]
     assert f"flash:w:{tmp_path / 'fw' / 'build' / 'firmware.hex'}:i" in d["hint"]
+
+
+def test_baud_default_per_board_and_model_and_override(shared_models, tmp_path):
+    """The UART rate: the board table's (115200), 921600 for ad01 as the runner's devices_ad.yaml expects, --baud
+    overrides; it reaches the sketch's Serial.begin through edgeq_config.h and edgeq-info."""
+    def export(model, *extra):
+        out = tmp_path / f"{model.split('.')[0]}{len(extra)}"
+        proc = run_cli("export", shared_models / model, "--board", "nano33ble", "--runtime", "edgeq", "-o", out,
+                       "--json", *extra, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        cfg = next(out.rglob("edgeq_config.h")).read_text()
+        info = json.loads((out / "edgeq-project.json").read_text())["info"]
+        return cfg, info, next(out.rglob("edgeq_platform_arduino.cpp")).read_text()
+
+    cfg, info, plat = export("ad01_int8.tflite")
+    assert "#define EDGEQ_CFG_BAUD 921600UL" in cfg and info["baud"] == 921600 and info["mlperf_id"] == "ad01"
+    assert "Serial.begin(EDGEQ_BAUD)" in plat and "#define EDGEQ_BAUD EDGEQ_CFG_BAUD" in plat
+    cfg, info, _ = export("kws_ref_model.tflite")
+    assert "#define EDGEQ_CFG_BAUD 115200UL" in cfg and info["baud"] == 115200
+    cfg, info, _ = export("kws_ref_model.tflite", "--baud", "57600")
+    assert "#define EDGEQ_CFG_BAUD 57600UL" in cfg and info["baud"] == 57600
+    proc = run_cli("export", shared_models / "kws_ref_model.tflite", "--board", "nano33ble", "-o", tmp_path / "x",
+                   "--baud", "7", cwd=tmp_path)
+    assert_user_error(proc, "--baud 7 is not a serial baud rate")
+    assert not (tmp_path / "x").exists()
