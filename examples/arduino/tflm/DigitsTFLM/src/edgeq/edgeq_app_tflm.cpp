@@ -42,5 +42,12 @@ extern "C" int edgeq_app_init(void)
 
 extern "C" uint8_t *edgeq_app_input(uint32_t k) { return edgeq_interpreter->input(k)->data.uint8; }
 extern "C" const uint8_t *edgeq_app_output(uint32_t k) { return edgeq_interpreter->output(k)->data.uint8; }
-extern "C" int edgeq_app_invoke(void) { return edgeq_interpreter->Invoke() == kTfLiteOk ? 0 : 1; }
+/* every inference starts from the initial recurrent state (variable tensors), as the host reference does */
+extern "C" int edgeq_app_invoke(void)
+{
+    if (edgeq_interpreter->Reset() != kTfLiteOk) {
+        return 1;
+    }
+    return edgeq_interpreter->Invoke() == kTfLiteOk ? 0 : 1;
+}
 extern "C" uint32_t edgeq_app_arena_bytes(void) { return (uint32_t)kEdgeqArenaBytes; }

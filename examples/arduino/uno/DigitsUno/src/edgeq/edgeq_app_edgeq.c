@@ -16,5 +16,11 @@ typedef char edgeq_check_out0_bytes[(EDGEQ_OUTPUT0_BYTES == EDGEQ_CFG_OUT0_BYTES
 int edgeq_app_init(void) { return 0; }
 uint8_t *edgeq_app_input(uint32_t k) { return (uint8_t *)edgeq_input((int)k); }
 const uint8_t *edgeq_app_output(uint32_t k) { return (const uint8_t *)edgeq_output((int)k); }
-int edgeq_app_invoke(void) { return edgeq_invoke(); }
+/* every inference starts from the initial recurrent state (SVDF / LSTM), so that its output depends on its input only
+ * (the host reference resets TFLM's state likewise); a no-op for models without state */
+int edgeq_app_invoke(void)
+{
+    edgeq_reset();
+    return edgeq_invoke();
+}
 uint32_t edgeq_app_arena_bytes(void) { return (uint32_t)(EDGEQ_RAM_BYTES); }

@@ -118,3 +118,50 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
     edgeq_ow_flush(&writer);
     return EDGEQ_OK;
 }
+
+edgeq_status edgeq_transpose_conv_s8(const edgeq_transpose_conv_params *p, const edgeq_per_channel_quant_params *q,
+                                     const edgeq_dims *input_dims, const int8_t *input, const edgeq_dims *filter_dims,
+                                     const int8_t *filter, const int32_t *bias, const edgeq_dims *output_dims,
+                                     int8_t *output)
+{
+    const int32_t kh = filter_dims->h, kw = filter_dims->w, cin = input_dims->c;
+    int32_t b, oy, ox, oc, fy, fx, ic;
+    for (b = 0; b < output_dims->n; ++b) {
+        for (oy = 0; oy < output_dims->h; ++oy) {
+            for (ox = 0; ox < output_dims->w; ++ox) {
+                for (oc = 0; oc < output_dims->c; ++oc) {
+                    int32_t acc = 0;
+                    int32_t v;
+                    for (fy = 0; fy < kh; ++fy) {
+                        const int32_t ty = oy + p->pad_h - fy; /* = iy * stride_h for the input row feeding it */
+                        int32_t iy;
+                        if (ty < 0 || ty % p->stride_h != 0) continue;
+                        iy = ty / p->stride_h;
+                        if (iy >= input_dims->h) continue;
+                        for (fx = 0; fx < kw; ++fx) {
+                            const int32_t tx = ox + p->pad_w - fx;
+                            const int8_t *in;
+                            const int8_t *w;
+                            int32_t ix;
+                            if (tx < 0 || tx % p->stride_w != 0) continue;
+                            ix = tx / p->stride_w;
+                            if (ix >= input_dims->w) continue;
+                            in = input + ((b * input_dims->h + iy) * input_dims->w + ix) * cin;
+                            w = filter + ((oc * kh + fy) * kw + fx) * cin;
+                            for (ic = 0; ic < cin; ++ic) {
+                                acc += ((int32_t)in[ic] + p->input_offset) * (int32_t)EDGEQ_W8(&w[ic]);
+                            }
+                        }
+                    }
+                    if (bias != NULL) acc += EDGEQ_W32(&bias[oc]);
+                    v = edgeq_requantize(acc, EDGEQ_W32(&q->multiplier[oc]), EDGEQ_W32(&q->shift[oc])) +
+                        p->output_offset;
+                    v = v < p->act_min ? p->act_min : v;
+                    v = v > p->act_max ? p->act_max : v;
+                    *output++ = (int8_t)v;
+                }
+            }
+        }
+    }
+    return EDGEQ_OK;
+}

@@ -75,3 +75,32 @@ edgeq_status edgeq_fully_connected_per_channel_s8(const edgeq_context *ctx, cons
     return edgeq_fc_s8(fc_params, quant_params->multiplier, quant_params->shift, 1, 0, 0, input_dims, input_data,
                        filter_dims, filter_data, bias_data, output_dims, output_data);
 }
+
+void edgeq_batch_matmul_s8(const int8_t *lhs, const int8_t *rhs, const edgeq_bmm_params *p, int8_t *output)
+{
+    int32_t b0, b1, b2, i, j, k;
+    for (b0 = 0; b0 < p->batch[0]; ++b0) {
+        for (b1 = 0; b1 < p->batch[1]; ++b1) {
+            for (b2 = 0; b2 < p->batch[2]; ++b2) {
+                const int8_t *a = lhs + b0 * p->lhs_batch_strides[0] + b1 * p->lhs_batch_strides[1] +
+                                  b2 * p->lhs_batch_strides[2];
+                const int8_t *b = rhs + b0 * p->rhs_batch_strides[0] + b1 * p->rhs_batch_strides[1] +
+                                  b2 * p->rhs_batch_strides[2];
+                for (i = 0; i < p->rows; ++i) {
+                    for (j = 0; j < p->cols; ++j) {
+                        int32_t acc = 0;
+                        int32_t v;
+                        for (k = 0; k < p->depth; ++k) {
+                            acc += ((int32_t)a[i * p->lhs_row_stride + k * p->lhs_depth_stride] + p->lhs_offset) *
+                                   ((int32_t)b[k * p->rhs_depth_stride + j * p->rhs_col_stride] + p->rhs_offset);
+                        }
+                        v = edgeq_requantize(acc, p->mult, p->shift) + p->output_offset;
+                        v = v < -128 ? -128 : v;
+                        v = v > 127 ? 127 : v;
+                        *output++ = (int8_t)v;
+                    }
+                }
+            }
+        }
+    }
+}

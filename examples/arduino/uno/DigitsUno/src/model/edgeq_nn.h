@@ -94,6 +94,8 @@ int32_t edgeq_requantize_gt1(int32_t x, int32_t multiplier, int32_t left_shift);
 int32_t edgeq_exp_on_negative_values(int32_t a, int32_t integer_bits);
 /* gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out) */
 int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a);
+/* gemmlowp one_minus_x_over_one_plus_x_for_x_in_0_1 (Q0.31 in and out) */
+int32_t edgeq_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a);
 
 /* ---- output writer of the window kernels (conv, depthwise, pooling) ----------------------------------------------
  * Writes output bytes in memory order: directly, or - when the output overwrites the kernel's own input and
@@ -321,6 +323,77 @@ edgeq_status edgeq_elementwise_mul_s8(const int8_t *input_1_vect, const int8_t *
                                       int32_t out_offset, int32_t out_mult, int32_t out_shift,
                                       int32_t out_activation_min, int32_t out_activation_max, int32_t block_size);
 
+/* SUB: ADD's arithmetic, the scaled second input subtracted (TFLM reference_ops::SubElementwise). */
+edgeq_status edgeq_elementwise_sub_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
+                                      int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                      int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                      int32_t left_shift, int8_t *output, int32_t out_offset, int32_t out_mult,
+                                      int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max,
+                                      int32_t block_size);
+edgeq_status edgeq_broadcast_sub_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
+                                    const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                    int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                    int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                    int32_t left_shift, int8_t *output, int32_t out_offset, int32_t out_mult,
+                                    int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max);
+
+/* SQUARED_DIFFERENCE (TFLM squared_difference.cc, int8): both inputs shifted left by 7 and scaled to twice the larger
+ * input scale, the difference squared (int32) and requantized; 4-D broadcasting through element strides. */
+typedef struct {
+    int32_t input_1_offset;
+    int32_t input_1_mult;
+    int32_t input_1_shift;
+    int32_t input_2_offset;
+    int32_t input_2_mult;
+    int32_t input_2_shift;
+    int32_t out_offset;
+    int32_t out_mult;
+    int32_t out_shift;
+} edgeq_squared_difference_params;
+edgeq_status edgeq_squared_difference_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
+                                         const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                         const edgeq_squared_difference_params *p, int8_t *output);
+
+/* TRANSPOSE_CONV (int8, per-channel weights [C_OUT, KH, KW, C_IN]): TFLM's reference_integer_ops::TransposeConv
+ * computed per output element (the input rows/columns that scatter into it) instead of scattering into an int32
+ * scratch of the output's size: the same integer sums, no scratch. */
+typedef struct {
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t pad_h;
+    int32_t pad_w;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} edgeq_transpose_conv_params;
+edgeq_status edgeq_transpose_conv_s8(const edgeq_transpose_conv_params *p, const edgeq_per_channel_quant_params *q,
+                                     const edgeq_dims *input_dims, const int8_t *input, const edgeq_dims *filter_dims,
+                                     const int8_t *filter, const int32_t *bias, const edgeq_dims *output_dims,
+                                     int8_t *output);
+
+/* BATCH_MATMUL (int8): out[b][i][j] = MBQM(sum_k (lhs[b][i][k] - zp_l) * (rhs[b][k][j] - zp_r)) + zp_out, clamped
+ * (TFLM's batch_matmul.cc; the integer sum is exact in any order). Strides give adj_x / adj_y and broadcast batches
+ * (stride 0); the output is [batch0, batch1, batch2, rows, cols] row-major. */
+typedef struct {
+    int32_t batch[3];
+    int32_t lhs_batch_strides[3];
+    int32_t rhs_batch_strides[3];
+    int32_t rows;
+    int32_t cols;
+    int32_t depth;
+    int32_t lhs_row_stride;
+    int32_t lhs_depth_stride;
+    int32_t rhs_depth_stride;
+    int32_t rhs_col_stride;
+    int32_t lhs_offset;
+    int32_t rhs_offset;
+    int32_t output_offset;
+    int32_t mult;
+    int32_t shift;
+} edgeq_bmm_params;
+void edgeq_batch_matmul_s8(const int8_t *lhs, const int8_t *rhs, const edgeq_bmm_params *p, int8_t *output);
+
 /* Broadcasting ADD / MUL (CMSIS-NN has none; TFLM's BroadcastAdd6DSlow / BroadcastMul6DSlow arithmetic).
  * in*_strides: element strides of each input for the 4 output dimensions (0 where the input is broadcast). */
 edgeq_status edgeq_broadcast_add_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
@@ -341,6 +414,35 @@ void edgeq_softmax_s8(const int8_t *input, int32_t num_rows, int32_t row_size, i
 
 void edgeq_logistic_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
                        int32_t input_multiplier, int32_t input_left_shift, int8_t *output);
+
+/* TANH: TFLM's reference_integer_ops::Tanh (gemmlowp tanh of a Q4.27 value; output scale 1/128, zero point 0). */
+void edgeq_tanh_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
+                   int32_t input_multiplier, int32_t input_left_shift, int8_t *output);
+
+/* MAXIMUM / MINIMUM: the larger / smaller raw int8 value (TFLM compares the stored values), 4-D broadcasting
+ * through element strides (0 = broadcast). */
+void edgeq_maximum_s8(const int8_t *input1, const int32_t *in1_strides, const int8_t *input2,
+                      const int32_t *in2_strides, const edgeq_dims *output_dims, int8_t *output);
+void edgeq_minimum_s8(const int8_t *input1, const int32_t *in1_strides, const int8_t *input2,
+                      const int32_t *in2_strides, const edgeq_dims *output_dims, int8_t *output);
+
+/* An int8 -> int8 function as a 256-entry table (const data, indexed by input + 128), computed at compile time from
+ * TFLM's integer kernel (LEAKY_RELU); every entry is checked against TFLM by the tests. */
+void edgeq_lut_s8(const int8_t *input, int32_t size, const int8_t *lut, int8_t *output);
+
+/* PRELU: TFLM's BroadcastPrelu4DSlow: x >= 0 ? MBQM(x, mult_1, shift_1) : MBQM(x * alpha, mult_2, shift_2), plus
+ * the output offset, clamped; input and alpha broadcast through element strides. */
+typedef struct {
+    int32_t input_offset;
+    int32_t alpha_offset;
+    int32_t output_offset;
+    int32_t mult_1;
+    int32_t shift_1;
+    int32_t mult_2;
+    int32_t shift_2;
+} edgeq_prelu_params;
+void edgeq_prelu_s8(const int8_t *input, const int32_t *in_strides, const int8_t *alpha, const int32_t *alpha_strides,
+                    const edgeq_dims *output_dims, const edgeq_prelu_params *p, int8_t *output);
 
 /* RELU: TFLM requantizes (input scale may differ from the output scale), then clamps. */
 void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
@@ -363,6 +465,99 @@ void edgeq_concatenation_s8(const int8_t *const *inputs, const int32_t *copy_siz
 
 edgeq_status edgeq_pad_s8(const int8_t *input, int8_t *output, int8_t pad_value, const edgeq_dims *input_size,
                           const edgeq_dims *pre_pad, const edgeq_dims *post_pad);
+
+/* QUANTIZE between integer types (edgeq_requantize.c): TFLM's Requantize clamped to the output type. */
+void edgeq_requantize_s16_s8(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                             int32_t shift, int32_t output_zero_point, int8_t *output);
+void edgeq_requantize_s8_s16(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                             int32_t shift, int32_t output_zero_point, int16_t *output);
+void edgeq_requantize_s16_s16(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                              int32_t shift, int32_t output_zero_point, int16_t *output);
+void edgeq_requantize_s16_s32(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                              int32_t shift, int32_t output_zero_point, int32_t *output);
+void edgeq_requantize_s8_s32(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
+                             int32_t shift, int32_t output_zero_point, int32_t *output);
+
+/* SOFTMAX int8 -> int16 (output scale 1/65536, zero point -32768): TFLM's reference_ops::Softmax<int8_t, int16_t>,
+ * the arithmetic of edgeq_softmax_s8 with 16 output bits (arm_softmax_s8_s16). */
+void edgeq_softmax_s8_s16(const int8_t *input, int32_t num_rows, int32_t row_size, int32_t mult, int32_t shift,
+                          int32_t diff_min, int16_t *output);
+
+/* SVDF (int8, int8 state): TFLM's EvalIntegerSvdfReference<int8_t>. The state is [batches, filters * memory]. */
+typedef struct {
+    int32_t batches;
+    int32_t input_size;
+    int32_t num_filters;
+    int32_t rank;
+    int32_t memory_size;
+    int32_t input_zero_point;
+    int32_t state_zero_point;
+    int32_t output_zero_point;
+    int32_t mult_1; /* input * feature weights -> state */
+    int32_t shift_1;
+    int32_t mult_2; /* state * time weights -> output */
+    int32_t shift_2;
+} edgeq_svdf_params;
+void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                   const int8_t *weights_time, const int32_t *bias, int8_t *state, int8_t *output);
+/* The same with int16 time weights and state (TFLM's EvalInt16SvdfReference). */
+void edgeq_svdf_s8_s16(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                       const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *output);
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM (int8 activations and weights, int32 biases, int16 cell state): TFLM's integer
+ * EvalLstm. Gates in the order forget, input, cell, output. */
+typedef struct {
+    const int8_t *input_weights;     /* [units, input_size] */
+    const int8_t *recurrent_weights; /* [units, units] */
+    const int32_t *bias;             /* [units] */
+    int32_t input_mult;              /* input FC -> Q3.12 */
+    int32_t input_shift;
+    int32_t recurrent_mult;          /* recurrent FC -> Q3.12 */
+    int32_t recurrent_shift;
+} edgeq_lstm_gate_data;
+typedef struct {
+    int32_t batches;
+    int32_t time_steps;
+    int32_t input_size;
+    int32_t units;
+    int32_t time_major;        /* input [time, batch, in] instead of [batch, time, in] */
+    int32_t input_offset;      /* -input zero point */
+    int32_t hidden_offset;     /* -hidden state zero point */
+    int32_t hidden_zero_point;
+    int32_t cell_tanh_mult;    /* tanh(cell): (c * mult + round) >> shift */
+    int32_t cell_tanh_shift;
+    int32_t cell_clip;         /* quantized; 0: no clip */
+    int32_t forget_mult;       /* forget * cell -> cell */
+    int32_t forget_shift;
+    int32_t input_mult;        /* input gate * cell gate -> cell */
+    int32_t input_shift;
+    int32_t output_mult;       /* output gate * tanh(cell) -> hidden */
+    int32_t output_shift;
+} edgeq_lstm_params;
+void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates, const int8_t *input,
+                   int8_t *hidden_state, int16_t *cell_state, int8_t *output);
+
+/* Strided copy over 6 dimensions (TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE,
+ * SPACE_TO_DEPTH): output element (i0..i5) at output + sum(i_k * out_strides[k]) is the input element at
+ * input + sum(i_k * in_strides[k]); strides count elements and may be negative (a reversed slice) or 0. */
+void edgeq_strided_copy_s8(const int8_t *input, const int32_t *in_strides, int8_t *output, const int32_t *out_strides,
+                           const int32_t *dims);
+
+/* RESIZE_BILINEAR (NHWC, int8): TFLM's ResizeBilinearInteger. y_map / x_map hold, per output row / column, the two
+ * source indices and the 10-bit fraction (scaled - 1024 * first index); the sum of the four weighted pixels (int64)
+ * is divided by 2^20, rounding half away from zero. */
+void edgeq_resize_bilinear_s8(const int8_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
+                              const int32_t *y_map, const int32_t *x_map, int8_t *output);
+
+/* ARG_MAX / ARG_MIN over the middle axis of [outer, axis_size, inner]: the index of the first largest (smallest)
+ * value, as int32 - TFLM's reference_ops::ArgMinMax. */
+void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size, int32_t inner, int32_t is_max,
+                          int32_t *output);
+
+/* RESIZE_NEAREST_NEIGHBOR (NHWC): output pixel (y, x) copies input pixel (y_map[y], x_map[x]); the maps (const
+ * data) are TFLM's GetNearestNeighbor, computed at compile time. */
+void edgeq_resize_nearest_s8(const int8_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
+                             const int32_t *y_map, const int32_t *x_map, int8_t *output);
 
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);

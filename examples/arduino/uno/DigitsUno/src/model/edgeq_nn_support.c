@@ -141,6 +141,24 @@ int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a)
     return edgeq_sat_shl(x, 1);
 }
 
+int32_t edgeq_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
+    /* the Newton-Raphson division of one_over_one_plus_x_for_x_in_0_1, then Rescale<0>(x - F2::One()) */
+    const int64_t sum = (int64_t)a + (int64_t)INT32_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t constant_48_over_17 = 1515870810;      /* Q2.29 */
+    const int32_t constant_neg_32_over_17 = -1010580540; /* Q2.29 */
+    const int32_t one_q2 = (int32_t)1 << 29;
+    int32_t x = constant_48_over_17 + edgeq_srdhm(half_denominator, constant_neg_32_over_17);
+    int32_t i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t half_denominator_times_x = edgeq_srdhm(half_denominator, x);
+        const int32_t one_minus_half_denominator_times_x = one_q2 - half_denominator_times_x;
+        x = x + edgeq_sat_shl(edgeq_srdhm(x, one_minus_half_denominator_times_x), 2);
+    }
+    return edgeq_sat_shl(x - one_q2, 2);
+}
+
 void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx)
 {
     w->out = out;

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "model.h"
 #include "edgeq_nn.h"
@@ -32,6 +33,11 @@ extern const int8_t edgeq_t13_weights[2048] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_t1_bias[32] EDGEQ_CONST_DATA;
 extern const int8_t edgeq_t15_weights[320] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_t4_bias[10] EDGEQ_CONST_DATA;
+
+#ifndef EDGEQ_LAYER_DONE
+/* profiling hook, called after each layer with its index; a profiling build defines it (benchmarks/analyze.py) */
+#define EDGEQ_LAYER_DONE(index) ((void)0)
+#endif
 
 /* activations (and kernel scratch after them) */
 static int8_t edgeq_arena[576] EDGEQ_ALIGNED(16);
@@ -75,6 +81,10 @@ float edgeq_dequantize_output0(int8_t q)
     return (float)((double)0.14631839096546173f * (double)((int32_t)q - (30)));
 }
 
+void edgeq_reset(void)
+{
+}
+
 int edgeq_invoke(void)
 {
     int32_t status = 0;
@@ -93,6 +103,7 @@ int edgeq_invoke(void)
             return (int)status;
         }
     }
+    EDGEQ_LAYER_DONE(0);
 
     /* layer 1: MAX_POOL_2D 'digits_cnn_small_qat_1/max_pooling2d_1/MaxPool2d' -> [1, 4, 4, 8] */
     {
@@ -106,6 +117,7 @@ int edgeq_invoke(void)
             return (int)status;
         }
     }
+    EDGEQ_LAYER_DONE(1);
 
     /* layer 2: CONV_2D 'digits_cnn_small_qat_1/conv2d_1_2/Relu;digits_cnn_small_qat_1/conv2d_1_2/BiasAdd;digits_cnn_small_qat_1/conv2d_1_2/Conv2D;digits_cnn_small_... */
     {
@@ -121,6 +133,7 @@ int edgeq_invoke(void)
             return (int)status;
         }
     }
+    EDGEQ_LAYER_DONE(2);
 
     /* layer 3: MAX_POOL_2D 'digits_cnn_small_qat_1/max_pooling2d_1_2/MaxPool2d' -> [1, 2, 2, 16] */
     {
@@ -134,6 +147,7 @@ int edgeq_invoke(void)
             return (int)status;
         }
     }
+    EDGEQ_LAYER_DONE(3);
 
     /* layer 4: RESHAPE 'digits_cnn_small_qat_1/flatten_1/Reshape' -> [1, 64] (alias of the input, no code) */
 
@@ -151,6 +165,7 @@ int edgeq_invoke(void)
             return (int)status;
         }
     }
+    EDGEQ_LAYER_DONE(5);
 
     /* layer 6: FULLY_CONNECTED 'digits_cnn_small_qat_1/dense_1_2/MatMul;digits_cnn_small_qat_1/dense_1_2/BiasAdd' -> [1, 10] */
     {
@@ -166,5 +181,6 @@ int edgeq_invoke(void)
             return (int)status;
         }
     }
+    EDGEQ_LAYER_DONE(6);
     return (int)status;
 }

@@ -45,6 +45,10 @@ void *edgeq_input(int index);
 const void *edgeq_output(int index);
 /* Runs the model: 0 = ok. Never allocates. */
 int edgeq_invoke(void);
+/* Models with recurrent state (SVDF, LSTM: EDGEQ_STATE_BYTES > 0) carry it from one edgeq_invoke() to the next, as
+ * TFLM does; edgeq_reset() sets it back to its initial value (TFLM's interpreter Reset()). A no-op otherwise. */
+#define EDGEQ_STATE_BYTES 0   /* part of the arena */
+void edgeq_reset(void);
 
 /* q = clamp(round(x / scale) + zero_point) and x = scale * (q - zero_point), as TFLM's QUANTIZE / DEQUANTIZE. */
 int8_t edgeq_quantize_input0(float x);
