@@ -1,6 +1,7 @@
-"""The commands that need TensorFlow (quantize, qat, evaluate, demo), run as a user runs them: from a fresh folder,
-with relative paths, a folder with a space and ``~`` (HOME is a temporary folder). They use this environment's
-edgeq (the [convert] extra), not the [pi] wheel of test_wheel.py."""
+"""The commands that need TensorFlow (quantize, qat, evaluate), run as a user runs them: from a fresh folder, with
+relative paths, a folder with a space and ``~`` (HOME is a temporary folder). They use this environment's edgeq (the
+[convert] extra), not the [pi] wheel of test_wheel.py. ``edgeq demo`` from a fresh folder with a relative -o is
+tests/test_demo.py::test_demo_reduced."""
 
 from __future__ import annotations
 
@@ -56,15 +57,3 @@ def test_quantize_qat_evaluate_with_relative_paths(folder):
     assert rep["reference"]["path"] == "out dir/int8.tflite" and rep["reference"]["kind"] == "int8"
     assert rep["candidate"]["kind"] == "int8"
     assert 0.8 < rep["candidate"]["accuracy"] <= 1.0 and 0.8 < rep["reference"]["accuracy"] <= 1.0
-
-
-def test_demo_from_a_fresh_folder_with_its_default_relative_output(tmp_path):
-    """`edgeq demo` as the README runs it: default -o edgeq-demo (relative). The firmware step builds with make, which
-    used to fail on every relative output folder."""
-    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
-        pytest.skip("ARM toolchain/QEMU not installed (apt-get install -y --no-install-recommends gcc-arm-none-eabi "
-                    "libnewlib-arm-none-eabi qemu-system-arm)")
-    proc = _ok(run_cli("demo", "--epochs", "3", "--qat-epochs", "1", "--runs", "5", cwd=tmp_path, timeout=900))
-    assert "device: 5/5 outputs bit-exact" in proc.stdout, proc.stdout + proc.stderr
-    assert (tmp_path / "edgeq-demo" / "REPORT.md").is_file()
-    assert (tmp_path / "edgeq-demo" / "firmware" / "build" / "firmware.elf").is_file()
