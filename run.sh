@@ -18,7 +18,7 @@ APT_PACKAGES=(
   arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev
   ser2net
 )
-EXTRAS="convert,pi,micro,dev"
+EXTRAS="convert,pi,micro,dev,farm"
 # ./run.sh pi: debootstrap + qemu-user (binfmt) for the emulated Raspberry Pi userland, zstd for its cached root
 PI_APT_PACKAGES=(qemu-user-static binfmt-support debootstrap zstd)
 

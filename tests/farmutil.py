@@ -141,3 +141,79 @@ def established_to(port: int) -> bool:
     except OSError:  # pragma: no cover - not Linux
         pytest.skip("/proc/net/tcp is not available")
     return any(r.split()[2] == want and r.split()[3] == "01" for r in rows)
+
+
+# ---- labgrid: a coordinator and exporters on 127.0.0.1 ------------------------------------------------------------
+def _lg(module: str) -> list[str]:
+    import sys
+
+    return [sys.executable, "-c", f"from labgrid.remote.{module} import main; main()"]
+
+
+def labgrid_client(coordinator: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """``labgrid-client -x COORDINATOR ARGS`` (as a user would type it)."""
+    return subprocess.run(_lg("client") + ["-x", coordinator, *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+class LabgridFarm:
+    """labgrid-coordinator on 127.0.0.1 in a fresh folder (it writes places.yaml/resources.yaml there), plus one
+    exporter per board: ``add_board(name, pty)`` exports the pty as a RawSerialPort (the exporter starts ser2net
+    when the place is acquired) and creates place ``name`` matching it."""
+
+    def __init__(self, folder: Path):
+        pytest.importorskip("labgrid", reason="labgrid not installed (pip install 'edgeq[farm]')")
+        require_tool("ser2net", "ser2net")
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.exporters: dict[str, subprocess.Popen] = {}
+        self.coordinator = subprocess.Popen(_lg("coordinator") + ["-l", self.address], cwd=self.folder,
+                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=open(self.folder / "coordinator.log", "wb"))
+        try:
+            wait_listening(self.port, self.coordinator, "labgrid-coordinator")
+        except BaseException:
+            self.stop()
+            raise
+
+    def add_board(self, name: str, pty: str) -> None:
+        cfg = self.folder / f"exporter-{name}.yaml"
+        cfg.write_text(f"serial:\n  RawSerialPort:\n    port: {pty}\n    speed: 115200\n")
+        self.exporters[name] = subprocess.Popen(
+            _lg("exporter") + ["-c", self.address, "--name", name, "--hostname", "127.0.0.1", str(cfg)],
+            cwd=self.folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.folder / f"exporter-{name}.log", "wb"))
+        deadline = time.monotonic() + 60
+        while f"{name}/serial/NetworkSerialPort" not in labgrid_client(self.address, "resources").stdout:
+            if self.exporters[name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"exporter {name} did not register: "
+                                   + (self.folder / f"exporter-{name}.log").read_text(errors="replace")[-2000:])
+            time.sleep(0.2)
+        for args in (("-p", name, "create"), ("-p", name, "add-match", f"{name}/serial/*")):
+            proc = labgrid_client(self.address, *args)
+            assert proc.returncode == 0, proc.stderr
+
+    def acquired_by(self, name: str) -> str | None:
+        out = labgrid_client(self.address, "-p", name, "show").stdout
+        m = re.search(r"^\s*acquired: (\S+)", out, re.M)
+        assert m, out
+        return None if m.group(1) == "None" else m.group(1)
+
+    def kill_exporter(self, name: str) -> None:
+        proc = self.exporters[name]
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        for proc in self.exporters.values():
+            stop(proc)  # the exporter stops its ser2net on SIGTERM
+        stop(self.coordinator)
+
+    def __enter__(self) -> "LabgridFarm":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

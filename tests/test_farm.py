@@ -122,3 +122,47 @@ def test_rfc2217_open_errors_are_one_line(tmp_path):
     # a bad option in the URL
     assert_user_error(run_cli("bench", "--port", "rfc2217://127.0.0.1:1?nonsense=1", timeout=60), "cannot open",
                       "unknown option")
+
+
+# ---- labgrid places ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def farm(ad_fw, tmp_path):
+    """A labgrid coordinator and one exporter on 127.0.0.1; place "board-a" is qemu-m4 running the AD firmware."""
+    from farmutil import LabgridFarm
+
+    with QemuPty(ad_fw[1]) as board, LabgridFarm(tmp_path / "farm") as lab:
+        lab.add_board("board-a", board.pty)
+        yield lab
+
+
+def test_bench_on_a_labgrid_place_verified_and_released(ad_fw, farm, tmp_path):
+    cwd = _user_dir(tmp_path, ad_fw[0])
+    proc = run_cli("bench", "--place", "board-a", "--coordinator", farm.address, "--model", MODEL, "--runs", "20",
+                   "--json", cwd=cwd, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["complete"] and rep["runs"] == 20 and rep["verified"] == 20 and rep["mismatches"] == 0
+    assert rep["port"].startswith("rfc2217://127.0.0.1:")
+    assert farm.acquired_by("board-a") is None
+    # a failing run releases the place too: the wrong model for this firmware
+    shutil.copy(ad_fw[0].parent / "kws_ref_model.tflite", cwd / "kws.tflite")
+    proc = run_cli("bench", "--place", "board-a", "--coordinator", farm.address, "--model", "kws.tflite",
+                   "--runs", "2", cwd=cwd, timeout=240)
+    assert_user_error(proc)
+    assert farm.acquired_by("board-a") is None
+
+
+def test_place_errors_are_one_line(farm, ad_fw, tmp_path):
+    from farmutil import labgrid_client
+
+    assert_user_error(run_cli("bench", "--place", "nope", "--coordinator", farm.address, timeout=120),
+                      "no such labgrid place", "board-a")
+    assert_user_error(run_cli("bench", "--place", "board-a", "--coordinator", f"127.0.0.1:{free_port()}",
+                              timeout=120), "cannot reach the labgrid coordinator")
+    assert labgrid_client(farm.address, "-p", "board-a", "acquire").returncode == 0
+    try:
+        assert_user_error(run_cli("bench", "--place", "board-a", "--coordinator", farm.address, timeout=120),
+                          "already acquired")
+    finally:
+        assert labgrid_client(farm.address, "-p", "board-a", "release").returncode == 0
+    assert_user_error(run_cli("bench", "--place", "board-a", "--port", "/dev/null", timeout=60), "cannot be combined")

@@ -11,8 +11,13 @@ from edgeq._argtypes import count, seconds
 def add_device_arguments(g) -> None:
     """Options of the device mode, added to ``g`` (bench_cmd's "device mode" group, which already has --port,
     --board and --model)."""
-    g.add_argument("--baud", type=count(50, 100_000_000), default=115200,
-                   help="serial baud rate (default 115200; ignored by socket://)")
+    g.add_argument("--baud", type=count(50, 100_000_000), default=None,
+                   help="serial baud rate (default 115200, or the --place's serial speed; ignored by socket://)")
+    g.add_argument("--place", default=None, metavar="NAME",
+                   help="a labgrid place (board farm): acquired, its serial port benchmarked, released "
+                        "(needs edgeq[farm])")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="with --place: the labgrid coordinator (default $LG_COORDINATOR, else 127.0.0.1:20408)")
     g.add_argument("--firmware", default=None, metavar="DIR",
                    help="with --board: the firmware folder `edgeq export --build` wrote (default: build from --model)")
     g.add_argument("--backend", default=None, choices=["portable", "cmsis-nn"],
@@ -47,8 +52,6 @@ def add_device_arguments(g) -> None:
 
 def run_device(args) -> int:
     from edgeq._fs import MAX_DATA_BYTES, MAX_MODEL_BYTES, check_input_file, check_output_file
-    from edgeq.bench.report import samples_csv, summary_text, write_csv, write_plot
-    from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
 
     # every path is checked before an emulator starts or a run begins: a bad -o must not cost the whole benchmark
@@ -66,6 +69,27 @@ def run_device(args) -> int:
         raise EdgeqError(f"--timeout must be positive, got {args.timeout}")
     if args.max_retries < 0:
         raise EdgeqError(f"--max-retries must be >= 0, got {args.max_retries}")
+    if args.coordinator and not args.place:
+        raise EdgeqError("--coordinator goes with --place", where="--coordinator", hint="add --place NAME")
+    if args.place:
+        if args.port or args.board:
+            raise EdgeqError("--place cannot be combined with --port/--board", where="--place",
+                             hint="the place's serial port is used: drop --port/--board")
+        from edgeq.bench.farm import acquire_place
+
+        with acquire_place(args.place, args.coordinator) as place:
+            args.port = place.url
+            if args.baud is None:
+                args.baud = place.baud
+            return _bench(args)
+    if args.baud is None:
+        args.baud = 115200
+    return _bench(args)
+
+
+def _bench(args) -> int:
+    from edgeq.bench.report import samples_csv, summary_text, write_csv, write_plot
+    from edgeq.cli._out import emit
     from edgeq.bench import device
 
     res = device(args.model, port=args.port, board=args.board, firmware=args.firmware, baud=args.baud,

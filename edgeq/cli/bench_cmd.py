@@ -151,10 +151,10 @@ def _run_device(args) -> int:
     """Serial-device mode (``--port`` / ``--board``): :func:`edgeq.cli._bench_device.run_device`."""
     from edgeq.errors import EdgeqError
 
-    if not (getattr(args, "port", None) or getattr(args, "board", None)):
+    if not (getattr(args, "port", None) or getattr(args, "board", None) or getattr(args, "place", None)):
         raise EdgeqError(
             "nothing to benchmark",
-            hint="use --local MODEL.tflite for this machine, or --port PORT / --board BOARD for a device",
+            hint="use --local MODEL.tflite for this machine, or --port PORT / --board BOARD / --place NAME for a device",
         )
     from edgeq.cli._bench_device import run_device
 
