@@ -157,3 +157,70 @@ def test_evaluate_refuses_labels_outside_the_classes(digits_mlp_tflite, tmp_path
     proc = run_cli("evaluate", digits_mlp_tflite, digits_mlp_tflite, "--data", "x.npy", "--labels", "y.npy",
                    cwd=tmp_path)
     assert_user_error(proc, "outside [0, 10)")
+
+
+def _conv_lstm_model():
+    keras = _keras()
+    keras.utils.set_random_seed(4)
+    i = keras.Input((16, 3))
+    h = keras.layers.Conv1D(8, 3, padding="same", activation="relu", name="c")(i)
+    h = keras.layers.LSTM(8, name="lstm")(h)
+    return keras.Model(i, keras.layers.Dense(4, activation="softmax", name="d")(h))
+
+
+def test_lstm_model_qat_for_the_rest_ptq_for_the_lstm():
+    """LSTM/GRU in QAT: the recurrent layer trains in float and is calibrated post-training; the conv and Dense keep
+    their learned ranges exactly; the result is one fused int8 LSTM, fully int8."""
+    from edgeq.qat.train import run_qat
+
+    x, y = make_gestures(96, length=16, seed=6)
+    model = _conv_lstm_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    res = run_qat(model, x, y, epochs=1, lr=1e-3)
+    assert res.summary["post_training_layers"] == ["lstm"]
+    graph = verify.require_full_int8(res.tflite, io="int8")
+    assert sum(op.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM" for op in graph.operators) == 1
+    ranges = qat.learned_ranges(res.model)
+    assert {"c/output_quant", "d/output_quant"} <= set(ranges)
+    assert not any(k.startswith("lstm") for k in ranges)
+    scales = {op.opcode: graph.tensors[op.outputs[0]].scale for op in graph.operators}
+    for key, opcode in (("c/output_quant", "CONV_2D"), ("d/output_quant", "FULLY_CONNECTED")):
+        lo, hi = ranges[key]
+        assert abs(scales[opcode] - (hi - lo) / 255) <= 1e-6 * scales[opcode], (key, scales[opcode], lo, hi)
+
+
+def test_selective_quantization_from_python_and_the_cli(tmp_path):
+    keras = _keras()
+    x, y = make_gestures(64, length=16, seed=7)
+    model = _conv_lstm_model()
+    q = qat.quantize_model(model, post_training=["c"])
+    assert not any(k.startswith("c/") for k in qat.learned_ranges(q))  # no fake quant on 'c'
+    assert type(q.get_layer("c")) is keras.layers.Conv1D
+    with pytest.raises(Exception, match="no layer named 'nope'"):
+        qat.quantize_model(model, post_training=["nope"])
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    proc = run_cli("qat", "m.keras", "--data", "d.npz", "--epochs", "1", "--post-training", "c", "-o", "o.tflite",
+                   "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    summary = json.loads(proc.stdout)
+    assert summary["post_training_layers"] == ["c", "lstm"]
+    verify.require_full_int8((tmp_path / "o.tflite").read_bytes())
+    proc = run_cli("qat", "m.keras", "--data", "d.npz", "--epochs", "1", "--post-training", "nope", "-o",
+                   "p.tflite", cwd=tmp_path)
+    assert_user_error(proc, "no layer named 'nope'")
+    assert not (tmp_path / "p.tflite").exists()
+
+
+def test_input_read_only_by_a_post_training_lstm_is_calibrated_too():
+    keras = _keras()
+    x, _ = make_gestures(32, length=8, seed=8)
+    i = keras.Input((8, 3), name="imu")
+    model = keras.Model(i, keras.layers.Dense(4, name="d")(keras.layers.LSTM(6, name="lstm")(i)))
+    q = qat.quantize_model(model)
+    assert not any(name.startswith("imu_quant") for name in [*qat.learned_ranges(q), *(lr.name for lr in q.layers)])
+    qat.calibrate(q, x)
+    graph = verify.require_full_int8(qat.convert(q, calibration_data=x), io="int8")
+    assert graph.operators[0].opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM"

@@ -40,6 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-range", metavar="LO,HI", default=None,
                    help="fix the int8 range of the input (e.g. 0,1); default: learned from the data")
     p.add_argument("--seed", type=SEED, default=0, help="random seed (default 0)")
+    p.add_argument("--post-training", metavar="LAYER[,LAYER...]", default=None,
+                   help="selective quantization: these layers train without fake quantization and are calibrated "
+                        "post-training (min/max on --data) at conversion; recurrent layers (LSTM, GRU, SimpleRNN, "
+                        "Bidirectional) always are")
     p.add_argument("--report", metavar="REPORT.md", default=None,
                    help="also quantize post-training (min/max on --data) and write a float / PTQ int8 / QAT int8 "
                         "comparison (size, accuracy, per-layer SQNR) as REPORT.md and REPORT.png")
@@ -146,7 +150,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_qat(sm.obj, x, y, x_val=x_val, y_val=y_val, epochs=args.epochs, lr=args.lr,
                      batch_size=args.batch_size, input_range=input_range, seed=args.seed, on_epoch=on_epoch,
-                     source=str(src))
+                     source=str(src), post_training=[n.strip() for n in args.post_training.split(",") if n.strip()]
+                     if args.post_training else None)
     result.save(out)
     text = result.text()
     if args.report is not None:

@@ -36,8 +36,10 @@ SUPPORTED_TABLE: tuple[tuple[str, str], ...] = (
     ("GlobalAveragePooling1D/2D", "own output range (MEAN rescales)"),
     ("Max/AveragePooling1D/2D, GlobalMaxPooling1D/2D, Flatten, Reshape, Permute, ZeroPadding1D/2D, "
      "UpSampling1D/2D, Cropping1D/2D, Dropout", "keep the input's range (as in int8 TFLite)"),
-    ("LSTM, GRU, SimpleRNN, Bidirectional", "not fake-quantized: use 'edgeq quantize' (post-training) for "
-                                            "recurrent models"),
+    ("LSTM, GRU, SimpleRNN, Bidirectional", "train in float inside the QAT model, calibrated post-training at "
+                                            "conversion (LSTM: fused int8 op; GRU/SimpleRNN: unrolled)"),
+    ("any layer named in --post-training / post_training=[...]", "selective quantization: no fake quantization, "
+                                                                 "calibrated post-training at conversion"),
 )
 
 
@@ -73,23 +75,27 @@ def run_qat(model, x, y, **kwargs):
 
 
 def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema_decay: float = 0.99,
-                   name: str | None = None):
+                   name: str | None = None, post_training=None):
     """A trainable Keras 3 copy of ``model`` with int8 fake quantization (see :mod:`edgeq.qat.transform`).
 
     ``input_range=(lo, hi)`` fixes the input's range (otherwise learned). Raises
     :class:`~edgeq.errors.UnsupportedError` listing the layers it cannot quantize (use ``edgeq quantize`` for those).
+    ``post_training=["name", ...]``: layers trained in float and calibrated post-training at conversion (selective
+    quantization); recurrent layers always are.
     """
     _tf_ready()
     from edgeq.qat.transform import quantize_model as _quantize_model
 
-    return _quantize_model(model, input_range=input_range, ema_decay=ema_decay, name=name)
+    return _quantize_model(model, input_range=input_range, ema_decay=ema_decay, name=name,
+                           post_training=post_training)
 
 
-def convert(model, *, source: str | None = None) -> bytes:
-    """Fully int8 .tflite bytes (int8 I/O, batch 1) from a trained QAT model; see :func:`edgeq.qat.converter.convert`."""
+def convert(model, *, source: str | None = None, calibration_data=None) -> bytes:
+    """Fully int8 .tflite bytes (int8 I/O, batch 1) from a trained QAT model; see :func:`edgeq.qat.converter.convert`
+    (``calibration_data``: samples for the post-training layers of a selectively quantized model)."""
     from edgeq.qat.converter import convert as _convert
 
-    return _convert(model, source=source)
+    return _convert(model, source=source, calibration_data=calibration_data)
 
 
 def calibrate(model, x, *, batch_size: int = 64, steps: int | None = None) -> None:

@@ -85,12 +85,83 @@ def _layer_candidates(model, tensor_name: str) -> list[str]:
     return found
 
 
-def convert(model, *, source: str | None = None) -> bytes:
+def _hybrid_convert(model, calibration_data, where: str) -> bytes:
+    """A QAT model with post-training layers: fake-quant ranges where the model has them, the converter's
+    calibration on ``calibration_data`` for the rest; recurrent layers rewritten as for PTQ."""
+    import numpy as np
+
+    from edgeq.convert._tf import first_line, import_tf, quiet
+    from edgeq.convert.recurrent import converter_function
+    from edgeq.errors import UnsupportedError
+
+    tf = import_tf()
+    x = np.asarray(calibration_data, dtype=np.float32)
+    if len(x) == 0:
+        raise EdgeqError("calibration data holds no samples", where=where)
+    shape = (1, *[int(d) for d in model.inputs[0].shape[1:]])
+    cf, holder = converter_function(model, [shape])
+    try:
+        with quiet() as log:
+            conv = tf.lite.TFLiteConverter.from_concrete_functions([cf], holder)
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = lambda: ([s[None]] for s in x)
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+            conv._experimental_disable_per_channel_quantization_for_dense_layers = True  # noqa: SLF001
+            buf = conv.convert()
+    except Exception as exc:  # noqa: BLE001 - the converter raises anything
+        detail = first_line(str(exc)) or first_line("".join(log)) or type(exc).__name__
+        raise UnsupportedError(f"the TFLite converter failed: {detail}", where=where) from None
+    return bytes(buf)
+
+
+def convert(model, *, source: str | None = None, calibration_data=None) -> bytes:
+    """:func:`convert_here` in a child process (:mod:`edgeq.convert.isolate`): a converter crash is one
+    :class:`~edgeq.errors.UnsupportedError`, not a crash of the caller. The model travels as a .keras file."""
+    import tempfile
+    from pathlib import Path
+
+    from edgeq.convert._tf import quiet
+    from edgeq.convert.isolate import inprocess, run_isolated
+
+    where = source or getattr(model, "name", "<QAT model>")
+    if inprocess():
+        return convert_here(model, source=source, calibration_data=calibration_data)
+    unlearned = [s for s in missing_ranges(model) if "no range learned yet" in s]
+    if unlearned:  # a user mistake, found before the child starts
+        raise ModelError(f"activation ranges not learned yet: {', '.join(unlearned)}", where=where,
+                         hint="train the QAT model (model.fit) or call edgeq.qat.calibrate(model, x) first")
+    with tempfile.TemporaryDirectory(prefix="edgeq-qat-") as tmp:
+        path = Path(tmp) / "qat.keras"
+        try:
+            with quiet():
+                model.save(path)
+        except Exception:  # noqa: BLE001 - a model Keras cannot save (custom layers): convert it here
+            return convert_here(model, source=source, calibration_data=calibration_data)
+        return run_isolated("qat_convert", dict(path=str(path), source=where, calibration_data=calibration_data),
+                            where=where)
+
+
+def _convert_file(path: str, source: str, calibration_data=None) -> bytes:
+    """The child's side of :func:`convert`: load the saved QAT model and convert it."""
+    from edgeq.convert._tf import import_keras, quiet
+    from edgeq.qat import custom_objects
+
+    keras = import_keras()
+    with quiet():
+        model = keras.models.load_model(path, custom_objects=custom_objects(), compile=False)
+    return convert_here(model, source=source, calibration_data=calibration_data)
+
+
+def convert_here(model, *, source: str | None = None, calibration_data=None) -> bytes:
     """Convert a QAT model (from :func:`edgeq.qat.quantize_model`, trained) to fully int8 .tflite bytes.
 
     Batch fixed at 1, int8 input and output, per-channel int8 conv weights, per-tensor int8 Dense weights, every
-    activation range taken from the model (no representative dataset). Raises :class:`~edgeq.errors.ModelError`
-    naming the layer(s) without a range if the result is not fully int8.
+    activation range taken from the model (no representative dataset). A model with post-training layers
+    (recurrent layers, or ``quantize_model(..., post_training=[...])``) needs ``calibration_data`` (float samples):
+    the converter calibrates those layers on it and keeps the learned ranges everywhere else. Raises
+    :class:`~edgeq.errors.ModelError` naming the layer(s) without a range if the result is not fully int8.
     """
     from edgeq.convert._tf import first_line, import_tf, quiet
     from edgeq.convert.verify import describe, float_tensors, require_full_int8
@@ -104,6 +175,13 @@ def convert(model, *, source: str | None = None) -> bytes:
         raise ModelError(f"activation ranges not learned yet: {', '.join(unlearned)}", where=where,
                          hint="train the QAT model (model.fit) or call edgeq.qat.calibrate(model, x) first")
     inference = rebuild(model, batch_size=1)
+    if calibration_data is not None and missing_ranges(model):
+        from edgeq.convert.isolate import stage
+
+        stage(f"converting the QAT model {where} with post-training layers")
+        buf = _hybrid_convert(inference, calibration_data, where)
+        require_full_int8(parse_model(buf, source=where), source=where)
+        return buf
     error: str | None = None
     buf: bytes | None = None
     try:

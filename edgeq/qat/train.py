@@ -133,6 +133,7 @@ def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, *, threshold: f
 def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
             epochs: int = 5, lr: float = 1e-4, batch_size: int = 32, input_range: tuple[float, float] | None = None,
             calibration_samples: int = 1024, callbacks: list | None = None, seed: int | None = 0,
+            post_training: list[str] | tuple[str, ...] | None = None,
             on_epoch: Callable[[int, int, dict], None] | None = None, source: str = "<keras.Model>",
             verbose: int = 0) -> QatResult:
     """Fine-tune ``model`` (a float Keras 3 classifier) with quantization-aware training; see the module doc."""
@@ -168,7 +169,10 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
     probs = outputs_are_probabilities(model, x)
     float_acc = keras_accuracy(model, x_eval, y_eval, threshold=0.5 if probs else 0.0)
 
-    qmodel = quantize_model(model, input_range=input_range)
+    qmodel = quantize_model(model, input_range=input_range, post_training=post_training)
+    from edgeq.qat.transform import post_training_layers
+
+    ptq_layers = post_training_layers(model, post_training)
     calibrate(qmodel, x[:calibration_samples], batch_size=max(batch_size, 64))
     steps = max(1, math.ceil(len(x) / batch_size)) * max(epochs, 1)
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps, alpha=0.0)
@@ -200,7 +204,7 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
         qmodel.fit(x, y_fit, validation_data=val, epochs=epochs, batch_size=batch_size, shuffle=True,
                    callbacks=[_Progress(), *(callbacks or [])], verbose=verbose)
     qat_acc = keras_accuracy(qmodel, x_eval, y_eval, threshold=0.5 if probs else 0.0)
-    tflite = convert(qmodel, source=source)
+    tflite = convert(qmodel, source=source, calibration_data=x[:calibration_samples] if ptq_layers else None)
     graph = parse_model(tflite, source=source)
     int8_acc, engine = tflite_accuracy(tflite, x_eval, y_eval, threshold=0.5 if probs else 0.0)
     summary = {
@@ -218,6 +222,7 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
         "accuracy_delta": round(int8_acc - float_acc, 6),
         "int8_engine": engine,
         "int8_bytes": len(tflite),
+        "post_training_layers": ptq_layers,
         "kind": model_kind(graph),
         "ops": graph.ops_used,
         "history": history,

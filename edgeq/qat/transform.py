@@ -265,14 +265,38 @@ def _bn_foldable(node: _Node) -> str | None:
     return None
 
 
+def _is_recurrent(op) -> bool:
+    return type(op).__name__ in ("LSTM", "GRU", "SimpleRNN", "Bidirectional") \
+        and type(op).__module__.startswith("keras")
+
+
+def post_training_layers(model, names=None) -> list[str]:
+    """The layers of ``model`` a QAT model leaves to post-training calibration: the recurrent ones (LSTM, GRU,
+    SimpleRNN, Bidirectional: the converter fuses or unrolls them, its calibrator sets their ranges) and ``names``."""
+    g = read_graph(model)
+    known = {f"{n.path}{n.name}" for n in g.nodes} | {n.name for n in g.nodes}
+    unknown = sorted(set(names or ()) - known)
+    if unknown:
+        raise EdgeqError(f"no layer named {', '.join(map(repr, unknown))} in the model", where=model.name,
+                         hint="layer names: " + ", ".join(sorted(n.name for n in g.nodes))[:300])
+    return [f"{n.path}{n.name}" for n in g.nodes
+            if _is_recurrent(n.op) or n.name in set(names or ()) or f"{n.path}{n.name}" in set(names or ())]
+
+
 def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema_decay: float = 0.99,
-                   name: str | None = None):
+                   name: str | None = None, post_training: list[str] | tuple[str, ...] | None = None):
     """Return a trainable Keras 3 model that fake-quantizes ``model`` the way TFLite int8 inference will run it.
 
     ``model``: a built Sequential or functional Keras 3 model (float32, channels-last). Its weights are copied; the
     original is not changed. ``input_range=(lo, hi)`` fixes the input's int8 range (e.g. ``(0, 1)`` for normalised
     images); otherwise it is learned like every activation range: by an EMA (``ema_decay``) of the batch min/max while
     training. Train the result with ``model.fit``; convert it with :func:`edgeq.qat.convert`.
+
+    Selective quantization (like tfmot's ``quantize_annotate_layer``, the other way round): the layers named in
+    ``post_training`` and every recurrent layer (LSTM, GRU, SimpleRNN, Bidirectional) get no fake quantization;
+    they train in float inside the QAT model and the converter calibrates their ranges post-training
+    (:func:`edgeq.qat.convert` then needs ``calibration_data``). A BatchNormalization right after such a layer stays
+    with it.
 
     Raises :class:`~edgeq.errors.UnsupportedError` listing every layer it cannot quantize.
     """
@@ -281,18 +305,27 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
                          hint="load it with keras.models.load_model (a tf_keras / Keras 2 model is not supported)")
     g = read_graph(model)
     consumers = g.consumers()
+    ptq_names = set(post_training_layers(model, post_training))
+    ptq: set[int] = {id(n) for n in g.nodes if f"{n.path}{n.name}" in ptq_names}
+    producer = g.producer()
+    for node in g.nodes:  # a BatchNormalization after a post-training layer is folded by the converter with it
+        if type(node.op) is keras.layers.BatchNormalization and node.in_keys and \
+                id(producer.get(node.in_keys[0])) in ptq:
+            ptq.add(id(node))
 
     # 1. plan fusions
     plan: dict[int, dict] = {}  # id(head node) -> {"kind", "bn", "act", "absorbed": [nodes], "post": act}
     absorbed: set[int] = set()
     problems: list[str] = []
     for node in g.nodes:
+        if id(node) in ptq:
+            continue
         reason = _why_unsupported(node)
         if reason is not None:
             problems.append(f"{node.path}{node.name} ({type(node.op).__name__}{'' if reason == 'layer' else ': ' + reason})")
     for node in g.nodes:
         op = node.op
-        if id(node) in absorbed:
+        if id(node) in absorbed or id(node) in ptq:
             continue
         if type(op) in _WEIGHT and _why_unsupported(node) is None:
             act = _act_name(op.activation)
@@ -323,7 +356,7 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
             plan[id(node)] = entry
             absorbed.update(id(n) for n in entry["absorbed"])
     for node in g.nodes:
-        if type(node.op) is keras.layers.BatchNormalization and id(node) not in absorbed:
+        if type(node.op) is keras.layers.BatchNormalization and id(node) not in absorbed and id(node) not in ptq:
             why = _bn_foldable(node) or (
                 "BatchNormalization that does not directly follow a convolution or Dense (only BN right "
                 "after one, with no activation between and no other user of its input, can be folded)")
@@ -349,10 +382,18 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
 
     makers: dict[int, Any] = {}
     copies: list[tuple[Any, _Node, Any]] = []  # (qat layer, weight node, bn node) to copy weights into after build
+    floats: list[tuple[Any, Any]] = []  # (clone, original) of post-training layers: weights copied after build
     for node in g.nodes:
         op = node.op
         if id(node) in absorbed:
             makers[id(node)] = None
+            continue
+        if id(node) in ptq:
+            cfg = keras.layers.serialize(op)
+            cfg["config"]["name"] = layer_name(node)
+            clone = keras.layers.deserialize(cfg)
+            floats.append((clone, op))
+            makers[id(node)] = clone
             continue
         entry = plan.get(id(node))
         if entry is not None and entry["kind"] == "weight":
@@ -434,10 +475,16 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
     fn = _functional_of(model)
     new_inputs = []
     quantized_inputs = []
-    for t, layer in zip(fn.inputs, g.input_layers):
+    for key, t, layer in zip(g.inputs, fn.inputs, g.input_layers):
         in_name = unique(getattr(layer, "name", None) or "input")
         x = keras.Input(shape=t.shape[1:], dtype=t.dtype, name=in_name)
         new_inputs.append(x)
+        readers = consumers.get(key, [])
+        if readers and all(id(n) in ptq for n in readers):
+            # read only by post-training layers: the converter calibrates the input too (a fake-quant feeding a
+            # fused LSTM directly is left float by the converter)
+            quantized_inputs.append(x)
+            continue
         fq = Q.FakeQuant(ema_decay=ema_decay, fixed_range=input_range, name=unique(f"{in_name}_quant"))
         quantized_inputs.append(fq(x))
     outputs = replay(g, quantized_inputs, lambda node: makers[id(node)])
@@ -446,6 +493,8 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
     qat = keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0], out, name=name or f"{model.name}_qat")
 
     # 4. copy the float weights
+    for clone, op in floats:
+        clone.set_weights(op.get_weights())
     for q, node, bn in copies:
         op = node.op
         if bn == "depthwise":  # the depthwise half of a SeparableConv1D/2D
