@@ -166,3 +166,42 @@ def test_place_errors_are_one_line(farm, ad_fw, tmp_path):
     finally:
         assert labgrid_client(farm.address, "-p", "board-a", "release").returncode == 0
     assert_user_error(run_cli("bench", "--place", "board-a", "--port", "/dev/null", timeout=60), "cannot be combined")
+
+
+def test_place_released_when_the_bench_is_terminated(ad_fw, farm, tmp_path):
+    """SIGTERM mid-run (a CI job cancelled): partial results saved, the place released for the next user."""
+    import signal
+
+    cwd = _user_dir(tmp_path, ad_fw[0])
+    proc = popen_cli("bench", "--place", "board-a", "--coordinator", farm.address, "--model", MODEL,
+                     "--runs", "100000", "-o", "partial.json", cwd=cwd)
+    try:
+        deadline = time.monotonic() + 120
+        while farm.acquired_by("board-a") is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None and farm.acquired_by("board-a") is not None, proc.communicate()
+        deadline = time.monotonic() + 120  # until the benchmark is connected to the place's ser2net
+        while not any(established_to(p) for p in _ser2net_ports(farm)) and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = err.decode()
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert "terminated" in err.lower(), err
+    assert farm.acquired_by("board-a") is None
+
+
+def _ser2net_ports(farm) -> list[int]:
+    """TCP ports the farm's ser2net processes listen on (from the exporter logs)."""
+    import re
+
+    ports = []
+    for log in farm.folder.glob("exporter-*.log"):
+        ports += [int(p) for p in re.findall(r"started ser2net for \S+ on port (\d+)", log.read_text(errors="replace"))]
+    return ports
