@@ -205,3 +205,20 @@ def _ser2net_ports(farm) -> list[int]:
     for log in farm.folder.glob("exporter-*.log"):
         ports += [int(p) for p in re.findall(r"started ser2net for \S+ on port (\d+)", log.read_text(errors="replace"))]
     return ports
+
+
+def test_serial_resource_to_url():
+    """How each labgrid serial resource becomes the port edgeq opens (no labgrid needed)."""
+    from edgeq.bench.farm import serial_url
+    from edgeq.errors import DeviceError
+
+    assert serial_url("NetworkSerialPort", {"host": "pi1", "port": 4001, "speed": 57600, "protocol": "rfc2217"}) \
+        == ("rfc2217://pi1:4001", 57600)
+    assert serial_url("NetworkSerialPort", {"host": "127.0.0.1", "port": 4002, "protocol": "raw"}) \
+        == ("socket://127.0.0.1:4002", 115200)
+    assert serial_url("NetworkSerialPort", {"host": "::1", "port": 4003}) == ("rfc2217://[::1]:4003", 115200)
+    assert serial_url("USBSerialPort", {"port": "/dev/ttyACM0", "speed": 9600}) == ("/dev/ttyACM0", 9600)
+    with pytest.raises(DeviceError, match="no host/port"):
+        serial_url("NetworkSerialPort", {"host": "pi1", "port": None})
+    with pytest.raises(DeviceError, match="no device path"):
+        serial_url("USBSerialPort", {"port": None})
