@@ -19,7 +19,7 @@ from edgeq.convert.gestures import make_gestures  # noqa: E402
 from edgeq.tflite import parse_model  # noqa: E402
 from edgeq.tflite.check import model_kind  # noqa: E402
 
-STEPS = 8
+STEPS = 16
 
 
 def _model(kind: str):
