@@ -125,6 +125,15 @@ def test_every_real_model_is_valid():
         assert problems(read_model(path, validate=False)) == [], path
 
 
+def test_every_compiled_op_has_its_input_output_counts_checked():
+    """The validator checks the operand counts of every op the compiler lowers, so a mutated model with a missing or
+    extra operand is refused before a kernel's prepare() indexes past its operand list."""
+    from edgeq.compiler.ops import LAYERS
+    from edgeq.tflite.validate import OP_ARITY
+
+    assert sorted(set(LAYERS) - set(OP_ARITY)) == []
+
+
 def test_an_op_the_arity_table_does_not_know_is_left_to_the_compiler(tmp_path):
     """person_detect_vela has one CUSTOM:ethos-u op (no row in OP_ARITY): valid for the validator, refused by the
     compiler's op check with its own message."""

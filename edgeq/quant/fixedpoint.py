@@ -288,6 +288,22 @@ class AddParams(NamedTuple):
     output_shift: int
 
 
+def _rescaled_sum_params(op: str, scales, left_shift: int, real_input1: float, real_input2: float,
+                         real_output: float) -> AddParams:
+    """ADD's and SUB's three QuantizeMultiplierSmallerThanOneExp calls; an unrepresentable multiplier names the op."""
+    try:
+        m1, sh1 = quantize_multiplier_smaller_than_one_exp(real_input1)
+        m2, sh2 = quantize_multiplier_smaller_than_one_exp(real_input2)
+        mo, sho = quantize_multiplier_smaller_than_one_exp(real_output)
+    except QuantizationError as e:
+        s1, s2, s_out = (float(v) for v in scales)
+        raise QuantizationError(
+            f"{op} with scales ({s1}, {s2}) -> {s_out} cannot be requantized: {e.message}",
+            hint="TFLM rejects this op too; the output scale is too small compared with the input scales",
+        ) from None
+    return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
+
+
 def add_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -> AddParams:
     """ADD parameters exactly as TFLM's ``CalculateOpDataAdd`` (add_common.cc); ``left_shift`` 20 (int8), 15 (int16).
 
@@ -304,16 +320,7 @@ def add_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -
     real_input1 = s1 / twice_max_input_scale
     real_input2 = s2 / twice_max_input_scale
     real_output = twice_max_input_scale / ((1 << left_shift) * s_out)
-    try:
-        m1, sh1 = quantize_multiplier_smaller_than_one_exp(real_input1)
-        m2, sh2 = quantize_multiplier_smaller_than_one_exp(real_input2)
-        mo, sho = quantize_multiplier_smaller_than_one_exp(real_output)
-    except QuantizationError as e:
-        raise QuantizationError(
-            f"ADD with scales ({s1}, {s2}) -> {s_out} cannot be requantized: {e.message}",
-            hint="TFLM rejects this op too; the output scale is too small compared with the input scales",
-        ) from None
-    return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
+    return _rescaled_sum_params("ADD", (s1, s2, s_out), left_shift, real_input1, real_input2, real_output)
 
 
 def sub_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -> AddParams:
@@ -331,16 +338,7 @@ def sub_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -
     real_input1 = float(f(s1 / twice))
     real_input2 = float(f(s2 / twice))
     real_output = float(f(twice / f(f(1 << left_shift) * s_out)))
-    try:
-        m1, sh1 = quantize_multiplier_smaller_than_one_exp(real_input1)
-        m2, sh2 = quantize_multiplier_smaller_than_one_exp(real_input2)
-        mo, sho = quantize_multiplier_smaller_than_one_exp(real_output)
-    except QuantizationError as e:
-        raise QuantizationError(
-            f"SUB with scales ({float(s1)}, {float(s2)}) -> {float(s_out)} cannot be requantized: {e.message}",
-            hint="TFLM rejects this op too; the output scale is too small compared with the input scales",
-        ) from None
-    return AddParams(left_shift, m1, sh1, m2, sh2, mo, sho)
+    return _rescaled_sum_params("SUB", (s1, s2, s_out), left_shift, real_input1, real_input2, real_output)
 
 
 def squared_difference_params(input1_scale, input2_scale, output_scale, left_shift: int = 7) -> AddParams:

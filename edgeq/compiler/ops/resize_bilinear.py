@@ -8,7 +8,7 @@ copies the int8 arithmetic without requantizing)."""
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Layer, Renderer, c_dims, dims4
+from edgeq.compiler.ops._resize import ResizeLayer
 
 
 def _cdiv(n: int, d: int) -> int:
@@ -31,40 +31,18 @@ def bilinear_map(in_size: int, out_size: int, align_corners: bool, half_pixel_ce
     return out
 
 
-class ResizeBilinear(Layer):
+class ResizeBilinear(ResizeLayer):
     OPS = ("RESIZE_BILINEAR",)
-    SOURCES = ("edgeq_data_movement_s8.c",)
+    KERNEL = "resize_bilinear_s8"
+    MAP_ROWS = "rows: lower, upper, 10-bit fraction"
+    MAP_COLUMNS = "columns: lower, upper, 10-bit fraction"
 
-    def prepare(self) -> None:
+    def check_io(self):
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
-        self.require_rank(x, (4,), "input")
-        size = self.require_const(self.input(1), "size")
-        oh, ow = (int(v) for v in size.array().reshape(-1)[:2])
-        n, h, w, c = x.shape
-        if list(out.shape) != [n, oh, ow, c]:
-            raise self.unsupported(f"output {list(out.shape)} is not the input {list(x.shape)} resized to {oh}x{ow}")
-        ac = bool(self.op.options.get("align_corners", False))
-        hp = bool(self.op.options.get("half_pixel_centers", False))
-        if ac and hp:
+        if self.op.options.get("align_corners", False) and self.op.options.get("half_pixel_centers", False):
             raise self.unsupported("align_corners and half_pixel_centers together (TFLM refuses it too)")
-        p = self.params
-        p.update(in_dims=dims4(x.shape), oh=oh, ow=ow)
-        p["y_map"] = self.ctx.add_const(f"edgeq_l{self.index}_y_map", "int32_t", bilinear_map(h, oh, ac, hp),
-                                        comment=f"layer {self.index} rows: lower, upper, 10-bit fraction")
-        p["x_map"] = self.ctx.add_const(f"edgeq_l{self.index}_x_map", "int32_t", bilinear_map(w, ow, ac, hp),
-                                        comment=f"layer {self.index} columns: lower, upper, 10-bit fraction")
+        return x, out
 
-    def reads(self) -> list[int]:
-        return [self.op.inputs[0]]
-
-    def kernel_name(self) -> str:
-        return "resize_bilinear_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        return [
-            c_dims(r, "input_dims", p["in_dims"]),
-            f"{r.fn('resize_bilinear_s8')}({r.cptr(self.op.inputs[0])}, &input_dims, {p['oh']}, {p['ow']}, "
-            f"{p['y_map']}, {p['x_map']}, {r.ptr(self.op.outputs[0])});",
-        ]
+    def index_map(self, in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
+        return bilinear_map(in_size, out_size, align_corners, half_pixel_centers)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer, c_dims, dims4
+from edgeq.compiler.ops._resize import ResizeLayer
 
 
 def nearest_map(in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
@@ -30,40 +30,18 @@ def nearest_map(in_size: int, out_size: int, align_corners: bool, half_pixel_cen
     return out
 
 
-class ResizeNearestNeighbor(Layer):
+class ResizeNearestNeighbor(ResizeLayer):
     OPS = ("RESIZE_NEAREST_NEIGHBOR",)
-    SOURCES = ("edgeq_data_movement_s8.c",)
+    KERNEL = "resize_nearest_s8"
+    MAP_ROWS = "source rows"
+    MAP_COLUMNS = "source columns"
 
-    def prepare(self) -> None:
+    def check_io(self):
         x = self.require_int8(self.input(0), "input")
         out = self.output()
         if out.dtype != "int8":
             raise self.unsupported(f"output '{out.name}' is {out.dtype}; this op is compiled for int8 only")
-        self.require_rank(x, (4,), "input")
-        size = self.require_const(self.input(1), "size")
-        oh, ow = (int(v) for v in size.array().reshape(-1)[:2])
-        n, h, w, c = x.shape
-        if list(out.shape) != [n, oh, ow, c]:
-            raise self.unsupported(f"output {list(out.shape)} is not the input {list(x.shape)} resized to {oh}x{ow}")
-        ac = bool(self.op.options.get("align_corners", False))
-        hp = bool(self.op.options.get("half_pixel_centers", False))
-        p = self.params
-        p.update(in_dims=dims4(x.shape), oh=oh, ow=ow)
-        p["y_map"] = self.ctx.add_const(f"edgeq_l{self.index}_y_map", "int32_t", nearest_map(h, oh, ac, hp),
-                                        comment=f"layer {self.index} source rows")
-        p["x_map"] = self.ctx.add_const(f"edgeq_l{self.index}_x_map", "int32_t", nearest_map(w, ow, ac, hp),
-                                        comment=f"layer {self.index} source columns")
+        return x, out
 
-    def reads(self) -> list[int]:
-        return [self.op.inputs[0]]
-
-    def kernel_name(self) -> str:
-        return "resize_nearest_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        return [
-            c_dims(r, "input_dims", p["in_dims"]),
-            f"{r.fn('resize_nearest_s8')}({r.cptr(self.op.inputs[0])}, &input_dims, {p['oh']}, {p['ow']}, "
-            f"{p['y_map']}, {p['x_map']}, {r.ptr(self.op.outputs[0])});",
-        ]
+    def index_map(self, in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
+        return nearest_map(in_size, out_size, align_corners, half_pixel_centers)
