@@ -122,41 +122,36 @@ int32_t edgeq_exp_on_negative_values(int32_t a, int32_t integer_bits)
     return result;
 }
 
-int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a)
+#define EDGEQ_ONE_Q2_29 ((int32_t)1 << 29)
+
+/* gemmlowp's Newton-Raphson division shared by the two functions below: 1 / (1 + a) in Q2.29 for a in [0, 1) (Q0.31),
+ * with half_denominator = RoundingHalfSum(a, One) and three iterations from 48/17 - 32/17 * half_denominator. */
+static int32_t edgeq_reciprocal_one_plus_x_q2(int32_t a)
 {
-    /* F0 half_denominator = RoundingHalfSum(a, One) */
     const int64_t sum = (int64_t)a + (int64_t)INT32_MAX;
     const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
     const int32_t constant_48_over_17 = 1515870810;      /* Q2.29 */
     const int32_t constant_neg_32_over_17 = -1010580540; /* Q2.29 */
-    const int32_t one_q2 = (int32_t)1 << 29;
     int32_t x = constant_48_over_17 + edgeq_srdhm(half_denominator, constant_neg_32_over_17);
     int32_t i;
     for (i = 0; i < 3; ++i) {
         const int32_t half_denominator_times_x = edgeq_srdhm(half_denominator, x);
-        const int32_t one_minus_half_denominator_times_x = one_q2 - half_denominator_times_x;
+        const int32_t one_minus_half_denominator_times_x = EDGEQ_ONE_Q2_29 - half_denominator_times_x;
         x = x + edgeq_sat_shl(edgeq_srdhm(x, one_minus_half_denominator_times_x), 2);
     }
+    return x;
+}
+
+int32_t edgeq_one_over_one_plus_x_for_x_in_0_1(int32_t a)
+{
     /* Rescale<0>(ExactMulByPot<-1>(x)): Q1.30 -> Q0.31 */
-    return edgeq_sat_shl(x, 1);
+    return edgeq_sat_shl(edgeq_reciprocal_one_plus_x_q2(a), 1);
 }
 
 int32_t edgeq_one_minus_x_over_one_plus_x_for_x_in_0_1(int32_t a)
 {
-    /* the Newton-Raphson division of one_over_one_plus_x_for_x_in_0_1, then Rescale<0>(x - F2::One()) */
-    const int64_t sum = (int64_t)a + (int64_t)INT32_MAX;
-    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-    const int32_t constant_48_over_17 = 1515870810;      /* Q2.29 */
-    const int32_t constant_neg_32_over_17 = -1010580540; /* Q2.29 */
-    const int32_t one_q2 = (int32_t)1 << 29;
-    int32_t x = constant_48_over_17 + edgeq_srdhm(half_denominator, constant_neg_32_over_17);
-    int32_t i;
-    for (i = 0; i < 3; ++i) {
-        const int32_t half_denominator_times_x = edgeq_srdhm(half_denominator, x);
-        const int32_t one_minus_half_denominator_times_x = one_q2 - half_denominator_times_x;
-        x = x + edgeq_sat_shl(edgeq_srdhm(x, one_minus_half_denominator_times_x), 2);
-    }
-    return edgeq_sat_shl(x - one_q2, 2);
+    /* Rescale<0>(x - F2::One()) */
+    return edgeq_sat_shl(edgeq_reciprocal_one_plus_x_q2(a) - EDGEQ_ONE_Q2_29, 2);
 }
 
 void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx)
