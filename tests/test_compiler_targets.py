@@ -133,8 +133,11 @@ def test_avr_progmem_compiles_and_runs_bit_exact(tmp_path, single_op_model):
     main = out / "avr_main.c"
     main.write_text(_AVR_MAIN.format(n=len(xs), rows=rows))
     elf = tmp_path / "model.elf"
-    proc = subprocess.run([avr_gcc, "-mmcu=atmega328p", "-std=c99", "-Os", "-Wall", "-Wextra", "-Werror", "-I",
-                           str(out), "-I", str(section_h.parent), *map(str, _c_sources(out)),
+    # linked as the Arduino core links a sketch: unused kernel functions (a kernel file holds a whole op family)
+    # are dropped by --gc-sections
+    proc = subprocess.run([avr_gcc, "-mmcu=atmega328p", "-std=c99", "-Os", "-Wall", "-Wextra", "-Werror",
+                           "-ffunction-sections", "-fdata-sections", "-I", str(out), "-I", str(section_h.parent),
+                           *map(str, _c_sources(out)), "-Wl,--gc-sections",
                            "-Wl,--undefined=_mmcu,--section-start=.mmcu=0x910000", "-lm", "-o", str(elf)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
