@@ -63,11 +63,16 @@ def read_input_bytes(path: str | os.PathLike, *, what: str = "file", max_bytes: 
     p = check_input_file(path, what=what, max_bytes=max_bytes, hint=hint, error=error)
     try:
         with open(p, "rb") as f:
-            data = f.read(max_bytes + 1)
+            # read() allocates its whole argument up front: ask for the file's size plus one byte (to notice a file
+            # that grew), never for the cap itself (2 GiB does not fit a 32-bit Python's address space)
+            size = os.fstat(f.fileno()).st_size
+            data = f.read(min(size, max_bytes) + 1)
     except OSError as exc:
         raise error(f"cannot read the {what}: {exc.strerror or exc}", where=str(p)) from None
     if len(data) > max_bytes:
         raise error(f"{what} is larger than the {max_bytes:,} bytes edgeq reads", where=str(p), hint=hint)
+    if len(data) > size:
+        raise error(f"the {what} grew while edgeq read it", where=str(p), hint="read it again once it is written")
     return data
 
 

@@ -33,6 +33,14 @@ SHARED = Path(os.environ.get("EDGEQ_SHARED_MODELS", REPO.parent / "shared" / "mo
 CACHE = Path(os.environ.get("EDGEQ_PI_CACHE", Path.home() / ".cache" / "edgeq-pi"))
 SUITE = "bookworm"
 INCLUDE = "python3,python3-venv,python3-pip,ca-certificates,gcc,libc6-dev,make"
+# PyPI has no armv7l numpy wheels (pip would build numpy 2 from source, which needs a C++ compiler and hours): on
+# 32-bit Raspberry Pi OS numpy comes from Debian (1.24, what tflite-runtime's numpy<2 wants) and the venv sees it.
+ARCH_INCLUDE = {"armhf": ",python3-numpy"}
+VENV_FLAGS = {"armhf": ["--system-site-packages"]}
+
+
+def include(arch: str) -> str:
+    return INCLUDE + ARCH_INCLUDE.get(arch, "")
 QEMU_CPU = {"arm64": "cortex-a72", "armhf": "cortex-a7"}
 MACHINE = {"arm64": "aarch64", "armhf": "armv7l"}
 # /proc/cpuinfo of a Raspberry Pi 4 Model B (64-bit kernel), trimmed to one core
@@ -100,20 +108,20 @@ def root_tarball(arch: str) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     tar = CACHE / f"{SUITE}-{arch}-minbase.tar.zst"
     stamp = CACHE / f"{SUITE}-{arch}-minbase.include"
-    if tar.is_file() and stamp.is_file() and stamp.read_text() == INCLUDE:
+    if tar.is_file() and stamp.is_file() and stamp.read_text() == include(arch):
         return tar
     mirror = host_mirror()
-    log(f"debootstrap {SUITE} {arch} (minbase + {INCLUDE}) from the host's mirror: a few minutes, once")
+    log(f"debootstrap {SUITE} {arch} (minbase + {include(arch)}) from the host's mirror: a few minutes, once")
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
         root = Path(tmp) / "root"
-        sh(["debootstrap", f"--arch={arch}", "--variant=minbase", f"--include={INCLUDE}", SUITE, str(root), mirror],
+        sh(["debootstrap", f"--arch={arch}", "--variant=minbase", f"--include={include(arch)}", SUITE, str(root), mirror],
            timeout=3000)
         for deb in (root / "var" / "cache" / "apt" / "archives").glob("*.deb"):
             deb.unlink()  # what `apt-get clean` does: the packages are installed, their .debs need no caching
         sh(["tar", "-I", "zstd -T0 -3", "-C", str(root), "-cf", str(tar) + ".part", "."], timeout=600)
         os.replace(str(tar) + ".part", tar)
-    stamp.write_text(INCLUDE)
+    stamp.write_text(include(arch))
     log(f"root cached: {tar} ({tar.stat().st_size / 2**20:.0f} MiB, {time.monotonic() - t0:.0f} s)")
     return tar
 
@@ -243,7 +251,7 @@ def main() -> int:
                               f"/tmp/{wheel.name}"], timeout=1800)
                     root.run(["/opt/venv/bin/pip", "check"])  # every [pi] requirement is still met
                 else:
-                    root.run(["python3", "-m", "venv", "/opt/venv"])
+                    root.run(["python3", "-m", "venv", *VENV_FLAGS.get(arch, []), "/opt/venv"])
                     root.run(["/opt/venv/bin/pip", "install", "-q", f"/tmp/{wheel.name}[pi]"], timeout=3600)
                     sh(["tar", "-I", "zstd -T0 -3", "-C", str(root.dir / "opt" / "venv"), "-cf", str(venv_tar) + ".part",
                         "."], timeout=600)
