@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # edgeq's two commands. Each one installs whatever is missing first (Debian/Ubuntu), and is fast when all is there:
 #   ./run.sh demo [ARGS...]   set up, then run `edgeq demo` (on the emulated qemu-m4 board when no hardware is attached)
-#   ./run.sh test [ARGS...]   set up, then run the whole test suite (extra ARGS go to pytest)
+#   ./run.sh test [ARGS...]   set up, then run the test suite (extra ARGS go to pytest)
+# Also: ./run.sh product [ARGS...]  the slow product suites: the wheel acceptance tests and the executable docs.
 # Also: ./run.sh setup (only the set-up), ./run.sh bench (every script in benchmarks/),
 #   ./run.sh fuzz [--minutes N] [--seed S]  the hostile-model fuzzer (tests/fuzz_models.py; default 5 minutes).
 #   ./run.sh pi [--arch arm64] [--arch armhf]  the Raspberry Pi userland check (Debian bookworm roots, qemu-user)
@@ -82,10 +83,13 @@ case "$cmd" in
     setup
     exec "$VENV/bin/edgeq" demo "$@"
     ;;
-  test)
+  test|product)
+    # test: every test but the product suites; product: the wheel acceptance tests and the executable docs (slow)
     setup
+    sel="not product"
+    [ "$cmd" = product ] && sel="product"
     set +e
-    "$PY" -m pytest "$@"
+    "$PY" -m pytest -m "$sel" "$@"
     rc=$?
     set -e
     if [ $rc -eq 5 ]; then

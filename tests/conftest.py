@@ -27,6 +27,17 @@ def shared_models() -> Path:
     return d
 
 
+# --- the product suites: tests/acceptance and the executable docs run as their own command (./run.sh product) ---------
+_PRODUCT = ("acceptance", "test_docs.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        rel = Path(str(item.fspath)).relative_to(REPO / "tests").parts
+        if rel and (rel[0] in _PRODUCT):
+            item.add_marker(pytest.mark.product)
+
+
 # --- CMSIS-NN (../shared/third_party/cmsis-nn, pinned; or $EDGEQ_CMSIS_NN_DIR) ----------------------------------------
 def shared_cmsis_nn_dir() -> Path | None:
     """The CMSIS-NN checkout the tests use: $EDGEQ_CMSIS_NN_DIR, else the pinned copy in ../shared/third_party."""
