@@ -109,6 +109,15 @@ def assert_bit_exact(model_path: Path, binary: Path, inputs: list[np.ndarray]) -
 # ---- model building -------------------------------------------------------------------------------------------------
 
 
+def input_names(spec: dict) -> list[str]:
+    """The Keras input names of a spec's model: ``spec["input_names"]`` or ``input_0, input_1, ...``, never Keras'
+    process-wide counters (``keras_tensor_17``). The converter orders a multi-input model's inputs in its own way
+    (not the spec's order), so the representative data is fed by these names (a dict), never as a list: a list goes
+    to the model's inputs by position, and a swapped pair was calibrated with each other's data or, when their shapes
+    differ, resized to the other's shape (a RESHAPE's Prepare then failed inside the converter)."""
+    return list(spec.get("input_names") or [f"input_{k}" for k in range(len(spec["inputs"]))])
+
+
 def _keras_model(spec: dict):
     import keras
 
@@ -116,8 +125,7 @@ def _keras_model(spec: dict):
     init = keras.initializers.RandomNormal(stddev=spec.get("w_std", 0.3), seed=spec.get("seed", 0))
     binit = keras.initializers.RandomNormal(stddev=0.5, seed=spec.get("seed", 0) + 1)
     shapes = spec["inputs"]
-    # "input_names": fixed names, so that the converter's input order (by name) is the representative data's order
-    names = spec.get("input_names") or [None] * len(shapes)
+    names = input_names(spec)
     ins = [keras.Input(tuple(s), batch_size=1, name=nm) for s, nm in zip(shapes, names)]
     x = ins[0]
     act = spec.get("act")
@@ -302,11 +310,13 @@ def _convert(spec: dict, path: Path) -> None:
     r = spec.get("range", 2.0)
     shapes = spec["inputs"]
 
+    names = input_names(spec)
+
     def rep():
         for _ in range(24):
-            yield [rng.uniform(c - rr, c + rr, size=(1, *s)).astype(np.float32)
-                   for s, rr, c in zip(shapes, spec.get("ranges", [r] * len(shapes)),
-                                       spec.get("centers", [0.0] * len(shapes)))]
+            yield {nm: rng.uniform(c - rr, c + rr, size=(1, *s)).astype(np.float32)
+                   for nm, s, rr, c in zip(names, shapes, spec.get("ranges", [r] * len(shapes)),
+                                           spec.get("centers", [0.0] * len(shapes)))}
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -328,6 +338,10 @@ def _convert(spec: dict, path: Path) -> None:
     path.write_bytes(conv.convert())
 
 
+#: part of the cache key: bump it when _convert changes the models it makes (2: representative data fed by input name)
+GENERATOR_VERSION = 2
+
+
 @pytest.fixture(scope="session")
 def single_op_model(request, tmp_path_factory):
     """spec -> path of the converted .tflite (int8 PTQ unless the spec says otherwise), cached across runs in
@@ -337,7 +351,8 @@ def single_op_model(request, tmp_path_factory):
         tmp_path_factory.mktemp("ops-cache")
 
     def make(spec: dict) -> Path:
-        key = hashlib.sha256(json.dumps([spec, tf.__version__], sort_keys=True).encode()).hexdigest()[:20]
+        key = hashlib.sha256(json.dumps([spec, tf.__version__, GENERATOR_VERSION], sort_keys=True).encode()
+                             ).hexdigest()[:20]
         path = cache / f"{spec['op']}-{key}.tflite"
         if not path.exists():
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
