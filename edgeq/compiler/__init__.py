@@ -11,12 +11,11 @@ firmware_templates/) into an output folder written atomically. The generated C A
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeq._proc import run
 from edgeq.errors import EdgeqError, ToolchainError, UnsupportedError
 
 TARGETS = ("host", "cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m55", "avr", "generic")
@@ -86,14 +85,9 @@ def _backend(name: str, cmsis_nn_dir, target: str):
     if name == "cmsis-nn":
         from edgeq.compiler.cmsis_nn import find_cmsis_nn
 
+        from edgeq.compiler.backend_cmsis import CmsisNNBackend
+
         root = find_cmsis_nn(cmsis_nn_dir)  # clear error when there is no checkout
-        try:
-            from edgeq.compiler.backend_cmsis import CmsisNNBackend  # written by the cmsis-nn engineer
-        except ModuleNotFoundError as exc:
-            if exc.name != "edgeq.compiler.backend_cmsis":
-                raise
-            raise UnsupportedError("the cmsis-nn backend's code generation is not available in this build",
-                                   where="--backend cmsis-nn", hint="use --backend portable") from None
         return CmsisNNBackend(root=root, target=target)
     raise EdgeqError(f"unknown backend {name!r}", where="--backend", hint=f"use one of {', '.join(BACKENDS)}")
 
@@ -288,14 +282,6 @@ def build_host(out_dir, extra_cflags: str = "", cc: str | None = None, timeout: 
         cmd.append(f"EXTRA_CFLAGS={extra_cflags}")
     if cc:
         cmd.append(f"CC={cc}")
-    env = dict(os.environ)
-    try:
-        proc = subprocess.run(cmd, cwd=out_dir, capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        raise ToolchainError(f"make timed out after {timeout:.0f} s", where=str(out_dir)) from None
-    if proc.returncode != 0:
-        first = (proc.stderr or proc.stdout).strip().splitlines()
-        msg = first[0] if first else f"exit {proc.returncode}"
-        raise ToolchainError(f"building model_host failed: {msg}", where=str(out_dir),
-                             hint="run 'make' in the folder to see the full output")
+    run(cmd, what="building model_host", cwd=out_dir, timeout=timeout,
+        hint="run 'make' in the folder to see the full output")
     return out_dir / "model_host"

@@ -19,10 +19,10 @@ import os
 import shlex
 import shutil
 import struct
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeq._proc import run
 from edgeq.errors import EdgeqError, ToolchainError
 
 APT_ARM = "apt-get install -y --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
@@ -72,23 +72,8 @@ def need_tool(name: str, apt: str) -> str:
     return path
 
 
-def _run(cmd: list[str], *, cwd: Path | None, log: Path, what: str, env: dict | None = None,
-         timeout: float = BUILD_TIMEOUT_S) -> None:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
-    try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
-    except subprocess.TimeoutExpired:
-        raise ToolchainError(f"{what} took longer than {timeout:.0f} s", where=str(cwd or log.parent)) from None
-    with open(log, "a", encoding="utf-8") as f:
-        f.write("$ " + " ".join(cmd) + "\n" + proc.stdout + proc.stderr + "\n")
-    if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        err = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else f"exit {proc.returncode}")
-        raise ToolchainError(f"{what} failed: {err.strip()[:300]}", where=str(cwd or log.parent),
-                             hint=f"full log: {log}")
+def _run(cmd: list[str], *, cwd: Path | None, log: Path, what: str, timeout: float = BUILD_TIMEOUT_S) -> None:
+    run(cmd, what=what, cwd=cwd, log=log, timeout=timeout, where=str(cwd or log.parent))
 
 
 # ---- ELF sizes ----------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 QEMU runs with ``-icount shift=0`` (1 virtual ns per instruction: repeatable instruction counts) and its UART on a TCP
 socket with ``port=0`` (the OS picks a free port, QEMU names it on stderr) and ``wait=on`` (the guest waits for the
 host to connect, so no boot output is lost). Every start is bounded by a timeout; :meth:`Emulator.stop` ends the
-process by its PID (SIGTERM, then SIGKILL) and is idempotent; the context manager always calls it.
+process group (SIGTERM, then SIGKILL) and is idempotent; the context manager always calls it.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeq._proc import run, spawn, stop as stop_process
 from edgeq.errors import DeviceError, EdgeqError, ToolchainError
 
 START_TIMEOUT_S = 15.0
@@ -73,25 +73,9 @@ class Emulator:
         return self._proc is not None and self._proc.poll() is None
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Terminate the emulator by its PID (SIGTERM, then SIGKILL after ``timeout``). Safe to call twice."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            try:
-                os.kill(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.kill(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=5)
-        if proc is not None:
-            for stream in (proc.stdout, proc.stderr):
-                if stream:
-                    stream.close()
+        """Terminate the emulator (SIGTERM to its process group, then SIGKILL after ``timeout``). Safe to call twice."""
+        if self._proc is not None:
+            stop_process(self._proc, grace=timeout)
         self._proc = None
         _LIVE.discard(self)
         if self._tmp:
@@ -229,7 +213,7 @@ def start_qemu(board, elf: Path, *, timeout: float = START_TIMEOUT_S, trace: tup
     tmp = tempfile.mkdtemp(prefix="edgeq-qemu-")
     log = Path(tmp) / "qemu.log"
     with open(log, "wb") as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        proc = spawn(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
     emu = Emulator(board=board.name, url="", pid=proc.pid, firmware=elf, command=cmd, log=log, _proc=proc, _tmp=tmp)
     try:
         m = _wait_for(log, proc, _QEMU_PORT_RE, timeout, f"QEMU ({board.qemu['machine']})")
@@ -271,14 +255,10 @@ def simavr_bridge() -> Path:
     tmp = exe.with_name(exe.name + f".{os.getpid()}.tmp")
     cmd = [cc, "-O2", "-std=gnu99", "-I/usr/include/simavr", str(src), "-o", str(tmp), "-lsimavr",
            "-lelf", "-lpthread", "-lutil"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        # some libsimavr builds link libelf statically: retry without -lelf
-        cmd.remove("-lelf")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise ToolchainError(f"building the simavr bridge failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}",
-                             hint=f"install: {APT_AVR}")
+    what = "building the simavr bridge"
+    if run(cmd, what=what, timeout=120, check=False).returncode != 0:
+        cmd.remove("-lelf")  # some libsimavr builds link libelf statically: retry without -lelf
+        run(cmd, what=what, timeout=120, hint=f"install: {APT_AVR}")
     os.replace(tmp, exe)
     return exe
 
@@ -290,7 +270,7 @@ def start_simavr(board, elf: Path, *, timeout: float = START_TIMEOUT_S) -> Emula
     tmp = tempfile.mkdtemp(prefix="edgeq-simavr-")
     log = Path(tmp) / "simavr.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        proc = spawn(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     emu = Emulator(board=board.name, url="", pid=proc.pid, firmware=elf, command=cmd, log=log, _proc=proc, _tmp=tmp)
     try:
         m = _wait_for(log, proc, _PTY_RE, timeout, "simavr")

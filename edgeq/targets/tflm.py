@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeq._proc import spawn, stop as stop_process
 from edgeq.errors import ToolchainError, UnsupportedError
 from edgeq.tflite.runtimes import NPU_CUSTOM_OPS, TFLM_BUILTIN_OPS, custom_name, tflm_method
 
@@ -105,9 +106,8 @@ class _Prober:
         # the child must import this same edgeq (a source checkout on PYTHONPATH, or the installed package)
         pkg_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        return subprocess.Popen([sys.executable, "-m", "edgeq.targets.tflm_probe", str(self.model_path)],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True, env=env)
+        return spawn([sys.executable, "-m", "edgeq.targets.tflm_probe", str(self.model_path)],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
 
     def works(self, arena: int) -> bool:
         if self.proc is None:
@@ -137,8 +137,8 @@ class _Prober:
                 self.proc.stdin.close()
                 self.proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):  # pragma: no cover
-                self.proc.kill()
-                self.proc.wait()
+                pass
+            stop_process(self.proc, grace=0)
             self.proc = None
 
 
@@ -186,8 +186,8 @@ def _arena_used_in_child(model_path: Path, arena: int) -> int | None:
     try:
         out, _ = proc.communicate(f"used {arena}\n", timeout=120)
     except subprocess.TimeoutExpired:  # pragma: no cover
-        proc.kill()
-        proc.wait()
         return None
+    finally:
+        stop_process(proc, grace=0)
     m = re.search(r"used (\d+)", out or "")
     return int(m.group(1)) if m else None

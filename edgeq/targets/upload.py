@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeq._proc import run
 from edgeq.errors import EdgeqError, ToolchainError
 from edgeq.targets.boards import Board
 
@@ -56,14 +56,7 @@ def _need(tool: str, board: Board, command: str) -> str:
 
 
 def _run(argv: list[str], what: str, port: str) -> None:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=UPLOAD_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise ToolchainError(f"{what} timed out after {UPLOAD_TIMEOUT} s", where=port,
-                             hint=f"command: {shlex.join(argv)}") from None
-    if proc.returncode != 0:
-        last = ((proc.stderr or proc.stdout).strip().splitlines() or [f"exit {proc.returncode}"])[-1]
-        raise ToolchainError(f"{what} failed: {last}", where=port, hint=f"command: {shlex.join(argv)}")
+    run(argv, what=what, timeout=UPLOAD_TIMEOUT, where=port, hint=f"command: {shlex.join(argv)}")
 
 
 def upload(board: Board, folder: Path, meta: dict, port: str) -> UploadResult:
