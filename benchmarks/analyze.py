@@ -153,7 +153,8 @@ int main(void)
 
 
 def measure(model: Path, backend: str, cmsis_nn_dir: str | None, work: Path) -> dict:
-    """Per-layer and total instructions of one inference of ``model`` on qemu-m4 (see the module docstring)."""
+    """Per-layer and total instructions of one inference of ``model`` on qemu-m4 (see the module docstring), and
+    the profiling firmware's ELF (``elf``)."""
     from edgeq.targets.export import export
 
     out = work / f"{model.stem}-{backend}"
@@ -187,7 +188,7 @@ def measure(model: Path, backend: str, cmsis_nn_dir: str | None, work: Path) -> 
         _, idx, t = ln.split()
         layers[int(idx)] = (int(t) - prev) * INSTR_PER_TICK
         prev = int(t)
-    return {"total": (end - start) * INSTR_PER_TICK, "layers": layers}
+    return {"total": (end - start) * INSTR_PER_TICK, "layers": layers, "elf": out / "build" / "firmware.elf"}
 
 
 def layer_rows(model: Path, backend: str, cmsis_nn_dir: str | None) -> list[dict]:
