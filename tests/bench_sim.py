@@ -12,7 +12,7 @@ import select
 import socket
 import threading
 
-from edgeq.bench import spec
+from edgeq import protocol_spec as spec
 
 IN_BYTES = 64
 OUT_BYTES = 12

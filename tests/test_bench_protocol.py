@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from bench_sim import IN_BYTES, OUT_BYTES, SimDevice, sim_model, sim_ticks
-from edgeq.bench import mlperf, spec
+from edgeq import protocol_spec as spec
+from edgeq.bench import mlperf
 from edgeq.bench.faultproxy import FaultProxy
 from edgeq.bench.harness import BenchOptions, BenchState, make_inputs, run_edgeq_loop
 from edgeq.bench.protocol import Device, FrameError

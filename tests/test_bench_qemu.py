@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_user_error, popen_cli, require_tool, run_cli
-from edgeq.bench import spec
+from edgeq import protocol_spec as spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.timeout(300)]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeq.bench import spec
+from edgeq import protocol_spec as spec
 
 HOST_MAIN = r"""
 #include <poll.h>
@@ -109,17 +109,15 @@ def protocol_bins(tmp_path_factory):
         _write_config(d, cfg)
         (d / "main.c").write_text(HOST_MAIN)
         exe = d / "proto"
-        flags = ["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+        flags = ["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", "-Wall", "-Wextra", "-Werror"]
         san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
-        proc = subprocess.run([cc, *flags, *san, "-I", str(d), str(d / "edgeq_protocol.c"), str(d / "main.c"),
+        proc = subprocess.run([cc, *flags, *san, "-I", str(d), "-c", str(d / "edgeq_protocol.c"), "-o",
+                               str(d / "edgeq_protocol.o")], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr  # the real protocol source: warning-free under -Werror
+        proc = subprocess.run([cc, *flags[:5], *san, "-I", str(d), str(d / "edgeq_protocol.o"), str(d / "main.c"),
                                "-o", str(exe)], capture_output=True, text=True)
-        if proc.returncode != 0 and "sanitize" in proc.stderr:
-            proc = subprocess.run([cc, *flags, "-I", str(d), str(d / "edgeq_protocol.c"), str(d / "main.c"), "-o",
-                                   str(exe)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
-        warnings = [ln for ln in proc.stderr.splitlines() if "edgeq_protocol.c" in ln and "warning" in ln]
-        assert not warnings, warnings
-        bins[key] = (exe, cfg)
+        bins[key] = (exe, cfg, d)
     return bins
 
 
@@ -149,7 +147,7 @@ def cmds(*c: str) -> bytes:
 
 
 def test_boot_and_eembc_identity(protocol_bins):
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     a = answers(talk(exe, cmds("name", "profile", "timestamp", "help", "")))
     assert a[0][0] == "m-boot-[edgeq kws_fake portable qemu-m4]"
     assert a[0][1:3] == [spec.MSG_TIMESTAMP_MODE, a[0][2]] and a[0][2].startswith(spec.MSG_LAP_US)
@@ -162,7 +160,7 @@ def test_boot_and_eembc_identity(protocol_bins):
 
 
 def test_db_load_hex_infer_results(protocol_bins):
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     data = bytes(range(40))
     chunks = [data[i:i + spec.MLPERF_DB_CHUNK] for i in range(0, 40, spec.MLPERF_DB_CHUNK)]
     script = cmds("db load 40", *(f"db {c.hex().upper() if i else c.hex()}" for i, c in enumerate(chunks)),
@@ -193,7 +191,7 @@ def test_db_load_hex_infer_results(protocol_bins):
 
 
 def test_edgeq_load_run_info(protocol_bins):
-    exe, cfg = protocol_bins["raw"]
+    exe, cfg, _ = protocol_bins["raw"]
     data = bytes(range(100, 140))
     script = cmds(f"edgeq-load 40 {zlib.crc32(data):08x}") + data + cmds("edgeq-run 2", "edgeq-info")
     a = answers(talk(exe, script))[1:]
@@ -217,7 +215,7 @@ def test_edgeq_load_run_info(protocol_bins):
 def test_several_inputs_and_outputs(protocol_bins):
     """A two-input, two-output model: the load carries both inputs back to back (graph order), every invoke copies
     each one into the runtime, m-out carries both outputs back to back with one CRC."""
-    exe, cfg = protocol_bins["multi"]
+    exe, cfg, _ = protocol_bins["multi"]
     data = bytes(range(7, 47))  # input 0: 24 bytes, input 1: 16 bytes
     script = cmds(f"edgeq-load 40 {zlib.crc32(data):08x}") + data + cmds("edgeq-run 0", "edgeq-info",
                                                                          "edgeq-load 41 00000000")
@@ -254,7 +252,7 @@ ABUSE = [
 
 
 def test_abuse_before_any_input(protocol_bins):
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     a = answers(talk(exe, cmds("results", "infer 1 0", "edgeq-run")))[1:]
     assert a[0] == ["e-[no results yet: run infer first]"]
     assert a[1] == ["e-[no input loaded: use db load N + db HEX, or edgeq-load N CRC]"]
@@ -263,7 +261,7 @@ def test_abuse_before_any_input(protocol_bins):
 
 @pytest.mark.parametrize("command,error", ABUSE)
 def test_abuse_is_refused_and_changes_nothing(protocol_bins, command, error):
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     data = bytes(range(40))
     script = cmds("db load 40", f"db {data[:20].hex()}", f"db {data[20:].hex()}", command, "infer 1 0")
     a = answers(talk(exe, script))[1:]
@@ -278,7 +276,7 @@ def test_abuse_is_refused_and_changes_nothing(protocol_bins, command, error):
     ("00" * 31, "e-[31 bytes is more than the 30 still expected]"),
 ])
 def test_bad_hex_keeps_nothing_from_the_chunk(protocol_bins, chunk, error):
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     data = bytes(range(1, 41))
     script = cmds("db load 40", f"db {data[:10].hex()}", f"db {chunk}", f"db {data[10:].hex()}", "db print")
     a = answers(talk(exe, script))[1:]
@@ -289,7 +287,7 @@ def test_bad_hex_keeps_nothing_from_the_chunk(protocol_bins, chunk, error):
 
 
 def test_overlong_line_is_discarded_whole(protocol_bins):
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     a = answers(talk(exe, b"name" + b"x" * 300 + b"%" + cmds("x" * 79, "name")))[1:]
     assert a[0] == [f"e-[command too long: at most {spec.CMD_MAX - 1} characters before the terminator]"]
     assert a[1] == ["e-[Unknown command: " + "x" * 79 + "]"]  # 79 characters is still a command
@@ -297,7 +295,7 @@ def test_overlong_line_is_discarded_whole(protocol_bins):
 
 
 def test_crc_mismatch_keeps_nothing(protocol_bins):
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     good = bytes(range(40))
     bad = bytes(range(1, 41))
     script = (cmds(f"edgeq-load 40 {zlib.crc32(good):08x}") + good
@@ -309,7 +307,7 @@ def test_crc_mismatch_keeps_nothing(protocol_bins):
 
 
 def test_binary_load_timeout(protocol_bins):
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         proc.stdin.write(cmds(f"edgeq-load 40 {zlib.crc32(bytes(40)):08x}") + bytes(10))
@@ -326,7 +324,7 @@ def test_binary_load_timeout(protocol_bins):
 def test_binary_load_real_timeout_waits_for_the_byte_timeout(protocol_bins):
     import time
 
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     proc = subprocess.Popen([str(exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
         proc.stdin.write(cmds("edgeq-load 40 00000000") + bytes(10))
@@ -347,7 +345,7 @@ def test_binary_load_real_timeout_waits_for_the_byte_timeout(protocol_bins):
 
 
 def test_float32_db_format_quantizes(protocol_bins):
-    exe, cfg = protocol_bins["f32"]
+    exe, cfg, _ = protocol_bins["f32"]
     assert cfg["db_format"] == "float32" and cfg["info"]["db"] == {"format": "float32", "bytes": 160}
     x = np.linspace(-70, 70, 40).astype("<f4")
     raw = x.tobytes()
@@ -375,7 +373,7 @@ def test_float32_db_format_quantizes(protocol_bins):
 
 
 def test_uint8_db_format_subtracts_128(protocol_bins):
-    exe, cfg = protocol_bins["u8"]
+    exe, cfg, _ = protocol_bins["u8"]
     assert cfg["db_format"] == "uint8" and cfg["mlperf_id"] == "vww01"
     px = bytes(range(0, 200, 5))
     a = answers(talk(exe, cmds("db load 40", f"db {px[:31].hex()}", f"db {px[31:].hex()}", "db print",
@@ -388,7 +386,7 @@ def test_uint8_db_format_subtracts_128(protocol_bins):
 def test_short_db_load_refuses_infer(protocol_bins):
     """A `db load` shorter than the input completes (m-load-done, as on the reference firmware) but infer and
     edgeq-run refuse it with an error line: never an inference on the rest of an older input."""
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     full = bytes(range(40))
     a = answers(talk(exe, cmds("db load 40", f"db {full[:31].hex()}", f"db {full[31:].hex()}", "infer 1 0",
                                "db load 4", "db 01020304", "infer 1 0", "edgeq-run 0", "results",
@@ -406,7 +404,7 @@ def test_scores_print_like_printf(protocol_bins):
     reference firmware prints with printf; the old `+ 0.5` rounding printed 0.063."""
     from edgeq.bench.mlperf import reference_results
 
-    exe, cfg = protocol_bins["u8"]
+    exe, cfg, _ = protocol_bins["u8"]
     # the fake model's output 0/1 = input byte ^ 0x5A; want output q = -112 (16/256) and -80 (48/256)
     want_q = np.array([-112, -80], np.int8).view(np.uint8)
     px = bytes(((q ^ 0x5A) ^ 0x80) for q in want_q.tolist()) + bytes(38)
@@ -420,7 +418,7 @@ def test_scores_print_like_printf(protocol_bins):
 
 def test_random_abuse_never_crashes(protocol_bins):
     """Random printable junk with terminators: the parser answers every '%' with exactly one m-ready, under ASan."""
-    exe, _ = protocol_bins["raw"]
+    exe, *_ = protocol_bins["raw"]
     rng = random.Random(1234)
     words = ["db", "load", "print", "infer", "results", "edgeq-run", "edgeq-info", "name", "help", "0", "1",
              "99999", "ff" * 40, "-1", "zz", "profile", "timestamp", " ", "  "]
@@ -439,7 +437,7 @@ def test_random_abuse_never_crashes(protocol_bins):
 def test_energy_mode_pulses_the_timestamp_pin(protocol_bins):
     """--energy: boots with m-timestamp-mode-energy; every timestamp (boot, `timestamp`, the two of `infer`) prints
     no m-lap-us and drives the pin low then high."""
-    exe, cfg = protocol_bins["energy"]
+    exe, cfg, _ = protocol_bins["energy"]
     assert cfg["info"]["timestamp_mode"] == "energy"
     data = bytes(range(40))
     proc = subprocess.run([str(exe)], input=cmds("timestamp", "db load 40", f"db {data[:31].hex()}",
@@ -451,3 +449,54 @@ def test_energy_mode_pulses_the_timestamp_pin(protocol_bins):
     assert a[1] == []  # `timestamp`: only m-ready
     assert a[5][:4] == ["m-warmup-start-1", "m-warmup-done", "m-infer-start-3", "m-infer-done"]
     assert proc.stderr.decode().split() == ["PIN0", "PIN1"] * 4  # boot, timestamp, infer start and end
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m0plus", "cortex-m4"])
+def test_the_protocol_source_is_warning_free_for_arm(protocol_bins, cpu):
+    """edgeq_protocol.c is plain C copied into every project: it builds with -Wall -Wextra -Werror for the boards'
+    cores too, in every configuration (db formats, several inputs, energy mode)."""
+    cc = shutil.which("arm-none-eabi-gcc")
+    if not cc:
+        pytest.skip("no arm-none-eabi-gcc (apt-get install -y gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+    fpu = ["-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"] if cpu == "cortex-m4" else ["-mfloat-abi=soft"]
+    for key, (_, _, d) in protocol_bins.items():
+        proc = subprocess.run([cc, f"-mcpu={cpu}", "-mthumb", *fpu, "-std=c99", "-Os", "-Wall", "-Wextra", "-Werror",
+                               "-I", str(d), "-c", str(d / "edgeq_protocol.c"), "-o", str(d / f"arm-{cpu}.o")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, (key, proc.stderr)
+
+
+def test_hostile_binary_frames_under_sanitizers(protocol_bins):
+    """Frames a broken or hostile host could send, as raw bytes: a command cut off at the end of input, NULs and
+    bytes >= 0x80 inside commands, binary loads with a bad CRC, a length past the buffer or 2^32, a load cut short by
+    the end of input. Every complete command gets exactly one m-ready, nothing crashes (ASan/UBSan abort on any
+    out-of-bounds access or undefined behaviour), and a good frame afterwards still works."""
+    exe, *_ = protocol_bins["raw"]
+    rng = random.Random(99)
+    good = bytes(range(40))
+    frames = [
+        cmds(f"edgeq-load 40 {zlib.crc32(good) ^ 1:08x}") + good,  # bad CRC
+        cmds("edgeq-load 4294967295 00000000"),  # a length no buffer has (and past 9 digits)
+        cmds("edgeq-load 41 00000000"),  # one byte past the buffer
+        b"na\x00me%",  # a NUL inside a command is skipped
+        b"\xff\xfe\x80 db\xc3\xa9%",  # high bytes: an unknown command, echoed back safely
+        cmds("db load 40") + b"db " + b"\xff" * 60 + b"%",
+        b"%" * 5,  # empty commands
+        b"db 00" * 40 + b"%",  # overlong
+    ]
+    for _ in range(150):  # random binary junk, every chunk closed by a terminator
+        frames.append(bytes(rng.randrange(256) for _ in range(rng.randint(0, 120))).replace(b"%", b"") + b"%")
+    n_cmds = sum(f.count(b"%") for f in frames) - good.count(b"%")  # the bad-CRC load's payload holds a '%' byte
+    tail = cmds(f"edgeq-load 40 {zlib.crc32(good):08x}") + good + cmds("edgeq-run 0")
+    proc = subprocess.run([str(exe)], input=b"".join(frames) + tail + b"edgeq-lo", capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    lines = [ln.rstrip(b"\r") for ln in proc.stdout.split(b"\n") if ln.strip(b"\r")]
+    assert lines.count(spec.READY.encode()) == 1 + n_cmds + 2  # boot + every frame's commands + the good tail's two
+    assert spec.ERR_CRC.encode() in lines
+    out = bytes(b ^ 0x5A for b in good[:10])
+    assert lines[-2] == f"m-out-{out.hex()}-{zlib.crc32(out):08x}".encode()
+    # a binary load cut short by the end of input: the device reports a timeout, not garbage
+    cut = subprocess.run([str(exe)], input=cmds(f"edgeq-load 40 {zlib.crc32(good):08x}") + good[:7],
+                         capture_output=True, timeout=30)
+    assert cut.returncode == 0 and cut.stdout.rstrip().endswith(
+        f"{spec.MSG_BIN_READY}\r\n{spec.ERR_TIMEOUT}\r\n{spec.READY}".encode())

@@ -194,7 +194,7 @@ def test_check_build_of_an_arduino_sketch_runs_on_qemu(fw, shared_models):
 
 def test_eembc_session_like_the_mlperf_runner(fw, shared_models):
     """name, profile, db load + 31-byte db chunks, infer N W, results: the reference KWS sample gives 'On' (0.996)."""
-    from edgeq.bench import spec
+    from edgeq import protocol_spec as spec
 
     sample = (shared_models / "kws01_sample_mfcc_49x10_int8.bin").read_bytes()
     ref = tflm_outputs(shared_models / MODELS["kws"], np.frombuffer(sample, np.int8).reshape(1, 49, 10, 1))

@@ -18,8 +18,6 @@ FLOORS = {
     "api": 5, "demo": 5,
     "cli": 6, "__main__": 6,
 }
-#: modules that sit lower than their package: the protocol constants the device templates and the host share
-MODULE_FLOORS = {"edgeq.bench.spec": 1}
 
 
 def _part(module: str) -> str | None:
@@ -53,8 +51,7 @@ def test_no_upward_imports():
             part = _part(module)
             if part in (None, "", own) or part == "__init__":
                 continue
-            target = next((f for m, f in MODULE_FLOORS.items() if module == m or module.startswith(m + ".")),
-                          FLOORS.get(part))
+            target = FLOORS.get(part)
             if target is None:
                 continue  # an attribute of edgeq/__init__ (e.g. __version__)
             if target > floor:

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from edgeq.bench import spec
+from edgeq import protocol_spec as spec
 
 FAKE_BOOT = (f"{spec.MSG_BOOT}edgeq fault-proxy reset]{spec.LINE_END}{spec.MSG_TIMESTAMP_MODE}{spec.LINE_END}"
              f"{spec.MSG_INIT_DONE}{spec.LINE_END}{spec.READY}{spec.LINE_END}").encode()

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeq.bench import spec
+from edgeq import protocol_spec as spec
 from edgeq.bench.protocol import Device, DeviceReset, FrameError
 from edgeq.bench.stats import summarize, throughput, to_microseconds
 from edgeq.errors import DeviceError, EdgeqError, ModelError, Terminated

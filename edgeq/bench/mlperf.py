@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edgeq.bench import spec
+from edgeq import protocol_spec as spec
 from edgeq.bench.protocol import Device, FrameError
 from edgeq.bench.stats import ticks_delta
 from edgeq.errors import DeviceError

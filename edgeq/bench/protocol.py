@@ -10,7 +10,7 @@ Every read here has a deadline, so nothing can hang. Faults are typed, so the ha
 * :class:`DeviceTimeout` - no complete line in time;
 * plain :class:`DeviceError` - a problem retrying cannot fix (wrong firmware, silent device, garbage at a wrong baud).
 
-All constants come from :mod:`edgeq.bench.spec`.
+All constants and device error texts come from :mod:`edgeq.protocol_spec`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from edgeq.bench import spec
+from edgeq import protocol_spec as spec
 from edgeq.bench.transport import Link
 from edgeq.errors import DeviceError
 
@@ -289,7 +289,7 @@ class Device:
             if line.startswith(spec.ERR_PREFIX):
                 self._load_pending = False
                 rest = self._finish_quietly()
-                if "exceed" in line or "capacity" in line or "too large" in line:
+                if spec.is_size_refusal(line):
                     raise DeviceError(f"the device refuses a {n}-byte input: {line}", where=self.link.name)
                 raise FrameError(f"edgeq-load refused: {line} {rest}")
             if line == spec.READY:

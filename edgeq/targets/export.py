@@ -127,7 +127,7 @@ MLPERF_DB_DATA = {"kws01": "int8", "ic01": "uint8", "vww01": "uint8", "ad01": "f
 def mlperf_id(name: str, inputs: list[dict] | None = None, outputs: list[dict] | None = None) -> str:
     """The MLPerf Tiny model id a model answers ``profile`` with: from its I/O shapes (the benchmark's models have
     distinctive ones), else from its file name (``spec.MLPERF_MODEL_IDS`` prefixes), else the model's name."""
-    from edgeq.bench import spec
+    from edgeq import protocol_spec as spec
 
     if inputs and outputs:
         sig = (tuple(inputs[0]["shape"]), tuple(outputs[0]["shape"]))
@@ -226,7 +226,7 @@ def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backe
     }
     if timer_board is not None and timer_board is not board:
         info["emulated_by"] = timer_board.name
-    from edgeq.bench import spec
+    from edgeq import protocol_spec as spec
 
     info["protocol"] = spec.PROTOCOL_VERSION
     head = json.dumps(info, separators=(",", ":"))
@@ -256,9 +256,13 @@ def firmware_config(*, name: str, sha256: str, board: Board, runtime: str, backe
 
 # ---- templates --------------------------------------------------------------------------------------------------
 def _protocol_files(dest: Path) -> None:
-    (dest / "edgeq_protocol.h").write_text(render("protocol/edgeq_protocol.h.j2"))
-    (dest / "edgeq_protocol.c").write_text(render("protocol/edgeq_protocol.c.j2"))
-    for f in ("edgeq_platform.h", "edgeq_app.h"):
+    """The protocol (plain C, copied) and the one header rendered from :mod:`edgeq.protocol_spec`."""
+    from edgeq import protocol_spec
+
+    (dest / "edgeq_protocol_spec.h").write_text(render("protocol/edgeq_protocol_spec.h.j2",
+                                                       version=protocol_spec.PROTOCOL_VERSION,
+                                                       defines=protocol_spec.c_defines()))
+    for f in ("edgeq_protocol.c", "edgeq_protocol.h", "edgeq_platform.h", "edgeq_app.h"):
         shutil.copyfile(_template_path(f"protocol/{f}"), dest / f)
 
 

@@ -1,4 +1,4 @@
-"""jinja2 rendering of the firmware templates (``firmware_templates/``) with the protocol spec and C-safe filters."""
+"""jinja2 rendering of the firmware templates (``firmware_templates/``) with C-safe filters."""
 
 from __future__ import annotations
 
@@ -75,8 +75,4 @@ def environment():
 
 
 def render(template: str, **context) -> str:
-    from edgeq.bench import spec
-
-    ctx = {"spec": spec.template_context()}
-    ctx.update(context)
-    return environment().get_template(template).render(**ctx)
+    return environment().get_template(template).render(**context)
