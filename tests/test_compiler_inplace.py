@@ -110,3 +110,44 @@ def test_known_cases():
     assert inplace_delay((1, 48, 48, 16), (1, 24, 24, 16), np.zeros(16, np.int64), 3, 3, 2, 2, 1, 1, 0, 0) == 0
     # global average pool: none either
     assert inplace_delay((1, 25, 5, 64), (1, 1, 1, 64), np.zeros(64, np.int64), 25, 5, 1, 1, 1, 1, 0, 0) == 0
+
+
+def _clobbers_in_steps(steps, delay: int) -> bool:
+    """Like _clobbers for a kernel that reads a group of inputs, then writes a group of outputs: ``steps`` yields
+    (input positions read, number of output bytes then written in memory order)."""
+    stored = -1
+    produced = 0
+    for pos, n_out in steps:
+        if pos and min(pos) <= stored:
+            return True
+        produced += n_out
+        stored = produced - 1 - delay
+    return False
+
+
+def _pointwise_steps(n, h, w, cin, cout, s, stage):
+    """edgeq_convolve_1x1_s8 through the ring: two pixels read whole, then their 2 x cout outputs (cout <= stage);
+    otherwise one pixel and `stage` channels at a time."""
+    ho, wo = (h - 1) // s + 1, (w - 1) // s + 1
+    px = [((b * h + oy * s) * w + ox * s) * cin for b in range(n) for oy in range(ho) for ox in range(wo)]
+    k = 0
+    while k < len(px):
+        two = k + 1 < len(px) and cout <= stage
+        group = px[k:k + 1 + two]
+        if cout <= stage:
+            yield [p + c for p in group for c in range(cin)], len(group) * cout
+        else:
+            for c0 in range(0, cout, stage):
+                yield [px[k] + c for c in range(cin)], min(stage, cout - c0)
+        k += 1 + two
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 6), st.integers(1, 6), st.integers(1, 9), st.integers(1, 9),
+       st.integers(1, 3), st.sampled_from([2, 4, 128]))
+def test_pointwise_kernel_order_is_safe_with_the_delay(n, h, w, cin, cout, s, stage):
+    """The 1x1 kernel's order (pairs of pixels staged, or channel chunks of one pixel) never overwrites an input it
+    still needs with the ring the compiler sizes for the general convolution's order."""
+    ho, wo = (h - 1) // s + 1, (w - 1) // s + 1
+    d = inplace_delay((n, h, w, cin), (n, ho, wo, cout), np.arange(cout), 1, 1, s, s, 1, 1, 0, 0)
+    assert not _clobbers_in_steps(_pointwise_steps(n, h, w, cin, cout, s, stage), d)

@@ -79,6 +79,25 @@ def test_conv2d(check_op, spec):
     check_op(spec, {"CONV_2D"})
 
 
+#: 1x1 convolutions run edgeq_convolve_1x1_s8 (2 pixels x 2 channels, folded zero point, reordered weights): odd
+#: pixel and channel counts, input channels not a multiple of 4, strides, no bias, every activation
+POINTWISE = [
+    {"op": "conv", "inputs": [[5, 5, 9]], "filters": 7, "kernel": [1, 1], "strides": [1, 1], "dilation": [1, 1],
+     "padding": "valid", "act": "relu6", "bias": True, "range": 4.0, "seed": 1},
+    {"op": "conv", "inputs": [[9, 7, 8]], "filters": 6, "kernel": [1, 1], "strides": [2, 3], "dilation": [1, 1],
+     "padding": "same", "act": None, "bias": False, "range": 2.0, "seed": 2},
+    {"op": "conv", "inputs": [[1, 1, 3]], "filters": 1, "kernel": [1, 1], "strides": [1, 1], "dilation": [1, 1],
+     "padding": "valid", "act": "relu", "bias": True, "range": 8.0, "seed": 3},
+    {"op": "conv", "inputs": [[3, 4, 37]], "filters": 130, "kernel": [1, 1], "strides": [1, 1], "dilation": [1, 1],
+     "padding": "valid", "act": None, "bias": True, "range": 0.5, "seed": 4},
+]
+
+
+@pytest.mark.parametrize("spec", POINTWISE, ids=lambda s: f"{s['inputs'][0]}x{s['filters']}s{s['strides'][0]}")
+def test_conv2d_pointwise(check_op, spec):
+    check_op(spec, {"CONV_2D"})
+
+
 # ---- DEPTHWISE_CONV_2D ----------------------------------------------------------------------------------------------
 
 

@@ -14,13 +14,15 @@ from edgeq.compiler.ops.base import (Layer, Renderer, check_accumulator, compute
 from edgeq.quant import fixedpoint as fp
 
 
-def conv_common(layer: Layer, *, depthwise: bool) -> None:
+def conv_common(layer: Layer, *, depthwise: bool, weights: bool = True) -> None:
     """Checks and parameters shared by CONV_2D and DEPTHWISE_CONV_2D (stored in ``layer.params``).
 
     With a folded PAD (``layer.params["fold"]``, see edgeq.compiler.ops.pad.pad_folds) the layer reads the PAD's
     input: the output size follows from the padded shape, the PAD's top/left amounts join the leading padding, and
     its bottom/right amounts are the taps the kernel skips past the input's end (padding with the input zero point
-    adds nothing to the sum, exactly like a skipped tap)."""
+    adds nothing to the sum, exactly like a skipped tap).
+
+    ``weights=False``: the filter and bias arrays are left to the caller (a kernel that stores them differently)."""
     fold = layer.params.get("fold")
     if fold is not None:
         layer.params["input_tensor"] = fold.source
@@ -93,8 +95,9 @@ def conv_common(layer: Layer, *, depthwise: bool) -> None:
              output_dims=(on, oh, ow, cout), stride=(sw, sh), padding=(pad_w, pad_h), dilation=(dw, dh),
              input_offset=-x.zero_point, output_offset=out.zero_point, act_min=act_min, act_max=act_max)
     i = layer.index
-    p["filter"] = layer.ctx.tensor_const(layer.op.inputs[1], "int8_t", "filter")
-    p["bias"] = layer.ctx.tensor_const(layer.op.inputs[2], "int32_t", "bias") if bias is not None else None
+    if weights:
+        p["filter"] = layer.ctx.tensor_const(layer.op.inputs[1], "int8_t", "filter")
+        p["bias"] = layer.ctx.tensor_const(layer.op.inputs[2], "int32_t", "bias") if bias is not None else None
     p["mult"] = layer.ctx.add_const(f"edgeq_l{i}_mult", "int32_t", mults, f"layer {i} per-channel multipliers")
     p["shift"] = layer.ctx.add_const(f"edgeq_l{i}_shift", "int32_t", shifts, f"layer {i} per-channel shifts")
 
@@ -146,12 +149,79 @@ def dims(v) -> str:
     return "{" + ", ".join(str(int(d)) for d in v) + "}"
 
 
+def bounded_requantization(w: np.ndarray, bias: np.ndarray | None, shifts) -> bool:
+    """Can every output channel of ``w`` [C_OUT, taps] use edgeq_requantize_bounded? Its accumulator
+    (|x + input_offset| <= 255) times 2^left_shift must stay within (-2^30, 2^30)."""
+    abs_sum = np.abs(w.astype(np.int64)).sum(axis=1)
+    b = np.zeros(w.shape[0], np.int64) if bias is None else np.abs(bias.astype(np.int64).reshape(-1))
+    left = np.maximum(np.asarray(shifts, np.int64), 0)
+    return bool(np.all(((255 * abs_sum + b) << left) < (1 << 30)))
+
+
+def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, shifts: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The filter and bias of edgeq_convolve_1x1_s8 (see its source) for a 1x1 filter ``w`` [C_OUT, C_IN], or None
+    when its accumulators could leave the range that kernel's arithmetic is exact in.
+
+    - bias + input_offset * (sum of the channel's weights): the input zero point folded in;
+    - the weights of channel pairs (c, c + 1) interleaved 4 by 4 along the input channels (then the C_IN % 4 tails of
+      c and c + 1), an odd last channel in natural order: the kernel's read order.
+    Bounds (|x + input_offset| <= 255, |x| <= 128): the true accumulator times 2^left_shift must stay within
+    (-2^30, 2^30) for edgeq_requantize_bounded, and the kernel's partial sums (raw inputs, then the folded bias)
+    within int32."""
+    cout, cin = w.shape
+    w64 = w.astype(np.int64)
+    b64 = np.zeros(cout, np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
+    abs_sum = np.abs(w64).sum(axis=1)
+    folded = b64 + input_offset * w64.sum(axis=1)
+    if not bounded_requantization(w, bias, shifts):
+        return None
+    if np.any(128 * abs_sum + np.abs(folded) >= (1 << 31)):
+        return None
+    n4 = cin - cin % 4
+    parts = []
+    for c in range(0, cout - cout % 2, 2):
+        a, b = w[c], w[c + 1]
+        blocks = np.stack([a[:n4].reshape(-1, 4), b[:n4].reshape(-1, 4)], axis=1).reshape(-1)
+        parts += [blocks, a[n4:], b[n4:]]
+    if cout % 2:
+        parts.append(w[cout - 1])
+    return np.concatenate(parts).astype(np.int8), folded.astype(np.int32)
+
+
 class Conv2D(WindowLayer):
+    """CONV_2D. On the portable backend (32-bit targets), a 1x1 convolution without padding or groups runs
+    edgeq_convolve_1x1_s8 with its constants prepared here (:func:`pointwise_constants`); every other one the general
+    edgeq_convolve_wrapper_s8 (arm_convolve_wrapper_s8 on the cmsis-nn backend)."""
+
     OPS = ("CONV_2D",)
     SOURCES = ("edgeq_convolve_s8.c",)
 
     def prepare(self) -> None:
-        conv_common(self, depthwise=False)
+        conv_common(self, depthwise=False, weights=False)
+        p = self.params
+        fast = None
+        if (self.ctx.backend == "portable" and self.ctx.target != "avr" and p.get("fold") is None
+                and p["filter_dims"][1:3] == (1, 1) and p["filter_dims"][3] == p["input_dims"][3]
+                and tuple(p["padding"]) == (0, 0)):
+            w = self.input(1).array().reshape(p["filter_dims"][0], -1)
+            bias = self.input(2).array() if self.input(2) is not None else None
+            fast = pointwise_constants(w, bias, p["input_offset"], self.ctx.consts[p["shift"]].values)
+        p["pointwise"] = fast is not None
+        if fast is None:
+            p["filter"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter")
+            p["bias"] = (self.ctx.tensor_const(self.op.inputs[2], "int32_t", "bias") if self.input(2) is not None
+                         else None)
+        else:
+            i = self.index
+            p["filter"] = self.ctx.add_const(f"edgeq_l{i}_filter", "int8_t", fast[0],
+                                             f"layer {i} 1x1 filter in edgeq_convolve_1x1_s8's read order")
+            p["bias"] = self.ctx.add_const(f"edgeq_l{i}_bias", "int32_t", fast[1],
+                                           f"layer {i} bias + input offset x weight sums")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_convolve_1x1_s8.c",) if self.params.get("pointwise") else self.SOURCES
 
     def kernel_name(self) -> str:
         return "convolve_wrapper_s8"
@@ -175,7 +245,8 @@ class Conv2D(WindowLayer):
             f"const {r.ty('dims')} filter_dims = {dims(p['filter_dims'])};",
             f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {cout}}};",
             f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
-            f"status = {r.fn('convolve_wrapper_s8')}(&ctx, &conv_params, &quant_params, &input_dims, "
+            f"status = {r.fn('convolve_1x1_s8' if p.get('pointwise') else 'convolve_wrapper_s8')}(&ctx, &conv_params, "
+            f"&quant_params, &input_dims, "
             f"{r.cptr(self.data_input)}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
             f"&output_dims, {r.ptr(self.op.outputs[0])});",
         ]

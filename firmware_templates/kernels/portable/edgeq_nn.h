@@ -111,6 +111,8 @@ typedef struct {
 } edgeq_out_writer;
 void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx);
 void edgeq_ow_flush(edgeq_out_writer *w);
+/* n output bytes at once (the same as n calls of edgeq_ow_put, in fewer instructions) */
+void edgeq_ow_put_n(edgeq_out_writer *w, const int8_t *src, int32_t n);
 
 /* One output byte (inline: it runs once per output element, and the common case is a plain store). */
 static inline void edgeq_ow_put(edgeq_out_writer *w, int8_t v)
@@ -125,62 +127,6 @@ static inline void edgeq_ow_put(edgeq_out_writer *w, int8_t v)
     w->ring[w->slot] = v;
     w->slot = w->slot + 1 == w->size ? 0 : w->slot + 1;
     ++w->pos;
-}
-
-/* ---- inline helpers of the hot loops -------------------------------------------------------------------------- */
-
-/* edgeq_requantize, inline (it runs once per output element of every conv / depthwise / FC) and without a 64-bit
- * division: gemmlowp's (ab + nudge) / 2^31 truncates toward zero, which for a negative numerator is
- * (ab + nudge + 2^31 - 1) >> 31 (an arithmetic shift, like every right shift of a negative value in TFLM). */
-static inline int32_t edgeq_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
-{
-    const int32_t left_shift = shift > 0 ? shift : 0;
-    const int32_t right_shift = shift > 0 ? 0 : -shift;
-    const int32_t a = (int32_t)((uint32_t)x * ((uint32_t)1 << left_shift)); /* wraps like the reference */
-    int32_t high;
-    int64_t ab;
-    if (a == INT32_MIN && multiplier == INT32_MIN) {
-        high = INT32_MAX; /* the one saturating case of SaturatingRoundingDoublingHighMul */
-    } else {
-        ab = (int64_t)a * (int64_t)multiplier;
-        ab += ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-        if (ab < 0) {
-            ab += ((int64_t)1 << 31) - 1; /* round toward zero, not toward minus infinity */
-        }
-        high = (int32_t)(ab >> 31);
-    }
-    if (right_shift == 0) {
-        return high;
-    } else {
-        /* RoundingDivideByPOT: round half away from zero */
-        const int32_t mask = (int32_t)(((uint32_t)1 << right_shift) - 1);
-        const int32_t remainder = high & mask;
-        const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
-        return (high >> right_shift) + (remainder > threshold ? 1 : 0);
-    }
-}
-
-/* Requantize an int32 accumulator to the int8 output: multiplier/shift, + output zero point, clamp. */
-static inline int8_t edgeq_acc_to_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
-                                     int32_t act_min, int32_t act_max)
-{
-    acc = edgeq_requantize_fast(acc, multiplier, shift) + output_offset;
-    acc = acc < act_min ? act_min : acc;
-    acc = acc > act_max ? act_max : acc;
-    return (int8_t)acc;
-}
-
-/* The valid filter taps along one axis: tap k reads input position origin + dilation * k, which must lie in
- * [0, size). The valid k form one range [*lo, *hi) (empty when *lo == *hi), so border pixels need no per-tap test. */
-static inline void edgeq_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t taps, int32_t *lo,
-                                   int32_t *hi)
-{
-    int32_t a = origin < 0 ? (-origin + dilation - 1) / dilation : 0; /* first k with origin + dilation*k >= 0 */
-    int32_t b = size > origin ? (size - origin + dilation - 1) / dilation : 0; /* first k past the end */
-    b = b < taps ? b : taps;
-    a = a < b ? a : b;
-    *lo = a;
-    *hi = b;
 }
 
 /* DSP extension (Cortex-M4/M7/M33/M55...): the kernels use the two-lane 16-bit multiply-accumulates of ACLE
@@ -204,6 +150,137 @@ static inline int32_t edgeq_ror8(int32_t v)
 }
 #else
 #define EDGEQ_USE_DSP 0
+#endif
+
+/* ---- inline helpers of the hot loops -------------------------------------------------------------------------- */
+
+/* edgeq_requantize, inline (it runs once per output element of every conv / depthwise / FC), exact for every input.
+ * TFLM's SaturatingRoundingDoublingHighMul is (ab + nudge) / 2^31 truncated toward zero, nudge = 2^30 for ab >= 0 and
+ * 1 - 2^30 for ab < 0. That equals floor((ab + 2^30) / 2^31) for every ab: for ab >= 0 both are the same floor; for
+ * n = -ab > 0, TFLM gives -floor((n + 2^30 - 1) / 2^31) and the floor gives -ceil((n - 2^30) / 2^31), and
+ * ceil(m / d) = floor((m + d - 1) / d) makes them equal. So one 64-bit multiply-accumulate and an arithmetic shift
+ * (SMLAL + 2 on Cortex-M) replace the branches; only a = b = INT32_MIN saturates. RoundingDivideByPOT follows as
+ * in TFLM (mask, remainder, threshold). */
+static inline int32_t edgeq_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    const int32_t a = (int32_t)((uint32_t)x * ((uint32_t)1 << left_shift)); /* wraps like the reference */
+    int32_t high;
+    if (a == INT32_MIN && multiplier == INT32_MIN) {
+        high = INT32_MAX; /* the one saturating case of SaturatingRoundingDoublingHighMul */
+    } else {
+        high = (int32_t)(((int64_t)a * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
+    }
+    if (right_shift == 0) {
+        return high;
+    } else {
+        /* RoundingDivideByPOT: round half away from zero */
+        const int32_t mask = (int32_t)(((uint32_t)1 << right_shift) - 1);
+        const int32_t remainder = high & mask;
+        const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+        return (high >> right_shift) + (remainder > threshold ? 1 : 0);
+    }
+}
+
+/* edgeq_requantize for an input whose shifted value a = x * 2^left_shift lies in (-2^30, 2^30) (the compiler proves
+ * it from the weights and bias before choosing a kernel that calls this; see edgeq/compiler/ops/conv.py):
+ * - floor((a * m + 2^30) / 2^31) = floor((2a * m + 2^31) / 2^32), which is one SMMULR of 2a (no overflow: |2a| <
+ *   2^31) on the DSP extension, and the same expression in 64 bits elsewhere;
+ * - |high| <= |a| < 2^30, so RoundingDivideByPOT(high, e) = (high + 2^(e-1) - [high < 0]) >> e without overflow
+ *   (round half away from zero: for high >= 0 the half rounds up, for high < 0 a remainder of exactly half does not).
+ * Checked against edgeq_requantize for the multipliers of the MLPerf Tiny models by tests/test_requantize.py. */
+static inline int32_t edgeq_requantize_bounded(int32_t x, int32_t multiplier, int32_t shift)
+{
+    int32_t high;
+    if (shift > 0) {
+        x = (int32_t)((uint32_t)x << shift);
+        shift = 0;
+    }
+#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(x * 2), "r"(multiplier));
+#else
+    high = (int32_t)(((int64_t)x * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
+#endif
+    if (shift < 0) {
+        high = (high + (int32_t)((uint32_t)1 << (-shift - 1)) + (high >> 31)) >> -shift;
+    }
+    return high;
+}
+
+/* Requantize an int32 accumulator to the int8 output: multiplier/shift, + output zero point, clamp. */
+static inline int8_t edgeq_acc_to_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                     int32_t act_min, int32_t act_max)
+{
+    acc = edgeq_requantize_fast(acc, multiplier, shift) + output_offset;
+    acc = acc < act_min ? act_min : acc;
+    acc = acc > act_max ? act_max : acc;
+    return (int8_t)acc;
+}
+
+/* edgeq_requantize_bounded split into a per-channel part, computed once and shared by every output of the channel
+ * a kernel requantizes together, and a per-output part without branches (the same arithmetic). */
+typedef struct {
+    int32_t multiplier;
+    int32_t left_shift;  /* max(shift, 0), plus 1 for the doubling of SMMULR */
+    int32_t right_shift; /* max(-shift, 0) */
+    int32_t half;        /* 2^(right_shift - 1), or 0 */
+    int32_t neg_mask;    /* -1 when right_shift > 0: a negative value's exact half does not round up */
+} edgeq_rq_channel;
+
+static inline edgeq_rq_channel edgeq_rq_channel_of(int32_t multiplier, int32_t shift)
+{
+    edgeq_rq_channel r;
+    r.multiplier = multiplier;
+    r.left_shift = shift > 0 ? shift : 0;
+    r.right_shift = shift > 0 ? 0 : -shift;
+    r.half = r.right_shift > 0 ? (int32_t)((uint32_t)1 << (r.right_shift - 1)) : 0;
+    r.neg_mask = r.right_shift > 0 ? -1 : 0;
+#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
+    r.left_shift += 1;
+#endif
+    return r;
+}
+
+/* edgeq_requantize_bounded(x, multiplier, shift) for the channel r describes (same domain). */
+static inline int32_t edgeq_rq_apply(int32_t x, const edgeq_rq_channel *r)
+{
+    int32_t high;
+#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
+    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"((int32_t)((uint32_t)x << r->left_shift)), "r"(r->multiplier));
+#else
+    high = (int32_t)(((int64_t)(int32_t)((uint32_t)x << r->left_shift) * (int64_t)r->multiplier +
+                      ((int64_t)1 << 30)) >> 31);
+#endif
+    return (high + r->half + ((high >> 31) & r->neg_mask)) >> r->right_shift;
+}
+
+/* The valid filter taps along one axis: tap k reads input position origin + dilation * k, which must lie in
+ * [0, size). The valid k form one range [*lo, *hi) (empty when *lo == *hi), so border pixels need no per-tap test. */
+static inline void edgeq_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t taps, int32_t *lo,
+                                   int32_t *hi)
+{
+    int32_t a = origin < 0 ? (-origin + dilation - 1) / dilation : 0; /* first k with origin + dilation*k >= 0 */
+    int32_t b = size > origin ? (size - origin + dilation - 1) / dilation : 0; /* first k past the end */
+    b = b < taps ? b : taps;
+    a = a < b ? a : b;
+    *lo = a;
+    *hi = b;
+}
+
+/* SXTB16 of the word rotated right by 8 (bytes 1 and 3 sign-extended to two 16-bit lanes): one instruction, which
+ * GCC does not form from __sxtb16(edgeq_ror8(v)). */
+#if EDGEQ_USE_DSP
+static inline int32_t edgeq_sxtb16_ror8(int32_t v)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+#else
+    return __sxtb16(edgeq_ror8(v));
+#endif
+}
 #endif
 
 /* ---- dot products shared by CONV_2D and FULLY_CONNECTED ---------------------------------------------------
@@ -281,6 +358,16 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
                                        const edgeq_dims *filter_dims, const int8_t *filter_data,
                                        const edgeq_dims *bias_dims, const int32_t *bias_data,
                                        const edgeq_dims *output_dims, int8_t *output_data);
+
+/* CONV_2D with a 1x1 filter, no padding, not grouped (any stride), with constants the compiler prepares offline
+ * (edgeq/compiler/ops/conv.py): bias_data holds bias + input_offset * (sum of the channel's weights), filter_data is
+ * in the order the kernel reads it (edgeq_convolve_1x1_s8.c), and every accumulator times 2^left_shift lies in
+ * (-2^30, 2^30). conv_params->input_offset is not read. */
+edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                   const edgeq_per_channel_quant_params *quant_params, const edgeq_dims *input_dims,
+                                   const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                   const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                   const edgeq_dims *output_dims, int8_t *output_data);
 
 edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
                                              const edgeq_per_channel_quant_params *quant_params,

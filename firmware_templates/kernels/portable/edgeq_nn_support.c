@@ -163,6 +163,35 @@ void edgeq_ow_init(edgeq_out_writer *w, int8_t *out, const edgeq_context *ctx)
     w->slot = 0;
 }
 
+void edgeq_ow_put_n(edgeq_out_writer *w, const int8_t *src, int32_t n)
+{
+    int32_t k;
+    if (w->size == 0) {
+        for (k = 0; k < n; ++k) {
+            w->out[w->pos + k] = src[k];
+        }
+        w->pos += n;
+        return;
+    }
+    while (n > 0 && w->pos < w->size) { /* the ring is still filling: nothing leaves it yet */
+        edgeq_ow_put(w, *src++);
+        --n;
+    }
+    while (n > 0) { /* full ring: the oldest bytes go out as the new ones come in, up to the ring's end */
+        const int32_t chunk = w->size - w->slot < n ? w->size - w->slot : n;
+        int8_t *out = w->out + (w->pos - w->size);
+        int8_t *ring = w->ring + w->slot;
+        for (k = 0; k < chunk; ++k) {
+            out[k] = ring[k];
+            ring[k] = src[k];
+        }
+        src += chunk;
+        n -= chunk;
+        w->pos += chunk;
+        w->slot = w->slot + chunk == w->size ? 0 : w->slot + chunk;
+    }
+}
+
 void edgeq_ow_flush(edgeq_out_writer *w)
 {
     int32_t n;

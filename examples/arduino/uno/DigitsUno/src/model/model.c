@@ -21,14 +21,14 @@
 #include "edgeq_nn.h"
 
 /* constant data (model_data.c) */
-extern const int8_t edgeq_t6_filter[72] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_t3_bias[8] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_l0_mult[8] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_l0_shift[8] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_t9_filter[1152] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_t2_bias[16] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_t6_filter[72] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_t3_bias[8] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_l2_mult[16] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_l2_shift[16] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_t9_filter[1152] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_t2_bias[16] EDGEQ_CONST_DATA;
 extern const int8_t edgeq_t13_weights[2048] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_t1_bias[32] EDGEQ_CONST_DATA;
 extern const int8_t edgeq_t15_weights[320] EDGEQ_CONST_DATA;

@@ -11,6 +11,16 @@
 #error "edgeq: too much constant data for AVR: pgm_read_byte/pgm_read_dword reach only the first 64 KB of flash"
 #endif
 
+/* layer 0 per-channel multipliers */
+const int32_t edgeq_l0_mult[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+    1535019939, 1521231207, 1180567955, 1167447311, 1277596885, 1401530469, 1318247770, 1489042126,
+};
+
+/* layer 0 per-channel shifts */
+const int32_t edgeq_l0_shift[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+    -9, -9, -9, -9, -9, -9, -9, -9,
+};
+
 /* filter [8, 3, 3, 1] 'digits_cnn_small_qat_1/conv2d_1/Conv2D;digits_cnn_small_qat_1/conv2d_1/FakeQ... */
 const int8_t edgeq_t6_filter[72] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     70, 74, 48, 54, -17, 58, -127, -90, -27, 25, 53, 119, 115, 43, -44, -19,
@@ -25,14 +35,16 @@ const int32_t edgeq_t3_bias[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     5767, 3332, 4014, 7352, 228, -116, -477, 2765,
 };
 
-/* layer 0 per-channel multipliers */
-const int32_t edgeq_l0_mult[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
-    1535019939, 1521231207, 1180567955, 1167447311, 1277596885, 1401530469, 1318247770, 1489042126,
+/* layer 2 per-channel multipliers */
+const int32_t edgeq_l2_mult[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+    2048486608, 1886204649, 1964260855, 1907373701, 1385537372, 1378956512, 1211920403, 1221211667,
+    1924044252, 1900788138, 1143326526, 1132592479, 1094753786, 1169881491, 2102062622, 1199577972,
 };
 
-/* layer 0 per-channel shifts */
-const int32_t edgeq_l0_shift[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
-    -9, -9, -9, -9, -9, -9, -9, -9,
+/* layer 2 per-channel shifts */
+const int32_t edgeq_l2_shift[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+    -9, -9, -9, -9, -8, -8, -8, -8,
+    -9, -9, -8, -8, -8, -8, -9, -8,
 };
 
 /* filter [16, 3, 3, 8] 'digits_cnn_small_qat_1/conv2d_1_2/Conv2D;digits_cnn_small_qat_1/conv2d_1_2/... */
@@ -115,18 +127,6 @@ const int8_t edgeq_t9_filter[1152] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
 const int32_t edgeq_t2_bias[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     281, 2837, -416, 201, 1373, 683, -226, 1931,
     1868, 1152, 91, 477, 569, 1700, -542, 2816,
-};
-
-/* layer 2 per-channel multipliers */
-const int32_t edgeq_l2_mult[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
-    2048486608, 1886204649, 1964260855, 1907373701, 1385537372, 1378956512, 1211920403, 1221211667,
-    1924044252, 1900788138, 1143326526, 1132592479, 1094753786, 1169881491, 2102062622, 1199577972,
-};
-
-/* layer 2 per-channel shifts */
-const int32_t edgeq_l2_shift[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
-    -9, -9, -9, -9, -8, -8, -8, -8,
-    -9, -9, -8, -8, -8, -8, -9, -8,
 };
 
 /* weights [32, 64] 'digits_cnn_small_qat_1/dense_1/MatMul;digits_cnn_small_qat_1/dense_1/FakeQuantW... */

@@ -1,0 +1,204 @@
+/* CONV_2D with a 1x1 filter, no padding, not grouped, any stride (the pointwise layers of MobileNet / DS-CNN): a
+ * matrix product of pixels x input channels by input channels x output channels. Same sums as TFLM's
+ * ConvPerChannel, in another order, with three things the compiler prepares offline (edgeq/compiler/ops/conv.py):
+ *
+ * - bias_data[c] = bias[c] + input_offset * sum_k w[c][k]: the input zero point folded into the bias, so the inner
+ *   loop multiplies the raw int8 inputs (sum_k (x_k + off) w_k = sum_k x_k w_k + off sum_k w_k: the same int32);
+ * - filter_data in read order: output channels in pairs (c, c + 1); for each pair, 4 weights of c then the same 4 of
+ *   c + 1 along the input channels, then the C_IN % 4 remaining weights of c, then those of c + 1; an odd last channel
+ *   follows in natural order. Same bytes as the OHWI filter, so no flash is added;
+ * - the accumulators stay small enough for edgeq_requantize_bounded (|acc * 2^left_shift| < 2^30).
+ *
+ * Two pixels x two output channels per step: each input word feeds two channels and each weight word two pixels
+ * (with the DSP extension: 2 + 2 SXTB16 and 8 SMLAD per 16 multiply-accumulates). The output goes straight to memory
+ * or, when it overwrites the input through a delay ring, through a small stage in memory order (edgeq_out_writer). */
+#include "edgeq_nn.h"
+
+#define EDGEQ_1X1_STAGE 128 /* output channels staged per pixel when writing through the delay ring */
+
+/* Channel c of one or two pixels: bias, requantization (its per-channel part computed once), output zero point,
+ * clamp; into *o0 and, when two, *o1. */
+static inline void edgeq_1x1_out(int32_t acc0, int32_t acc1, int two, int32_t c, const int32_t *bias,
+                                 const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                                 int32_t act_max, int8_t *o0, int8_t *o1)
+{
+    const edgeq_rq_channel r = edgeq_rq_channel_of(EDGEQ_W32(&q->multiplier[c]), EDGEQ_W32(&q->shift[c]));
+    const int32_t b = EDGEQ_W32(&bias[c]);
+    int32_t v = edgeq_rq_apply(acc0 + b, &r) + out_offset;
+    v = v < act_min ? act_min : v;
+    *o0 = (int8_t)(v > act_max ? act_max : v);
+    if (two) {
+        v = edgeq_rq_apply(acc1 + b, &r) + out_offset;
+        v = v < act_min ? act_min : v;
+        *o1 = (int8_t)(v > act_max ? act_max : v);
+    }
+}
+
+/* Output channels [c_lo, c_hi) (c_lo even) of pixel x0 and, when x1 != NULL, pixel x1, into o0[c - c_lo] and
+ * o1[c - c_lo]. */
+static void edgeq_1x1_pixels(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin, int32_t cout,
+                             int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                             const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                             int32_t act_max, int8_t *o0, int8_t *o1)
+{
+    const int32_t n4 = cin - cin % 4;
+    const int32_t tail = cin - n4;
+    const int32_t pairs_end = cout - cout % 2; /* channels below this come in interleaved pairs */
+    const int8_t *w = filter + c_lo * cin;
+    int32_t c;
+    for (c = c_lo; c < c_hi; c += 2) {
+        const int8_t *i0 = x0;
+        const int8_t *i1 = x1;
+        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0; /* a<pixel><channel> */
+        int32_t k;
+        if (c >= pairs_end) { /* the odd last channel, natural order */
+            for (k = 0; k < cin; ++k) {
+                const int32_t v = EDGEQ_W8(&w[k]);
+                a00 += (int32_t)i0[k] * v;
+                if (x1 != NULL) {
+                    a10 += (int32_t)i1[k] * v;
+                }
+            }
+            edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, act_min, act_max, o0 + (c - c_lo),
+                          o1 + (c - c_lo));
+            break;
+        }
+        if (x1 != NULL) {
+            for (k = 0; k < n4; k += 4) {
+#if EDGEQ_USE_DSP
+                const int32_t u0 = edgeq_load4(i0);
+                const int32_t u1 = edgeq_load4(i1);
+                const int32_t p0 = __sxtb16(u0), q0 = edgeq_sxtb16_ror8(u0); /* x0 x2 | x1 x3 of pixel 0 */
+                const int32_t p1 = __sxtb16(u1), q1 = edgeq_sxtb16_ror8(u1);
+                int32_t v = edgeq_load4(w);
+                int32_t va = __sxtb16(v), vb = edgeq_sxtb16_ror8(v);
+                a00 = __smlad(p0, va, a00);
+                a00 = __smlad(q0, vb, a00);
+                a10 = __smlad(p1, va, a10);
+                a10 = __smlad(q1, vb, a10);
+                v = edgeq_load4(w + 4);
+                va = __sxtb16(v);
+                vb = edgeq_sxtb16_ror8(v);
+                a01 = __smlad(p0, va, a01);
+                a01 = __smlad(q0, vb, a01);
+                a11 = __smlad(p1, va, a11);
+                a11 = __smlad(q1, vb, a11);
+#else
+                int32_t j;
+                for (j = 0; j < 4; ++j) {
+                    const int32_t va = EDGEQ_W8(&w[j]), vb = EDGEQ_W8(&w[4 + j]);
+                    a00 += (int32_t)i0[j] * va;
+                    a01 += (int32_t)i0[j] * vb;
+                    a10 += (int32_t)i1[j] * va;
+                    a11 += (int32_t)i1[j] * vb;
+                }
+#endif
+                i0 += 4;
+                i1 += 4;
+                w += 8;
+            }
+            for (k = 0; k < tail; ++k) {
+                const int32_t va = EDGEQ_W8(&w[k]), vb = EDGEQ_W8(&w[tail + k]);
+                a00 += (int32_t)i0[k] * va;
+                a01 += (int32_t)i0[k] * vb;
+                a10 += (int32_t)i1[k] * va;
+                a11 += (int32_t)i1[k] * vb;
+            }
+        } else {
+            for (k = 0; k < n4; k += 4) {
+#if EDGEQ_USE_DSP
+                const int32_t u0 = edgeq_load4(i0);
+                const int32_t p0 = __sxtb16(u0), q0 = edgeq_sxtb16_ror8(u0);
+                int32_t v = edgeq_load4(w);
+                a00 = __smlad(p0, __sxtb16(v), a00);
+                a00 = __smlad(q0, edgeq_sxtb16_ror8(v), a00);
+                v = edgeq_load4(w + 4);
+                a01 = __smlad(p0, __sxtb16(v), a01);
+                a01 = __smlad(q0, edgeq_sxtb16_ror8(v), a01);
+#else
+                int32_t j;
+                for (j = 0; j < 4; ++j) {
+                    a00 += (int32_t)i0[j] * EDGEQ_W8(&w[j]);
+                    a01 += (int32_t)i0[j] * EDGEQ_W8(&w[4 + j]);
+                }
+#endif
+                i0 += 4;
+                w += 8;
+            }
+            for (k = 0; k < tail; ++k) {
+                a00 += (int32_t)i0[k] * EDGEQ_W8(&w[k]);
+                a01 += (int32_t)i0[k] * EDGEQ_W8(&w[tail + k]);
+            }
+        }
+        w += 2 * tail;
+        edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, act_min, act_max, o0 + (c - c_lo),
+                      o1 + (c - c_lo));
+        edgeq_1x1_out(a01, a11, x1 != NULL, c + 1, bias, q, out_offset, act_min, act_max, o0 + (c + 1 - c_lo),
+                      o1 + (c + 1 - c_lo));
+    }
+}
+
+edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                   const edgeq_per_channel_quant_params *quant_params, const edgeq_dims *input_dims,
+                                   const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                   const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                   const edgeq_dims *output_dims, int8_t *output_data)
+{
+    const int32_t cin = input_dims->c;
+    const int32_t cout = output_dims->c;
+    const int32_t out_w = output_dims->w;
+    const int32_t out_hw = output_dims->h * output_dims->w;
+    const int32_t n_px = output_dims->n * out_hw;
+    const int32_t sw = conv_params->stride.w;
+    const int32_t sh = conv_params->stride.h;
+    const int32_t in_w = input_dims->w;
+    const int32_t in_h = input_dims->h;
+    const int32_t out_offset = conv_params->output_offset;
+    const int32_t act_min = conv_params->activation.min;
+    const int32_t act_max = conv_params->activation.max;
+    const int contiguous = sw == 1 && sh == 1 && in_w == out_w && in_h == output_dims->h; /* pixel p at p * cin */
+    int8_t stage[2 * EDGEQ_1X1_STAGE];
+    edgeq_out_writer writer;
+    int32_t p;
+
+    (void)bias_dims;
+    if (filter_dims->h != 1 || filter_dims->w != 1 || filter_dims->c != cin || filter_dims->n != cout ||
+        bias_data == NULL) {
+        return EDGEQ_ARG_ERROR;
+    }
+    edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
+    for (p = 0; p < n_px;) {
+        const int two = p + 1 < n_px && (writer.size == 0 || cout <= EDGEQ_1X1_STAGE);
+        const int8_t *px[2];
+        int32_t t;
+        for (t = 0; t < 1 + two; ++t) {
+            const int32_t pp = p + t;
+            if (contiguous) {
+                px[t] = input_data + pp * cin;
+            } else {
+                const int32_t b = pp / out_hw, r = pp % out_hw;
+                px[t] = input_data + ((b * in_h + (r / out_w) * sh) * in_w + (r % out_w) * sw) * cin;
+            }
+        }
+        if (writer.size == 0) {
+            edgeq_1x1_pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
+                             out_offset, act_min, act_max, output_data + p * cout,
+                             output_data + (p + two) * cout);
+        } else if (cout <= EDGEQ_1X1_STAGE) {
+            edgeq_1x1_pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
+                             out_offset, act_min, act_max, stage, stage + cout);
+            edgeq_ow_put_n(&writer, stage, (1 + two) * cout);
+        } else { /* through the ring with many channels: one pixel, EDGEQ_1X1_STAGE channels at a time */
+            int32_t c;
+            for (c = 0; c < cout; c += EDGEQ_1X1_STAGE) {
+                const int32_t c_hi = c + EDGEQ_1X1_STAGE < cout ? c + EDGEQ_1X1_STAGE : cout;
+                edgeq_1x1_pixels(px[0], NULL, filter_data, cin, cout, c, c_hi, bias_data, quant_params, out_offset,
+                                 act_min, act_max, stage, stage);
+                edgeq_ow_put_n(&writer, stage, c_hi - c);
+            }
+        }
+        p += 1 + two;
+    }
+    edgeq_ow_flush(&writer);
+    return EDGEQ_OK;
+}

@@ -1,0 +1,128 @@
+/* Checks edgeq_requantize_fast, edgeq_requantize_bounded and edgeq_rq_apply (edgeq_nn.h) against edgeq_requantize (TFLM's
+ * MultiplyByQuantizedMultiplier, structured as in TFLM: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT).
+ * Built by tests/test_requantize.py for the host and for qemu-m4 with a generated requant_cases.h:
+ *   REQ_CASES[i] = {multiplier, shift, limit}: limit = the largest |accumulator| the compiler allows for the bounded
+ *   variant on that channel (|x * 2^left_shift| < 2^30);  REQ_N_CASES, REQ_SAMPLES (random inputs per case).
+ * Inputs per case: edge values (0, +-1, +-limit, powers of two, INT32 extremes for the exact variant), inputs whose
+ * product lands on a rounding tie of RoundingDivideByPOT (and one either side), and REQ_SAMPLES pseudo-random inputs
+ * over the whole int32 range (fast) and over [-limit, limit] (bounded). Prints one line "checked N bad M" and, for
+ * the first mismatches, "bad variant m s x got want"; the caller supplies req_puts. */
+#include <stdint.h>
+
+#include "edgeq_nn.h"
+#include "requant_cases.h"
+
+void req_puts(const char *s);
+
+static uint32_t rng = 0x2545F491u;
+static uint32_t next_u32(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+}
+
+static char *put_i64(char *p, int64_t v)
+{
+    char buf[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)(-(v + 1)) + 1u : (uint64_t)v;
+    if (v < 0) *p++ = '-';
+    do { buf[n++] = (char)('0' + (int)(u % 10u)); u /= 10u; } while (u);
+    while (n) *p++ = buf[--n];
+    *p++ = ' ';
+    return p;
+}
+
+static uint32_t checked, bad;
+
+static void check(int bounded, int32_t m, int32_t s, int32_t x)
+{
+    const int32_t want = edgeq_requantize(x, m, s);
+    const edgeq_rq_channel r = edgeq_rq_channel_of(m, s);
+    int32_t got = bounded ? edgeq_requantize_bounded(x, m, s) : edgeq_requantize_fast(x, m, s);
+    if (bounded && got == want) { /* the per-channel split of the bounded variant (edgeq_rq_channel) */
+        got = edgeq_rq_apply(x, &r);
+        bounded = 2;
+    }
+    ++checked;
+    if (got != want) {
+        if (bad < 10u) {
+            char line[160];
+            char *p = line;
+            *p++ = bounded == 2 ? 'R' : bounded ? 'B' : 'F';
+            *p++ = ' ';
+            p = put_i64(p, m);
+            p = put_i64(p, s);
+            p = put_i64(p, x);
+            p = put_i64(p, got);
+            p = put_i64(p, want);
+            *p++ = '\n';
+            *p = 0;
+            req_puts("bad ");
+            req_puts(line);
+        }
+        ++bad;
+    }
+}
+
+/* x in [-limit, limit]: checks the bounded variant there, the exact one everywhere */
+static void check_both(int32_t m, int32_t s, int32_t limit, int64_t x)
+{
+    if (x < INT32_MIN || x > INT32_MAX) return;
+    check(0, m, s, (int32_t)x);
+    if (x >= -(int64_t)limit && x <= (int64_t)limit) check(1, m, s, (int32_t)x);
+}
+
+void req_run(void)
+{
+    int32_t i;
+    uint32_t k;
+    char line[64];
+    char *p;
+    for (i = 0; i < REQ_N_CASES; ++i) {
+        const int32_t m = REQ_CASES[i][0], s = REQ_CASES[i][1], limit = REQ_CASES[i][2];
+        const int32_t e = s < 0 ? -s : 0; /* right shift */
+        int32_t j;
+        static const int64_t fixed[] = {0, 1, -1, 2, -2, 3, -3, INT32_MAX, INT32_MIN, INT32_MIN + 1, INT32_MAX - 1,
+                                        1 << 30, -(1 << 30), (1 << 30) - 1, -(1 << 30) + 1};
+        for (j = 0; j < (int32_t)(sizeof fixed / sizeof fixed[0]); ++j) check_both(m, s, limit, fixed[j]);
+        for (j = -1; j <= 1; ++j) {
+            check_both(m, s, limit, (int64_t)limit + j);
+            check_both(m, s, limit, -(int64_t)limit + j);
+        }
+        for (j = 0; j < 31; ++j) {
+            check_both(m, s, limit, (int64_t)1 << j);
+            check_both(m, s, limit, -((int64_t)1 << j));
+            check_both(m, s, limit, ((int64_t)1 << j) - 1);
+            check_both(m, s, limit, -((int64_t)1 << j) + 1);
+        }
+        /* ties of RoundingDivideByPOT: x * m / 2^31 ~ t with t = q * 2^e + 2^(e-1) (both signs), x and its neighbours */
+        if (m > 0) {
+            for (k = 0; k < 64u; ++k) {
+                const int64_t half = e > 0 ? ((int64_t)1 << (e - 1)) : 0;
+                int64_t t = (int64_t)(next_u32() % ((uint32_t)limit + 1u)) * m / ((int64_t)1 << 31);
+                int64_t x;
+                t = ((t >> e) << e) + half;
+                if (k & 1u) t = -t;
+                x = (t * ((int64_t)1 << 31)) / m;
+                if (s > 0) x >>= s;
+                for (j = -2; j <= 2; ++j) check_both(m, s, limit, x + j);
+            }
+        }
+        for (k = 0; k < (uint32_t)REQ_SAMPLES; ++k) {
+            const int32_t x = (int32_t)next_u32();
+            check(0, m, s, x);
+            check(1, m, s, (int32_t)((int64_t)(next_u32() % (2u * (uint32_t)limit + 1u)) - limit));
+        }
+    }
+    p = line;
+    req_puts("checked ");
+    p = put_i64(p, checked);
+    *p++ = 'b'; *p++ = 'a'; *p++ = 'd'; *p++ = ' ';
+    p = put_i64(p, bad);
+    *p++ = '\n';
+    *p = 0;
+    req_puts(line);
+}
