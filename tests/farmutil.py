@@ -181,6 +181,14 @@ class LabgridFarm:
     def add_board(self, name: str, pty: str) -> None:
         cfg = self.folder / f"exporter-{name}.yaml"
         cfg.write_text(f"serial:\n  RawSerialPort:\n    port: {pty}\n    speed: 115200\n")
+        self.start_exporter(name)
+        for args in (("-p", name, "create"), ("-p", name, "add-match", f"{name}/serial/*")):
+            proc = labgrid_client(self.address, *args)
+            assert proc.returncode == 0, proc.stderr
+
+    def start_exporter(self, name: str) -> None:
+        """(Re)start the exporter of board ``name`` (its config written by add_board) and wait for its resource."""
+        cfg = self.folder / f"exporter-{name}.yaml"
         self.exporters[name] = subprocess.Popen(
             _lg("exporter") + ["-c", self.address, "--name", name, "--hostname", "127.0.0.1", str(cfg)],
             cwd=self.folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -191,9 +199,6 @@ class LabgridFarm:
                 raise RuntimeError(f"exporter {name} did not register: "
                                    + (self.folder / f"exporter-{name}.log").read_text(errors="replace")[-2000:])
             time.sleep(0.2)
-        for args in (("-p", name, "create"), ("-p", name, "add-match", f"{name}/serial/*")):
-            proc = labgrid_client(self.address, *args)
-            assert proc.returncode == 0, proc.stderr
 
     def acquired_by(self, name: str) -> str | None:
         out = labgrid_client(self.address, "-p", name, "show").stdout
@@ -202,10 +207,17 @@ class LabgridFarm:
         return None if m.group(1) == "None" else m.group(1)
 
     def kill_exporter(self, name: str) -> None:
+        """The exporter's host dies: SIGKILL the exporter and the ser2net it started (no goodbye to anyone)."""
         proc = self.exporters[name]
         if proc.poll() is None:
+            kids = _children(proc.pid)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+            for pid in kids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def stop(self) -> None:
         for proc in self.exporters.values():
@@ -217,3 +229,45 @@ class LabgridFarm:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+class ReflashableBoard:
+    """A qemu-m4 on a stable serial path ``link`` (a symlink to its pty), flashed by tests/farm_board.py: what a
+    farm file's ``flash:`` command runs for this board."""
+
+    SCRIPT = Path(__file__).with_name("farm_board.py")
+
+    def __init__(self, link: Path, image: Path):
+        require_tool("qemu-system-arm", "qemu-system-arm")
+        self.link = Path(link)
+        self.flash(image)
+
+    def flash_command(self) -> list[str]:
+        import sys
+
+        return [sys.executable, str(self.SCRIPT), "flash", str(self.link), "{image}"]
+
+    def flash(self, image: Path) -> None:
+        import sys
+
+        proc = subprocess.run([sys.executable, str(self.SCRIPT), "flash", str(self.link), str(image)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def stop(self) -> None:
+        import sys
+
+        subprocess.run([sys.executable, str(self.SCRIPT), "stop", str(self.link)], capture_output=True, timeout=30)

@@ -19,9 +19,10 @@ import io
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from edgeq.errors import DeviceError, EdgeqError
 
@@ -38,9 +39,12 @@ class PlacePort:
     url: str
     baud: int
     resource: str  # labgrid class/name of the serial resource, e.g. "NetworkSerialPort/RawSerialPort"
+    tags: dict[str, str] = field(default_factory=dict)  # the place's labgrid tags (``board`` names its edgeq board)
+    local: bool = False  # the serial port is a device on this machine (USBSerialPort/RawSerialPort), not a network one
 
     def to_dict(self) -> dict:
-        return {"place": self.place, "url": self.url, "baud": self.baud, "resource": self.resource}
+        return {"place": self.place, "url": self.url, "baud": self.baud, "resource": self.resource,
+                "tags": dict(self.tags)}
 
 
 def coordinator_address(value: str | None) -> str:
@@ -109,11 +113,8 @@ def acquire_place(name: str, coordinator: str | None = None, *,
     address = coordinator_address(coordinator)
     where = f"place {name} at {address}"
     loop = asyncio.new_event_loop()
-    # labgrid logs connection trouble on the root logger; edgeq reports it as one line of its own
-    root = logging.getLogger()
-    mute = logging.NullHandler() if not root.handlers else None
-    if mute:
-        root.addHandler(mute)
+    asyncio.set_event_loop(loop)  # labgrid's client looks the loop up (a matrix acquires places from worker threads)
+    _mute_root_logger(True)
     session = None
     acquired = False
     quiet = io.StringIO()  # labgrid's client prints progress ("acquired place ...") on stdout: not ours
@@ -157,8 +158,30 @@ def acquire_place(name: str, coordinator: str | None = None, *,
                     loop.run_until_complete(asyncio.wait_for(session.close(), 5))
         finally:
             loop.close()
-            if mute:
-                root.removeHandler(mute)
+            asyncio.set_event_loop(None)
+            _mute_root_logger(False)
+
+
+_mute_lock = threading.Lock()
+_mute_count = 0
+_mute_handler = logging.NullHandler()
+
+
+def _mute_root_logger(on: bool) -> None:
+    """labgrid logs connection trouble on the root logger; edgeq reports it as one line of its own. With no handler of
+    the user's there, a NullHandler keeps Python's last-resort handler from printing it, for as long as any place
+    is held (places are acquired from several threads by a matrix run)."""
+    global _mute_count
+    root = logging.getLogger()
+    with _mute_lock:
+        if on:
+            if _mute_count == 0 and not root.handlers:
+                root.addHandler(_mute_handler)
+            _mute_count += 1
+        else:
+            _mute_count = max(0, _mute_count - 1)
+            if _mute_count == 0 and _mute_handler in root.handlers:
+                root.removeHandler(_mute_handler)
 
 
 async def _start(client, address: str, loop):
@@ -187,4 +210,44 @@ def _serial_port(session, client, place, where: str) -> PlacePort:
     if cls != "NetworkSerialPort" and not res.avail:
         raise DeviceError(f"the place's {cls} is not available (unplugged?)", where=where)
     url, baud = serial_url(cls, args)
-    return PlacePort(place=place.name, url=url, baud=baud, resource=f"{cls}/{name}")
+    return PlacePort(place=place.name, url=url, baud=baud, resource=f"{cls}/{name}",
+                     tags={str(k): str(v) for k, v in dict(place.tags or {}).items()},
+                     local=cls != "NetworkSerialPort")
+
+
+def place_tags(names: list[str], coordinator: str | None = None) -> dict[str, dict[str, str]]:
+    """The labgrid tags of each place in ``names`` (one short client session); an unknown place or an unreachable
+    coordinator is a :class:`DeviceError`. A matrix run checks its places with this before anything is built."""
+    client, _ = _labgrid()
+    address = coordinator_address(coordinator)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    _mute_root_logger(True)
+    session = None
+    quiet = io.StringIO()
+    try:
+        try:
+            with contextlib.redirect_stdout(quiet):
+                session = loop.run_until_complete(asyncio.wait_for(_start(client, address, loop), 15.0))
+        except (asyncio.TimeoutError, client.Error, OSError) as exc:
+            raise DeviceError(f"cannot reach the labgrid coordinator: {_grpc_text(exc) or 'timed out'}",
+                              where=address, hint="start labgrid-coordinator there, or give --coordinator HOST:PORT")
+        out = {}
+        for name in names:
+            if name not in session.places:
+                known = ", ".join(sorted(session.places)) or "none"
+                raise DeviceError(f"no such labgrid place (places: {known})", where=f"place {name} at {address}",
+                                  hint=f"labgrid-client -x {address} -p {name} create, then add-match")
+            out[name] = {str(k): str(v) for k, v in dict(session.places[name].tags or {}).items()}
+        return out
+    finally:
+        try:
+            if session is not None:
+                with contextlib.suppress(Exception), contextlib.redirect_stdout(quiet):
+                    loop.run_until_complete(asyncio.wait_for(session.stop(), 5))
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(asyncio.wait_for(session.close(), 5))
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+            _mute_root_logger(False)

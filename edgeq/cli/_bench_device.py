@@ -18,6 +18,10 @@ def add_device_arguments(g) -> None:
                         "(needs edgeq[farm])")
     g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="with --place: the labgrid coordinator (default $LG_COORDINATOR, else 127.0.0.1:20408)")
+    g.add_argument("--flash", default=None, metavar="FIRMWARE",
+                   help="with --place: flash this firmware (export folder or image) onto the place first, in the "
+                        "same acquisition (the place's flash command from --farm, or edgeq's uploader on a local USB "
+                        "port)")
     g.add_argument("--firmware", default=None, metavar="DIR",
                    help="with --board: the firmware folder `edgeq export --build` wrote (default: build from --model)")
     g.add_argument("--backend", default=None, choices=["portable", "cmsis-nn"],
@@ -40,7 +44,8 @@ def add_device_arguments(g) -> None:
                    help="per-run samples as CSV (to the file, or stdout without a file)")
     g.add_argument("--plot", default=None, metavar="OUT.png", help="histogram + timeline of the latencies (PNG)")
     g.add_argument("-o", "--output", default=None, metavar="RESULTS.json",
-                   help="write the full JSON report here (partial results go here too on failure or Ctrl-C)")
+                   help="write the full JSON report here (partial results go here too on failure or Ctrl-C); "
+                        "with matrix: the output folder")
     g.add_argument("--timeout", type=seconds(3600), default=3.0, metavar="S",
                    help="deadline of one answer line (default 3; finite, > 0, <= 3600)")
     g.add_argument("--max-retries", type=count(0, 1_000_000), default=10, metavar="N",
@@ -69,25 +74,43 @@ def run_device(args) -> int:
         raise EdgeqError(f"--timeout must be positive, got {args.timeout}")
     if args.max_retries < 0:
         raise EdgeqError(f"--max-retries must be >= 0, got {args.max_retries}")
-    if args.coordinator and not args.place:
-        raise EdgeqError("--coordinator goes with --place", where="--coordinator", hint="add --place NAME")
+    for opt in ("coordinator", "flash", "farm"):
+        if getattr(args, opt, None) and not args.place:
+            raise EdgeqError(f"--{opt} goes with --place", where=f"--{opt}", hint="add --place NAME")
+    farm = None
+    if args.farm:
+        from edgeq.bench.farmfile import load_farm
+
+        farm = load_farm(args.farm)
+    if args.flash:
+        from pathlib import Path
+
+        if not Path(args.flash).exists():
+            raise EdgeqError("no such firmware", where=str(args.flash), hint="give an export folder or an image")
     if args.place:
         if args.port or args.board:
             raise EdgeqError("--place cannot be combined with --port/--board", where="--place",
                              hint="the place's serial port is used: drop --port/--board")
-        from edgeq.bench.farm import acquire_place
+        from edgeq.bench.farm import acquire_place, coordinator_address
 
-        with acquire_place(args.place, args.coordinator) as place:
+        coordinator = coordinator_address(args.coordinator or (farm.coordinator if farm else None))
+        with acquire_place(args.place, coordinator) as place:
+            flashed = None
+            if args.flash:
+                from edgeq.bench.farmfile import PlaceConfig, flash_place
+
+                cfg = farm.place(args.place) if farm else PlaceConfig(args.place)
+                flashed = flash_place(place, cfg, args.flash, coordinator).to_dict()
             args.port = place.url
             if args.baud is None:
                 args.baud = place.baud
-            return _bench(args)
+            return _bench(args, extra={"place": place.to_dict(), "flash": flashed})
     if args.baud is None:
         args.baud = 115200
     return _bench(args)
 
 
-def _bench(args) -> int:
+def _bench(args, extra: dict | None = None) -> int:
     from edgeq.bench.report import samples_csv, summary_text, write_csv, write_plot
     from edgeq.cli._out import emit
     from edgeq.bench import device
@@ -98,6 +121,13 @@ def _bench(args) -> int:
                  reference=args.reference, output=args.output, progress=args.progress, backend=args.backend,
                  labels=args.labels)
     rep = res.report
+    if extra:
+        rep.update(extra)
+        if args.output:
+            from edgeq._fmt import to_json
+            from edgeq._fs import atomic_write_text
+
+            atomic_write_text(args.output, to_json(rep) + "\n")
     if args.plot:
         write_plot(rep, args.plot)
     if args.csv and args.csv != "-":

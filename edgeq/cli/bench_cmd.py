@@ -30,7 +30,8 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "action", nargs="*", metavar="compare A.json B.json",
-        help="'compare A.json B.json' compares two saved --json reports",
+        help="'compare A.json B.json' compares two saved --json reports; 'matrix' runs every --models x "
+             "--places pair on a labgrid farm (-o DIR: per-pair results, a resumable state file, matrix.md/json/png)",
     )
     p.add_argument("--runs", type=count(1, 10_000_000), default=None, metavar="N",
                    help="timed runs per model (local default 100)")
@@ -39,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _add_local_arguments(p)
     _add_device_arguments(p)
+    from edgeq.cli._bench_matrix import add_matrix_arguments
+
+    add_matrix_arguments(p)
 
 
 def _add_local_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,9 +80,13 @@ def run(args) -> int:
     if action:
         if action[0] == "compare":
             return _run_compare(args, action[1:])
+        if action[0] == "matrix":
+            from edgeq.cli._bench_matrix import run_matrix_cmd
+
+            return run_matrix_cmd(args, action[1:])
         raise EdgeqError(
             f"unknown bench action {action[0]!r}",
-            hint="use --local MODEL.tflite, --port PORT / --board BOARD, or compare A.json B.json",
+            hint="use --local MODEL.tflite, --port PORT / --board BOARD, compare A.json B.json, or matrix",
         )
     if args.local:
         return _run_local(args)

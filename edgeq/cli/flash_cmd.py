@@ -8,15 +8,24 @@ DESCRIPTION = (
     "URL (socket://127.0.0.1:PORT for QEMU, a /dev/pts path for simavr) for `edgeq bench --port`; it runs until "
     "Ctrl-C, or in the background with --detach (stop it with kill PID). Real boards (--port): build what the uploader "
     "needs and upload with the board's tool (avrdude for the Uno, arduino-cli for the other Arduino boards, a UF2 copy "
-    "when --port is an RP2040's RPI-RP2 drive); a missing tool is an error naming what to install (exit 2)."
+    "when --port is an RP2040's RPI-RP2 drive); a missing tool is an error naming what to install (exit 2). "
+    "A board farm's place (--place NAME): acquired through labgrid, flashed with its flash command from --farm "
+    "(or edgeq's uploader when its serial port is a USB port on this machine), released."
 )
 
 
 def add_arguments(p) -> None:
     p.add_argument("firmware", help="export folder (edgeq export --build) or a firmware image")
-    p.add_argument("--board", required=True, help="board name (see `edgeq boards`)")
+    p.add_argument("--board", default=None, help="board name (see `edgeq boards`); required unless --place")
     p.add_argument("--port", help="serial port of a real board (for the upload)")
     p.add_argument("--detach", action="store_true", help="emulators: leave it running and return (prints the PID)")
+    p.add_argument("--place", default=None, metavar="NAME",
+                   help="a labgrid place: acquire it, flash it (its flash command in --farm), release it")
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="with --place: the labgrid coordinator (default: the farm file's, $LG_COORDINATOR, "
+                        "127.0.0.1:20408)")
+    p.add_argument("--farm", default=None, metavar="FARM.yaml",
+                   help="with --place: the farm file naming the place's board and flash command")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -29,6 +38,11 @@ def run(args) -> int:
     from edgeq.errors import EdgeqError
     from edgeq.targets.boards import get_board
 
+    if args.place or args.farm or args.coordinator:
+        return _run_place(args)
+    if not args.board:
+        raise EdgeqError("give --board BOARD (see edgeq boards), or --place NAME for a board-farm place",
+                         where="--board")
     board = get_board(args.board)
     if args.port and not board.upload:
         raise EdgeqError(f"{board.name} is emulated: it has no serial port to upload to", where="--port",
@@ -75,4 +89,39 @@ def run(args) -> int:
     text = "\n".join(f"  {c}" for c in res.to_dict()["commands"])
     emit(args, res.to_dict(), f"uploaded to {board.name} on {args.port}" + (f" ({res.copied})" if res.copied else "")
          + f"\n{text}\n  edgeq bench --port {args.port}")
+    return 0
+
+
+def _run_place(args) -> int:
+    """``--place NAME``: acquire, flash with the place's flashing resource, release."""
+    from edgeq.bench.farm import acquire_place, coordinator_address
+    from edgeq.bench.farmfile import PlaceConfig, flash_place, load_farm
+    from edgeq.cli._out import emit
+    from edgeq.errors import EdgeqError
+
+    if not args.place:
+        raise EdgeqError("--coordinator and --farm go with --place", where="--place", hint="add --place NAME")
+    if args.port or args.detach:
+        raise EdgeqError("--place cannot be combined with --port/--detach", where="--place",
+                         hint="the place's own flashing resource is used")
+    farm = load_farm(args.farm) if args.farm else None
+    cfg = farm.place(args.place) if farm else PlaceConfig(args.place)
+    if args.board:
+        from edgeq.targets.boards import get_board
+
+        board = get_board(args.board).name
+        if cfg.board and cfg.board != board:
+            raise EdgeqError(f"the farm file says place {args.place} holds a {cfg.board}, not a {board}",
+                             where="--board")
+        cfg.board = board
+    from pathlib import Path
+
+    if not Path(args.firmware).exists():
+        raise EdgeqError("no such firmware", where=str(args.firmware), hint="give an export folder or an image")
+    coordinator = coordinator_address(args.coordinator or (farm.coordinator if farm else None))
+    with acquire_place(args.place, coordinator) as port:
+        res = flash_place(port, cfg, args.firmware, coordinator)
+    cmds = "\n".join("  " + " ".join(c) for c in res.commands)
+    emit(args, res.to_dict(), f"flashed {res.image} to place {res.place} ({res.board}, {res.method})\n{cmds}\n"
+                              f"  edgeq bench --place {res.place} --coordinator {coordinator}")
     return 0
