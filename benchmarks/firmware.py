@@ -108,10 +108,10 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     args = ap.parse_args(argv)
 
-    from edgeq.targets.export import _cmsis_available
+    from edgeq.targets.boards import cmsis_nn_available
 
     mdir = models_dir()
-    backends = ["portable"] + (["cmsis-nn"] if _cmsis_available(None) else [])
+    backends = ["portable"] + (["cmsis-nn"] if cmsis_nn_available(None) else [])
     started = time.monotonic()
     results: dict[str, dict[str, dict]] = {m: {} for m in args.models}
     with tempfile.TemporaryDirectory(prefix="edgeq-fw-bench-") as tmp:

@@ -97,7 +97,8 @@ def protocol_bins(tmp_path_factory):
     if not cc:
         pytest.skip("no host C compiler (apt-get install -y gcc)")
     from edgeq.targets.boards import get_board
-    from edgeq.targets.export import _protocol_files, _write_config, firmware_config
+    from edgeq.targets.fwconfig import firmware_config
+    from edgeq.targets.platforms.base import write_config, write_protocol_files
 
     board = get_board("qemu-m4")
     bins = {}
@@ -105,8 +106,8 @@ def protocol_bins(tmp_path_factory):
         d = tmp_path_factory.mktemp(f"proto_{key}")
         cfg = firmware_config(name=name, sha256="ab" * 32, board=board, runtime="edgeq", backend="portable",
                               inputs=ins, outputs=outs, db_format=fmt, energy=key == "energy")
-        _protocol_files(d)
-        _write_config(d, cfg)
+        write_protocol_files(d)
+        write_config(d, cfg)
         (d / "main.c").write_text(HOST_MAIN)
         exe = d / "proto"
         flags = ["-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", "-Wall", "-Wextra", "-Werror"]

@@ -237,9 +237,9 @@ def test_ad_float_window_with_mlperf_db_format(fw, shared_models):
     q = np.clip((t + (r - t >= 0.5) - (r - t <= -0.5)).astype(np.int32) + ti.zero_point, -128, 127).astype(np.int8)
     out = tflm_outputs(model, q.reshape(1, 640))
     from edgeq.bench.mlperf import reference_results
-    from edgeq.targets.export import _io
+    from edgeq.targets.model_io import io_facts
 
-    want = reference_results("ad01", out, _io(to), window, _io(ti), "float32")
+    want = reference_results("ad01", out, io_facts(to), window, io_facts(ti), "float32")
     with device("qemu-m4", res.out_dir) as (link, _):
         info = link.info()
         assert info["db"] == {"format": "float32", "bytes": 2560} and info["buffer_bytes"] == 640
@@ -283,7 +283,7 @@ def test_systick_calibration(board, tmp_path):
     need_arm()
     from edgeq.targets.boards import get_board
     from edgeq.targets.emulators import start_emulator
-    from edgeq.targets.export import render_cortexm_platform
+    from edgeq.targets.platforms.cortexm import render_cortexm_platform
     from edgeq.targets.render import templates_dir
 
     b = get_board(board)

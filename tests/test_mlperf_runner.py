@@ -86,14 +86,14 @@ def device_input(mid: str, sent: bytes, ti) -> np.ndarray:
 
 def expected_scores(model: Path, mid: str, sent: bytes) -> list[float]:
     from edgeq.bench.mlperf import reference_results
-    from edgeq.targets.export import _io
+    from edgeq.targets.model_io import io_facts
     from edgeq.tflite import read_model
 
     g = read_model(model)
     ti, to = g.input_tensors()[0], g.output_tensors()[0]
     out = tflm_outputs(model, device_input(mid, sent, ti))
     fmt = {"ic01": "uint8", "vww01": "uint8", "ad01": "float32"}.get(mid, "raw")
-    return [float(v) for v in reference_results(mid, out, _io(to), sent, _io(ti), fmt)]
+    return [float(v) for v in reference_results(mid, out, io_facts(to), sent, io_facts(ti), fmt)]
 
 
 # ---- the runs ------------------------------------------------------------------------------------------------------

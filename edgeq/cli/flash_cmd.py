@@ -37,6 +37,7 @@ def run(args) -> int:
     from edgeq.cli._out import emit
     from edgeq.errors import EdgeqError
     from edgeq.targets.boards import get_board
+    from edgeq.targets.platforms import platform_for
 
     if args.place or args.farm or args.coordinator:
         return _run_place(args)
@@ -48,9 +49,7 @@ def run(args) -> int:
         raise EdgeqError(f"{board.name} is emulated: it has no serial port to upload to", where="--port",
                          hint="leave out --port to start the emulator")
     if board.emulated and not args.port:
-        from edgeq.targets.emulators import start_emulator
-
-        emu = start_emulator(board.name, args.firmware)
+        emu = platform_for(board).open_transport(args.firmware)
         d = {**emu.to_dict(), "detached": bool(args.detach)}
         text = (f"{board.name}: {emu.url}\n"
                 f"  edgeq bench --port {emu.url}\n"
@@ -70,7 +69,7 @@ def run(args) -> int:
         return 0
 
     # a real board
-    from edgeq.targets.export import read_project
+    from edgeq.targets.project import read_project
 
     p = Path(args.firmware)
     if not p.is_dir():
@@ -83,9 +82,7 @@ def run(args) -> int:
     if not args.port:
         raise EdgeqError(f"{board.name} is a real board: give its serial port with --port",
                          hint="e.g. --port /dev/ttyACM0")
-    from edgeq.targets.upload import upload
-
-    res = upload(board, p, meta, args.port)
+    res = platform_for(board, meta.get("runtime") or "edgeq").flash(p, meta, args.port)
     text = "\n".join(f"  {c}" for c in res.to_dict()["commands"])
     emit(args, res.to_dict(), f"uploaded to {board.name} on {args.port}" + (f" ({res.copied})" if res.copied else "")
          + f"\n{text}\n  edgeq bench --port {args.port}")

@@ -8,7 +8,7 @@ Every figure comes from the compiler's own work, not from a separate model of it
 * RAM = the plan's one static array (``EDGEQ_ARENA_BYTES + EDGEQ_SCRATCH_BYTES``, exactly what model.c declares) +
   the firmware's copy of the inputs + the protocol's state + the board core's own RAM + the stack the board reserves;
   flash = the constant arrays (exact) + a code estimate + the board core's own flash. ``edgeq export`` runs the same
-  :func:`fit_parts` for its fit check, so the two never disagree.
+  :func:`edgeq.targets.fit.edgeq_fit` for its fit check, so the two never disagree.
 * instructions per layer from a cost table measured on the emulated Cortex-M4 (``cost_model.json``, fitted by
   ``benchmarks/analyze.py``): for every kernel kind (backend, kernel, variant) instructions = a x MACs +
   b x output elements + c x input elements + d, least-squares over the per-layer instruction counts that QEMU
@@ -26,32 +26,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeq.targets.boards import Board, FitReport, fit_check, get_board, pick_backend
+from edgeq.targets.boards import Board, FitReport, cmsis_nn_available, get_board, pick_backend
+from edgeq.targets.fit import edgeq_fit
 
 COST_MODEL_JSON = Path(__file__).with_name("cost_model.json")
 
-# rough code sizes for the fit check before anything is built (the build reports the real figures)
-PROTOCOL_FLASH = {"arm": 4200, "avr": 6200, "xtensa": 6000}
-KERNEL_FLASH_PER_OP = {"arm": 1800, "avr": 2600, "xtensa": 2400}
-CALL_FLASH_PER_LAYER = {"arm": 96, "avr": 160, "xtensa": 120}
-PROTOCOL_RAM = 160  # the protocol's command line and state (edgeq_protocol.c)
 #: cycles per instruction assumed per core for the ms figure (QEMU counts instructions)
 CORE_CPI = {"cortex-m4f": 1.0, "cortex-m7": 1.0, "cortex-m55": 1.0, "cortex-m0plus": 1.0}
-
-
-def code_estimate(board: Board, graph) -> int:
-    """Code bytes before the build: the protocol, one kernel per op kind, one call per layer."""
-    arch = board.core.arch
-    return (PROTOCOL_FLASH[arch] + KERNEL_FLASH_PER_OP[arch] * len(graph.ops_used)
-            + CALL_FLASH_PER_LAYER[arch] * len(graph.operators))
-
-
-def fit_parts(board: Board, graph, planned, *, io_bytes: int, app_ram: int = PROTOCOL_RAM) -> FitReport:
-    """The fit report ``edgeq export`` and ``edgeq analyze`` share: the compiled plan's exact arena + scratch and
-    constants, the firmware's input copy, the app's state, and the board's core and stack (added by fit_check)."""
-    return fit_check(board,
-                     {"model constants": planned.const_bytes, "code (estimate)": code_estimate(board, graph)},
-                     {"arena + scratch": planned.ram_bytes, "input copy": io_bytes, "protocol/app state": app_ram})
 
 
 # ---- cost model ---------------------------------------------------------------------------------------------------
@@ -271,7 +252,6 @@ def analyze(model: str | os.PathLike, board: str = "qemu-m4", *, backend: str | 
     from edgeq._fs import MAX_MODEL_BYTES, check_input_file
     from edgeq.compiler import plan_model
     from edgeq.errors import ModelError
-    from edgeq.targets.export import _cmsis_available
     from edgeq.tflite import read_model
 
     b = get_board(board)
@@ -281,7 +261,7 @@ def analyze(model: str | os.PathLike, board: str = "qemu-m4", *, backend: str | 
     check_input_file(path, what=".tflite model", max_bytes=MAX_MODEL_BYTES, error=ModelError)
     graph = read_model(path)
     notes: list[str] = []
-    be, note = pick_backend(b, backend, _cmsis_available(cmsis_nn_dir) if backend != "portable" else False)
+    be, note = pick_backend(b, backend, cmsis_nn_available(cmsis_nn_dir) if backend != "portable" else False)
     if note:
         notes.append(note)
     planned = plan_model(graph, target=b.core.target, backend=be, cmsis_nn_dir=cmsis_nn_dir)
@@ -324,7 +304,7 @@ def analyze(model: str | os.PathLike, board: str = "qemu-m4", *, backend: str | 
         })
         if row_used is not None and row_used != kind:
             notes.append(f"layer {i} ({kind}): no calibrated row, used {row_used}")
-    fit = fit_parts(b, graph, planned, io_bytes=io_bytes)
+    fit = edgeq_fit(b, graph, planned, io_bytes=io_bytes)
     if calibrated:
         instructions = int(round(total + table["invoke_overhead"]))
         cpi = CORE_CPI.get(b.core.name, 1.0)

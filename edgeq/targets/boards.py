@@ -174,6 +174,18 @@ def get_board(name: str) -> Board:
     raise EdgeqError(f"unknown board '{name}' (known: {', '.join(table)})", hint="see `edgeq boards`")
 
 
+def cmsis_nn_available(cmsis_nn_dir=None) -> bool:
+    """Whether the CMSIS-NN backend can be used here: a CMSIS-NN checkout is found (``cmsis_nn_dir``, else
+    ``$EDGEQ_CMSIS_NN_DIR`` and the usual places; :func:`edgeq.compiler.cmsis_nn.find_cmsis_nn`)."""
+    from edgeq.compiler.cmsis_nn import find_cmsis_nn
+
+    try:
+        find_cmsis_nn(cmsis_nn_dir)
+    except EdgeqError:
+        return False
+    return True
+
+
 def pick_backend(board: Board, requested: str | None, cmsis_nn_available: bool) -> tuple[str, str | None]:
     """The kernel backend for ``board``: the requested one, else the board's first preferred one that is available.
     Returns (backend, note-for-the-user or None)."""

@@ -147,7 +147,7 @@ def _firmware_path(board: str, path: str | os.PathLike) -> Path:
     if p.exists() and not p.is_dir():
         return p
     if p.is_dir():
-        from edgeq.targets.export import read_project
+        from edgeq.targets.project import read_project
 
         meta = read_project(p)
         if meta.get("board") != board:

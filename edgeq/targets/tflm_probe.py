@@ -19,10 +19,11 @@ def main(argv: list[str]) -> int:
     path = argv[0]
     out = sys.stdout
     # TFLM prints its allocation failures on fd 2: the parent discards our stderr
-    try:
-        import numpy as np
+    import numpy as np
 
-        from edgeq.tflite import read_model
+    from edgeq.tflite import read_model
+
+    try:
         from tflite_micro.python.tflite_micro import runtime
     except Exception as exc:  # ImportError, or a wheel that fails to load
         out.write(f"error {type(exc).__name__}: {exc}\n".replace("\n", " ").rstrip() + "\n")

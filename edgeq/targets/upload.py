@@ -1,7 +1,7 @@
 """Uploading an exported firmware to a real board with the tool that board uses.
 
-* the Uno (``upload`` starts with avrdude): the sketch is built here with arduino-builder when ``build/firmware.hex``
-  is missing, then ``avrdude ... -U flash:w:HEX:i``;
+* the Uno (``upload`` starts with avrdude): ``avrdude ... -U flash:w:HEX:i`` with the export's ``build/firmware.hex``
+  (:meth:`edgeq.targets.platforms.arduino.ArduinoPlatform.flash` builds it first when it is missing);
 * every other Arduino board: ``arduino-cli compile --fqbn FQBN SKETCH`` then ``arduino-cli upload -p PORT --fqbn FQBN
   SKETCH`` (arduino-cli runs the core's own uploader: bossac, picotool, esptool, STM32CubeProgrammer);
 * RP2040 boards (``nano-rp2040``, ``pico``) when ``--port`` is the mounted RPI-RP2 drive (a folder): compiled with
@@ -60,7 +60,7 @@ def _run(argv: list[str], what: str, port: str) -> None:
 
 
 def upload(board: Board, folder: Path, meta: dict, port: str) -> UploadResult:
-    """Build what the board's uploader needs and upload it; raises when nothing was uploaded."""
+    """Upload with the board's tool (arduino-cli compiles first); raises when nothing was uploaded."""
     res = UploadResult(board=board.name, port=port)
     if not board.upload:
         raise EdgeqError(f"no upload method known for {board.name}")
@@ -70,11 +70,8 @@ def upload(board: Board, folder: Path, meta: dict, port: str) -> UploadResult:
         argv = [w.format(port=port, sketch=sketch, hex=str(hexf)) for w in shlex.split(board.upload)]
         _need("avrdude", board, shlex.join(argv))
         if not hexf.is_file():
-            from edgeq.targets.build import build_project
-
-            build_project(folder)
-        if not hexf.is_file():  # pragma: no cover - build_project raises first
-            raise ToolchainError("the build made no firmware.hex", where=str(folder))
+            raise ToolchainError("no built firmware.hex to upload", where=str(folder),
+                                 hint="build it first: edgeq export ... --build")
         _run(argv, "avrdude upload", port)
         res.commands.append(argv)
         return res
