@@ -190,7 +190,9 @@ def _keras_model(spec: dict):
                                          kernel_initializer=init, bias_initializer=binit)(x)
     elif op == "matmul":  # BATCH_MATMUL of two inputs (transposed operands: the converter sets adj_x / adj_y)
         lhs = keras.ops.swapaxes(x, -1, -2) if spec.get("transpose_a") else x
-        other = keras.ops.swapaxes(ins[1], -1, -2) if spec.get("transpose_b") else ins[1]
+        other = ins[1] if len(ins) > 1 else keras.ops.convert_to_tensor(  # "const_shape": a constant rhs
+            np.random.default_rng(spec["seed"]).normal(size=spec["const_shape"]).astype(np.float32))
+        other = keras.ops.swapaxes(other, -1, -2) if spec.get("transpose_b") else other
         y = keras.ops.matmul(lhs, other)
     elif op == "prelu":
         y = keras.layers.PReLU(alpha_initializer=keras.initializers.RandomUniform(-0.5, 1.5, seed=spec["seed"]),

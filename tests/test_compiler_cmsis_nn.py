@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from compiler_util import SANITIZE, assert_bit_exact, random_inputs, single_op_model, tflm_runtime  # noqa: F401
 from conftest import assert_user_error, require_tool, run_cli
 from test_compiler_mlperf import MODELS, _sample_inputs
+from test_compiler_elementwise_ops import binary_specs as ew_binary_specs
 from test_compiler_ops import binary_specs, conv_specs, dense_specs, dw_specs, pool_specs
 
 N_RANDOM = 10
@@ -259,3 +260,52 @@ def test_small_cnn_chain_cmsis(check_cmsis_op, float_io):
         kernels = {row["kernel"] for row in res.layers if row["kernel"]}
         assert any(k.startswith("arm_") for k in kernels)
         assert (res.out_dir / "edgeq_quantize.c").is_file()
+
+
+# ---- ops whose CMSIS-NN call differs from edgeq's kernel (edgeq/compiler/cmsis_calls.py) -----------------------------
+
+
+def _kernels(res, op: str) -> set[str]:
+    return {row["kernel"] for row in res.layers if row["op"] == op}
+
+
+@pytest.mark.tf
+@_settings(4)
+@given(spec=ew_binary_specs())
+def test_maximum_minimum_cmsis(check_cmsis_op, spec):
+    op = spec["op"].upper()
+    res = check_cmsis_op(spec, {op})
+    assert _kernels(res, op) == {f"arm_{spec['op']}_s8"}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("shape,perm", [([3, 5, 7], [0, 2, 3, 1]), ([4, 6], [0, 2, 1]), ([2, 3, 4], [0, 3, 1, 2]),
+                                        ([2, 3, 2, 3], [0, 4, 2, 1, 3])])
+def test_transpose_cmsis(check_cmsis_op, shape, perm):
+    """arm_transpose_s8 up to 4-D (TFLM's CMSIS-NN TRANSPOSE refuses more); a 5-D one stays on edgeq's copy."""
+    res = check_cmsis_op({"op": "transpose", "inputs": [shape], "perm": perm}, {"TRANSPOSE"})
+    assert _kernels(res, "TRANSPOSE") == {"arm_transpose_s8" if len(perm) <= 4 else "edgeq_strided_copy_s8"}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("shapes,ta,tb,const", [
+    ([[2, 3, 4], [2, 5, 4]], False, True, None),  # adj_y: the RHS as CMSIS-NN reads it
+    ([[3, 6]], False, False, [2, 6, 4]),  # a constant RHS: transposed at compile time, broadcast over the batch
+    ([[2, 3, 4], [2, 4, 5]], False, False, None),  # a non-constant RHS without adj_y: edgeq's kernel
+    ([[4, 3], [4, 5]], True, False, None),  # adj_x: edgeq's kernel
+])
+def test_batch_matmul_cmsis(check_cmsis_op, shapes, ta, tb, const):
+    spec = {"op": "matmul", "inputs": shapes, "ranges": [2.0, 3.0][:len(shapes)],
+            "centers": [0.5, -0.5][:len(shapes)], "seed": 3, "transpose_a": ta, "transpose_b": tb,
+            "input_names": ["a_lhs", "b_rhs"][:len(shapes)]}
+    if const:
+        spec["const_shape"] = const
+    res = check_cmsis_op(spec, {"BATCH_MATMUL"})
+    mapped = not ta and (tb or const is not None)
+    assert _kernels(res, "BATCH_MATMUL") == {"arm_batch_matmul_s8" if mapped else "edgeq_batch_matmul_s8"}
+
+
+@pytest.mark.tf
+def test_pad_cmsis(check_cmsis_op):
+    res = check_cmsis_op({"op": "pad", "inputs": [[5, 4, 3]], "padding": [[1, 2], [0, 3]], "seed": 1}, {"PAD"})
+    assert _kernels(res, "PAD") == {"arm_pad_s8"}

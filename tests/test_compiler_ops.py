@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
@@ -284,3 +285,70 @@ def test_requantize_int8(single_op_model, tmp_path, factor, zp):
     binary, res = compile_and_build(path, tmp_path / "out")
     assert res.op_counts == {"QUANTIZE": 1}
     assert_bit_exact(path, binary, random_inputs(path, N_INPUTS, seed=1))
+
+
+# ---- DEQUANTIZE -> float32 -> QUANTIZE inside the graph -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factor,zp,float_out", [(0.37, -7, False), (2.3, 11, True)])
+def test_dequantize_quantize_inside_the_graph(single_op_model, tmp_path, factor, zp, float_out):
+    """RELU -> DEQUANTIZE -> (float32) -> QUANTIZE (another scale and zero point) -> RELU, built by a flatbuffer edit
+    of a RELU model; with ``float_out`` the float tensor is also a model output. Bit-exact with TFLM, on every int8
+    input value."""
+    import copy
+
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    src = single_op_model({"op": "relu", "inputs": [[4, 8, 8]], "max_value": None, "range": 8.0, "seed": 4})
+    mt = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(src.read_bytes(), 0))
+    sg = mt.subgraphs[0]
+    relu = sg.operators[0]
+    codes = {}
+    for name in ("DEQUANTIZE", "QUANTIZE"):
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = getattr(schema.BuiltinOperator, name)
+        code.version = 2 if name == "DEQUANTIZE" else 1
+        mt.operatorCodes.append(code)
+        codes[name] = len(mt.operatorCodes) - 1
+
+    def tensor(like: int, name: bytes, float32: bool = False, scale=None, zero_point=None) -> int:
+        t = copy.deepcopy(sg.tensors[like])
+        t.name, t.buffer = name, 0
+        if float32:
+            t.type, t.quantization = schema.TensorType.FLOAT32, None
+        else:
+            t.quantization.scale, t.quantization.zeroPoint = [scale], [zero_point]
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    def op(code: int, ins: list[int], outs: list[int], like=None):
+        o = copy.deepcopy(like) if like is not None else schema.OperatorT()
+        o.opcodeIndex, o.inputs, o.outputs = code, ins, outs
+        if like is None:
+            o.builtinOptionsType, o.builtinOptions = 0, None
+        sg.operators.append(o)
+
+    t_relu = relu.outputs[0]
+    scale = sg.tensors[t_relu].quantization.scale[0] * factor
+    t_float = tensor(t_relu, b"dequantized", float32=True)
+    t_q = tensor(t_relu, b"requantized", scale=scale, zero_point=zp)
+    t_out = tensor(t_relu, b"relu2", scale=scale, zero_point=zp)
+    op(codes["DEQUANTIZE"], [t_relu], [t_float])
+    op(codes["QUANTIZE"], [t_float], [t_q])
+    op(relu.opcodeIndex, [t_q], [t_out], like=relu)
+    sg.outputs = [t_out, t_float] if float_out else [t_out]
+    b = flatbuffers.Builder(1024)
+    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
+    path = tmp_path / "dq_q.tflite"
+    path.write_bytes(bytes(b.Output()))
+    binary, res = compile_and_build(path, tmp_path / "out")
+    assert res.op_counts == {"RELU": 2, "DEQUANTIZE": 1, "QUANTIZE": 1}
+    kernels = {row["op"]: row["kernel"] for row in res.layers}
+    assert kernels["DEQUANTIZE"] == "edgeq_dequantize_s8_f32" and kernels["QUANTIZE"] == "edgeq_quantize_f32_s8"
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    every = np.resize(np.arange(-128, 128, dtype=np.int8), 4 * 8 * 8)  # every int8 value, 4x
+    batch = [every.tobytes()] + [x.tobytes() for x in random_inputs(path, 3, seed=2)]
+    ref = TflmReference(path).run_many(batch)  # every output (the float one too), raw bytes
+    assert PortableHostReference(path, binary=binary).run_many(batch) == ref

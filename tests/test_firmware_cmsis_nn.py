@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from compiler_util import single_op_model  # noqa: F401  (fixture)
 from fwutil import need_arm
 from test_firmware_qemu import _check_bit_exact
 
@@ -59,3 +60,32 @@ def test_cmsis_nn_firmware_bit_exact_with_tflm(fw, shared_models, key):
     model_c = (res.out_dir / "model" / "model.c").read_text() if (res.out_dir / "model").is_dir() else ""
     if model_c:
         assert "arm_" in model_c
+
+
+#: generated single-op models whose CMSIS-NN call edgeq renders itself (edgeq/compiler/cmsis_calls.py), and the board
+OP_BUILDS = {
+    "bmm-const-m4": ({"op": "matmul", "inputs": [[3, 6]], "const_shape": [2, 6, 4], "ranges": [2.0],
+                      "centers": [0.5], "seed": 3, "input_names": ["a_lhs"]}, "qemu-m4", "arm_batch_matmul_s8"),
+    "bmm-const-m55": ({"op": "matmul", "inputs": [[3, 6]], "const_shape": [2, 6, 4], "ranges": [2.0],
+                       "centers": [0.5], "seed": 3, "input_names": ["a_lhs"]}, "qemu-m55", "arm_batch_matmul_s8"),
+    "transpose-m4": ({"op": "transpose", "inputs": [[3, 5, 7]], "perm": [0, 2, 3, 1]}, "qemu-m4",
+                     "arm_transpose_s8"),
+    "maximum-m4": ({"op": "maximum", "inputs": [[4, 5, 3]], "const_shape": [1, 1, 5, 1], "seed": 2}, "qemu-m4",
+                   "arm_maximum_s8"),  # one input: _check_bit_exact loads one
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("key", list(OP_BUILDS))
+def test_cmsis_nn_op_mappings_on_qemu(single_op_model, tmp_path, cmsis_nn_dir, key):
+    """BATCH_MATMUL (with its MVE vector-sum scratch on the M55), TRANSPOSE and MAXIMUM through their CMSIS-NN
+    functions on the emulated core: raw outputs identical to TFLM's."""
+    need_arm()
+    from edgeq.targets.export import export
+
+    spec, board, function = OP_BUILDS[key]
+    path = single_op_model(spec)
+    res = export(path, board, tmp_path / key, backend="cmsis-nn", cmsis_nn_dir=cmsis_nn_dir, build=True)
+    assert function in (res.out_dir / "model" / "model.c").read_text()
+    for seed in (1, 2):
+        _check_bit_exact(res, path, board, seed=seed)

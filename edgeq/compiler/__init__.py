@@ -186,6 +186,13 @@ def plan_model(model, target: str = "host", backend: str = "portable", cmsis_nn_
     return Planned(graph=graph, target=target, backend=backend, lowered=lw, plan=plan, backend_impl=be)
 
 
+def _kernel_of(be, renderer, layer) -> str | None:
+    """The C function a layer calls (the backend's per-layer choice when it has one)."""
+    if not layer.kernel_name():
+        return None
+    return be.kernel_of(layer) if hasattr(be, "kernel_of") else renderer.fn(layer.kernel_name())
+
+
 def compile_model(model, target: str = "host", backend: str = "portable", out_dir=None, force: bool = False,
                   cmsis_nn_dir=None) -> CompileResult:
     """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring."""
@@ -259,7 +266,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     for layer in lw.layers:
         name = graph.tensors[layer.op.outputs[0]].name if layer.op.outputs else ""
         layers_info.append({"index": layer.index, "op": layer.opcode, "name": name,
-                            "kernel": (renderer.fn(layer.kernel_name()) if layer.kernel_name() else None)})
+                            "kernel": _kernel_of(planned.backend_impl, renderer, layer)})
     return CompileResult(
         out_dir=out_dir, model_name=model_name, sha256=graph.sha256, target=target, backend=backend,
         arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes, const_bytes=const_bytes,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeq.compiler import cmsis_nn as cn
+from edgeq.compiler.cmsis_calls import call_for
 from edgeq.compiler.ops.base import Renderer
 from edgeq.errors import UnsupportedError
 
@@ -44,6 +45,7 @@ CMSIS_FUNCS: dict[str, str] = {
     "elementwise_mul_s8": "arm_elementwise_mul_s8",
     "softmax_s8": "arm_softmax_s8",
     "softmax_s8_s16": "arm_softmax_s8_s16",
+    "pad_s8": "arm_pad_s8",
 }
 
 GLUE_HEADER = "edgeq_cmsis_nn.h"
@@ -119,9 +121,14 @@ class CmsisNNBackend:
     def handles(self, layer) -> bool:
         """Does CMSIS-NN have this layer's kernel (before in-place considerations)?"""
         name = layer.kernel_name()
+        call = call_for(layer)
+        if call is not None:  # an op whose CMSIS-NN call differs from edgeq's (edgeq.compiler.cmsis_calls)
+            return call.applies(layer, self.arch)
         if name not in CMSIS_FUNCS:
             return False
         p = layer.params
+        if name == "pad_s8" and p.get("folded_into") is not None:
+            return False  # folded into its convolution: no call at all
         if name == "convolve_wrapper_s8":
             # grouped convolution: keep edgeq's kernel (TFLM's CMSIS-NN glue does not dispatch groups either)
             return p["filter_dims"][3] == p["input_dims"][3]
@@ -158,6 +165,9 @@ class CmsisNNBackend:
     def _layer_scratch(self, layer) -> int:
         name = layer.kernel_name()
         p = layer.params
+        call = call_for(layer)
+        if call is not None:
+            return call.scratch(layer, self.arch)
         if name == "convolve_wrapper_s8":
             conv = cn.ConvParams(cn.Tile(*p["stride"]), cn.Tile(*p["padding"]), cn.Tile(*p["dilation"]))
             return cn.convolve_wrapper_s8_buffer_size(self.arch, conv, cn.Dims(*p["input_dims"]),
@@ -188,6 +198,9 @@ class CmsisNNBackend:
                     use = False  # in place with a delay ring, or a kernel that cannot: edgeq's portable kernel
             if use:
                 self._cmsis_layers.add(layer.index)
+                call = call_for(layer)
+                if call is not None:
+                    call.setup(layer)
                 if layer.kernel_name().startswith("fully_connected") and self.arch == "mve":
                     self._kernel_sums[layer.index] = self._register_kernel_sums(lw, layer)
             self._bind(layer, use, plan)
@@ -219,9 +232,11 @@ class CmsisNNBackend:
         else:
             ctx_init = None
 
+        call = call_for(layer) if use else None
+
         def c_call(r, _orig=orig, _layer=layer):
             lr = _LayerRenderer(r._ptrs, use, ctx_init)
-            lines = _orig(lr)
+            lines = call.render(_layer, lr, self.arch) if call is not None else _orig(lr)
             if lr.ctx_init is not None and not lr.ctx_used:
                 raise AssertionError(f"cmsis-nn backend: layer {_layer.index} needs a context ({ctx_init}) but its "
                                      f"C call declares none")
@@ -231,7 +246,17 @@ class CmsisNNBackend:
 
     # ---- files -------------------------------------------------------------------------------------------------
     def functions(self, layers) -> list[str]:
-        return sorted({CMSIS_FUNCS[layer.kernel_name()] for layer in layers if layer.index in self._cmsis_layers})
+        return sorted({self.function(layer) for layer in layers if layer.index in self._cmsis_layers})
+
+    def kernel_of(self, layer) -> str:
+        """The function ``layer`` calls in this compile: its CMSIS-NN function, or edgeq's portable kernel."""
+        return self.function(layer) if layer.index in self._cmsis_layers else f"edgeq_{layer.kernel_name()}"
+
+    @staticmethod
+    def function(layer) -> str:
+        """The CMSIS-NN function a mapped layer calls."""
+        call = call_for(layer)
+        return call.function if call is not None else CMSIS_FUNCS[layer.kernel_name()]
 
     def copy_kernels(self, layers, dest: Path) -> list[str]:
         from edgeq.compiler.emit import templates_dir

@@ -166,7 +166,7 @@ def _dynamic_shape(graph: Graph) -> Finding | None:
 
 def mcu_findings(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED_OPS) -> list[Finding]:
     """Everything that stops edgeq's compiler from running this model: unsupported ops first (each with the next
-    step), then the number format, subgraphs, dynamic shapes, QUANTIZE/DEQUANTIZE inside the graph."""
+    step), then the number format, subgraphs, dynamic shapes."""
     out: list[Finding] = unsupported_ops(graph, supported_ops)
     kind = model_kind(graph)
     f = _int16x8_finding(graph) if kind == "int16x8" else _kind_finding(kind)
@@ -178,13 +178,7 @@ def mcu_findings(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED_OP
     f = _dynamic_shape(graph)
     if f is not None:
         out.append(f)
-    io = set(graph.inputs) | set(graph.outputs)
-    for op in graph.operators:
-        if op.opcode in ("QUANTIZE", "DEQUANTIZE") and kind.startswith("int8"):
-            ends = set(op.inputs) | set(op.outputs)
-            if not ends & io:
-                out.append(Finding("inner-quantize", f"{op.opcode} inside the graph (only at float model I/O)",
-                                   where=f"operator {op.index} ({op.opcode})"))
+    # QUANTIZE / DEQUANTIZE inside the graph compile (int8 <-> float32, int8/int16 requantization): no finding
     return out
 
 

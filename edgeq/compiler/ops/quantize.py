@@ -1,5 +1,7 @@
-"""QUANTIZE (float32 -> int8) and DEQUANTIZE (int8 -> float32), only at float model inputs / outputs: the only float
-code, TFLM's AffineQuantize (float division, roundf) and Dequantize (double multiply).
+"""QUANTIZE (float32 -> int8) and DEQUANTIZE (int8 -> float32), at float model inputs / outputs and anywhere inside
+the graph (a DEQUANTIZE -> QUANTIZE pair the converter left between two int8 ops, a float tensor that is a model
+output and also quantized again): the only float code, TFLM's AffineQuantize (float division, roundf) and Dequantize
+(double multiply). A float tensor inside the graph is an arena buffer of float32 like any other activation.
 QUANTIZE int8 -> int8 (the converter's requantization, e.g. before a CONCATENATION of differently scaled inputs) is
 integer only: TFLM's Requantize with QuantizeMultiplier(double(s_in) / double(s_out)). So are the integer type
 changes TFLM's QUANTIZE supports that int16x8 models use at their edges (int16 -> int8, int8 -> int16, int16 -> int32,
@@ -44,12 +46,10 @@ class Quantize(Layer):
             self.params.update(requantize=True, size=out.num_elements, zp_in=x.zero_point, mult=mult, shift=shift,
                                zp_out=out.zero_point, types="s8")
             return
-        if x is None or x.dtype != "float32":
-            raise self.unsupported(
-                f"QUANTIZE from {x.dtype if x else 'nothing'}: only float32 model inputs are quantized",
-                hint="requantizing QUANTIZE inside the graph is not supported; re-quantize the model")
-        if self.op.inputs[0] not in self.graph.inputs:
-            raise self.unsupported("QUANTIZE inside the graph (supported only at float model inputs)")
+        if x is None or x.dtype != "float32" or x.is_constant:
+            what = "a constant" if x is not None and x.is_constant else (x.dtype if x else "nothing")
+            raise self.unsupported(f"QUANTIZE from {what}: only float32 activations (and int8/int16 "
+                                   f"requantization) are quantized", hint="re-quantize the model")
         self.params.update(requantize=False, size=out.num_elements, scale=float(np.float32(out.scale)),
                            zero_point=out.zero_point)
 
@@ -87,9 +87,7 @@ class Dequantize(Layer):
         x = self.require_activation(self.input(0), "input")
         out = self.output()
         if out.dtype != "float32":
-            raise self.unsupported(f"DEQUANTIZE to {out.dtype}: only to float32 model outputs")
-        if self.op.outputs[0] not in self.graph.outputs:
-            raise self.unsupported("DEQUANTIZE inside the graph (supported only at float model outputs)")
+            raise self.unsupported(f"DEQUANTIZE to {out.dtype}: only int8 -> float32")
         self.params.update(size=x.num_elements, scale=float(np.float32(x.scale)), zero_point=x.zero_point)
 
     def kernel_name(self) -> str:

@@ -1,0 +1,188 @@
+"""CMSIS-NN calls for the kernels whose CMSIS-NN twin takes other arguments than edgeq's portable kernel.
+
+The convolution, pooling, FC, ADD/MUL and softmax kernels mirror CMSIS-NN's signatures, so the cmsis-nn backend only
+swaps their names (:data:`edgeq.compiler.backend_cmsis.CMSIS_FUNCS`). The ops added later have portable kernels with
+their own, simpler argument lists; for those this module renders the call TFLM's cmsis_nn kernels make
+(tensorflow/lite/micro/kernels/cmsis_nn/*.cc), from the same parameters the layer's ``prepare()`` computed:
+
+========================  ==================  ========================================================================
+op                        CMSIS-NN function   when (else edgeq's portable kernel, in the same model)
+========================  ==================  ========================================================================
+MAXIMUM / MINIMUM         arm_maximum_s8 /    always (<= 4-D, as the layer); TFLM's EvalMaximum/EvalMinimum for int8
+                          arm_minimum_s8
+TRANSPOSE                 arm_transpose_s8    rank <= 4 (TFLM's TransposeEvalInt8 refuses more; edgeq keeps its
+                                              6-D strided copy there)
+BATCH_MATMUL              arm_batch_matmul_s8 rank <= 4, no adj_x, and the RHS either given transposed (adj_y) or a
+                                              constant, which edgeq transposes at compile time (TFLM transposes it
+                                              into a scratch buffer at every invoke); 4*N bytes of scratch on MVE
+========================  ==================  ========================================================================
+
+PAD maps by name (``edgeq_pad_s8`` has arm_pad_s8's signature). Each mapping is bit-exact with TFLM: data movement
+and comparisons by construction, BATCH_MATMUL because the int32 sums are the same and arm_nn_requantize is TFLM's
+double-rounding MultiplyByQuantizedMultiplier (tests/test_compiler_cmsis_nn.py compares with the TFLM interpreter).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from edgeq.compiler.ops.base import Layer, Renderer, dims4
+from edgeq.compiler.ops.elementwise import ptr
+
+
+def _dims(r: Renderer, name: str, d) -> str:
+    return f"const {r.ty('dims')} {name} = {{{', '.join(str(int(v)) for v in d)}}};"
+
+
+# ---- MAXIMUM / MINIMUM ------------------------------------------------------------------------------------------------
+
+
+def _max_min_ok(layer: Layer, arch: str) -> bool:
+    return all(len(layer.tensor(t).shape) <= 4 for t in (*layer.op.inputs, *layer.op.outputs))
+
+
+def _max_min_call(layer: Layer, r: Renderer, arch: str) -> list[str]:
+    fn = "arm_maximum_s8" if layer.opcode == "MAXIMUM" else "arm_minimum_s8"
+    a, b = layer.op.inputs[0], layer.op.inputs[1]
+    return [
+        _dims(r, "input_1_dims", dims4(layer.tensor(a).shape)),
+        _dims(r, "input_2_dims", dims4(layer.tensor(b).shape)),
+        _dims(r, "output_dims", dims4(layer.output().shape)),
+        "const cmsis_nn_context ctx = {NULL, 0};",
+        f"status = {fn}(&ctx, {ptr(layer, r, a)}, &input_1_dims, {ptr(layer, r, b)}, &input_2_dims, "
+        f"{r.ptr(layer.op.outputs[0])}, &output_dims);",
+    ]
+
+
+# ---- TRANSPOSE --------------------------------------------------------------------------------------------------------
+
+
+def _perm(layer: Layer) -> list[int]:
+    rank = len(layer.input(0).shape)
+    perm = [int(v) for v in layer.input(1).array().reshape(-1)]
+    return [p + rank if p < 0 else p for p in perm]
+
+
+def _transpose_ok(layer: Layer, arch: str) -> bool:
+    return 1 <= len(layer.input(0).shape) <= 4 and bool(layer.params.get("copies"))
+
+
+def _transpose_call(layer: Layer, r: Renderer, arch: str) -> list[str]:
+    # arm_transpose_s8 reads the shape from the first num_dims fields (TFLM passes DimsData()[0..3])
+    shape = [int(d) for d in layer.input(0).shape]
+    out = [int(d) for d in layer.output().shape]
+    perm = _perm(layer)
+    n = len(shape)
+    return [
+        _dims(r, "input_dims", shape + [1] * (4 - n)),
+        _dims(r, "output_dims", out + [1] * (4 - n)),
+        f"static const uint32_t perm[{n}] = {{{', '.join(map(str, perm))}}};",
+        f"const cmsis_nn_transpose_params transpose_params = {{{n}, perm}};",
+        f"status = arm_transpose_s8({ptr(layer, r, layer.op.inputs[0])}, {r.ptr(layer.op.outputs[0])}, "
+        f"&input_dims, &output_dims, &transpose_params);",
+    ]
+
+
+# ---- BATCH_MATMUL -----------------------------------------------------------------------------------------------------
+
+
+def _bmm_ok(layer: Layer, arch: str) -> bool:
+    a, b = layer.input(0), layer.input(1)
+    if len(a.shape) > 4 or len(b.shape) > 4 or len(layer.output().shape) > 4:
+        return False
+    if layer.op.options.get("adj_x"):
+        return False
+    return bool(layer.op.options.get("adj_y")) or b.is_constant
+
+
+def _rhs_transposed(layer: Layer) -> str:
+    """The constant RHS as [..., N, K] (what arm_batch_matmul_s8 reads), registered once per layer."""
+    name = f"edgeq_l{layer.index}_rhs_t"
+    if name not in layer.ctx.consts:
+        b = layer.input(1)
+        arr = b.array()
+        if not layer.op.options.get("adj_y"):
+            arr = np.swapaxes(arr, -1, -2)
+        # read by plain pointer in CMSIS-NN, so RAM-addressable (never AVR flash; CMSIS-NN needs a 32-bit target)
+        layer.ctx.add_const(name, "int8_t", arr, f"layer {layer.index} BATCH_MATMUL rhs {list(arr.shape)} "
+                                                 f"(transposed for arm_batch_matmul_s8)", flash=False)
+    return name
+
+
+def _bmm_dims(shape, rows_cols) -> list[int]:
+    """A [.., rows, K] operand as cmsis_nn_dims {batch, height, rows, K} (batch dims padded in front)."""
+    batch = [int(d) for d in shape[:-2]]
+    batch = [1] * (2 - len(batch)) + batch
+    return batch + list(rows_cols)
+
+
+def _bmm_call(layer: Layer, r: Renderer, arch: str) -> list[str]:
+    p = layer.params["bmm"]
+    a, b, out = layer.input(0), layer.input(1), layer.output()
+    m, k, n = p["rows"], p["depth"], p["cols"]
+    if b.is_constant:
+        rhs = _rhs_transposed(layer)
+    else:
+        rhs = ptr(layer, r, layer.op.inputs[1])
+    out_batch = [int(d) for d in out.shape[:-2]]
+    out_batch = [1] * (2 - len(out_batch)) + out_batch
+    ctx = r.context(layer) if arch == "mve" else "{NULL, 0}"
+    return [
+        _dims(r, "lhs_dims", _bmm_dims(a.shape, (m, k))),
+        _dims(r, "rhs_dims", _bmm_dims(b.shape, (n, k))),
+        _dims(r, "output_dims", out_batch + [m, n]),
+        f"const cmsis_nn_context ctx = {ctx};",
+        f"const cmsis_nn_bmm_params bmm_params = {{{int(bool(layer.op.options.get('adj_x')))}, "
+        f"{int(bool(layer.op.options.get('adj_y')))}, {{{p['lhs_offset']}, {p['rhs_offset']}, {p['output_offset']}, "
+        f"{{-128, 127}}}}}};",
+        f"const cmsis_nn_per_tensor_quant_params quant_params = {{{p['mult']}, {p['shift']}}};",
+        f"status = arm_batch_matmul_s8(&ctx, &bmm_params, &quant_params, &lhs_dims, "
+        f"{ptr(layer, r, layer.op.inputs[0])}, &rhs_dims, (const int8_t *){rhs}, &output_dims, "
+        f"{r.ptr(layer.op.outputs[0])});",
+    ]
+
+
+def _bmm_setup(layer: Layer) -> None:
+    if layer.input(1).is_constant:
+        _rhs_transposed(layer)
+
+
+def _bmm_scratch(layer: Layer, arch: str) -> int:
+    # MVE: arm_vector_sum_s8 of the RHS into ctx.buf (N int32); the scalar and DSP paths read no buffer
+    return 4 * layer.params["bmm"]["cols"] if arch == "mve" else 0
+
+
+# ---- the table the backend reads ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CmsisCall:
+    """How one edgeq kernel runs on CMSIS-NN: the function, when it applies, the call, the scratch it needs."""
+
+    function: str
+    applies: Callable[[Layer, str], bool]
+    render: Callable[[Layer, Renderer, str], list[str]]
+    scratch: Callable[[Layer, str], int] = lambda layer, arch: 0
+    #: registers the constant data the call reads (before model_data.c is written), once the layer is mapped
+    setup: Callable[[Layer], None] = lambda layer: None
+
+
+#: edgeq kernel name (Layer.kernel_name()) -> its CMSIS-NN call
+CMSIS_CALLS: dict[str, CmsisCall] = {
+    "maximum_s8": CmsisCall("arm_maximum_s8", _max_min_ok, _max_min_call),
+    "minimum_s8": CmsisCall("arm_minimum_s8", _max_min_ok, _max_min_call),
+    "batch_matmul_s8": CmsisCall("arm_batch_matmul_s8", _bmm_ok, _bmm_call, _bmm_scratch, _bmm_setup),
+}
+
+
+def transpose_call(layer: Layer) -> CmsisCall | None:
+    """TRANSPOSE shares edgeq's strided-copy kernel with the other data-movement ops: it is told apart by opcode."""
+    return CmsisCall("arm_transpose_s8", _transpose_ok, _transpose_call) if layer.opcode == "TRANSPOSE" else None
+
+
+def call_for(layer: Layer) -> CmsisCall | None:
+    """The CMSIS-NN call for ``layer`` (before checking that it applies), or None."""
+    return transpose_call(layer) or CMSIS_CALLS.get(layer.kernel_name())
