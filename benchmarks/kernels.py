@@ -94,13 +94,19 @@ def ratio(a: int | None, b: int | None) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
-    ap.add_argument("--backends", default="portable,cmsis-nn", help="comma-separated: portable, cmsis-nn")
+    ap.add_argument("--backends", default=None,
+                    help="comma-separated: portable, cmsis-nn (default: both, cmsis-nn when a checkout is found)")
     ap.add_argument("--board", default="qemu-m4", choices=["qemu-m4"],
                     help="emulated board (only qemu-m4 is measured per layer today)")
     ap.add_argument("--layers", action="store_true", help="also print every layer")
     ap.add_argument("--out", default=str(RESULTS / "kernels.md"), help="markdown report ('' to write none)")
     args = ap.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    cmsis = os.environ.get("EDGEQ_CMSIS_NN_DIR") or str(REPO.parent / "shared" / "third_party" / "cmsis-nn")
+    if args.backends is None:
+        args.backends = "portable,cmsis-nn" if Path(cmsis).is_dir() else "portable"
+        if not Path(cmsis).is_dir():
+            print(f"kernels.py: no CMSIS-NN checkout at {cmsis} (EDGEQ_CMSIS_NN_DIR): portable only", file=sys.stderr)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for m in models:
         if m not in MODELS:
@@ -108,7 +114,6 @@ def main() -> int:
     for b in backends:
         if b not in ("portable", "cmsis-nn"):
             ap.error(f"unknown backend {b!r}: use portable, cmsis-nn")
-    cmsis = os.environ.get("EDGEQ_CMSIS_NN_DIR") or str(REPO.parent / "shared" / "third_party" / "cmsis-nn")
     if "cmsis-nn" in backends and not Path(cmsis).is_dir():
         print(f"kernels.py: no CMSIS-NN checkout at {cmsis}; set EDGEQ_CMSIS_NN_DIR or use --backends portable",
               file=sys.stderr)

@@ -126,6 +126,25 @@ def test_depthwise_conv2d(check_op, spec):
     check_op(spec, {"DEPTHWISE_CONV_2D"})
 
 
+#: 3x3 depthwise with depth multiplier 1 runs edgeq_depthwise_conv_3x3_s8 (interior taps unrolled, borders by
+#: valid taps): channels not a multiple of 4, strides, VALID and SAME, inputs narrower than the filter, no bias
+DEPTHWISE_3X3 = [
+    {"op": "dw", "inputs": [[6, 5, 7]], "mult": 1, "kernel": [3, 3], "strides": [1, 1], "dilation": [1, 1],
+     "padding": "same", "act": "relu", "bias": True, "range": 4.0, "seed": 1},
+    {"op": "dw", "inputs": [[9, 8, 8]], "mult": 1, "kernel": [3, 3], "strides": [2, 2], "dilation": [1, 1],
+     "padding": "same", "act": "relu6", "bias": False, "range": 2.0, "seed": 2},
+    {"op": "dw", "inputs": [[4, 7, 12]], "mult": 1, "kernel": [3, 3], "strides": [1, 2], "dilation": [1, 1],
+     "padding": "valid", "act": None, "bias": True, "range": 8.0, "seed": 3},
+    {"op": "dw", "inputs": [[1, 2, 3]], "mult": 1, "kernel": [3, 3], "strides": [1, 1], "dilation": [1, 1],
+     "padding": "same", "act": None, "bias": True, "range": 0.5, "seed": 4},
+]
+
+
+@pytest.mark.parametrize("spec", DEPTHWISE_3X3, ids=lambda s: f"{s['inputs'][0]}s{s['strides']}{s['padding']}")
+def test_depthwise_conv2d_3x3(check_op, spec):
+    check_op(spec, {"DEPTHWISE_CONV_2D"})
+
+
 # ---- FULLY_CONNECTED ------------------------------------------------------------------------------------------------
 
 

@@ -11,15 +11,30 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.compiler.ops.base import Renderer
-from edgeq.compiler.ops.conv import WindowLayer, conv_common, dims, tile
+from edgeq.compiler.ops.conv import WindowLayer, bounded_requantization, conv_common, dims, tile
 
 
 class DepthwiseConv2D(WindowLayer):
+    """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets) a 3x3 filter with depth multiplier 1 and no
+    dilation runs edgeq_depthwise_conv_3x3_s8 (nine taps unrolled inside the input, cheaper requantization) when its
+    accumulators allow edgeq_requantize_bounded; every other one the general edgeq_depthwise_conv_wrapper_s8."""
+
     OPS = ("DEPTHWISE_CONV_2D",)
     SOURCES = ("edgeq_depthwise_conv_s8.c",)
 
     def prepare(self) -> None:
         conv_common(self, depthwise=True)
+        p = self.params
+        p["dw3x3"] = False
+        if (self.ctx.backend == "portable" and self.ctx.target != "avr" and p["filter_dims"][1:3] == (3, 3)
+                and p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1)):
+            w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
+            bias = self.input(2).array() if self.input(2) is not None else None
+            p["dw3x3"] = bounded_requantization(w, bias, self.ctx.consts[p["shift"]].values)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_depthwise_conv_3x3_s8.c",) if self.params.get("dw3x3") else self.SOURCES
 
     def kernel_name(self) -> str:
         return "depthwise_conv_wrapper_s8"
@@ -41,7 +56,8 @@ class DepthwiseConv2D(WindowLayer):
             f"const {r.ty('dims')} filter_dims = {dims(p['filter_dims'])};",
             f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {cout}}};",
             f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
-            f"status = {r.fn('depthwise_conv_wrapper_s8')}(&ctx, &dw_conv_params, &quant_params, &input_dims, "
+            f"status = {r.fn('depthwise_conv_3x3_s8' if p.get('dw3x3') else 'depthwise_conv_wrapper_s8')}(&ctx, "
+            f"&dw_conv_params, &quant_params, &input_dims, "
             f"{r.cptr(self.data_input)}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
             f"&output_dims, {r.ptr(self.op.outputs[0])});",
         ]
