@@ -214,6 +214,9 @@ def _keras_model(spec: dict):
             y = keras.layers.Activation(spec["act"])(y)
     elif op == "transpose":
         y = keras.ops.transpose(x, axes=tuple(spec["perm"]))
+    elif op == "transpose_mean":  # TRANSPOSE then MEAN (folded when the transpose only moves reduced axes)
+        y = keras.ops.mean(keras.ops.transpose(x, axes=tuple(spec["perm"])), axis=tuple(spec["axis"]),
+                           keepdims=spec.get("keepdims", False))
     elif op == "strided_slice":  # python slicing of the batch-1 tensor: begin/end/step per axis (None = open)
         y = x[tuple(slice(*a) for a in spec["slices"])]
     elif op == "gather":

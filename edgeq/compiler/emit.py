@@ -201,10 +201,12 @@ def memory_report(layers, plan, graph, buffers) -> list[dict]:
         i = layer.index
         entry = plan.per_layer[i] if i < len(plan.per_layer) else {}
         out = layer.op.outputs[0] if layer.op.outputs else None
+        folded = layer.params.get("folded_into")  # a PAD / TRANSPOSE folded into its reader: no buffer
         report.append({
             "index": i,
             "op": layer.opcode,
-            "out_bytes": sum(graph.tensors[t].nbytes for t in layer.op.outputs),
+            "out_bytes": 0 if folded is not None else sum(graph.tensors[t].nbytes for t in layer.op.outputs),
+            "folded_into": folded,
             "live_bytes": entry.get("live_bytes", 0),
             "high_water": entry.get("high_water", 0),
             "scratch": entry.get("scratch", 0),
@@ -220,6 +222,8 @@ def memory_rows(report: list[dict]) -> list[str]:
     for r in report:
         note = "alias" if r["alias"] else ("in place" + (f", {r['ring_bytes']} B ring" if r["ring_bytes"] else "")
                                            if r["inplace"] else "")
+        if r.get("folded_into") is not None:
+            note = f"folded into layer {r['folded_into']}"
         rows.append(f"{r['index']:5d}  {r['op']:<20s} {r['out_bytes']:9d}  {r['live_bytes']:11d}  "
                     f"{r['high_water']:10d}  {r['scratch']:7d}  {note}".rstrip())
     return rows

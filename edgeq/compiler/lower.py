@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from edgeq.compiler.ops import LAYERS
 from edgeq.compiler.ops.base import Layer, LowerContext, check_requantization
 from edgeq.compiler.ops.pad import pad_folds
+from edgeq.compiler.ops.transpose import transpose_folds
 from edgeq.compiler.planner import BufferReq
 from edgeq.errors import ModelError, UnsupportedError
 from edgeq.tflite.check import MCU_SUPPORTED_OPS, int16_blockers, model_kind, unsupported_ops
@@ -105,10 +106,14 @@ def lower(graph: Graph, target: str = "host", backend: str = "portable") -> Lowe
     layers: list[Layer] = []
     folds = pad_folds(graph)
     folded = {f.pad_index: conv for conv, f in folds.items()}
+    t_folds = transpose_folds(graph)
+    folded.update({f.transpose_index: mean for mean, f in t_folds.items()})
     for op in graph.operators:
         layer = LAYERS[op.opcode](op=op, ctx=ctx)
         if op.index in folds:
             layer.params["fold"] = folds[op.index]
+        if op.index in t_folds:
+            layer.params["transpose_fold"] = t_folds[op.index]
         if op.index in folded:
             layer.params["folded_into"] = folded[op.index]
         before = len(ctx.consts)

@@ -5,6 +5,8 @@ QuantizeMultiplier(s_in / s_out) at Prepare and folds 1/num_elements_in_axis int
     shift_n = min(floor(log2(n)), 32, 31 + shift);  multiplier = (multiplier << shift_n) // n;  shift -= shift_n
 then output = MultiplyByQuantizedMultiplier(sum - zp_in * n, multiplier, shift) + zp_out. Here both steps run once,
 at compile time.
+With a TRANSPOSE folded into it (``params["transpose_fold"]``, edgeq.compiler.ops.transpose.transpose_folds) the
+kernel reduces the TRANSPOSE's input over the permuted axes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class Mean(Layer):
         kept = [int(x.shape[k]) for k in range(rank) if k not in resolved]
         if math.prod(kept) != out.num_elements:
             raise self.unsupported(f"output {list(out.shape)} does not match MEAN of {list(x.shape)} over {resolved}")
+        fold = self.params.get("transpose_fold")
+        if fold is not None:  # reduce the TRANSPOSE's input (same scale and zero point) over the permuted axes
+            x = self.tensor(fold.source)
+            resolved = [fold.perm[a] for a in resolved]
         mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
         if n_axis > 0:
             shift_n = min(n_axis.bit_length() - 1, 32, 31 + shift)
@@ -53,6 +59,15 @@ class Mean(Layer):
         self.params.update(input_dims=dims4(x.shape), reduce=tuple(reduce), zp_in=x.zero_point,
                            zp_out=out.zero_point, n=n_axis, mult=mult, shift=shift)
 
+    @property
+    def data_input(self) -> int:
+        """The tensor the kernel reads: input 0, or the input of a TRANSPOSE folded into this layer."""
+        fold = self.params.get("transpose_fold")
+        return fold.source if fold is not None else self.op.inputs[0]
+
+    def reads(self) -> list[int]:
+        return [self.data_input]
+
     def kernel_name(self) -> str:
         return "mean_s8"
 
@@ -62,6 +77,6 @@ class Mean(Layer):
         return [
             f"const {r.ty('dims')} input_dims = {{{d[0]}, {d[1]}, {d[2]}, {d[3]}}};",
             f"const {r.ty('dims')} reduce = {{{red[0]}, {red[1]}, {red[2]}, {red[3]}}};",
-            f"status = {r.fn('mean_s8')}({r.cptr(self.op.inputs[0])}, &input_dims, &reduce, {p['zp_in']}, {p['n']}, "
+            f"status = {r.fn('mean_s8')}({r.cptr(self.data_input)}, &input_dims, &reduce, {p['zp_in']}, {p['n']}, "
             f"{p['mult']}, {p['shift']}, {p['zp_out']}, {r.ptr(self.op.outputs[0])});",
         ]

@@ -18,26 +18,6 @@ static int32_t edgeq_logistic_q4(int32_t a)
     return a > 0 ? positive : INT32_MAX - positive;
 }
 
-void edgeq_logistic_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
-                       int32_t input_multiplier, int32_t input_left_shift, int8_t *output)
-{
-    int32_t i;
-    for (i = 0; i < size; ++i) {
-        const int32_t x = (int32_t)input[i] - input_zero_point;
-        if (x <= -input_range_radius) {
-            output[i] = -128;
-        } else if (x >= input_range_radius) {
-            output[i] = 127;
-        } else {
-            const int32_t x_q4 = edgeq_requantize(x, input_multiplier, input_left_shift);
-            int32_t v = edgeq_rdbpot(edgeq_logistic_q4(x_q4), 31 - 8) - 128;
-            v = v < -128 ? -128 : v;
-            v = v > 127 ? 127 : v;
-            output[i] = (int8_t)v;
-        }
-    }
-}
-
 /* gemmlowp tanh() of a Q4.27 value, result Q0.31: -tanh(-|a|) = (1 - e^(-2|a|)) / (1 + e^(-2|a|)) */
 static int32_t edgeq_tanh_q4(int32_t a)
 {
@@ -52,8 +32,11 @@ static int32_t edgeq_tanh_q4(int32_t a)
     return a < 0 ? -t : t;
 }
 
-void edgeq_tanh_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
-                   int32_t input_multiplier, int32_t input_left_shift, int8_t *output)
+/* LOGISTIC and TANH: the input outside +-input_range_radius saturates; inside, it is rescaled to Q4.27 and the
+ * Q0.31 curve value rounded to the int8 output (LOGISTIC: scale 1/256, zero point -128; TANH: scale 1/128, zero
+ * point 0). */
+static void edgeq_curve_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
+                           int32_t input_multiplier, int32_t input_left_shift, int32_t is_tanh, int8_t *output)
 {
     int32_t i;
     for (i = 0; i < size; ++i) {
@@ -63,12 +46,26 @@ void edgeq_tanh_s8(const int8_t *input, int32_t size, int32_t input_zero_point, 
         } else if (x >= input_range_radius) {
             output[i] = 127;
         } else {
-            int32_t v = edgeq_rdbpot(edgeq_tanh_q4(edgeq_requantize(x, input_multiplier, input_left_shift)), 31 - 7);
+            const int32_t x_q4 = edgeq_requantize(x, input_multiplier, input_left_shift);
+            int32_t v = is_tanh ? edgeq_rdbpot(edgeq_tanh_q4(x_q4), 31 - 7)
+                                : edgeq_rdbpot(edgeq_logistic_q4(x_q4), 31 - 8) - 128;
             v = v < -128 ? -128 : v;
             v = v > 127 ? 127 : v;
             output[i] = (int8_t)v;
         }
     }
+}
+
+void edgeq_logistic_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
+                       int32_t input_multiplier, int32_t input_left_shift, int8_t *output)
+{
+    edgeq_curve_s8(input, size, input_zero_point, input_range_radius, input_multiplier, input_left_shift, 0, output);
+}
+
+void edgeq_tanh_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t input_range_radius,
+                   int32_t input_multiplier, int32_t input_left_shift, int8_t *output)
+{
+    edgeq_curve_s8(input, size, input_zero_point, input_range_radius, input_multiplier, input_left_shift, 1, output);
 }
 
 static void edgeq_max_min_s8(const int8_t *a, const int32_t *sa, const int8_t *b, const int32_t *sb,
