@@ -265,95 +265,131 @@ def run_demo(opts: DemoOptions) -> DemoReport:
 
 
 def _run(opts: DemoOptions, out: Path) -> DemoReport:
-    from edgeq.convert._tf import import_keras
-    from edgeq.convert.digits import load_digits_split, train_digits_cnn
-    from edgeq.targets.boards import get_board
+    """Run every step into ``out``; a step that fails or cannot run is recorded, and the steps after it that need its
+    result are recorded as not run."""
+    return _DemoRun(opts, out).run()
 
-    report = DemoReport(out)
-    report.tools = find_tools(opts)
-    board, sketch_board = get_board(opts.board), get_board(opts.arduino_board)
-    steps = _Steps(report, total=8 if not opts.port else 7, progress=opts.progress)
-    present = [t for t, p in report.tools.items() if p]
-    absent = [t for t, p in report.tools.items() if not p]
-    steps.say(f"tools: {', '.join(present) or 'none'} found" + (f"; absent: {', '.join(absent)}" if absent else ""))
-    models = out / "models"
-    models.mkdir()
-    state: dict[str, Any] = {}
-    made_by: dict[str, str] = {}  # state key -> the step that makes it
 
-    def need(*keys: str) -> None:
+class _DemoRun:
+    """One demo run: the steps, in order, as methods; what one step makes for the next is kept in ``state``."""
+
+    #: state key -> the step that makes it (named when a later step cannot run without it)
+    MADE_BY = {"digits": "load the digits data", "float_model": "train", "qat_path": "quantization-aware training",
+               "qat_tflite": "quantization-aware training", "firmware": "export and build firmware"}
+
+    def __init__(self, opts: DemoOptions, out: Path):
+        from edgeq.targets.boards import get_board
+
+        self.opts, self.out = opts, out
+        self.report = DemoReport(out)
+        self.report.tools = find_tools(opts)
+        self.board, self.sketch_board = get_board(opts.board), get_board(opts.arduino_board)
+        self.steps = _Steps(self.report, total=8 if not opts.port else 7, progress=opts.progress)
+        self.models = out / "models"
+        self.state: dict[str, Any] = {}
+
+    def run(self) -> DemoReport:
+        opts, out, report, steps = self.opts, self.out, self.report, self.steps
+        present = [t for t, p in report.tools.items() if p]
+        absent = [t for t, p in report.tools.items() if not p]
+        steps.say(f"tools: {', '.join(present) or 'none'} found" + (f"; absent: {', '.join(absent)}" if absent else ""))
+        self.models.mkdir()
+        steps.run("load the digits data", self.data)
+        steps.run(f"train a small float CNN ({opts.epochs} epochs)", self.train)
+        steps.run("post-training quantization to int8 (edgeq quantize)", self.ptq)
+        steps.run(f"quantization-aware training ({opts.qat_epochs} epochs, edgeq qat)", self.qat)
+        steps.run("compare float / PTQ / QAT (size, accuracy, per-layer SQNR)", self.compare)
+        steps.run(f"export an Arduino sketch for {opts.arduino_board} (edgeq export --build)", self.export_sketch)
+        if not opts.port:
+            steps.run(f"export and build firmware for {opts.board} (edgeq export --build)", self.export_firmware)
+        target = opts.port or f"{opts.board} (emulated)"
+        steps.run(f"benchmark on {target} over serial, verifying every output (edgeq bench)", self.bench)
+
+        (out / "REPORT.md").write_text(markdown(report, opts))
+        (out / "demo.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
+        report.files["report"] = str(out / "REPORT.md")
+        return report
+
+    def need(self, *keys: str) -> None:
         for key in keys:
-            if key not in state:
-                raise NotRun(f"needs the {key.replace('_', ' ')} from the step '{made_by.get(key, '?')}', "
+            if key not in self.state:
+                raise NotRun(f"needs the {key.replace('_', ' ')} from the step '{self.MADE_BY.get(key, '?')}', "
                              f"which did not succeed")
 
-    def data(step: Step):
-        state["digits"] = d = load_digits_split(seed=opts.seed)
-        np.save(models / "test_x.npy", d.x_test)
-        np.save(models / "test_y.npy", d.y_test)
+    def data(self, step: Step):
+        from edgeq.convert.digits import load_digits_split
+
+        self.state["digits"] = d = load_digits_split(seed=self.opts.seed)
+        np.save(self.models / "test_x.npy", d.x_test)
+        np.save(self.models / "test_y.npy", d.y_test)
         step.note = f"sklearn digits: {len(d.x_train)} train / {len(d.x_test)} test, 8x8x1"
 
-    def train(step: Step):
-        need("digits")
-        path = models / "digits_float.keras"
-        acc = train_digits_cnn(path, "small", epochs=opts.epochs, seed=opts.seed, data=state["digits"])
-        state["float_model"] = import_keras().models.load_model(path)
-        state["float_path"] = path
-        report.models["float"] = {"path": str(path), "accuracy": acc}
+    def train(self, step: Step):
+        from edgeq.convert._tf import import_keras
+        from edgeq.convert.digits import train_digits_cnn
+
+        self.need("digits")
+        path = self.models / "digits_float.keras"
+        opts = self.opts
+        acc = train_digits_cnn(path, "small", epochs=opts.epochs, seed=opts.seed, data=self.state["digits"])
+        self.state["float_model"] = import_keras().models.load_model(path)
+        self.state["float_path"] = path
+        self.report.models["float"] = {"path": str(path), "accuracy": acc}
         step.note = f"test accuracy {acc:.4f}"
 
-    def ptq(step: Step):
+    def ptq(self, step: Step):
         from edgeq.api import quantize
 
-        need("float_model")
-        path = models / "digits_ptq_int8.tflite"
-        res = quantize(state["float_path"], "int8", data=state["digits"].x_train, calibration="minmax",
+        self.need("float_model")
+        path = self.models / "digits_ptq_int8.tflite"
+        res = quantize(self.state["float_path"], "int8", data=self.state["digits"].x_train, calibration="minmax",
                        per_tensor_dense=True, output=path)
-        report.models["ptq_int8"] = {"path": str(path), "bytes": res.size_after, "kind": res.kind}
+        self.report.models["ptq_int8"] = {"path": str(path), "bytes": res.size_after, "kind": res.kind}
         step.note = f"{res.size_after:,} B, {res.kind}"
 
-    def qat(step: Step):
+    def qat(self, step: Step):
         from edgeq.qat import run_qat
 
-        need("float_model")
-        d = state["digits"]
+        self.need("float_model")
+        d = self.state["digits"]
 
         def on_epoch(epoch: int, total: int, row: dict) -> None:
-            steps.say(f"      QAT epoch {epoch}/{total}: loss {row.get('loss', float('nan')):.4f} "
-                      f"accuracy {row.get('accuracy', float('nan')):.4f}")
+            self.steps.say(f"      QAT epoch {epoch}/{total}: loss {row.get('loss', float('nan')):.4f} "
+                           f"accuracy {row.get('accuracy', float('nan')):.4f}")
 
-        res = run_qat(state["float_model"], d.x_train, d.y_train, x_val=d.x_test, y_val=d.y_test,
-                      epochs=opts.qat_epochs, seed=opts.seed, on_epoch=on_epoch, source="digits_float.keras")
-        path = models / "digits_qat_int8.tflite"
+        res = run_qat(self.state["float_model"], d.x_train, d.y_train, x_val=d.x_test, y_val=d.y_test,
+                      epochs=self.opts.qat_epochs, seed=self.opts.seed, on_epoch=on_epoch,
+                      source="digits_float.keras")
+        path = self.models / "digits_qat_int8.tflite"
         res.save(path)
-        state["qat_tflite"], state["qat_path"] = res.tflite, path
-        report.models["qat_int8"] = {"path": str(path), "bytes": res.int8_bytes, "kind": res.kind,
-                                     "accuracy": res.int8_accuracy, "engine": res.int8_engine}
+        self.state["qat_tflite"], self.state["qat_path"] = res.tflite, path
+        self.report.models["qat_int8"] = {"path": str(path), "bytes": res.int8_bytes, "kind": res.kind,
+                                          "accuracy": res.int8_accuracy, "engine": res.int8_engine}
         step.note = f"int8 test accuracy {res.int8_accuracy:.4f} ({res.int8_bytes:,} B)"
 
-    def compare(step: Step):
+    def compare(self, step: Step):
         from edgeq.qat.report import compare as compare_models
         from edgeq.qat.report import write_report
 
-        need("float_model", "qat_tflite")
-        d = state["digits"]
-        cmp = compare_models(state["float_model"], state["qat_tflite"], d.x_test, d.y_test,
+        self.need("float_model", "qat_tflite")
+        d = self.state["digits"]
+        cmp = compare_models(self.state["float_model"], self.state["qat_tflite"], d.x_test, d.y_test,
                              calibration_data=d.x_train, name="digits CNN")
-        write_report([cmp], out / "quantization.md", out / "quantization.png")
-        report.quantization = cmp.rows()
-        report.files["quantization_report"] = str(out / "quantization.md")
-        report.files["quantization_plot"] = str(out / "quantization.png")
+        write_report([cmp], self.out / "quantization.md", self.out / "quantization.png")
+        self.report.quantization = cmp.rows()
+        self.report.files["quantization_report"] = str(self.out / "quantization.md")
+        self.report.files["quantization_plot"] = str(self.out / "quantization.png")
         step.note = "; ".join(f"{r['variant']} {r['bytes']:,} B acc {r['accuracy']:.4f}" for r in cmp.rows())
 
-    def export_sketch(step: Step):
+    def export_sketch(self, step: Step):
         from edgeq.api import export
 
-        need("qat_path")
-        missing = _absent(_build_tools(sketch_board), report.tools)
-        res = export(state["qat_path"], opts.arduino_board, out / "arduino", build=missing is None, force=True,
-                     name="DigitsDemo")
-        report.exports["arduino"] = res.to_dict()
-        sketch = Path(res.sketch).relative_to(out) if res.sketch else "sketch"
+        self.need("qat_path")
+        missing = _absent(_build_tools(self.sketch_board), self.report.tools)
+        res = export(self.state["qat_path"], self.opts.arduino_board, self.out / "arduino", build=missing is None,
+                     force=True, name="DigitsDemo")
+        self.report.exports["arduino"] = res.to_dict()
+        sketch = Path(res.sketch).relative_to(self.out) if res.sketch else "sketch"
         step.note = f"{sketch} ({res.board.name}; {res.fit.summary()})"
         if missing:
             step.status = "skipped"
@@ -361,73 +397,55 @@ def _run(opts: DemoOptions, out: Path) -> DemoReport:
         elif res.build is not None and res.build.flash_bytes:
             step.note += f"; built: flash {res.build.flash_bytes:,} B, RAM {res.build.ram_bytes:,} B"
 
-    def export_firmware(step: Step):
+    def export_firmware(self, step: Step):
         from edgeq.api import export
 
-        need("qat_path")
-        missing = _absent(_build_tools(board), report.tools)
-        res = export(state["qat_path"], opts.board, out / "firmware", build=missing is None, force=True,
-                     name="digits_qat")
-        report.exports["firmware"] = res.to_dict()
+        self.need("qat_path")
+        missing = _absent(_build_tools(self.board), self.report.tools)
+        res = export(self.state["qat_path"], self.opts.board, self.out / "firmware", build=missing is None,
+                     force=True, name="digits_qat")
+        self.report.exports["firmware"] = res.to_dict()
         if missing:
             step.status = "skipped"
             step.note = f"sources written to firmware/, not built: {missing}"
-            state["firmware_skipped"] = missing
+            self.state["firmware_skipped"] = missing
             return
         b = res.build
         if b is None or not b.firmware:
-            raise EdgeqError("the build finished without a firmware image", where=str(out / "firmware"),
+            raise EdgeqError("the build finished without a firmware image", where=str(self.out / "firmware"),
                              hint=(b.note if b is not None and b.note else None))
-        state["firmware"] = out / "firmware"
-        step.note = f"{board.name}: built {Path(b.firmware).name}: flash {b.flash_bytes:,} B, RAM {b.ram_bytes:,} B"
+        self.state["firmware"] = self.out / "firmware"
+        step.note = (f"{self.board.name}: built {Path(b.firmware).name}: flash {b.flash_bytes:,} B, "
+                     f"RAM {b.ram_bytes:,} B")
 
-    def bench(step: Step):
+    def bench(self, step: Step):
         from edgeq.bench import device
         from edgeq.bench.report import write_plot
 
-        need("qat_path")
-        if not opts.port:
-            if "firmware_skipped" in state:
-                raise Skip(f"no firmware to run: {state['firmware_skipped']}")
-            missing = _absent(_run_tools(board), report.tools)
+        self.need("qat_path")
+        if not self.opts.port:
+            if "firmware_skipped" in self.state:
+                raise Skip(f"no firmware to run: {self.state['firmware_skipped']}")
+            missing = _absent(_run_tools(self.board), self.report.tools)
             if missing:
                 raise Skip(missing)
-            need("firmware")
-        d = state["digits"]
-        inputs = out / "models" / "bench_inputs.npy"
+            self.need("firmware")
+        opts, d = self.opts, self.state["digits"]
+        inputs = self.models / "bench_inputs.npy"
         np.save(inputs, d.x_test[: opts.runs])
-        res = device(state["qat_path"], port=opts.port, board=None if opts.port else opts.board,
-                     firmware=None if opts.port else state["firmware"], inputs=inputs, runs=opts.runs, verify=True,
-                     output=out / "bench.json", progress=opts.progress and sys.stderr.isatty())
+        res = device(self.state["qat_path"], port=opts.port, board=None if opts.port else opts.board,
+                     firmware=None if opts.port else self.state["firmware"], inputs=inputs, runs=opts.runs,
+                     verify=True, output=self.out / "bench.json", progress=opts.progress and sys.stderr.isatty())
         rep = res.report
-        write_plot(rep, out / "bench.png")
-        report.bench = rep
-        report.files["bench_json"] = str(out / "bench.json")
-        report.files["bench_plot"] = str(out / "bench.png")
+        write_plot(rep, self.out / "bench.png")
+        self.report.bench = rep
+        self.report.files["bench_json"] = str(self.out / "bench.json")
+        self.report.files["bench_plot"] = str(self.out / "bench.png")
         step.note = (f"{res.verified}/{res.runs} outputs bit-exact with the reference; p50 "
                      f"{res.p50:,.0f} {res.unit}, p99 {res.p99:,.0f} {res.unit}")
         if not res.all_verified:
             raise EdgeqError(f"{res.mismatches} of {res.runs} device outputs differ from the reference "
-                             f"({res.verified} verified)", where=opts.port or opts.board)
-
-    made_by.update(digits="load the digits data", float_model="train", qat_path="quantization-aware training",
-                   qat_tflite="quantization-aware training", firmware="export and build firmware")
-    steps.run("load the digits data", data)
-    steps.run(f"train a small float CNN ({opts.epochs} epochs)", train)
-    steps.run("post-training quantization to int8 (edgeq quantize)", ptq)
-    steps.run(f"quantization-aware training ({opts.qat_epochs} epochs, edgeq qat)", qat)
-    steps.run("compare float / PTQ / QAT (size, accuracy, per-layer SQNR)", compare)
-    steps.run(f"export an Arduino sketch for {opts.arduino_board} (edgeq export --build)", export_sketch)
-    if not opts.port:
-        steps.run(f"export and build firmware for {opts.board} (edgeq export --build)", export_firmware)
-    target = opts.port or f"{opts.board} (emulated)"
-    steps.run(f"benchmark on {target} over serial, verifying every output (edgeq bench)", bench)
-
-    text = markdown(report, opts)
-    (out / "REPORT.md").write_text(text)
-    (out / "demo.json").write_text(json.dumps(report.to_dict(), indent=2, default=str))
-    report.files["report"] = str(out / "REPORT.md")
-    return report
+                             f"({res.verified} verified)", where=self.opts.port or self.opts.board)
 
 
 def status_lines(report: DemoReport) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from edgeq.errors import EdgeqError, ToolchainError, UnsupportedError
+from edgeq.errors import EdgeqError, UnsupportedError
 
 CALIBRATIONS: tuple[str, ...] = ("minmax", "percentile", "mse", "entropy")
 #: ops whose int8 output scale comes straight from the output's own calibrated range
@@ -205,10 +205,8 @@ class _EntropyIgnoringZeros:
 
 def make_calibration_observer(method: str):
     """The observer edgeq calibrates a tensor with (entropy ignores exact zeros, see above)."""
-    try:
-        from edgeq.quant.observers import make_observer  # noqa: PLC0415
-    except ModuleNotFoundError as exc:  # pragma: no cover - part of edgeq
-        raise ToolchainError(f"edgeq.quant.observers is missing ({exc})") from None
+    from edgeq.quant.observers import make_observer
+
     if method == "entropy":
         return _EntropyIgnoringZeros(make_observer)
     return make_observer(method)

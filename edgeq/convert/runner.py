@@ -25,19 +25,10 @@ from edgeq.errors import ModelError, ToolchainError
 
 
 def _interpreter_class() -> tuple[Any, Any]:
-    try:
-        from edgeq.runtime.loader import get_runtime  # noqa: PLC0415
+    from edgeq.runtime.loader import get_runtime
 
-        rt = get_runtime("auto")
-        return rt.interpreter_cls, rt.op_resolver_type
-    except ModuleNotFoundError:
-        pass
-    try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: PLC0415
-
-        return Interpreter, OpResolverType
-    except ModuleNotFoundError:
-        raise ToolchainError("no TFLite interpreter installed", hint='pip install "edgeq[pi]"') from None
+    rt = get_runtime("auto")
+    return rt.interpreter_cls, rt.op_resolver_type
 
 
 def make_interpreter(model: bytes, *, preserve_all: bool = False, source: str = "<model>"):

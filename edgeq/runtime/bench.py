@@ -241,23 +241,41 @@ def bench_local(
     runs, warmup = int(runs), int(warmup)
     if not models:
         raise EdgeqError("no model to benchmark")
+    loaded = [_load(m, threads=threads, xnnpack=xnnpack, runtime=runtime, seed=seed) for m in models]
+    samples = _time_round_robin(loaded, runs=runs, warmup=warmup, progress=progress)
+    results = [
+        BenchResult(
+            model=rm.source, label=label, runtime=rm.runtime.to_dict(), threads=rm.threads, xnnpack=rm.xnnpack,
+            runs=runs, warmup=warmup, latency=LatencyStats.from_ns(samples[i]),
+            samples_ns=samples[i].copy() if keep_samples else None, outputs_sha256=_outputs_digest(rm),
+        )
+        for i, (rm, label) in enumerate(loaded)
+    ]
+    return BenchReport(results=results, runs=runs, warmup=warmup, interleaved=len(loaded) > 1)
 
-    loaded: list[tuple[RuntimeModel, str]] = []
-    for m in models:
-        spec = m if isinstance(m, BenchSpec) else BenchSpec(m)
-        if isinstance(spec.model, RuntimeModel):
-            rm = spec.model
-        else:
-            rm = load_interpreter(
-                spec.model,
-                threads=spec.threads if spec.threads is not None else threads,
-                xnnpack=spec.xnnpack if spec.xnnpack is not None else xnnpack,
-                runtime=spec.runtime if spec.runtime is not None else runtime,
-            )
-        for t, arr in zip(rm.inputs, random_inputs(rm, seed)):
-            rm.interpreter.set_tensor(t.index, arr)
-        loaded.append((rm, spec.label or _label(spec.model)))
 
+def _load(m: Any, *, threads: int | None, xnnpack: bool, runtime: str, seed: int) -> tuple[RuntimeModel, str]:
+    """One entry of ``bench_local``'s ``models`` loaded (its own settings over the call's), with random inputs set;
+    returns (model, label)."""
+    spec = m if isinstance(m, BenchSpec) else BenchSpec(m)
+    if isinstance(spec.model, RuntimeModel):
+        rm = spec.model
+    else:
+        rm = load_interpreter(
+            spec.model,
+            threads=spec.threads if spec.threads is not None else threads,
+            xnnpack=spec.xnnpack if spec.xnnpack is not None else xnnpack,
+            runtime=spec.runtime if spec.runtime is not None else runtime,
+        )
+    for t, arr in zip(rm.inputs, random_inputs(rm, seed)):
+        rm.interpreter.set_tensor(t.index, arr)
+    return rm, spec.label or _label(spec.model)
+
+
+def _time_round_robin(loaded: list[tuple[RuntimeModel, str]], *, runs: int, warmup: int,
+                      progress: Callable[[int, int], None] | None) -> np.ndarray:
+    """Nanoseconds per invoke, shape (models, runs): the models take turns, each round starting with the next one,
+    so that drifts (clock, temperature, other load) spread evenly; the garbage collector is off while timing."""
     n = len(loaded)
     invokes = [rm.interpreter.invoke for rm, _ in loaded]
     samples = np.zeros((n, runs), dtype=np.int64)
@@ -286,21 +304,14 @@ def bench_local(
     finally:
         if gc_was_enabled:
             gc.enable()
+    return samples
 
+
+def _outputs_digest(rm: RuntimeModel) -> str:
+    """The outputs the timed runs computed (a Pi must get the host's numbers): first 16 hex digits of their sha256."""
     import hashlib
 
-    def digest(rm: RuntimeModel) -> str:  # the outputs the timed runs computed: a Pi must get the host's numbers
-        h = hashlib.sha256()
-        for k in range(len(rm.outputs)):
-            h.update(np.ascontiguousarray(rm.get_output(k)).tobytes())
-        return h.hexdigest()[:16]
-
-    results = [
-        BenchResult(
-            model=rm.source, label=label, runtime=rm.runtime.to_dict(), threads=rm.threads, xnnpack=rm.xnnpack,
-            runs=runs, warmup=warmup, latency=LatencyStats.from_ns(samples[i]),
-            samples_ns=samples[i].copy() if keep_samples else None, outputs_sha256=digest(rm),
-        )
-        for i, (rm, label) in enumerate(loaded)
-    ]
-    return BenchReport(results=results, runs=runs, warmup=warmup, interleaved=n > 1)
+    h = hashlib.sha256()
+    for k in range(len(rm.outputs)):
+        h.update(np.ascontiguousarray(rm.get_output(k)).tobytes())
+    return h.hexdigest()[:16]
