@@ -216,8 +216,11 @@ def test_fault_injection_against_qemu(ad, faults, tmp_path):
         emu.stop()
     assert rep["complete"] and rep["runs"] == 20 and rep["verified"] == 20 and rep["mismatches"] == 0
     assert stats.flips + stats.drops + stats.resets + stats.stalls > 0
-    if stats.resets:
-        assert rep["resets"] >= 1
+    # every fake reset reached the harness as a boot banner (+ maybe the board's own at connect), wherever it landed
+    # (a run's answer, or the drain of a resync: where depends on the machine's load); those after the session
+    # began are counted as resets
+    assert stats.resets <= rep["boot_banners_seen"] <= stats.resets + 1
+    assert rep["resets"] <= rep["boot_banners_seen"]
     assert rep["retries"] == sum(rep["retry_reasons"].values())
     # every kept timing is the true one: the same input always costs the same instructions under -icount
     by_input: dict[int, set] = {}

@@ -197,3 +197,62 @@ def test_exporter_killed_mid_run_fails_its_pairs_then_resume(matrix_run, farm, m
     rep = json.loads(proc.stdout)
     assert rep["complete"] is True and rep["counts"]["ok"] == 6
     assert sum(p["this_run"] for p in rep["pairs"]) == 2 and sum(p["skipped"] for p in rep["pairs"]) == 4
+
+
+def test_flash_place_then_bench(matrix_run, farm, models, tmp_path):
+    """`edgeq flash --place` puts the firmware on the place through its flash command; the board then runs it."""
+    fw = matrix_run[0] / "out" / "firmware"
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    shutil.copytree(fw / "ad01_int8-qemu-m4", cwd / "ad-fw")
+    shutil.copy(models / "ad01_int8.tflite", cwd / "ad.tflite")
+    shutil.copy(models / "farm.yaml", cwd / "farm.yaml")
+    proc = run_cli("flash", "--place", "board-a", "--farm", "farm.yaml", "ad-fw", "--json", cwd=cwd, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["place"] == "board-a" and res["board"] == "qemu-m4" and res["method"] == "command"
+    assert res["image"].endswith("ad-fw/build/firmware.elf") and res["commands"][0][-1] == res["image"]
+    assert farm.acquired_by("board-a") is None
+    proc = run_cli("bench", "--place", "board-a", "--coordinator", farm.address, "--model", "ad.tflite", "--runs", "3",
+                   "--json", cwd=cwd, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["verified"] == 3 and rep["model"]["sha256"] == json.loads(
+        (cwd / "ad-fw" / "edgeq-project.json").read_text())["sha256"] and rep["place"]["place"] == "board-a"
+    # firmware for another board is refused before anything is flashed
+    shutil.copytree(fw / "kws_ref_model-qemu-m4", cwd / "kws-fw")
+    meta = json.loads((cwd / "kws-fw" / "edgeq-project.json").read_text())
+    (cwd / "kws-fw" / "edgeq-project.json").write_text(json.dumps({**meta, "board": "qemu-m7"}))
+    assert_user_error(run_cli("flash", "--place", "board-a", "--farm", "farm.yaml", "kws-fw", cwd=cwd, timeout=120),
+                      "exported for qemu-m7", "board-a")
+    assert farm.acquired_by("board-a") is None
+
+
+def test_flash_place_errors_are_one_line(matrix_run, farm, models, tmp_path):
+    fw = matrix_run[0] / "out" / "firmware" / "ad01_int8-qemu-m4"
+    # no farm file: the place's serial port is a network one and nothing says how to flash it
+    proc = run_cli("flash", "--place", "board-b", "--coordinator", farm.address, str(fw), timeout=120)
+    assert_user_error(proc, "no flashing resource", "board-b")
+    assert farm.acquired_by("board-b") is None
+    # a flash command that fails: its last output line, the place released
+    bad = tmp_path / "farm.yaml"
+    bad.write_text(json.dumps({"coordinator": farm.address,
+                               "places": {"board-b": {"board": "qemu-m4", "flash": "sh -c 'echo no probe >&2; exit 3'"}}}))
+    assert_user_error(run_cli("flash", "--place", "board-b", "--farm", str(bad), str(fw), timeout=120),
+                      "flashing failed (exit 3): no probe")
+    assert farm.acquired_by("board-b") is None
+    # farm-file mistakes, before anything is acquired
+    for doc, needle in ((["a"], "a farm file is a mapping"), ({"placez": {}}, "unknown key 'placez'"),
+                        ({"places": {"board-b": {"board": "nope"}}}, "places.board-b.board"),
+                        ({"places": {"board-b": {"flash": "x {imag}"}}}, "bad placeholder"),
+                        ({"runs": 0}, "runs must be")):
+        bad.write_text(json.dumps(doc))
+        assert_user_error(run_cli("flash", "--place", "board-b", "--farm", str(bad), str(fw), timeout=60), needle)
+    # the matrix: an unknown place, or a place whose board is unknown, is one line before anything is built
+    assert_user_error(run_cli("bench", "matrix", "--models", str(models / "ad01_int8.tflite"), "--places", "nope",
+                              "--coordinator", farm.address, "-o", str(tmp_path / "m"), timeout=60),
+                      "no such labgrid place")
+    assert_user_error(run_cli("bench", "matrix", "--models", str(models / "ad01_int8.tflite"), "--places", "board-a",
+                              "--coordinator", farm.address, "-o", str(tmp_path / "m"), timeout=60),
+                      "board is not known")
+    assert not (tmp_path / "m" / "firmware").exists()

@@ -15,7 +15,7 @@
 
 Flashing a place (``edgeq flash --place``, each pair of ``edgeq bench matrix``) always happens with the place
 acquired, so nobody else's run is on the board while it is flashed. A ``flash`` command (a string, split like a shell
-would, or a list of words) gets these placeholders: ``{image}`` the built image (.elf / .hex), ``{firmware}`` the
+would, or a list of words) gets these placeholders: ``{image}`` the built image (the .hex of a real board's build when there is one, else the .elf), ``{firmware}`` the
 export folder, ``{place}``, ``{board}``, ``{url}`` the place's serial port; and the environment ``EDGEQ_PLACE``,
 ``EDGEQ_BOARD``, ``EDGEQ_FIRMWARE``, ``EDGEQ_IMAGE``, ``EDGEQ_PORT``, ``LG_PLACE``, ``LG_COORDINATOR``. It runs in the farm
 file's folder; exit status 0 means flashed. labgrid's own remote flashing (FlashScriptDriver, OpenOCDDriver) runs the
@@ -185,6 +185,9 @@ def firmware_image(firmware: Path) -> tuple[Path, dict]:
         meta = read_project(firmware)
         fw = meta.get("firmware")
         image = firmware / fw if fw else firmware / "build" / "firmware.hex"
+        hexf = firmware / "build" / "firmware.hex"  # what an uploader (avrdude) takes; an emulator takes the ELF
+        if hexf.is_file() and _uploadable(meta.get("board")):
+            image = hexf
         if not image.is_file():
             raise EdgeqError("the export folder has no built firmware", where=str(firmware),
                              hint="export it with --build")
@@ -192,6 +195,16 @@ def firmware_image(firmware: Path) -> tuple[Path, dict]:
     from edgeq._fs import MAX_FIRMWARE_BYTES, check_input_file
 
     return check_input_file(firmware, what="firmware image", max_bytes=MAX_FIRMWARE_BYTES), {}
+
+
+def _uploadable(board: str | None) -> bool:
+    """Whether ``board`` is a real board's (it has an upload tool): its farm image is the .hex."""
+    from edgeq.targets.boards import get_board
+
+    try:
+        return bool(board) and bool(get_board(board).upload)
+    except EdgeqError:
+        return False
 
 
 def flash_place(port, cfg: PlaceConfig, firmware: str | os.PathLike, coordinator: str) -> FlashResult:
@@ -203,7 +216,7 @@ def flash_place(port, cfg: PlaceConfig, firmware: str | os.PathLike, coordinator
     image, meta = firmware_image(fw)
     board = place_board(cfg, port, meta)
     if meta.get("board") and board and meta["board"] != board:
-        raise EdgeqError(f"this firmware was exported for {meta['board']}, but the place holds a {board}",
+        raise EdgeqError(f"this firmware was exported for {meta['board']}, but place {cfg.name} holds a {board}",
                          where=str(fw), hint=f"export the model with --board {board}")
     if cfg.flash is None:
         if port.local and board:

@@ -255,7 +255,10 @@ def run_edgeq_loop(dev: Device, inputs: list[bytes], expected: list[bytes] | Non
             if progress:
                 progress.update(i, f"retry ({_reason(exc)})", force=True)
             dev.runs_done = len(state.samples) + state.mismatches
+            resets = dev.resets
             dev.resync()
+            if dev.resets > resets:  # a boot banner while resyncing: the device restarted, warm it up again
+                warm = True
             continue
         consecutive = 0
         warm = False
@@ -583,6 +586,7 @@ def make_report(sess: Session, *, complete: bool, error: BaseException | None = 
         "baud": opts.baud,
         "firmware": sess.firmware,
         "boot_banners": sess.device.boot_banners[-3:] if sess.device else [],
+        "boot_banners_seen": len(sess.device.boot_banners) if sess.device else 0,
         "dut_name": sess.name,
         "device": info or None,
         "model": sess.model,
@@ -600,7 +604,7 @@ def make_report(sess: Session, *, complete: bool, error: BaseException | None = 
         "mismatches": state.mismatches,
         "mismatch_details": state.mismatch_details,
         "retries": state.retries,
-        "resets": state.resets,
+        "resets": sess.device.resets if sess.device else state.resets,
         "retry_reasons": dict(state.reasons),
         "timing_crc": state.timing_crc,
         "upload": {"payload_bytes": state.upload_payload, "wire_bytes": state.upload_wire,

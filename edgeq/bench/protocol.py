@@ -81,6 +81,9 @@ class Device:
         self.sent: list[str] = []
         self.transcript: deque[tuple[str, str]] = deque(maxlen=40)
         self.boot_banners: list[str] = []
+        # boot banners seen after the first clean 'name' exchange: the device restarted during the session, wherever
+        # the banner turned up (a command's answer, or the drain of a resync)
+        self.resets = 0
         self._buf = bytearray()
         self._junk_bytes = 0
         self._line_bytes = 0
@@ -142,10 +145,17 @@ class Device:
                 break
             lines.append(line)
             if spec.MSG_BOOT in line:
-                self.boot_banners.append(_banner_of(line))
+                self._saw_boot(line)
         if time.monotonic() >= end and self._buf:
             self._buf.clear()
         return lines
+
+    def _saw_boot(self, line: str) -> str:
+        banner = _banner_of(line)
+        self.boot_banners.append(banner)
+        if self._synced:
+            self.resets += 1
+        return banner
 
     def answer_line_timeout(self, expected_chars: int = 0) -> float:
         """A line deadline that grows with the line's length on a slow UART."""
@@ -169,9 +179,7 @@ class Device:
             line = self.readline(timeout=wait)
             wait = later
             if spec.MSG_BOOT in line:
-                banner = _banner_of(line)
-                self.boot_banners.append(banner)
-                raise DeviceReset(banner)
+                raise DeviceReset(self._saw_boot(line))
             if line.endswith(spec.READY):
                 if line != spec.READY:  # a lost line end merged the previous line into m-ready: keep its head
                     ans.lines.append(line[: -len(spec.READY)])
@@ -282,8 +290,7 @@ class Device:
         while True:
             line = self.readline()
             if spec.MSG_BOOT in line:
-                self.boot_banners.append(_banner_of(line))
-                raise DeviceReset(_banner_of(line))
+                raise DeviceReset(self._saw_boot(line))
             if line == spec.MSG_BIN_READY:
                 break
             if line.startswith(spec.ERR_PREFIX):
