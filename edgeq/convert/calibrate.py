@@ -290,12 +290,17 @@ def collect_ranges(float_model: bytes, tensors: Iterable[int], samples: np.ndarr
 
 
 def mlir_quantize(calibrated: bytes, *, io: str = "int8", per_tensor_dense: bool = False, where: str = "") -> bytes:
+    """The converter's quantizer on a float model whose activations carry ranges (``io``: int8 or float32).
+
+    Op outputs that nothing reads are made graph outputs for the quantizer and dropped again afterwards
+    (:func:`expose_dead_outputs`): with one in the graph, the quantizer's result varies from call to call."""
     from edgeq.convert._tf import first_line, import_tf, quiet
 
     tf = import_tf()
     from tensorflow.lite.python.convert import mlir_quantize as _mq  # noqa: PLC0415
 
     dtype = tf.int8 if io == "int8" else tf.float32
+    calibrated, exposed = expose_dead_outputs(calibrated)
     try:
         with quiet() as log:
             # fully_quantize=True makes the I/O int8 whatever the I/O types say; False keeps float I/O around
@@ -306,7 +311,110 @@ def mlir_quantize(calibrated: bytes, *, io: str = "int8", per_tensor_dense: bool
         detail = first_line(str(exc)) or first_line("".join(log)) or type(exc).__name__
         raise UnsupportedError(f"the converter could not quantize the model to int8: {detail}", where=where or None,
                                hint="an op without an int8 kernel? try --mode dynamic") from None
-    return bytes(out)
+    return drop_exposed_outputs(bytes(out), exposed)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# dead op outputs
+#
+# A multi-output op whose outputs are not all read (a SPLIT part nothing uses: an unrolled GRU's reset gate in its
+# first step, where the zero initial state lets the converter fold that gate's only use away) makes the quantizer's
+# result depend on the order in which it visits the graph, which changes from call to call: on the same input,
+# about half of the calls quantized the SPLIT and half left it float between a DEQUANTIZE and QUANTIZEs (not fully
+# int8). As a graph output, the same tensor is quantized every time; edgeq then removes it from the outputs.
+
+#: name of the signature entries edgeq adds for exposed outputs
+_EXPOSED_PREFIX = "edgeq_unread_"
+
+
+def dead_outputs(mt) -> list[int]:
+    """Op outputs of subgraph 0 that no op reads and that are not graph outputs, in operator order."""
+    sg = mt.subgraphs[0]
+    read = {int(t) for op in sg.operators for t in (op.inputs if op.inputs is not None else []) if t >= 0}
+    read.update(int(t) for t in (sg.outputs if sg.outputs is not None else []))
+    out: list[int] = []
+    for op in sg.operators:
+        for t in (op.outputs if op.outputs is not None else []):
+            if t >= 0 and int(t) not in read and int(t) not in out:
+                out.append(int(t))
+    return out
+
+
+def expose_dead_outputs(model: bytes) -> tuple[bytes, int]:
+    """``model`` with every dead op output appended to the graph outputs (and its signature); how many were added."""
+    mt = model_t(model)
+    dead = dead_outputs(mt)
+    if not dead:
+        return model, 0
+    schema = _schema()
+    sg = mt.subgraphs[0]
+    sg.outputs = np.array([int(t) for t in sg.outputs] + dead, dtype=np.int32)
+    for sig in mt.signatureDefs or []:
+        if sig.subgraphIndex == 0:
+            for i, t in enumerate(dead):
+                entry = schema.TensorMapT()
+                entry.name, entry.tensorIndex = f"{_EXPOSED_PREFIX}{i}".encode(), t
+                sig.outputs.append(entry)
+    return pack(mt), len(dead)
+
+
+def drop_exposed_outputs(model: bytes, count: int) -> bytes:
+    """Undo :func:`expose_dead_outputs` on the quantized model: the last ``count`` graph outputs stop being outputs,
+    a DEQUANTIZE made only for one of them (float I/O) is removed, and so are the tensors nothing refers to then."""
+    if not count:
+        return model
+    mt = model_t(model)
+    sg = mt.subgraphs[0]
+    outputs = [int(t) for t in sg.outputs]
+    keep, extra = outputs[:-count], set(outputs[-count:])
+    sg.outputs = np.array(keep, dtype=np.int32)
+    names = {v: k for k, v in vars(_schema().BuiltinOperator).items() if not k.startswith("_")}
+    ops = []
+    for op in sg.operators:
+        code = mt.operatorCodes[op.opcodeIndex]
+        opname = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "")
+        if opname == "DEQUANTIZE" and all(int(t) in extra for t in op.outputs):
+            continue
+        ops.append(op)
+    sg.operators = ops
+    for sig in mt.signatureDefs or []:
+        if sig.subgraphIndex == 0:
+            sig.outputs = [e for e in sig.outputs if not _name_of(e).startswith(_EXPOSED_PREFIX)]
+    _compact_tensors(mt)
+    return pack(mt)
+
+
+def _name_of(entry) -> str:
+    n = entry.name
+    return n.decode("utf-8", "replace") if isinstance(n, bytes) else str(n or "")
+
+
+def _compact_tensors(mt) -> None:
+    """Remove the tensors of subgraph 0 that no operator, graph input/output or signature refers to (renumbering)."""
+    sg = mt.subgraphs[0]
+    used: set[int] = set()
+    for op in sg.operators:
+        for seq in (op.inputs, op.outputs, op.intermediates):
+            used.update(int(t) for t in (seq if seq is not None else []) if t >= 0)
+    used.update(int(t) for t in sg.inputs)
+    used.update(int(t) for t in sg.outputs)
+    if len(used) == len(sg.tensors):
+        return
+    new = {old: i for i, old in enumerate(sorted(used))}
+
+    def remap(seq):
+        return None if seq is None else np.array([new[int(t)] if t >= 0 else -1 for t in seq], dtype=np.int32)
+
+    for op in sg.operators:
+        op.inputs, op.outputs = remap(op.inputs), remap(op.outputs)
+        if op.intermediates is not None:
+            op.intermediates = remap(op.intermediates)
+    sg.inputs, sg.outputs = remap(sg.inputs), remap(sg.outputs)
+    for sig in mt.signatureDefs or []:
+        if sig.subgraphIndex == 0:
+            for e in list(sig.inputs or []) + list(sig.outputs or []):
+                e.tensorIndex = new[int(e.tensorIndex)]
+    sg.tensors = [t for i, t in enumerate(sg.tensors) if i in used]
 
 
 @dataclass
