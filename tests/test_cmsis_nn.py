@@ -123,7 +123,9 @@ int main(void) {
         dp.ch_mult = s->ch_mult; dp.stride = cp.stride; dp.padding = cp.padding; dp.dilation = cp.dilation;
         cmsis_nn_dims df = {1, s->kh, s->kw, s->c_out};
         cmsis_nn_dims fc = {s->c_in * s->kh, 1, 1, s->c_out};
-        printf("%d %d %d  %d %d %d  %d %d %d  %d %d %d\n",
+        cmsis_nn_transpose_conv_params tp = {0};
+        tp.stride = cp.stride;
+        printf("%d %d %d  %d %d %d  %d %d %d  %d %d %d  %d %d %d\n",
                (int)arm_convolve_wrapper_s8_get_buffer_size(&cp, &in, &cf, &out),
                (int)arm_convolve_wrapper_s8_get_buffer_size_dsp(&cp, &in, &cf, &out),
                (int)arm_convolve_wrapper_s8_get_buffer_size_mve(&cp, &in, &cf, &out),
@@ -135,7 +137,10 @@ int main(void) {
                (int)arm_fully_connected_s8_get_buffer_size_mve(&fc),
                (int)arm_avgpool_s8_get_buffer_size(s->out_w, s->c_in),
                (int)arm_avgpool_s8_get_buffer_size_dsp(s->out_w, s->c_in),
-               (int)arm_avgpool_s8_get_buffer_size_mve(s->out_w, s->c_in));
+               (int)arm_avgpool_s8_get_buffer_size_mve(s->out_w, s->c_in),
+               (int)arm_transpose_conv_s8_get_buffer_size(&tp, &in, &cf, &out),
+               (int)arm_transpose_conv_s8_get_buffer_size_mve(&tp, &in, &cf, &out),
+               (int)arm_transpose_conv_s8_get_reverse_conv_buffer_size(&tp, &in, &cf));
     }
     return 0;
 }
@@ -177,9 +182,15 @@ def test_buffer_size_rules_match_cmsis_nn(cmsis_dir, tmp_path):
             want.append(cn.fully_connected_s8_buffer_size(arch, fc))
         for arch in cn.ARCHES:
             want.append(cn.avgpool_s8_buffer_size(arch, s["out_w"], s["c_in"]))
+        # the plain transpose-conv getter is the scalar and the DSP one (only MVE has its own branch)
+        want += [cn.transpose_conv_s8_buffer_size(arch, cp.stride, inp, cf, out) for arch in ("scalar", "mve")]
+        assert cn.transpose_conv_s8_buffer_size("dsp", cp.stride, inp, cf, out) == want[-2]
+        want.append(cn.transpose_conv_s8_reverse_conv_buffer_size(cp.stride, inp, cf))
         assert got == want, f"{case}: C {got} != Python {want}"
         checked["conv"].add((cn.is_convolve_1x1(cp, inp, cf), cn.is_convolve_1_x_n(cp, inp, cf), bool(got[2])))
         checked["dw"].add((bool(got[4]), bool(got[5])))
+        checked.setdefault("tconv", set()).add(cn.transpose_conv_reverses(cp.stride, inp))
     # the sweep exercised every dispatch branch
     assert {(True, False), (False, True), (False, False)} <= {k[:2] for k in checked["conv"]}
     assert {(True, True), (False, True), (False, False)} <= checked["dw"]
+    assert checked["tconv"] == {True, False}

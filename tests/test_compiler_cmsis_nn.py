@@ -309,3 +309,19 @@ def test_batch_matmul_cmsis(check_cmsis_op, shapes, ta, tb, const):
 def test_pad_cmsis(check_cmsis_op):
     res = check_cmsis_op({"op": "pad", "inputs": [[5, 4, 3]], "padding": [[1, 2], [0, 3]], "seed": 1}, {"PAD"})
     assert _kernels(res, "PAD") == {"arm_pad_s8"}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("spec", [
+    # the reverse-conv path (stride <= 2 and more than 16 input channels: arm_convolve_s8 over the upscaled input)
+    {"inputs": [[5, 4, 20]], "filters": 6, "kernel": [3, 3], "strides": [2, 2], "padding": "same"},
+    {"inputs": [[4, 5, 17]], "filters": 3, "kernel": [2, 3], "strides": [1, 2], "padding": "valid", "act": "relu"},
+    # arm_transpose_conv_s8's own path (few channels, or stride 3)
+    {"inputs": [[4, 4, 3]], "filters": 5, "kernel": [3, 3], "strides": [2, 2], "padding": "same"},
+    {"inputs": [[5, 3, 20]], "filters": 3, "kernel": [4, 4], "strides": [3, 2], "padding": "same", "bias": False},
+])
+def test_transpose_conv_cmsis(check_cmsis_op, spec):
+    res = check_cmsis_op({"op": "transpose_conv", "seed": 2, **spec}, {"TRANSPOSE_CONV"})
+    assert _kernels(res, "TRANSPOSE_CONV") == {"arm_transpose_conv_wrapper_s8"}
+    row = next(r for r in res.memory_report if r["op"] == "TRANSPOSE_CONV")
+    assert row["scratch"] > 0

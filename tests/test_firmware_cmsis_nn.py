@@ -68,6 +68,12 @@ OP_BUILDS = {
                       "centers": [0.5], "seed": 3, "input_names": ["a_lhs"]}, "qemu-m4", "arm_batch_matmul_s8"),
     "bmm-const-m55": ({"op": "matmul", "inputs": [[3, 6]], "const_shape": [2, 6, 4], "ranges": [2.0],
                        "centers": [0.5], "seed": 3, "input_names": ["a_lhs"]}, "qemu-m55", "arm_batch_matmul_s8"),
+    "tconv-reverse-m4": ({"op": "transpose_conv", "seed": 2, "inputs": [[5, 4, 20]], "filters": 6, "kernel": [3, 3],
+                          "strides": [2, 2], "padding": "same"}, "qemu-m4", "arm_transpose_conv_wrapper_s8"),
+    "tconv-reverse-m55": ({"op": "transpose_conv", "seed": 2, "inputs": [[5, 4, 20]], "filters": 6, "kernel": [3, 3],
+                           "strides": [2, 2], "padding": "same"}, "qemu-m55", "arm_transpose_conv_wrapper_s8"),
+    "tconv-m4": ({"op": "transpose_conv", "seed": 2, "inputs": [[4, 4, 3]], "filters": 5, "kernel": [3, 3],
+                  "strides": [2, 2], "padding": "same"}, "qemu-m4", "arm_transpose_conv_wrapper_s8"),
     "transpose-m4": ({"op": "transpose", "inputs": [[3, 5, 7]], "perm": [0, 2, 3, 1]}, "qemu-m4",
                      "arm_transpose_s8"),
     "maximum-m4": ({"op": "maximum", "inputs": [[4, 5, 3]], "const_shape": [1, 1, 5, 1], "seed": 2}, "qemu-m4",
@@ -78,8 +84,9 @@ OP_BUILDS = {
 @pytest.mark.tf
 @pytest.mark.parametrize("key", list(OP_BUILDS))
 def test_cmsis_nn_op_mappings_on_qemu(single_op_model, tmp_path, cmsis_nn_dir, key):
-    """BATCH_MATMUL (with its MVE vector-sum scratch on the M55), TRANSPOSE and MAXIMUM through their CMSIS-NN
-    functions on the emulated core: raw outputs identical to TFLM's."""
+    """BATCH_MATMUL (with its MVE vector-sum scratch on the M55), TRANSPOSE_CONV (both wrapper paths, its two
+    buffers in one scratch block), TRANSPOSE and MAXIMUM through their CMSIS-NN functions on the emulated core: raw
+    outputs identical to TFLM's."""
     need_arm()
     from edgeq.targets.export import export
 

@@ -15,6 +15,8 @@ TRANSPOSE                 arm_transpose_s8    rank <= 4 (TFLM's TransposeEvalInt
 BATCH_MATMUL              arm_batch_matmul_s8 rank <= 4, no adj_x, and the RHS either given transposed (adj_y) or a
                                               constant, which edgeq transposes at compile time (TFLM transposes it
                                               into a scratch buffer at every invoke); 4*N bytes of scratch on MVE
+TRANSPOSE_CONV            arm_transpose_conv  always; its two buffers (the ctx and the reversed filter) in the layer's
+                          _wrapper_s8         one scratch block, sized by the mirrored getters of cmsis_nn.py
 ========================  ==================  ========================================================================
 
 PAD maps by name (``edgeq_pad_s8`` has arm_pad_s8's signature). Each mapping is bit-exact with TFLM: data movement
@@ -29,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from edgeq.compiler import cmsis_nn as cn
 from edgeq.compiler.ops.base import Layer, Renderer, dims4
 from edgeq.compiler.ops.elementwise import ptr
 
@@ -155,6 +158,69 @@ def _bmm_scratch(layer: Layer, arch: str) -> int:
     return 4 * layer.params["bmm"]["cols"] if arch == "mve" else 0
 
 
+# ---- TRANSPOSE_CONV ---------------------------------------------------------------------------------------------------
+
+
+def _tconv_dims(layer: Layer) -> tuple[cn.Tile, cn.Dims, cn.Dims, cn.Dims]:
+    p = layer.params
+    return (cn.Tile(p["tc"]["stride_w"], p["tc"]["stride_h"]), cn.Dims(*p["input_dims"]), cn.Dims(*p["filter_dims"]),
+            cn.Dims(*p["output_dims"]))
+
+
+def _tconv_buffers(layer: Layer, arch: str) -> tuple[int, int]:
+    """(ctx bytes rounded up to 4, reversed-filter bytes): both in the layer's one scratch block."""
+    stride, inp, flt, out = _tconv_dims(layer)
+    main = cn.transpose_conv_s8_buffer_size(arch, stride, inp, flt, out)
+    return (main + 3) // 4 * 4, cn.transpose_conv_s8_reverse_conv_buffer_size(stride, inp, flt)
+
+
+def _tconv_ok(layer: Layer, arch: str) -> bool:
+    return True
+
+
+def _tconv_scratch(layer: Layer, arch: str) -> int:
+    main, reverse = _tconv_buffers(layer, arch)
+    return max(4, main + reverse)  # the wrapper refuses a NULL ctx.buf
+
+
+def _tconv_offsets(layer: Layer) -> tuple[int, int]:
+    """TFLM's padding_offsets (padding + the odd part of the total padding; ComputePaddingHeightWidth)."""
+    from edgeq.compiler.ops.base import compute_out_size
+
+    p, o = layer.params, layer.op.options
+    _, oh, ow, _ = p["output_dims"]
+    _, kh, kw, _ = p["filter_dims"]
+    sh, sw = p["tc"]["stride_h"], p["tc"]["stride_w"]
+    padding = o.get("padding", "SAME")
+    out = []
+    for stride, size, k in ((sh, oh, kh), (sw, ow, kw)):
+        total = max(0, (compute_out_size(padding, size, k, stride) - 1) * stride + k - size)
+        out.append(total // 2 + total % 2)
+    return out[0], out[1]
+
+
+def _tconv_call(layer: Layer, r: Renderer, arch: str) -> list[str]:
+    p, tc = layer.params, layer.params["tc"]
+    main, reverse = _tconv_buffers(layer, arch)
+    off_h, off_w = _tconv_offsets(layer)
+    out_c = p["output_dims"][3]
+    return [
+        f"const cmsis_nn_context ctx = {r.context(layer)};",
+        f"const cmsis_nn_context reverse_ctx = {{(int8_t *)ctx.buf + {main}, {reverse}}};",
+        f"const cmsis_nn_transpose_conv_params tc_params = {{{tc['input_offset']}, {tc['output_offset']}, "
+        f"{{{tc['stride_w']}, {tc['stride_h']}}}, {{{tc['pad_w']}, {tc['pad_h']}}}, {{{off_w}, {off_h}}}, {{1, 1}}, "
+        f"{{{tc['act_min']}, {tc['act_max']}}}}};",
+        f"const cmsis_nn_per_channel_quant_params quant_params = {r.quant_arrays(p['mult'], p['shift'])};",
+        _dims(r, "input_dims", p["input_dims"]),
+        _dims(r, "filter_dims", p["filter_dims"]),
+        _dims(r, "bias_dims", (1, 1, 1, out_c)),
+        _dims(r, "output_dims", p["output_dims"]),
+        f"status = arm_transpose_conv_wrapper_s8(&ctx, &reverse_ctx, &tc_params, &quant_params, &input_dims, "
+        f"{r.cptr(layer.op.inputs[2])}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
+        f"&output_dims, {r.ptr(layer.op.outputs[0])});",
+    ]
+
+
 # ---- the table the backend reads ---------------------------------------------------------------------------------------
 
 
@@ -175,6 +241,7 @@ CMSIS_CALLS: dict[str, CmsisCall] = {
     "maximum_s8": CmsisCall("arm_maximum_s8", _max_min_ok, _max_min_call),
     "minimum_s8": CmsisCall("arm_minimum_s8", _max_min_ok, _max_min_call),
     "batch_matmul_s8": CmsisCall("arm_batch_matmul_s8", _bmm_ok, _bmm_call, _bmm_scratch, _bmm_setup),
+    "transpose_conv_s8": CmsisCall("arm_transpose_conv_wrapper_s8", _tconv_ok, _tconv_call, _tconv_scratch),
 }
 
 

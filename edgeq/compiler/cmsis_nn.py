@@ -169,6 +169,30 @@ def convolve_s8_buffer_size(arch: str, inp: Dims, flt: Dims) -> int:
     return 2 * aligned * 2
 
 
+#: arm_nnsupportfunctions.h: input channels above which a stride <= 2 transpose convolution runs as a convolution
+REVERSE_TCOL_EFFICIENT_THRESHOLD = 16
+
+
+def transpose_conv_reverses(stride: Tile, inp: Dims) -> bool:
+    """Does arm_transpose_conv_wrapper_s8 run this transpose convolution as arm_convolve_s8 over the upscaled input
+    with the filter reversed (its "reverse conv" path)?"""
+    return stride.w <= 2 and stride.h <= 2 and inp.c > REVERSE_TCOL_EFFICIENT_THRESHOLD
+
+
+def transpose_conv_s8_buffer_size(arch: str, stride: Tile, inp: Dims, flt: Dims, out: Dims) -> int:
+    """arm_transpose_conv_s8_get_buffer_size (scalar and DSP) / _get_buffer_size_mve: the ``ctx`` buffer."""
+    _check_arch(arch)
+    if transpose_conv_reverses(stride, inp):
+        return convolve_s8_buffer_size(arch, Dims(inp.n, inp.h * stride.h, inp.w * stride.w, inp.c), flt)
+    buf_x = ((inp.w - 1) * stride.w + max(flt.w, stride.h)) * out.c
+    return buf_x * max(flt.h, stride.h) * 4
+
+
+def transpose_conv_s8_reverse_conv_buffer_size(stride: Tile, inp: Dims, flt: Dims) -> int:
+    """arm_transpose_conv_s8_get_reverse_conv_buffer_size: the reversed filter (``output_ctx``), every path."""
+    return inp.c * flt.w * flt.h * flt.n if transpose_conv_reverses(stride, inp) else 0
+
+
 def _convolve_1_x_n_s8_buffer_size_mve(conv: ConvParams, inp: Dims, flt: Dims, out: Dims) -> int:
     input_x, pad_x, kernel_x, output_x, stride_x = inp.w, conv.padding.w, flt.w, out.w, conv.stride.w
     total_pad = (output_x - 1) * stride_x + kernel_x - input_x
