@@ -256,3 +256,46 @@ def test_flash_place_errors_are_one_line(matrix_run, farm, models, tmp_path):
                               "--coordinator", farm.address, "-o", str(tmp_path / "m"), timeout=60),
                       "board is not known")
     assert not (tmp_path / "m" / "firmware").exists()
+
+
+def test_matrix_terminated_releases_places_and_keeps_finished_pairs(matrix_run, farm, models, tmp_path):
+    """SIGTERM mid-run (a cancelled CI job): the running pairs are stopped, both places released, the finished pairs
+    kept in the state file, the report written; nothing of the run is left running."""
+    import os
+    import signal
+
+    cwd = tmp_path / "work"
+    shutil.copytree(matrix_run[0] / "out" / "firmware", cwd / "out" / "firmware")
+    state_file = cwd / "out" / "matrix-state.json"
+    proc = popen_cli("bench", "matrix", "--farm", str(models / "farm.yaml"), "-o", "out", cwd=cwd)
+    try:
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if json.loads(state_file.read_text())["pairs"]:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = err.decode()
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "edgeq bench: terminated by signal 15", err
+    assert farm.acquired_by("board-a") is None and farm.acquired_by("board-b") is None
+    out_dir = str(cwd / "out")
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):  # no edgeq bench child of this run survived (the boards
+        try:                                               # themselves, QEMUs on the farm host, keep running)
+            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        assert not ("edgeq" in argv and any(out_dir in a for a in argv)), argv
+    pairs = json.loads(state_file.read_text())["pairs"].values()
+    assert 1 <= len(pairs) < 6 and all(p["status"] == "ok" and p["verified"] == RUNS for p in pairs)
+    rep = json.loads((cwd / "out" / "matrix.json").read_text())
+    assert rep["complete"] is False and rep["counts"]["ok"] == len(pairs) and rep["counts"]["pending"] == 6 - len(pairs)
