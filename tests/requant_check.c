@@ -2,7 +2,7 @@
  * MultiplyByQuantizedMultiplier, structured as in TFLM: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT).
  * Built by tests/test_requantize.py for the host and for qemu-m4 with a generated requant_cases.h:
  *   REQ_CASES[i] = {multiplier, shift, limit}: limit = the largest |accumulator| the compiler allows for the bounded
- *   variant on that channel (|x * 2^left_shift| < 2^30);  REQ_N_CASES, REQ_SAMPLES (random inputs per case).
+ *   variant on that channel (|x| * 2^left_shift + 2^(right_shift - 1) < 2^31 - 1);  REQ_N_CASES, REQ_SAMPLES (random inputs per case).
  * Inputs per case: edge values (0, +-1, +-limit, powers of two, INT32 extremes for the exact variant), inputs whose
  * product lands on a rounding tie of RoundingDivideByPOT (and one either side), and REQ_SAMPLES pseudo-random inputs
  * over the whole int32 range (fast) and over [-limit, limit] (bounded). Prints one line "checked N bad M" and, for
@@ -103,6 +103,7 @@ void req_run(void)
             for (k = 0; k < 64u; ++k) {
                 const int64_t half = e > 0 ? ((int64_t)1 << (e - 1)) : 0;
                 int64_t t = (int64_t)(next_u32() % ((uint32_t)limit + 1u)) * m / ((int64_t)1 << 31);
+                /* limit < 2^31, so limit + 1 fits in uint32 */
                 int64_t x;
                 t = ((t >> e) << e) + half;
                 if (k & 1u) t = -t;
@@ -113,8 +114,9 @@ void req_run(void)
         }
         for (k = 0; k < (uint32_t)REQ_SAMPLES; ++k) {
             const int32_t x = (int32_t)next_u32();
+            const uint64_t r = ((uint64_t)next_u32() << 32) | next_u32();
             check(0, m, s, x);
-            check(1, m, s, (int32_t)((int64_t)(next_u32() % (2u * (uint32_t)limit + 1u)) - limit));
+            check(1, m, s, (int32_t)((int64_t)(r % (2u * (uint64_t)limit + 1u)) - limit));
         }
     }
     p = line;

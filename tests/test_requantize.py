@@ -3,12 +3,13 @@ structured as TFLM's SaturatingRoundingDoublingHighMul + RoundingDivideByPOT, it
 the model tests):
 
 - edgeq_requantize_fast (one 64-bit multiply-accumulate, no branches on the product) for every int32 input;
-- edgeq_requantize_bounded (SMMULR on the DSP extension) for |x * 2^left_shift| < 2^30, the domain in which the
-  compiler lets a kernel use it.
+- edgeq_requantize_bounded and its per-channel split edgeq_rq_apply (SMMLAR on the DSP extension) for multipliers
+  >= 2^30 and |x| * 2^left_shift + 2^(right_shift - 1) < 2^31 - 1, the domain in which the compiler lets a kernel
+  use them.
 
 For every (multiplier, shift) of the CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED layers of the MLPerf Tiny models
 and person_detect: edge inputs, rounding ties, and pseudo-random inputs over the whole range (tests/requant_check.c),
-compiled with the host's gcc and run on qemu-m4 (Cortex-M4, where the bounded variant is the SMMULR instruction)."""
+compiled with the host's gcc and run on qemu-m4 (Cortex-M4, where the bounded variant is the SMMLAR instruction)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ MODELS = ("mlperf-tiny/kws_ref_model", "mlperf-tiny/pretrainedResnet_quant", "ml
 @pytest.fixture(scope="session")
 def requant_cases(shared_models) -> list[tuple[int, int, int]]:
     """(multiplier, shift, limit) for every distinct per-channel requantization of the models' conv/dw/FC layers;
-    limit: the largest |x| the bounded variant accepts for that shift."""
+    limit: the largest |x| the bounded variant accepts (conv.py bounded_requantization's condition). Every multiplier
+    of these models is >= 2^30 (TFLM's QuantizeMultiplier), which the bounded variant requires."""
     from edgeq.compiler import plan_model
 
     root = shared_models.parent
@@ -45,7 +47,12 @@ def requant_cases(shared_models) -> list[tuple[int, int, int]]:
                 mults, shifts = [p["mult"]], [p["shift"]]
             pairs.update(zip((int(v) for v in mults), (int(v) for v in shifts)))
     assert len(pairs) > 1000  # the four models have thousands of distinct per-channel multipliers
-    return sorted((m, s, ((1 << 30) - 1) >> max(s, 0)) for m, s in pairs)
+    def limit(s: int) -> int:
+        half = 1 << (-s - 1) if s < 0 else 0
+        return ((1 << 31) - 2 - half) >> max(s, 0)  # the largest x with (x << left) + half < 2^31 - 1
+
+    # a multiplier below 2^30 is outside the bounded variant's domain: limit 0 checks only the exact variant (and x = 0)
+    return sorted((m, s, limit(s) if m >= 1 << 30 else 0) for m, s in pairs)
 
 
 def _write_cases(folder: Path, cases, samples: int) -> None:
@@ -94,7 +101,7 @@ int main(void)
 
 
 def test_requantize_variants_equal_tflm_on_qemu_m4(requant_cases, shared_models, tmp_path):
-    """The same check as firmware on the emulated Cortex-M4 (the bounded variant is SMMULR there)."""
+    """The same check as firmware on the emulated Cortex-M4 (the bounded variant is SMMLAR there)."""
     from fwutil import need_arm
 
     from edgeq.targets.export import export
@@ -110,7 +117,7 @@ def test_requantize_variants_equal_tflm_on_qemu_m4(requant_cases, shared_models,
                    capture_output=True)
     elf = out / "build" / "firmware.elf"
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
-    assert "smmulr" in dis  # the bounded variant really is the DSP instruction on the M4
+    assert "smmlar" in dis  # the bounded variant really is the DSP instruction on the M4
     qemu = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none",
                              "-no-reboot", "-kernel", str(elf), "-serial", "stdio"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)

@@ -149,32 +149,36 @@ def dims(v) -> str:
     return "{" + ", ".join(str(int(d)) for d in v) + "}"
 
 
-def bounded_requantization(w: np.ndarray, bias: np.ndarray | None, shifts) -> bool:
-    """Can every output channel of ``w`` [C_OUT, taps] use edgeq_requantize_bounded? Its accumulator
-    (|x + input_offset| <= 255) times 2^left_shift must stay within (-2^30, 2^30)."""
+def bounded_requantization(w: np.ndarray, bias: np.ndarray | None, mults, shifts) -> bool:
+    """Can every output channel of ``w`` [C_OUT, taps] use edgeq_requantize_bounded (see edgeq_nn.h)? Its multiplier
+    must be >= 2^30 (TFLM's QuantizeMultiplier gives that for every non-zero scale) and its accumulator bound B
+    (|x + input_offset| <= 255: 255 x sum |w| + |bias|) satisfy B x 2^left_shift + 2^(right_shift - 1) < 2^31 - 1."""
+    if np.any(np.asarray(mults, np.int64) < (1 << 30)):
+        return False
     abs_sum = np.abs(w.astype(np.int64)).sum(axis=1)
     b = np.zeros(w.shape[0], np.int64) if bias is None else np.abs(bias.astype(np.int64).reshape(-1))
-    left = np.maximum(np.asarray(shifts, np.int64), 0)
-    return bool(np.all(((255 * abs_sum + b) << left) < (1 << 30)))
+    s = np.asarray(shifts, np.int64)
+    left, right = np.maximum(s, 0), np.maximum(-s, 0)
+    half = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+    return bool(np.all(((255 * abs_sum + b) << left) + half < (1 << 31) - 1))
 
 
-def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, shifts: np.ndarray
-                        ) -> tuple[np.ndarray, np.ndarray] | None:
+def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, mults: np.ndarray,
+                        shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The filter and bias of edgeq_convolve_1x1_s8 (see its source) for a 1x1 filter ``w`` [C_OUT, C_IN], or None
     when its accumulators could leave the range that kernel's arithmetic is exact in.
 
     - bias + input_offset * (sum of the channel's weights): the input zero point folded in;
     - the weights of channel pairs (c, c + 1) interleaved 4 by 4 along the input channels (then the C_IN % 4 tails of
       c and c + 1), an odd last channel in natural order: the kernel's read order.
-    Bounds (|x + input_offset| <= 255, |x| <= 128): the true accumulator times 2^left_shift must stay within
-    (-2^30, 2^30) for edgeq_requantize_bounded, and the kernel's partial sums (raw inputs, then the folded bias)
-    within int32."""
+    Bounds (|x + input_offset| <= 255, |x| <= 128): the accumulator must be in edgeq_requantize_bounded's domain
+    (:func:`bounded_requantization`), and the kernel's partial sums (raw inputs, then the folded bias) within int32."""
     cout, cin = w.shape
     w64 = w.astype(np.int64)
     b64 = np.zeros(cout, np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
     abs_sum = np.abs(w64).sum(axis=1)
     folded = b64 + input_offset * w64.sum(axis=1)
-    if not bounded_requantization(w, bias, shifts):
+    if not bounded_requantization(w, bias, mults, shifts):
         return None
     if np.any(128 * abs_sum + np.abs(folded) >= (1 << 31)):
         return None
@@ -206,7 +210,8 @@ class Conv2D(WindowLayer):
                 and tuple(p["padding"]) == (0, 0)):
             w = self.input(1).array().reshape(p["filter_dims"][0], -1)
             bias = self.input(2).array() if self.input(2) is not None else None
-            fast = pointwise_constants(w, bias, p["input_offset"], self.ctx.consts[p["shift"]].values)
+            fast = pointwise_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
+                                       self.ctx.consts[p["shift"]].values)
         p["pointwise"] = fast is not None
         if fast is None:
             p["filter"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter")

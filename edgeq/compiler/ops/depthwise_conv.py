@@ -30,7 +30,8 @@ class DepthwiseConv2D(WindowLayer):
                 and p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1)):
             w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
             bias = self.input(2).array() if self.input(2) is not None else None
-            p["dw3x3"] = bounded_requantization(w, bias, self.ctx.consts[p["shift"]].values)
+            p["dw3x3"] = bounded_requantization(w, bias, self.ctx.consts[p["mult"]].values,
+                                                self.ctx.consts[p["shift"]].values)
 
     @property
     def sources(self) -> tuple[str, ...]:

@@ -7,7 +7,7 @@
  * - filter_data in read order: output channels in pairs (c, c + 1); for each pair, 4 weights of c then the same 4 of
  *   c + 1 along the input channels, then the C_IN % 4 remaining weights of c, then those of c + 1; an odd last channel
  *   follows in natural order. Same bytes as the OHWI filter, so no flash is added;
- * - the accumulators stay small enough for edgeq_requantize_bounded (|acc * 2^left_shift| < 2^30).
+ * - the accumulators stay in edgeq_requantize_bounded's domain (conv.py bounded_requantization).
  *
  * Two pixels x two output channels per step: each input word feeds two channels and each weight word two pixels
  * (with the DSP extension: 2 + 2 SXTB16 and 8 SMLAD per 16 multiply-accumulates). The output goes straight to memory

@@ -3,30 +3,15 @@
  * - four neighbouring channels at a time (their inputs and weights are four consecutive bytes: one 32-bit load each,
  *   and with the DSP extension SXTAB16 adds the input offset to two lanes while sign-extending them);
  * - a pixel whose 3x3 window lies inside the input (all but the border) runs the nine taps unrolled; a border pixel
- *   loops over its valid taps (edgeq_tap_range), as the general kernel does;
- * - requantization through edgeq_requantize_bounded: the compiler picks this kernel only when every accumulator
- *   times 2^left_shift lies in (-2^30, 2^30) (edgeq/compiler/ops/depthwise_conv.py);
+ *   runs, row by row, the valid ones of the three taps of each valid row (edgeq_tap_range);
+ * - requantization through edgeq_requantize_bounded: the compiler picks this kernel only when every accumulator is
+ *   in its domain (edgeq/compiler/ops/conv.py bounded_requantization);
  * - the output is stored directly or, when it overwrites the input through a delay ring, one pixel (or, past
  *   EDGEQ_DW3_STAGE channels, four channels) at a time in memory order (edgeq_out_writer): a pixel's outputs are put
  *   after its last read, which the delay ring the compiler sized for the general kernel's order allows. */
 #include "edgeq_nn.h"
 
 #define EDGEQ_DW3_STAGE 256 /* one pixel's outputs staged when writing through the delay ring (if they fit) */
-
-#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
-/* SXTAB16 with the operand rotated right by 8: off + sign-extended bytes 1 and 3, one instruction */
-static inline int32_t edgeq_sxtab16_ror8(int32_t off, int32_t v)
-{
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(off), "r"(v));
-    return r;
-}
-#elif EDGEQ_USE_DSP
-static inline int32_t edgeq_sxtab16_ror8(int32_t off, int32_t v)
-{
-    return __sxtab16(off, edgeq_ror8(v));
-}
-#endif
 
 /* acc[t] += (in[t] + input_offset) * w[t], t = 0..3 */
 #if EDGEQ_USE_DSP

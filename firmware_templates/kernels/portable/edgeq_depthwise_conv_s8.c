@@ -26,9 +26,9 @@ static void edgeq_dw_taps4(const int8_t *in, int32_t in_row_stride, int32_t in_p
             const int32_t x = edgeq_load4(ip);
             const int32_t v = edgeq_load4(wp);
             const int32_t x02 = __sxtab16(off2, x);             /* lanes: in[c] + off, in[c+2] + off */
-            const int32_t x13 = __sxtab16(off2, edgeq_ror8(x)); /* lanes: in[c+1] + off, in[c+3] + off */
+            const int32_t x13 = edgeq_sxtab16_ror8(off2, x); /* lanes: in[c+1] + off, in[c+3] + off */
             const int32_t v02 = __sxtb16(v);
-            const int32_t v13 = __sxtb16(edgeq_ror8(v));
+            const int32_t v13 = edgeq_sxtb16_ror8(v);
             a0 = __smlabb(x02, v02, a0); /* bottom lane x bottom lane */
             a2 = __smlatt(x02, v02, a2); /* top lane x top lane */
             a1 = __smlabb(x13, v13, a1);

@@ -183,13 +183,16 @@ static inline int32_t edgeq_requantize_fast(int32_t x, int32_t multiplier, int32
     }
 }
 
-/* edgeq_requantize for an input whose shifted value a = x * 2^left_shift lies in (-2^30, 2^30) (the compiler proves
- * it from the weights and bias before choosing a kernel that calls this; see edgeq/compiler/ops/conv.py):
- * - floor((a * m + 2^30) / 2^31) = floor((2a * m + 2^31) / 2^32), which is one SMMULR of 2a (no overflow: |2a| <
- *   2^31) on the DSP extension, and the same expression in 64 bits elsewhere;
- * - |high| <= |a| < 2^30, so RoundingDivideByPOT(high, e) = (high + 2^(e-1) - [high < 0]) >> e without overflow
- *   (round half away from zero: for high >= 0 the half rounds up, for high < 0 a remainder of exactly half does not).
- * Checked against edgeq_requantize for the multipliers of the MLPerf Tiny models by tests/test_requantize.py. */
+/* edgeq_requantize for a multiplier m >= 2^30 (what TFLM's QuantizeMultiplier makes for every non-zero scale) and
+ * inputs the compiler bounds: |x| * 2^left_shift + 2^(right_shift - 1) < 2^31 - 1 (it proves both from the constants
+ * before choosing a kernel that calls this; edgeq/compiler/ops/conv.py bounded_requantization). With
+ * a = x * 2^left_shift:
+ * - high = floor((a m + 2^30) / 2^31) (SaturatingRoundingDoublingHighMul, see edgeq_requantize_fast) =
+ *   floor((a 2^32 + a (2m - 2^32) + 2^31) / 2^32): one SMMLAR of a by the int32 2m - 2^32, accumulating a (exact for
+ *   every int32 a); 64-bit arithmetic without the DSP extension;
+ * - |high| <= |a|, so RoundingDivideByPOT(high, e) = (high + 2^(e-1) - [high < 0]) >> e without overflow (round half
+ *   away from zero: for high >= 0 the half rounds up, for high < 0 a remainder of exactly half does not).
+ * Checked against edgeq_requantize by tests/test_requantize.py (every multiplier of the MLPerf Tiny models). */
 static inline int32_t edgeq_requantize_bounded(int32_t x, int32_t multiplier, int32_t shift)
 {
     int32_t high;
@@ -198,7 +201,7 @@ static inline int32_t edgeq_requantize_bounded(int32_t x, int32_t multiplier, in
         shift = 0;
     }
 #if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
-    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"(x * 2), "r"(multiplier));
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(high) : "r"(x), "r"((int32_t)((uint32_t)multiplier << 1)), "r"(x));
 #else
     high = (int32_t)(((int64_t)x * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
 #endif
@@ -221,8 +224,8 @@ static inline int8_t edgeq_acc_to_s8(int32_t acc, int32_t multiplier, int32_t sh
 /* edgeq_requantize_bounded split into a per-channel part, computed once and shared by every output of the channel
  * a kernel requantizes together, and a per-output part without branches (the same arithmetic). */
 typedef struct {
-    int32_t multiplier;
-    int32_t left_shift;  /* max(shift, 0), plus 1 for the doubling of SMMULR */
+    int32_t multiplier;  /* with the DSP extension: the SMMLAR operand 2m - 2^32 */
+    int32_t left_shift;  /* max(shift, 0) */
     int32_t right_shift; /* max(-shift, 0) */
     int32_t half;        /* 2^(right_shift - 1), or 0 */
     int32_t neg_mask;    /* -1 when right_shift > 0: a negative value's exact half does not round up */
@@ -231,26 +234,27 @@ typedef struct {
 static inline edgeq_rq_channel edgeq_rq_channel_of(int32_t multiplier, int32_t shift)
 {
     edgeq_rq_channel r;
+#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
+    r.multiplier = (int32_t)((uint32_t)multiplier << 1);
+#else
     r.multiplier = multiplier;
+#endif
     r.left_shift = shift > 0 ? shift : 0;
     r.right_shift = shift > 0 ? 0 : -shift;
     r.half = r.right_shift > 0 ? (int32_t)((uint32_t)1 << (r.right_shift - 1)) : 0;
     r.neg_mask = r.right_shift > 0 ? -1 : 0;
-#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
-    r.left_shift += 1;
-#endif
     return r;
 }
 
 /* edgeq_requantize_bounded(x, multiplier, shift) for the channel r describes (same domain). */
 static inline int32_t edgeq_rq_apply(int32_t x, const edgeq_rq_channel *r)
 {
+    const int32_t a = (int32_t)((uint32_t)x << r->left_shift);
     int32_t high;
 #if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
-    __asm__("smmulr %0, %1, %2" : "=r"(high) : "r"((int32_t)((uint32_t)x << r->left_shift)), "r"(r->multiplier));
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(high) : "r"(a), "r"(r->multiplier), "r"(a));
 #else
-    high = (int32_t)(((int64_t)(int32_t)((uint32_t)x << r->left_shift) * (int64_t)r->multiplier +
-                      ((int64_t)1 << 30)) >> 31);
+    high = (int32_t)(((int64_t)a * (int64_t)r->multiplier + ((int64_t)1 << 30)) >> 31);
 #endif
     return (high + r->half + ((high >> 31) & r->neg_mask)) >> r->right_shift;
 }
@@ -269,7 +273,7 @@ static inline void edgeq_tap_range(int32_t origin, int32_t dilation, int32_t siz
 }
 
 /* SXTB16 of the word rotated right by 8 (bytes 1 and 3 sign-extended to two 16-bit lanes): one instruction, which
- * GCC does not form from __sxtb16(edgeq_ror8(v)). */
+ * GCC does not form from edgeq_sxtb16_ror8(v). */
 #if EDGEQ_USE_DSP
 static inline int32_t edgeq_sxtb16_ror8(int32_t v)
 {
@@ -278,8 +282,23 @@ static inline int32_t edgeq_sxtb16_ror8(int32_t v)
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
     return r;
 #else
-    return __sxtb16(edgeq_ror8(v));
+    return edgeq_sxtb16_ror8(v);
 #endif
+}
+#endif
+
+#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
+/* SXTAB16 with the operand rotated right by 8: off + sign-extended bytes 1 and 3, one instruction */
+static inline int32_t edgeq_sxtab16_ror8(int32_t off, int32_t v)
+{
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(off), "r"(v));
+    return r;
+}
+#elif EDGEQ_USE_DSP
+static inline int32_t edgeq_sxtab16_ror8(int32_t off, int32_t v)
+{
+    return __sxtab16(off, edgeq_ror8(v));
 }
 #endif
 
@@ -302,20 +321,20 @@ static inline void edgeq_dot4_s8(const int8_t *in, const int8_t *w, int32_t w_st
     for (; k + 4 <= n; k += 4) {
         const int32_t x = edgeq_load4(in + k);
         const int32_t x02 = __sxtab16(off2, x);             /* lanes: x0 + off, x2 + off */
-        const int32_t x13 = __sxtab16(off2, edgeq_ror8(x)); /* lanes: x1 + off, x3 + off */
+        const int32_t x13 = edgeq_sxtab16_ror8(off2, x); /* lanes: x1 + off, x3 + off */
         int32_t v;
         v = edgeq_load4(w0 + k); /* __smlad(a, b, acc) = acc + a.lo * b.lo + a.hi * b.hi */
         a0 = __smlad(x02, __sxtb16(v), a0);
-        a0 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a0);
+        a0 = __smlad(x13, edgeq_sxtb16_ror8(v), a0);
         v = edgeq_load4(w1 + k);
         a1 = __smlad(x02, __sxtb16(v), a1);
-        a1 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a1);
+        a1 = __smlad(x13, edgeq_sxtb16_ror8(v), a1);
         v = edgeq_load4(w2 + k);
         a2 = __smlad(x02, __sxtb16(v), a2);
-        a2 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a2);
+        a2 = __smlad(x13, edgeq_sxtb16_ror8(v), a2);
         v = edgeq_load4(w3 + k);
         a3 = __smlad(x02, __sxtb16(v), a3);
-        a3 = __smlad(x13, __sxtb16(edgeq_ror8(v)), a3);
+        a3 = __smlad(x13, edgeq_sxtb16_ror8(v), a3);
     }
 #endif
     for (; k < n; ++k) {
@@ -342,7 +361,7 @@ static inline int32_t edgeq_dot1_s8(const int8_t *in, const int8_t *w, int32_t n
         const int32_t x = edgeq_load4(in + k);
         const int32_t v = edgeq_load4(w + k);
         acc = __smlad(__sxtab16(off2, x), __sxtb16(v), acc);
-        acc = __smlad(__sxtab16(off2, edgeq_ror8(x)), __sxtb16(edgeq_ror8(v)), acc);
+        acc = __smlad(edgeq_sxtab16_ror8(off2, x), edgeq_sxtb16_ror8(v), acc);
     }
 #endif
     for (; k < n; ++k) {
@@ -361,8 +380,8 @@ edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_con
 
 /* CONV_2D with a 1x1 filter, no padding, not grouped (any stride), with constants the compiler prepares offline
  * (edgeq/compiler/ops/conv.py): bias_data holds bias + input_offset * (sum of the channel's weights), filter_data is
- * in the order the kernel reads it (edgeq_convolve_1x1_s8.c), and every accumulator times 2^left_shift lies in
- * (-2^30, 2^30). conv_params->input_offset is not read. */
+ * in the order the kernel reads it (edgeq_convolve_1x1_s8.c), and every accumulator is in the domain of
+ * edgeq_requantize_bounded. conv_params->input_offset is not read. */
 edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                    const edgeq_per_channel_quant_params *quant_params, const edgeq_dims *input_dims,
                                    const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
@@ -376,8 +395,8 @@ edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edg
                                              const edgeq_dims *bias_dims, const int32_t *bias_data,
                                              const edgeq_dims *output_dims, int8_t *output_data);
 
-/* DEPTHWISE_CONV_2D with a 3x3 filter, depth multiplier 1, no dilation, whose accumulators times 2^left_shift lie
- * in (-2^30, 2^30) (the compiler checks; edgeq_depthwise_conv_3x3_s8.c) */
+/* DEPTHWISE_CONV_2D with a 3x3 filter, depth multiplier 1, no dilation, whose accumulators are in the domain of
+ * edgeq_requantize_bounded (the compiler checks; edgeq_depthwise_conv_3x3_s8.c) */
 edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
                                          const edgeq_per_channel_quant_params *quant_params,
                                          const edgeq_dims *input_dims, const int8_t *input_data,
