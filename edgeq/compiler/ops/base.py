@@ -288,6 +288,16 @@ INT32_MAX = (1 << 31) - 1
 # ---- small shared helpers -----------------------------------------------------------------------------------------
 
 
+def sole_reader(graph, producer) -> "Operator | None":
+    """The one operator that reads ``producer``'s single output, as its input 0, when that output is not a model
+    output (what a fold of ``producer`` into its reader needs), else None."""
+    if len(producer.outputs) != 1 or producer.outputs[0] in graph.outputs:
+        return None
+    out = producer.outputs[0]
+    users = [(op, k) for op in graph.operators for k, t in enumerate(op.inputs) if t == out]
+    return users[0][0] if len(users) == 1 and users[0][1] == 0 else None
+
+
 def dims4(shape) -> tuple[int, int, int, int]:
     """A tensor shape as (n, h, w, c): rank < 4 is padded with leading 1s."""
     shape = tuple(int(d) for d in shape)

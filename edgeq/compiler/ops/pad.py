@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeq.compiler.ops.base import Layer, Renderer, dims4
+from edgeq.compiler.ops.base import Layer, Renderer, dims4, sole_reader
 
 FOLD_INTO = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -28,19 +28,14 @@ class PadFold:
 
 def pad_folds(graph) -> dict[int, PadFold]:
     """Convolution operator index -> the PAD folded into it (see the module docstring for when)."""
-    readers: dict[int, list] = {}
-    for op in graph.operators:
-        for k, t in enumerate(op.inputs):
-            if t >= 0:
-                readers.setdefault(t, []).append((op, k))
     folds: dict[int, PadFold] = {}
     for op in graph.operators:
-        if op.opcode != "PAD" or len(op.inputs) != 2 or len(op.outputs) != 1:
+        if op.opcode != "PAD" or len(op.inputs) != 2:
+            continue
+        reader = sole_reader(graph, op)
+        if reader is None or reader.opcode not in FOLD_INTO:
             continue
         src, pads_t, out = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], op.outputs[0]
-        users = readers.get(out, [])
-        if out in graph.outputs or len(users) != 1 or users[0][1] != 0 or users[0][0].opcode not in FOLD_INTO:
-            continue
         if src.is_constant or not pads_t.is_constant or len(src.shape) != 4 or src.dtype != "int8":
             continue
         o = graph.tensors[out]
@@ -49,7 +44,7 @@ def pad_folds(graph) -> dict[int, PadFold]:
         pads = [[int(v) for v in row] for row in pads_t.array().reshape(-1, 2).tolist()]
         if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0] or min(pads[1] + pads[2]) < 0:
             continue
-        folds[users[0][0].index] = PadFold(op.index, op.inputs[0], pads[1][0], pads[1][1], pads[2][0], pads[2][1])
+        folds[reader.index] = PadFold(op.index, op.inputs[0], pads[1][0], pads[1][1], pads[2][0], pads[2][1])
     return folds
 
 

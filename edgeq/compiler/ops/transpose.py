@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgeq.compiler.ops.base import sole_reader
 from edgeq.compiler.ops.data_movement import Copy, StridedCopyLayer, contiguous_strides
 
 
@@ -38,20 +39,14 @@ def _resolved_axes(values, rank: int) -> list[int] | None:
 
 def transpose_folds(graph) -> dict[int, TransposeFold]:
     """MEAN operator index -> the TRANSPOSE folded into it (see the module docstring for when)."""
-    readers: dict[int, list] = {}
-    for op in graph.operators:
-        for k, t in enumerate(op.inputs):
-            if t >= 0:
-                readers.setdefault(t, []).append((op, k))
     folds: dict[int, TransposeFold] = {}
     for op in graph.operators:
-        if op.opcode != "TRANSPOSE" or len(op.inputs) != 2 or len(op.outputs) != 1:
+        if op.opcode != "TRANSPOSE" or len(op.inputs) != 2:
+            continue
+        mean = sole_reader(graph, op)
+        if mean is None or mean.opcode != "MEAN":
             continue
         src, perm_t, out = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]], op.outputs[0]
-        users = readers.get(out, [])
-        if out in graph.outputs or len(users) != 1 or users[0][1] != 0 or users[0][0].opcode != "MEAN":
-            continue
-        mean = users[0][0]
         if src.is_constant or not perm_t.is_constant or src.dtype != "int8" or not 1 <= len(src.shape) <= 4:
             continue
         o = graph.tensors[out]
