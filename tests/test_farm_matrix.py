@@ -241,6 +241,10 @@ def test_flash_place_errors_are_one_line(matrix_run, farm, models, tmp_path):
     assert_user_error(run_cli("flash", "--place", "board-b", "--farm", str(bad), str(fw), timeout=120),
                       "flashing failed (exit 3): no probe")
     assert farm.acquired_by("board-b") is None
+    # flash: edgeq (edgeq's uploader on the place's port, here a device on this machine) for a board without one
+    bad.write_text(json.dumps({"coordinator": farm.address, "places": {"board-b": {"board": "qemu-m4", "flash": "edgeq"}}}))
+    assert_user_error(run_cli("flash", "--place", "board-b", "--farm", str(bad), str(fw), timeout=120),
+                      "a qemu-m4 has no upload tool")
     # farm-file mistakes, before anything is acquired
     for doc, needle in ((["a"], "a farm file is a mapping"), ({"placez": {}}, "unknown key 'placez'"),
                         ({"places": {"board-b": {"board": "nope"}}}, "places.board-b.board"),

@@ -40,11 +40,14 @@ class PlacePort:
     baud: int
     resource: str  # labgrid class/name of the serial resource, e.g. "NetworkSerialPort/RawSerialPort"
     tags: dict[str, str] = field(default_factory=dict)  # the place's labgrid tags (``board`` names its edgeq board)
-    local: bool = False  # the serial port is a device on this machine (USBSerialPort/RawSerialPort), not a network one
+    # the serial port is a device on this machine: a local resource, or a NetworkSerialPort whose exporter runs here
+    # (its ``extra.path``); edgeq's own uploader can then use ``device``
+    local: bool = False
+    device: str | None = None
 
     def to_dict(self) -> dict:
         return {"place": self.place, "url": self.url, "baud": self.baud, "resource": self.resource,
-                "tags": dict(self.tags)}
+                "tags": dict(self.tags), "device": self.device}
 
 
 def coordinator_address(value: str | None) -> str:
@@ -210,9 +213,19 @@ def _serial_port(session, client, place, where: str) -> PlacePort:
     if cls != "NetworkSerialPort" and not res.avail:
         raise DeviceError(f"the place's {cls} is not available (unplugged?)", where=where)
     url, baud = serial_url(cls, args)
+    if cls == "NetworkSerialPort":
+        extra = dict(getattr(res, "extra", None) or {})
+        device = extra.get("path") if _this_machine(str(args.get("host", ""))) else None
+    else:
+        device = url
     return PlacePort(place=place.name, url=url, baud=baud, resource=f"{cls}/{name}",
                      tags={str(k): str(v) for k, v in dict(place.tags or {}).items()},
-                     local=cls != "NetworkSerialPort")
+                     local=device is not None, device=device)
+
+
+def _this_machine(host: str) -> bool:
+    """Whether an exporter that publishes its ports as ``host`` runs on this machine."""
+    return host.strip("[]") in {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
 
 
 def place_tags(names: list[str], coordinator: str | None = None) -> dict[str, dict[str, str]]:

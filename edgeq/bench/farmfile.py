@@ -219,13 +219,18 @@ def flash_place(port, cfg: PlaceConfig, firmware: str | os.PathLike, coordinator
         raise EdgeqError(f"this firmware was exported for {meta['board']}, but place {cfg.name} holds a {board}",
                          where=str(fw), hint=f"export the model with --board {board}")
     if cfg.flash is None:
-        if port.local and board:
-            method = "edgeq"
-        else:
-            why = "its serial port is on another machine" if not port.local else "its board is not known"
-            raise EdgeqError(f"the place has no flashing resource ({why})", where=where,
+        why = None
+        if not port.local:
+            why = f"its serial port is on another machine ({port.url}) and the farm file gives no flash: command"
+        elif not board:
+            why = "its board is not known"
+        elif not _uploadable(board):
+            why = f"a {board} has no upload tool and the farm file gives no flash: command"
+        if why:
+            raise EdgeqError(f"the place has no flashing resource: {why}", where=where,
                              hint="give --farm FILE with places: {NAME: {board: BOARD, flash: COMMAND}} "
                                   "(see README, board farm)")
+        method = "edgeq"
     else:
         method = "edgeq" if cfg.flash == "edgeq" else "command"
     if not board:
@@ -234,16 +239,15 @@ def flash_place(port, cfg: PlaceConfig, firmware: str | os.PathLike, coordinator
     res = FlashResult(place=cfg.name, board=board, firmware=str(fw), image=str(image), method=method)
     if method == "edgeq":
         if not port.local:
-            raise EdgeqError("flash: edgeq uploads over a serial port on this machine; this place's is remote "
-                             f"({port.url})", where=where, hint="use a flash: command that runs on the exporter host")
+            raise EdgeqError("flash: edgeq uploads over a serial port on this machine; this place's is on another "
+                             f"one ({port.url})", where=where, hint="use a flash: command that runs on the exporter host")
         from edgeq.targets.boards import get_board
         from edgeq.targets.upload import upload
 
         b = get_board(board)
         if not b.upload:
-            raise EdgeqError(f"{board} has no uploader (an emulated board)", where=where,
-                             hint="give the place a flash: command")
-        up = upload(b, fw if fw.is_dir() else image, meta or {"sketch": None}, port.url)
+            raise EdgeqError(f"a {board} has no upload tool", where=where, hint="give the place a flash: command")
+        up = upload(b, fw if fw.is_dir() else image, meta or {"sketch": None}, port.device or port.url)
         res.commands = [list(map(str, c)) for c in up.commands]
         return res
     values = {"image": str(image), "firmware": str(fw), "place": cfg.name, "board": board, "url": port.url}
