@@ -29,9 +29,10 @@ MODELS = ("mlperf-tiny/kws_ref_model", "mlperf-tiny/pretrainedResnet_quant", "ml
 @pytest.fixture(scope="session")
 def requant_cases(shared_models) -> list[tuple[int, int, int]]:
     """(multiplier, shift, limit) for every distinct per-channel requantization of the models' conv/dw/FC layers;
-    limit: the largest |x| the bounded variant accepts (conv.py bounded_requantization's condition). Every multiplier
-    of these models is >= 2^30 (TFLM's QuantizeMultiplier), which the bounded variant requires."""
+    limit: the largest |x| the bounded variant accepts (conv.py bounded_requantization's condition); 0 for a
+    multiplier below 2^30, which it never runs."""
     from edgeq.compiler import plan_model
+    from edgeq.compiler.ops.conv import ZERO_MULTIPLIER
 
     root = shared_models.parent
     pairs: set[tuple[int, int]] = set()
@@ -47,12 +48,19 @@ def requant_cases(shared_models) -> list[tuple[int, int, int]]:
                 mults, shifts = [p["mult"]], [p["shift"]]
             pairs.update(zip((int(v) for v in mults), (int(v) for v in shifts)))
     assert len(pairs) > 1000  # the four models have thousands of distinct per-channel multipliers
-    def limit(s: int) -> int:
-        half = 1 << (-s - 1) if s < 0 else 0
-        return ((1 << 31) - 2 - half) >> max(s, 0)  # the largest x with (x << left) + half < 2^31 - 1
 
-    # a multiplier below 2^30 is outside the bounded variant's domain: limit 0 checks only the exact variant (and x = 0)
-    return sorted((m, s, limit(s) if m >= 1 << 30 else 0) for m, s in pairs)
+    def limit(m: int, s: int) -> int:
+        """The largest x in conv.py bounded_requantization's domain: a = x << left fits, |a| m / 2^31 + 1 + half
+        < 2^31 - 1."""
+        half = 1 << (-s - 1) if s < 0 else 0
+        a_max = min((1 << 31) - 1, (((1 << 31) - 3 - half) << 31) // m)
+        while a_max > 0 and (a_max * m >> 31) + 1 + half >= (1 << 31) - 1:
+            a_max -= 1
+        return a_max >> max(s, 0)
+
+    if any(m == 0 for m, _ in pairs):  # the kernels run a zero multiplier as ZERO_MULTIPLIER: check that pair too
+        pairs.add(ZERO_MULTIPLIER)
+    return sorted((m, s, limit(m, s) if m >= 1 << 30 else 0) for m, s in pairs)
 
 
 def _write_cases(folder: Path, cases, samples: int) -> None:

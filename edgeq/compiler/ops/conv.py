@@ -149,18 +149,45 @@ def dims(v) -> str:
     return "{" + ", ".join(str(int(d)) for d in v) + "}"
 
 
-def bounded_requantization(w: np.ndarray, bias: np.ndarray | None, mults, shifts) -> bool:
-    """Can every output channel of ``w`` [C_OUT, taps] use edgeq_requantize_bounded (see edgeq_nn.h)? Its multiplier
-    must be >= 2^30 (TFLM's QuantizeMultiplier gives that for every non-zero scale) and its accumulator bound B
-    (|x + input_offset| <= 255: 255 x sum |w| + |bias|) satisfy B x 2^left_shift + 2^(right_shift - 1) < 2^31 - 1."""
-    if np.any(np.asarray(mults, np.int64) < (1 << 30)):
-        return False
+#: what a zero multiplier (a channel whose output is always 0) becomes for edgeq_requantize_bounded, which needs
+#: m >= 2^30: m = 2^30 with shift -31 gives round(round(acc / 2) / 2^31) = 0 for every |acc| < 2^31 - 2
+ZERO_MULTIPLIER = (1 << 30, -31)
+
+
+def bounded_requantization(w: np.ndarray, bias: np.ndarray | None, mults, shifts
+                           ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The per-channel (multipliers, shifts) with which every output channel of ``w`` [C_OUT, taps] can use
+    edgeq_requantize_bounded (see edgeq_nn.h), or None when one cannot. A zero multiplier becomes
+    :data:`ZERO_MULTIPLIER` (same outputs: 0); every other one must be >= 2^30, as TFLM's QuantizeMultiplier makes them.
+    With the accumulator bound B = 255 x sum |w| + |bias| (|x + input_offset| <= 255) and A = B x 2^left_shift:
+    A < 2^31 (no wrap) and |high| + 2^(right_shift - 1) < 2^31 - 1, |high| <= A x m / 2^31 + 1."""
+    m = np.asarray(mults, np.int64).copy()
+    s = np.asarray(shifts, np.int64).copy()
+    zero = m == 0
+    m[zero], s[zero] = ZERO_MULTIPLIER
+    if np.any(m < (1 << 30)):
+        return None
     abs_sum = np.abs(w.astype(np.int64)).sum(axis=1)
     b = np.zeros(w.shape[0], np.int64) if bias is None else np.abs(bias.astype(np.int64).reshape(-1))
-    s = np.asarray(shifts, np.int64)
     left, right = np.maximum(s, 0), np.maximum(-s, 0)
     half = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
-    return bool(np.all(((255 * abs_sum + b) << left) + half < (1 << 31) - 1))
+    a = (255 * abs_sum + b) << left
+    high = [(int(x) * int(y) >> 31) + 1 for x, y in zip(a, m)]  # Python ints: A x m needs 62 bits
+    if np.any(a >= (1 << 31)) or any(h + int(hf) >= (1 << 31) - 1 for h, hf in zip(high, half)):
+        return None
+    return m.astype(np.int32), s.astype(np.int32)
+
+
+def use_bounded_requantization(layer: Layer, w: np.ndarray, bias: np.ndarray | None) -> bool:
+    """Switch ``layer``'s own multiplier/shift arrays to :func:`bounded_requantization`'s; False (nothing changed)
+    when the layer cannot use it."""
+    p = layer.params
+    mults, shifts = layer.ctx.consts[p["mult"]].values, layer.ctx.consts[p["shift"]].values
+    rq = bounded_requantization(w, bias, mults, shifts)
+    if rq is None:
+        return False
+    mults[:], shifts[:] = rq
+    return True
 
 
 def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, mults: np.ndarray,
@@ -178,7 +205,7 @@ def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: in
     b64 = np.zeros(cout, np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
     abs_sum = np.abs(w64).sum(axis=1)
     folded = b64 + input_offset * w64.sum(axis=1)
-    if not bounded_requantization(w, bias, mults, shifts):
+    if bounded_requantization(w, bias, mults, shifts) is None:
         return None
     if np.any(128 * abs_sum + np.abs(folded) >= (1 << 31)):
         return None
@@ -212,6 +239,8 @@ class Conv2D(WindowLayer):
             bias = self.input(2).array() if self.input(2) is not None else None
             fast = pointwise_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
                                        self.ctx.consts[p["shift"]].values)
+            if fast is not None:
+                use_bounded_requantization(self, w, bias)
         p["pointwise"] = fast is not None
         if fast is None:
             p["filter"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter")

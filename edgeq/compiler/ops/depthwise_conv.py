@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.compiler.ops.base import Renderer
-from edgeq.compiler.ops.conv import WindowLayer, bounded_requantization, conv_common, dims, tile
+from edgeq.compiler.ops.conv import WindowLayer, conv_common, dims, tile, use_bounded_requantization
 
 
 class DepthwiseConv2D(WindowLayer):
@@ -30,8 +30,7 @@ class DepthwiseConv2D(WindowLayer):
                 and p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1)):
             w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
             bias = self.input(2).array() if self.input(2) is not None else None
-            p["dw3x3"] = bounded_requantization(w, bias, self.ctx.consts[p["mult"]].values,
-                                                self.ctx.consts[p["shift"]].values)
+            p["dw3x3"] = use_bounded_requantization(self, w, bias)
 
     @property
     def sources(self) -> tuple[str, ...]:

@@ -184,14 +184,14 @@ static inline int32_t edgeq_requantize_fast(int32_t x, int32_t multiplier, int32
 }
 
 /* edgeq_requantize for a multiplier m >= 2^30 (what TFLM's QuantizeMultiplier makes for every non-zero scale) and
- * inputs the compiler bounds: |x| * 2^left_shift + 2^(right_shift - 1) < 2^31 - 1 (it proves both from the constants
- * before choosing a kernel that calls this; edgeq/compiler/ops/conv.py bounded_requantization). With
- * a = x * 2^left_shift:
+ * inputs the compiler bounds: a = x * 2^left_shift fits in int32 and |a| m / 2^31 + 1 + 2^(right_shift - 1) <
+ * 2^31 - 1 (it proves both from the constants before choosing a kernel that calls this; edgeq/compiler/ops/conv.py
+ * bounded_requantization, which also turns a zero multiplier into an equivalent one). Then:
  * - high = floor((a m + 2^30) / 2^31) (SaturatingRoundingDoublingHighMul, see edgeq_requantize_fast) =
  *   floor((a 2^32 + a (2m - 2^32) + 2^31) / 2^32): one SMMLAR of a by the int32 2m - 2^32, accumulating a (exact for
  *   every int32 a); 64-bit arithmetic without the DSP extension;
- * - |high| <= |a|, so RoundingDivideByPOT(high, e) = (high + 2^(e-1) - [high < 0]) >> e without overflow (round half
- *   away from zero: for high >= 0 the half rounds up, for high < 0 a remainder of exactly half does not).
+ * - |high| <= |a| m / 2^31 + 1, so RoundingDivideByPOT(high, e) = (high + 2^(e-1) - [high < 0]) >> e without
+ *   overflow (round half away from zero: for high >= 0 the half rounds up, for high < 0 an exact half does not).
  * Checked against edgeq_requantize by tests/test_requantize.py (every multiplier of the MLPerf Tiny models). */
 static inline int32_t edgeq_requantize_bounded(int32_t x, int32_t multiplier, int32_t shift)
 {
