@@ -163,6 +163,7 @@ def test_exporter_killed_mid_run_fails_its_pairs_then_resume(matrix_run, farm, m
             proc.kill()
             proc.wait()
     err = err.decode()
+    (cwd / "stderr-killed-run.txt").write_text(err)  # what the user saw (kept beside the results for a look)
     assert proc.returncode == 1, err
     assert "Traceback" not in err, err
     state = json.loads(state_file.read_text())["pairs"]

@@ -199,6 +199,11 @@ def _serial_port(session, client, place, where: str) -> PlacePort:
     except client.Error as exc:
         raise DeviceError(f"the place's resources are not available: {exc}", where=where) from None
     serial = [(name, cls, res) for (name, cls), res in sorted(resources.items()) if cls in _SERIAL_CLASSES]
+    if not serial and not resources and getattr(place, "matches", None):
+        matches = ", ".join(str(m) for m in place.matches)
+        raise DeviceError(f"none of the place's resources is there (matches: {matches}): its exporter is gone",
+                          where=where, hint="is labgrid-exporter running on the board's host, and the board plugged "
+                                            "in? (labgrid-client resources lists what the exporters publish)")
     if not serial:
         have = ", ".join(sorted(cls for _, cls in resources)) or "none"
         raise DeviceError(f"the place has no serial port (resources: {have})", where=where,
