@@ -27,6 +27,26 @@ def shared_models() -> Path:
     return d
 
 
+# --- the benchmark firmware built for this computer (edgeq export --board host), under ASan + UBSan -----------------------
+HOST_SANITIZERS = "-fsanitize=address,undefined -fno-sanitize-recover=all"
+
+
+@pytest.fixture(scope="session")
+def host_firmware(shared_models, tmp_path_factory) -> Path:
+    """KWS's real benchmark firmware (protocol, model, kernels) as a host program serving the protocol on
+    stdin/stdout, built once per session with sanitizers: any out-of-bounds access or undefined behaviour the
+    tests provoke aborts it. Reach it as ``edgeq-host://<this path>``."""
+    if not shutil.which("make") or not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no host C compiler/make (apt-get install -y gcc make)")
+    from edgeq.targets.boards import get_board
+    from edgeq.targets.export import export
+    from edgeq.targets.platforms.host import HostPlatform
+
+    out = tmp_path_factory.mktemp("host-fw") / "kws"
+    export(shared_models / "kws_ref_model.tflite", "host", out)
+    return HostPlatform(get_board("host")).build(out, {}, extra_cflags=HOST_SANITIZERS).firmware
+
+
 # --- the product suites: tests/acceptance and the executable docs run as their own command (./run.sh product) ---------
 _PRODUCT = ("acceptance", "test_docs.py")
 

@@ -1,25 +1,40 @@
-"""Host-side framing, retry and report logic against the Python device simulator (tests/bench_sim.py), directly and
-through the fault-injection proxy. The real-firmware tests are in test_bench_qemu.py / test_bench_avr.py."""
+"""Host-side framing, retry and report logic against the real benchmark firmware built for this computer (KWS,
+``edgeq export --board host``, under ASan + UBSan; the ``host_firmware`` fixture), reached through its pyserial URL
+``edgeq-host://``, directly and through the fault-injection proxy. The emulated boards are in test_bench_qemu.py /
+test_bench_avr.py."""
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 
 import numpy as np
 import pytest
 
-from bench_sim import IN_BYTES, OUT_BYTES, SimDevice, sim_model, sim_ticks
 from edgeq import protocol_spec as spec
 from edgeq.bench import mlperf
 from edgeq.bench.faultproxy import FaultProxy
 from edgeq.bench.harness import BenchOptions, BenchState, make_inputs, run_edgeq_loop
+from edgeq.bench.hostfw import HostFirmwareServer
 from edgeq.bench.protocol import Device, FrameError
 from edgeq.bench.stats import summarize, ticks_delta
 from edgeq.bench.transport import open_link
 from edgeq.errors import DeviceError
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(180)
+
+IN_BYTES = 490  # KWS: 49 x 10 int8 MFCC features
+OUT_BYTES = 12  # 12 int8 class scores
+
+
+@pytest.fixture(scope="module")
+def kws_reference(shared_models):
+    from edgeq.reference import load_reference
+
+    ref = load_reference(shared_models / "kws_ref_model.tflite")
+    yield ref
+    ref.close()
 
 
 def _inputs(n=10, seed=0):
@@ -28,84 +43,97 @@ def _inputs(n=10, seed=0):
 
 
 def _connect(url, **kw):
-    dev = Device(open_link(url), timeout=kw.pop("timeout", 1.0), **kw)
+    dev = Device(open_link(url), timeout=kw.pop("timeout", 2.0), **kw)
     dev.sync()
     return dev
 
 
-def test_session_load_run_verify():
-    with SimDevice() as sim:
-        dev = _connect(sim.url)
+def test_session_load_run_verify(host_firmware, kws_reference):
+    dev = _connect(f"edgeq-host://{host_firmware}", record=True)
+    try:
         info = dev.info()
-        assert info["inputs"][0]["bytes"] == IN_BYTES
+        assert info["inputs"][0]["bytes"] == IN_BYTES and info["board"] == "host"
+        assert info["timer"] == {"unit": "us", "per_tick": 1, "source": "clock-monotonic"}
         ins = _inputs(4)
         state = BenchState()
-        opts = BenchOptions(runs=12, warmup=2, timeout=1.0)
-        run_edgeq_loop(dev, ins, [sim_model(x) for x in ins], opts, state, OUT_BYTES)
+        opts = BenchOptions(runs=12, warmup=2, timeout=2.0)
+        run_edgeq_loop(dev, ins, kws_reference.run_many(ins), opts, state, OUT_BYTES)
         assert state.verified == 12 and state.mismatches == 0 and state.retries == 0
         assert [s["input"] for s in state.samples] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
-        assert [s["ticks"] for s in state.samples] == [sim_ticks(ins[i // 3]) for i in range(12)]
+        assert all(s["ticks"] > 0 for s in state.samples)  # microseconds of a real inference
         assert state.timing_crc is True
         # warm-ups only on the first run; every input loaded once per use
-        runs = [c for c in sim.commands if c.startswith(spec.CMD_RUN)]
+        runs = [c for c in dev.sent if c.startswith(spec.CMD_RUN)]
         assert runs[0] == f"{spec.CMD_RUN} 2" and set(runs[1:]) == {f"{spec.CMD_RUN} 0"}
-        assert state.upload_payload == 4 * IN_BYTES  # one upload per input
+        assert state.upload_payload == 4 * IN_BYTES
+    finally:
         dev.link.close()
 
 
-def test_mismatch_is_rechecked_and_never_recorded():
-    with SimDevice(wrong_output=True) as sim:
-        dev = _connect(sim.url)
+def test_mismatch_is_rechecked_and_never_recorded(host_firmware, kws_reference):
+    """A reference that disagrees with the device (one bit of each expected output flipped): every run is re-checked
+    and none is recorded."""
+    dev = _connect(f"edgeq-host://{host_firmware}")
+    try:
         ins = _inputs(3)
+        wrong = [bytes([o[0] ^ 1]) + o[1:] for o in kws_reference.run_many(ins)]
         state = BenchState()
-        run_edgeq_loop(dev, ins, [sim_model(x) for x in ins], BenchOptions(runs=3, warmup=0, timeout=1.0), state,
-                       OUT_BYTES)
+        run_edgeq_loop(dev, ins, wrong, BenchOptions(runs=3, warmup=0, timeout=2.0), state, OUT_BYTES)
         assert state.mismatches == 3 and state.verified == 0 and state.samples == []
         assert state.reasons["output recheck"] == 3
+    finally:
         dev.link.close()
 
 
 def test_timing_without_crc_is_accepted_and_reported():
-    with SimDevice(timing_crc=False) as sim:
-        dev = _connect(sim.url)
-        state = BenchState()
-        ins = _inputs(2)
-        run_edgeq_loop(dev, ins, None, BenchOptions(runs=2, warmup=0), state, OUT_BYTES)
-        assert state.timing_crc is False and len(state.samples) == 2
-        dev.link.close()
+    """Firmware that sends m-t-<ticks> without the digits' CRC (an older protocol revision) is measured, and the
+    report says its timings were not checked."""
+    out = bytes(range(OUT_BYTES))
+    answer = f"m-t-1234\r\nm-out-{out.hex()}-{spec.crc32(out):08x}\r\nm-ready\r\n".encode()
+    link = _FakeLink([b"m-bin-ready\r\n", b"m-load-done\r\nm-ready\r\n", answer, answer])
+    state = BenchState()
+    run_edgeq_loop(Device(link, timeout=1.0), [bytes(IN_BYTES)], None, BenchOptions(runs=2, warmup=0), state,
+                   OUT_BYTES)
+    assert state.timing_crc is False and [s["ticks"] for s in state.samples] == [1234, 1234]
+
+
+_TICKS_LINE = re.compile(rb"m-t-(\d+)-[0-9a-f]{8}\r\n")
 
 
 @pytest.mark.parametrize("faults", [
     dict(flip=2e-3, seed=1),
-    dict(drop=1e-3, seed=2),
+    dict(drop=5e-4, seed=2),
     dict(reset=0.05, seed=3),
-    dict(flip=1e-3, drop=5e-4, reset=0.02, stall=1e-3, stall_s=0.2, seed=4),
+    dict(flip=1e-3, drop=2e-4, reset=0.02, stall=1e-3, stall_s=0.2, seed=4),
 ])
-def test_fault_injection_never_records_a_wrong_result(faults):
-    # the simulator's per-byte timeout is short so dropped payload bytes cost little test time
-    with SimDevice(byte_timeout_s=0.3) as sim, FaultProxy(sim.url, **faults) as proxy:
+def test_fault_injection_never_records_a_wrong_result(faults, host_firmware, kws_reference):
+    """Faults injected between the harness and the real firmware (served on TCP, as QEMU serves a UART): every
+    recorded output is the reference's, and every recorded timing is one the device really sent."""
+    with HostFirmwareServer(host_firmware, record=True) as server, FaultProxy(server.url, **faults) as proxy:
         dev = _connect(proxy.url, timeout=1.0)
-        ins = _inputs(8, seed=faults["seed"])
-        state = BenchState()
-        run_edgeq_loop(dev, ins, [sim_model(x) for x in ins], BenchOptions(runs=30, warmup=1, timeout=1.0,
-                                                                            max_retries=20), state, OUT_BYTES)
+        try:
+            ins = _inputs(8, seed=faults["seed"])
+            state = BenchState()
+            run_edgeq_loop(dev, ins, kws_reference.run_many(ins),
+                           BenchOptions(runs=30, warmup=1, timeout=1.0, max_retries=20), state, OUT_BYTES)
+        finally:
+            dev.link.close()
         assert len(state.samples) == 30 and state.verified == 30 and state.mismatches == 0
-        for s in state.samples:  # every recorded timing is the device's true one
-            assert s["ticks"] == sim_ticks(ins[s["input"]])
+        sent = [int(t) for t in _TICKS_LINE.findall(bytes(server.device_output))]
+        assert all(s["ticks"] in sent for s in state.samples), "a timing the device never sent was recorded"
         injected = proxy.stats
         assert injected.flips + injected.drops + injected.resets + injected.stalls > 0
         # every fake reset reached the harness (wherever it landed: a run, or a resync's drain)
         assert len(dev.boot_banners) >= injected.resets
         assert state.resets <= dev.resets <= len(dev.boot_banners)
-        dev.link.close()
 
 
-def test_mlperf_flow_chunks_like_the_runner():
-    with SimDevice() as sim:
-        dev = _connect(sim.url, record=True)
+def test_mlperf_flow_chunks_like_the_runner(host_firmware, kws_reference):
+    dev = _connect(f"edgeq-host://{host_firmware}", record=True)
+    try:
         name, profile, model_id = mlperf.identify(dev)
         assert (name, profile, model_id) == (spec.DUT_NAME, spec.MLPERF_PROFILE, "kws01")
-        data = bytes(range(IN_BYTES))
+        data = _inputs(1, seed=7)[0]
         wire = mlperf.db_load(dev, data)
         db = [c for c in dev.sent if c.startswith("db ")]
         assert db[0] == f"db load {IN_BYTES}"
@@ -115,19 +143,31 @@ def test_mlperf_flow_chunks_like_the_runner():
         assert b"".join(bytes.fromhex(c[3:]) for c in chunks) == data
         assert [len(bytes.fromhex(c[3:])) for c in chunks[:-1]] == [31] * (len(chunks) - 1)
         assert wire == sum(len(c) + 1 for c in db)
-        assert bytes(sim.buffer) == data
+        dump = "".join(ln[len(spec.MSG_BUFFER):] for ln in dev.command(f"{spec.CMD_DB} print").lines)
+        assert bytes.fromhex(dump.replace("-", "")) == data  # what the device holds is what was sent
         win = mlperf.infer(dev, 7, 3)
-        assert win.elapsed_us == 7000  # across the 32-bit wrap
-        assert len(win.results) == OUT_BYTES
+        assert win.elapsed_us > 0
+        expected = kws_reference.run_many([data])[0]
+        assert win.output == expected  # m-out: the device's raw outputs, bit-exact with TFLM
+        out_spec = dev.info()["outputs"][0]
+        in_spec = dev.info()["inputs"][0]
+        assert [f"{v:.3f}" for v in win.results] == mlperf.reference_results("kws01", expected, out_spec, data,
+                                                                              in_spec)
+    finally:
         dev.link.close()
 
 
 def test_silent_device_fails_clearly():
-    with SimDevice(silent=True) as sim:
-        link = open_link(sim.url)
+    """A serial line nobody answers on (a pty with nothing behind it)."""
+    master, slave = os.openpty()
+    try:
+        link = open_link(os.ttyname(slave))
         with pytest.raises(DeviceError, match="silent"):
             Device(link, timeout=0.3).sync(attempts=2, first_wait=0.1)
         link.close()
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def test_garbage_on_a_pty_says_baud():
@@ -157,7 +197,7 @@ def test_garbage_on_a_pty_says_baud():
         os.close(slave)
 
 
-def test_open_errors():
+def test_open_errors(tmp_path):
     with pytest.raises(DeviceError, match="no such serial port"):
         open_link("/dev/ttyDOESNOTEXIST9")
     import socket
@@ -168,15 +208,60 @@ def test_open_errors():
     s.close()
     with pytest.raises(DeviceError, match="nothing listens"):
         open_link(f"socket://127.0.0.1:{port}")
+    with pytest.raises(DeviceError, match="no host firmware at"):
+        open_link(f"edgeq-host://{tmp_path}/firmware_host")
+    (tmp_path / "not-a-program").write_text("hello")
+    with pytest.raises(DeviceError, match="not executable"):
+        open_link(f"edgeq-host://{tmp_path}/not-a-program")
 
 
-def test_load_too_large_is_refused():
-    with SimDevice() as sim:
-        dev = _connect(sim.url)
+def test_load_too_large_is_refused(host_firmware):
+    dev = _connect(f"edgeq-host://{host_firmware}")
+    try:
         with pytest.raises(DeviceError, match="refuses") as ei:
             dev.load(bytes(IN_BYTES + 1))
         assert not isinstance(ei.value, FrameError)
+    finally:
         dev.link.close()
+
+
+def test_a_firmware_that_dies_is_a_one_line_device_error(tmp_path):
+    """The line's other end ends (the program exits): reads fail with how it ended, never hang."""
+    prog = tmp_path / "dies"
+    prog.write_text("#!/bin/sh\nprintf 'm-boot-[x]\\r\\n'\nexit 3\n")
+    prog.chmod(0o755)
+    link = open_link(f"edgeq-host://{prog}")
+    try:
+        with pytest.raises(DeviceError, match="exited with status 3"):
+            for _ in range(50):
+                link.read_some(0.1)
+    finally:
+        link.close()
+
+
+def test_host_board_from_the_cli(shared_models, tmp_path):
+    """As a user runs it, from a fresh folder with relative paths: export the firmware for this computer, build it,
+    bench it through its URL (every output verified against TFLM), and `flash` names the URL."""
+    import json
+
+    from conftest import assert_user_error, run_cli
+
+    model = tmp_path / "kws.tflite"
+    model.write_bytes((shared_models / "kws_ref_model.tflite").read_bytes())
+    proc = run_cli("export", "kws.tflite", "--board", "host", "--build", "-o", "fw", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "fw" / "firmware_host").is_file() and "edgeq-host://" in proc.stdout
+    proc = run_cli("bench", "--port", "edgeq-host://fw/firmware_host", "--model", "kws.tflite", "--runs", "5",
+                   "--json", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    assert rep["verified"] == 5 and rep["mismatches"] == 0 and rep["complete"] is True
+    assert rep["device"]["board"] == "host" and rep["latency"]["unit"] == "us"
+    assert rep["boot_banners"] == ["edgeq kws portable host"]  # the device printed its boot banner, and it was read
+    proc = run_cli("flash", "--board", "host", "fw", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0 and f"edgeq-host://{(tmp_path / 'fw' / 'firmware_host').resolve()}" in proc.stdout
+    assert_user_error(run_cli("export", "kws.tflite", "--board", "host", "--app", "classify", "-o", "app",
+                              cwd=tmp_path, timeout=120), "--app", "host build serves the benchmark protocol")
 
 
 def test_make_inputs_shapes(tmp_path):

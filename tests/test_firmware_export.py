@@ -13,7 +13,7 @@ import pytest
 from conftest import assert_user_error, run_cli
 
 REQUIRED = ["qemu-m4", "qemu-m7", "qemu-m55", "uno", "nano33ble", "portenta-h7", "uno-r4", "nano-rp2040", "pico",
-            "esp32", "nucleo-l4r5zi"]
+            "esp32", "nucleo-l4r5zi", "host"]
 
 
 def test_board_table_is_complete_data():
@@ -24,7 +24,7 @@ def test_board_table_is_complete_data():
     for name in REQUIRED:
         b = table[name]
         assert b.clock_hz > 0 and b.flash > 0 and b.ram > 0 and b.backends
-        assert b.project in ("cortexm", "arduino") and b.build and b.run
+        assert b.project in ("cortexm", "arduino", "host") and b.build and b.run
         assert b.timer["unit"] in ("cycles", "us", "instructions")
         if b.project == "arduino":
             assert b.fqbn and b.upload

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench_sim import SimDevice
 from conftest import REPO, assert_user_error, popen_cli, run_cli
+from edgeq import protocol_spec as spec
+from edgeq.bench.hostfw import HostFirmwareServer
 
 HELLO = REPO.parent / "shared" / "models" / "tflite-micro" / "hello_world_int8.tflite"
 
@@ -160,12 +161,18 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     assert_user_error(run_cli("compile", fifo, "-o", tmp_path / "out", timeout=30), "not a regular file")
 
 
+def _never_opened(tmp_path: Path) -> str:
+    """A port URL for options that must be refused before the port is opened: a host firmware that does not exist
+    (opening it would fail with "no host firmware at ...", not with the option's own error)."""
+    return f"edgeq-host://{tmp_path}/never-opened/firmware_host"
+
+
 def test_a_folder_as_inputs_is_refused(hello, tmp_path):
     (tmp_path / "x.npy").mkdir()
-    with SimDevice() as sim:
-        proc = run_cli("bench", "--port", sim.url, "--model", hello, "--inputs", tmp_path / "x.npy", timeout=60)
-        assert_user_error(proc, "folder")
-        assert sim.commands == []
+    proc = run_cli("bench", "--port", _never_opened(tmp_path), "--model", hello, "--inputs", tmp_path / "x.npy",
+                   timeout=60)
+    assert_user_error(proc, "folder")
+    assert "no host firmware" not in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------------- outputs
@@ -205,11 +212,10 @@ def test_a_file_where_the_output_folder_goes(hello, tmp_path):
 def test_bench_checks_its_outputs_before_it_runs(opt, value, hello, tmp_path):
     """`bench -o EXISTING_DIR` used to run the whole benchmark, then lose the results in a traceback."""
     (tmp_path / "DIR").mkdir()
-    with SimDevice() as sim:
-        proc = run_cli("bench", "--port", sim.url, "--no-verify", "--runs", "5", opt, value, cwd=tmp_path,
-                       timeout=60)
-        assert sim.commands == []  # refused before the device was even asked its name
+    proc = run_cli("bench", "--port", _never_opened(tmp_path), "--no-verify", "--runs", "5", opt, value,
+                   cwd=tmp_path, timeout=60)
     assert_user_error(proc, opt)
+    assert "no host firmware" not in proc.stderr  # refused before the port was even opened
 
 
 # ------------------------------------------------------------------------------------------------- options
@@ -224,13 +230,12 @@ def test_bench_checks_its_outputs_before_it_runs(opt, value, hello, tmp_path):
     (["run", "m.tflite", "--top-k", "0"], "--top-k"),
     (["demo", "--runs", "-1"], "--runs"),
 ])
-def test_numbers_are_validated_at_parse_time(args, needle):
-    with SimDevice() as sim:
-        if args[0] == "bench" and "--local" not in args:
-            args = args + ["--port", sim.url]
-        proc = run_cli(*args, timeout=60)
-        assert sim.commands == []
+def test_numbers_are_validated_at_parse_time(args, needle, tmp_path):
+    if args[0] == "bench" and "--local" not in args:
+        args = args + ["--port", _never_opened(tmp_path)]
+    proc = run_cli(*args, timeout=60)
     assert_user_error(proc, needle)
+    assert "no host firmware" not in proc.stderr
 
 
 # --------------------------------------------------------------------------------------- firmware and children
@@ -345,9 +350,34 @@ def test_a_bad_name_says_where_it_came_from(hello, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------- serial
-def test_a_device_that_goes_silent_mid_run_is_named_so(tmp_path):
-    with SimDevice(silent_after_runs=10) as sim:
-        proc = run_cli("bench", "--port", sim.url, "--runs", "30", "--no-verify", "--timeout", "0.3",
+class _HangsAfterRuns(HostFirmwareServer):
+    """The real host firmware on TCP, which hangs (SIGSTOP) once it has answered ``runs`` edgeq-run commands: the
+    answer of the last one, up to its m-ready, still reaches the harness; nothing after it does."""
+
+    def __init__(self, firmware, runs: int):
+        self.runs = runs
+        super().__init__(firmware, record=True)
+
+    def _tee(self, proc, conn) -> None:
+        seen, pending = 0, b""
+        with conn:
+            while True:
+                chunk = proc.stdout.read1(4096)
+                if not chunk:
+                    return
+                pending += chunk
+                while b"\n" in pending:
+                    line, pending = pending.split(b"\n", 1)
+                    conn.sendall(line + b"\n")
+                    seen += line.startswith(spec.MSG_OUT.encode())
+                    if seen == self.runs and line.rstrip(b"\r") == spec.READY.encode():
+                        os.kill(proc.pid, signal.SIGSTOP)
+                        return
+
+
+def test_a_device_that_goes_silent_mid_run_is_named_so(host_firmware, tmp_path):
+    with _HangsAfterRuns(host_firmware, runs=10) as server:
+        proc = run_cli("bench", "--port", server.url, "--runs", "30", "--no-verify", "--timeout", "0.3",
                        "--max-retries", "1", "-o", tmp_path / "r.json", timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]

@@ -2,7 +2,8 @@
 
 This module knows nothing about the protocol (that is :mod:`edgeq.bench.protocol`). ``PORT`` is a device path
 (``/dev/ttyACM0``, ``COM3``, a pty) or any pyserial URL (``socket://127.0.0.1:4321`` for QEMU's TCP serial,
-``rfc2217://host:port`` for a network serial server). Failures to open become one-line :class:`DeviceError`\\ s.
+``rfc2217://host:port`` for a network serial server, ``edgeq-host://PATH`` for the host build of the firmware, whose
+handler lives in :mod:`edgeq.bench.urls`). Failures to open become one-line :class:`DeviceError`\\ s.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import time
 
 from edgeq.errors import DeviceError, EdgeqError
 
+#: edgeq's own pyserial URL handlers (``edgeq-host://``), found through ``serial.protocol_handler_packages``
+URL_HANDLERS = "edgeq.bench.urls"
 #: how long a single blocking read may wait before the caller's deadline is looked at again (serial ports)
 POLL_S = 0.02
 WRITE_TIMEOUT_S = 10.0
@@ -29,15 +32,29 @@ def _list_ports_hint() -> str:
     return "no serial ports found here; a board must be plugged in, or use --board qemu-m4 or a socket:// URL"
 
 
+#: URL schemes whose ports are byte streams (a TCP socket, the host firmware's socket pair): a read waits for the
+#: first byte with the caller's deadline as the port's own timeout, then takes whatever else has arrived; writes need
+#: no flush. Every other port (a tty, RFC 2217) keeps one short poll timeout -- changing a tty's timeout reprograms
+#: the port -- and polls until the deadline.
+STREAM_SCHEMES = ("socket", "edgeq-host")
+
+
+def scheme(port: str) -> str | None:
+    """The URL scheme of ``port`` (lower case), or None for a device path."""
+    head, sep, _ = port.partition("://")
+    return head.lower() if sep else None
+
+
 class Link:
-    """An open byte link with counters. ``read_some`` never blocks past its timeout."""
+    """An open byte link with counters. ``read_some`` never blocks past its timeout. How it reads follows from the
+    port's URL (:data:`STREAM_SCHEMES`), decided once by :func:`open_link`."""
 
     def __init__(self, ser, name: str, baud: int):
         self.ser = ser
         self.name = name
         self.baud = baud
-        self.is_socket = type(ser).__module__.endswith("protocol_socket")
-        self.is_real_uart = not ("://" in name)
+        self.is_stream = scheme(name) in STREAM_SCHEMES
+        self.is_real_uart = scheme(name) is None
         self.tx_bytes = 0
         self.rx_bytes = 0
         self._timeout = ser.timeout
@@ -58,7 +75,7 @@ class Link:
 
         timeout = max(0.0, timeout)
         try:
-            if self.is_socket:
+            if self.is_stream:
                 self._set_timeout(timeout)
                 data = self.ser.read(1)
                 if data:
@@ -85,7 +102,7 @@ class Link:
 
         try:
             self.ser.write(data)
-            if not self.is_socket:
+            if not self.is_stream:
                 self.ser.flush()
         except serial.SerialTimeoutException:
             raise DeviceError(f"writing {len(data)} bytes timed out after {WRITE_TIMEOUT_S:.0f} s", where=self.name,
@@ -117,9 +134,11 @@ def open_link(port: str, baud: int = 115200, *, connect_timeout: float = 0.0) ->
         raise DeviceError("no serial port given", hint="use --port /dev/ttyACM0 (or a socket:// URL) or --board")
     if baud <= 0:
         raise DeviceError(f"--baud must be positive, got {baud}")
-    is_url = "://" in port
+    is_url = scheme(port) is not None
     if not is_url and not os.path.exists(port) and not port.upper().startswith("COM"):
         raise DeviceError("no such serial port", where=port, hint=_list_ports_hint())
+    if URL_HANDLERS not in serial.protocol_handler_packages:
+        serial.protocol_handler_packages.append(URL_HANDLERS)
     url, kwargs = _url_and_options(port)
     deadline = time.monotonic() + connect_timeout
     while True:

@@ -72,8 +72,10 @@ def run(args) -> int:
         lines.append(f"TFLM: {len(res.tflm['ops'])} ops, tensor arena {res.tflm['arena_bytes']} B (measured)")
     if res.build is not None:
         b = res.build
-        if b.firmware:
+        if b.firmware and b.flash_bytes is not None:
             lines.append(f"built {b.firmware}: flash {b.flash_bytes:,} B, RAM {b.ram_bytes:,} B")
+        elif b.firmware:
+            lines.append(f"built {b.firmware}")
         if b.note:
             lines.append(f"build: {b.note}")
     if not args.json:

@@ -48,6 +48,11 @@ def run(args) -> int:
     if args.port and not board.upload:
         raise EdgeqError(f"{board.name} is emulated: it has no serial port to upload to", where="--port",
                          hint="leave out --port to start the emulator")
+    if board.run == "host" and not args.port:  # a program on this computer: nothing to flash, its URL starts it
+        prog = platform_for(board).open_transport(args.firmware)
+        emit(args, {**prog.to_dict(), "detached": False},
+             f"{board.name}: {prog.url}\n  edgeq bench --port {prog.url}\n  (opening the URL starts the program)")
+        return 0
     if board.emulated and not args.port:
         emu = platform_for(board).open_transport(args.firmware)
         d = {**emu.to_dict(), "detached": bool(args.detach)}

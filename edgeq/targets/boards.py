@@ -25,7 +25,7 @@ DEFAULT_BOARD = "qemu-m4"
 @dataclass(frozen=True)
 class Core:
     name: str
-    arch: str  # "arm" | "avr" | "xtensa"
+    arch: str  # "arm" | "avr" | "xtensa" | "host"
     target: str  # the compiler's --target
     cflags: tuple[str, ...]
     dwt: bool
@@ -49,9 +49,9 @@ class Board:
     core_ram: int
     stack: int  # bytes reserved for the stack
     backends: tuple[str, ...]  # preferred first
-    project: str  # "cortexm" | "arduino"
-    build: str  # "make" | "arduino-builder" | "check-qemu" | "check-host"
-    run: str  # "qemu" | "simavr" | "serial"
+    project: str  # "cortexm" | "arduino" | "host"
+    build: str  # "make" | "arduino-builder" | "check-qemu" | "check-host" | "host"
+    run: str  # "qemu" | "simavr" | "serial" | "host" (a program on this computer: the edgeq-host:// URL)
     timer: Mapping[str, Any]
     serial: Mapping[str, Any]
     fqbn: str | None = None

@@ -142,6 +142,11 @@ def resolve_firmware(board: str, path: str | os.PathLike) -> Path:
     return check_firmware_image(arch, _firmware_path(board, path))
 
 
+def resolve_program(board: str, path: str | os.PathLike) -> Path:
+    """The host build's program: ``path`` itself or the one an export folder's build produced."""
+    return _firmware_path(board, path)
+
+
 def _firmware_path(board: str, path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if p.exists() and not p.is_dir():
@@ -179,6 +184,10 @@ def start_emulator(board: str, firmware_path: str | os.PathLike, *, timeout: flo
         raise EdgeqError(f"trace events are a QEMU feature; {board} runs in {b.run}")
     if b.run == "simavr":
         return start_simavr(b, resolve_firmware(board, firmware_path), timeout=timeout)
+    if b.run == "host":  # a program on this computer: its URL starts it when the harness opens the port
+        from edgeq.targets.platforms import platform_for
+
+        return platform_for(b).open_transport(firmware_path)
     raise EdgeqError(f"{board} is a real board, not an emulator", hint=f"use edgeq flash --board {board} --port PORT")
 
 

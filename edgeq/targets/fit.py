@@ -16,9 +16,9 @@ from __future__ import annotations
 from edgeq.targets.boards import Board, FitReport, fit_check
 
 #: code sizes per architecture for the estimate before anything is built (the build reports the real figures)
-PROTOCOL_FLASH = {"arm": 4200, "avr": 6200, "xtensa": 6000}
-KERNEL_FLASH_PER_OP = {"arm": 1800, "avr": 2600, "xtensa": 2400}
-CALL_FLASH_PER_LAYER = {"arm": 96, "avr": 160, "xtensa": 120}
+PROTOCOL_FLASH = {"arm": 4200, "avr": 6200, "xtensa": 6000, "host": 8000}
+KERNEL_FLASH_PER_OP = {"arm": 1800, "avr": 2600, "xtensa": 2400, "host": 3000}
+CALL_FLASH_PER_LAYER = {"arm": 96, "avr": 160, "xtensa": 120, "host": 150}
 PROTOCOL_RAM = 160  # the protocol's command line and state (edgeq_protocol.c)
 #: the classify/regress app's state instead: its number parser and result buffer
 APP_RAM = 48

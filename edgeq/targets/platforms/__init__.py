@@ -8,6 +8,8 @@ layout (module)            boards                           project
                            generic-m4)
 ``arduino``                ``project: arduino``             sketch of edgeq's compiled C
 ``tflm``                   32-bit Arduino boards            sketch for the Arduino_TensorFlowLite library
+``host``                   ``project: host`` (this          Makefile for the host compiler: a program that
+                           computer)                        serves the protocol on stdin/stdout
 =========================  ===============================  ==============================================
 
 Adding a layout: docs/DEVELOPING.md ("Targets").
@@ -23,13 +25,15 @@ from edgeq.targets.boards import Board, get_board
 from edgeq.targets.platforms.arduino import ArduinoPlatform
 from edgeq.targets.platforms.base import ExportJob, Platform
 from edgeq.targets.platforms.cortexm import CortexMPlatform
+from edgeq.targets.platforms.host import HostPlatform
 from edgeq.targets.platforms.tflm import TflmPlatform, takes_tflm
 from edgeq.targets.project import read_project, record_build
 
 __all__ = ["ExportJob", "Platform", "platform_for", "build_project", "takes_tflm"]
 
 #: the board table's ``project`` -> the layout of edgeq's C for it
-EDGEQ_LAYOUTS: dict[str, type[Platform]] = {"cortexm": CortexMPlatform, "arduino": ArduinoPlatform}
+EDGEQ_LAYOUTS: dict[str, type[Platform]] = {"cortexm": CortexMPlatform, "arduino": ArduinoPlatform,
+                                             "host": HostPlatform}
 
 
 def platform_for(board: Board, runtime: str = "edgeq") -> Platform:

@@ -60,7 +60,7 @@ def render_cortexm_platform(dest: Path, board: Board, cfg: dict) -> list[str]:
                ram_kb=board.ram // 1024)
     (dest / "startup.c").write_text(render("firmware/cortexm/startup.c.j2", **ctx))
     (dest / "link.ld").write_text(render("firmware/cortexm/link.ld.j2", **ctx))
-    shutil.copyfile(template_path("firmware/cortexm/main.c"), dest / "main.c")
+    shutil.copyfile(template_path("firmware/common/main.c"), dest / "main.c")
     plat = "platform_qemu.c" if board.run == "qemu" else "platform_user.c"
     (dest / plat).write_text(render(f"firmware/cortexm/{plat}.j2", **ctx))
     return ["startup.c", "link.ld", "main.c", plat]

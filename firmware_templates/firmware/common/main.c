@@ -1,5 +1,5 @@
 /*
- * edgeq bare-metal firmware: serve the benchmark protocol on the UART, forever.
+ * edgeq firmware: serve the benchmark protocol on the serial line, forever (bare-metal Cortex-M, and the host build).
  */
 #include "edgeq_platform.h"
 #include "edgeq_protocol.h"
