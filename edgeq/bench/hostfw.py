@@ -229,6 +229,7 @@ class HostFirmwareServer:
             except (OSError, ValueError):
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._procs = [p for p in self._procs if p.poll() is None]  # reap the programs whose line closed
             with conn:
                 if not self.record:
                     self._procs.append(spawn(self.firmware, conn))
@@ -286,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edgeq: {exc}", file=sys.stderr)
         return 2
     print(server.url, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # `kill PID` stops the programs too (the finally below)
     try:
         while True:
             time.sleep(1)
