@@ -12,7 +12,7 @@ Printed (and written to benchmarks/results/kernels.md, raw numbers to kernels.js
 - with --layers, every layer.
 
     python benchmarks/kernels.py                        # KWS, IC, VWW, person_detect; portable and cmsis-nn
-    python benchmarks/kernels.py --models KWS --backends portable --layers    # one short run (about a minute)
+    python benchmarks/kernels.py --models KWS --backends portable --layers    # one short run (seconds)
 
 cmsis-nn needs a CMSIS-NN checkout: EDGEQ_CMSIS_NN_DIR or ../shared/third_party/cmsis-nn. Run one at a time and under
 nice on a shared machine: building the weight arrays and the emulation are CPU-heavy.
