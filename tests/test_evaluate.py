@@ -13,7 +13,7 @@ from conftest import assert_user_error, run_cli
 pytestmark = pytest.mark.tf
 pytest.importorskip("tensorflow", reason="TensorFlow is needed (pip install 'edgeq[convert]')")
 
-from edgeq.convert.evaluation import evaluate, match_layers, sqnr_db  # noqa: E402
+from edgeq.convert.evaluation import evaluate, layer_label, match_layers, sqnr_db  # noqa: E402
 from edgeq.errors import EdgeqError  # noqa: E402
 from edgeq.tflite import parse_model  # noqa: E402
 
@@ -56,6 +56,23 @@ def test_float_vs_int8_report(pair, digits, digits_cnn_accuracy):
     assert d["accuracy_drop"] == pytest.approx(rep.reference.accuracy - rep.candidate.accuracy)
     md = rep.markdown()
     assert "| top-1 agreement |" in md and "Per-layer SQNR" in md
+    # rows are labelled by the op scopes, not TFLite's fused names ("functional_1/conv2d_1/Relu;functional_1/...")
+    assert all(";" not in row["layer"] and "/" not in row["layer"] for row in d["layers"]), d["layers"]
+    assert ";" not in md.split("Per-layer SQNR")[1]
+
+
+def test_layer_label_maps_fused_tensor_names_to_keras_layers():
+    names = ["input_layer", "conv_a", "bn_a", "relu_a", "conv2d", "conv2d_1", "flatten", "dense"]
+    fused = "functional_1/relu_a_1/Relu;functional_1/conv_a_1/convolution"
+    assert layer_label(fused, names) == "conv_a+relu_a"  # model order, the BN folded into the conv has no op
+    # Keras 3 traces layer 'conv2d' in scope 'conv2d_1' and layer 'conv2d_1' in 'conv2d_1_1'
+    assert layer_label("functional_1/conv2d_1/Relu;functional_1/conv2d_1/convolution", names) == "conv2d"
+    assert layer_label("functional_1/conv2d_1_1/BiasAdd", names) == "conv2d_1"
+    assert layer_label("functional_1/flatten_1/Reshape", names) == "flatten"
+    # without the model (or no layer scope in the name): the scopes holding the ops, else the name itself
+    assert layer_label(fused) == "relu_a_1+conv_a_1"
+    assert layer_label("gru_cell_3/MatMul", names) == "gru_cell_3"
+    assert layer_label("Identity", names) == "Identity"
 
 
 def test_identical_models(pair, digits):

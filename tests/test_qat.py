@@ -159,6 +159,40 @@ def test_converter_uses_the_learned_ranges(trained):
     assert all(same(a, e) for a, e in zip(ranged_ops, learned)), (ranged_ops, learned)
 
 
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_dense_weights_per_tensor_or_per_channel_are_the_trained_ones(per_channel):
+    """quantize_model(per_channel_dense=...): the FULLY_CONNECTED weights of the .tflite have one scale per tensor or
+    per output channel, each exactly max|w| / 127 of the trained (folded) kernel, and exactly its int8 rounding."""
+    keras = _keras()
+    from edgeq.qat import layers as Q
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 12)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + 2 * (x[:, 1] > 0)
+    inp = keras.Input((12,))
+    model = keras.Model(inp, keras.layers.Dense(4)(keras.layers.Dense(16, activation="relu")(inp)))
+    q = qat.quantize_model(model, per_channel_dense=per_channel)
+    q.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    q.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    tflite = qat.convert(q)
+    _assert_fully_int8(tflite)
+    graph = parse_model(tflite)
+    fcs = [op for op in graph.operators if op.opcode == "FULLY_CONNECTED"]
+    dense = [layer for layer in q.layers if isinstance(layer, Q.QDense)]
+    assert len(fcs) == len(dense) == 2
+    for op, layer in zip(fcs, dense):
+        weights = graph.tensors[op.inputs[1]]
+        w = layer.folded()[0].numpy()  # (in, out); FULLY_CONNECTED holds (out, in)
+        m = np.abs(w).max(axis=0) if per_channel else np.full(w.shape[1], np.abs(w).max())
+        scale = (m / np.float32(127)).astype(np.float32)
+        assert len(weights.quant.scale) == (w.shape[1] if per_channel else 1)
+        np.testing.assert_allclose(np.asarray(weights.quant.scale, np.float32), scale[:len(weights.quant.scale)],
+                                   rtol=1e-6)
+        got = np.frombuffer(weights.data, np.int8).reshape(weights.shape)
+        np.testing.assert_array_equal(got, np.clip(np.round(w / scale), -127, 127).astype(np.int8).T)
+
+
 def test_bn_folding_numerics():
     """The folded conv/depthwise/dense weights reproduce conv+BN (inference) within 1e-5, and the .tflite carries
     exactly those folded weights (per-channel scale = max|w_fold| / 127)."""
@@ -341,6 +375,102 @@ def test_mirrored_strategy_two_cpus(tmp_path):
     assert out["kind"] == "int8"
 
 
+_MULTI_WORKER = """
+    import json, os
+    import numpy as np
+    import tensorflow as tf
+    import keras
+    from edgeq import qat
+    from edgeq.tflite import parse_model
+    from edgeq.tflite.check import model_kind
+
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()   # the cluster comes from TF_CONFIG
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    model = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(4, 3, activation="relu"), L.Flatten(), L.Dense(3)])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (64, 8, 8, 1)).astype("float32")
+    x[1::2] *= 2.0                                # worker 1's shard (odd samples) reaches ~2, worker 0's ~1
+    y = rng.integers(0, 3, 64)
+    GLOBAL_BATCH = 16
+    with strategy.scope():
+        q = qat.quantize_model(model)
+        opt = keras.optimizers.Adam(1e-3)
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+
+    def shard(ctx):
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
+        return ds.batch(ctx.get_per_replica_batch_size(GLOBAL_BATCH))
+
+    data = strategy.distribute_datasets_from_function(shard)
+
+    @tf.function
+    def train_step(batches):
+        def replica_step(xb, yb):
+            with tf.GradientTape() as tape:
+                loss = tf.nn.compute_average_loss(loss_fn(yb, q(xb, training=True)), global_batch_size=GLOBAL_BATCH)
+            grads = tape.gradient(loss, q.trainable_variables)
+            opt.apply_gradients(zip(grads, q.trainable_variables))
+            return loss
+        return strategy.reduce("SUM", strategy.run(replica_step, args=next(batches)), axis=None)
+
+    losses = []
+    for epoch in range(2):
+        batches = iter(data)
+        losses += [float(train_step(batches)) for _ in range(len(x) // GLOBAL_BATCH)]
+    out = {"replicas": strategy.num_replicas_in_sync, "losses": losses,
+           "ranges": {k: list(v) for k, v in qat.learned_ranges(q).items()},
+           "weights": float(sum(np.abs(np.asarray(v)).sum() for v in q.trainable_weights))}
+    if json.loads(os.environ["TF_CONFIG"])["task"]["index"] == 0:   # the chief converts
+        out["kind"] = model_kind(parse_model(qat.convert(q)))
+    print("RESULT " + json.dumps(out), flush=True)
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multi_worker_mirrored_strategy_two_worker_processes(tmp_path):
+    """Two worker processes on localhost (TF_CONFIG), MultiWorkerMirroredStrategy, the README's custom training loop
+    (Keras 3's fit does not run under it): each worker trains on its own shard, and both end with the same weights and
+    the same activation ranges (the EMA updates are averaged across workers: worker 1's data reaches 2, worker 0's
+    only 1); the chief converts the result to a fully int8 model."""
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(_MULTI_WORKER))
+    cluster = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}})
+        env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=tf_config,
+                   EDGEQ_CONVERT_INPROCESS="1")
+        procs.append(subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path))
+    results = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=600)
+            line = next((ln for ln in stdout.splitlines() if ln.startswith("RESULT ")), None)
+            assert line, stdout[-2000:] + stderr[-3000:]
+            results.append(json.loads(line[len("RESULT "):]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    chief, other = results
+    assert chief["replicas"] == other["replicas"] == 2
+    assert chief["losses"] == other["losses"] and all(np.isfinite(chief["losses"]))
+    assert chief["weights"] == other["weights"]
+    assert chief["ranges"] == other["ranges"]
+    assert chief["ranges"]["input_layer_quant"][1] > 1.2  # worker 1's shard reached the shared input range
+    assert chief["kind"] == "int8"
+
+
 def test_tflm_bit_exact_with_compiled_c(trained, digits, tmp_path):
     """The QAT .tflite gives identical outputs in the TFLM reference interpreter and in edgeq's compiled C."""
     try:
@@ -399,6 +529,11 @@ def test_cli_qat(digits_cnn_path, digits, tmp_path):
     assert rows["QAT int8"]["accuracy"] == s["int8_accuracy"]  # one predictor: tests/test_one_accuracy.py
     md = (tmp_path / "report.md").read_text()
     assert "PTQ int8" in md and "QAT int8" in md and "per-layer SQNR" in md and "report.png" in md
+    # per-layer rows are named by the float model's Keras layers, not TFLite's fused tensor names
+    names = {layer.name for layer in _keras().models.load_model(digits_cnn_path).layers}
+    labels = [row["layer"] for row in s["report"]["layers"]]
+    assert labels and all(set(label.split("+")) <= names for label in labels), (labels, names)
+    assert ";" not in md.split("per-layer SQNR")[1]
     assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="selective quantization: these layers train without fake quantization and are calibrated "
                         "post-training (min/max on --data) at conversion; recurrent layers (LSTM, GRU, SimpleRNN, "
                         "Bidirectional) always are")
+    p.add_argument("--per-channel-dense", action="store_true",
+                   help="int8 Dense weights per output channel (default: per tensor); the .tflite gets exactly the "
+                        "trained per-channel weights")
     p.add_argument("--report", metavar="REPORT.md", default=None,
                    help="also quantize post-training (min/max on --data) and write a float / PTQ int8 / QAT int8 "
                         "comparison (size, accuracy, per-layer SQNR) as REPORT.md and REPORT.png")
@@ -151,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_qat(sm.obj, x, y, x_val=x_val, y_val=y_val, epochs=args.epochs, lr=args.lr,
                      batch_size=args.batch_size, input_range=input_range, seed=args.seed, on_epoch=on_epoch,
                      source=str(src), post_training=[n.strip() for n in args.post_training.split(",") if n.strip()]
-                     if args.post_training else None)
+                     if args.post_training else None, per_channel_dense=args.per_channel_dense)
     result.save(out)
     text = result.text()
     if args.report is not None:
@@ -160,10 +163,10 @@ def run(args: argparse.Namespace) -> int:
         rep = Path(args.report)
         x_eval, y_eval = (x_val, y_val) if x_val is not None else (x, y)
         cmp = compare(sm.obj, result.tflite, x_eval, result.summary_labels(y_eval), calibration_data=x,
-                      name=src.stem)
+                      name=src.stem, per_tensor_dense=not args.per_channel_dense)
         write_report([cmp], rep, rep.with_suffix(".png"))
         result.summary["report"] = {"markdown": str(rep), "png": str(rep.with_suffix(".png")),
-                                    "rows": cmp.rows()}
+                                    "rows": cmp.rows(), "layers": cmp.layers()}
         text += f"\nwrote {rep} and {rep.with_suffix('.png')}"
     emit(args, result.to_dict(), text)
     return 0

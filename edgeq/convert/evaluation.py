@@ -95,15 +95,50 @@ class ModelStats:
 
 @dataclass
 class LayerSQNR:
-    name: str
+    name: str  #: the reference tensor's name (TFLite's, fused: "functional_1/relu_1/Relu;functional_1/conv_1/...")
     op: str
     sqnr_db: float
     ref_tensor: int
     candidate_tensor: int
+    layer: str = ""  #: the Keras layer(s) the tensor belongs to (:func:`layer_label`)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "op": self.op, "sqnr_db": _finite(self.sqnr_db),
-                "ref_tensor": self.ref_tensor, "candidate_tensor": self.candidate_tensor}
+        return {"name": self.name, "layer": self.layer or layer_label(self.name), "op": self.op,
+                "sqnr_db": _finite(self.sqnr_db), "ref_tensor": self.ref_tensor,
+                "candidate_tensor": self.candidate_tensor}
+
+
+def layer_label(tensor_name: str, layer_names: list[str] | None = None) -> str:
+    """The Keras layer(s) a TFLite tensor name belongs to, ``+``-joined in model order.
+
+    The converter names a fused op's output after every TF op it absorbed (``"functional_1/relu_a_1/Relu;
+    functional_1/conv_a_1/convolution"``), each under its Keras layer's name scope, which Keras 3 re-enters as
+    ``<layer>_1`` when the model is traced. With ``layer_names`` (the model's layers, in order) a scope maps to the
+    layer whose name it is, a ``_N`` suffix allowed, preferring ``<layer>_1`` (so ``conv2d_1`` is layer ``conv2d``
+    when ``conv2d_1`` itself would appear as ``conv2d_1_1``): ``"conv_a+relu_a"``. Without them, or when no scope is
+    a layer's, the label is the scopes that hold the ops (``"relu_a_1+conv_a_1"``), or the name itself when it has no
+    scope (``"Identity"``)."""
+    pieces = [p.strip() for p in tensor_name.split(";") if p.strip()]
+    scopes = list(dict.fromkeys(p.split("/")[-2] for p in pieces if "/" in p))
+    if layer_names:
+        order = {n: i for i, n in enumerate(layer_names)}
+        found: set[str] = set()
+        for part in {q for p in pieces for q in p.split("/")}:
+            hit = _layer_of_scope(part, order)
+            if hit is not None:
+                found.add(hit)
+        if found:
+            return "+".join(sorted(found, key=order.__getitem__))
+    return "+".join(scopes) if scopes else tensor_name
+
+
+def _layer_of_scope(scope: str, order: dict[str, int]) -> str | None:
+    if scope.endswith("_1") and scope[:-2] in order:
+        return scope[:-2]
+    if scope in order:
+        return scope
+    base = re.sub(r"(_\d+)+$", "", scope)
+    return base if base in order else None
 
 
 @dataclass
@@ -166,10 +201,10 @@ class EvalReport:
             text += markdown_table(["true \\ predicted", *[str(c) for c in range(m.shape[1])]],
                                    [[c, *[int(v) for v in m[c]]] for c in range(m.shape[0])])
         if self.layers:
-            lrows = [[i, layer.op, layer.name if len(layer.name) <= 60 else "..." + layer.name[-57:],
-                      db(layer.sqnr_db)] for i, layer in enumerate(self.layers)]
+            lrows = [[i, layer.op, _short(layer.layer or layer_label(layer.name)), db(layer.sqnr_db)]
+                     for i, layer in enumerate(self.layers)]
             text += f"\n\nPer-layer SQNR (matched by {self.matched_by}):\n\n"
-            text += markdown_table(["#", "op", "tensor", "SQNR (dB)"], lrows)
+            text += markdown_table(["#", "op", "layer", "SQNR (dB)"], lrows)
         return text
 
     def plot(self, path: str | os.PathLike) -> Path:
@@ -219,6 +254,10 @@ class EvalReport:
 
 
 # --------------------------------------------------------------------------------------------------------------------
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3):]
 
 
 def _read(model: Any, what: str) -> tuple[bytes, str]:
@@ -282,8 +321,11 @@ def confusion_matrix(y: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndar
 
 
 def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, per_layer: bool = True,
-             max_samples: int | None = None, progress: bool | None = None) -> EvalReport:
-    """Run both models on ``data`` (a .npy/.npz path or an array of float samples) and compare them."""
+             max_samples: int | None = None, progress: bool | None = None,
+             layer_names: list[str] | None = None) -> EvalReport:
+    """Run both models on ``data`` (a .npy/.npz path or an array of float samples) and compare them.
+
+    ``layer_names``: the Keras model's layer names, in order, to label the per-layer rows (:func:`layer_label`)."""
     from edgeq.convert.calibrate import progress_bar
     from edgeq.convert.data import load_array, load_labels, fit_samples
     from edgeq.convert.runner import dequantize, make_interpreter, predict, quantize_input
@@ -352,6 +394,7 @@ def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, p
         for stats, pred in ((ref_stats, rp), (cand_stats, cp)):
             stats.accuracy = float(np.mean(pred == y))
             stats.confusion = confusion_matrix(y, pred, n_classes)
-    layers = [LayerSQNR(name, op, acc.db(), rt, ct) for acc, (rt, ct, name, op) in zip(layer_acc, pairs)]
+    layers = [LayerSQNR(name, op, acc.db(), rt, ct, layer_label(name, layer_names))
+              for acc, (rt, ct, name, op) in zip(layer_acc, pairs)]
     return EvalReport(ref_stats, cand_stats, len(samples), float(np.mean(rp == cp)), out_acc.db(), layers,
                       matched_by, round(len(cand_bytes) / len(ref_bytes), 4))

@@ -203,61 +203,57 @@ def _quantize_here(model: Any, mode: str, arr: np.ndarray | None, data_where: st
     if source:
         src.source = source
     stage(_stage_text(src, mode))
-    float_bytes: bytes | None = None
-    ranges_by_name: dict[str, tuple[float, float]] = {}
-    check = None
-    samples_used = 0
-
-    if src.format == "tflite":
-        out, float_bytes, ranges_by_name, check, samples_used = _from_tflite(
-            src, mode, arr, data_where, calibration, io, per_tensor_dense, progress,
-            max_samples)
-    else:
-        cf = src.concrete_function() if mode not in ("int8", "int16x8") else None
-        if mode == "int16x8":
-            from edgeq.convert.data import fit_samples
-
-            if len(src.input_shapes) != 1:
-                raise UnsupportedError(f"int16x8 calibration supports single-input models (this one has "
-                                       f"{len(src.input_shapes)} inputs)", where=src.source)
-            samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
-            if max_samples:
-                samples = samples[:max_samples]
-            samples_used = len(samples)
-            cf = src.concrete_function(fuse_lstm=False)  # the converter has no int16x8 fused LSTM: unrolled
-            out = _convert(cf, mode, src.source, src.trackable, samples=samples, io=io)
-            float_bytes = _convert(cf, "float32", src.source, src.trackable)
-        elif mode == "int8":
-            from edgeq.convert.data import fit_samples
-
-            if len(src.input_shapes) != 1:
-                raise UnsupportedError(f"int8 calibration supports single-input models (this one has "
-                                       f"{len(src.input_shapes)} inputs)", where=src.source)
-            samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
-            if max_samples:
-                samples = samples[:max_samples]
-            samples_used = len(samples)
-            cf = src.concrete_function()
-            out, float_bytes, ranges_by_name, check = _int8_from_calibrated(
-                _calibrate_only(cf, samples, src.source, src.trackable), samples, calibration, io, per_tensor_dense,
-                progress, src.source, calibrated_by_converter=True)
-        else:
-            out = _convert(cf, mode, src.source, src.trackable)
-            float_bytes = out if mode == "float32" else _convert(cf, "float32", src.source, src.trackable)
-
+    convert = _from_tflite if src.format == "tflite" else _from_keras
+    out, float_bytes, ranges_by_name, check, samples_used = convert(
+        src, mode, arr, data_where, calibration, io, per_tensor_dense, progress, max_samples)
     graph = _verify(out, mode, io, src.source)
+    summary = _summary(src, graph, out, float_bytes, check, mode=mode, calibration=calibration, io=io,
+                       per_tensor_dense=per_tensor_dense, samples=samples_used)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return QuantizeResult(out, summary, float_bytes, ranges_by_name)
+
+
+def _from_keras(src, mode: str, arr, data_where: str, calibration: str, io: str, per_tensor_dense: bool,
+                progress: bool | None, max_samples: int | None):
+    """A Keras model / SavedModel in ``mode``: (model, float32 model, ranges used, range check, samples used)."""
+    if mode not in ("int8", "int16x8"):
+        cf = src.concrete_function()
+        out = _convert(cf, mode, src.source, src.trackable)
+        return out, out if mode == "float32" else _convert(cf, "float32", src.source, src.trackable), {}, None, 0
+    from edgeq.convert.data import fit_samples
+
+    if len(src.input_shapes) != 1:
+        raise UnsupportedError(f"{mode} calibration supports single-input models (this one has "
+                               f"{len(src.input_shapes)} inputs)", where=src.source)
+    samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
+    if max_samples:
+        samples = samples[:max_samples]
+    if mode == "int16x8":
+        cf = src.concrete_function(fuse_lstm=False)  # the converter has no int16x8 fused LSTM: unrolled
+        out = _convert(cf, mode, src.source, src.trackable, samples=samples, io=io)
+        return out, _convert(cf, "float32", src.source, src.trackable), {}, None, len(samples)
+    out, float_bytes, ranges_by_name, check = _int8_from_calibrated(
+        _calibrate_only(src.concrete_function(), samples, src.source, src.trackable), samples, calibration, io,
+        per_tensor_dense, progress, src.source, calibrated_by_converter=True)
+    return out, float_bytes, ranges_by_name, check, len(samples)
+
+
+def _summary(src, graph, out: bytes, float_bytes: bytes | None, check, *, mode: str, calibration: str, io: str,
+             per_tensor_dense: bool, samples: int) -> dict[str, Any]:
+    """The ``--json`` object of a quantization (``seconds`` added by the caller)."""
     from edgeq.tflite.check import model_kind
 
     size_before = src.file_size if src.format == "tflite" or float_bytes is None else len(float_bytes)
+    calibrated = mode in ("int8", "int16x8")
     summary: dict[str, Any] = {
         "model": src.source,
         "format": src.format,
         "output": None,
         "mode": mode,
-        "calibration": calibration if mode in ("int8", "int16x8") else None,
+        "calibration": calibration if calibrated else None,
         "io": io,
         "per_tensor_dense": bool(per_tensor_dense) if mode == "int8" else None,
-        "samples": samples_used if mode in ("int8", "int16x8") else None,
+        "samples": samples if calibrated else None,
         "kind": model_kind(graph),
         "input_shape": list(graph.input_tensors()[0].shape) if graph.inputs else [],
         "size_before": int(size_before),
@@ -268,8 +264,7 @@ def _quantize_here(model: Any, mode: str, arr: np.ndarray | None, data_where: st
     if check is not None:
         summary["ranges_checked"] = check.checked
         summary["ranges_matched"] = check.matched
-    summary["seconds"] = round(time.perf_counter() - started, 2)
-    return QuantizeResult(out, summary, float_bytes, ranges_by_name)
+    return summary
 
 
 def _stage_text(src, mode: str) -> str:

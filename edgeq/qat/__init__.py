@@ -28,7 +28,8 @@ __all__ = ["SUPPORTED_TABLE", "run_qat", "QatResult", "quantize_model", "convert
 #: what ``edgeq qat`` trains with fake quantization, as shown in the README and ``edgeq qat --help``
 SUPPORTED_TABLE: tuple[tuple[str, str], ...] = (
     ("Conv1D, Conv2D, DepthwiseConv1D/2D, SeparableConv1D/2D, Dense",
-     "int8 weights (per-channel conv, per-tensor Dense), any strides/dilations, 'valid'/'same' padding; a "
+     "int8 weights (per-channel conv; per-tensor Dense, per-channel with --per-channel-dense), any "
+     "strides/dilations, 'valid'/'same' padding; a "
      "BatchNormalization right after is folded, a ReLU/ReLU6 after is fused"),
     ("Add, Concatenate", "own output range (Add may fuse a ReLU/ReLU6)"),
     ("ReLU, ReLU6, LeakyReLU, hard_swish, Activation(...)", "own output range"),
@@ -75,19 +76,19 @@ def run_qat(model, x, y, **kwargs):
 
 
 def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema_decay: float = 0.99,
-                   name: str | None = None, post_training=None):
+                   name: str | None = None, post_training=None, per_channel_dense: bool = False):
     """A trainable Keras 3 copy of ``model`` with int8 fake quantization (see :mod:`edgeq.qat.transform`).
 
     ``input_range=(lo, hi)`` fixes the input's range (otherwise learned). Raises
     :class:`~edgeq.errors.UnsupportedError` listing the layers it cannot quantize (use ``edgeq quantize`` for those).
     ``post_training=["name", ...]``: layers trained in float and calibrated post-training at conversion (selective
-    quantization); recurrent layers always are.
+    quantization); recurrent layers always are. ``per_channel_dense=True``: per-output-channel Dense weights.
     """
     _tf_ready()
     from edgeq.qat.transform import quantize_model as _quantize_model
 
     return _quantize_model(model, input_range=input_range, ema_decay=ema_decay, name=name,
-                           post_training=post_training)
+                           post_training=post_training, per_channel_dense=per_channel_dense)
 
 
 def convert(model, *, source: str | None = None, calibration_data=None) -> bytes:

@@ -59,14 +59,24 @@ def missing_ranges(model) -> list[str]:
     return out
 
 
+def per_channel_dense(model) -> bool:
+    """Whether the QAT model's Dense layers have per-channel weights (``quantize_model(per_channel_dense=True)``)."""
+    from edgeq.qat import layers as Q
+
+    dense = [layer for layer in model._flatten_layers(include_self=False, recursive=True)  # noqa: SLF001
+             if isinstance(layer, Q.QDense)]
+    return bool(dense) and all(layer.per_channel for layer in dense)
+
+
 def _converter(tf, model, *, io: str):
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if io == "int8":
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-    # per-channel Dense cannot come from fake-quant ('tfl.transpose' op has mismatched quantized axes)
-    conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    # per-channel Dense cannot come from a fake-quant op ('tfl.transpose' op has mismatched quantized axes): a
+    # per-channel QDense rounds its kernel in plain ops and the converter quantizes it per channel with its scales
+    conv._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense(model)
     return conv
 
 
@@ -108,7 +118,8 @@ def _hybrid_convert(model, calibration_data, where: str) -> bytes:
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             conv.inference_input_type = tf.int8
             conv.inference_output_type = tf.int8
-            conv._experimental_disable_per_channel_quantization_for_dense_layers = True  # noqa: SLF001
+            conv._experimental_disable_per_channel_quantization_for_dense_layers = \
+                not per_channel_dense(model)  # noqa: SLF001
             buf = conv.convert()
     except Exception as exc:  # noqa: BLE001 - the converter raises anything
         detail = first_line(str(exc)) or first_line("".join(log)) or type(exc).__name__

@@ -8,8 +8,8 @@ rounding and clipping of the deployed model and the converter reads the ranges f
   whose int8 scale TFLite fixes at 1/256).
 * :class:`QConv2D`, :class:`QDepthwiseConv2D`, :class:`QDense` - the weight layer, with a BatchNormalization that
   followed it folded in (``w * gamma / sqrt(var + eps)``, moving statistics), its fused ReLU/ReLU6, symmetric
-  narrow-range weight fake-quant (per output channel for convolutions, per tensor for Dense: the converter cannot take
-  per-channel Dense from fake-quant) and the fake-quant of its output.
+  narrow-range weight fake-quant (per output channel for convolutions; per tensor for Dense, or per output channel
+  with ``per_channel=True``, see :func:`round_weights_per_channel`) and the fake-quant of its output.
 * :class:`QAdd` - element-wise add with an optional fused ReLU/ReLU6 and its output fake-quant.
 * :class:`QActivation` - a stand-alone ReLU/ReLU6 (rescaling int8 RELU), softmax or sigmoid (fixed output range).
 
@@ -70,6 +70,21 @@ def fake_quant_weights(w, *, per_channel: bool):
         return tf.quantization.fake_quant_with_min_max_vars_per_channel(w, -m, m, num_bits=8, narrow_range=True)
     m = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(w)), MIN_RANGE))
     return tf.quantization.fake_quant_with_min_max_vars(w, -m, m, num_bits=8, narrow_range=True)
+
+
+def round_weights_per_channel(w):
+    """Per-output-channel symmetric narrow-range int8 rounding of a Dense kernel ``(in, out)``, straight-through.
+
+    TF's per-channel fake-quant op quantizes the last axis, and the converter transposes a Dense kernel to the
+    ``(out, in)`` weights of FULLY_CONNECTED, which it refuses for a fake-quant op (mismatched quantized axes). So the
+    rounding is written in plain ops: the converter folds them into a constant kernel already on the int8 grid and
+    quantizes it per channel itself, with the scale ``max|w| / 127`` of each column, exactly the one used here, so
+    the .tflite's int8 weights are exactly the trained ones. The gradient passes straight through, as through
+    TF's fake-quant op (nothing is clipped: the range is the column's own maximum)."""
+    m = tf.stop_gradient(tf.maximum(tf.reduce_max(tf.abs(w), axis=0), MIN_RANGE))
+    scale = m / 127.0
+    q = tf.clip_by_value(tf.round(w / scale), -127.0, 127.0) * scale
+    return w + tf.stop_gradient(q - w)
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -377,15 +392,17 @@ def _one(v) -> int:
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class QDense(_WeightLayerBase):
-    """Dense (+ folded BN + fused ReLU/ReLU6) with per-tensor int8 weights and int8 output.
+    """Dense (+ folded BN + fused ReLU/ReLU6) with per-tensor int8 weights (per output channel with
+    ``per_channel=True``) and int8 output.
 
     A softmax/sigmoid of the float Dense becomes a separate :class:`QActivation` (TFLite keeps SOFTMAX/LOGISTIC as
     their own op, with a fixed output range).
     """
 
-    def __init__(self, units: int, **kwargs):
+    def __init__(self, units: int, per_channel: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
+        self.per_channel = bool(per_channel)
 
     def _kernel_shape(self, input_shape):
         return (int(input_shape[-1]), self.units)
@@ -395,6 +412,8 @@ class QDense(_WeightLayerBase):
 
     def quantized_kernel(self):
         w, b = self.folded()
+        if self.per_channel:
+            return round_weights_per_channel(w), b
         return fake_quant_weights(w, per_channel=False), b
 
     def call(self, x, training=None):
@@ -408,7 +427,7 @@ class QDense(_WeightLayerBase):
 
     def get_config(self):
         cfg = super().get_config()
-        cfg.update(units=self.units)
+        cfg.update(units=self.units, per_channel=self.per_channel)
         return cfg
 
 

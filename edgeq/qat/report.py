@@ -47,8 +47,8 @@ class Comparison:
             q = qat_by_ref.get(layer.ref_tensor)
             if q is None:
                 continue
-            out.append({"op": layer.op, "tensor": layer.name, "ptq_sqnr_db": _db(layer.sqnr_db),
-                        "qat_sqnr_db": _db(q.sqnr_db)})
+            out.append({"op": layer.op, "layer": layer.layer, "tensor": layer.name,
+                        "ptq_sqnr_db": _db(layer.sqnr_db), "qat_sqnr_db": _db(q.sqnr_db)})
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,20 +61,42 @@ def _db(v: float) -> float | None:
 
 
 def compare(float_model, qat_tflite: bytes, x_test: np.ndarray, y_test: np.ndarray, *,
-            calibration_data: np.ndarray, name: str | None = None, ptq_calibration: str = "minmax") -> Comparison:
+            calibration_data: np.ndarray, name: str | None = None, ptq_calibration: str = "minmax",
+            per_tensor_dense: bool = True) -> Comparison:
     """Measure ``float_model`` (Keras), its PTQ int8 version and ``qat_tflite`` on ``(x_test, y_test)``."""
     from edgeq.convert.evaluation import evaluate
     from edgeq.convert.ptq import quantize
 
     ptq = quantize(float_model, "int8", data=np.asarray(calibration_data, np.float32), calibration=ptq_calibration,
-                   per_tensor_dense=True, progress=False)
+                   per_tensor_dense=per_tensor_dense, progress=False)
     float_tflite = ptq.float_tflite
-    ptq_rep = evaluate(float_tflite, ptq.tflite, np.asarray(x_test, np.float32), np.asarray(y_test), progress=False)
-    qat_rep = evaluate(float_tflite, qat_tflite, np.asarray(x_test, np.float32), np.asarray(y_test), progress=False)
+    names = keras_layer_names(float_model)
+    x, y = np.asarray(x_test, np.float32), np.asarray(y_test)
+    ptq_rep = evaluate(float_tflite, ptq.tflite, x, y, progress=False, layer_names=names)
+    qat_rep = evaluate(float_tflite, qat_tflite, x, y, progress=False, layer_names=names)
+    _label_outputs(float_model, float_tflite, [ptq_rep, qat_rep])
     return Comparison(name or getattr(float_model, "name", "model"), len(float_tflite),
                       ptq_rep.reference.accuracy, ptq_rep, qat_rep,
                       notes=[f"PTQ: {ptq_calibration} calibration on {len(calibration_data)} training samples, "
-                             f"per-tensor Dense (as QAT)"])
+                             f"{'per-tensor' if per_tensor_dense else 'per-channel'} Dense (as QAT)"])
+
+
+def keras_layer_names(model) -> list[str]:
+    """Every layer of a Keras model (nested models' layers too), in model order: the labels of per-layer rows."""
+    return [layer.name for layer in model._flatten_layers(include_self=False, recursive=True)]  # noqa: SLF001
+
+
+def _label_outputs(model, float_tflite: bytes, reports) -> None:
+    """The graph outputs' rows get the model's output layer names (the converter names them ``Identity``)."""
+    from edgeq.tflite import parse_model
+
+    outputs = [int(t) for t in parse_model(float_tflite).outputs]
+    history = [getattr(t, "_keras_history", None) for t in model.outputs]
+    names = [getattr(h[0], "name", None) if h else None for h in history]
+    for rep in reports:
+        for layer in rep.layers:
+            if layer.ref_tensor in outputs and len(names) == len(outputs) and names[outputs.index(layer.ref_tensor)]:
+                layer.layer = names[outputs.index(layer.ref_tensor)]
 
 
 def markdown(comparisons: list[Comparison], *, title: str = "Float vs PTQ int8 vs QAT int8") -> str:
@@ -98,10 +120,10 @@ def markdown(comparisons: list[Comparison], *, title: str = "Float vs PTQ int8 v
                                  "top-1 agreement with float"], rows))
     for c in comparisons:
         parts += ["", f"## {c.name}: per-layer SQNR vs float (dB, {c.qat.samples} test samples)", ""]
-        lrows = [[i, layer["op"], layer["tensor"] if len(layer["tensor"]) <= 48 else "..." + layer["tensor"][-45:],
+        lrows = [[i, layer["op"], layer["layer"] if len(layer["layer"]) <= 48 else "..." + layer["layer"][-45:],
                   _fmt_db(layer["ptq_sqnr_db"]), _fmt_db(layer["qat_sqnr_db"])]
                  for i, layer in enumerate(c.layers())]
-        parts.append(markdown_table(["#", "op", "float tensor", "PTQ int8", "QAT int8"], lrows) if lrows
+        parts.append(markdown_table(["#", "op", "layer", "PTQ int8", "QAT int8"], lrows) if lrows
                      else "(no intermediate tensors could be matched)")
         for note in c.notes:
             parts.append(f"\n{note}")

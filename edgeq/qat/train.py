@@ -133,17 +133,60 @@ def tflite_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, *, threshold: f
 def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
             epochs: int = 5, lr: float = 1e-4, batch_size: int = 32, input_range: tuple[float, float] | None = None,
             calibration_samples: int = 1024, callbacks: list | None = None, seed: int | None = 0,
-            post_training: list[str] | tuple[str, ...] | None = None,
+            post_training: list[str] | tuple[str, ...] | None = None, per_channel_dense: bool = False,
             on_epoch: Callable[[int, int, dict], None] | None = None, source: str = "<keras.Model>",
             verbose: int = 0) -> QatResult:
     """Fine-tune ``model`` (a float Keras 3 classifier) with quantization-aware training; see the module doc."""
     from edgeq.convert._tf import import_keras
     from edgeq.qat import calibrate, convert, quantize_model
+    from edgeq.qat.transform import post_training_layers
     from edgeq.tflite import parse_model
     from edgeq.tflite.check import model_kind
 
     keras = import_keras()
     started = time.perf_counter()
+    n_out = int(np.prod(model.outputs[0].shape[1:]))
+    y, y_val = _check_inputs(x, y, x_val, y_val, epochs=epochs, lr=lr, batch_size=batch_size,
+                             classes=max(n_out, 2))
+    has_val = x_val is not None
+    x_eval, y_eval = (x_val, y_val) if has_val else (x, y)
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    probs = outputs_are_probabilities(model, x)
+    threshold = 0.5 if probs else 0.0
+    float_acc = keras_accuracy(model, x_eval, y_eval, threshold=threshold)
+
+    qmodel = quantize_model(model, input_range=input_range, post_training=post_training,
+                            per_channel_dense=per_channel_dense)
+    ptq_layers = post_training_layers(model, post_training)
+    calibrate(qmodel, x[:calibration_samples], batch_size=max(batch_size, 64))
+    steps = max(1, math.ceil(len(x) / batch_size)) * max(epochs, 1)
+    _compile(keras, qmodel, lr=lr, steps=steps, binary=(n_out == 1), probs=probs)
+    history: list[dict[str, float]] = []
+    if epochs > 0:
+        y_fit = y.astype(np.float32) if n_out == 1 else y
+        val = (x_val, y_val.astype(np.float32) if n_out == 1 else y_val) if has_val else None
+        qmodel.fit(x, y_fit, validation_data=val, epochs=epochs, batch_size=batch_size, shuffle=True,
+                   callbacks=[_progress(keras, history, epochs, on_epoch), *(callbacks or [])], verbose=verbose)
+    qat_acc = keras_accuracy(qmodel, x_eval, y_eval, threshold=threshold)
+    tflite = convert(qmodel, source=source, calibration_data=x[:calibration_samples] if ptq_layers else None)
+    graph = parse_model(tflite, source=source)
+    int8_acc, engine = tflite_accuracy(tflite, x_eval, y_eval, threshold=threshold)
+    summary = {
+        "model": source, "output": None, "epochs": epochs, "lr": lr, "batch_size": batch_size,
+        "train_samples": int(len(x)), "eval_on": "validation" if has_val else "training",
+        "eval_samples": int(len(x_eval)),
+        "float_accuracy": float_acc, "qat_accuracy": qat_acc, "int8_accuracy": int8_acc,
+        "accuracy_delta": round(int8_acc - float_acc, 6), "int8_engine": engine, "int8_bytes": len(tflite),
+        "post_training_layers": ptq_layers, "kind": model_kind(graph), "ops": graph.ops_used,
+        "history": history, "seconds": round(time.perf_counter() - started, 2),
+    }
+    return QatResult(qmodel, tflite, summary)
+
+
+def _check_inputs(x, y, x_val, y_val, *, epochs: int, lr: float, batch_size: int, classes: int):
+    """The options and data a user can get wrong, each refused with one line; returns the (training, validation)
+    labels as class indices."""
     if epochs < 0:
         raise EdgeqError(f"--epochs must be >= 0, got {epochs}")
     if not (lr > 0 and math.isfinite(lr)):
@@ -151,32 +194,22 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
     if batch_size < 1:
         raise EdgeqError(f"--batch-size must be >= 1, got {batch_size}")
     y = labels_of(y, len(x), where="training labels")
-    has_val = x_val is not None
-    if has_val:
+    if x_val is not None:
         y_val = labels_of(y_val, len(x_val), where="validation labels")
-    x_eval, y_eval = (x_val, y_val) if has_val else (x, y)
-    if seed is not None:
-        keras.utils.set_random_seed(seed)
-
-    n_out = int(np.prod(model.outputs[0].shape[1:]))
-    classes = max(n_out, 2)
-    for what, labels in (("training labels", y), ("validation labels", y_val if has_val else None)):
+    for what, labels in (("training labels", y), ("validation labels", y_val if x_val is not None else None)):
         if labels is not None:
             load_labels(labels, len(labels), where=what, classes=classes)
-    for what, arr in (("training data", x), ("validation data", x_val if has_val else None)):
+    for what, arr in (("training data", x), ("validation data", x_val)):
         if arr is not None and np.asarray(arr).dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise EdgeqError(f"{what} contains NaN or infinite values", where=what)
-    probs = outputs_are_probabilities(model, x)
-    float_acc = keras_accuracy(model, x_eval, y_eval, threshold=0.5 if probs else 0.0)
+    return y, y_val
 
-    qmodel = quantize_model(model, input_range=input_range, post_training=post_training)
-    from edgeq.qat.transform import post_training_layers
 
-    ptq_layers = post_training_layers(model, post_training)
-    calibrate(qmodel, x[:calibration_samples], batch_size=max(batch_size, 64))
-    steps = max(1, math.ceil(len(x) / batch_size)) * max(epochs, 1)
+def _compile(keras, qmodel, *, lr: float, steps: int, binary: bool, probs: bool) -> None:
+    """Adam on a cosine-decayed ``lr`` over ``steps``; (binary / sparse categorical) cross-entropy on logits or
+    probabilities, as the float model outputs them."""
     schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps, alpha=0.0)
-    if n_out == 1:
+    if binary:
         loss = keras.losses.BinaryCrossentropy(from_logits=not probs)
         metric = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.5 if probs else 0.0)
     else:
@@ -184,7 +217,9 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
         metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     qmodel.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=[metric])
 
-    history: list[dict[str, float]] = []
+
+def _progress(keras, history: list, epochs: int, on_epoch):
+    """A callback appending each epoch's logs and seconds to ``history`` and passing them to ``on_epoch``."""
 
     class _Progress(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -198,35 +233,5 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
             if on_epoch is not None:
                 on_epoch(epoch + 1, epochs, row)
 
-    if epochs > 0:
-        y_fit = y.astype(np.float32) if n_out == 1 else y
-        val = (x_val, y_val.astype(np.float32) if n_out == 1 else y_val) if has_val else None
-        qmodel.fit(x, y_fit, validation_data=val, epochs=epochs, batch_size=batch_size, shuffle=True,
-                   callbacks=[_Progress(), *(callbacks or [])], verbose=verbose)
-    qat_acc = keras_accuracy(qmodel, x_eval, y_eval, threshold=0.5 if probs else 0.0)
-    tflite = convert(qmodel, source=source, calibration_data=x[:calibration_samples] if ptq_layers else None)
-    graph = parse_model(tflite, source=source)
-    int8_acc, engine = tflite_accuracy(tflite, x_eval, y_eval, threshold=0.5 if probs else 0.0)
-    summary = {
-        "model": source,
-        "output": None,
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "train_samples": int(len(x)),
-        "eval_on": "validation" if has_val else "training",
-        "eval_samples": int(len(x_eval)),
-        "float_accuracy": float_acc,
-        "qat_accuracy": qat_acc,
-        "int8_accuracy": int8_acc,
-        "accuracy_delta": round(int8_acc - float_acc, 6),
-        "int8_engine": engine,
-        "int8_bytes": len(tflite),
-        "post_training_layers": ptq_layers,
-        "kind": model_kind(graph),
-        "ops": graph.ops_used,
-        "history": history,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
-    return QatResult(qmodel, tflite, summary)
+    return _Progress()
 

@@ -284,7 +284,8 @@ def post_training_layers(model, names=None) -> list[str]:
 
 
 def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema_decay: float = 0.99,
-                   name: str | None = None, post_training: list[str] | tuple[str, ...] | None = None):
+                   name: str | None = None, post_training: list[str] | tuple[str, ...] | None = None,
+                   per_channel_dense: bool = False):
     """Return a trainable Keras 3 model that fake-quantizes ``model`` the way TFLite int8 inference will run it.
 
     ``model``: a built Sequential or functional Keras 3 model (float32, channels-last). Its weights are copied; the
@@ -298,185 +299,247 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
     (:func:`edgeq.qat.convert` then needs ``calibration_data``). A BatchNormalization right after such a layer stays
     with it.
 
+    ``per_channel_dense``: int8 Dense weights per output channel (as ``edgeq quantize`` does by default) instead of
+    per tensor; :func:`edgeq.qat.convert` then writes per-channel FULLY_CONNECTED weights, the trained ones exactly.
+
     Raises :class:`~edgeq.errors.UnsupportedError` listing every layer it cannot quantize.
     """
     if not isinstance(model, keras.Model):
         raise EdgeqError(f"expected a Keras 3 model, got {type(model).__name__}",
                          hint="load it with keras.models.load_model (a tf_keras / Keras 2 model is not supported)")
     g = read_graph(model)
-    consumers = g.consumers()
-    ptq_names = set(post_training_layers(model, post_training))
-    ptq: set[int] = {id(n) for n in g.nodes if f"{n.path}{n.name}" in ptq_names}
+    ptq = _post_training_nodes(model, g, post_training)
+    plan, absorbed = _plan_fusions(g, ptq)
+    problems = _unsupported(g, ptq, absorbed)
+    if problems:
+        raise UnsupportedError(f"{len(problems)} layer(s) cannot be quantization-aware trained: "
+                               + "; ".join(problems), where=model.name, hint=PTQ_HINT)
+    build = _Build(ema_decay, per_channel_dense=per_channel_dense)
+    for node in g.nodes:
+        build.add(node, plan.get(id(node)), absorbed=id(node) in absorbed, post_training=id(node) in ptq)
+    qat = _wire(model, g, build, ptq, input_range=input_range, name=name or f"{model.name}_qat")
+    build.copy_weights()
+    return qat
+
+
+def _post_training_nodes(model, g: _Graph, post_training) -> set[int]:
+    """ids of the nodes that train in float and are calibrated post-training: the recurrent layers, the layers
+    named in ``post_training``, and a BatchNormalization right after one of them (the converter folds it there)."""
+    names = set(post_training_layers(model, post_training))
+    ptq: set[int] = {id(n) for n in g.nodes if f"{n.path}{n.name}" in names}
     producer = g.producer()
-    for node in g.nodes:  # a BatchNormalization after a post-training layer is folded by the converter with it
+    for node in g.nodes:
         if type(node.op) is keras.layers.BatchNormalization and node.in_keys and \
                 id(producer.get(node.in_keys[0])) in ptq:
             ptq.add(id(node))
+    return ptq
 
-    # 1. plan fusions
-    plan: dict[int, dict] = {}  # id(head node) -> {"kind", "bn", "act", "absorbed": [nodes], "post": act}
+
+def _plan_fusions(g: _Graph, ptq: set[int]) -> tuple[dict[int, dict], set[int]]:
+    """What each fake-quantized node becomes, as the converter fuses it: ``{id(head node): entry}`` (``kind``
+    weight / add / concat, fused ``bn`` and ``act``, a separate ``post`` activation, the ``absorbed`` nodes) and
+    the ids of every absorbed node (a BatchNormalization or activation folded into its producer)."""
+    consumers = g.consumers()
+    plan: dict[int, dict] = {}
     absorbed: set[int] = set()
-    problems: list[str] = []
-    for node in g.nodes:
-        if id(node) in ptq:
-            continue
-        reason = _why_unsupported(node)
-        if reason is not None:
-            problems.append(f"{node.path}{node.name} ({type(node.op).__name__}{'' if reason == 'layer' else ': ' + reason})")
     for node in g.nodes:
         op = node.op
         if id(node) in absorbed or id(node) in ptq:
             continue
         if type(op) in _WEIGHT and _why_unsupported(node) is None:
-            act = _act_name(op.activation)
-            fusable = act in Q.FUSABLE_ACTIVATIONS
-            entry = {"kind": "weight", "bn": None, "act": act if fusable else "linear",
-                     "post": None if fusable else act, "absorbed": []}
-            out = node.out_keys[0]
-            if entry["act"] == "linear" and entry["post"] is None:
-                nxt = _single_consumer(g, consumers, out)
-                if nxt is not None and type(nxt.op) is keras.layers.BatchNormalization and not _bn_foldable(nxt):
-                    entry["bn"] = nxt
-                    entry["absorbed"].append(nxt)
-                    out = nxt.out_keys[0]
-                nxt = _single_consumer(g, consumers, out)
-                if nxt is not None and _activation_of(nxt.op) in Q.FUSABLE_ACTIVATIONS:
-                    entry["act"] = _activation_of(nxt.op)
-                    entry["absorbed"].append(nxt)
-            plan[id(node)] = entry
-            absorbed.update(id(n) for n in entry["absorbed"])
+            entry = _plan_weight(g, consumers, node)
         elif _is_concat(op):
-            plan[id(node)] = {"kind": "concat", "absorbed": []}
+            entry = {"kind": "concat", "absorbed": []}
         elif _is_add(op):
             entry = {"kind": "add", "act": "linear", "absorbed": []}
             nxt = _single_consumer(g, consumers, node.out_keys[0])
             if nxt is not None and _activation_of(nxt.op) in Q.FUSABLE_ACTIVATIONS:
                 entry["act"] = _activation_of(nxt.op)
                 entry["absorbed"].append(nxt)
-            plan[id(node)] = entry
-            absorbed.update(id(n) for n in entry["absorbed"])
+        else:
+            continue
+        plan[id(node)] = entry
+        absorbed.update(id(n) for n in entry["absorbed"])
+    return plan, absorbed
+
+
+def _plan_weight(g: _Graph, consumers: dict, node: _Node) -> dict:
+    """A conv / Dense node: its own activation fused when TFLite fuses it (else a separate ``post`` activation);
+    with a linear activation, a foldable BatchNormalization and then a ReLU/ReLU6 right after it are absorbed."""
+    act = _act_name(node.op.activation)
+    fusable = act in Q.FUSABLE_ACTIVATIONS
+    entry = {"kind": "weight", "bn": None, "act": act if fusable else "linear",
+             "post": None if fusable else act, "absorbed": []}
+    if entry["act"] != "linear" or entry["post"] is not None:
+        return entry
+    out = node.out_keys[0]
+    nxt = _single_consumer(g, consumers, out)
+    if nxt is not None and type(nxt.op) is keras.layers.BatchNormalization and not _bn_foldable(nxt):
+        entry["bn"] = nxt
+        entry["absorbed"].append(nxt)
+        out = nxt.out_keys[0]
+    nxt = _single_consumer(g, consumers, out)
+    if nxt is not None and _activation_of(nxt.op) in Q.FUSABLE_ACTIVATIONS:
+        entry["act"] = _activation_of(nxt.op)
+        entry["absorbed"].append(nxt)
+    return entry
+
+
+def _unsupported(g: _Graph, ptq: set[int], absorbed: set[int]) -> list[str]:
+    """Every fake-quantized node QAT cannot mirror (``"name (Class: why)"``), BatchNormalizations left unfolded too."""
+    problems: list[str] = []
+    for node in g.nodes:
+        if id(node) in ptq:
+            continue
+        reason = _why_unsupported(node)
+        if reason is not None:
+            why = "" if reason == "layer" else f": {reason}"
+            problems.append(f"{node.path}{node.name} ({type(node.op).__name__}{why})")
     for node in g.nodes:
         if type(node.op) is keras.layers.BatchNormalization and id(node) not in absorbed and id(node) not in ptq:
             why = _bn_foldable(node) or (
                 "BatchNormalization that does not directly follow a convolution or Dense (only BN right "
                 "after one, with no activation between and no other user of its input, can be folded)")
             problems.append(f"{node.path}{node.name} (BatchNormalization: {why})")
-    if problems:
-        raise UnsupportedError(f"{len(problems)} layer(s) cannot be quantization-aware trained: "
-                               + "; ".join(problems), where=model.name, hint=PTQ_HINT)
+    return problems
 
-    # 2. build the QAT layers
-    used: set[str] = set()
 
-    def unique(n: str) -> str:
+class _Build:
+    """The QAT twin's layers, node by node: ``makers[id(node)]`` is what replays the node (a layer, a function of
+    the node's inputs, or None for an absorbed node), ``copies`` / ``floats`` the weights to copy once built."""
+
+    def __init__(self, ema_decay: float, *, per_channel_dense: bool = False):
+        self.ema_decay = ema_decay
+        self.per_channel_dense = bool(per_channel_dense)
+        self.used: set[str] = set()
+        self.makers: dict[int, Any] = {}
+        self.copies: list[tuple[Any, _Node, Any]] = []  # (qat layer, weight node, bn node | "depthwise")
+        self.floats: list[tuple[Any, Any]] = []  # (clone, original) of post-training layers
+
+    def unique(self, n: str) -> str:
         base, i = n.replace("/", "_"), 1
         n = base
-        while n in used:
+        while n in self.used:
             i += 1
             n = f"{base}_{i}"
-        used.add(n)
+        self.used.add(n)
         return n
 
-    def layer_name(node: _Node) -> str:
-        return unique(f"{node.path}{node.name}")
+    def layer_name(self, node: _Node) -> str:
+        return self.unique(f"{node.path}{node.name}")
 
-    makers: dict[int, Any] = {}
-    copies: list[tuple[Any, _Node, Any]] = []  # (qat layer, weight node, bn node) to copy weights into after build
-    floats: list[tuple[Any, Any]] = []  # (clone, original) of post-training layers: weights copied after build
-    for node in g.nodes:
-        op = node.op
-        if id(node) in absorbed:
-            makers[id(node)] = None
-            continue
-        if id(node) in ptq:
+    def add(self, node: _Node, entry: dict | None, *, absorbed: bool, post_training: bool) -> None:
+        op, key, ema = node.op, id(node), self.ema_decay
+        source = [f"{node.path}{node.name}"]
+        if absorbed:
+            self.makers[key] = None
+        elif post_training:
             cfg = keras.layers.serialize(op)
-            cfg["config"]["name"] = layer_name(node)
+            cfg["config"]["name"] = self.layer_name(node)
             clone = keras.layers.deserialize(cfg)
-            floats.append((clone, op))
-            makers[id(node)] = clone
-            continue
-        entry = plan.get(id(node))
-        if entry is not None and entry["kind"] == "weight":
-            bn = entry["bn"]
-            src = [f"{node.path}{node.name}"] + [f"{n.path}{n.name}" for n in entry["absorbed"]]
-            common = dict(activation=entry["act"], ema_decay=ema_decay, source_layers=src, name=layer_name(node),
-                          use_bias=bool(op.use_bias),
-                          batchnorm=None if bn is None else {"epsilon": float(bn.op.epsilon),
-                                                             "center": bool(bn.op.center),
-                                                             "scale": bool(bn.op.scale)})
-            if type(op) is keras.layers.Conv2D:
-                q = Q.QConv2D(op.filters, op.kernel_size, strides=op.strides, padding=op.padding,
-                              dilation_rate=op.dilation_rate, **common)
-            elif type(op) is keras.layers.Conv1D:
-                q = Q.QConv1D(op.filters, op.kernel_size, strides=op.strides, padding=op.padding,
-                              dilation_rate=op.dilation_rate, **common)
-            elif type(op) is keras.layers.DepthwiseConv1D:
-                q = Q.QDepthwiseConv1D(op.kernel_size, strides=op.strides, padding=op.padding,
-                                       depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
-                                       **common)
-            elif type(op) is keras.layers.SeparableConv1D:
-                dw = Q.QDepthwiseConv1D(op.kernel_size, strides=op.strides, padding=op.padding,
-                                        depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
-                                        use_bias=False, activation="linear", ema_decay=ema_decay,
-                                        source_layers=src[:1], name=unique(f"{node.path}{node.name}_depthwise"))
-                pw = Q.QConv1D(op.filters, 1, **common)
-                copies.append((dw, node, "depthwise"))
-                q = (lambda dw, pw: lambda x: pw(dw(x)))(dw, pw)
-                copies.append((pw, node, bn))
-            elif type(op) is keras.layers.DepthwiseConv2D:
-                q = Q.QDepthwiseConv2D(op.kernel_size, strides=op.strides, padding=op.padding,
-                                       depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
-                                       **common)
-            elif type(op) is keras.layers.SeparableConv2D:
-                # TFLite runs it as DEPTHWISE_CONV_2D (no bias, own output range) + 1x1 CONV_2D
-                dw = Q.QDepthwiseConv2D(op.kernel_size, strides=op.strides, padding=op.padding,
-                                        depth_multiplier=op.depth_multiplier, dilation_rate=op.dilation_rate,
-                                        use_bias=False, activation="linear", ema_decay=ema_decay,
-                                        source_layers=src[:1], name=unique(f"{node.path}{node.name}_depthwise"))
-                pw = Q.QConv2D(op.filters, (1, 1), **common)
-                copies.append((dw, node, "depthwise"))
-                q = (lambda dw, pw: lambda x: pw(dw(x)))(dw, pw)
-                copies.append((pw, node, bn))
-            else:
-                q = Q.QDense(op.units, **common)
-            if type(op) not in (keras.layers.SeparableConv2D, keras.layers.SeparableConv1D):
-                copies.append((q, node, bn))
-            if entry["post"] is not None:
-                post = Q.QActivation(activation=entry["post"], ema_decay=ema_decay, source_layers=src[:1],
-                                     name=unique(f"{node.path}{node.name}_{entry['post']}"))
-                makers[id(node)] = (lambda q, post: lambda x, **kw: post(q(x)))(q, post)
-            else:
-                makers[id(node)] = (lambda q: lambda x, **kw: q(x))(q)
+            self.floats.append((clone, op))
+            self.makers[key] = clone
+        elif entry is not None and entry["kind"] == "weight":
+            self.makers[key] = self._weight(node, entry)
         elif entry is not None and entry["kind"] == "add":
-            src = [f"{node.path}{node.name}"] + [f"{n.path}{n.name}" for n in entry["absorbed"]]
-            q = Q.QAdd(activation=entry["act"], ema_decay=ema_decay, source_layers=src, name=layer_name(node))
-            makers[id(node)] = (lambda q: lambda *a, **kw: q(_as_list(a)))(q)
+            src = source + [f"{n.path}{n.name}" for n in entry["absorbed"]]
+            q = Q.QAdd(activation=entry["act"], ema_decay=ema, source_layers=src, name=self.layer_name(node))
+            self.makers[key] = (lambda q: lambda *a, **kw: q(_as_list(a)))(q)
         elif entry is not None and entry["kind"] == "concat":
-            q = Q.QConcatenate(axis=op.axis, ema_decay=ema_decay, source_layers=[f"{node.path}{node.name}"],
-                               name=layer_name(node))
-            makers[id(node)] = (lambda q: lambda *a, **kw: q(_as_list(a)))(q)
+            q = Q.QConcatenate(axis=op.axis, ema_decay=ema, source_layers=source, name=self.layer_name(node))
+            self.makers[key] = (lambda q: lambda *a, **kw: q(_as_list(a)))(q)
         elif _activation_of(op) is not None:
             act = _activation_of(op)
             if act == "linear":
-                makers[id(node)] = None
+                self.makers[key] = None
             else:
-                q = Q.QActivation(activation=act, ema_decay=ema_decay, source_layers=[f"{node.path}{node.name}"],
-                                  name=layer_name(node))
-                makers[id(node)] = (lambda q: lambda x, **kw: q(x))(q)
+                q = Q.QActivation(activation=act, ema_decay=ema, source_layers=source, name=self.layer_name(node))
+                self.makers[key] = (lambda q: lambda x, **kw: q(x))(q)
         elif type(op) in _OWN_RANGE_POOL:
-            clone = type(op).from_config({**op.get_config(), "name": layer_name(node)})
-            fq = Q.FakeQuant(ema_decay=ema_decay, name=unique(f"{node.path}{node.name}_quant"))
-            makers[id(node)] = (lambda c, fq: lambda x, **kw: fq(c(x)))(clone, fq)
+            clone = type(op).from_config({**op.get_config(), "name": self.layer_name(node)})
+            fq = Q.FakeQuant(ema_decay=ema, name=self.unique(f"{node.path}{node.name}_quant"))
+            self.makers[key] = (lambda c, fq: lambda x, **kw: fq(c(x)))(clone, fq)
         else:  # same-scale op
-            clone = type(op).from_config({**op.get_config(), "name": layer_name(node)})
-            makers[id(node)] = clone
+            self.makers[key] = type(op).from_config({**op.get_config(), "name": self.layer_name(node)})
 
-    # 3. wire them up on fresh inputs
+    def _weight(self, node: _Node, entry: dict):
+        """The QConv*/QDepthwise*/QDense (a separable conv: depthwise + 1x1 conv) for a weight node, with a separate
+        QActivation after it when its activation is not fused."""
+        op, bn = node.op, entry["bn"]
+        src = [f"{node.path}{node.name}"] + [f"{n.path}{n.name}" for n in entry["absorbed"]]
+        common = dict(activation=entry["act"], ema_decay=self.ema_decay, source_layers=src,
+                      name=self.layer_name(node), use_bias=bool(op.use_bias),
+                      batchnorm=None if bn is None else {"epsilon": float(bn.op.epsilon), "center": bool(bn.op.center),
+                                                         "scale": bool(bn.op.scale)})
+        if type(op) is keras.layers.Dense:
+            q = Q.QDense(op.units, per_channel=self.per_channel_dense, **common)
+            self.copies.append((q, node, bn))
+            return self._with_post(q, node, entry, src)
+        conv = dict(strides=op.strides, padding=op.padding, dilation_rate=op.dilation_rate)
+        depthwise = dict(conv, kernel_size=op.kernel_size, depth_multiplier=getattr(op, "depth_multiplier", 1))
+        if type(op) is keras.layers.Conv2D:
+            q = Q.QConv2D(op.filters, op.kernel_size, **conv, **common)
+        elif type(op) is keras.layers.Conv1D:
+            q = Q.QConv1D(op.filters, op.kernel_size, **conv, **common)
+        elif type(op) is keras.layers.DepthwiseConv1D:
+            q = Q.QDepthwiseConv1D(**depthwise, **common)
+        elif type(op) is keras.layers.DepthwiseConv2D:
+            q = Q.QDepthwiseConv2D(**depthwise, **common)
+        elif type(op) in (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D):
+            # TFLite runs it as DEPTHWISE_CONV_2D (no bias, own output range) + 1x1 CONV_2D
+            one_d = type(op) is keras.layers.SeparableConv1D
+            dw = (Q.QDepthwiseConv1D if one_d else Q.QDepthwiseConv2D)(
+                **depthwise, use_bias=False, activation="linear", ema_decay=self.ema_decay, source_layers=src[:1],
+                name=self.unique(f"{node.path}{node.name}_depthwise"))
+            pw = Q.QConv1D(op.filters, 1, **common) if one_d else Q.QConv2D(op.filters, (1, 1), **common)
+            self.copies.append((dw, node, "depthwise"))
+            q = (lambda dw, pw: lambda x: pw(dw(x)))(dw, pw)
+            self.copies.append((pw, node, bn))
+        if type(op) not in (keras.layers.SeparableConv2D, keras.layers.SeparableConv1D):
+            self.copies.append((q, node, bn))
+        return self._with_post(q, node, entry, src)
+
+    def _with_post(self, q, node: _Node, entry: dict, src: list[str]):
+        """``q`` as a node maker, followed by a QActivation when the node's activation is not fused."""
+        if entry["post"] is None:
+            return (lambda q: lambda x, **kw: q(x))(q)
+        post = Q.QActivation(activation=entry["post"], ema_decay=self.ema_decay, source_layers=src[:1],
+                             name=self.unique(f"{node.path}{node.name}_{entry['post']}"))
+        return (lambda q, post: lambda x, **kw: post(q(x)))(q, post)
+
+    def copy_weights(self) -> None:
+        """The float model's weights into the built QAT layers (a 1-D kernel (k, cin, cout) is the (1, k, cin,
+        cout) kernel of the CONV_2D TFLite runs; a folded BatchNormalization's statistics go with its conv)."""
+        for clone, op in self.floats:
+            clone.set_weights(op.get_weights())
+        for q, node, bn in self.copies:
+            op = node.op
+            if bn == "depthwise":  # the depthwise half of a SeparableConv1D/2D
+                q.kernel.assign(keras.ops.reshape(op.depthwise_kernel, q.kernel.shape))
+                continue
+            separable = type(op) in (keras.layers.SeparableConv2D, keras.layers.SeparableConv1D)
+            q.kernel.assign(keras.ops.reshape(op.pointwise_kernel if separable else op.kernel, q.kernel.shape))
+            if op.use_bias:
+                q.bias.assign(op.bias)
+            if bn is not None:
+                b = bn.op
+                if b.scale:
+                    q.bn_gamma.assign(b.gamma)
+                if b.center:
+                    q.bn_beta.assign(b.beta)
+                q.bn_moving_mean.assign(b.moving_mean)
+                q.bn_moving_variance.assign(b.moving_variance)
+
+
+def _wire(model, g: _Graph, build: _Build, ptq: set[int], *, input_range, name: str):
+    """The QAT model: fresh inputs, each behind a FakeQuant (unless only post-training layers read it), and the
+    float graph replayed with the built layers."""
+    consumers = g.consumers()
     fn = _functional_of(model)
     new_inputs = []
     quantized_inputs = []
     for key, t, layer in zip(g.inputs, fn.inputs, g.input_layers):
-        in_name = unique(getattr(layer, "name", None) or "input")
+        in_name = build.unique(getattr(layer, "name", None) or "input")
         x = keras.Input(shape=t.shape[1:], dtype=t.dtype, name=in_name)
         new_inputs.append(x)
         readers = consumers.get(key, [])
@@ -485,35 +548,12 @@ def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema
             # fused LSTM directly is left float by the converter)
             quantized_inputs.append(x)
             continue
-        fq = Q.FakeQuant(ema_decay=ema_decay, fixed_range=input_range, name=unique(f"{in_name}_quant"))
+        fq = Q.FakeQuant(ema_decay=build.ema_decay, fixed_range=input_range, name=build.unique(f"{in_name}_quant"))
         quantized_inputs.append(fq(x))
-    outputs = replay(g, quantized_inputs, lambda node: makers[id(node)])
+    outputs = replay(g, quantized_inputs, lambda node: build.makers[id(node)])
     struct = g.outputs_struct
     out = outputs[0] if len(outputs) == 1 and not isinstance(struct, (list, tuple, dict)) else outputs
-    qat = keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0], out, name=name or f"{model.name}_qat")
-
-    # 4. copy the float weights
-    for clone, op in floats:
-        clone.set_weights(op.get_weights())
-    for q, node, bn in copies:
-        op = node.op
-        if bn == "depthwise":  # the depthwise half of a SeparableConv1D/2D
-            q.kernel.assign(keras.ops.reshape(op.depthwise_kernel, q.kernel.shape))
-            continue
-        separable = type(op) in (keras.layers.SeparableConv2D, keras.layers.SeparableConv1D)
-        # a 1-D kernel (k, cin, cout) is the (1, k, cin, cout) kernel of the CONV_2D TFLite runs
-        q.kernel.assign(keras.ops.reshape(op.pointwise_kernel if separable else op.kernel, q.kernel.shape))
-        if op.use_bias:
-            q.bias.assign(op.bias)
-        if bn is not None:
-            b = bn.op
-            if b.scale:
-                q.bn_gamma.assign(b.gamma)
-            if b.center:
-                q.bn_beta.assign(b.beta)
-            q.bn_moving_mean.assign(b.moving_mean)
-            q.bn_moving_variance.assign(b.moving_variance)
-    return qat
+    return keras.Model(new_inputs if len(new_inputs) > 1 else new_inputs[0], out, name=name)
 
 
 def _as_list(args: tuple) -> list:
