@@ -506,7 +506,7 @@ def markdown(report: DemoReport, opts: DemoOptions) -> str:
             lines.append("Emulated board: QEMU `-icount shift=0` counts **instructions**, not time; the figures "
                          "are instruction counts per inference, repeatable run to run.")
             lines.append("")
-        lines += [f"| runs | verified bit-exact | mismatches | retries | min | p50 | mean | p90 | p99 | max | unit |",
+        lines += ["| runs | verified bit-exact | mismatches | retries | min | p50 | mean | p90 | p99 | max | unit |",
                   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
                   f"| {rep['runs']} | {rep['verified']} | {rep['mismatches']} | {rep['retries']} | "
                   + " | ".join(f"{lat[k]:,.0f}" for k in ("min", "p50", "mean", "p90", "p99", "max"))

@@ -60,9 +60,7 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
 
 
 #: files whose guarded imports are known, -> why they are allowed for now (remove an entry when its file is fixed)
-ALLOWED_GUARDED = {
-    "bench/boards.py": "edgeq.targets.export / emulators behind except ImportError: bench/ is being reworked (#16)",
-}
+ALLOWED_GUARDED: dict[str, str] = {}
 
 
 def guarded_imports() -> list[str]:

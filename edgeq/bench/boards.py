@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from edgeq.errors import EdgeqError, ToolchainError
+from edgeq.errors import EdgeqError
 
 
 class _BuiltEmulator:
@@ -31,22 +31,16 @@ class _BuiltEmulator:
 
 def build_firmware(board: str, model: str, out: Path, backend: str | None = None) -> Path:
     """``edgeq export MODEL --board BOARD --build`` into ``out``."""
-    try:
-        from edgeq.targets.export import export
-    except ImportError:
-        raise ToolchainError("this edgeq build cannot build firmware (edgeq.targets.export)",
-                             hint="give --firmware DIR, or --port with a flashed board") from None
+    from edgeq.targets.export import export
+
     export(model, board, out, build=True, backend=backend)
     return out
 
 
 def start_board(board: str, firmware: str | None, model: str | None, backend: str | None = None):
     """Start ``board``'s emulator; returns (emulator with .url/.pid/.stop(), firmware description for the report)."""
-    try:
-        from edgeq.targets.emulators import start_emulator
-    except ImportError:
-        raise ToolchainError("this edgeq build has no emulator support (edgeq.targets.emulators)",
-                             hint="use --port with a real board or an emulator you started") from None
+    from edgeq.targets.emulators import start_emulator
+
     tmp = None
     if firmware is None:
         if not model:

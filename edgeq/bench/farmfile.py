@@ -180,7 +180,7 @@ def place_board(cfg: PlaceConfig, port, firmware_meta: dict | None = None) -> st
 def firmware_image(firmware: Path) -> tuple[Path, dict]:
     """An export folder's built image (and its edgeq-project.json), or a firmware file itself."""
     if firmware.is_dir():
-        from edgeq.targets.export import read_project
+        from edgeq.targets.project import read_project
 
         meta = read_project(firmware)
         fw = meta.get("firmware")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -436,7 +435,7 @@ def matrix_markdown(report: dict) -> str:
     places = report["places"]
     by = {(p["model"], p["place"]): p for p in report["pairs"]}
     unit = _common_unit(report["pairs"])
-    head = [f"model \\ place"] + [f"{p['name']} ({p['board'] or '?'})" for p in places]
+    head = ["model \\ place"] + [f"{p['name']} ({p['board'] or '?'})" for p in places]
     rows = []
     for mdl in report["models"]:
         row = [mdl["name"]]

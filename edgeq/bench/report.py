@@ -8,7 +8,7 @@ import io
 import json
 from pathlib import Path
 
-from edgeq._fs import atomic_write_bytes, atomic_write_text
+from edgeq._fs import atomic_write_text
 from edgeq.bench.stats import STAT_KEYS
 from edgeq.errors import EdgeqError
 

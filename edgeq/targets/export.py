@@ -31,7 +31,6 @@ from edgeq.targets.fwconfig import DB_FORMATS, choose_baud, db_format_note, firm
 from edgeq.targets.model_io import io_facts, model_name
 from edgeq.targets.platforms import ExportJob, platform_for, takes_tflm
 from edgeq.targets.project import PROJECT_VERSION
-from edgeq.targets.project import read_project  # noqa: F401  (edgeq.bench.farmfile imports it from here)
 
 RUNTIMES = ("auto", "edgeq", "tflm")
 

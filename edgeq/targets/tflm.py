@@ -21,7 +21,7 @@ from pathlib import Path
 
 from edgeq._proc import spawn, stop as stop_process
 from edgeq.errors import ToolchainError, UnsupportedError
-from edgeq.tflite.runtimes import NPU_CUSTOM_OPS, TFLM_BUILTIN_OPS, custom_name, tflm_method
+from edgeq.tflite.runtimes import NPU_CUSTOM_OPS, custom_name, tflm_method
 
 # ops with an int8-only registration (tensorflow/lite/micro/kernels/*.h: Register_<OP>_INT8), used when the op's
 # first input is int8
