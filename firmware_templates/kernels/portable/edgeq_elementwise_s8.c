@@ -7,8 +7,8 @@
 
 /* The arithmetic of one output element, with its parameters: ADD and SUB share one (SUB subtracts the scaled second
  * input), MUL and SQUARED_DIFFERENCE have their own. The loops below (same shapes, or 4-D broadcasting through
- * element strides that are 0 along broadcast dimensions) call it once per output element; inlined into each kernel,
- * the call is direct (-O2). */
+ * element strides that are 0 along broadcast dimensions) call it once per output element. Both are forced inline, so
+ * each kernel compiles to its own loop with the arithmetic in it (no call per element, at -O2 and at Arduino's -Os). */
 typedef struct {
     int32_t input_1_offset, input_1_mult, input_1_shift;
     int32_t input_2_offset, input_2_mult, input_2_shift;
@@ -22,7 +22,7 @@ typedef struct {
 
 typedef int8_t (*edgeq_binary_fn)(int32_t x, int32_t y, const void *args);
 
-static int8_t edgeq_add_sub_one(int32_t x, int32_t y, const void *args)
+EDGEQ_ALWAYS_INLINE int8_t edgeq_add_sub_one(int32_t x, int32_t y, const void *args)
 {
     const edgeq_add_sub_args *a = (const edgeq_add_sub_args *)args;
     const int32_t shifted_1 = (a->input_1_offset + x) * ((int32_t)1 << a->left_shift);
@@ -36,7 +36,7 @@ static int8_t edgeq_add_sub_one(int32_t x, int32_t y, const void *args)
     return (int8_t)out;
 }
 
-static int8_t edgeq_mul_one(int32_t x, int32_t y, const void *args)
+EDGEQ_ALWAYS_INLINE int8_t edgeq_mul_one(int32_t x, int32_t y, const void *args)
 {
     const edgeq_mul_args *a = (const edgeq_mul_args *)args;
     int32_t out = a->out_offset + edgeq_requantize((a->input_1_offset + x) * (a->input_2_offset + y), a->out_mult,
@@ -46,7 +46,7 @@ static int8_t edgeq_mul_one(int32_t x, int32_t y, const void *args)
     return (int8_t)out;
 }
 
-static int8_t edgeq_squared_difference_one(int32_t x, int32_t y, const void *args)
+EDGEQ_ALWAYS_INLINE int8_t edgeq_squared_difference_one(int32_t x, int32_t y, const void *args)
 {
     const edgeq_squared_difference_params *p = (const edgeq_squared_difference_params *)args;
     const int32_t a = edgeq_requantize_lt1((p->input_1_offset + x) * ((int32_t)1 << 7), p->input_1_mult,
@@ -59,7 +59,7 @@ static int8_t edgeq_squared_difference_one(int32_t x, int32_t y, const void *arg
     return (int8_t)v;
 }
 
-static inline void edgeq_elementwise_loop(const int8_t *input_1, const int8_t *input_2, int32_t size,
+EDGEQ_ALWAYS_INLINE void edgeq_elementwise_loop(const int8_t *input_1, const int8_t *input_2, int32_t size,
                                           edgeq_binary_fn one, const void *args, int8_t *output)
 {
     int32_t i;
@@ -68,7 +68,7 @@ static inline void edgeq_elementwise_loop(const int8_t *input_1, const int8_t *i
     }
 }
 
-static inline void edgeq_broadcast_loop(const int8_t *input_1, const int32_t *s1, const int8_t *input_2,
+EDGEQ_ALWAYS_INLINE void edgeq_broadcast_loop(const int8_t *input_1, const int32_t *s1, const int8_t *input_2,
                                         const int32_t *s2, const edgeq_dims *d, edgeq_binary_fn one, const void *args,
                                         int8_t *out)
 {
