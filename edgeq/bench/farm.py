@@ -106,6 +106,43 @@ def _wait_listening(url: str, timeout: float) -> None:
 
 
 @contextlib.contextmanager
+def _client_session(client, address: str) -> Iterator[tuple]:
+    """A labgrid client session with the coordinator at ``address``, on a fresh event loop of this thread: yields
+    ``(loop, session)``; on exit the session is stopped and closed and the loop closed, whatever the exit."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)  # labgrid's client looks the loop up (a matrix acquires places from worker threads)
+    _mute_root_logger(True)
+    session = None
+    quiet = io.StringIO()  # labgrid's client prints progress ("acquired place ...") on stdout: not ours
+    try:
+        try:
+            with contextlib.redirect_stdout(quiet):
+                session = loop.run_until_complete(asyncio.wait_for(_start(client, address, loop), 15.0))
+        except (asyncio.TimeoutError, client.Error, OSError) as exc:
+            raise DeviceError(f"cannot reach the labgrid coordinator: {_grpc_text(exc) or 'timed out'}",
+                              where=address, hint="start labgrid-coordinator there, or give --coordinator HOST:PORT")
+        yield loop, session
+    finally:
+        try:
+            if session is not None:
+                with contextlib.suppress(Exception), contextlib.redirect_stdout(quiet):
+                    loop.run_until_complete(asyncio.wait_for(session.stop(), 5))
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(asyncio.wait_for(session.close(), 5))
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+            _mute_root_logger(False)
+
+
+def _check_known(session, name: str, address: str) -> None:
+    if name not in session.places:
+        known = ", ".join(sorted(session.places)) or "none"
+        raise DeviceError(f"no such labgrid place (places: {known})", where=f"place {name} at {address}",
+                          hint=f"labgrid-client -x {address} -p {name} create, then add-match")
+
+
+@contextlib.contextmanager
 def acquire_place(name: str, coordinator: str | None = None, *,
                   ready_timeout: float = SERIAL_READY_S) -> Iterator[PlacePort]:
     """Acquire labgrid place ``name`` at ``coordinator`` (HOST:PORT), yield its serial port, release it on exit
@@ -115,54 +152,31 @@ def acquire_place(name: str, coordinator: str | None = None, *,
     client, pb2 = _labgrid()
     address = coordinator_address(coordinator)
     where = f"place {name} at {address}"
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)  # labgrid's client looks the loop up (a matrix acquires places from worker threads)
-    _mute_root_logger(True)
-    session = None
-    acquired = False
-    quiet = io.StringIO()  # labgrid's client prints progress ("acquired place ...") on stdout: not ours
-    try:
-        try:
-            with contextlib.redirect_stdout(quiet):
-                session = loop.run_until_complete(asyncio.wait_for(_start(client, address, loop), 15.0))
-        except (asyncio.TimeoutError, client.Error, OSError) as exc:
-            raise DeviceError(f"cannot reach the labgrid coordinator: {_grpc_text(exc) or 'timed out'}",
-                              where=address, hint="start labgrid-coordinator there, or give --coordinator HOST:PORT")
-        if name not in session.places:
-            known = ", ".join(sorted(session.places)) or "none"
-            raise DeviceError(f"no such labgrid place (places: {known})", where=where,
-                              hint=f"labgrid-client -x {address} -p {name} create, then add-match")
+    with _client_session(client, address) as (loop, session):
+        _check_known(session, name, address)
         place = session.places[name]
         if place.acquired:
             raise DeviceError(f"the place is already acquired by {place.acquired}", where=where,
                               hint=f"wait for it, or release it: labgrid-client -x {address} -p {name} release")
+        acquired = False
         try:
-            loop.run_until_complete(session.stub.AcquirePlace(pb2.AcquirePlaceRequest(placename=name)))
-            acquired = True
-            loop.run_until_complete(session.sync_with_coordinator())
-        except Exception as exc:  # grpc.aio.AioRpcError: the coordinator refused (e.g. a resource is taken)
-            if acquired:
-                raise
-            raise DeviceError(f"acquiring the place failed: {_grpc_text(exc)}", where=where,
-                              hint="labgrid-client -p NAME show lists its matches and their exporters") from None
-        port = _serial_port(session, client, session.places[name], where)
-        _wait_listening(port.url, ready_timeout)
-        yield port
-    finally:
-        try:
-            if session is not None:
+            try:
+                loop.run_until_complete(session.stub.AcquirePlace(pb2.AcquirePlaceRequest(placename=name)))
+                acquired = True
+                loop.run_until_complete(session.sync_with_coordinator())
+            except Exception as exc:  # grpc.aio.AioRpcError: the coordinator refused (e.g. a resource is taken)
                 if acquired:
-                    with contextlib.suppress(Exception):
-                        loop.run_until_complete(
-                            asyncio.wait_for(session.stub.ReleasePlace(pb2.ReleasePlaceRequest(placename=name)), 10))
-                with contextlib.suppress(Exception), contextlib.redirect_stdout(quiet):
-                    loop.run_until_complete(asyncio.wait_for(session.stop(), 5))
-                with contextlib.suppress(Exception):
-                    loop.run_until_complete(asyncio.wait_for(session.close(), 5))
+                    raise
+                raise DeviceError(f"acquiring the place failed: {_grpc_text(exc)}", where=where,
+                                  hint="labgrid-client -p NAME show lists its matches and their exporters") from None
+            port = _serial_port(session, client, session.places[name], where)
+            _wait_listening(port.url, ready_timeout)
+            yield port
         finally:
-            loop.close()
-            asyncio.set_event_loop(None)
-            _mute_root_logger(False)
+            if acquired:
+                with contextlib.suppress(Exception):
+                    loop.run_until_complete(
+                        asyncio.wait_for(session.stub.ReleasePlace(pb2.ReleasePlaceRequest(placename=name)), 10))
 
 
 _mute_lock = threading.Lock()
@@ -238,34 +252,9 @@ def place_tags(names: list[str], coordinator: str | None = None) -> dict[str, di
     coordinator is a :class:`DeviceError`. A matrix run checks its places with this before anything is built."""
     client, _ = _labgrid()
     address = coordinator_address(coordinator)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    _mute_root_logger(True)
-    session = None
-    quiet = io.StringIO()
-    try:
-        try:
-            with contextlib.redirect_stdout(quiet):
-                session = loop.run_until_complete(asyncio.wait_for(_start(client, address, loop), 15.0))
-        except (asyncio.TimeoutError, client.Error, OSError) as exc:
-            raise DeviceError(f"cannot reach the labgrid coordinator: {_grpc_text(exc) or 'timed out'}",
-                              where=address, hint="start labgrid-coordinator there, or give --coordinator HOST:PORT")
+    with _client_session(client, address) as (_loop, session):
         out = {}
         for name in names:
-            if name not in session.places:
-                known = ", ".join(sorted(session.places)) or "none"
-                raise DeviceError(f"no such labgrid place (places: {known})", where=f"place {name} at {address}",
-                                  hint=f"labgrid-client -x {address} -p {name} create, then add-match")
+            _check_known(session, name, address)
             out[name] = {str(k): str(v) for k, v in dict(session.places[name].tags or {}).items()}
         return out
-    finally:
-        try:
-            if session is not None:
-                with contextlib.suppress(Exception), contextlib.redirect_stdout(quiet):
-                    loop.run_until_complete(asyncio.wait_for(session.stop(), 5))
-                with contextlib.suppress(Exception):
-                    loop.run_until_complete(asyncio.wait_for(session.close(), 5))
-        finally:
-            loop.close()
-            asyncio.set_event_loop(None)
-            _mute_root_logger(False)
