@@ -123,7 +123,8 @@ def geomean(xs: list[float]) -> float:
 
 
 def run(cmsis_dir, work: Path) -> dict:
-    from edgeq.compiler.planner import op_order_bound, requests_from_graph
+    from edgeq.compiler.lower import buffer_requests, lower
+    from edgeq.compiler.planner import op_order_bound
     from edgeq.tflite import read_model
 
     backends = ["portable"] + (["cmsis-nn"] if cmsis_dir else [])
@@ -133,7 +134,7 @@ def run(cmsis_dir, work: Path) -> dict:
         if not path.exists():
             continue
         graph = read_model(path)
-        row = {"model": stem, "label": label, "bound": op_order_bound(requests_from_graph(graph)),
+        row = {"model": stem, "label": label, "bound": op_order_bound(buffer_requests(lower(graph))),
                "tflm": tflm_arena(path)}
         for be in backends:
             d = compile_one(path, be, work, cmsis_dir)

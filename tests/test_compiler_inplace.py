@@ -11,7 +11,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgeq.compiler.ops.base import compute_out_size, compute_padding, inplace_delay
+from edgeq.compiler.ops.base import inplace_delay
+from edgeq.quant.reference_ops import compute_out_size, compute_padding
 
 
 def _reads(kind, n, h, w, cin, ho, wo, cout, kh, kw, sh, sw, dh, dw, ph, pw, mult, fc):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edgeq.compiler.planner import (
-    ELEMENTWISE_INPLACE_OPS,
-    BufferReq,
-    op_order_bound,
-    plan_memory,
-    requests_from_graph,
-)
+from edgeq.compiler.lower import buffer_requests, lower
+from edgeq.compiler.planner import BufferReq, op_order_bound, plan_memory
 from edgeq.errors import EdgeqError
 
 #: file -> op-order lower bound on activation bytes (docs / tflm-anchors.md)
@@ -226,7 +223,8 @@ def _model(models_dir, name):
 @pytest.mark.parametrize("name,bound", sorted(MLPERF_BOUNDS.items()))
 def test_mlperf_op_order_bound_and_plan(shared_models, name, bound):
     graph = _model(shared_models, name)
-    reqs = requests_from_graph(graph)
+    # the lifetimes compile_model plans with, without in-place pairs (its "plain" plan)
+    reqs = [dataclasses.replace(r, inplace_of=None) for r in buffer_requests(lower(graph))]
     assert op_order_bound(reqs) == bound
     plan = plan_memory(reqs, [0] * len(graph.operators))
     check_plan(reqs, [0] * len(graph.operators), plan)
@@ -239,7 +237,8 @@ def test_mlperf_op_order_bound_and_plan(shared_models, name, bound):
 @pytest.mark.parametrize("name", sorted(MLPERF_BOUNDS))
 def test_mlperf_with_inplace_requests(shared_models, name):
     graph = _model(shared_models, name)
-    reqs = requests_from_graph(graph, inplace_ops=ELEMENTWISE_INPLACE_OPS | {"DEPTHWISE_CONV_2D"})
+    # every in-place candidate the layers offer, whatever delay ring it would need
+    reqs = buffer_requests(lower(graph), allow_delay=lambda layer, delay: True)
     scratch = [(i * 37) % 300 for i in range(len(graph.operators))]
     plan = plan_memory(reqs, scratch)
     check_plan(reqs, scratch, plan)

@@ -6,6 +6,7 @@ Nothing heavy at import time: ``edgeq --help`` imports this module.
 from __future__ import annotations
 
 from edgeq._argtypes import count, seconds
+from edgeq.compiler import BACKENDS
 
 
 def add_device_arguments(g) -> None:
@@ -24,7 +25,7 @@ def add_device_arguments(g) -> None:
                         "port)")
     g.add_argument("--firmware", default=None, metavar="DIR",
                    help="with --board: the firmware folder `edgeq export --build` wrote (default: build from --model)")
-    g.add_argument("--backend", default=None, choices=["portable", "cmsis-nn"],
+    g.add_argument("--backend", default=None, choices=BACKENDS,
                    help="with --board and no --firmware: the backend to build with")
     g.add_argument("--inputs", default=None, metavar="X.npy",
                    help="inputs: one of the model's input shape or K stacked on axis 0 (float data is quantized); "

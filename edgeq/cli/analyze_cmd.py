@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from edgeq.compiler import BACKENDS
+
 HELP = "per-layer MACs, memory and estimated instructions of a model on a board, and whether it fits (no build)"
 DESCRIPTION = (
     "Lower and memory-plan MODEL exactly as `edgeq export` would for BOARD and print, per layer: op, shapes, MACs, "
@@ -16,7 +18,7 @@ DESCRIPTION = (
 def add_arguments(p) -> None:
     p.add_argument("model", help="int8 .tflite model")
     p.add_argument("--board", default="qemu-m4", help="board name (default qemu-m4; see `edgeq boards`)")
-    p.add_argument("--backend", choices=("portable", "cmsis-nn"),
+    p.add_argument("--backend", choices=BACKENDS,
                    help="kernels (default: the board's preferred one that is available, as export picks it)")
     p.add_argument("--cmsis-nn", dest="cmsis_nn", metavar="DIR",
                    help="CMSIS-NN checkout for --backend cmsis-nn (default: $EDGEQ_CMSIS_NN_DIR)")

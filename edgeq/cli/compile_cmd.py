@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from edgeq.compiler import BACKENDS, TARGETS
+
 HELP = "compile an int8 .tflite into standalone C (no interpreter), bit-exact with TFLM"
 DESCRIPTION = (
     "Compile an int8 .tflite model into standalone C: model.h (the API: I/O shapes, scales, arena size), "
@@ -10,8 +12,6 @@ DESCRIPTION = (
     "which reads raw input tensors on stdin and writes raw outputs on stdout (--build runs make)."
 )
 
-TARGETS = ("host", "cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m55", "avr", "generic")
-BACKENDS = ("portable", "cmsis-nn")
 
 
 def add_arguments(p) -> None:

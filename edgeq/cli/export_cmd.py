@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from edgeq.compiler import BACKENDS
+
 HELP = "write firmware for a board: Arduino sketch, bare-metal Cortex-M project or TFLM sketch (--build builds it)"
 DESCRIPTION = (
     "Write a firmware project for MODEL on BOARD that serves the edgeq / MLPerf Tiny benchmark protocol "
@@ -22,7 +24,7 @@ def add_arguments(p) -> None:
                    help="auto (default): edgeq's C when its compiler supports every op, else a TFLM sketch (the "
                         "output says which op made the choice); edgeq: the model compiled to C; tflm: TensorFlow "
                         "Lite Micro sketch")
-    p.add_argument("--backend", choices=("portable", "cmsis-nn"),
+    p.add_argument("--backend", choices=BACKENDS,
                    help="kernels for --runtime edgeq (default: the board's preferred one that is available)")
     p.add_argument("--cmsis-nn", dest="cmsis_nn", metavar="DIR",
                    help="CMSIS-NN checkout for --backend cmsis-nn (default: $EDGEQ_CMSIS_NN_DIR)")

@@ -197,6 +197,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
                   cmsis_nn_dir=None) -> CompileResult:
     """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring."""
     from edgeq._fs import atomic_dir, check_output_dir
+    from edgeq._templates import render
     from edgeq.compiler import emit
     from edgeq.compiler.lower import state_tensors
     from edgeq.tflite import Graph, read_model
@@ -213,16 +214,15 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     planned = plan_model(graph, target=target, backend=backend, cmsis_nn_dir=cmsis_nn_dir)
     lw, plan, be = planned.lowered, planned.plan, planned.backend_impl
 
-    ptrs: dict[int, str] = {}
-    for t, name in lw.buffers.items():
-        ptrs[t] = f"&edgeq_arena[{plan.offsets[name]}]"
-    renderer = be.renderer(ptrs)
+    buffers = emit.arena_buffers(lw, plan)
+    renderer = be.renderer(buffers)
 
     model_name = emit.model_name_for(graph)
     banner = emit.banner(model_name, graph.sha256)
-    inputs = emit.io_entries(graph, plan.offsets, lw.buffers, graph.inputs, "input")
-    outputs = emit.io_entries(graph, plan.offsets, lw.buffers, graph.outputs, "output")
-    states = emit.state_entries(graph, plan.offsets, lw.buffers, state_tensors(graph))
+    blocks = emit.layer_blocks(lw.layers, renderer)
+    inputs = emit.io_entries(graph, buffers, renderer, graph.inputs, "input")
+    outputs = emit.io_entries(graph, buffers, renderer, graph.outputs, "output")
+    states = emit.state_entries(graph, buffers, renderer, state_tensors(graph))
     consts = list(lw.ctx.consts.values())
     const_bytes = sum(c.nbytes for c in consts)
     if target == "avr" and const_bytes > AVR_MAX_CONST_BYTES:
@@ -232,19 +232,19 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
             hint="use a smaller model, or a 32-bit target")
     const_views = [{"name": c.name, "ctype": c.ctype, "size": int(c.values.size), "flash": c.flash,
                     "comment": c.comment} for c in consts]
-    blocks = emit.layer_blocks(lw.layers, renderer)
     report = emit.memory_report(lw.layers, plan, graph, lw.buffers)
 
     common = dict(banner=banner, model_name=model_name, sha256=graph.sha256, backend=backend, target=target,
                   inputs=inputs, outputs=outputs, arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes,
                   const_bytes=const_bytes, nn_header=be.nn_header, states=states)
     files: dict[str, str] = {}
-    files["model.h"] = emit.render("model/model.h.j2", **common)
-    files["model.c"] = emit.render(
+    files["model.h"] = render("model/model.h.j2", **common)
+    files["model.c"] = render(
         "model/model.c.j2", **common, consts=const_views, layers=blocks, op_order_bound=plan.op_order_bound,
+        buffers=emit.buffer_decls(buffers, renderer.used, len(lw.layers)),
         arena_alloc=max(plan.arena_bytes + plan.scratch_bytes, 16),
         memory_rows=emit.memory_rows(report))
-    files["model_data.c"] = emit.render("model/model_data.c.j2", **common,
+    files["model_data.c"] = render("model/model_data.c.j2", **common,
                                         consts=[dict(cv, text=emit.array_text(c)) for c, cv in zip(consts, const_views)])
 
     written: list[str] = []
@@ -257,8 +257,8 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
         if target == "host":
             c_sources = ["main_host.c", "model.c", "model_data.c"] + [f for f in kernel_files if f.endswith(".c")]
             headers = ["model.h"] + [f for f in kernel_files if f.endswith(".h")]
-            (tmp / "main_host.c").write_text(emit.render("host/main_host.c.j2", **common), encoding="utf-8")
-            (tmp / "Makefile").write_text(emit.render("host/Makefile.j2", **common, sources=c_sources,
+            (tmp / "main_host.c").write_text(render("host/main_host.c.j2", **common), encoding="utf-8")
+            (tmp / "Makefile").write_text(render("host/Makefile.j2", **common, sources=c_sources,
                                                       headers=headers), encoding="utf-8")
             written += ["main_host.c", "Makefile"]
 

@@ -4,11 +4,12 @@ Nothing in the templates or the op modules is forked. This backend
 * maps kernel names to CMSIS-NN functions with :data:`CMSIS_FUNCS` (edgeq's kernels mirror CMSIS-NN's signatures,
   so only the ``arm_``/``cmsis_nn_`` prefixes change); a layer whose kernel has no CMSIS-NN twin (broadcast ADD/MUL,
   MEAN, PAD, CONCATENATION, QUANTIZE, RELU..., grouped CONV) keeps edgeq's portable kernel, in the same model;
-* renders each layer's own ``c_call`` with a per-layer renderer (:class:`_LayerRenderer`: ``arm_``+``cmsis_nn_``
-  names, or ``edgeq_`` for the portable ones) whose ``context()`` hook gives a CMSIS-NN layer its scratch block
+* prints each layer's kernel call with a per-layer renderer (:class:`_LayerRenderer`: ``arm_``+``cmsis_nn_``
+  names, or ``edgeq_`` for the portable ones) whose ``context()`` gives a CMSIS-NN layer its scratch block
   ``&edgeq_arena[plan.scratch_offsets[i]]`` (often a hole between activations; or the precomputed FC kernel sums
-  on MVE) and whose ``quant_arrays()`` hook casts the per-channel arrays (CMSIS-NN's fields are non-const
-  ``int32_t *``); a layer that needs a context but declares none fails loudly (AssertionError), never silently;
+  on MVE) and whose ``struct_pointer()`` casts the constant arrays a struct points to (CMSIS-NN's fields are
+  non-const ``int32_t *``); a layer that needs a context but whose call takes none fails loudly (AssertionError),
+  never silently;
 * sizes scratch per target with the CMSIS-NN getter rules mirrored in :mod:`edgeq.compiler.cmsis_nn`
   (scalar: host/m0plus/generic, DSP: m4/m7, MVE: m55) and ``#error``s if model.c is compiled for another CMSIS-NN
   code path than the one planned (its scratch would be too small);
@@ -28,8 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeq._resources import templates_dir
 from edgeq.compiler import cmsis_nn as cn
 from edgeq.compiler.cmsis_calls import call_for
+from edgeq.compiler.cparams import CLiteral, ConstRef, Context
+from edgeq.compiler.names import layer_c_name
 from edgeq.compiler.ops.base import Renderer
 from edgeq.errors import UnsupportedError
 
@@ -57,14 +61,19 @@ PORTABLE_BASE = ("edgeq_nn.h", "edgeq_nn_support.c")
 class _LayerRenderer(Renderer):
     """Renderer for one layer: CMSIS-NN names, scratch and casts for a CMSIS-NN layer, edgeq's for a portable one.
 
-    ``ctx_init``: the CMSIS-NN layer's context initializer (its scratch in the arena, or its precomputed FC kernel
-    sums), or None for ``{NULL, 0}``."""
+    ``ctx``: the CMSIS-NN layer's kernel context (its scratch in the arena, or its precomputed FC kernel sums), or
+    None for the portable default. ``used`` is the model renderer's set (one memory map for all layers)."""
 
-    def __init__(self, ptrs, cmsis: bool, ctx_init: str | None = None):
-        super().__init__(ptrs, backend="cmsis-nn")
+    def __init__(self, buffers, used: set[str], cmsis: bool, ctx: Context | None = None, call=None):
+        super().__init__(buffers, backend="cmsis-nn")
+        self.used = used
         self.cmsis = cmsis
-        self.ctx_init = ctx_init if cmsis else None
+        self.ctx = ctx if cmsis else None
+        self.call = call if cmsis else None  # the CMSIS-NN call, when it takes other arguments than edgeq's kernel
         self.ctx_used = False
+
+    def calls_of(self, layer) -> tuple:
+        return (self.call,) if self.call is not None else layer.calls
 
     def fn(self, name: str) -> str:
         return CMSIS_FUNCS.get(name, f"arm_{name}") if self.cmsis else f"edgeq_{name}"
@@ -72,23 +81,30 @@ class _LayerRenderer(Renderer):
     def ty(self, name: str) -> str:
         return f"cmsis_nn_{name}" if self.cmsis else f"edgeq_{name}"
 
-    def context(self, layer) -> str:
-        if self.ctx_init is not None:
+    def context(self, layer) -> Context:
+        if self.ctx is not None:
             self.ctx_used = True
-            return self.ctx_init
+            return self.ctx
         return super().context(layer)
 
-    def quant_arrays(self, mult: str, shift: str) -> str:
-        if not self.cmsis:
-            return super().quant_arrays(mult, shift)
-        return f"{{(int32_t *){mult}, (int32_t *){shift}}}"  # CMSIS-NN's fields are non-const pointers
+    def struct_pointer(self, ref: ConstRef) -> str:
+        if not self.cmsis or ref.name is None:
+            return super().struct_pointer(ref)
+        return f"({ref.ctype} *){ref.name}"  # CMSIS-NN's struct fields are non-const pointers
+
+    def layer_lines(self, layer) -> list[str]:
+        lines = super().layer_lines(layer)
+        if self.ctx is not None and not self.ctx_used:
+            raise AssertionError(f"cmsis-nn backend: layer {layer.index} needs a context ({self.ctx}) but its "
+                                 f"C call declares none")
+        return lines
 
 
 class CmsisRenderer(Renderer):
-    """The model-level renderer compile_model asks for (kernel names in reports)."""
+    """The model-level renderer: kernel names in reports, and a :class:`_LayerRenderer` per layer."""
 
-    def __init__(self, ptrs, backend: "CmsisNNBackend"):
-        super().__init__(ptrs, backend="cmsis-nn")
+    def __init__(self, buffers, backend: "CmsisNNBackend"):
+        super().__init__(buffers, backend="cmsis-nn")
         self._be = backend
 
     def fn(self, name: str) -> str:
@@ -96,6 +112,11 @@ class CmsisRenderer(Renderer):
 
     def ty(self, name: str) -> str:
         return f"cmsis_nn_{name}"
+
+    def for_layer(self, layer) -> Renderer:
+        be = self._be
+        return _LayerRenderer(self._buffers, self.used, layer.index in be._cmsis_layers,
+                              be._contexts.get(layer.index), be._calls.get(layer.index))
 
 
 @dataclass
@@ -108,6 +129,8 @@ class CmsisNNBackend:
     _scratch: dict[int, int] = field(default_factory=dict, init=False)
     _cmsis_layers: set[int] = field(default_factory=set, init=False)
     _kernel_sums: dict[int, str] = field(default_factory=dict, init=False)
+    _contexts: dict[int, Context] = field(default_factory=dict, init=False)
+    _calls: dict[int, object] = field(default_factory=dict, init=False)  # layer -> its CMSIS-NN KernelCall
     _prepared: bool = field(default=False, init=False)
 
     def __post_init__(self):
@@ -184,9 +207,8 @@ class CmsisNNBackend:
         return 0
 
     # ---- after planning: decide per layer, register the kernel sums, bind the renderers -----------------------
-    def renderer(self, ptrs) -> Renderer:
-        self._ptrs = ptrs
-        return CmsisRenderer(ptrs, self)
+    def renderer(self, buffers) -> Renderer:
+        return CmsisRenderer(buffers, self)
 
     def prepare(self, lw, plan) -> None:
         inplace_out = {child for child, _ in plan.inplace}
@@ -213,12 +235,15 @@ class CmsisNNBackend:
         b_idx = layer.op.inputs[2] if len(layer.op.inputs) > 2 else -1
         bias = g.tensors[b_idx].array().reshape(-1).tolist() if b_idx >= 0 else None
         sums = cn.kernel_sums(w, p["out_depth"], p["accum_depth"], bias, p["input_offset"], 0)
-        return lw.ctx.add_const(f"edgeq_l{layer.index}_kernel_sums", "int32_t", sums,
-                                f"layer {layer.index} FC kernel sums (arm_vector_sum_s8, for MVE)", flash=False)
+        return lw.ctx.add_const("kernel_sums", "int32_t", sums,
+                                f"layer {layer.index} FC kernel sums (arm_vector_sum_s8, for MVE)", flash=False,
+                                owner=layer_c_name(layer.opcode, layer.index))
 
     def _bind(self, layer, use: bool, plan) -> None:
-        """Render ``layer`` with CMSIS-NN names, its scratch or kernel sums as context, when it runs on CMSIS-NN."""
-        orig = layer.c_call
+        """The kernel context of a layer that runs on CMSIS-NN: its kernel sums (MVE FULLY_CONNECTED) or its
+        scratch block in the arena; none when it needs neither."""
+        if not use:
+            return
         scratch = self._scratch.get(layer.index, 0)
         offs = getattr(plan, "scratch_offsets", None)
         scratch_off = offs[layer.index] if offs and layer.index < len(offs) else None
@@ -226,23 +251,13 @@ class CmsisNNBackend:
             scratch_off = plan.arena_bytes
         sums = self._kernel_sums.get(layer.index)
         if sums:
-            ctx_init = f"{{(void *){sums}, {4 * layer.params.get('out_depth', 0)}}}"
+            self._contexts[layer.index] = Context(buf=CLiteral(f"(void *){sums}"),
+                                                  size=4 * layer.params.get("out_depth", 0))
         elif scratch:
-            ctx_init = f"{{(void *)&edgeq_arena[{scratch_off}], {scratch}}}"
-        else:
-            ctx_init = None
-
-        call = call_for(layer) if use else None
-
-        def c_call(r, _orig=orig, _layer=layer):
-            lr = _LayerRenderer(r._ptrs, use, ctx_init)
-            lines = call.render(_layer, lr, self.arch) if call is not None else _orig(lr)
-            if lr.ctx_init is not None and not lr.ctx_used:
-                raise AssertionError(f"cmsis-nn backend: layer {_layer.index} needs a context ({ctx_init}) but its "
-                                     f"C call declares none")
-            return lines
-
-        layer.c_call = c_call  # instance attribute: only this compile's layer objects are affected
+            self._contexts[layer.index] = Context(buf=CLiteral(f"(void *)&edgeq_arena[{scratch_off}]"), size=scratch)
+        call = call_for(layer)
+        if call is not None:  # an op whose CMSIS-NN call takes other arguments than edgeq's kernel
+            self._calls[layer.index] = call.render(layer, self.arch)
 
     # ---- files -------------------------------------------------------------------------------------------------
     def functions(self, layers) -> list[str]:
@@ -259,8 +274,6 @@ class CmsisNNBackend:
         return call.function if call is not None else CMSIS_FUNCS[layer.kernel_name()]
 
     def copy_kernels(self, layers, dest: Path) -> list[str]:
-        from edgeq.compiler.emit import templates_dir
-
         if not self._prepared:
             raise AssertionError("cmsis-nn backend: copy_kernels before prepare")  # pragma: no cover
         out = []

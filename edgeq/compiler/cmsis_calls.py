@@ -27,17 +27,46 @@ double-rounding MultiplyByQuantizedMultiplier (tests/test_compiler_cmsis_nn.py c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
 from edgeq.compiler import cmsis_nn as cn
-from edgeq.compiler.ops.base import Layer, Renderer, dims4
-from edgeq.compiler.ops.elementwise import ptr
+from edgeq.compiler.cparams import (CONTEXT, Activation, CArray, CLiteral, ConstRef, Context, CStruct, Dims, FcParams,
+                                    KernelCall, PerChannelQuantParams, PerTensorQuantParams, TensorRef, Tile, out_ref)
+from edgeq.compiler.names import layer_c_name
+from edgeq.compiler.ops.base import Layer
+from edgeq.compiler.ops.elementwise import operand_ref
 
 
-def _dims(r: Renderer, name: str, d) -> str:
-    return f"const {r.ty('dims')} {name} = {{{', '.join(str(int(v)) for v in d)}}};"
+# ---- CMSIS-NN's own structs (arm_nn_types.h) for these calls ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransposeParams(CStruct):
+    C_TYPE: ClassVar[str] = "transpose_params"
+    num_dims: int
+    permutations: CLiteral  # a local uint32_t array
+
+
+@dataclass(frozen=True)
+class BmmParams(CStruct):
+    C_TYPE: ClassVar[str] = "bmm_params"
+    adj_x: bool
+    adj_y: bool
+    fc_params: FcParams
+
+
+@dataclass(frozen=True)
+class TransposeConvParams(CStruct):
+    C_TYPE: ClassVar[str] = "transpose_conv_params"
+    input_offset: int
+    output_offset: int
+    stride: Tile
+    padding: Tile
+    padding_offsets: Tile
+    dilation: Tile
+    activation: Activation
 
 
 # ---- MAXIMUM / MINIMUM ------------------------------------------------------------------------------------------------
@@ -47,17 +76,13 @@ def _max_min_ok(layer: Layer, arch: str) -> bool:
     return all(len(layer.tensor(t).shape) <= 4 for t in (*layer.op.inputs, *layer.op.outputs))
 
 
-def _max_min_call(layer: Layer, r: Renderer, arch: str) -> list[str]:
-    fn = "arm_maximum_s8" if layer.opcode == "MAXIMUM" else "arm_minimum_s8"
+def _max_min_call(layer: Layer, arch: str) -> KernelCall:
     a, b = layer.op.inputs[0], layer.op.inputs[1]
-    return [
-        _dims(r, "input_1_dims", dims4(layer.tensor(a).shape)),
-        _dims(r, "input_2_dims", dims4(layer.tensor(b).shape)),
-        _dims(r, "output_dims", dims4(layer.output().shape)),
-        "const cmsis_nn_context ctx = {NULL, 0};",
-        f"status = {fn}(&ctx, {ptr(layer, r, a)}, &input_1_dims, {ptr(layer, r, b)}, &input_2_dims, "
-        f"{r.ptr(layer.op.outputs[0])}, &output_dims);",
-    ]
+    return KernelCall.make(
+        "maximum_s8" if layer.opcode == "MAXIMUM" else "minimum_s8", status=True, ctx=CONTEXT,
+        input_1=operand_ref(layer, a), input_1_dims=Dims.of(layer.tensor(a).shape),
+        input_2=operand_ref(layer, b), input_2_dims=Dims.of(layer.tensor(b).shape),
+        output=out_ref(layer.op.outputs[0]), output_dims=Dims.of(layer.output().shape))
 
 
 # ---- TRANSPOSE --------------------------------------------------------------------------------------------------------
@@ -73,20 +98,16 @@ def _transpose_ok(layer: Layer, arch: str) -> bool:
     return 1 <= len(layer.input(0).shape) <= 4 and bool(layer.params.get("copies"))
 
 
-def _transpose_call(layer: Layer, r: Renderer, arch: str) -> list[str]:
+def _transpose_call(layer: Layer, arch: str) -> KernelCall:
     # arm_transpose_s8 reads the shape from the first num_dims fields (TFLM passes DimsData()[0..3])
     shape = [int(d) for d in layer.input(0).shape]
     out = [int(d) for d in layer.output().shape]
-    perm = _perm(layer)
     n = len(shape)
-    return [
-        _dims(r, "input_dims", shape + [1] * (4 - n)),
-        _dims(r, "output_dims", out + [1] * (4 - n)),
-        f"static const uint32_t perm[{n}] = {{{', '.join(map(str, perm))}}};",
-        f"const cmsis_nn_transpose_params transpose_params = {{{n}, perm}};",
-        f"status = arm_transpose_s8({ptr(layer, r, layer.op.inputs[0])}, {r.ptr(layer.op.outputs[0])}, "
-        f"&input_dims, &output_dims, &transpose_params);",
-    ]
+    return KernelCall.make(
+        "transpose_s8", status=True, locals={"perm": CArray("uint32_t", tuple(_perm(layer)))},
+        input=operand_ref(layer, layer.op.inputs[0]), output=out_ref(layer.op.outputs[0]),
+        input_dims=Dims(*(shape + [1] * (4 - n))), output_dims=Dims(*(out + [1] * (4 - n))),
+        transpose_params=TransposeParams(num_dims=n, permutations=CLiteral("perm")))
 
 
 # ---- BATCH_MATMUL -----------------------------------------------------------------------------------------------------
@@ -103,16 +124,16 @@ def _bmm_ok(layer: Layer, arch: str) -> bool:
 
 def _rhs_transposed(layer: Layer) -> str:
     """The constant RHS as [..., N, K] (what arm_batch_matmul_s8 reads), registered once per layer."""
-    name = f"edgeq_l{layer.index}_rhs_t"
-    if name not in layer.ctx.consts:
+    if "rhs_t" not in layer.params:
         b = layer.input(1)
         arr = b.array()
         if not layer.op.options.get("adj_y"):
             arr = np.swapaxes(arr, -1, -2)
         # read by plain pointer in CMSIS-NN, so RAM-addressable (never AVR flash; CMSIS-NN needs a 32-bit target)
-        layer.ctx.add_const(name, "int8_t", arr, f"layer {layer.index} BATCH_MATMUL rhs {list(arr.shape)} "
-                                                 f"(transposed for arm_batch_matmul_s8)", flash=False)
-    return name
+        layer.params["rhs_t"] = layer.ctx.add_const(
+            "rhs_t", "int8_t", arr, f"layer {layer.index} BATCH_MATMUL rhs {list(arr.shape)} (transposed for "
+                                    f"arm_batch_matmul_s8)", flash=False, owner=layer_c_name(layer.opcode, layer.index))
+    return layer.params["rhs_t"]
 
 
 def _bmm_dims(shape, rows_cols) -> list[int]:
@@ -122,30 +143,22 @@ def _bmm_dims(shape, rows_cols) -> list[int]:
     return batch + list(rows_cols)
 
 
-def _bmm_call(layer: Layer, r: Renderer, arch: str) -> list[str]:
+def _bmm_call(layer: Layer, arch: str) -> KernelCall:
     p = layer.params["bmm"]
     a, b, out = layer.input(0), layer.input(1), layer.output()
-    m, k, n = p["rows"], p["depth"], p["cols"]
-    if b.is_constant:
-        rhs = _rhs_transposed(layer)
-    else:
-        rhs = ptr(layer, r, layer.op.inputs[1])
+    m, k, n = p.rows, p.depth, p.cols
+    rhs = ConstRef(_rhs_transposed(layer)) if b.is_constant else operand_ref(layer, layer.op.inputs[1])
     out_batch = [int(d) for d in out.shape[:-2]]
     out_batch = [1] * (2 - len(out_batch)) + out_batch
-    ctx = r.context(layer) if arch == "mve" else "{NULL, 0}"
-    return [
-        _dims(r, "lhs_dims", _bmm_dims(a.shape, (m, k))),
-        _dims(r, "rhs_dims", _bmm_dims(b.shape, (n, k))),
-        _dims(r, "output_dims", out_batch + [m, n]),
-        f"const cmsis_nn_context ctx = {ctx};",
-        f"const cmsis_nn_bmm_params bmm_params = {{{int(bool(layer.op.options.get('adj_x')))}, "
-        f"{int(bool(layer.op.options.get('adj_y')))}, {{{p['lhs_offset']}, {p['rhs_offset']}, {p['output_offset']}, "
-        f"{{-128, 127}}}}}};",
-        f"const cmsis_nn_per_tensor_quant_params quant_params = {{{p['mult']}, {p['shift']}}};",
-        f"status = arm_batch_matmul_s8(&ctx, &bmm_params, &quant_params, &lhs_dims, "
-        f"{ptr(layer, r, layer.op.inputs[0])}, &rhs_dims, (const int8_t *){rhs}, &output_dims, "
-        f"{r.ptr(layer.op.outputs[0])});",
-    ]
+    return KernelCall.make(
+        "batch_matmul_s8", status=True, ctx=CONTEXT if arch == "mve" else Context(buf=None, size=0),
+        bmm_params=BmmParams(adj_x=bool(layer.op.options.get("adj_x")), adj_y=bool(layer.op.options.get("adj_y")),
+                             fc_params=FcParams(input_offset=p.lhs_offset, filter_offset=p.rhs_offset,
+                                                output_offset=p.output_offset, activation=Activation(-128, 127))),
+        quant_params=PerTensorQuantParams(multiplier=p.mult, shift=p.shift),
+        lhs_dims=Dims(*_bmm_dims(a.shape, (m, k))), lhs=operand_ref(layer, layer.op.inputs[0]),
+        rhs_dims=Dims(*_bmm_dims(b.shape, (n, k))), rhs=rhs,
+        output_dims=Dims(*(out_batch + [m, n])), output=out_ref(layer.op.outputs[0]))
 
 
 def _bmm_setup(layer: Layer) -> None:
@@ -155,7 +168,7 @@ def _bmm_setup(layer: Layer) -> None:
 
 def _bmm_scratch(layer: Layer, arch: str) -> int:
     # MVE: arm_vector_sum_s8 of the RHS into ctx.buf (N int32); the scalar and DSP paths read no buffer
-    return 4 * layer.params["bmm"]["cols"] if arch == "mve" else 0
+    return 4 * layer.params["bmm"].cols if arch == "mve" else 0
 
 
 # ---- TRANSPOSE_CONV ---------------------------------------------------------------------------------------------------
@@ -185,7 +198,7 @@ def _tconv_scratch(layer: Layer, arch: str) -> int:
 
 def _tconv_offsets(layer: Layer) -> tuple[int, int]:
     """TFLM's padding_offsets (padding + the odd part of the total padding; ComputePaddingHeightWidth)."""
-    from edgeq.compiler.ops.base import compute_out_size
+    from edgeq.quant.reference_ops import compute_out_size
 
     p, o = layer.params, layer.op.options
     _, oh, ow, _ = p["output_dims"]
@@ -199,26 +212,23 @@ def _tconv_offsets(layer: Layer) -> tuple[int, int]:
     return out[0], out[1]
 
 
-def _tconv_call(layer: Layer, r: Renderer, arch: str) -> list[str]:
+def _tconv_call(layer: Layer, arch: str) -> KernelCall:
     p, tc = layer.params, layer.params["tc"]
     main, reverse = _tconv_buffers(layer, arch)
     off_h, off_w = _tconv_offsets(layer)
-    out_c = p["output_dims"][3]
-    return [
-        f"const cmsis_nn_context ctx = {r.context(layer)};",
-        f"const cmsis_nn_context reverse_ctx = {{(int8_t *)ctx.buf + {main}, {reverse}}};",
-        f"const cmsis_nn_transpose_conv_params tc_params = {{{tc['input_offset']}, {tc['output_offset']}, "
-        f"{{{tc['stride_w']}, {tc['stride_h']}}}, {{{tc['pad_w']}, {tc['pad_h']}}}, {{{off_w}, {off_h}}}, {{1, 1}}, "
-        f"{{{tc['act_min']}, {tc['act_max']}}}}};",
-        f"const cmsis_nn_per_channel_quant_params quant_params = {r.quant_arrays(p['mult'], p['shift'])};",
-        _dims(r, "input_dims", p["input_dims"]),
-        _dims(r, "filter_dims", p["filter_dims"]),
-        _dims(r, "bias_dims", (1, 1, 1, out_c)),
-        _dims(r, "output_dims", p["output_dims"]),
-        f"status = arm_transpose_conv_wrapper_s8(&ctx, &reverse_ctx, &tc_params, &quant_params, &input_dims, "
-        f"{r.cptr(layer.op.inputs[2])}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
-        f"&output_dims, {r.ptr(layer.op.outputs[0])});",
-    ]
+    return KernelCall.make(
+        "transpose_conv_wrapper_s8", status=True, ctx=CONTEXT,
+        reverse_ctx=Context(buf=CLiteral(f"(int8_t *)ctx.buf + {main}"), size=reverse),
+        tc_params=TransposeConvParams(
+            input_offset=tc["input_offset"], output_offset=tc["output_offset"],
+            stride=Tile(tc["stride_w"], tc["stride_h"]), padding=Tile(tc["pad_w"], tc["pad_h"]),
+            padding_offsets=Tile(off_w, off_h), dilation=Tile(1, 1), activation=Activation(tc["act_min"], tc["act_max"])),
+        quant_params=PerChannelQuantParams(multiplier=ConstRef(p["mult"], "int32_t"),
+                                           shift=ConstRef(p["shift"], "int32_t")),
+        input_dims=Dims(*p["input_dims"]), input=TensorRef(layer.op.inputs[2]),
+        filter_dims=Dims(*p["filter_dims"]), filter=ConstRef(p["filter"]),
+        bias_dims=Dims(1, 1, 1, p["output_dims"][3]), bias=ConstRef(p["bias"], "int32_t"),
+        output_dims=Dims(*p["output_dims"]), output=out_ref(layer.op.outputs[0]))
 
 
 # ---- the table the backend reads ---------------------------------------------------------------------------------------
@@ -230,7 +240,7 @@ class CmsisCall:
 
     function: str
     applies: Callable[[Layer, str], bool]
-    render: Callable[[Layer, Renderer, str], list[str]]
+    render: Callable[[Layer, str], KernelCall]
     scratch: Callable[[Layer, str], int] = lambda layer, arch: 0
     #: registers the constant data the call reads (before model_data.c is written), once the layer is mapped
     setup: Callable[[Layer], None] = lambda layer: None

@@ -1,9 +1,13 @@
-"""Render the lowered, planned model into C (jinja2 templates in firmware_templates/) and copy the kernels it calls."""
+"""Render the lowered, planned model into C (jinja2 templates in firmware_templates/) and copy the kernels it calls.
+
+model.c names every planned tensor's place in the arena (:func:`arena_buffers`: ``buf_input0``, ``buf_conv0_out``,
+``buf_state0``) and declares those the code uses as its memory map (:func:`buffer_decls`: shape, bytes, the layers it
+is live in, what it shares memory with); each layer's block is its kernel calls as the backend's renderer prints
+them (:func:`layer_blocks`).
+"""
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,59 +15,26 @@ import numpy as np
 
 from edgeq import __version__
 from edgeq._resources import templates_dir
-from edgeq.compiler.names import c_comment, c_string
+from edgeq._templates import c_comment, c_float, c_int, c_string
 from edgeq.compiler.ops.base import ConstArray, Renderer
 
 #: always copied for the portable backend
 PORTABLE_BASE = ("edgeq_nn.h", "edgeq_nn_support.c")
 
 
-@functools.lru_cache(maxsize=1)
-def _env():
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-    )
-
-
-def render(template: str, **ctx) -> str:
-    return _env().get_template(template).render(**ctx)
-
-
-# ---- literals -----------------------------------------------------------------------------------------------------
-
-
-def float_literal(x: float) -> str:
-    """A float32 value as a C float literal that round-trips exactly."""
-    v = float(np.float32(x))
-    text = repr(v)
-    if "e" not in text and "." not in text and "inf" not in text and "nan" not in text:
-        text += ".0"
-    return text + "f"
-
-
-def _int_texts(values: np.ndarray, ctype: str) -> list[str]:
-    v = values.astype(np.int64)
-    texts = v.astype(str).tolist()
-    if ctype == "int32_t":
-        # -2147483648 is not an int literal in C: write it as an expression
-        for i in np.flatnonzero(v == -(2**31)).tolist():
-            texts[i] = "(-2147483647 - 1)"
+def _int_texts(values: np.ndarray) -> list[str]:
+    texts = values.astype(np.int64).astype(str).tolist()
+    for i in np.flatnonzero(values.astype(np.int64) == -(2**31)).tolist():
+        texts[i] = c_int(-(2**31))
     return texts
 
 
 def array_text(c: ConstArray, per_line: int = 16) -> str:
     if c.ctype == "float":
-        texts = [float_literal(x) for x in c.values.tolist()]
+        texts = [c_float(x) for x in c.values.tolist()]
         per_line = 8
     else:
-        texts = _int_texts(c.values, c.ctype)
+        texts = _int_texts(c.values)
         if c.ctype == "int32_t":
             per_line = 8
     lines = []
@@ -82,8 +53,8 @@ class PortableBackend:
     name: str = "portable"
     nn_header: str = "edgeq_nn.h"
 
-    def renderer(self, ptrs: dict[int, str]) -> Renderer:
-        return Renderer(ptrs, backend=self.name)
+    def renderer(self, buffers: dict[int, Buffer]) -> Renderer:
+        return Renderer(buffers, backend=self.name)
 
     def scratch_bytes(self, layer) -> int:
         return 0
@@ -112,19 +83,99 @@ class PortableBackend:
 # ---- model files --------------------------------------------------------------------------------------------------
 
 
-_CALL_STATUS = re.compile(r"^status = ")
+#: tensor dtype -> the C element type its arena buffer is declared with
+_BUFFER_CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "uint8": "uint8_t",
+                  "float32": "float", "bool": "uint8_t"}
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """One activation tensor's place in the arena, as model.c declares it: ``static int8_t *const name = ...``."""
+
+    tensor: int
+    name: str
+    ctype: str
+    offset: int
+    nbytes: int
+    shape: tuple[int, ...]
+    first: int  # first layer it is live in
+    last: int  # last layer it is live in (len(layers) for model outputs and recurrent state)
+    role: str = ""  # "model input 0", "model output 0", "recurrent state"
+    shares: str = ""  # "in place of buf_x" (the layer overwrites its input), "alias of buf_x" (RESHAPE)
+
+
+def arena_buffers(lw, plan) -> dict[int, Buffer]:
+    """Every planned tensor with a stable, unique C name: ``buf_input0`` for model inputs, ``buf_<layer>_out`` for
+    a layer's output (``buf_conv0_out``, ``buf_fc11_out``; ``_out1``... for further outputs), ``buf_state0`` for
+    recurrent state, ``buf_t<index>`` for anything else."""
+    from edgeq.compiler.lower import state_tensors
+    from edgeq.compiler.names import layer_c_name
+
+    graph = lw.graph
+    names: dict[int, str] = {}
+    roles: dict[int, str] = {}
+    for k, t in enumerate(graph.inputs):
+        names.setdefault(t, f"buf_input{k}")
+        roles[t] = f"model input {k}"
+    for k, t in enumerate(state_tensors(graph)):
+        names.setdefault(t, f"buf_state{k}")
+        roles[t] = "recurrent state"
+    for layer in lw.layers:
+        base = layer_c_name(layer.opcode, layer.index)
+        for j, t in enumerate(layer.op.outputs):
+            names.setdefault(t, f"buf_{base}_out" + (str(j) if j else ""))
+    for k, t in enumerate(graph.outputs):
+        roles[t] = f"model output {k}" + (f", {roles[t]}" if t in roles else "")
+    final: dict[int, str] = {}
+    taken: set[str] = set()
+    for t in lw.buffers:
+        name = names.get(t, f"buf_t{t}")
+        while name in taken:  # pragma: no cover - the rules above give distinct names
+            name += "_"
+        taken.add(name)
+        final[t] = name
+    by_planner = {planner_name: t for t, planner_name in lw.buffers.items()}
+    shares = {by_planner[child]: f"in place of {final[by_planner[parent]]}" for child, parent in plan.inplace
+              if child in by_planner and parent in by_planner}
+    for layer in lw.layers:
+        if layer.is_alias and layer.op.outputs[0] in final and layer.op.inputs[0] in final:
+            shares[layer.op.outputs[0]] = f"alias of {final[layer.op.inputs[0]]}"
+    out: dict[int, Buffer] = {}
+    for t, planner_name in lw.buffers.items():
+        tensor = graph.tensors[t]
+        first, last = lw.lifetimes.get(t, (0, len(lw.layers)))
+        out[t] = Buffer(t, final[t], _BUFFER_CTYPES.get(tensor.dtype, "int8_t"), plan.offsets[planner_name],
+                        tensor.nbytes, tuple(int(d) for d in tensor.shape), first, last, roles.get(t, ""),
+                        shares.get(t, ""))
+    return out
+
+
+def shape_text(shape) -> str:
+    """``1x25x5x64`` (``scalar`` for a rank-0 shape)."""
+    return "x".join(str(int(d)) for d in shape) or "scalar"
+
+
+def buffer_decls(buffers: dict[int, Buffer], used: set[str], n_layers: int) -> list[dict]:
+    """model.c's memory map: one declaration per buffer the code uses, by offset, with its shape, size and the
+    layers it is live in (buffers at the same offset share memory at different times, or alias: RESHAPE)."""
+    rows = []
+    for b in sorted(buffers.values(), key=lambda b: (b.offset, b.first, b.name)):
+        if b.name not in used:
+            continue
+        live = f"live layers {b.first}..{min(b.last, n_layers - 1)}" if n_layers else "live always"
+        note = ", ".join(x for x in (live, b.role, b.shares) if x)
+        cast = "" if b.ctype == "int8_t" else f"({b.ctype} *)"
+        rows.append({"name": b.name, "ctype": b.ctype, "offset": b.offset, "cast": cast,
+                     "comment": c_comment(f"{shape_text(b.shape)} = {b.nbytes} B, {note}", max_len=120)})
+    return rows
 
 
 def layer_blocks(layers, renderer: Renderer) -> list[dict]:
+    """Each layer's comment and C statements (its kernel calls, status checks included)."""
     blocks = []
     for layer in layers:
-        lines = layer.c_call(renderer)
-        blocks.append({
-            "index": layer.index,
-            "comment": c_comment(layer.describe(), max_len=160),
-            "lines": lines,
-            "checks_status": any(_CALL_STATUS.match(ln) for ln in lines),
-        })
+        lines = renderer.for_layer(layer).layer_lines(layer)
+        blocks.append({"index": layer.index, "comment": c_comment(layer.describe(), max_len=160), "lines": lines})
     return blocks
 
 
@@ -133,7 +184,7 @@ _QTYPES = {"int8": ("int8_t", "-128", "127"), "int16": ("int16_t", "-32768", "32
            "int32": ("int32_t", "INT32_MIN", "INT32_MAX")}
 
 
-def state_entries(graph, plan_offsets: dict[str, int], buffers: dict[int, str], indices) -> list[dict]:
+def state_entries(graph, buffers: dict[int, Buffer], renderer: Renderer, indices) -> list[dict]:
     """The variable tensors (recurrent state) edgeq_reset() sets back to their initial value: the zero point for
     int8, else 0 (TFLM's ResetTensorData)."""
     out = []
@@ -141,13 +192,13 @@ def state_entries(graph, plan_offsets: dict[str, int], buffers: dict[int, str], 
         tensor = graph.tensors[t]
         value = tensor.zero_point if (tensor.dtype == "int8" and tensor.quant is not None
                                       and tensor.quant.is_quantized) else 0
-        out.append({"offset": plan_offsets[buffers[t]], "bytes": tensor.nbytes, "value": int(value),
+        out.append({"buffer": renderer.buffer(t), "bytes": tensor.nbytes, "value": int(value),
                     "comment": c_comment(f"tensor {t} {tensor.dtype} {list(tensor.shape)} '{tensor.name}'",
                                          max_len=100)})
     return out
 
 
-def io_entries(graph, plan_offsets: dict[str, int], buffers: dict[int, str], indices, role: str) -> list[dict]:
+def io_entries(graph, buffers: dict[int, Buffer], renderer: Renderer, indices, role: str) -> list[dict]:
     """Facts about each model input/output for model.h (scale/zero point of the int8 view for float I/O)."""
     out = []
     for t in indices:
@@ -176,9 +227,10 @@ def io_entries(graph, plan_offsets: dict[str, int], buffers: dict[int, str], ind
             "bytes": tensor.nbytes,
             "shape": [int(d) for d in tensor.shape],
             "scale": float(np.float32(scale)),
-            "scale_literal": float_literal(scale) if scale else "0.0f",
+            "scale_literal": c_float(scale) if scale else "0.0f",
             "zero_point": int(zp),
-            "offset": plan_offsets[buffers[t]],
+            "offset": buffers[t].offset,
+            "buffer": renderer.buffer(t),
         })
     return out
 

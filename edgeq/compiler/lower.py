@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgeq.compiler.cparams import KernelCall
+from edgeq.compiler.names import layer_c_name
 from edgeq.compiler.ops import LAYERS
 from edgeq.compiler.ops.base import Layer, LowerContext, check_requantization
 from edgeq.compiler.ops.pad import pad_folds
@@ -34,6 +36,8 @@ class Lowered:
     ctx: LowerContext
     layers: list[Layer]
     buffers: dict[int, str] = field(default_factory=dict)  # tensor index -> planner buffer name
+    #: tensor index -> (first, last) layer index it is live over (last = len(layers) for model outputs and state)
+    lifetimes: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
 def buffer_name(t: int) -> str:
@@ -117,7 +121,9 @@ def lower(graph: Graph, target: str = "host", backend: str = "portable") -> Lowe
         if op.index in folded:
             layer.params["folded_into"] = folded[op.index]
         before = len(ctx.consts)
-        layer.prepare()
+        ctx.owner = layer_c_name(op.opcode, op.index)
+        calls = layer.prepare()
+        layer.calls = (calls,) if isinstance(calls, KernelCall) else tuple(calls or ())
         check_requantization(layer)
         # the constant arrays this layer registered first (a tensor shared by several layers counts at its first)
         layer.const_names = tuple(list(ctx.consts)[before:])
@@ -196,6 +202,7 @@ def buffer_requests(lw: Lowered, allow_delay=None) -> list[BufferReq]:
     for t in order:
         tensor = graph.tensors[t]
         lw.buffers[t] = buffer_name(t)
+        lw.lifetimes[t] = (first[t], last[t])
         reqs.append(BufferReq(
             name=buffer_name(t), size=tensor.nbytes, first=first[t], last=last[t],
             alias_of=buffer_name(alias[t]) if t in alias else None,

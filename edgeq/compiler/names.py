@@ -1,69 +1,26 @@
-"""Sanitizers: nothing read from a model (tensor names, the model name, descriptions) reaches C source unfiltered.
-
-* :func:`c_identifier` - a valid, non-reserved C identifier (letters, digits, ``_``), for names in code.
-* :func:`c_comment` - text safe inside a ``/* ... */`` comment on one line (no ``*/``, ``/*``, newlines, trigraphs,
-  backslashes or control characters), shortened.
-* :func:`c_string` - text safe inside a C string literal (same filtering, no quotes).
-
-All three only ever output printable ASCII.
+"""Names in generated C. The sanitizers for text from a model (:func:`c_identifier`, :func:`c_comment`,
+:func:`c_string`) live in :mod:`edgeq._templates` with the other C helpers; this module adds the compiler's own
+naming of layers (:func:`layer_c_name`), from which buffers (``buf_conv0_out``) and constants
+(``edgeq_conv0_filter``) are named.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
+from edgeq._templates import c_comment, c_identifier, c_string
 
-__all__ = ["c_identifier", "c_comment", "c_string"]
-
-_C_KEYWORDS = frozenset(
-    "auto break case char const continue default do double else enum extern float for goto if inline int long "
-    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
-    "_Bool _Complex _Imaginary _Alignas _Alignof _Atomic _Generic _Noreturn _Static_assert _Thread_local "
-    "asm bool true false NULL".split()
-)
-
-# characters kept in comments / strings; everything else becomes '_'. No '*' (so no "/*" or "*/"), no '?' (trigraphs
-# in -std=c99), no '\\' (line splices, escapes), no quotes.
-_SAFE_TEXT = re.compile(r"[^A-Za-z0-9 _.,:;+=@#%&()\[\]{}<>|~!^$/-]")
-_SAFE_COMMENT = re.compile(r"[^A-Za-z0-9 _.,:;+=@#%&()\[\]{}<>|~!^$/'\"-]")
+__all__ = ["c_identifier", "c_comment", "c_string", "layer_c_name"]
 
 
-def c_identifier(name: str, prefix: str = "", max_len: int = 48) -> str:
-    """``name`` as a C identifier: other characters -> ``_``, runs of ``_`` collapsed, never starting with a digit
-    or ``_`` + capital / ``__`` (reserved), never a keyword. A name that loses characters or length gets a short
-    hash suffix so that different names stay different."""
-    raw = str(name)
-    ident = re.sub(r"[^A-Za-z0-9_]", "_", raw)
-    ident = re.sub(r"_+", "_", ident).strip("_")
-    changed = ident != raw
-    if len(ident) > max_len:
-        ident = ident[:max_len].rstrip("_")
-        changed = True
-    if changed and raw:
-        ident = f"{ident}_{hashlib.sha256(raw.encode('utf-8', 'surrogatepass')).hexdigest()[:6]}".strip("_")
-    if not ident:
-        ident = "x"
-    ident = prefix + ident
-    if ident[0].isdigit():
-        ident = "n" + ident
-    if ident in _C_KEYWORDS:
-        ident = ident + "_"
-    return ident
+#: short C names of the op kinds whose TFLite names are long (the rest: the opcode in lower case)
+_LAYER_KINDS = {
+    "CONV_2D": "conv", "DEPTHWISE_CONV_2D": "dwconv", "TRANSPOSE_CONV": "tconv", "FULLY_CONNECTED": "fc",
+    "AVERAGE_POOL_2D": "avgpool", "MAX_POOL_2D": "maxpool", "CONCATENATION": "concat", "BATCH_MATMUL": "bmm",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "lstm", "RESIZE_NEAREST_NEIGHBOR": "resize_nearest",
+    "SQUARED_DIFFERENCE": "sqdiff", "DEPTH_TO_SPACE": "depth2space", "SPACE_TO_DEPTH": "space2depth",
+    "STRIDED_SLICE": "strided_slice", "LEAKY_RELU": "leaky_relu", "HARD_SWISH": "hard_swish",
+}
 
 
-def _safe_text(text: str, max_len: int, quotes: bool = False) -> str:
-    text = " ".join(str(text).split())  # newlines, tabs -> one space
-    text = (_SAFE_COMMENT if quotes else _SAFE_TEXT).sub("_", text)
-    if len(text) > max_len:
-        text = text[: max_len - 3] + "..."
-    return text
-
-
-def c_comment(text: str, max_len: int = 100) -> str:
-    """``text`` for one line inside ``/* ... */``."""
-    return _safe_text(text, max_len, quotes=True)
-
-
-def c_string(text: str, max_len: int = 100) -> str:
-    """``text`` for the inside of a C string literal (the caller adds the quotes)."""
-    return _safe_text(text, max_len)
+def layer_c_name(opcode: str, index: int) -> str:
+    """A layer's name in generated code, op kind + layer index: ``conv0``, ``dwconv1``, ``fc11``, ``softmax12``."""
+    return c_identifier(_LAYER_KINDS.get(opcode, opcode.lower()) + str(index))

@@ -1,8 +1,7 @@
 """Static memory planner: activation buffers + per-op kernel scratch -> offsets in one static arena.
 
-NOTE for the compiler lead (helper-3): import from here, the interface is the one we agreed on::
-
-    from edgeq.compiler.planner import BufferReq, MemoryPlan, plan_memory, requests_from_graph, op_order_bound
+The compiler builds the requests from the lowered graph (:func:`edgeq.compiler.lower.buffer_requests`: tensor
+lifetimes over the execution order, RESHAPE aliases, the in-place candidates each layer offers) and plans them::
 
     reqs = [BufferReq(name, size, first, last, alias_of=None, inplace_of=None, align=16), ...]
     plan = plan_memory(reqs, scratch)          # scratch[i] = kernel scratch bytes op i needs (len = num ops)
@@ -24,9 +23,8 @@ NOTE for the compiler lead (helper-3): import from here, the interface is the on
   activations (16-aligned), ``scratch_bytes`` = what scratch adds, ``ram_bytes = arena_bytes + scratch_bytes`` =
   the size of the one array to emit - exactly ``EDGEQ_RAM_BYTES = EDGEQ_ARENA_BYTES + EDGEQ_SCRATCH_BYTES`` of
   docs/contracts.md. Give op i ``&arena[plan.scratch_offsets[i]]`` (not ``&arena[ARENA_BYTES]``).
-* ``requests_from_graph(graph, inplace_ops=...)`` builds requests the simple way (every non-constant tensor,
-  RESHAPE/SQUEEZE/EXPAND_DIMS outputs as aliases, optional in-place for the listed opcodes); it reproduces the
-  op-order bounds of docs (KWS 16000, IC 49152, VWW 55296, AD 768, str_ww 6656, ResNet-large 122880).
+* ``op_order_bound(reqs)``: the most bytes live at any op, the bound no plan can beat without in-place layers
+  (KWS 16000, IC 49152, VWW 55296, AD 768, str_ww 6656, ResNet-large 122880).
 
 Algorithm: greedy placement (TFLM's "greedy by size", generalised) run over several orderings - size, size then
 lifetime, lifetime, size x lifetime, first use, last use, plus seeded random perturbations of the size order - each
@@ -49,17 +47,7 @@ __all__ = [
     "MemoryPlan",
     "plan_memory",
     "op_order_bound",
-    "requests_from_graph",
-    "ALIAS_OPS",
-    "ELEMENTWISE_INPLACE_OPS",
 ]
-
-#: ops whose output is the input's memory reinterpreted (no data movement)
-ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
-#: ops for which an output may take an input's memory when every kernel reads element i before writing element i
-ELEMENTWISE_INPLACE_OPS = frozenset({"ADD", "MUL", "SUB", "RELU", "RELU6", "LOGISTIC", "TANH", "QUANTIZE",
-                                     "DEQUANTIZE", "HARD_SWISH", "LEAKY_RELU", "PRELU", "MAXIMUM", "MINIMUM"})
-
 
 @dataclass(frozen=True)
 class BufferReq:
@@ -378,93 +366,3 @@ def plan_memory(reqs: list[BufferReq], scratch: Sequence[int] = (), *, tries: in
                       per_layer=per_layer, op_order_bound=bound, inplace=list(taken), strategy=strategy,
                       lower_bound=lower, scratch_offsets=scratch_offsets, scratch_layout=layout,
                       max_scratch=max(scratch, default=0))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# simplest requests from a Graph
-
-
-def requests_from_graph(graph, inplace_ops: Iterable[str] | Callable | None = None, *, align: int = 16,
-                        alias_ops: Iterable[str] = ALIAS_OPS, name: Callable[[int], str] | None = None
-                        ) -> list[BufferReq]:
-    """Every non-constant tensor an op touches (or a graph input/output) -> one :class:`BufferReq`.
-
-    Buffer names are ``t<tensor index>`` (or ``name(index)``). ``alias_ops`` outputs alias their first input when the
-    byte sizes match. ``inplace_ops``: opcodes whose output may take a same-size non-constant input that dies at this
-    op (``DEPTHWISE_CONV_2D`` is only offered when stride 1, dilation 1 and depth_multiplier gives C_out == C_in -
-    the caller vouches for the kernel), or a callable ``f(op, graph) -> tensor index | None``.
-    """
-    nm = name or (lambda i: f"t{i}")
-    ops = graph.operators
-    num_ops = len(ops)
-    alias_ops = frozenset(alias_ops)
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    order: list[int] = []
-
-    def active(t: int) -> bool:
-        return t >= 0 and not graph.tensors[t].is_constant
-
-    def touch(t: int, i: int, write: bool) -> None:
-        if t not in first:
-            order.append(t)
-            first[t] = i
-            last[t] = i
-        if write:
-            first[t] = min(first[t], i)
-        last[t] = max(last[t], i)
-
-    for t in graph.inputs:
-        if active(t):
-            touch(t, 0, True)
-    for op in ops:
-        for t in op.inputs:
-            if active(t):
-                touch(t, op.index, False)
-        for t in op.outputs:
-            if active(t):
-                touch(t, op.index, True)
-    for t in graph.outputs:
-        if active(t):
-            touch(t, num_ops, False)
-    for t in graph.tensors:  # variables (stateful models) live for the whole invoke, and between invokes
-        if t.is_variable and t.index in first:
-            first[t.index] = min(0, first[t.index])
-            last[t.index] = num_ops
-
-    alias: dict[int, int] = {}
-    inplace: dict[int, int] = {}
-    for op in ops:
-        if not op.outputs or not active(op.outputs[0]):
-            continue
-        out = op.outputs[0]
-        out_t = graph.tensors[out]
-        data_in = [t for t in op.inputs if active(t)]
-        if op.opcode in alias_ops and data_in and graph.tensors[data_in[0]].nbytes == out_t.nbytes \
-                and not graph.tensors[data_in[0]].is_variable and out not in graph.inputs:
-            alias[out] = data_in[0]
-            continue
-        cand = None
-        if callable(inplace_ops):
-            cand = inplace_ops(op, graph)
-        elif inplace_ops and op.opcode in set(inplace_ops):
-            if op.opcode == "DEPTHWISE_CONV_2D":
-                o = op.options
-                if o.get("stride_w", 1) != 1 or o.get("stride_h", 1) != 1 or \
-                        o.get("dilation_w_factor", 1) != 1 or o.get("dilation_h_factor", 1) != 1 or \
-                        op.inputs[0] not in data_in or graph.tensors[op.inputs[0]].nbytes != out_t.nbytes:
-                    continue
-                cands = [op.inputs[0]]
-            else:
-                cands = [t for t in data_in if graph.tensors[t].nbytes == out_t.nbytes]
-            for t in cands:
-                if last[t] == op.index and t not in graph.outputs and not graph.tensors[t].is_variable:
-                    cand = t
-                    break
-        if cand is not None and active(cand):
-            inplace[out] = cand
-
-    return [BufferReq(nm(t), graph.tensors[t].nbytes, first[t], last[t],
-                      alias_of=nm(alias[t]) if t in alias else None,
-                      inplace_of=nm(inplace[t]) if t in inplace else None, align=align)
-            for t in order]

@@ -20,7 +20,8 @@ import numpy as np
 from edgeq.quant.affine import QuantizationError
 from edgeq.quant.fixedpoint import multiply_by_quantized_multiplier
 
-__all__ = ["compute_padding", "fully_connected_int8", "conv2d_int8", "depthwise_conv2d_int8"]
+__all__ = ["compute_out_size", "compute_padding", "padding_for", "fully_connected_int8", "conv2d_int8",
+           "depthwise_conv2d_int8"]
 
 
 def _wrap_int32(v: np.ndarray) -> np.ndarray:
@@ -70,24 +71,37 @@ def fully_connected_int8(
     return _requantize(acc, output_multiplier, output_shift, output_zero_point, activation_min, activation_max, rounding)
 
 
-def compute_padding(
-    in_size: int, filter_size: int, stride: int, dilation: int, padding: str
-) -> tuple[int, int, int]:
-    """TFLite's output size and padding for one spatial dimension: ``(out_size, pad_before, pad_after)``.
+def compute_out_size(padding: str, image_size: int, filter_size: int, stride: int, dilation: int = 1) -> int:
+    """TFLite's ``ComputeOutSize``: ``SAME`` -> ``ceil(in / stride)``, ``VALID`` -> ``ceil((in - effective_filter +
+    1) / stride)``; 0 for another padding or a zero stride."""
+    effective = (filter_size - 1) * dilation + 1
+    if stride == 0:
+        return 0
+    if padding == "SAME":
+        return (image_size + stride - 1) // stride
+    if padding == "VALID":
+        return (image_size + stride - effective) // stride
+    return 0
 
-    ``SAME``: ``out = ceil(in / stride)``; ``VALID``: ``out = ceil((in - effective_filter + 1) / stride)``. The total
-    padding ``(out - 1) * stride + effective_filter - in`` is split with the smaller half first
-    (``ComputePaddingHeightWidth``), so the odd pixel goes to the bottom/right.
-    """
-    effective_filter = (filter_size - 1) * dilation + 1
-    if padding.upper() == "SAME":
-        out_size = (in_size + stride - 1) // stride
-    elif padding.upper() == "VALID":
-        out_size = (in_size + stride - effective_filter) // stride
-    else:
+
+def compute_padding(stride: int, dilation: int, in_size: int, filter_size: int, out_size: int) -> int:
+    """TFLite's ``ComputePadding``: the leading padding that gives ``out_size`` (C division truncates toward zero;
+    never negative). The trailing padding is the rest of the total, so the odd pixel goes to the bottom/right."""
+    effective = (filter_size - 1) * dilation + 1
+    total = (out_size - 1) * stride + effective - in_size
+    padding = int(total / 2) if total >= 0 else -int(-total / 2)  # C truncation
+    return padding if padding > 0 else 0
+
+
+def padding_for(in_size: int, filter_size: int, stride: int, dilation: int, padding: str) -> tuple[int, int, int]:
+    """``(out_size, pad_before, pad_after)`` of one spatial dimension for ``SAME`` / ``VALID`` padding
+    (``ComputePaddingHeightWidth``)."""
+    if padding.upper() not in ("SAME", "VALID"):
         raise QuantizationError(f"padding must be SAME or VALID, got {padding!r}")
-    total = max((out_size - 1) * stride + effective_filter - in_size, 0)
-    return out_size, total // 2, total - total // 2
+    out_size = compute_out_size(padding.upper(), in_size, filter_size, stride, dilation)
+    before = compute_padding(stride, dilation, in_size, filter_size, out_size)
+    total = max((out_size - 1) * stride + (filter_size - 1) * dilation + 1 - in_size, 0)
+    return out_size, before, total - before
 
 
 def _padded_windows(x, in_zp, kh, kw, stride, dilation, padding):
@@ -99,8 +113,8 @@ def _padded_windows(x, in_zp, kh, kw, stride, dilation, padding):
     _, height, width, _ = x.shape
     sh, sw = stride
     dh, dw = dilation
-    out_h, top, bottom = compute_padding(height, kh, sh, dh, padding)
-    out_w, left, right = compute_padding(width, kw, sw, dw, padding)
+    out_h, top, bottom = padding_for(height, kh, sh, dh, padding)
+    out_w, left, right = padding_for(width, kw, sw, dw, padding)
     xp = np.pad(x, ((0, 0), (top, bottom + sh), (left, right + sw), (0, 0)))  # extra rows/cols never read
     for ky in range(kh):
         for kx in range(kw):

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from edgeq.compiler import BACKENDS
 from edgeq.errors import EdgeqError, UnsupportedError
 
 BOARDS_JSON = Path(__file__).with_name("boards.json")
@@ -190,8 +191,8 @@ def pick_backend(board: Board, requested: str | None, cmsis_nn_available: bool) 
     """The kernel backend for ``board``: the requested one, else the board's first preferred one that is available.
     Returns (backend, note-for-the-user or None)."""
     if requested:
-        if requested not in ("portable", "cmsis-nn"):
-            raise EdgeqError(f"unknown backend '{requested}' (known: portable, cmsis-nn)")
+        if requested not in BACKENDS:
+            raise EdgeqError(f"unknown backend '{requested}' (known: {', '.join(BACKENDS)})")
         if requested == "cmsis-nn" and "cmsis-nn" not in board.backends:
             raise UnsupportedError(f"board {board.name} ({board.core.name}) has no CMSIS-NN backend",
                                    hint="use --backend portable")

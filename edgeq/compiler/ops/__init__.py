@@ -1,5 +1,6 @@
 """One module per op kind (tflite-micro style): each defines a Layer subclass whose ``prepare()`` computes the
-kernel parameters once and whose ``c_call()`` renders the single kernel call. ``LAYERS`` maps opcode -> class."""
+kernel parameters once and returns the kernel call as data (edgeq.compiler.cparams). ``LAYERS`` maps opcode ->
+class."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ computed here so the kernel only walks them. Each op gives its map function and 
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Layer, Renderer, c_dims, dims4
+from edgeq.compiler.cparams import ConstRef, Dims, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer, dims4
 
 
 class ResizeLayer(Layer):
@@ -20,7 +21,7 @@ class ResizeLayer(Layer):
     def index_map(self, in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
         raise NotImplementedError
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x, out = self.check_io()
         self.require_rank(x, (4,), "input")
         size = self.require_const(self.input(1), "size")
@@ -32,21 +33,18 @@ class ResizeLayer(Layer):
         hp = bool(self.op.options.get("half_pixel_centers", False))
         p = self.params
         p.update(in_dims=dims4(x.shape), oh=oh, ow=ow)
-        p["y_map"] = self.ctx.add_const(f"edgeq_l{self.index}_y_map", "int32_t", self.index_map(h, oh, ac, hp),
+        p["y_map"] = self.ctx.add_const("y_map", "int32_t", self.index_map(h, oh, ac, hp),
                                         comment=f"layer {self.index} {self.MAP_ROWS}")
-        p["x_map"] = self.ctx.add_const(f"edgeq_l{self.index}_x_map", "int32_t", self.index_map(w, ow, ac, hp),
+        p["x_map"] = self.ctx.add_const("x_map", "int32_t", self.index_map(w, ow, ac, hp),
                                         comment=f"layer {self.index} {self.MAP_COLUMNS}")
+        return self._call()
 
     def reads(self) -> list[int]:
         return [self.op.inputs[0]]
 
-    def kernel_name(self) -> str:
-        return self.KERNEL
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        return [
-            c_dims(r, "input_dims", p["in_dims"]),
-            f"{r.fn(self.KERNEL)}({r.cptr(self.op.inputs[0])}, &input_dims, {p['oh']}, {p['ow']}, "
-            f"{p['y_map']}, {p['x_map']}, {r.ptr(self.op.outputs[0])});",
-        ]
+        return KernelCall.make(self.KERNEL, status=False, input=TensorRef(self.op.inputs[0]),
+                               input_dims=Dims(*p["in_dims"]), output_height=p["oh"], output_width=p["ow"],
+                               y_map=ConstRef(p["y_map"], "int32_t"), x_map=ConstRef(p["x_map"], "int32_t"),
+                               output=out_ref(self.op.outputs[0]))

@@ -17,7 +17,8 @@ import math
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.cparams import KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
 from edgeq.quant.affine import round_half_away_from_zero
 
@@ -34,7 +35,7 @@ class Logistic(_Elementwise):
     OUTPUT_ZERO_POINT = -128  # output scale 1/256
     KERNEL = "logistic_s8"
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
         if out.zero_point != self.OUTPUT_ZERO_POINT:
@@ -48,15 +49,13 @@ class Logistic(_Elementwise):
             mult -= 1 << 32
         radius = fp.calculate_input_radius(input_integer_bits, left_shift, 31)
         self.params.update(size=x.num_elements, zp=x.zero_point, radius=radius, mult=mult, shift=left_shift)
+        return self._call()
 
-    def kernel_name(self) -> str:
-        return self.KERNEL
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        return [f"{r.fn(self.KERNEL)}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['zp']}, {p['radius']}, "
-                f"{p['mult']}, {p['shift']}, {r.ptr(self.op.outputs[0])});"]
-
+        return KernelCall.make(self.KERNEL, status=False, input=TensorRef(self.op.inputs[0]), size=p["size"],
+                               input_zero_point=p["zp"], input_range_radius=p["radius"], input_multiplier=p["mult"],
+                               input_left_shift=p["shift"], output=out_ref(self.op.outputs[0]))
 
 class Tanh(Logistic):
     """TANH shares LOGISTIC's parameters (TFLM computes them with the same code) and its output is Q0.7."""
@@ -69,7 +68,7 @@ class Tanh(Logistic):
 class Relu(_Elementwise):
     OPS = ("RELU",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
         real = float(np.float32(np.float32(x.scale) / np.float32(out.scale)))
@@ -78,20 +77,18 @@ class Relu(_Elementwise):
         act_min = max(-128, out.zero_point + int(round_half_away_from_zero(np.float32(0.0) / s_out)))
         self.params.update(size=x.num_elements, zp_in=x.zero_point, mult=mult, shift=shift, zp_out=out.zero_point,
                            act_min=act_min, act_max=127)
+        return self._call()
 
-    def kernel_name(self) -> str:
-        return "relu_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        return [f"{r.fn('relu_s8')}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['zp_in']}, {p['mult']}, "
-                f"{p['shift']}, {p['zp_out']}, {p['act_min']}, {p['act_max']}, {r.ptr(self.op.outputs[0])});"]
-
+        return KernelCall.make("relu_s8", status=False, input=TensorRef(self.op.inputs[0]), size=p["size"],
+                               input_offset=p["zp_in"], mult=p["mult"], shift=p["shift"], output_offset=p["zp_out"],
+                               act_min=p["act_min"], act_max=p["act_max"], output=out_ref(self.op.outputs[0]))
 
 class Relu6(_Elementwise):
     OPS = ("RELU6",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
         if out.num_elements != x.num_elements:
@@ -100,11 +97,9 @@ class Relu6(_Elementwise):
         six = int(round_half_away_from_zero(np.float32(6.0) / np.float32(x.scale))) + x.zero_point
         six = min(127, max(-128, six))
         self.params.update(size=x.num_elements, lower=x.zero_point, upper=six)
+        return self._call()
 
-    def kernel_name(self) -> str:
-        return "relu6_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        return [f"{r.fn('relu6_s8')}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['lower']}, {p['upper']}, "
-                f"{r.ptr(self.op.outputs[0])});"]
+        return KernelCall.make("relu6_s8", status=False, input=TensorRef(self.op.inputs[0]), size=p["size"],
+                               lower=p["lower"], upper=p["upper"], output=out_ref(self.op.outputs[0]))

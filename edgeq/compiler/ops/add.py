@@ -5,7 +5,7 @@ memory of an input of the same shape that dies here."""
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Renderer
+from edgeq.compiler.cparams import out_ref
 from edgeq.compiler.ops.elementwise import BinaryElementwise
 from edgeq.quant import fixedpoint as fp
 
@@ -17,8 +17,10 @@ class Add(BinaryElementwise):
     def prepare_quantization(self, s1: float, s2: float, s_out: float) -> None:
         self.params["add"] = fp.add_params(s1, s2, s_out, left_shift=20)
 
-    def kernel_args(self, r: Renderer) -> str:
+    def kernel_args(self) -> dict:
         p, ap = self.params, self.params["add"]
-        return (f"{p['in1_offset']}, {ap.input1_multiplier}, {ap.input1_shift}, {p['in2_offset']}, "
-                f"{ap.input2_multiplier}, {ap.input2_shift}, {ap.left_shift}, {r.ptr(self.op.outputs[0])}, "
-                f"{p['out_offset']}, {ap.output_multiplier}, {ap.output_shift}, {p['act_min']}, {p['act_max']}")
+        return dict(input_1_offset=p["in1_offset"], input_1_mult=ap.input1_multiplier, input_1_shift=ap.input1_shift,
+                    input_2_offset=p["in2_offset"], input_2_mult=ap.input2_multiplier, input_2_shift=ap.input2_shift,
+                    left_shift=ap.left_shift, output=out_ref(self.op.outputs[0]), out_offset=p["out_offset"],
+                    out_mult=ap.output_multiplier, out_shift=ap.output_shift, out_activation_min=p["act_min"],
+                    out_activation_max=p["act_max"])

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 
-from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.cparams import KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer
 from edgeq.compiler.ops.data_movement import axis_of
 
 
@@ -15,7 +16,7 @@ class ArgMax(Layer):
     SOURCES = ("edgeq_data_movement_s8.c",)
     IS_MAX = 1
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_int8(self.input(0), "input")
         if x.is_constant:
             raise self.unsupported(f"{self.opcode} of a constant tensor")
@@ -29,18 +30,16 @@ class ArgMax(Layer):
         if out.num_elements != math.prod(shape) // shape[axis]:
             raise self.unsupported(f"output {list(out.shape)} is not the input {shape} without axis {axis}")
         self.params.update(outer=math.prod(shape[:axis]), axis_size=shape[axis], inner=math.prod(shape[axis + 1:]))
+        return self._call()
 
     def reads(self) -> list[int]:
         return [self.op.inputs[0]]
 
-    def kernel_name(self) -> str:
-        return "arg_min_max_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        return [f"{r.fn('arg_min_max_s8')}({r.cptr(self.op.inputs[0])}, {p['outer']}, {p['axis_size']}, "
-                f"{p['inner']}, {self.IS_MAX}, {r.ptr(self.op.outputs[0], 'int32_t')});"]
-
+        return KernelCall.make("arg_min_max_s8", status=False, input=TensorRef(self.op.inputs[0]), outer=p["outer"],
+                               axis_size=p["axis_size"], inner=p["inner"], is_max=self.IS_MAX,
+                               output=out_ref(self.op.outputs[0], "int32_t"))
 
 class ArgMin(ArgMax):
     OPS = ("ARG_MIN",)

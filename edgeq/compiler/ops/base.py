@@ -1,17 +1,22 @@
-"""What every lowered layer has in common, TFLM style: one class per op kind, ``prepare()`` computes the parameters
-once (multipliers, shifts, padding, activation range, dims) and ``c_call()`` renders the one kernel call.
+"""What every lowered layer has in common, TFLM style: one class per op kind, whose ``prepare()`` checks the operator,
+computes its parameters once (multipliers, shifts, padding, activation range, dims) and returns its kernel call as
+data (:class:`edgeq.compiler.cparams.KernelCall`).
 
-A layer never sees arena offsets: it asks the :class:`Renderer` for the C expression of a tensor (``r.ptr(t)``), and
-registers constant data (weights, biases, per-channel multipliers) with the :class:`LowerContext`.
+A layer never sees arena offsets or C text: its call refers to tensors by index (``TensorRef``) and to the constant
+data it registered with the :class:`LowerContext` (weights, biases, per-channel multipliers) by name (``ConstRef``);
+the backend's :class:`Renderer` prints the call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from edgeq.compiler.cparams import (CArray, CLiteral, ConstRef, Context, CStruct, KernelCall, TensorRef, CONTEXT,
+                                    c_initializer)
 from edgeq.compiler.names import c_comment
 from edgeq.errors import ModelError, UnsupportedError
 
@@ -38,19 +43,29 @@ _NP_TYPES = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "float
 
 
 class LowerContext:
-    """Shared state while lowering one graph: the graph and the constant arrays the layers register."""
+    """Shared state while lowering one graph: the graph and the constant arrays the layers register.
+
+    Constants are named after the layer that registers them first (``owner``, set by lower() before each
+    ``prepare()``): ``edgeq_conv0_filter``, ``edgeq_conv0_mult``, ``edgeq_fc11_bias``."""
 
     def __init__(self, graph: "Graph", target: str, backend: str):
         self.graph = graph
         self.target = target
         self.backend = backend
         self.consts: dict[str, ConstArray] = {}
+        self.owner = "model"  # c name of the layer being prepared (edgeq.compiler.names.layer_c_name)
         self._tensor_consts: dict[tuple[int, str], str] = {}
 
-    def add_const(self, name: str, ctype: str, values, comment: str = "", flash: bool = True) -> str:
+    def add_const(self, what: str, ctype: str, values, comment: str = "", flash: bool = True,
+                  owner: str | None = None) -> str:
+        """Register a constant array ``edgeq_<owner>_<what>`` (a numbered suffix if the layer has several of that
+        kind); returns its C name."""
         arr = np.ascontiguousarray(np.asarray(values, dtype=_NP_TYPES[ctype]).reshape(-1))
-        if name in self.consts:
-            raise AssertionError(f"duplicate constant {name}")  # pragma: no cover - a compiler bug
+        base = f"edgeq_{owner or self.owner}_{what}"
+        name, k = base, 1
+        while name in self.consts:
+            k += 1
+            name = f"{base}_{k}"
         self.consts[name] = ConstArray(name, ctype, arr, c_comment(comment), flash)
         return name
 
@@ -60,49 +75,119 @@ class LowerContext:
         if key not in self._tensor_consts:
             t = self.graph.tensors[index]
             self._tensor_consts[key] = self.add_const(
-                f"edgeq_t{index}_{what}", ctype, t.array(), comment=f"{what} {list(t.shape)} '{t.name}'", flash=flash
-            )
+                what, ctype, t.array(), comment=f"{what} {list(t.shape)} '{t.name}'", flash=flash)
         return self._tensor_consts[key]
 
 
 class Renderer:
-    """Names and pointers for rendering calls. The cmsis-nn backend swaps the function/type prefixes."""
+    """Prints a layer's :class:`~edgeq.compiler.cparams.KernelCall` as C: tensor references become the named arena
+    buffers (``buffers``: tensor index -> object with ``.name`` and ``.ctype``), kernel and type names get the
+    backend's prefix (``fn`` / ``ty``), ``CONTEXT`` becomes the layer's kernel context. A backend that runs some
+    layers on other kernels (cmsis-nn) returns a per-layer renderer from :meth:`for_layer`."""
 
-    def __init__(self, ptrs: dict[int, str], backend: str = "portable"):
-        self._ptrs = ptrs  # tensor index -> C expression of its address (arena offset or const array)
+    def __init__(self, buffers: dict, backend: str = "portable"):
+        self._buffers = buffers
         self.backend = backend
+        self.used: set[str] = set()  # buffer names the printed code refers to (model.c declares only those)
 
-    def ptr(self, t: int, ctype: str = "int8_t") -> str:
-        expr = self._ptrs[t]
-        return f"({ctype} *){expr}"
+    def for_layer(self, layer: "Layer") -> "Renderer":
+        return self
 
-    def cptr(self, t: int, ctype: str = "int8_t") -> str:
-        expr = self._ptrs[t]
-        return f"(const {ctype} *){expr}"
-
+    # ---- names ---------------------------------------------------------------------------------------------------
     def fn(self, name: str) -> str:
         return f"edgeq_{name}"
-
-    def context(self, layer: "Layer") -> str:
-        """Initializer of a layer's kernel context ``{buf, size}``: its delay ring when it runs in place with one
-        (a backend with kernel scratch overrides this)."""
-        if layer.inplace_ring:
-            off, size = layer.inplace_ring
-            return f"{{(void *)&edgeq_arena[{off}], {size}}}"
-        return "{NULL, 0}"
-
-    def quant_arrays(self, mult: str, shift: str) -> str:
-        """Initializer of a per-channel quant params struct from the two const arrays (CMSIS-NN casts: its fields
-        are non-const)."""
-        return f"{{{mult}, {shift}}}"
 
     def ty(self, name: str) -> str:
         return f"edgeq_{name}"
 
+    def buffer(self, t: int) -> str:
+        """The name of tensor ``t``'s arena buffer (and remember that the code uses it)."""
+        name = self._buffers[t].name
+        self.used.add(name)
+        return name
+
+    def tensor(self, ref: TensorRef) -> str:
+        """A tensor argument: the buffer's name, cast only when the kernel reads it as another type."""
+        text = self.buffer(ref.index)
+        if ref.ctype != self._buffers[ref.index].ctype:
+            text = f"({'' if ref.writable else 'const '}{ref.ctype} *){text}"
+        return f"{text} + {ref.offset}" if ref.offset else text
+
+    def context(self, layer: "Layer") -> Context:
+        """The layer's kernel context: its delay ring when it runs in place with one (a backend with kernel scratch
+        overrides this), else none."""
+        if layer.inplace_ring:
+            off, size = layer.inplace_ring
+            return Context(buf=CLiteral(f"(void *)&edgeq_arena[{off}]"), size=size)
+        return Context(buf=None, size=0)
+
+    def struct_pointer(self, ref: ConstRef) -> str:
+        """A constant array stored in a struct field (CMSIS-NN's pointer fields are non-const: it casts)."""
+        return self.value(ref)
+
+    def value(self, v) -> str:
+        """A reference or literal as C text."""
+        if v is None:
+            return "NULL"
+        if isinstance(v, TensorRef):
+            return self.tensor(v)
+        if isinstance(v, ConstRef):
+            return f"{v.name} + {v.offset}" if v.name and v.offset else (v.name or "NULL")
+        if isinstance(v, CLiteral):
+            return v.text
+        raise TypeError(f"no C form for {v!r}")  # pragma: no cover - a compiler bug
+
+    def _field(self, v) -> str:
+        return self.struct_pointer(v) if isinstance(v, ConstRef) else self.value(v)
+
+    # ---- calls ---------------------------------------------------------------------------------------------------
+    def call_lines(self, layer: "Layer", call: KernelCall) -> list[str]:
+        """The declarations of the call's struct and array arguments, then the call (``status = `` when the kernel
+        returns a status)."""
+        decls: list[str] = []
+        args: list[str] = []
+        for a in call.locals + call.args:
+            v = self.context(layer) if a.value is CONTEXT else a.value
+            if isinstance(v, CStruct):
+                decls.append(f"const {self.ty(v.C_TYPE)} {a.name} = {c_initializer(v, self._field)};")
+                args.append(f"&{a.name}")
+            elif isinstance(v, CArray):
+                ct = self.ty(v.ctype.C_TYPE) if isinstance(v.ctype, type) else v.ctype
+                decl = f"{ct}const" if ct.endswith("*") else f"const {ct}"
+                head = f"{decl} {a.name}[{len(v.values)}] = "
+                if isinstance(v.ctype, type):  # an array of structs: one element per line
+                    decls += [head + "{"] + [f"    {c_initializer(e, self._field)}," for e in v.values] + ["};"]
+                else:
+                    decls.append(f"{head}{c_initializer(tuple(v.values), self._field)};")
+                args.append(a.name)
+            else:
+                args.append(c_initializer(v, self.value))
+        args = args[len(call.locals):]  # the locals are declared, not passed
+        text = f"{self.fn(call.kernel)}({', '.join(args)});"
+        return decls + [f"status = {text}" if call.returns_status else text]
+
+    def calls_of(self, layer: "Layer") -> tuple[KernelCall, ...]:
+        """The calls this backend makes for ``layer`` (its own unless the backend runs it on another kernel)."""
+        return layer.calls
+
+    def layer_lines(self, layer: "Layer") -> list[str]:
+        """All of a layer's code: one call as is; several each in its own block, each status checked."""
+        calls = self.calls_of(layer)
+        if len(calls) == 1:
+            return self.call_lines(layer, calls[0]) + (_STATUS_CHECK if calls[0].returns_status else [])
+        lines: list[str] = []
+        for call in calls:
+            body = self.call_lines(layer, call) + (_STATUS_CHECK if call.returns_status else [])
+            lines += ["{"] + ["    " + ln for ln in body] + ["}"]
+        return lines
+
+
+_STATUS_CHECK = ["if (status != 0) {", "    return (int)status;", "}"]
+
 
 @dataclass
 class Layer:
-    """One operator of the graph, lowered. Subclasses set ``OPS`` and implement ``prepare`` / ``c_call``."""
+    """One operator of the graph, lowered. Subclasses set ``OPS`` and implement ``prepare``."""
 
     OPS: ClassVar[tuple[str, ...]] = ()
     #: portable kernel source files this layer needs (firmware_templates/kernels/portable/)
@@ -171,11 +256,13 @@ class Layer:
                                    f"{' or '.join(map(str, ranks))}")
 
     # ---- interface used by lower/emit ----------------------------------------------------------------------------
-    def prepare(self) -> None:  # pragma: no cover - abstract
+    def prepare(self) -> "KernelCall | tuple[KernelCall, ...] | None":  # pragma: no cover - abstract
+        """Check the operator and compute everything its kernel call needs, once: returns the call(s) as data
+        (:class:`~edgeq.compiler.cparams.KernelCall`), or nothing for a layer that emits no code (an alias)."""
         raise NotImplementedError
 
-    def c_call(self, r: Renderer) -> list[str]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    #: the kernel calls prepare() returned (set by lower(); empty for layers without code)
+    calls: tuple[KernelCall, ...] = ()
 
     def reads(self) -> list[int]:
         """Non-constant tensors this layer reads (arena buffers)."""
@@ -203,10 +290,6 @@ class Layer:
     #: (arena offset of the ring, its size in bytes)
     inplace_ring: tuple[int, int] | None = None
 
-    def c_context(self, r: "Renderer") -> str:
-        """The kernel context declaration (see Renderer.context)."""
-        return f"const {r.ty('context')} ctx = {r.context(self)};"
-
     def scratch_bytes(self) -> int:
         return 0
 
@@ -216,12 +299,14 @@ class Layer:
         return self.SOURCES
 
     def kernel_name(self) -> str:
-        return ""
+        """The (first) kernel this layer calls, without the backend prefix; "" when it emits no code."""
+        return self.calls[0].kernel if self.calls else ""
 
-    def describe(self) -> str:
-        """One line for the comment above the call."""
-        outs = ", ".join(f"{list(self.tensor(t).shape)}" for t in self.op.outputs)
-        return f"layer {self.index}: {self.opcode} '{self.output().name}' -> {outs}"
+    def describe(self, note: str = "") -> str:
+        """One line for the comment above the call: index, op, output shape(s), a note, then the output's tensor
+        name (last: the comment is cut to length there)."""
+        outs = ", ".join("x".join(str(int(d)) for d in self.tensor(t).shape) or "scalar" for t in self.op.outputs)
+        return f"layer {self.index}: {self.opcode} -> {outs}{', ' + note if note else ''} '{self.output().name}'"
 
 
 # ---- requantization parameters the C kernels can execute -----------------------------------------------------------
@@ -232,9 +317,25 @@ class Layer:
 MIN_SHIFT, MAX_SHIFT = -31, 30
 
 
+def _call_shifts(name: str, value, consts):
+    """(name, values) of every ``*shift`` field or argument inside a kernel call argument."""
+    if isinstance(value, CStruct):
+        for f in dataclasses.fields(value):
+            yield from _call_shifts(f"{name}.{f.name}", getattr(value, f.name), consts)
+    elif name.endswith("shift"):
+        if isinstance(value, ConstRef) and value.name in consts:
+            yield name, consts[value.name].values.tolist()
+        elif isinstance(value, (int, np.integer)):
+            yield name, [value]
+
+
 def _shift_values(layer: "Layer"):
-    """(parameter name, values) of every shift ``layer.prepare()`` derived: params whose key ends in ``shift`` (an
-    int, or the name of a registered int32 const array) and NamedTuple params with ``*shift`` fields."""
+    """(parameter name, values) of every shift ``layer.prepare()`` derived: the ``*shift`` arguments and struct
+    fields of its kernel calls; params whose key ends in ``shift`` (an int, or the name of a registered int32 const
+    array) and NamedTuple params with ``*shift`` fields."""
+    for call in layer.calls:
+        for a in call.args:
+            yield from _call_shifts(a.name, a.value, layer.ctx.consts)
     for key, value in layer.params.items():
         if hasattr(value, "_fields"):
             for f in value._fields:
@@ -305,30 +406,6 @@ def dims4(shape) -> tuple[int, int, int, int]:
         raise ValueError(f"rank {len(shape)} > 4")
     return (1,) * (4 - len(shape)) + shape
 
-
-def c_dims(r: Renderer, name: str, d) -> str:
-    n, h, w, c = d
-    return f"const {r.ty('dims')} {name} = {{{n}, {h}, {w}, {c}}};"
-
-
-def compute_padding(stride: int, dilation: int, in_size: int, filter_size: int, out_size: int) -> int:
-    """TFLite ``ComputePadding`` (the leading pad; C division truncates toward zero)."""
-    effective = (filter_size - 1) * dilation + 1
-    total = (out_size - 1) * stride + effective - in_size
-    padding = int(total / 2) if total >= 0 else -int(-total / 2)  # C truncation
-    return padding if padding > 0 else 0
-
-
-def compute_out_size(padding: str, image_size: int, filter_size: int, stride: int, dilation: int = 1) -> int:
-    """TFLite ``ComputeOutSize``."""
-    effective = (filter_size - 1) * dilation + 1
-    if stride == 0:
-        return 0
-    if padding == "SAME":
-        return (image_size + stride - 1) // stride
-    if padding == "VALID":
-        return (image_size + stride - effective) // stride
-    return 0
 
 
 def inplace_delay(in_shape, out_shape, channel_term, kh: int, kw: int, stride_h: int, stride_w: int, dil_h: int,

@@ -4,11 +4,37 @@ points as offsets, no fused activation; adj_x / adj_y become strides, up to 3 br
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer
-from edgeq.compiler.ops.elementwise import operand, ptr
+from edgeq.compiler.cparams import CStruct, KernelCall, out_ref
+from edgeq.compiler.ops.base import Layer
+from edgeq.compiler.ops.elementwise import operand, operand_ref
 from edgeq.quant import fixedpoint as fp
+
+
+@dataclass(frozen=True)
+class BmmParams(CStruct):
+    """edgeq_bmm_params (edgeq_nn.h)."""
+
+    C_TYPE: ClassVar[str] = "bmm_params"
+    batch: tuple[int, int, int]
+    lhs_batch_strides: tuple[int, int, int]
+    rhs_batch_strides: tuple[int, int, int]
+    rows: int
+    cols: int
+    depth: int
+    lhs_row_stride: int
+    lhs_depth_stride: int
+    rhs_depth_stride: int
+    rhs_col_stride: int
+    lhs_offset: int
+    rhs_offset: int
+    output_offset: int
+    mult: int
+    shift: int
 
 
 def _batch_strides(batch: list[int], out_batch: list[int], matrix: int) -> list[int]:
@@ -23,7 +49,7 @@ class BatchMatMul(Layer):
     OPS = ("BATCH_MATMUL",)
     SOURCES = ("edgeq_fully_connected_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         a = self.tensor(operand(self, 0, "lhs"))
         b = self.tensor(operand(self, 1, "rhs"))
         out = self.require_activation(self.output(), "output")
@@ -47,23 +73,15 @@ class BatchMatMul(Layer):
         f = np.float32
         real = float(f(f(a.scale) * f(b.scale))) / float(f(out.scale))
         mult, shift = fp.quantize_multiplier(real)
-        self.params["bmm"] = dict(
-            batch=batch, lhs_batch_strides=_batch_strides(ba, batch, m * ka),
-            rhs_batch_strides=_batch_strides(bb, batch, kb * n), rows=m, cols=n, depth=ka,
+        self.params["bmm"] = BmmParams(
+            batch=tuple(batch), lhs_batch_strides=tuple(_batch_strides(ba, batch, m * ka)),
+            rhs_batch_strides=tuple(_batch_strides(bb, batch, kb * n)), rows=m, cols=n, depth=ka,
             lhs_row_stride=1 if adj_x else ka, lhs_depth_stride=m if adj_x else 1,
             rhs_depth_stride=1 if adj_y else n, rhs_col_stride=kb if adj_y else 1,
             lhs_offset=-a.zero_point, rhs_offset=-b.zero_point, output_offset=out.zero_point, mult=mult, shift=shift)
+        return self._call()
 
-    def kernel_name(self) -> str:
-        return "batch_matmul_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
-        def val(v):
-            return "{" + ", ".join(str(int(x)) for x in v) + "}" if isinstance(v, list) else str(int(v))
-
-        fields = ", ".join(f".{k} = {val(v)}" for k, v in self.params["bmm"].items())
-        return [
-            f"const {r.ty('bmm_params')} bmm_params = {{{fields}}};",
-            f"{r.fn('batch_matmul_s8')}({ptr(self, r, self.op.inputs[0])}, {ptr(self, r, self.op.inputs[1])}, "
-            f"&bmm_params, {r.ptr(self.op.outputs[0])});",
-        ]
+    def _call(self) -> KernelCall:
+        return KernelCall.make("batch_matmul_s8", status=False, lhs=operand_ref(self, self.op.inputs[0]),
+                               rhs=operand_ref(self, self.op.inputs[1]), bmm_params=self.params["bmm"],
+                               output=out_ref(self.op.outputs[0]))

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import math
 
-from edgeq.compiler.ops.base import Layer, Renderer
-from edgeq.compiler.ops.elementwise import operand, ptr
+from edgeq.compiler.cparams import CArray, KernelCall, out_ref
+from edgeq.compiler.ops.base import Layer
+from edgeq.compiler.ops.elementwise import operand, operand_ref
 
 
 class Concatenation(Layer):
     OPS = ("CONCATENATION",)
     SOURCES = ("edgeq_data_movement_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         out = self.require_activation(self.output(), "output")
         if self.op.options.get("fused_activation_function", "NONE") != "NONE":
             raise self.unsupported("fused activation on CONCATENATION (TFLM rejects it too)")
@@ -39,17 +40,11 @@ class Concatenation(Layer):
         outer = math.prod(out.shape[:axis])
         inner = math.prod(out.shape[axis + 1:])
         self.params.update(inputs=ins, outer=outer, copy=[self.tensor(i).shape[axis] * inner for i in ins])
+        return self._call()
 
-    def kernel_name(self) -> str:
-        return "concatenation_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        n = len(p["inputs"])
-        ptrs = ", ".join(ptr(self, r, i) for i in p["inputs"])
-        sizes = ", ".join(str(s) for s in p["copy"])
-        return [
-            f"const int8_t *const inputs[{n}] = {{{ptrs}}};",
-            f"const int32_t copy_sizes[{n}] = {{{sizes}}};",
-            f"{r.fn('concatenation_s8')}(inputs, copy_sizes, {n}, {p['outer']}, {r.ptr(self.op.outputs[0])});",
-        ]
+        return KernelCall.make("concatenation_s8", status=False,
+                               inputs=CArray("const int8_t *", tuple(operand_ref(self, i) for i in p["inputs"])),
+                               copy_sizes=CArray("int32_t", tuple(p["copy"])), num_inputs=len(p["inputs"]),
+                               outer=p["outer"], output=out_ref(self.op.outputs[0]))

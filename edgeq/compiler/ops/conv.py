@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import (Layer, Renderer, check_accumulator, compute_out_size, compute_padding,
-                                     inplace_delay)
+from edgeq.compiler.cparams import (CONTEXT, Activation, ConstRef, ConvParams, Dims, DwConvParams, KernelCall,
+                                    PerChannelQuantParams, TensorRef, Tile, out_ref)
+from edgeq.compiler.ops.base import Layer, check_accumulator, inplace_delay
 from edgeq.quant import fixedpoint as fp
+from edgeq.quant.reference_ops import compute_out_size, compute_padding
 
 
 def conv_common(layer: Layer, *, depthwise: bool, weights: bool = True) -> None:
@@ -98,8 +100,8 @@ def conv_common(layer: Layer, *, depthwise: bool, weights: bool = True) -> None:
     if weights:
         p["filter"] = layer.ctx.tensor_const(layer.op.inputs[1], "int8_t", "filter")
         p["bias"] = layer.ctx.tensor_const(layer.op.inputs[2], "int32_t", "bias") if bias is not None else None
-    p["mult"] = layer.ctx.add_const(f"edgeq_l{i}_mult", "int32_t", mults, f"layer {i} per-channel multipliers")
-    p["shift"] = layer.ctx.add_const(f"edgeq_l{i}_shift", "int32_t", shifts, f"layer {i} per-channel shifts")
+    p["mult"] = layer.ctx.add_const("mult", "int32_t", mults, f"layer {i} per-channel multipliers")
+    p["shift"] = layer.ctx.add_const("shift", "int32_t", shifts, f"layer {i} per-channel shifts")
 
 
 def window_delay(layer: Layer, channel_term) -> int | None:
@@ -141,12 +143,27 @@ class WindowLayer(Layer):
         return self._delay() or 0
 
 
-def tile(v) -> str:
-    return f"{{{v[0]}, {v[1]}}}"
-
-
-def dims(v) -> str:
-    return "{" + ", ".join(str(int(d)) for d in v) + "}"
+def conv_call(layer: "WindowLayer", *, depthwise: bool) -> KernelCall:
+    """The kernel call of CONV_2D / DEPTHWISE_CONV_2D from the parameters :func:`conv_common` computed
+    (arm_convolve_wrapper_s8 / arm_depthwise_conv_wrapper_s8 and edgeq's twins take the same arguments)."""
+    p = layer.params
+    common = dict(stride=Tile(*p["stride"]), padding=Tile(*p["padding"]), dilation=Tile(*p["dilation"]),
+                  activation=Activation(p["act_min"], p["act_max"]))
+    if depthwise:
+        kernel, struct = "depthwise_conv_wrapper_s8", {"dw_conv_params": DwConvParams(
+            input_offset=p["input_offset"], output_offset=p["output_offset"], ch_mult=p["ch_mult"], **common)}
+    else:
+        kernel, struct = "convolve_wrapper_s8", {"conv_params": ConvParams(
+            input_offset=p["input_offset"], output_offset=p["output_offset"], **common)}
+    cout = p["output_dims"][3]
+    return KernelCall.make(
+        kernel, status=True, ctx=CONTEXT, **struct,
+        quant_params=PerChannelQuantParams(multiplier=ConstRef(p["mult"], "int32_t"),
+                                           shift=ConstRef(p["shift"], "int32_t")),
+        input_dims=Dims(*p["input_dims"]), input_data=TensorRef(layer.data_input),
+        filter_dims=Dims(*p["filter_dims"]), filter_data=ConstRef(p["filter"]),
+        bias_dims=Dims(1, 1, 1, cout), bias_data=ConstRef(p["bias"], "int32_t"),
+        output_dims=Dims(*p["output_dims"]), output_data=out_ref(layer.op.outputs[0]))
 
 
 #: what a zero multiplier (a channel whose output is always 0) becomes for edgeq_requantize_bounded, which needs
@@ -228,7 +245,7 @@ class Conv2D(WindowLayer):
     OPS = ("CONV_2D",)
     SOURCES = ("edgeq_convolve_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         conv_common(self, depthwise=False, weights=False)
         p = self.params
         fast = None
@@ -248,16 +265,19 @@ class Conv2D(WindowLayer):
                          else None)
         else:
             i = self.index
-            p["filter"] = self.ctx.add_const(f"edgeq_l{i}_filter", "int8_t", fast[0],
+            p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0],
                                              f"layer {i} 1x1 filter in edgeq_convolve_1x1_s8's read order")
-            p["bias"] = self.ctx.add_const(f"edgeq_l{i}_bias", "int32_t", fast[1],
-                                           f"layer {i} bias + input offset x weight sums")
+            p["bias"] = self.ctx.add_const("bias", "int32_t", fast[1], f"layer {i} bias + input offset x weight sums")
+        call = conv_call(self, depthwise=False)
+        return call.replace(kernel="convolve_1x1_s8") if fast is not None else call
 
     @property
     def sources(self) -> tuple[str, ...]:
         return ("edgeq_convolve_1x1_s8.c",) if self.params.get("pointwise") else self.SOURCES
 
     def kernel_name(self) -> str:
+        """The general kernel's name even when the 1x1 one runs: what the cmsis-nn backend maps and the cost
+        tables of edgeq analyze are keyed by."""
         return "convolve_wrapper_s8"
 
     def window_channels(self):
@@ -266,21 +286,3 @@ class Conv2D(WindowLayer):
         groups = self.params["input_dims"][3] // fc
         co = np.arange(cout)
         return co - (co // (cout // groups)) * fc
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        cout = p["output_dims"][3]
-        return [
-            self.c_context(r),
-            f"const {r.ty('conv_params')} conv_params = {{{p['input_offset']}, {p['output_offset']}, "
-            f"{tile(p['stride'])}, {tile(p['padding'])}, {tile(p['dilation'])}, {{{p['act_min']}, {p['act_max']}}}}};",
-            f"const {r.ty('per_channel_quant_params')} quant_params = {r.quant_arrays(p['mult'], p['shift'])};",
-            f"const {r.ty('dims')} input_dims = {dims(p['input_dims'])};",
-            f"const {r.ty('dims')} filter_dims = {dims(p['filter_dims'])};",
-            f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {cout}}};",
-            f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
-            f"status = {r.fn('convolve_1x1_s8' if p.get('pointwise') else 'convolve_wrapper_s8')}(&ctx, &conv_params, "
-            f"&quant_params, &input_dims, "
-            f"{r.cptr(self.data_input)}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
-            f"&output_dims, {r.ptr(self.op.outputs[0])});",
-        ]

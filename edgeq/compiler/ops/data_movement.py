@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edgeq.compiler.ops.base import Layer, Renderer
-from edgeq.compiler.ops.elementwise import operand, ptr
+from edgeq.compiler.cparams import CArray, KernelCall, out_ref
+from edgeq.compiler.ops.base import Layer
+from edgeq.compiler.ops.elementwise import operand, operand_ref
 
 RANK = 6  # the kernel's loop depth
 
@@ -46,10 +47,6 @@ class Copy:
                     (0,) * pad + tuple(self.out_strides), self.in_offset, self.out_offset)
 
 
-def _int_list(values) -> str:
-    return ", ".join(str(int(v)) for v in values)
-
-
 class StridedCopyLayer(Layer):
     """Base of TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH."""
 
@@ -60,7 +57,7 @@ class StridedCopyLayer(Layer):
     def plan(self) -> list[Copy]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def prepare(self) -> None:
+    def prepare(self) -> tuple[KernelCall, ...]:
         for k in self.data_inputs():
             operand(self, k, f"input {k}")
         for k in range(len(self.op.outputs)):
@@ -75,6 +72,7 @@ class StridedCopyLayer(Layer):
                 continue
             copies.append(c.padded())
         self.params["copies"] = copies
+        return self._call()
 
     def data_inputs(self) -> list[int]:
         return list(self.DATA_INPUTS) if self.DATA_INPUTS is not None else list(range(len(self.op.inputs)))
@@ -87,25 +85,12 @@ class StridedCopyLayer(Layer):
         t = self.require_const(self.input(k), what)
         return [int(v) for v in t.array().reshape(-1)]
 
-    def kernel_name(self) -> str:
-        return "strided_copy_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
-        lines = []
-        for n, c in enumerate(self.params["copies"]):
-            src = ptr(self, r, c.src)
-            dst = r.ptr(c.dst)
-            lines += [
-                "{",
-                f"    const int32_t dims[{RANK}] = {{{_int_list(c.dims)}}};",
-                f"    const int32_t in_strides[{RANK}] = {{{_int_list(c.in_strides)}}};",
-                f"    const int32_t out_strides[{RANK}] = {{{_int_list(c.out_strides)}}};",
-                f"    {r.fn('strided_copy_s8')}({src} + {c.in_offset}, in_strides, {dst} + {c.out_offset}, "
-                f"out_strides, dims);",
-                "}",
-            ]
-        return lines
-
+    def _call(self) -> tuple[KernelCall, ...]:
+        return tuple(KernelCall.make("strided_copy_s8", status=False, input=operand_ref(self, c.src, c.in_offset),
+                                     in_strides=CArray("int32_t", c.in_strides),
+                                     output=out_ref(c.dst, offset=c.out_offset),
+                                     out_strides=CArray("int32_t", c.out_strides), dims=CArray("int32_t", c.dims))
+                     for c in self.params["copies"])
 
 def axis_of(layer: Layer, axis: int, rank: int) -> int:
     a = axis + rank if axis < 0 else axis

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Renderer
-from edgeq.compiler.ops.conv import WindowLayer, conv_common, dims, tile, use_bounded_requantization
+from edgeq.compiler.cparams import KernelCall
+from edgeq.compiler.ops.conv import WindowLayer, conv_call, conv_common, use_bounded_requantization
 
 
 class DepthwiseConv2D(WindowLayer):
@@ -22,7 +22,7 @@ class DepthwiseConv2D(WindowLayer):
     OPS = ("DEPTHWISE_CONV_2D",)
     SOURCES = ("edgeq_depthwise_conv_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         conv_common(self, depthwise=True)
         p = self.params
         p["dw3x3"] = False
@@ -31,33 +31,18 @@ class DepthwiseConv2D(WindowLayer):
             w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
             bias = self.input(2).array() if self.input(2) is not None else None
             p["dw3x3"] = use_bounded_requantization(self, w, bias)
+        call = conv_call(self, depthwise=True)
+        return call.replace(kernel="depthwise_conv_3x3_s8") if p["dw3x3"] else call
 
     @property
     def sources(self) -> tuple[str, ...]:
         return ("edgeq_depthwise_conv_3x3_s8.c",) if self.params.get("dw3x3") else self.SOURCES
 
     def kernel_name(self) -> str:
+        """The general kernel's name even when the 3x3 one runs: what the cmsis-nn backend maps and the cost
+        tables of edgeq analyze are keyed by."""
         return "depthwise_conv_wrapper_s8"
 
     def window_channels(self):
         oc = np.arange(self.params["output_dims"][3])
         return oc - oc // self.params["ch_mult"]
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        cout = p["output_dims"][3]
-        return [
-            self.c_context(r),
-            f"const {r.ty('dw_conv_params')} dw_conv_params = {{{p['input_offset']}, {p['output_offset']}, "
-            f"{p['ch_mult']}, {tile(p['stride'])}, {tile(p['padding'])}, {tile(p['dilation'])}, "
-            f"{{{p['act_min']}, {p['act_max']}}}}};",
-            f"const {r.ty('per_channel_quant_params')} quant_params = {r.quant_arrays(p['mult'], p['shift'])};",
-            f"const {r.ty('dims')} input_dims = {dims(p['input_dims'])};",
-            f"const {r.ty('dims')} filter_dims = {dims(p['filter_dims'])};",
-            f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {cout}}};",
-            f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
-            f"status = {r.fn('depthwise_conv_3x3_s8' if p.get('dw3x3') else 'depthwise_conv_wrapper_s8')}(&ctx, "
-            f"&dw_conv_params, &quant_params, &input_dims, "
-            f"{r.cptr(self.data_input)}, &filter_dims, {p['filter']}, &bias_dims, {p['bias'] or 'NULL'}, "
-            f"&output_dims, {r.ptr(self.op.outputs[0])});",
-        ]

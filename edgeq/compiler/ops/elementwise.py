@@ -3,7 +3,8 @@ shapes and strides (TFLM's BroadcastBinaryOpSimple semantics, up to 4-D)."""
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Layer, Renderer, dims4
+from edgeq.compiler.cparams import CArray, ConstRef, Dims, KernelCall, TensorRef
+from edgeq.compiler.ops.base import Layer, dims4
 from edgeq.quant import fixedpoint as fp
 
 
@@ -36,9 +37,11 @@ def operand(layer: Layer, k: int, what: str) -> int:
     return idx
 
 
-def ptr(layer: Layer, r, idx: int) -> str:
+def operand_ref(layer: Layer, idx: int, offset: int = 0) -> "TensorRef | ConstRef":
+    """Input ``idx`` as a kernel argument (``offset`` elements in): its arena buffer, or the constant array
+    :func:`operand` registered."""
     consts = layer.params.get("const_operands", {})
-    return consts[idx] if idx in consts else r.cptr(idx)
+    return ConstRef(consts[idx], offset=offset) if idx in consts else TensorRef(idx, offset=offset)
 
 
 class BinaryElementwise(Layer):
@@ -48,7 +51,7 @@ class BinaryElementwise(Layer):
     KIND = ""  # "add" | "mul": the kernels are edgeq_elementwise_<kind>_s8 and edgeq_broadcast_<kind>_s8
     SOURCES = ("edgeq_elementwise_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         i1 = operand(self, 0, "input 1")
         i2 = operand(self, 1, "input 2")
         a, b = self.tensor(i1), self.tensor(i2)
@@ -62,38 +65,29 @@ class BinaryElementwise(Layer):
                  act_min=act_min, act_max=act_max, size=out.num_elements,
                  broadcast=tuple(a.shape) != tuple(b.shape))
         self.prepare_quantization(a.scale, b.scale, out.scale)
+        args = self.kernel_args()
         if p["broadcast"]:
-            p["s1"] = broadcast_strides(self, a.shape, out.shape)
-            p["s2"] = broadcast_strides(self, b.shape, out.shape)
-            p["out_dims"] = tuple(int(d) for d in ((1,) * (4 - len(out.shape)) + tuple(out.shape)))
-        elif a.num_elements != out.num_elements:
+            return KernelCall.make(
+                f"broadcast_{self.KIND}_s8", status=True,
+                input_1=operand_ref(self, i1), in1_strides=CArray("int32_t", tuple(broadcast_strides(self, a.shape,
+                                                                                                     out.shape))),
+                input_2=operand_ref(self, i2), in2_strides=CArray("int32_t", tuple(broadcast_strides(self, b.shape,
+                                                                                                     out.shape))),
+                output_dims=Dims.of(out.shape), **args)
+        if a.num_elements != out.num_elements:
             raise self.unsupported(f"inputs {list(a.shape)} and output {list(out.shape)} differ in size")
+        return KernelCall.make(f"elementwise_{self.KIND}_s8", status=True, input_1_vect=operand_ref(self, i1),
+                               input_2_vect=operand_ref(self, i2), **args, block_size=out.num_elements)
 
     def prepare_quantization(self, s1: float, s2: float, s_out: float) -> None:
         raise NotImplementedError
 
-    def kernel_args(self, r: Renderer) -> str:
-        """The kernel's arguments after the operands (the same for the elementwise and the broadcast kernel)."""
+    def kernel_args(self) -> dict:
+        """The kernel's arguments after the operands, in order (the same for the elementwise and the broadcast
+        kernel)."""
         raise NotImplementedError
-
-    def kernel_name(self) -> str:
-        return f"{'broadcast' if self.params['broadcast'] else 'elementwise'}_{self.KIND}_s8"
 
     def inplace_candidates(self) -> list[int]:
         out = self.output()
         return [t for t in self.op.inputs if not self.tensor(t).is_constant
                 and tuple(self.tensor(t).shape) == tuple(out.shape)]
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        a, b = ptr(self, r, self.op.inputs[0]), ptr(self, r, self.op.inputs[1])
-        fn, args = r.fn(self.kernel_name()), self.kernel_args(r)
-        if not p["broadcast"]:
-            return [f"status = {fn}({a}, {b}, {args}, {p['size']});"]
-        s1, s2, od = p["s1"], p["s2"], p["out_dims"]
-        return [
-            f"const int32_t in1_strides[4] = {{{s1[0]}, {s1[1]}, {s1[2]}, {s1[3]}}};",
-            f"const int32_t in2_strides[4] = {{{s2[0]}, {s2[1]}, {s2[2]}, {s2[3]}}};",
-            f"const {r.ty('dims')} output_dims = {{{od[0]}, {od[1]}, {od[2]}, {od[3]}}};",
-            f"status = {fn}({a}, in1_strides, {b}, in2_strides, &output_dims, {args});",
-        ]

@@ -13,7 +13,10 @@ import math
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer, check_accumulator
+from edgeq.compiler.cparams import (CONTEXT, Activation, ConstRef, Dims, FcParams, KernelCall, PerChannelQuantParams,
+                                    PerTensorQuantParams, TensorRef)
+from edgeq.compiler.cparams import out_ref
+from edgeq.compiler.ops.base import Layer, check_accumulator
 from edgeq.quant import fixedpoint as fp
 
 
@@ -21,7 +24,7 @@ class FullyConnected(Layer):
     OPS = ("FULLY_CONNECTED",)
     SOURCES = ("edgeq_fully_connected_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         w = self.require_int8(self.input(1), "weights")
         self.require_const(w, "weights")
@@ -58,33 +61,23 @@ class FullyConnected(Layer):
         p["weights"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "weights")
         p["bias"] = self.ctx.tensor_const(self.op.inputs[2], "int32_t", "bias") if bias is not None else None
         if per_channel:
-            p["mult"] = self.ctx.add_const(f"edgeq_l{self.index}_mult", "int32_t", mults,
+            p["mult"] = self.ctx.add_const("mult", "int32_t", mults,
                                            f"layer {self.index} per-channel multipliers")
-            p["shift"] = self.ctx.add_const(f"edgeq_l{self.index}_shift", "int32_t", shifts,
+            p["shift"] = self.ctx.add_const("shift", "int32_t", shifts,
                                             f"layer {self.index} per-channel shifts")
         else:
             p["mult"], p["shift"] = int(mults[0]), int(shifts[0])
-
-    def kernel_name(self) -> str:
-        return "fully_connected_per_channel_s8" if self.params["per_channel"] else "fully_connected_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        if p["per_channel"]:
-            quant = f"const {r.ty('per_channel_quant_params')} quant_params = {r.quant_arrays(p['mult'], p['shift'])};"
+        if per_channel:
+            quant = PerChannelQuantParams(multiplier=ConstRef(p["mult"], "int32_t"),
+                                          shift=ConstRef(p["shift"], "int32_t"))
         else:
-            quant = f"const {r.ty('per_tensor_quant_params')} quant_params = {{{p['mult']}, {p['shift']}}};"
-        bias = p["bias"] or "NULL"
-        return [
-            self.c_context(r),
-            f"const {r.ty('fc_params')} fc_params = {{{p['input_offset']}, 0, {p['output_offset']}, "
-            f"{{{p['act_min']}, {p['act_max']}}}}};",
-            quant,
-            f"const {r.ty('dims')} input_dims = {{{p['batches']}, 1, 1, {p['accum_depth']}}};",
-            f"const {r.ty('dims')} filter_dims = {{{p['accum_depth']}, 1, 1, {p['out_depth']}}};",
-            f"const {r.ty('dims')} bias_dims = {{1, 1, 1, {p['out_depth']}}};",
-            f"const {r.ty('dims')} output_dims = {{{p['batches']}, 1, 1, {p['out_depth']}}};",
-            f"status = {r.fn(self.kernel_name())}(&ctx, &fc_params, &quant_params, &input_dims, "
-            f"{r.cptr(self.op.inputs[0])}, &filter_dims, {p['weights']}, &bias_dims, {bias}, &output_dims, "
-            f"{r.ptr(self.op.outputs[0])});",
-        ]
+            quant = PerTensorQuantParams(multiplier=p["mult"], shift=p["shift"])
+        return KernelCall.make(
+            "fully_connected_per_channel_s8" if per_channel else "fully_connected_s8", status=True, ctx=CONTEXT,
+            fc_params=FcParams(input_offset=p["input_offset"], filter_offset=0, output_offset=p["output_offset"],
+                               activation=Activation(act_min, act_max)),
+            quant_params=quant,
+            input_dims=Dims(batches, 1, 1, accum_depth), input_data=TensorRef(self.op.inputs[0]),
+            filter_dims=Dims(accum_depth, 1, 1, out_depth), filter_data=ConstRef(p["weights"]),
+            bias_dims=Dims(1, 1, 1, out_depth), bias_data=ConstRef(p["bias"], "int32_t"),
+            output_dims=Dims(batches, 1, 1, out_depth), output_data=out_ref(self.op.outputs[0]))

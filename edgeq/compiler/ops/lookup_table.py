@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.cparams import ConstRef, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
 
 INPUTS = np.arange(-128, 128, dtype=np.int64)
@@ -29,7 +30,7 @@ class LookupTable(Layer):
         """The int8 output for each int8 input -128..127."""
         raise NotImplementedError
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
         if x.num_elements != out.num_elements:
@@ -37,8 +38,9 @@ class LookupTable(Layer):
         lut = np.asarray(self.table(x, out), dtype=np.int64)
         assert lut.shape == (256,) and lut.min() >= -128 and lut.max() <= 127
         self.params.update(size=x.num_elements, lut=self.ctx.add_const(
-            f"edgeq_l{self.index}_lut", "int8_t", lut, comment=f"layer {self.index} {self.opcode}: output for "
+            "lut", "int8_t", lut, comment=f"layer {self.index} {self.opcode}: output for "
                                                                f"input -128..127"))
+        return self._call()
 
     def inplace_candidates(self) -> list[int]:
         return [self.op.inputs[0]]
@@ -46,14 +48,9 @@ class LookupTable(Layer):
     def reads(self) -> list[int]:
         return [self.op.inputs[0]]
 
-    def kernel_name(self) -> str:
-        return "lut_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        return [f"{r.fn('lut_s8')}({r.cptr(self.op.inputs[0])}, {p['size']}, {p['lut']}, "
-                f"{r.ptr(self.op.outputs[0])});"]
-
+    def _call(self) -> KernelCall:
+        return KernelCall.make("lut_s8", status=False, input=TensorRef(self.op.inputs[0]), size=self.params["size"],
+                               lut=ConstRef(self.params["lut"]), output=out_ref(self.op.outputs[0]))
 
 class LeakyRelu(LookupTable):
     OPS = ("LEAKY_RELU",)

@@ -19,11 +19,16 @@ Per-channel weights are refused: TFLM's LSTM gate FCs take only the per-tensor m
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
 import math
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.cparams import CArray, ConstRef, CStruct, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
 
 GATE_SCALE = 2.0 ** -12  # Q3.12: the gates' FC output, the sigmoid / tanh input
@@ -45,6 +50,44 @@ def _checked_log2(x: float) -> int:
     return int(np.round(f32(math.log(f32(x))) * (f32(1.0) / f32(math.log(f32(2.0))))))
 
 
+@dataclass(frozen=True)
+class LstmGateData(CStruct):
+    """edgeq_lstm_gate_data (edgeq_nn.h): one gate's weights, bias and FC multipliers to Q3.12."""
+
+    C_TYPE: ClassVar[str] = "lstm_gate_data"
+    input_weights: ConstRef
+    recurrent_weights: ConstRef
+    bias: ConstRef
+    input_mult: int
+    input_shift: int
+    recurrent_mult: int
+    recurrent_shift: int
+
+
+@dataclass(frozen=True)
+class LstmParams(CStruct):
+    """edgeq_lstm_params (edgeq_nn.h)."""
+
+    C_TYPE: ClassVar[str] = "lstm_params"
+    batches: int
+    time_steps: int
+    input_size: int
+    units: int
+    time_major: int
+    input_offset: int
+    hidden_offset: int
+    hidden_zero_point: int
+    cell_tanh_mult: int
+    cell_tanh_shift: int
+    cell_clip: int
+    forget_mult: int
+    forget_shift: int
+    input_mult: int
+    input_shift: int
+    output_mult: int
+    output_shift: int
+
+
 class UnidirectionalSequenceLstm(Layer):
     OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM",)
     SOURCES = ("edgeq_lstm_s8.c",)
@@ -52,7 +95,7 @@ class UnidirectionalSequenceLstm(Layer):
     def _in(self, k: int):
         return self.input(k)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         if len(self.op.inputs) != 24:
             raise self.unsupported(f"{len(self.op.inputs)} inputs; TFLM's LSTM takes 24")
         x = self.require_activation(self._in(0), "input")
@@ -108,9 +151,10 @@ class UnidirectionalSequenceLstm(Layer):
             mi, si = fp.fully_connected_multipliers(x.scale, wi.quant.scales(), GATE_SCALE)
             mr, sr = fp.fully_connected_multipliers(hidden.scale, wr.quant.scales(), GATE_SCALE)
             gates.append({
-                "input_weights": self.ctx.tensor_const(self.op.inputs[wi_k], "int8_t", "weights"),
-                "recurrent_weights": self.ctx.tensor_const(self.op.inputs[wr_k], "int8_t", "weights"),
-                "bias": self.ctx.tensor_const(self.op.inputs[b_k], "int32_t", "bias"),
+                "input_weights": self.ctx.tensor_const(self.op.inputs[wi_k], "int8_t", f"{name}_input_weights"),
+                "recurrent_weights": self.ctx.tensor_const(self.op.inputs[wr_k], "int8_t",
+                                                           f"{name}_recurrent_weights"),
+                "bias": self.ctx.tensor_const(self.op.inputs[b_k], "int32_t", f"{name}_bias"),
                 "input_mult": int(mi[0]), "input_shift": int(si[0]),
                 "recurrent_mult": int(mr[0]), "recurrent_shift": int(sr[0]),
             })
@@ -129,24 +173,20 @@ class UnidirectionalSequenceLstm(Layer):
             cell_tanh_mult=tanh_mult, cell_tanh_shift=tanh_shift,
             cell_clip=qclip, forget_mult=fm, forget_shift=fs, input_mult=im, input_shift=is_, output_mult=om,
             output_shift=os_, gates=gates)
+        return self._call()
 
     def writes(self) -> list[int]:
         return [*self.op.outputs, self.op.inputs[HIDDEN], self.op.inputs[CELL]]
 
-    def kernel_name(self) -> str:
-        return "lstm_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        fields = ("batches", "time_steps", "input_size", "units", "time_major", "input_offset", "hidden_offset",
-                  "hidden_zero_point", "cell_tanh_mult", "cell_tanh_shift", "cell_clip",
-                  "forget_mult", "forget_shift", "input_mult", "input_shift", "output_mult", "output_shift")
-        gates = ", ".join(
-            f"{{{g['input_weights']}, {g['recurrent_weights']}, {g['bias']}, {g['input_mult']}, {g['input_shift']}, "
-            f"{g['recurrent_mult']}, {g['recurrent_shift']}}}" for g in p["gates"])
-        return [
-            f"const {r.ty('lstm_params')} lstm_params = {{{', '.join(str(p[f]) for f in fields)}}};",
-            f"const {r.ty('lstm_gate_data')} gates[4] = {{{gates}}}; /* forget, input, cell, output */",
-            f"{r.fn('lstm_s8')}(&lstm_params, gates, {r.cptr(self.op.inputs[0])}, {r.ptr(self.op.inputs[HIDDEN])}, "
-            f"{r.ptr(self.op.inputs[CELL], 'int16_t')}, {r.ptr(self.op.outputs[0])});",
-        ]
+        fields = {f.name: p[f.name] for f in dataclasses.fields(LstmParams)}
+        gates = tuple(LstmGateData(input_weights=ConstRef(g["input_weights"]),
+                                   recurrent_weights=ConstRef(g["recurrent_weights"]),
+                                   bias=ConstRef(g["bias"], "int32_t"), input_mult=g["input_mult"],
+                                   input_shift=g["input_shift"], recurrent_mult=g["recurrent_mult"],
+                                   recurrent_shift=g["recurrent_shift"]) for g in p["gates"])
+        return KernelCall.make("lstm_s8", status=False, lstm_params=LstmParams(**fields),
+                               gates=CArray(LstmGateData, gates),  # forget, input, cell, output
+                               input=TensorRef(self.op.inputs[0]), hidden_state=out_ref(self.op.inputs[HIDDEN]),
+                               cell_state=out_ref(self.op.inputs[CELL], "int16_t"), output=out_ref(self.op.outputs[0]))

@@ -15,7 +15,8 @@ import math
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer, dims4
+from edgeq.compiler.cparams import Dims, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer, dims4
 from edgeq.quant import fixedpoint as fp
 
 
@@ -23,7 +24,7 @@ class Mean(Layer):
     OPS = ("MEAN",)
     SOURCES = ("edgeq_mean_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
         axis_t = self.require_const(self.input(1), "axis")
@@ -58,6 +59,7 @@ class Mean(Layer):
             reduce[a + offset] = 1
         self.params.update(input_dims=dims4(x.shape), reduce=tuple(reduce), zp_in=x.zero_point,
                            zp_out=out.zero_point, n=n_axis, mult=mult, shift=shift)
+        return self._call()
 
     @property
     def data_input(self) -> int:
@@ -68,15 +70,9 @@ class Mean(Layer):
     def reads(self) -> list[int]:
         return [self.data_input]
 
-    def kernel_name(self) -> str:
-        return "mean_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        d, red = p["input_dims"], p["reduce"]
-        return [
-            f"const {r.ty('dims')} input_dims = {{{d[0]}, {d[1]}, {d[2]}, {d[3]}}};",
-            f"const {r.ty('dims')} reduce = {{{red[0]}, {red[1]}, {red[2]}, {red[3]}}};",
-            f"status = {r.fn('mean_s8')}({r.cptr(self.data_input)}, &input_dims, &reduce, {p['zp_in']}, {p['n']}, "
-            f"{p['mult']}, {p['shift']}, {p['zp_out']}, {r.ptr(self.op.outputs[0])});",
-        ]
+        return KernelCall.make("mean_s8", status=True, input=TensorRef(self.data_input),
+                               input_dims=Dims(*p["input_dims"]), reduce=Dims(*p["reduce"]),
+                               input_zero_point=p["zp_in"], count=p["n"], mult=p["mult"], shift=p["shift"],
+                               output_zero_point=p["zp_out"], output=out_ref(self.op.outputs[0]))

@@ -4,7 +4,7 @@ the fused activation clamp. In place like ADD."""
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Renderer
+from edgeq.compiler.cparams import out_ref
 from edgeq.compiler.ops.elementwise import BinaryElementwise
 from edgeq.quant import fixedpoint as fp
 
@@ -16,7 +16,8 @@ class Mul(BinaryElementwise):
     def prepare_quantization(self, s1: float, s2: float, s_out: float) -> None:
         self.params["mult"], self.params["shift"] = fp.mul_params(s1, s2, s_out)
 
-    def kernel_args(self, r: Renderer) -> str:
+    def kernel_args(self) -> dict:
         p = self.params
-        return (f"{p['in1_offset']}, {p['in2_offset']}, {r.ptr(self.op.outputs[0])}, {p['out_offset']}, "
-                f"{p['mult']}, {p['shift']}, {p['act_min']}, {p['act_max']}")
+        return dict(input_1_offset=p["in1_offset"], input_2_offset=p["in2_offset"], output=out_ref(self.op.outputs[0]),
+                    out_offset=p["out_offset"], out_mult=p["mult"], out_shift=p["shift"],
+                    out_activation_min=p["act_min"], out_activation_max=p["act_max"])

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeq.compiler.ops.base import Layer, Renderer, dims4, sole_reader
+from edgeq.compiler.cparams import Dims, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer, dims4, sole_reader
 
 FOLD_INTO = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
@@ -67,12 +68,12 @@ class Pad(Layer):
     def sources(self) -> tuple[str, ...]:
         return () if self.folded_into is not None else self.SOURCES
 
-    def describe(self) -> str:
+    def describe(self, note: str = "") -> str:
         if self.folded_into is not None:
             return f"layer {self.index}: PAD folded into layer {self.folded_into} (no code, no buffer)"
-        return super().describe()
+        return super().describe(note)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
         pads_t = self.require_const(self.input(1), "paddings")
@@ -91,19 +92,12 @@ class Pad(Layer):
         pre = [0] * (4 - rank) + [int(a) for a, _ in pads]
         post = [0] * (4 - rank) + [int(b) for _, b in pads]
         self.params.update(input_dims=dims4(x.shape), pre=pre, post=post, value=out.zero_point)
+        return self._call()
 
-    def kernel_name(self) -> str:
-        return "pad_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall | None:
         if self.folded_into is not None:
-            return []
+            return None
         p = self.params
-        d, a, b = p["input_dims"], p["pre"], p["post"]
-        return [
-            f"const {r.ty('dims')} input_size = {{{d[0]}, {d[1]}, {d[2]}, {d[3]}}};",
-            f"const {r.ty('dims')} pre_pad = {{{a[0]}, {a[1]}, {a[2]}, {a[3]}}};",
-            f"const {r.ty('dims')} post_pad = {{{b[0]}, {b[1]}, {b[2]}, {b[3]}}};",
-            f"status = {r.fn('pad_s8')}({r.cptr(self.op.inputs[0])}, {r.ptr(self.op.outputs[0])}, "
-            f"(int8_t)({p['value']}), &input_size, &pre_pad, &post_pad);",
-        ]
+        return KernelCall.make("pad_s8", status=True, input=TensorRef(self.op.inputs[0]),
+                               output=out_ref(self.op.outputs[0]), pad_value=p["value"],
+                               input_size=Dims(*p["input_dims"]), pre_pad=Dims(*p["pre"]), post_pad=Dims(*p["post"]))

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Renderer, compute_out_size, compute_padding
-from edgeq.compiler.ops.conv import WindowLayer, dims, tile
+from edgeq.compiler.cparams import CONTEXT, Activation, Dims, KernelCall, PoolParams, TensorRef, Tile
+from edgeq.compiler.cparams import out_ref
+from edgeq.compiler.ops.conv import WindowLayer
 from edgeq.quant import fixedpoint as fp
+from edgeq.quant.reference_ops import compute_out_size, compute_padding
 
 
 class _Pool(WindowLayer):
     KERNEL = ""
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.require_activation(self.output(), "output")
         self.require_rank(x, (4,), "input")
@@ -40,9 +42,13 @@ class _Pool(WindowLayer):
                            stride=(sw, sh), padding=(compute_padding(sw, 1, w, fw, out.shape[2]),
                                                      compute_padding(sh, 1, h, fh, out.shape[1])),
                            act_min=act_min, act_max=act_max)
-
-    def kernel_name(self) -> str:
-        return self.KERNEL
+        p = self.params
+        return KernelCall.make(
+            self.KERNEL, status=True, ctx=CONTEXT,
+            pool_params=PoolParams(stride=Tile(*p["stride"]), padding=Tile(*p["padding"]),
+                                   activation=Activation(act_min, act_max)),
+            input_dims=Dims(*x.shape), input_data=TensorRef(self.op.inputs[0]),
+            filter_dims=Dims(1, fh, fw, c), output_dims=Dims(*out.shape), output_data=out_ref(self.op.outputs[0]))
 
     def window_channels(self):
         p = self.params
@@ -50,21 +56,6 @@ class _Pool(WindowLayer):
         p.setdefault("filter_dims", (1, p["filter"][0], p["filter"][1], c))  # what window_delay reads
         p.setdefault("dilation", (1, 1))
         return np.zeros(c, dtype=np.int64)  # each output channel reads its own input channel
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        fh, fw = p["filter"]
-        c = p["input_dims"][3]
-        return [
-            self.c_context(r),
-            f"const {r.ty('pool_params')} pool_params = {{{tile(p['stride'])}, {tile(p['padding'])}, "
-            f"{{{p['act_min']}, {p['act_max']}}}}};",
-            f"const {r.ty('dims')} input_dims = {dims(p['input_dims'])};",
-            f"const {r.ty('dims')} filter_dims = {{1, {fh}, {fw}, {c}}};",
-            f"const {r.ty('dims')} output_dims = {dims(p['output_dims'])};",
-            f"status = {r.fn(self.KERNEL)}(&ctx, &pool_params, &input_dims, {r.cptr(self.op.inputs[0])}, "
-            f"&filter_dims, &output_dims, {r.ptr(self.op.outputs[0])});",
-        ]
 
 
 class AveragePool2D(_Pool):

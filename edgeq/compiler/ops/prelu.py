@@ -4,18 +4,36 @@ arithmetic as reference_ops::BroadcastPrelu4DSlow, 4-D broadcasting of input and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer, dims4
-from edgeq.compiler.ops.elementwise import broadcast_strides, operand, ptr
+from edgeq.compiler.cparams import CArray, CStruct, Dims, KernelCall, out_ref
+from edgeq.compiler.ops.base import Layer, dims4
+from edgeq.compiler.ops.elementwise import broadcast_strides, operand, operand_ref
 from edgeq.quant import fixedpoint as fp
+
+
+@dataclass(frozen=True)
+class PreluParams(CStruct):
+    """edgeq_prelu_params (edgeq_nn.h)."""
+
+    C_TYPE: ClassVar[str] = "prelu_params"
+    input_offset: int
+    alpha_offset: int
+    output_offset: int
+    mult_1: int
+    shift_1: int
+    mult_2: int
+    shift_2: int
 
 
 class Prelu(Layer):
     OPS = ("PRELU",)
     SOURCES = ("edgeq_activations_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.tensor(operand(self, 0, "input"))
         a = self.tensor(operand(self, 1, "alpha"))
         out = self.require_activation(self.output(), "output")
@@ -24,25 +42,18 @@ class Prelu(Layer):
         m2, sh2 = fp.quantize_multiplier(s_in * s_a / s_out)
         self.params.update(s_in=broadcast_strides(self, x.shape, out.shape),
                            s_alpha=broadcast_strides(self, a.shape, out.shape), out_dims=dims4(out.shape),
-                           q=dict(input_offset=-x.zero_point, alpha_offset=-a.zero_point, output_offset=out.zero_point,
-                                  mult_1=m1, shift_1=sh1, mult_2=m2, shift_2=sh2))
+                           q=PreluParams(input_offset=-x.zero_point, alpha_offset=-a.zero_point,
+                                         output_offset=out.zero_point, mult_1=m1, shift_1=sh1, mult_2=m2, shift_2=sh2))
+        return self._call()
 
     def inplace_candidates(self) -> list[int]:
         t = self.op.inputs[0]
         return [t] if tuple(self.tensor(t).shape) == tuple(self.output().shape) else []
 
-    def kernel_name(self) -> str:
-        return "prelu_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        si, sa, od, q = p["s_in"], p["s_alpha"], p["out_dims"], p["q"]
-        fields = ", ".join(f".{k} = {v}" for k, v in q.items())
-        return [
-            f"const int32_t in_strides[4] = {{{si[0]}, {si[1]}, {si[2]}, {si[3]}}};",
-            f"const int32_t alpha_strides[4] = {{{sa[0]}, {sa[1]}, {sa[2]}, {sa[3]}}};",
-            f"const {r.ty('dims')} output_dims = {{{od[0]}, {od[1]}, {od[2]}, {od[3]}}};",
-            f"const {r.ty('prelu_params')} prelu_params = {{{fields}}};",
-            f"{r.fn('prelu_s8')}({ptr(self, r, self.op.inputs[0])}, in_strides, {ptr(self, r, self.op.inputs[1])}, "
-            f"alpha_strides, &output_dims, &prelu_params, {r.ptr(self.op.outputs[0])});",
-        ]
+        return KernelCall.make("prelu_s8", status=False, input=operand_ref(self, self.op.inputs[0]),
+                               in_strides=CArray("int32_t", tuple(p["s_in"])),
+                               alpha=operand_ref(self, self.op.inputs[1]),
+                               alpha_strides=CArray("int32_t", tuple(p["s_alpha"])), output_dims=Dims(*p["out_dims"]),
+                               prelu_params=p["q"], output=out_ref(self.op.outputs[0]))

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq._templates import c_float
+from edgeq.compiler.cparams import CLiteral, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
-
-
-def _f32_literal(x: float) -> str:
-    return f"{float(np.float32(x))!r}f"
 
 
 _CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
@@ -29,7 +27,7 @@ class Quantize(Layer):
     OPS = ("QUANTIZE",)
     SOURCES = ("edgeq_quantize.c", "edgeq_activations_s8.c")
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.input(0)
         out = self.output()
         if x is not None and not x.is_constant and (x.dtype, out.dtype) in _INT_REQUANTIZE:
@@ -38,20 +36,21 @@ class Quantize(Layer):
             mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
             self.params.update(requantize=True, size=out.num_elements, zp_in=x.zero_point, mult=mult, shift=shift,
                                zp_out=out.zero_point, types=_INT_REQUANTIZE[(x.dtype, out.dtype)])
-            return
+            return self._call()
         out = self.require_activation(out, "output")
         if x is not None and x.dtype == "int8" and not x.is_constant:
             x = self.require_activation(x, "input")
             mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
             self.params.update(requantize=True, size=out.num_elements, zp_in=x.zero_point, mult=mult, shift=shift,
                                zp_out=out.zero_point, types="s8")
-            return
+            return self._call()
         if x is None or x.dtype != "float32" or x.is_constant:
             what = "a constant" if x is not None and x.is_constant else (x.dtype if x else "nothing")
             raise self.unsupported(f"QUANTIZE from {what}: only float32 activations (and int8/int16 "
                                    f"requantization) are quantized", hint="re-quantize the model")
         self.params.update(requantize=False, size=out.num_elements, scale=float(np.float32(out.scale)),
                            zero_point=out.zero_point)
+        return self._call()
 
     def _require_quantized(self, t, what: str) -> None:
         if t.quant is None or not t.quant.is_quantized or t.quant.per_channel:
@@ -63,38 +62,36 @@ class Quantize(Layer):
             return ("edgeq_requantize.c",)
         return self.SOURCES
 
-    def kernel_name(self) -> str:
-        return f"requantize_{self.params['types']}" if self.params["requantize"] else "quantize_f32_s8"
-
     def inplace_candidates(self) -> list[int]:
         return [self.op.inputs[0]] if self.params.get("types") == "s8" else []
 
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
         if p["requantize"]:
-            cin, cout = _CTYPES[self.input(0).dtype], _CTYPES[self.output().dtype]
-            return [f"{r.fn(self.kernel_name())}({r.cptr(self.op.inputs[0], cin)}, {p['size']}, {p['zp_in']}, "
-                    f"{p['mult']}, {p['shift']}, {p['zp_out']}, {r.ptr(self.op.outputs[0], cout)});"]
-        return [f"{r.fn('quantize_f32_s8')}({r.cptr(self.op.inputs[0], 'float')}, {p['size']}, "
-                f"{_f32_literal(p['scale'])}, {p['zero_point']}, {r.ptr(self.op.outputs[0])});"]
-
+            return KernelCall.make(
+                f"requantize_{p['types']}", status=False,
+                input=TensorRef(self.op.inputs[0], _CTYPES[self.input(0).dtype]), size=p["size"],
+                input_zero_point=p["zp_in"], mult=p["mult"], shift=p["shift"], output_zero_point=p["zp_out"],
+                output=out_ref(self.op.outputs[0], _CTYPES[self.output().dtype]))
+        return KernelCall.make("quantize_f32_s8", status=False, input=TensorRef(self.op.inputs[0], "float"),
+                               size=p["size"], scale=CLiteral(c_float(p["scale"])), zero_point=p["zero_point"],
+                               output=out_ref(self.op.outputs[0]))
 
 class Dequantize(Layer):
     OPS = ("DEQUANTIZE",)
     SOURCES = ("edgeq_quantize.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.output()
         if out.dtype != "float32":
             raise self.unsupported(f"DEQUANTIZE to {out.dtype}: only int8 -> float32")
         self.params.update(size=x.num_elements, scale=float(np.float32(x.scale)), zero_point=x.zero_point)
+        return self._call()
 
-    def kernel_name(self) -> str:
-        return "dequantize_s8_f32"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
         # TFLM keeps the scale as a double promoted from the float32 one
-        return [f"{r.fn('dequantize_s8_f32')}({r.cptr(self.op.inputs[0])}, {p['size']}, "
-                f"(double){_f32_literal(p['scale'])}, {p['zero_point']}, {r.ptr(self.op.outputs[0], 'float')});"]
+        return KernelCall.make("dequantize_s8_f32", status=False, input=TensorRef(self.op.inputs[0]), size=p["size"],
+                               scale=CLiteral(f"(double){c_float(p['scale'])}"), zero_point=p["zero_point"],
+                               output=out_ref(self.op.outputs[0], "float"))

@@ -3,7 +3,7 @@ memory in the static plan."""
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.ops.base import Layer
 
 
 class Reshape(Layer):
@@ -27,9 +27,5 @@ class Reshape(Layer):
     def reads(self) -> list[int]:
         return [self.op.inputs[0]]
 
-    def c_call(self, r: Renderer) -> list[str]:
-        return []
-
-    def describe(self) -> str:
-        return (f"layer {self.index}: {self.opcode} '{self.output().name}' -> {list(self.output().shape)} "
-                f"(alias of the input, no code)")
+    def describe(self, note: str = "") -> str:
+        return super().describe("alias of its input, no code")

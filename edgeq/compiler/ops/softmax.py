@@ -11,7 +11,9 @@ import math
 
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.cparams import KernelCall, TensorRef
+from edgeq.compiler.cparams import out_ref
+from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
 
 
@@ -19,7 +21,7 @@ class Softmax(Layer):
     OPS = ("SOFTMAX",)
     SOURCES = ("edgeq_softmax_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         out = self.output()
         if out.dtype == "int16":
@@ -38,15 +40,11 @@ class Softmax(Layer):
         beta = float(self.op.options.get("beta", 1.0))
         sp = fp.softmax_params(x.scale, beta)
         row = int(x.shape[-1])
-        self.params.update(rows=math.prod(x.shape[:-1]) if len(x.shape) > 1 else 1, row_size=row,
-                           mult=sp.input_multiplier, shift=sp.input_left_shift, diff_min=sp.diff_min,
-                           out16=out.dtype == "int16")
-
-    def kernel_name(self) -> str:
-        return "softmax_s8_s16" if self.params["out16"] else "softmax_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
-        p = self.params
-        out = r.ptr(self.op.outputs[0], "int16_t" if p["out16"] else "int8_t")
-        return [f"{r.fn(self.kernel_name())}({r.cptr(self.op.inputs[0])}, {p['rows']}, {p['row_size']}, {p['mult']}, "
-                f"{p['shift']}, {p['diff_min']}, {out});"]
+        rows = math.prod(x.shape[:-1]) if len(x.shape) > 1 else 1
+        out16 = out.dtype == "int16"
+        self.params.update(rows=rows, row_size=row, mult=sp.input_multiplier, shift=sp.input_left_shift,
+                           diff_min=sp.diff_min, out16=out16)
+        return KernelCall.make(
+            "softmax_s8_s16" if out16 else "softmax_s8", status=False, input=TensorRef(self.op.inputs[0]),
+            num_rows=rows, row_size=row, mult=sp.input_multiplier, shift=sp.input_left_shift, diff_min=sp.diff_min,
+            output=out_ref(self.op.outputs[0], "int16_t" if out16 else "int8_t"))

@@ -21,17 +21,40 @@ on int16 (the feature result clamped to the int16 range) -> edgeq_svdf_s8_s16.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
-from edgeq.compiler.ops.base import Layer, Renderer
+from edgeq.compiler.cparams import ConstRef, CStruct, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
+
+
+@dataclass(frozen=True)
+class SvdfParams(CStruct):
+    """edgeq_svdf_params (edgeq_nn.h)."""
+
+    C_TYPE: ClassVar[str] = "svdf_params"
+    batches: int
+    input_size: int
+    num_filters: int
+    rank: int
+    memory_size: int
+    input_zero_point: int
+    state_zero_point: int
+    output_zero_point: int
+    mult_1: int  # input * feature weights -> state
+    shift_1: int
+    mult_2: int  # state * time weights -> output
+    shift_2: int
 
 
 class Svdf(Layer):
     OPS = ("SVDF",)
     SOURCES = ("edgeq_svdf_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
         wf = self.require_const(self.require_int8(self.input(1), "feature weights"), "feature weights")
         wt = self.require_const(self.input(2), "time weights")
@@ -85,6 +108,7 @@ class Svdf(Layer):
         p["weights_time"] = self.ctx.tensor_const(self.op.inputs[2], "int16_t" if p["state16"] else "int8_t",
                                                   "weights")
         p["bias"] = self.ctx.tensor_const(self.op.inputs[3], "int32_t", "bias")
+        return self._call()
 
     @property
     def state_index(self) -> int:
@@ -93,16 +117,15 @@ class Svdf(Layer):
     def writes(self) -> list[int]:
         return [*self.op.outputs, self.state_index]
 
-    def kernel_name(self) -> str:
-        return "svdf_s8_s16" if self.params["state16"] else "svdf_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        return [
-            f"const {r.ty('svdf_params')} svdf_params = {{{p['batches']}, {p['input_size']}, {p['num_filters']}, "
-            f"{p['rank']}, {p['memory_size']}, {p['input_zp']}, {p['state_zp']}, {p['output_zp']}, "
-            f"{p['mult1']}, {p['shift1']}, {p['mult2']}, {p['shift2']}}};",
-            f"{r.fn(self.kernel_name())}(&svdf_params, {r.cptr(self.op.inputs[0])}, {p['weights_feature']}, "
-            f"{p['weights_time']}, {p['bias']}, {r.ptr(self.state_index, 'int16_t' if p['state16'] else 'int8_t')}, "
-            f"{r.ptr(self.op.outputs[0])});",
-        ]
+        state_type = "int16_t" if p["state16"] else "int8_t"
+        return KernelCall.make(
+            "svdf_s8_s16" if p["state16"] else "svdf_s8", status=False,
+            svdf_params=SvdfParams(batches=p["batches"], input_size=p["input_size"], num_filters=p["num_filters"],
+                                   rank=p["rank"], memory_size=p["memory_size"], input_zero_point=p["input_zp"],
+                                   state_zero_point=p["state_zp"], output_zero_point=p["output_zp"],
+                                   mult_1=p["mult1"], shift_1=p["shift1"], mult_2=p["mult2"], shift_2=p["shift2"]),
+            input=TensorRef(self.op.inputs[0]), weights_feature=ConstRef(p["weights_feature"]),
+            weights_time=ConstRef(p["weights_time"], state_type), bias=ConstRef(p["bias"], "int32_t"),
+            state=out_ref(self.state_index, state_type), output=out_ref(self.op.outputs[0]))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgeq.compiler.cparams import KernelCall
 from edgeq.compiler.ops.base import sole_reader
 from edgeq.compiler.ops.data_movement import Copy, StridedCopyLayer, contiguous_strides
 
@@ -92,13 +93,15 @@ class Transpose(StridedCopyLayer):
         """The MEAN this TRANSPOSE is folded into (set by lower before prepare), or None."""
         return self.params.get("folded_into")
 
-    def prepare(self) -> None:
+    def prepare(self) -> tuple[KernelCall, ...]:
         if self.folded_into is not None:
             self.params["copies"] = []
-            return
-        super().prepare()
+            return ()
+        calls = super().prepare()
         if self.is_alias:
             self.params["copies"] = []  # no code: the output is the input's memory
+            return ()
+        return calls
 
     def reads(self) -> list[int]:
         return [] if self.folded_into is not None else super().reads()
@@ -113,13 +116,12 @@ class Transpose(StridedCopyLayer):
     def kernel_name(self) -> str:
         return "" if self.folded_into is not None or self.is_alias else super().kernel_name()
 
-    def describe(self) -> str:
+    def describe(self, note: str = "") -> str:
         if self.folded_into is not None:
             return f"layer {self.index}: TRANSPOSE folded into layer {self.folded_into} (MEAN; no code, no buffer)"
         if self.is_alias:
-            return (f"layer {self.index}: TRANSPOSE '{self.output().name}' -> {list(self.output().shape)} (only axes "
-                    f"of size 1 move: alias of the input, no code)")
-        return super().describe()
+            return super().describe("only axes of size 1 move: alias of its input, no code")
+        return super().describe(note)
 
     def plan(self) -> list[Copy]:
         x = self.input(0)

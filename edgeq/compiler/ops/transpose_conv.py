@@ -6,15 +6,35 @@ sums without TFLM's int32 scratch of the output's size."""
 
 from __future__ import annotations
 
-from edgeq.compiler.ops.base import Layer, Renderer, compute_out_size, compute_padding
+from dataclasses import dataclass
+from typing import ClassVar
+
+from edgeq.compiler.cparams import ConstRef, CStruct, Dims, KernelCall, PerChannelQuantParams, TensorRef, out_ref
+from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
+from edgeq.quant.reference_ops import compute_out_size, compute_padding
+
+
+@dataclass(frozen=True)
+class TransposeConvParams(CStruct):
+    """edgeq_transpose_conv_params (edgeq_nn.h)."""
+
+    C_TYPE: ClassVar[str] = "transpose_conv_params"
+    stride_h: int
+    stride_w: int
+    pad_h: int
+    pad_w: int
+    input_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
 
 
 class TransposeConv(Layer):
     OPS = ("TRANSPOSE_CONV",)
     SOURCES = ("edgeq_convolve_s8.c",)
 
-    def prepare(self) -> None:
+    def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(2), "input")
         w = self.require_const(self.require_int8(self.input(1), "filter"), "filter")
         out = self.require_activation(self.output(), "output")
@@ -59,29 +79,19 @@ class TransposeConv(Layer):
             input_dims=(n, h, wd, cin), filter_dims=(cout, kh, kw, kc), output_dims=(on, oh, ow, oc),
             filter=self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter"),
             bias=self.ctx.tensor_const(self.op.inputs[3], "int32_t", "bias") if bias is not None else None,
-            mult=self.ctx.add_const(f"edgeq_l{i}_mult", "int32_t", mults, f"layer {i} per-channel multipliers"),
-            shift=self.ctx.add_const(f"edgeq_l{i}_shift", "int32_t", shifts, f"layer {i} per-channel shifts"))
+            mult=self.ctx.add_const("mult", "int32_t", mults, f"layer {i} per-channel multipliers"),
+            shift=self.ctx.add_const("shift", "int32_t", shifts, f"layer {i} per-channel shifts"))
+        return self._call()
 
     def reads(self) -> list[int]:
         return [self.op.inputs[2]]
 
-    def kernel_name(self) -> str:
-        return "transpose_conv_s8"
-
-    def c_call(self, r: Renderer) -> list[str]:
+    def _call(self) -> KernelCall:
         p = self.params
-        fields = ", ".join(f".{k} = {v}" for k, v in p["tc"].items())
-
-        def d(v):
-            return "{" + ", ".join(str(int(x)) for x in v) + "}"
-
-        return [
-            f"const {r.ty('transpose_conv_params')} tc_params = {{{fields}}};",
-            f"const {r.ty('per_channel_quant_params')} quant_params = {r.quant_arrays(p['mult'], p['shift'])};",
-            f"const {r.ty('dims')} input_dims = {d(p['input_dims'])};",
-            f"const {r.ty('dims')} filter_dims = {d(p['filter_dims'])};",
-            f"const {r.ty('dims')} output_dims = {d(p['output_dims'])};",
-            f"status = {r.fn('transpose_conv_s8')}(&tc_params, &quant_params, &input_dims, "
-            f"{r.cptr(self.op.inputs[2])}, &filter_dims, {p['filter']}, {p['bias'] or 'NULL'}, &output_dims, "
-            f"{r.ptr(self.op.outputs[0])});",
-        ]
+        return KernelCall.make(
+            "transpose_conv_s8", status=True, tc_params=TransposeConvParams(**p["tc"]),
+            quant_params=PerChannelQuantParams(multiplier=ConstRef(p["mult"], "int32_t"),
+                                               shift=ConstRef(p["shift"], "int32_t")),
+            input_dims=Dims(*p["input_dims"]), input=TensorRef(self.op.inputs[2]),
+            filter_dims=Dims(*p["filter_dims"]), filter=ConstRef(p["filter"]), bias=ConstRef(p["bias"], "int32_t"),
+            output_dims=Dims(*p["output_dims"]), output=out_ref(self.op.outputs[0]))

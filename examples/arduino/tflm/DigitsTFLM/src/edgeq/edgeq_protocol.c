@@ -1,11 +1,12 @@
 /*
- * edgeq benchmark protocol, device side (generated from edgeq/bench/spec.py, protocol version 1;
- * do not edit the constants here, edit spec.py and export again). Full description: docs/protocol.md.
+ * edgeq benchmark protocol, device side. Full description: docs/protocol.md. Plain C99, copied into every firmware
+ * project as it is; every command word, message and error text comes from edgeq_protocol_spec.h (EDGEQ_CMD_*,
+ * EDGEQ_MSG_*, EDGEQ_E_*), rendered from edgeq/protocol_spec.py, and the model's sizes from edgeq_config.h.
  *
- * Host -> device: ASCII commands, words separated by spaces, terminated by '%', at most 79
- * characters before the terminator. Device -> host: lines ending in CR LF; every command is answered last by
- * "m-ready". Everything is bounds-checked: an oversize load, bad hex, an overlong line or an unknown command
- * is answered with an "e-[...]" line and changes nothing.
+ * Host -> device: ASCII commands, words separated by spaces, terminated by EDGEQ_CMD_TERMINATOR ('%'), at most
+ * EDGEQ_CMD_MAX - 1 characters before it. Device -> host: lines ending in CR LF; every command is answered last by
+ * "m-ready". Everything is bounds-checked: an oversize load, bad hex, an overlong line or an unknown command is
+ * answered with an "e-[...]" line and changes nothing.
  *
  * No printf: numbers are formatted here (newlib-nano and avr-libc printf have no float, and vsnprintf alone costs
  * ~13 KB of flash on Cortex-M).
@@ -40,13 +41,13 @@ static void put_fstr(const char *s)
 #endif
 #define PUTS(lit) put_fstr(EQ_FSTR(lit))
 
-/* ---- protocol constants (edgeq/bench/spec.py) ---------------------------------------------------------------- */
-#define EQ_TERMINATOR '%'
-#define EQ_LINE_END "\r\n"
-#define EQ_READY "m-ready"
-#define EQ_ERR "e-["
-#define EQ_BIN_TIMEOUT_MS 2000u
-#define EQ_DEFAULT_WARMUP 10u
+/* ---- protocol constants (edgeq_protocol_spec.h) ------------------------------------------------------------- */
+#define EQ_TERMINATOR EDGEQ_CMD_TERMINATOR
+#define EQ_LINE_END EDGEQ_LINE_END
+#define EQ_READY EDGEQ_READY
+#define EQ_ERR EDGEQ_ERR_PREFIX
+#define EQ_BIN_TIMEOUT_MS EDGEQ_BIN_BYTE_TIMEOUT_MS
+#define EQ_DEFAULT_WARMUP EDGEQ_INFER_DEFAULT_WARMUP
 #define EQ_MAX_TOKENS 4
 
 /* Input buffer ("db buffer"): the model's inputs in their own dtypes, one after the other in graph order
@@ -167,7 +168,7 @@ static void put_kws_digits(float c)
 #endif
 
 static void err_begin(void) { PUTS(EQ_ERR); }
-static void err_end(void) { PUTS("]" EQ_LINE_END); }
+static void err_end(void) { PUTS(EDGEQ_ERR_SUFFIX EQ_LINE_END); }
 
 static void put_ram_str(const char *s)
 {
@@ -321,7 +322,7 @@ static float anomaly_score(void)
  * input) the anomaly score. */
 static void put_results(void)
 {
-    PUTS("m-results-[");
+    PUTS(EDGEQ_MSG_RESULTS);
 #if EDGEQ_CFG_RESULTS_MSE
     put_fixed3(anomaly_score());
 #else
@@ -345,7 +346,7 @@ static void put_results(void)
 static void put_out(void)
 {
     uint32_t i, k, crc = 0;
-    PUTS("m-out-");
+    PUTS(EDGEQ_MSG_OUT);
     for (k = 0; k < (uint32_t)EDGEQ_CFG_NUM_OUTPUTS; k++) {
         const uint8_t *o = edgeq_app_output(k);
         for (i = 0; i < eq_out_sizes[k]; i++) put_hex8(o[i]);
@@ -368,7 +369,7 @@ static void put_lap(void)
     }
     edgeq_plat_timestamp_pin(1);
 #else
-    PUTS("m-lap-us-");
+    PUTS(EDGEQ_MSG_LAP_US);
     put_u32(edgeq_plat_us());
     put_end();
 #endif
@@ -378,7 +379,7 @@ static int need_model(void)
 {
     if (!eq_runtime_ok) {
         err_begin();
-        PUTS("runtime not initialised: the model did not load");
+        PUTS(EDGEQ_E_NO_RUNTIME);
         err_end();
         return 0;
     }
@@ -389,17 +390,17 @@ static int need_input(void)
 {
     if (!eq_input_valid) {
         err_begin();
-        PUTS("no input loaded: use db load N + db HEX, or edgeq-load N CRC");
+        PUTS(EDGEQ_E_NO_INPUT);
         err_end();
         return 0;
     }
     if (eq_in_loaded != EQ_IN_BYTES) { /* a short `db load`: never run on the rest of an older input */
         err_begin();
-        PUTS("incomplete input: the last db load gave ");
+        PUTS(EDGEQ_E_INCOMPLETE_INPUT);
         put_u32(eq_in_loaded * (uint32_t)EDGEQ_CFG_DB_FACTOR);
-        PUTS(" of the ");
+        PUTS(EDGEQ_E_INCOMPLETE_INPUT_OF);
         put_u32(EQ_DB_CAPACITY);
-        PUTS(" bytes the model needs");
+        PUTS(EDGEQ_E_INCOMPLETE_INPUT_TAIL);
         err_end();
         return 0;
     }
@@ -409,7 +410,7 @@ static int need_input(void)
 static void err_invoke(int rc)
 {
     err_begin();
-    PUTS("invoke failed: ");
+    PUTS(EDGEQ_E_INVOKE_FAILED);
     if (rc < 0) {
         edgeq_plat_putc('-');
         put_u32((uint32_t)(-(int32_t)rc));
@@ -460,20 +461,20 @@ static void cmd_db(char **tok, uint8_t ntok)
     const char *hex;
     if (ntok < 2) {
         err_begin();
-        PUTS("db needs: load N, print, or hex bytes");
+        PUTS(EDGEQ_E_DB_USAGE);
         err_end();
         return;
     }
     if (EQ_STREQ(tok[1], "load")) {
         if (ntok < 3) {
             err_begin();
-            PUTS("Command 'db load' requires the # of bytes");
+            PUTS(EDGEQ_E_DB_LOAD_COUNT);
             err_end();
             return;
         }
         if (!parse_u32(tok[2], &n)) {
             err_begin();
-            PUTS("bad number '");
+            PUTS(EDGEQ_E_BAD_NUMBER);
             put_ram_str(tok[2]);
             PUTS("'");
             err_end();
@@ -481,25 +482,25 @@ static void cmd_db(char **tok, uint8_t ntok)
         }
         if (n == 0) {
             err_begin();
-            PUTS("Command 'db load' must be >0 bytes");
+            PUTS(EDGEQ_E_DB_LOAD_ZERO);
             err_end();
             return;
         }
         if (n > EQ_DB_CAPACITY) {
             err_begin();
-            PUTS("db load ");
+            PUTS(EDGEQ_CMD_DB " load ");
             put_u32(n);
-            PUTS(" exceeds the ");
+            PUTS(EDGEQ_E_TOO_LARGE);
             put_u32(EQ_DB_CAPACITY);
-            PUTS("-byte input buffer");
+            PUTS(EDGEQ_E_TOO_LARGE_TAIL);
             err_end();
             return;
         }
         if (n % (uint32_t)EDGEQ_CFG_DB_FACTOR) {
             err_begin();
-            PUTS("db load ");
+            PUTS(EDGEQ_CMD_DB " load ");
             put_u32(n);
-            PUTS(" is not a whole number of input elements");
+            PUTS(EDGEQ_E_DB_LOAD_PARTIAL);
             err_end();
             return;
         }
@@ -513,14 +514,14 @@ static void cmd_db(char **tok, uint8_t ntok)
 #if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32 && EDGEQ_CFG_RESULTS_MSE
         eq_in_f32_valid = 0;
 #endif
-        PUTS("m-[Expecting ");
+        PUTS(EDGEQ_MSG_EXPECTING);
         put_u32(n);
-        PUTS(" bytes]" EQ_LINE_END);
+        PUTS(EDGEQ_MSG_EXPECTING_TAIL EQ_LINE_END);
         return;
     }
     if (EQ_STREQ(tok[1], "print")) {
         for (i = 0; i < eq_in_pos; i++) {
-            if (i % 8u == 0) PUTS("m-buffer");
+            if (i % 8u == 0) PUTS(EDGEQ_MSG_BUFFER);
             edgeq_plat_putc('-');
             put_hex8(eq_input[i]);
             if (i % 8u == 7u || i + 1 == eq_in_pos) put_end();
@@ -530,13 +531,13 @@ static void cmd_db(char **tok, uint8_t ntok)
     /* db <hex> */
     if (ntok > 2) {
         err_begin();
-        PUTS("db takes one word of hex digits");
+        PUTS(EDGEQ_E_DB_ONE_WORD);
         err_end();
         return;
     }
     if (eq_db_expected == 0) {
         err_begin();
-        PUTS("no db load in progress: send db load N first");
+        PUTS(EDGEQ_E_DB_NOT_LOADING);
         err_end();
         return;
     }
@@ -544,14 +545,14 @@ static void cmd_db(char **tok, uint8_t ntok)
     len = (uint32_t)strlen(hex);
     if (len & 1u) {
         err_begin();
-        PUTS("Insufficient number of hex digits");
+        PUTS(EDGEQ_E_HEX_ODD);
         err_end();
         return;
     }
     for (i = 0; i < len; i += 2) {
         if (hexval(hex[i]) < 0 || hexval(hex[i + 1]) < 0) {
             err_begin();
-            PUTS("Invalid hex digit '");
+            PUTS(EDGEQ_E_HEX_INVALID);
             edgeq_plat_putc(hex[i]);
             edgeq_plat_putc(hex[i + 1]);
             PUTS("'");
@@ -562,9 +563,9 @@ static void cmd_db(char **tok, uint8_t ntok)
     if (len / 2u > eq_db_expected - eq_db_received) {
         err_begin();
         put_u32(len / 2u);
-        PUTS(" bytes is more than the ");
+        PUTS(EDGEQ_E_DB_TOO_MANY);
         put_u32(eq_db_expected - eq_db_received);
-        PUTS(" still expected");
+        PUTS(EDGEQ_E_DB_TOO_MANY_TAIL);
         err_end();
         return;
     }
@@ -576,7 +577,7 @@ static void cmd_db(char **tok, uint8_t ntok)
 #if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32 && EDGEQ_CFG_RESULTS_MSE
         eq_in_f32_valid = 1;
 #endif
-        PUTS("m-load-done" EQ_LINE_END);
+        PUTS(EDGEQ_MSG_LOAD_DONE EQ_LINE_END);
     }
 }
 
@@ -586,18 +587,18 @@ static void cmd_infer(char **tok, uint8_t ntok)
     int rc;
     if (ntok >= 2 && (!parse_u32(tok[1], &n) || n == 0)) {
         err_begin();
-        PUTS("Inference iterations must be >0");
+        PUTS(EDGEQ_E_INFER_ITERATIONS);
         err_end();
         return;
     }
     if (ntok >= 3 && !parse_u32(tok[2], &w)) {
         err_begin();
-        PUTS("Inference warmup must be >=0");
+        PUTS(EDGEQ_E_INFER_WARMUP);
         err_end();
         return;
     }
     if (!need_model() || !need_input()) return;
-    PUTS("m-warmup-start-");
+    PUTS(EDGEQ_MSG_WARMUP_START);
     put_u32(w);
     put_end();
     for (i = 0; i < w; i++) {
@@ -607,8 +608,8 @@ static void cmd_infer(char **tok, uint8_t ntok)
             return;
         }
     }
-    PUTS("m-warmup-done" EQ_LINE_END);
-    PUTS("m-infer-start-");
+    PUTS(EDGEQ_MSG_WARMUP_DONE EQ_LINE_END);
+    PUTS(EDGEQ_MSG_INFER_START);
     put_u32(n);
     put_end();
     edgeq_plat_flush();
@@ -622,7 +623,7 @@ static void cmd_infer(char **tok, uint8_t ntok)
         err_invoke(rc);
         return;
     }
-    PUTS("m-infer-done" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_INFER_DONE EQ_LINE_END);
     eq_have_results = 1;
     put_results();
     put_out();
@@ -630,13 +631,13 @@ static void cmd_infer(char **tok, uint8_t ntok)
 
 static void cmd_profile(void)
 {
-    PUTS("m-profile-[" "ULPMark for tinyML Firmware V0.0.1" "]" EQ_LINE_END);
-    PUTS("m-model-[" EDGEQ_CFG_MLPERF_ID "]" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_PROFILE EDGEQ_MLPERF_PROFILE "]" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_MODEL EDGEQ_CFG_MLPERF_ID "]" EQ_LINE_END);
 }
 
 static void cmd_help(void)
 {
-    PUTS("edgeq " EDGEQ_CFG_MODEL " on " EDGEQ_CFG_BOARD ", protocol " EDGEQ_CFG_PROTOCOL_STR EQ_LINE_END);
+    PUTS("edgeq " EDGEQ_CFG_MODEL " on " EDGEQ_CFG_BOARD ", protocol " EDGEQ_PROTOCOL_VERSION_STR EQ_LINE_END);
     PUTS("name                 device name" EQ_LINE_END);
     PUTS("profile              benchmark profile and model id" EQ_LINE_END);
     PUTS("timestamp            m-lap-us-<microseconds>" EQ_LINE_END);
@@ -663,7 +664,7 @@ static void put_opt_u32(uint32_t v)
 
 static void cmd_info(void)
 {
-    PUTS("m-info-");
+    PUTS(EDGEQ_MSG_INFO);
     put_fstr(eq_info_head);
     PUTS(",\"arena_bytes\":");
     put_u32(edgeq_app_arena_bytes());
@@ -684,17 +685,17 @@ static void cmd_load(char **tok, uint8_t ntok)
     uint32_t n, crc, got = 0, i;
     if (ntok != 3 || !parse_u32(tok[1], &n) || n == 0 || !parse_hex32(tok[2], &crc)) {
         err_begin();
-        PUTS("usage: edgeq-load N CRC (N > 0 bytes, CRC = 8 hex digits of their CRC-32)");
+        PUTS(EDGEQ_E_LOAD_USAGE);
         err_end();
         return;
     }
     if (n > EQ_IN_BYTES) {
         err_begin();
-        PUTS("edgeq-load ");
+        PUTS(EDGEQ_CMD_LOAD " ");
         put_u32(n);
-        PUTS(" exceeds the ");
+        PUTS(EDGEQ_E_TOO_LARGE);
         put_u32(EQ_IN_BYTES);
-        PUTS("-byte input buffer");
+        PUTS(EDGEQ_E_TOO_LARGE_TAIL);
         err_end();
         return;
     }
@@ -703,25 +704,25 @@ static void cmd_load(char **tok, uint8_t ntok)
 #if EDGEQ_CFG_DB_FORMAT == EDGEQ_DB_FLOAT32 && EDGEQ_CFG_RESULTS_MSE
     eq_in_f32_valid = 0; /* raw int8 bytes: the score falls back to the dequantized input */
 #endif
-    PUTS("m-bin-ready" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_BIN_READY EQ_LINE_END);
     edgeq_plat_flush();
     for (i = 0; i < n; i++) {
         int c = edgeq_plat_getc(EQ_BIN_TIMEOUT_MS);
         if (c < 0) {
-            PUTS("e-[timeout]" EQ_LINE_END);
+            PUTS(EQ_ERR EDGEQ_E_TIMEOUT EDGEQ_ERR_SUFFIX EQ_LINE_END);
             return;
         }
         eq_input[i] = (uint8_t)c;
     }
     got = crc32_update(0, eq_input, n);
     if (got != crc) {
-        PUTS("e-[crc mismatch]" EQ_LINE_END);
+        PUTS(EQ_ERR EDGEQ_E_CRC EDGEQ_ERR_SUFFIX EQ_LINE_END);
         return;
     }
     eq_in_pos = n;
     eq_in_loaded = n;
     eq_input_valid = 1;
-    PUTS("m-load-done" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_LOAD_DONE EQ_LINE_END);
 }
 
 static void cmd_run(char **tok, uint8_t ntok)
@@ -732,7 +733,7 @@ static void cmd_run(char **tok, uint8_t ntok)
     int rc;
     if (ntok > 2 || (ntok == 2 && !parse_u32(tok[1], &w))) {
         err_begin();
-        PUTS("usage: edgeq-run W (W >= 0 warm-ups)");
+        PUTS(EDGEQ_E_RUN_USAGE);
         err_end();
         return;
     }
@@ -755,7 +756,7 @@ static void cmd_run(char **tok, uint8_t ntok)
     dt = t1 - t0; /* modulo 2^32: right across a wrap */
     eq_have_results = 1;
     nd = fmt_u32(digits, dt);
-    PUTS("m-t-");
+    PUTS(EDGEQ_MSG_TICKS);
     for (k = 0; k < nd; k++) edgeq_plat_putc(digits[k]);
     edgeq_plat_putc('-');
     put_hex32(crc32_update(0, (const uint8_t *)digits, nd));
@@ -774,7 +775,7 @@ static void dispatch(char *line)
         if (!*p) break;
         if (ntok == EQ_MAX_TOKENS) {
             err_begin();
-            PUTS("too many words");
+            PUTS(EDGEQ_E_TOO_MANY_WORDS);
             err_end();
             return;
         }
@@ -782,36 +783,36 @@ static void dispatch(char *line)
         while (*p && *p != ' ') p++;
     }
     if (ntok == 0) return; /* an empty command: only m-ready (handy to resynchronise) */
-    if (EQ_STREQ(tok[0], "name")) {
-        PUTS("m-name-dut-[" "edgeq" "]" EQ_LINE_END);
-    } else if (EQ_STREQ(tok[0], "profile")) {
+    if (EQ_STREQ(tok[0], EDGEQ_CMD_NAME)) {
+        PUTS(EDGEQ_MSG_NAME EDGEQ_DUT_NAME "]" EQ_LINE_END);
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_PROFILE)) {
         cmd_profile();
-    } else if (EQ_STREQ(tok[0], "help")) {
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_HELP)) {
         cmd_help();
-    } else if (EQ_STREQ(tok[0], "timestamp")) {
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_TIMESTAMP)) {
         put_lap();
-    } else if (EQ_STREQ(tok[0], "db")) {
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_DB)) {
         cmd_db(tok, ntok);
-    } else if (EQ_STREQ(tok[0], "infer")) {
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_INFER)) {
         cmd_infer(tok, ntok);
-    } else if (EQ_STREQ(tok[0], "results")) {
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_RESULTS)) {
         if (!eq_have_results) {
             err_begin();
-            PUTS("no results yet: run infer first");
+            PUTS(EDGEQ_E_NO_RESULTS);
             err_end();
         } else {
             put_results();
             put_out();
         }
-    } else if (EQ_STREQ(tok[0], "edgeq-info")) {
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_INFO)) {
         cmd_info();
-    } else if (EQ_STREQ(tok[0], "edgeq-load")) {
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_LOAD)) {
         cmd_load(tok, ntok);
-    } else if (EQ_STREQ(tok[0], "edgeq-run")) {
+    } else if (EQ_STREQ(tok[0], EDGEQ_CMD_RUN)) {
         cmd_run(tok, ntok);
     } else {
         err_begin();
-        PUTS("Unknown command: ");
+        PUTS(EDGEQ_E_UNKNOWN_COMMAND);
         put_ram_str(tok[0]);
         err_end();
     }
@@ -823,9 +824,9 @@ void edgeq_proto_feed(int c)
     if (c == EQ_TERMINATOR) {
         if (eq_line_overflow) {
             err_begin();
-            PUTS("command too long: at most ");
+            PUTS(EDGEQ_E_COMMAND_TOO_LONG);
             put_u32(EDGEQ_CMD_MAX - 1);
-            PUTS(" characters before the terminator");
+            PUTS(EDGEQ_E_COMMAND_TOO_LONG_TAIL);
             err_end();
         } else {
             eq_line[eq_line_len] = 0;
@@ -845,20 +846,20 @@ void edgeq_proto_feed(int c)
 
 void edgeq_proto_boot(void)
 {
-    PUTS("m-boot-[" "edgeq" " " EDGEQ_CFG_MODEL " " EDGEQ_CFG_BACKEND " " EDGEQ_CFG_BOARD "]" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_BOOT EDGEQ_DUT_NAME " " EDGEQ_CFG_MODEL " " EDGEQ_CFG_BACKEND " " EDGEQ_CFG_BOARD "]" EQ_LINE_END);
     eq_runtime_ok = edgeq_app_init() == 0;
     if (!eq_runtime_ok) {
         err_begin();
-        PUTS("runtime init failed (arena too small?)");
+        PUTS(EDGEQ_E_INIT_FAILED);
         err_end();
     }
 #if EDGEQ_CFG_ENERGY_MODE
-    PUTS("m-timestamp-mode-energy" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_TIMESTAMP_MODE_ENERGY EQ_LINE_END);
 #else
-    PUTS("m-timestamp-mode-performance" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_TIMESTAMP_MODE EQ_LINE_END);
 #endif
     put_lap();
-    PUTS("m-init-done" EQ_LINE_END);
+    PUTS(EDGEQ_MSG_INIT_DONE EQ_LINE_END);
     put_ready();
     edgeq_plat_flush();
 }

@@ -20,7 +20,6 @@
 #define EDGEQ_CFG_BACKEND "portable"
 #define EDGEQ_CFG_RUNTIME "edgeq"
 #define EDGEQ_CFG_MLPERF_ID "digits_int8"
-#define EDGEQ_CFG_PROTOCOL_STR "1"
 
 /* every input, one after the other in graph order, is the protocol's "input"; likewise the outputs for m-out.
  * DTYPE / QUANTIZED / SCALE / ZERO_POINT / COUNT describe input 0 and output 0 (db conversions, m-results). */

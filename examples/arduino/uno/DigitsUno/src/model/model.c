@@ -21,18 +21,18 @@
 #include "edgeq_nn.h"
 
 /* constant data (model_data.c) */
-extern const int32_t edgeq_l0_mult[8] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_l0_shift[8] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_t6_filter[72] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_t3_bias[8] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_l2_mult[16] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_l2_shift[16] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_t9_filter[1152] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_t2_bias[16] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_t13_weights[2048] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_t1_bias[32] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_t15_weights[320] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_t4_bias[10] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_conv0_mult[8] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_conv0_shift[8] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_conv0_filter[72] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_conv0_bias[8] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_conv2_mult[16] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_conv2_shift[16] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_conv2_filter[1152] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_conv2_bias[16] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_fc5_weights[2048] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_fc5_bias[32] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_fc6_weights[320] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_fc6_bias[10] EDGEQ_CONST_DATA;
 
 #ifndef EDGEQ_LAYER_DONE
 /* profiling hook, called after each layer with its index; a profiling build defines it (benchmarks/analyze.py) */
@@ -42,11 +42,21 @@ extern const int32_t edgeq_t4_bias[10] EDGEQ_CONST_DATA;
 /* activations (and kernel scratch after them) */
 static int8_t edgeq_arena[576] EDGEQ_ALIGNED(16);
 
+/* memory map: where each activation tensor lives in the arena (buffers at one offset are live at different times) */
+static int8_t *const buf_conv0_out = &edgeq_arena[0]; /* 1x8x8x8 = 512 B, live layers 0..1 */
+static int8_t *const buf_maxpool1_out = &edgeq_arena[0]; /* 1x4x4x8 = 128 B, live layers 1..2, in place of buf_conv0_out */
+static int8_t *const buf_fc5_out = &edgeq_arena[0]; /* 1x32 = 32 B, live layers 5..6 */
+static int8_t *const buf_fc6_out = &edgeq_arena[32]; /* 1x10 = 10 B, live layers 6..6, model output 0 */
+static int8_t *const buf_conv2_out = &edgeq_arena[128]; /* 1x4x4x16 = 256 B, live layers 2..3 */
+static int8_t *const buf_maxpool3_out = &edgeq_arena[128]; /* 1x2x2x16 = 64 B, live layers 3..4, in place of buf_conv2_out */
+static int8_t *const buf_reshape4_out = &edgeq_arena[128]; /* 1x64 = 64 B, live layers 4..5, alias of buf_maxpool3_out */
+static int8_t *const buf_input0 = &edgeq_arena[512]; /* 1x8x8x1 = 64 B, live layers 0..0, model input 0 */
+
 void *edgeq_input(int index)
 {
     switch (index) {
     case 0:
-        return (void *)&edgeq_arena[512];
+        return (void *)buf_input0;
     default:
         return NULL;
     }
@@ -56,7 +66,7 @@ const void *edgeq_output(int index)
 {
     switch (index) {
     case 0:
-        return (const void *)&edgeq_arena[32];
+        return (const void *)buf_fc6_out;
     default:
         return NULL;
     }
@@ -89,94 +99,94 @@ int edgeq_invoke(void)
 {
     int32_t status = 0;
 
-    /* layer 0: CONV_2D 'digits_cnn_small_qat_1/conv2d_1/Relu;digits_cnn_small_qat_1/conv2d_1/BiasAdd;digits_cnn_small_qat_1/conv2d_1/Conv2D;digits_cnn_small_qat_1/... */
+    /* layer 0: CONV_2D -> 1x8x8x8 'digits_cnn_small_qat_1/conv2d_1/Relu;digits_cnn_small_qat_1/conv2d_1/BiasAdd;digits_cnn_small_qat_1/conv2d_1/Conv2D;digits_cnn_s... */
     {
-        const edgeq_context ctx = {NULL, 0};
-        const edgeq_conv_params conv_params = {128, -128, {1, 1}, {1, 1}, {1, 1}, {-128, 127}};
-        const edgeq_per_channel_quant_params quant_params = {edgeq_l0_mult, edgeq_l0_shift};
-        const edgeq_dims input_dims = {1, 8, 8, 1};
-        const edgeq_dims filter_dims = {8, 3, 3, 1};
-        const edgeq_dims bias_dims = {1, 1, 1, 8};
-        const edgeq_dims output_dims = {1, 8, 8, 8};
-        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, (const int8_t *)&edgeq_arena[512], &filter_dims, edgeq_t6_filter, &bias_dims, edgeq_t3_bias, &output_dims, (int8_t *)&edgeq_arena[0]);
+        const edgeq_context ctx = {.buf = NULL, .size = 0};
+        const edgeq_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
+        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv0_mult, .shift = edgeq_conv0_shift};
+        const edgeq_dims input_dims = {.n = 1, .h = 8, .w = 8, .c = 1};
+        const edgeq_dims filter_dims = {.n = 8, .h = 3, .w = 3, .c = 1};
+        const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 8};
+        const edgeq_dims output_dims = {.n = 1, .h = 8, .w = 8, .c = 8};
+        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0, &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias, &output_dims, buf_conv0_out);
         if (status != 0) {
             return (int)status;
         }
     }
     EDGEQ_LAYER_DONE(0);
 
-    /* layer 1: MAX_POOL_2D 'digits_cnn_small_qat_1/max_pooling2d_1/MaxPool2d' -> [1, 4, 4, 8] */
+    /* layer 1: MAX_POOL_2D -> 1x4x4x8 'digits_cnn_small_qat_1/max_pooling2d_1/MaxPool2d' */
     {
-        const edgeq_context ctx = {NULL, 0};
-        const edgeq_pool_params pool_params = {{2, 2}, {0, 0}, {-128, 127}};
-        const edgeq_dims input_dims = {1, 8, 8, 8};
-        const edgeq_dims filter_dims = {1, 2, 2, 8};
-        const edgeq_dims output_dims = {1, 4, 4, 8};
-        status = edgeq_max_pool_s8(&ctx, &pool_params, &input_dims, (const int8_t *)&edgeq_arena[0], &filter_dims, &output_dims, (int8_t *)&edgeq_arena[0]);
+        const edgeq_context ctx = {.buf = NULL, .size = 0};
+        const edgeq_pool_params pool_params = {.stride = {.w = 2, .h = 2}, .padding = {.w = 0, .h = 0}, .activation = {.min = -128, .max = 127}};
+        const edgeq_dims input_dims = {.n = 1, .h = 8, .w = 8, .c = 8};
+        const edgeq_dims filter_dims = {.n = 1, .h = 2, .w = 2, .c = 8};
+        const edgeq_dims output_dims = {.n = 1, .h = 4, .w = 4, .c = 8};
+        status = edgeq_max_pool_s8(&ctx, &pool_params, &input_dims, buf_conv0_out, &filter_dims, &output_dims, buf_maxpool1_out);
         if (status != 0) {
             return (int)status;
         }
     }
     EDGEQ_LAYER_DONE(1);
 
-    /* layer 2: CONV_2D 'digits_cnn_small_qat_1/conv2d_1_2/Relu;digits_cnn_small_qat_1/conv2d_1_2/BiasAdd;digits_cnn_small_qat_1/conv2d_1_2/Conv2D;digits_cnn_small_... */
+    /* layer 2: CONV_2D -> 1x4x4x16 'digits_cnn_small_qat_1/conv2d_1_2/Relu;digits_cnn_small_qat_1/conv2d_1_2/BiasAdd;digits_cnn_small_qat_1/conv2d_1_2/Conv2D;digit... */
     {
-        const edgeq_context ctx = {NULL, 0};
-        const edgeq_conv_params conv_params = {128, -128, {1, 1}, {1, 1}, {1, 1}, {-128, 127}};
-        const edgeq_per_channel_quant_params quant_params = {edgeq_l2_mult, edgeq_l2_shift};
-        const edgeq_dims input_dims = {1, 4, 4, 8};
-        const edgeq_dims filter_dims = {16, 3, 3, 8};
-        const edgeq_dims bias_dims = {1, 1, 1, 16};
-        const edgeq_dims output_dims = {1, 4, 4, 16};
-        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, (const int8_t *)&edgeq_arena[0], &filter_dims, edgeq_t9_filter, &bias_dims, edgeq_t2_bias, &output_dims, (int8_t *)&edgeq_arena[128]);
+        const edgeq_context ctx = {.buf = NULL, .size = 0};
+        const edgeq_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
+        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv2_mult, .shift = edgeq_conv2_shift};
+        const edgeq_dims input_dims = {.n = 1, .h = 4, .w = 4, .c = 8};
+        const edgeq_dims filter_dims = {.n = 16, .h = 3, .w = 3, .c = 8};
+        const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 16};
+        const edgeq_dims output_dims = {.n = 1, .h = 4, .w = 4, .c = 16};
+        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_maxpool1_out, &filter_dims, edgeq_conv2_filter, &bias_dims, edgeq_conv2_bias, &output_dims, buf_conv2_out);
         if (status != 0) {
             return (int)status;
         }
     }
     EDGEQ_LAYER_DONE(2);
 
-    /* layer 3: MAX_POOL_2D 'digits_cnn_small_qat_1/max_pooling2d_1_2/MaxPool2d' -> [1, 2, 2, 16] */
+    /* layer 3: MAX_POOL_2D -> 1x2x2x16 'digits_cnn_small_qat_1/max_pooling2d_1_2/MaxPool2d' */
     {
-        const edgeq_context ctx = {NULL, 0};
-        const edgeq_pool_params pool_params = {{2, 2}, {0, 0}, {-128, 127}};
-        const edgeq_dims input_dims = {1, 4, 4, 16};
-        const edgeq_dims filter_dims = {1, 2, 2, 16};
-        const edgeq_dims output_dims = {1, 2, 2, 16};
-        status = edgeq_max_pool_s8(&ctx, &pool_params, &input_dims, (const int8_t *)&edgeq_arena[128], &filter_dims, &output_dims, (int8_t *)&edgeq_arena[128]);
+        const edgeq_context ctx = {.buf = NULL, .size = 0};
+        const edgeq_pool_params pool_params = {.stride = {.w = 2, .h = 2}, .padding = {.w = 0, .h = 0}, .activation = {.min = -128, .max = 127}};
+        const edgeq_dims input_dims = {.n = 1, .h = 4, .w = 4, .c = 16};
+        const edgeq_dims filter_dims = {.n = 1, .h = 2, .w = 2, .c = 16};
+        const edgeq_dims output_dims = {.n = 1, .h = 2, .w = 2, .c = 16};
+        status = edgeq_max_pool_s8(&ctx, &pool_params, &input_dims, buf_conv2_out, &filter_dims, &output_dims, buf_maxpool3_out);
         if (status != 0) {
             return (int)status;
         }
     }
     EDGEQ_LAYER_DONE(3);
 
-    /* layer 4: RESHAPE 'digits_cnn_small_qat_1/flatten_1/Reshape' -> [1, 64] (alias of the input, no code) */
+    /* layer 4: RESHAPE -> 1x64, alias of its input, no code 'digits_cnn_small_qat_1/flatten_1/Reshape' */
 
-    /* layer 5: FULLY_CONNECTED 'digits_cnn_small_qat_1/dense_1/MatMul;digits_cnn_small_qat_1/dense_1/Relu;digits_cnn_small_qat_1/dense_1/BiasAdd' -> [1, 32] */
+    /* layer 5: FULLY_CONNECTED -> 1x32 'digits_cnn_small_qat_1/dense_1/MatMul;digits_cnn_small_qat_1/dense_1/Relu;digits_cnn_small_qat_1/dense_1/BiasAdd' */
     {
-        const edgeq_context ctx = {NULL, 0};
-        const edgeq_fc_params fc_params = {128, 0, -128, {-128, 127}};
-        const edgeq_per_tensor_quant_params quant_params = {1144904201, -8};
-        const edgeq_dims input_dims = {1, 1, 1, 64};
-        const edgeq_dims filter_dims = {64, 1, 1, 32};
-        const edgeq_dims bias_dims = {1, 1, 1, 32};
-        const edgeq_dims output_dims = {1, 1, 1, 32};
-        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, (const int8_t *)&edgeq_arena[128], &filter_dims, edgeq_t13_weights, &bias_dims, edgeq_t1_bias, &output_dims, (int8_t *)&edgeq_arena[0]);
+        const edgeq_context ctx = {.buf = NULL, .size = 0};
+        const edgeq_fc_params fc_params = {.input_offset = 128, .filter_offset = 0, .output_offset = -128, .activation = {.min = -128, .max = 127}};
+        const edgeq_per_tensor_quant_params quant_params = {.multiplier = 1144904201, .shift = -8};
+        const edgeq_dims input_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
+        const edgeq_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 32};
+        const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 32};
+        const edgeq_dims output_dims = {.n = 1, .h = 1, .w = 1, .c = 32};
+        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_reshape4_out, &filter_dims, edgeq_fc5_weights, &bias_dims, edgeq_fc5_bias, &output_dims, buf_fc5_out);
         if (status != 0) {
             return (int)status;
         }
     }
     EDGEQ_LAYER_DONE(5);
 
-    /* layer 6: FULLY_CONNECTED 'digits_cnn_small_qat_1/dense_1_2/MatMul;digits_cnn_small_qat_1/dense_1_2/BiasAdd' -> [1, 10] */
+    /* layer 6: FULLY_CONNECTED -> 1x10 'digits_cnn_small_qat_1/dense_1_2/MatMul;digits_cnn_small_qat_1/dense_1_2/BiasAdd' */
     {
-        const edgeq_context ctx = {NULL, 0};
-        const edgeq_fc_params fc_params = {128, 0, 30, {-128, 127}};
-        const edgeq_per_tensor_quant_params quant_params = {1459234089, -8};
-        const edgeq_dims input_dims = {1, 1, 1, 32};
-        const edgeq_dims filter_dims = {32, 1, 1, 10};
-        const edgeq_dims bias_dims = {1, 1, 1, 10};
-        const edgeq_dims output_dims = {1, 1, 1, 10};
-        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, (const int8_t *)&edgeq_arena[0], &filter_dims, edgeq_t15_weights, &bias_dims, edgeq_t4_bias, &output_dims, (int8_t *)&edgeq_arena[32]);
+        const edgeq_context ctx = {.buf = NULL, .size = 0};
+        const edgeq_fc_params fc_params = {.input_offset = 128, .filter_offset = 0, .output_offset = 30, .activation = {.min = -128, .max = 127}};
+        const edgeq_per_tensor_quant_params quant_params = {.multiplier = 1459234089, .shift = -8};
+        const edgeq_dims input_dims = {.n = 1, .h = 1, .w = 1, .c = 32};
+        const edgeq_dims filter_dims = {.n = 32, .h = 1, .w = 1, .c = 10};
+        const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 10};
+        const edgeq_dims output_dims = {.n = 1, .h = 1, .w = 1, .c = 10};
+        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_fc5_out, &filter_dims, edgeq_fc6_weights, &bias_dims, edgeq_fc6_bias, &output_dims, buf_fc6_out);
         if (status != 0) {
             return (int)status;
         }

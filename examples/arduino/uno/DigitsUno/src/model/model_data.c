@@ -12,17 +12,17 @@
 #endif
 
 /* layer 0 per-channel multipliers */
-const int32_t edgeq_l0_mult[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int32_t edgeq_conv0_mult[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     1535019939, 1521231207, 1180567955, 1167447311, 1277596885, 1401530469, 1318247770, 1489042126,
 };
 
 /* layer 0 per-channel shifts */
-const int32_t edgeq_l0_shift[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int32_t edgeq_conv0_shift[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     -9, -9, -9, -9, -9, -9, -9, -9,
 };
 
 /* filter [8, 3, 3, 1] 'digits_cnn_small_qat_1/conv2d_1/Conv2D;digits_cnn_small_qat_1/conv2d_1/FakeQ... */
-const int8_t edgeq_t6_filter[72] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int8_t edgeq_conv0_filter[72] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     70, 74, 48, 54, -17, 58, -127, -90, -27, 25, 53, 119, 115, 43, -44, -19,
     -127, -56, 83, 93, -33, -108, -127, 18, 63, -15, 20, -111, -26, -93, 65, 99,
     103, 127, 124, -13, -47, 57, 114, 45, 127, 120, -1, -34, 40, -37, 53, 11,
@@ -31,24 +31,24 @@ const int8_t edgeq_t6_filter[72] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
 };
 
 /* bias [8] 'digits_cnn_small_qat_1/conv2d_1/Relu;digits_cnn_small_qat_1/conv2d_1/BiasAdd;digits_cnn... */
-const int32_t edgeq_t3_bias[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int32_t edgeq_conv0_bias[8] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     5767, 3332, 4014, 7352, 228, -116, -477, 2765,
 };
 
 /* layer 2 per-channel multipliers */
-const int32_t edgeq_l2_mult[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int32_t edgeq_conv2_mult[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     2048486608, 1886204649, 1964260855, 1907373701, 1385537372, 1378956512, 1211920403, 1221211667,
     1924044252, 1900788138, 1143326526, 1132592479, 1094753786, 1169881491, 2102062622, 1199577972,
 };
 
 /* layer 2 per-channel shifts */
-const int32_t edgeq_l2_shift[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int32_t edgeq_conv2_shift[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     -9, -9, -9, -9, -8, -8, -8, -8,
     -9, -9, -8, -8, -8, -8, -9, -8,
 };
 
 /* filter [16, 3, 3, 8] 'digits_cnn_small_qat_1/conv2d_1_2/Conv2D;digits_cnn_small_qat_1/conv2d_1_2/... */
-const int8_t edgeq_t9_filter[1152] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int8_t edgeq_conv2_filter[1152] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     -16, -91, 23, -96, -34, -63, 4, 30, -27, 65, -46, -67, 47, -3, -48, 29,
     105, -34, 42, -113, -96, -71, 0, -72, 80, 122, -33, -38, 80, 53, 13, -65,
     64, 36, 114, 2, 22, -3, -26, 37, -87, -66, -19, 49, -5, 16, 56, 76,
@@ -124,13 +124,13 @@ const int8_t edgeq_t9_filter[1152] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
 };
 
 /* bias [16] 'digits_cnn_small_qat_1/conv2d_1_2/Relu;digits_cnn_small_qat_1/conv2d_1_2/BiasAdd;digit... */
-const int32_t edgeq_t2_bias[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int32_t edgeq_conv2_bias[16] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     281, 2837, -416, 201, 1373, 683, -226, 1931,
     1868, 1152, 91, 477, 569, 1700, -542, 2816,
 };
 
 /* weights [32, 64] 'digits_cnn_small_qat_1/dense_1/MatMul;digits_cnn_small_qat_1/dense_1/FakeQuantW... */
-const int8_t edgeq_t13_weights[2048] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int8_t edgeq_fc5_weights[2048] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     30, 32, 12, 53, 13, 47, 24, 45, -47, -46, 40, 67, 24, 43, -59, -2,
     23, 42, 14, 47, 59, -27, 27, -69, 8, -36, 18, 50, -16, -30, 1, 64,
     -13, -12, -9, 14, -25, -3, -54, -75, -127, -90, 31, -38, 88, 1, 4, 68,
@@ -262,7 +262,7 @@ const int8_t edgeq_t13_weights[2048] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
 };
 
 /* bias [32] 'digits_cnn_small_qat_1/dense_1/Relu;digits_cnn_small_qat_1/dense_1/BiasAdd' */
-const int32_t edgeq_t1_bias[32] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int32_t edgeq_fc5_bias[32] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     541, 55, -296, -240, 147, 122, 159, 306,
     0, -103, 0, 0, 100, -129, 22, 672,
     68, 408, 258, 8, 278, -56, 108, 284,
@@ -270,7 +270,7 @@ const int32_t edgeq_t1_bias[32] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
 };
 
 /* weights [10, 32] 'digits_cnn_small_qat_1/dense_1_2/MatMul;digits_cnn_small_qat_1/dense_1_2/FakeQu... */
-const int8_t edgeq_t15_weights[320] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int8_t edgeq_fc6_weights[320] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     -47, -97, -85, 38, -63, -99, -70, 43, -37, -19, -61, -56, 84, -26, -105, 75,
     -47, 87, 81, -37, 60, -39, 64, -26, 79, 53, 33, 36, -32, 38, -15, 9,
     57, 5, 57, -55, -104, -24, 58, -65, 6, -42, 23, -63, -32, 16, -22, -52,
@@ -294,7 +294,7 @@ const int8_t edgeq_t15_weights[320] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
 };
 
 /* bias [10] 'digits_cnn_small_qat_1/dense_1_2/BiasAdd' */
-const int32_t edgeq_t4_bias[10] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
+const int32_t edgeq_fc6_bias[10] EDGEQ_ALIGNED(16) EDGEQ_CONST_DATA = {
     -108, 103, 32, -79, 89, -99, 198, -158,
     16, -83,
 };
