@@ -162,7 +162,7 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv0_out, &filter_dims, edgeq_dwconv1_filter, &bias_dims, edgeq_dwconv1_bias, &output_dims, buf_dwconv1_out);
+        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv0_out, &filter_dims, edgeq_dwconv1_filter, &bias_dims, edgeq_dwconv1_bias, &output_dims, buf_dwconv1_out);
         if (status != 0) {
             return (int)status;
         }
@@ -194,7 +194,7 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv2_out, &filter_dims, edgeq_dwconv3_filter, &bias_dims, edgeq_dwconv3_bias, &output_dims, buf_dwconv3_out);
+        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv2_out, &filter_dims, edgeq_dwconv3_filter, &bias_dims, edgeq_dwconv3_bias, &output_dims, buf_dwconv3_out);
         if (status != 0) {
             return (int)status;
         }
@@ -226,7 +226,7 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv4_out, &filter_dims, edgeq_dwconv5_filter, &bias_dims, edgeq_dwconv5_bias, &output_dims, buf_dwconv5_out);
+        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv4_out, &filter_dims, edgeq_dwconv5_filter, &bias_dims, edgeq_dwconv5_bias, &output_dims, buf_dwconv5_out);
         if (status != 0) {
             return (int)status;
         }
@@ -258,7 +258,7 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv6_out, &filter_dims, edgeq_dwconv7_filter, &bias_dims, edgeq_dwconv7_bias, &output_dims, buf_dwconv7_out);
+        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv6_out, &filter_dims, edgeq_dwconv7_filter, &bias_dims, edgeq_dwconv7_bias, &output_dims, buf_dwconv7_out);
         if (status != 0) {
             return (int)status;
         }
