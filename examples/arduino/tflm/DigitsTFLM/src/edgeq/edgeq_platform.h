@@ -1,6 +1,7 @@
 /*
  * edgeq firmware: the platform layer the protocol runs on (one implementation per target: CMSDK UART + SysTick on
- * the QEMU boards, Arduino Serial + a cycle counter on the Arduino boards, your UART on a generic board).
+ * the QEMU boards, Arduino Serial + a cycle counter on the Arduino boards, your UART on a generic board,
+ * stdin/stdout + CLOCK_MONOTONIC in the host build).
  * C99; every function is called from one thread only (never from an interrupt).
  */
 #ifndef EDGEQ_PLATFORM_H

@@ -35,8 +35,11 @@ extern "C" {
 
 #if defined(__GNUC__) || defined(__clang__)
 #define EDGEQ_ALIGNED(n) __attribute__((aligned(n)))
+/* a per-element helper that must be inlined into its loop (a call per element costs more than its arithmetic) */
+#define EDGEQ_ALWAYS_INLINE static inline __attribute__((always_inline))
 #else
 #define EDGEQ_ALIGNED(n)
+#define EDGEQ_ALWAYS_INLINE static inline
 #endif
 
 #define EDGEQ_OK 0
