@@ -39,7 +39,7 @@ from edgeq.compiler.ops.base import Layer
 from edgeq.compiler.ops.elementwise import operand_ref
 
 
-# ---- CMSIS-NN's own structs (arm_nn_types.h) for these calls ------------------------------------------------------------
+# ---- CMSIS-NN's own structs (arm_nn_types.h) for these calls ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class TransposeConvParams(CStruct):
     activation: Activation
 
 
-# ---- MAXIMUM / MINIMUM ------------------------------------------------------------------------------------------------
+# ---- MAXIMUM / MINIMUM -----------------------------------------------------------------------------------------------
 
 
 def _max_min_ok(layer: Layer, arch: str) -> bool:
@@ -85,7 +85,7 @@ def _max_min_call(layer: Layer, arch: str) -> KernelCall:
         output=out_ref(layer.op.outputs[0]), output_dims=Dims.of(layer.output().shape))
 
 
-# ---- TRANSPOSE --------------------------------------------------------------------------------------------------------
+# ---- TRANSPOSE -------------------------------------------------------------------------------------------------------
 
 
 def _perm(layer: Layer) -> list[int]:
@@ -110,7 +110,7 @@ def _transpose_call(layer: Layer, arch: str) -> KernelCall:
         transpose_params=TransposeParams(num_dims=n, permutations=CLiteral("perm")))
 
 
-# ---- BATCH_MATMUL -----------------------------------------------------------------------------------------------------
+# ---- BATCH_MATMUL ----------------------------------------------------------------------------------------------------
 
 
 def _bmm_ok(layer: Layer, arch: str) -> bool:
@@ -171,7 +171,7 @@ def _bmm_scratch(layer: Layer, arch: str) -> int:
     return 4 * layer.params["bmm"].cols if arch == "mve" else 0
 
 
-# ---- TRANSPOSE_CONV ---------------------------------------------------------------------------------------------------
+# ---- TRANSPOSE_CONV --------------------------------------------------------------------------------------------------
 
 
 def _tconv_dims(layer: Layer) -> tuple[cn.Tile, cn.Dims, cn.Dims, cn.Dims]:
@@ -222,7 +222,8 @@ def _tconv_call(layer: Layer, arch: str) -> KernelCall:
         tc_params=TransposeConvParams(
             input_offset=tc["input_offset"], output_offset=tc["output_offset"],
             stride=Tile(tc["stride_w"], tc["stride_h"]), padding=Tile(tc["pad_w"], tc["pad_h"]),
-            padding_offsets=Tile(off_w, off_h), dilation=Tile(1, 1), activation=Activation(tc["act_min"], tc["act_max"])),
+            padding_offsets=Tile(off_w, off_h), dilation=Tile(1, 1),
+            activation=Activation(tc["act_min"], tc["act_max"])),
         quant_params=PerChannelQuantParams(multiplier=ConstRef(p["mult"], "int32_t"),
                                            shift=ConstRef(p["shift"], "int32_t")),
         input_dims=Dims(*p["input_dims"]), input=TensorRef(layer.op.inputs[2]),
@@ -231,7 +232,7 @@ def _tconv_call(layer: Layer, arch: str) -> KernelCall:
         output_dims=Dims(*p["output_dims"]), output=out_ref(layer.op.outputs[0]))
 
 
-# ---- the table the backend reads ---------------------------------------------------------------------------------------
+# ---- the table the backend reads -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
