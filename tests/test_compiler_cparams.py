@@ -74,3 +74,111 @@ def test_designated_initializer():
     with pytest.raises(TypeError):
         ConvParams(input_offset=0, output_offset=0, stride=Tile(1, 1), padding=Tile(0, 0),  # no such C field
                    dilation=Tile(1, 1), activation=Activation(-128, 127), filter_offset=0)
+
+
+# ---- kernel call arguments ---------------------------------------------------------------------------------------
+
+_PROTO = re.compile(r"\b(\w+)\s*\(([^()]*)\)\s*;")
+
+
+def _prototypes(text: str) -> dict[str, list[str]]:
+    """function name -> its parameter names, from a C header's prototypes."""
+    text = re.sub(r"/\*.*?\*/|//[^\n]*", "", text, flags=re.S)
+    out = {}
+    for name, params in _PROTO.findall(text):
+        parts = [p.strip() for p in params.split(",") if p.strip() not in ("", "void")]
+        out[name] = [re.search(r"(\w+)\s*(?:\[[^\]]*\])?$", p).group(1) for p in parts]
+    return out
+
+
+def _kernel_calls() -> list[tuple[str, list[str], str]]:
+    """Every ``KernelCall.make(...)`` in edgeq/compiler/ops: (kernel name, argument names in order, where), the
+    kernel name resolved through the op classes' ``KERNEL`` / ``KIND`` and ``**self.kernel_args()``."""
+    import ast
+    from pathlib import Path
+
+    ops_dir = Path(edgeq.compiler.ops.__file__).parent
+    classes: dict[str, dict] = {}
+    calls = []
+    for path in sorted(ops_dir.glob("*.py")):
+        for cls in ast.parse(path.read_text()).body:
+            if not isinstance(cls, ast.ClassDef):
+                continue
+            info = {"bases": [ast.unparse(b) for b in cls.bases], "attrs": {}, "kernel_args": None}
+            for node in cls.body:
+                if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.value, ast.Constant)
+                        and isinstance(node.targets[0], ast.Name)):
+                    info["attrs"][node.targets[0].id] = node.value.value
+                if isinstance(node, ast.FunctionDef) and node.name == "kernel_args":
+                    ret = [n.value for n in ast.walk(node) if isinstance(n, ast.Return)]
+                    info["kernel_args"] = [k.arg for k in ret[0].keywords] if ret else None
+                for call in ast.walk(node):
+                    if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                            and call.func.attr == "make" and ast.unparse(call.func.value) == "KernelCall"):
+                        calls.append((cls.name, call, f"{path.name}:{call.lineno}"))
+            classes[cls.name] = info
+
+    def family(name: str, inherited: dict) -> list[dict]:  # the class and every op class derived from it
+        info = classes[name]
+        merged = {"attrs": {**inherited.get("attrs", {}), **info["attrs"]},
+                  "kernel_args": info["kernel_args"] or inherited.get("kernel_args")}
+        out = [merged]
+        for other, o in classes.items():
+            if name in o["bases"]:
+                out += family(other, merged)
+        return out
+
+    resolved = []
+    for cls, call, where in calls:
+        for info in family(cls, {}):
+            attrs = info["attrs"]
+            k = call.args[0]
+            if isinstance(k, ast.Constant):
+                names = [k.value]
+            elif isinstance(k, ast.IfExp):
+                names = [k.body.value, k.orelse.value]
+            elif ast.unparse(k) == "self.KERNEL":
+                names = [attrs.get("KERNEL")]
+            elif isinstance(k, ast.JoinedStr) and "self.KIND" in ast.unparse(k):
+                kind = attrs.get("KIND")  # "" on the abstract base class
+                names = [ast.unparse(k)[2:-1].replace("{self.KIND}", kind) if kind else None]
+            elif isinstance(k, ast.JoinedStr) and ast.unparse(k).startswith('f"requantize_'):
+                from edgeq.compiler.ops.quantize import _INT_REQUANTIZE
+
+                names = sorted({f"requantize_{t}" for t in _INT_REQUANTIZE.values()} | {"requantize_s8"})
+            else:
+                names = [None]  # conv.py's kernel, chosen from the layer's shapes (its only scalars are structs')
+            args = []
+            for kw in call.keywords:
+                if kw.arg in ("status", "locals"):
+                    continue
+                if kw.arg is None and ast.unparse(kw.value) == "args":
+                    args += info["kernel_args"] or ["?"]
+                else:
+                    args.append(kw.arg or "?")
+            resolved += [(n, args, where) for n in names if n]
+    return sorted(set((n, tuple(a), w) for n, a, w in resolved))
+
+
+def test_kernel_argument_names_match_edgeq_nn_h():
+    """A call passing numbers is printed one argument per line, each named after the kernel's parameter: the
+    argument names are the prototype's (edgeq_nn.h), in its order."""
+    protos = _prototypes((templates_dir() / "kernels" / "portable" / "edgeq_nn.h").read_text())
+    calls = _kernel_calls()
+    assert len(calls) >= 30
+    for kernel, args, where in calls:
+        assert f"edgeq_{kernel}" in protos, f"{where}: no edgeq_{kernel} in edgeq_nn.h"
+        assert list(args) == protos[f"edgeq_{kernel}"], f"{where}: {kernel}"
+
+
+def test_kernel_argument_names_match_cmsis_nn(cmsis_nn_dir):
+    """The calls the cmsis-nn backend sends to CMSIS-NN under the same arguments name them as arm_nnfunctions.h."""
+    from edgeq.compiler.backend_cmsis import CMSIS_FUNCS
+
+    protos = _prototypes((cmsis_nn_dir / "Include" / "arm_nnfunctions.h").read_text())
+    checked = 0
+    for kernel, args, where in _kernel_calls():
+        if kernel in CMSIS_FUNCS:
+            assert list(args) == protos[CMSIS_FUNCS[kernel]], f"{where}: {CMSIS_FUNCS[kernel]}"
+            checked += 1
+    assert checked >= 6

@@ -315,7 +315,14 @@ int edgeq_invoke(void)
 
     /* layer 12: SOFTMAX -> 1x12 'Identity' */
     {
-        edgeq_softmax_s8(buf_fc11_out, 1, 12, 1242899200, 24, -124, buf_softmax12_out);
+        edgeq_softmax_s8(
+            /* input */ buf_fc11_out,
+            /* num_rows */ 1,
+            /* row_size */ 12,
+            /* mult */ 1242899200,
+            /* shift */ 24,
+            /* diff_min */ -124,
+            /* output */ buf_softmax12_out);
     }
     EDGEQ_LAYER_DONE(12);
     return (int)status;

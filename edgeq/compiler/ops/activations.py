@@ -82,8 +82,9 @@ class Relu(_Elementwise):
     def _call(self) -> KernelCall:
         p = self.params
         return KernelCall.make("relu_s8", status=False, input=TensorRef(self.op.inputs[0]), size=p["size"],
-                               input_offset=p["zp_in"], mult=p["mult"], shift=p["shift"], output_offset=p["zp_out"],
-                               act_min=p["act_min"], act_max=p["act_max"], output=out_ref(self.op.outputs[0]))
+                               input_zero_point=p["zp_in"], mult=p["mult"], shift=p["shift"],
+                               output_zero_point=p["zp_out"], act_min=p["act_min"], act_max=p["act_max"],
+                               output=out_ref(self.op.outputs[0]))
 
 class Relu6(_Elementwise):
     OPS = ("RELU6",)

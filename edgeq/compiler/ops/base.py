@@ -163,8 +163,12 @@ class Renderer:
             else:
                 args.append(c_initializer(v, self.value))
         args = args[len(call.locals):]  # the locals are declared, not passed
-        text = f"{self.fn(call.kernel)}({', '.join(args)});"
-        return decls + [f"status = {text}" if call.returns_status else text]
+        head = f"status = {self.fn(call.kernel)}(" if call.returns_status else f"{self.fn(call.kernel)}("
+        if not any(_is_scalar(a.value) for a in call.args):
+            return decls + [f"{head}{', '.join(args)});"]
+        # scalars would read as bare numbers: one argument per line, named after the prototype's parameter
+        return decls + [head] + [f"    /* {a.name} */ {text}{',' if k < len(args) - 1 else ');'}"
+                                 for k, (a, text) in enumerate(zip(call.args, args))]
 
     def calls_of(self, layer: "Layer") -> tuple[KernelCall, ...]:
         """The calls this backend makes for ``layer`` (its own unless the backend runs it on another kernel)."""
@@ -183,6 +187,12 @@ class Renderer:
 
 
 _STATUS_CHECK = ["if (status != 0) {", "    return (int)status;", "}"]
+
+
+def _is_scalar(value) -> bool:
+    """A number passed by value (an int, or a float as a C literal), not a buffer, constant array, struct or
+    context."""
+    return isinstance(value, (bool, int, np.integer, CLiteral))
 
 
 @dataclass

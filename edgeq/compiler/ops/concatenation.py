@@ -47,4 +47,4 @@ class Concatenation(Layer):
         return KernelCall.make("concatenation_s8", status=False,
                                inputs=CArray("const int8_t *", tuple(operand_ref(self, i) for i in p["inputs"])),
                                copy_sizes=CArray("int32_t", tuple(p["copy"])), num_inputs=len(p["inputs"]),
-                               outer=p["outer"], output=out_ref(self.op.outputs[0]))
+                               outer_size=p["outer"], output=out_ref(self.op.outputs[0]))

@@ -470,7 +470,7 @@ typedef struct {
 } edgeq_squared_difference_params;
 edgeq_status edgeq_squared_difference_s8(const int8_t *input_1, const int32_t *in1_strides, const int8_t *input_2,
                                          const int32_t *in2_strides, const edgeq_dims *output_dims,
-                                         const edgeq_squared_difference_params *p, int8_t *output);
+                                         const edgeq_squared_difference_params *sd_params, int8_t *output);
 
 /* TRANSPOSE_CONV (int8, per-channel weights [C_OUT, KH, KW, C_IN]): TFLM's reference_integer_ops::TransposeConv
  * computed per output element (the input rows/columns that scatter into it) instead of scattering into an int32
@@ -485,7 +485,8 @@ typedef struct {
     int32_t act_min;
     int32_t act_max;
 } edgeq_transpose_conv_params;
-edgeq_status edgeq_transpose_conv_s8(const edgeq_transpose_conv_params *p, const edgeq_per_channel_quant_params *q,
+edgeq_status edgeq_transpose_conv_s8(const edgeq_transpose_conv_params *tc_params,
+                                     const edgeq_per_channel_quant_params *quant_params,
                                      const edgeq_dims *input_dims, const int8_t *input, const edgeq_dims *filter_dims,
                                      const int8_t *filter, const int32_t *bias, const edgeq_dims *output_dims,
                                      int8_t *output);
@@ -510,7 +511,8 @@ typedef struct {
     int32_t mult;
     int32_t shift;
 } edgeq_bmm_params;
-void edgeq_batch_matmul_s8(const int8_t *lhs, const int8_t *rhs, const edgeq_bmm_params *p, int8_t *output);
+void edgeq_batch_matmul_s8(const int8_t *lhs, const int8_t *rhs, const edgeq_bmm_params *bmm_params,
+                           int8_t *output);
 
 /* Broadcasting ADD / MUL (CMSIS-NN has none; TFLM's BroadcastAdd6DSlow / BroadcastMul6DSlow arithmetic).
  * in*_strides: element strides of each input for the 4 output dimensions (0 where the input is broadcast). */
@@ -560,7 +562,7 @@ typedef struct {
     int32_t shift_2;
 } edgeq_prelu_params;
 void edgeq_prelu_s8(const int8_t *input, const int32_t *in_strides, const int8_t *alpha, const int32_t *alpha_strides,
-                    const edgeq_dims *output_dims, const edgeq_prelu_params *p, int8_t *output);
+                    const edgeq_dims *output_dims, const edgeq_prelu_params *prelu_params, int8_t *output);
 
 /* RELU: TFLM requantizes (input scale may differ from the output scale), then clamps. */
 void edgeq_relu_s8(const int8_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
@@ -616,10 +618,10 @@ typedef struct {
     int32_t mult_2; /* state * time weights -> output */
     int32_t shift_2;
 } edgeq_svdf_params;
-void edgeq_svdf_s8(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+void edgeq_svdf_s8(const edgeq_svdf_params *svdf_params, const int8_t *input, const int8_t *weights_feature,
                    const int8_t *weights_time, const int32_t *bias, int8_t *state, int8_t *output);
 /* The same with int16 time weights and state (TFLM's EvalInt16SvdfReference). */
-void edgeq_svdf_s8_s16(const edgeq_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+void edgeq_svdf_s8_s16(const edgeq_svdf_params *svdf_params, const int8_t *input, const int8_t *weights_feature,
                        const int16_t *weights_time, const int32_t *bias, int16_t *state, int8_t *output);
 
 /* UNIDIRECTIONAL_SEQUENCE_LSTM (int8 activations and weights, int32 biases, int16 cell state): TFLM's integer
@@ -652,7 +654,7 @@ typedef struct {
     int32_t output_mult;       /* output gate * tanh(cell) -> hidden */
     int32_t output_shift;
 } edgeq_lstm_params;
-void edgeq_lstm_s8(const edgeq_lstm_params *p, const edgeq_lstm_gate_data *gates, const int8_t *input,
+void edgeq_lstm_s8(const edgeq_lstm_params *lstm_params, const edgeq_lstm_gate_data *gates, const int8_t *input,
                    int8_t *hidden_state, int16_t *cell_state, int8_t *output);
 
 /* Strided copy over 6 dimensions (TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE,
