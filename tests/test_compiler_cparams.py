@@ -13,7 +13,7 @@ import edgeq.compiler.cmsis_calls  # noqa: F401  (CMSIS-NN's structs of the call
 import edgeq.compiler.ops  # noqa: F401  (registers the ops' own structs)
 from edgeq._resources import templates_dir
 from edgeq.compiler.cparams import (Activation, CLiteral, ConstRef, ConvParams, CStruct, Dims, PerChannelQuantParams,
-                                    Tile, c_initializer)
+                                    Tile, c_call_lines, c_declaration, c_initializer)
 
 _STRUCT = re.compile(r"typedef struct\s*\{(.*?)\}\s*(\w+);", re.S)
 _FIELD = re.compile(r"(\w+)\s*(?:\[[^\]]*\])?\s*;")
@@ -182,3 +182,27 @@ def test_kernel_argument_names_match_cmsis_nn(cmsis_nn_dir):
             assert list(args) == protos[CMSIS_FUNCS[kernel]], f"{where}: {CMSIS_FUNCS[kernel]}"
             checked += 1
     assert checked >= 6
+
+
+def test_long_lines_wrap():
+    def ref(v):
+        return v.name
+
+    conv = ConvParams(input_offset=-83, output_offset=-128, stride=Tile(w=2, h=2), padding=Tile(w=1, h=4),
+                      dilation=Tile(w=1, h=1), activation=Activation(min=-128, max=127))
+    head = "const edgeq_conv_params conv_params"
+    lines = c_declaration(head, conv, ref, 102)
+    assert lines == ["const edgeq_conv_params conv_params = {",
+                     "    .input_offset  = -83,",
+                     "    .output_offset = -128,",
+                     "    .stride        = {.w = 2, .h = 2},",
+                     "    .padding       = {.w = 1, .h = 4},",
+                     "    .dilation      = {.w = 1, .h = 1},",
+                     "    .activation    = {.min = -128, .max = 127},",
+                     "};"]
+    assert c_declaration(head, conv, ref, 300) == [f"{head} = {c_initializer(conv, ref)};"]
+    args = [f"argument_{k}" for k in range(12)]
+    lines = c_call_lines("status = edgeq_kernel", args, 60)
+    assert all(len(ln) <= 60 for ln in lines) and len(lines) > 2
+    assert " ".join(ln.strip() for ln in lines) == f"status = edgeq_kernel({', '.join(args)});"
+    assert all(ln.startswith(" " * len("status = edgeq_kernel(")) for ln in lines[1:])

@@ -241,7 +241,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     files["model.h"] = render("model/model.h.j2", **common)
     files["model.c"] = render(
         "model/model.c.j2", **common, consts=const_views, layers=blocks, op_order_bound=plan.op_order_bound,
-        buffers=emit.buffer_decls(buffers, renderer.used, len(lw.layers)),
+        buffers=emit.buffer_decls(buffers, renderer.used, len(lw.layers), renderer.scratch),
         arena_alloc=max(plan.arena_bytes + plan.scratch_bytes, 16),
         memory_rows=emit.memory_rows(report))
     files["model_data.c"] = render("model/model_data.c.j2", **common,

@@ -6,8 +6,8 @@ Nothing in the templates or the op modules is forked. This backend
   MEAN, PAD, CONCATENATION, QUANTIZE, RELU..., grouped CONV) keeps edgeq's portable kernel, in the same model;
 * prints each layer's kernel call with a per-layer renderer (:class:`_LayerRenderer`: ``arm_``+``cmsis_nn_``
   names, or ``edgeq_`` for the portable ones) whose ``context()`` gives a CMSIS-NN layer its scratch block
-  ``&edgeq_arena[plan.scratch_offsets[i]]`` (often a hole between activations; or the precomputed FC kernel sums
-  on MVE) and whose ``struct_pointer()`` casts the constant arrays a struct points to (CMSIS-NN's fields are
+  ``scratch_<layer>`` at ``&edgeq_arena[plan.scratch_offsets[i]]`` (often a hole between activations; or the
+  precomputed FC kernel sums on MVE) and whose ``struct_pointer()`` casts the constant arrays a struct points to (CMSIS-NN's fields are
   non-const ``int32_t *``); a layer that needs a context but whose call takes none fails loudly (AssertionError),
   never silently;
 * sizes scratch per target with the CMSIS-NN getter rules mirrored in :mod:`edgeq.compiler.cmsis_nn`
@@ -32,7 +32,7 @@ from pathlib import Path
 from edgeq._resources import templates_dir
 from edgeq.compiler import cmsis_nn as cn
 from edgeq.compiler.cmsis_calls import call_for
-from edgeq.compiler.cparams import CLiteral, ConstRef, Context
+from edgeq.compiler.cparams import CLiteral, ConstRef, Context, ScratchRef
 from edgeq.compiler.names import layer_c_name
 from edgeq.compiler.ops.base import Renderer
 from edgeq.errors import UnsupportedError
@@ -62,11 +62,12 @@ class _LayerRenderer(Renderer):
     """Renderer for one layer: CMSIS-NN names, scratch and casts for a CMSIS-NN layer, edgeq's for a portable one.
 
     ``ctx``: the CMSIS-NN layer's kernel context (its scratch in the arena, or its precomputed FC kernel sums), or
-    None for the portable default. ``used`` is the model renderer's set (one memory map for all layers)."""
+    None for the portable default. ``used`` and ``scratch`` are the model renderer's (one memory map for all layers)."""
 
-    def __init__(self, buffers, used: set[str], cmsis: bool, ctx: Context | None = None, call=None):
+    def __init__(self, buffers, used: set[str], scratch: dict, cmsis: bool, ctx: Context | None = None, call=None):
         super().__init__(buffers, backend="cmsis-nn")
         self.used = used
+        self.scratch = scratch
         self.cmsis = cmsis
         self.ctx = ctx if cmsis else None
         self.call = call if cmsis else None  # the CMSIS-NN call, when it takes other arguments than edgeq's kernel
@@ -115,7 +116,7 @@ class CmsisRenderer(Renderer):
 
     def for_layer(self, layer) -> Renderer:
         be = self._be
-        return _LayerRenderer(self._buffers, self.used, layer.index in be._cmsis_layers,
+        return _LayerRenderer(self._buffers, self.used, self.scratch, layer.index in be._cmsis_layers,
                               be._contexts.get(layer.index), be._calls.get(layer.index))
 
 
@@ -254,7 +255,8 @@ class CmsisNNBackend:
             self._contexts[layer.index] = Context(buf=CLiteral(f"(void *){sums}"),
                                                   size=4 * layer.params.get("out_depth", 0))
         elif scratch:
-            self._contexts[layer.index] = Context(buf=CLiteral(f"(void *)&edgeq_arena[{scratch_off}]"), size=scratch)
+            self._contexts[layer.index] = Context(buf=ScratchRef(scratch_off, scratch, "kernel scratch"),
+                                                  size=scratch)
         call = call_for(layer)
         if call is not None:  # an op whose CMSIS-NN call takes other arguments than edgeq's kernel
             self._calls[layer.index] = call.render(layer, self.arch)

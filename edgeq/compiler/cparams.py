@@ -57,6 +57,16 @@ class ConstRef:
 
 
 @dataclass(frozen=True)
+class ScratchRef:
+    """A block of the arena a kernel uses as its context buffer (``what``: "delay ring", "kernel scratch"); model.c
+    declares it in its memory map as ``scratch_<layer>``."""
+
+    offset: int
+    size: int
+    what: str
+
+
+@dataclass(frozen=True)
 class CLiteral:
     """A value that is already C text (a float literal, a cast)."""
 
@@ -122,7 +132,7 @@ class Dims(CStruct):
 @dataclass(frozen=True)
 class Context(CStruct):
     C_TYPE: ClassVar[str] = "context"
-    buf: object  # CLiteral of the address, or None for NULL
+    buf: object  # ScratchRef (a block of the arena), CLiteral of another address, or None for NULL
     size: int
 
 
@@ -220,6 +230,44 @@ class KernelCall:
 
 
 # ---- printing ----------------------------------------------------------------------------------------------------
+
+
+def c_declaration(head: str, value: CStruct, ref: Callable[[object], str], width: int) -> list[str]:
+    """``head = {...};`` on one line when it fits in ``width`` characters, else one top-level field per line, the
+    ``=`` aligned::
+
+        const edgeq_conv_params conv_params = {
+            .input_offset  = -83,
+            .output_offset = -128,
+            .stride        = {.w = 2, .h = 2},
+            ...
+        };
+    """
+    line = f"{head} = {c_initializer(value, ref)};"
+    if len(line) <= width:
+        return [line]
+    fields = dataclasses.fields(value)
+    pad = max(len(f.name) for f in fields)
+    return ([f"{head} = {{"] + [f"    .{f.name:<{pad}} = {c_initializer(getattr(value, f.name), ref)},"
+                                for f in fields] + ["};"])
+
+
+def c_call_lines(head: str, args: list[str], width: int) -> list[str]:
+    """``head(a, b, ...);`` on one line when it fits in ``width`` characters, else wrapped, the continuation lines
+    aligned after the parenthesis."""
+    line = f"{head}({', '.join(args)});"
+    if len(line) <= width:
+        return [line]
+    lines, current = [], f"{head}("
+    indent = " " * len(current)
+    for k, a in enumerate(args):
+        piece = a + (");" if k == len(args) - 1 else ",")
+        if current.strip() and current != f"{head}(" and len(current) + 1 + len(piece) > width:
+            lines.append(current.rstrip())
+            current = indent + piece
+        else:
+            current += ("" if current.endswith("(") else " ") + piece
+    return lines + [current]
 
 
 def c_initializer(value, ref: Callable[[object], str]) -> str:

@@ -2,8 +2,8 @@
 
 model.c names every planned tensor's place in the arena (:func:`arena_buffers`: ``buf_input0``, ``buf_conv0_out``,
 ``buf_state0``) and declares those the code uses as its memory map (:func:`buffer_decls`: shape, bytes, the layers it
-is live in, what it shares memory with); each layer's block is its kernel calls as the backend's renderer prints
-them (:func:`layer_blocks`).
+is live in, what it shares memory with), with the layers' delay rings and kernel scratch (``scratch_dwconv1``);
+each layer's block is its kernel calls as the backend's renderer prints them (:func:`layer_blocks`).
 """
 
 from __future__ import annotations
@@ -155,19 +155,24 @@ def shape_text(shape) -> str:
     return "x".join(str(int(d)) for d in shape) or "scalar"
 
 
-def buffer_decls(buffers: dict[int, Buffer], used: set[str], n_layers: int) -> list[dict]:
+def buffer_decls(buffers: dict[int, Buffer], used: set[str], n_layers: int,
+                 scratch: dict[str, tuple[int, int, str, int]] | None = None) -> list[dict]:
     """model.c's memory map: one declaration per buffer the code uses, by offset, with its shape, size and the
-    layers it is live in (buffers at the same offset share memory at different times, or alias: RESHAPE)."""
+    layers it is live in (buffers at the same offset share memory at different times, or alias: RESHAPE), and the
+    layers' kernel context blocks (``scratch``: name -> offset, bytes, what, layer: a delay ring or kernel scratch)."""
     rows = []
-    for b in sorted(buffers.values(), key=lambda b: (b.offset, b.first, b.name)):
+    for b in buffers.values():
         if b.name not in used:
             continue
         live = f"live layers {b.first}..{min(b.last, n_layers - 1)}" if n_layers else "live always"
         note = ", ".join(x for x in (live, b.role, b.shares) if x)
         cast = "" if b.ctype == "int8_t" else f"({b.ctype} *)"
-        rows.append({"name": b.name, "ctype": b.ctype, "offset": b.offset, "cast": cast,
+        rows.append({"name": b.name, "ctype": b.ctype, "offset": b.offset, "cast": cast, "order": (b.offset, b.first),
                      "comment": c_comment(f"{shape_text(b.shape)} = {b.nbytes} B, {note}", max_len=120)})
-    return rows
+    for name, (offset, size, what, layer) in (scratch or {}).items():
+        rows.append({"name": name, "ctype": "int8_t", "offset": offset, "cast": "", "order": (offset, layer),
+                     "comment": c_comment(f"{size} B {what} of layer {layer}", max_len=120)})
+    return sorted(rows, key=lambda r: (r["order"], r["name"]))
 
 
 def layer_blocks(layers, renderer: Renderer) -> list[dict]:

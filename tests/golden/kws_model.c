@@ -89,6 +89,14 @@ static int8_t *const buf_reshape10_out = &edgeq_arena[0]; /* 1x64 = 64 B, live l
 static int8_t *const buf_softmax12_out = &edgeq_arena[0]; /* 1x12 = 12 B, live layers 12..12, model output 0 */
 static int8_t *const buf_fc11_out = &edgeq_arena[64]; /* 1x12 = 12 B, live layers 11..12 */
 static int8_t *const buf_input0 = &edgeq_arena[8000]; /* 1x49x10x1 = 490 B, live layers 0..0, model input 0 */
+static int8_t *const scratch_dwconv1 = &edgeq_arena[8000]; /* 384 B delay ring of layer 1 */
+static int8_t *const scratch_conv2 = &edgeq_arena[8000]; /* 63 B delay ring of layer 2 */
+static int8_t *const scratch_dwconv3 = &edgeq_arena[8000]; /* 384 B delay ring of layer 3 */
+static int8_t *const scratch_conv4 = &edgeq_arena[8000]; /* 63 B delay ring of layer 4 */
+static int8_t *const scratch_dwconv5 = &edgeq_arena[8000]; /* 384 B delay ring of layer 5 */
+static int8_t *const scratch_conv6 = &edgeq_arena[8000]; /* 63 B delay ring of layer 6 */
+static int8_t *const scratch_dwconv7 = &edgeq_arena[8000]; /* 384 B delay ring of layer 7 */
+static int8_t *const scratch_conv8 = &edgeq_arena[8000]; /* 63 B delay ring of layer 8 */
 
 void *edgeq_input(int index)
 {
@@ -140,13 +148,25 @@ int edgeq_invoke(void)
     /* layer 0: CONV_2D -> 1x25x5x64 'functional_1/activation/Relu;functional_1/batch_normalization/FusedBatchNormV3;functional_1/conv2d/BiasAdd/ReadVariableOp/reso... */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_conv_params conv_params = {.input_offset = -83, .output_offset = -128, .stride = {.w = 2, .h = 2}, .padding = {.w = 1, .h = 4}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv0_mult, .shift = edgeq_conv0_shift};
+        const edgeq_conv_params conv_params = {
+            .input_offset  = -83,
+            .output_offset = -128,
+            .stride        = {.w = 2, .h = 2},
+            .padding       = {.w = 1, .h = 4},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_conv0_mult,
+            .shift      = edgeq_conv0_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 49, .w = 10, .c = 1};
         const edgeq_dims filter_dims = {.n = 64, .h = 10, .w = 4, .c = 1};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0, &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias, &output_dims, buf_conv0_out);
+        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0,
+                                           &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias,
+                                           &output_dims, buf_conv0_out);
         if (status != 0) {
             return (int)status;
         }
@@ -155,14 +175,27 @@ int edgeq_invoke(void)
 
     /* layer 1: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_1/Relu;functional_1/batch_normalization_1/FusedBatchNormV3;functional_1/depthwise_conv2d/dep... */
     {
-        const edgeq_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 384};
-        const edgeq_dw_conv_params dw_conv_params = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_dwconv1_mult, .shift = edgeq_dwconv1_shift};
+        const edgeq_context ctx = {.buf = scratch_dwconv1, .size = 384};
+        const edgeq_dw_conv_params dw_conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .ch_mult       = 1,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_dwconv1_mult,
+            .shift      = edgeq_dwconv1_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv0_out, &filter_dims, edgeq_dwconv1_filter, &bias_dims, edgeq_dwconv1_bias, &output_dims, buf_dwconv1_out);
+        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv0_out,
+                                             &filter_dims, edgeq_dwconv1_filter, &bias_dims,
+                                             edgeq_dwconv1_bias, &output_dims, buf_dwconv1_out);
         if (status != 0) {
             return (int)status;
         }
@@ -171,14 +204,26 @@ int edgeq_invoke(void)
 
     /* layer 2: CONV_2D -> 1x25x5x64 'functional_1/activation_2/Relu;functional_1/batch_normalization_2/FusedBatchNormV3;functional_1/conv2d_1/BiasAdd/ReadVariableO... */
     {
-        const edgeq_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 63};
-        const edgeq_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 0, .h = 0}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv2_mult, .shift = edgeq_conv2_shift};
+        const edgeq_context ctx = {.buf = scratch_conv2, .size = 63};
+        const edgeq_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 0, .h = 0},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_conv2_mult,
+            .shift      = edgeq_conv2_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_convolve_1x1_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv1_out, &filter_dims, edgeq_conv2_filter, &bias_dims, edgeq_conv2_bias, &output_dims, buf_conv2_out);
+        status = edgeq_convolve_1x1_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv1_out,
+                                       &filter_dims, edgeq_conv2_filter, &bias_dims, edgeq_conv2_bias,
+                                       &output_dims, buf_conv2_out);
         if (status != 0) {
             return (int)status;
         }
@@ -187,14 +232,27 @@ int edgeq_invoke(void)
 
     /* layer 3: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_3/Relu;functional_1/batch_normalization_3/FusedBatchNormV3;functional_1/depthwise_conv2d_1/d... */
     {
-        const edgeq_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 384};
-        const edgeq_dw_conv_params dw_conv_params = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_dwconv3_mult, .shift = edgeq_dwconv3_shift};
+        const edgeq_context ctx = {.buf = scratch_dwconv3, .size = 384};
+        const edgeq_dw_conv_params dw_conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .ch_mult       = 1,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_dwconv3_mult,
+            .shift      = edgeq_dwconv3_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv2_out, &filter_dims, edgeq_dwconv3_filter, &bias_dims, edgeq_dwconv3_bias, &output_dims, buf_dwconv3_out);
+        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv2_out,
+                                             &filter_dims, edgeq_dwconv3_filter, &bias_dims,
+                                             edgeq_dwconv3_bias, &output_dims, buf_dwconv3_out);
         if (status != 0) {
             return (int)status;
         }
@@ -203,14 +261,26 @@ int edgeq_invoke(void)
 
     /* layer 4: CONV_2D -> 1x25x5x64 'functional_1/activation_4/Relu;functional_1/batch_normalization_4/FusedBatchNormV3;functional_1/conv2d_2/BiasAdd/ReadVariableO... */
     {
-        const edgeq_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 63};
-        const edgeq_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 0, .h = 0}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv4_mult, .shift = edgeq_conv4_shift};
+        const edgeq_context ctx = {.buf = scratch_conv4, .size = 63};
+        const edgeq_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 0, .h = 0},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_conv4_mult,
+            .shift      = edgeq_conv4_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_convolve_1x1_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv3_out, &filter_dims, edgeq_conv4_filter, &bias_dims, edgeq_conv4_bias, &output_dims, buf_conv4_out);
+        status = edgeq_convolve_1x1_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv3_out,
+                                       &filter_dims, edgeq_conv4_filter, &bias_dims, edgeq_conv4_bias,
+                                       &output_dims, buf_conv4_out);
         if (status != 0) {
             return (int)status;
         }
@@ -219,14 +289,27 @@ int edgeq_invoke(void)
 
     /* layer 5: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_5/Relu;functional_1/batch_normalization_5/FusedBatchNormV3;functional_1/depthwise_conv2d_2/d... */
     {
-        const edgeq_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 384};
-        const edgeq_dw_conv_params dw_conv_params = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_dwconv5_mult, .shift = edgeq_dwconv5_shift};
+        const edgeq_context ctx = {.buf = scratch_dwconv5, .size = 384};
+        const edgeq_dw_conv_params dw_conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .ch_mult       = 1,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_dwconv5_mult,
+            .shift      = edgeq_dwconv5_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv4_out, &filter_dims, edgeq_dwconv5_filter, &bias_dims, edgeq_dwconv5_bias, &output_dims, buf_dwconv5_out);
+        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv4_out,
+                                             &filter_dims, edgeq_dwconv5_filter, &bias_dims,
+                                             edgeq_dwconv5_bias, &output_dims, buf_dwconv5_out);
         if (status != 0) {
             return (int)status;
         }
@@ -235,14 +318,26 @@ int edgeq_invoke(void)
 
     /* layer 6: CONV_2D -> 1x25x5x64 'functional_1/activation_6/Relu;functional_1/batch_normalization_6/FusedBatchNormV3;functional_1/conv2d_3/BiasAdd/ReadVariableO... */
     {
-        const edgeq_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 63};
-        const edgeq_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 0, .h = 0}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv6_mult, .shift = edgeq_conv6_shift};
+        const edgeq_context ctx = {.buf = scratch_conv6, .size = 63};
+        const edgeq_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 0, .h = 0},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_conv6_mult,
+            .shift      = edgeq_conv6_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_convolve_1x1_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv5_out, &filter_dims, edgeq_conv6_filter, &bias_dims, edgeq_conv6_bias, &output_dims, buf_conv6_out);
+        status = edgeq_convolve_1x1_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv5_out,
+                                       &filter_dims, edgeq_conv6_filter, &bias_dims, edgeq_conv6_bias,
+                                       &output_dims, buf_conv6_out);
         if (status != 0) {
             return (int)status;
         }
@@ -251,14 +346,27 @@ int edgeq_invoke(void)
 
     /* layer 7: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_7/Relu;functional_1/batch_normalization_7/FusedBatchNormV3;functional_1/depthwise_conv2d_3/d... */
     {
-        const edgeq_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 384};
-        const edgeq_dw_conv_params dw_conv_params = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_dwconv7_mult, .shift = edgeq_dwconv7_shift};
+        const edgeq_context ctx = {.buf = scratch_dwconv7, .size = 384};
+        const edgeq_dw_conv_params dw_conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .ch_mult       = 1,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_dwconv7_mult,
+            .shift      = edgeq_dwconv7_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv6_out, &filter_dims, edgeq_dwconv7_filter, &bias_dims, edgeq_dwconv7_bias, &output_dims, buf_dwconv7_out);
+        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv6_out,
+                                             &filter_dims, edgeq_dwconv7_filter, &bias_dims,
+                                             edgeq_dwconv7_bias, &output_dims, buf_dwconv7_out);
         if (status != 0) {
             return (int)status;
         }
@@ -267,14 +375,26 @@ int edgeq_invoke(void)
 
     /* layer 8: CONV_2D -> 1x25x5x64 'functional_1/activation_8/Relu;functional_1/batch_normalization_8/FusedBatchNormV3;functional_1/conv2d_4/BiasAdd/ReadVariableO... */
     {
-        const edgeq_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 63};
-        const edgeq_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 0, .h = 0}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv8_mult, .shift = edgeq_conv8_shift};
+        const edgeq_context ctx = {.buf = scratch_conv8, .size = 63};
+        const edgeq_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 0, .h = 0},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_conv8_mult,
+            .shift      = edgeq_conv8_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_convolve_1x1_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv7_out, &filter_dims, edgeq_conv8_filter, &bias_dims, edgeq_conv8_bias, &output_dims, buf_conv8_out);
+        status = edgeq_convolve_1x1_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv7_out,
+                                       &filter_dims, edgeq_conv8_filter, &bias_dims, edgeq_conv8_bias,
+                                       &output_dims, buf_conv8_out);
         if (status != 0) {
             return (int)status;
         }
@@ -284,11 +404,16 @@ int edgeq_invoke(void)
     /* layer 9: AVERAGE_POOL_2D -> 1x1x1x64 'functional_1/average_pooling2d/AvgPool' */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_pool_params pool_params = {.stride = {.w = 5, .h = 25}, .padding = {.w = 0, .h = 0}, .activation = {.min = -128, .max = 127}};
+        const edgeq_pool_params pool_params = {
+            .stride     = {.w = 5, .h = 25},
+            .padding    = {.w = 0, .h = 0},
+            .activation = {.min = -128, .max = 127},
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims filter_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
-        status = edgeq_avgpool_s8(&ctx, &pool_params, &input_dims, buf_conv8_out, &filter_dims, &output_dims, buf_avgpool9_out);
+        status = edgeq_avgpool_s8(&ctx, &pool_params, &input_dims, buf_conv8_out, &filter_dims, &output_dims,
+                                  buf_avgpool9_out);
         if (status != 0) {
             return (int)status;
         }
@@ -300,13 +425,20 @@ int edgeq_invoke(void)
     /* layer 11: FULLY_CONNECTED -> 1x12 'functional_1/dense/BiasAdd' */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_fc_params fc_params = {.input_offset = 128, .filter_offset = 0, .output_offset = 14, .activation = {.min = -128, .max = 127}};
+        const edgeq_fc_params fc_params = {
+            .input_offset  = 128,
+            .filter_offset = 0,
+            .output_offset = 14,
+            .activation    = {.min = -128, .max = 127},
+        };
         const edgeq_per_tensor_quant_params quant_params = {.multiplier = 1278221461, .shift = -7};
         const edgeq_dims input_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 12};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 12};
         const edgeq_dims output_dims = {.n = 1, .h = 1, .w = 1, .c = 12};
-        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_reshape10_out, &filter_dims, edgeq_fc11_weights, &bias_dims, edgeq_fc11_bias, &output_dims, buf_fc11_out);
+        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_reshape10_out,
+                                          &filter_dims, edgeq_fc11_weights, &bias_dims, edgeq_fc11_bias,
+                                          &output_dims, buf_fc11_out);
         if (status != 0) {
             return (int)status;
         }

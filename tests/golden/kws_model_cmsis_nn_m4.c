@@ -87,8 +87,10 @@ static int8_t *const buf_dwconv1_out = &edgeq_arena[8000]; /* 1x25x5x64 = 8000 B
 static int8_t *const buf_dwconv3_out = &edgeq_arena[8000]; /* 1x25x5x64 = 8000 B, live layers 3..4 */
 static int8_t *const buf_dwconv5_out = &edgeq_arena[8000]; /* 1x25x5x64 = 8000 B, live layers 5..6 */
 static int8_t *const buf_dwconv7_out = &edgeq_arena[8000]; /* 1x25x5x64 = 8000 B, live layers 7..8 */
+static int8_t *const scratch_avgpool9 = &edgeq_arena[8000]; /* 256 B kernel scratch of layer 9 */
 static int8_t *const buf_avgpool9_out = &edgeq_arena[8256]; /* 1x1x1x64 = 64 B, live layers 9..10 */
 static int8_t *const buf_reshape10_out = &edgeq_arena[8256]; /* 1x64 = 64 B, live layers 10..11, alias of buf_avgpool9_out */
+static int8_t *const scratch_conv0 = &edgeq_arena[8496]; /* 160 B kernel scratch of layer 0 */
 
 void *edgeq_input(int index)
 {
@@ -139,14 +141,26 @@ int edgeq_invoke(void)
 
     /* layer 0: CONV_2D -> 1x25x5x64 'functional_1/activation/Relu;functional_1/batch_normalization/FusedBatchNormV3;functional_1/conv2d/BiasAdd/ReadVariableOp/reso... */
     {
-        const cmsis_nn_context ctx = {.buf = (void *)&edgeq_arena[8496], .size = 160};
-        const cmsis_nn_conv_params conv_params = {.input_offset = -83, .output_offset = -128, .stride = {.w = 2, .h = 2}, .padding = {.w = 1, .h = 4}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_conv0_mult, .shift = (int32_t *)edgeq_conv0_shift};
+        const cmsis_nn_context ctx = {.buf = scratch_conv0, .size = 160};
+        const cmsis_nn_conv_params conv_params = {
+            .input_offset  = -83,
+            .output_offset = -128,
+            .stride        = {.w = 2, .h = 2},
+            .padding       = {.w = 1, .h = 4},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_conv0_mult,
+            .shift      = (int32_t *)edgeq_conv0_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 49, .w = 10, .c = 1};
         const cmsis_nn_dims filter_dims = {.n = 64, .h = 10, .w = 4, .c = 1};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0, &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias, &output_dims, buf_conv0_out);
+        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0,
+                                         &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias,
+                                         &output_dims, buf_conv0_out);
         if (status != 0) {
             return (int)status;
         }
@@ -156,13 +170,26 @@ int edgeq_invoke(void)
     /* layer 1: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_1/Relu;functional_1/batch_normalization_1/FusedBatchNormV3;functional_1/depthwise_conv2d/dep... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_dw_conv_params dw_conv_params = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_dwconv1_mult, .shift = (int32_t *)edgeq_dwconv1_shift};
+        const cmsis_nn_dw_conv_params dw_conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .ch_mult       = 1,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_dwconv1_mult,
+            .shift      = (int32_t *)edgeq_dwconv1_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv0_out, &filter_dims, edgeq_dwconv1_filter, &bias_dims, edgeq_dwconv1_bias, &output_dims, buf_dwconv1_out);
+        status = arm_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims,
+                                               buf_conv0_out, &filter_dims, edgeq_dwconv1_filter, &bias_dims,
+                                               edgeq_dwconv1_bias, &output_dims, buf_dwconv1_out);
         if (status != 0) {
             return (int)status;
         }
@@ -172,13 +199,25 @@ int edgeq_invoke(void)
     /* layer 2: CONV_2D -> 1x25x5x64 'functional_1/activation_2/Relu;functional_1/batch_normalization_2/FusedBatchNormV3;functional_1/conv2d_1/BiasAdd/ReadVariableO... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 0, .h = 0}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_conv2_mult, .shift = (int32_t *)edgeq_conv2_shift};
+        const cmsis_nn_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 0, .h = 0},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_conv2_mult,
+            .shift      = (int32_t *)edgeq_conv2_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv1_out, &filter_dims, edgeq_conv2_filter, &bias_dims, edgeq_conv2_bias, &output_dims, buf_conv2_out);
+        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv1_out,
+                                         &filter_dims, edgeq_conv2_filter, &bias_dims, edgeq_conv2_bias,
+                                         &output_dims, buf_conv2_out);
         if (status != 0) {
             return (int)status;
         }
@@ -188,13 +227,26 @@ int edgeq_invoke(void)
     /* layer 3: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_3/Relu;functional_1/batch_normalization_3/FusedBatchNormV3;functional_1/depthwise_conv2d_1/d... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_dw_conv_params dw_conv_params = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_dwconv3_mult, .shift = (int32_t *)edgeq_dwconv3_shift};
+        const cmsis_nn_dw_conv_params dw_conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .ch_mult       = 1,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_dwconv3_mult,
+            .shift      = (int32_t *)edgeq_dwconv3_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv2_out, &filter_dims, edgeq_dwconv3_filter, &bias_dims, edgeq_dwconv3_bias, &output_dims, buf_dwconv3_out);
+        status = arm_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims,
+                                               buf_conv2_out, &filter_dims, edgeq_dwconv3_filter, &bias_dims,
+                                               edgeq_dwconv3_bias, &output_dims, buf_dwconv3_out);
         if (status != 0) {
             return (int)status;
         }
@@ -204,13 +256,25 @@ int edgeq_invoke(void)
     /* layer 4: CONV_2D -> 1x25x5x64 'functional_1/activation_4/Relu;functional_1/batch_normalization_4/FusedBatchNormV3;functional_1/conv2d_2/BiasAdd/ReadVariableO... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 0, .h = 0}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_conv4_mult, .shift = (int32_t *)edgeq_conv4_shift};
+        const cmsis_nn_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 0, .h = 0},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_conv4_mult,
+            .shift      = (int32_t *)edgeq_conv4_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv3_out, &filter_dims, edgeq_conv4_filter, &bias_dims, edgeq_conv4_bias, &output_dims, buf_conv4_out);
+        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv3_out,
+                                         &filter_dims, edgeq_conv4_filter, &bias_dims, edgeq_conv4_bias,
+                                         &output_dims, buf_conv4_out);
         if (status != 0) {
             return (int)status;
         }
@@ -220,13 +284,26 @@ int edgeq_invoke(void)
     /* layer 5: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_5/Relu;functional_1/batch_normalization_5/FusedBatchNormV3;functional_1/depthwise_conv2d_2/d... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_dw_conv_params dw_conv_params = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_dwconv5_mult, .shift = (int32_t *)edgeq_dwconv5_shift};
+        const cmsis_nn_dw_conv_params dw_conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .ch_mult       = 1,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_dwconv5_mult,
+            .shift      = (int32_t *)edgeq_dwconv5_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv4_out, &filter_dims, edgeq_dwconv5_filter, &bias_dims, edgeq_dwconv5_bias, &output_dims, buf_dwconv5_out);
+        status = arm_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims,
+                                               buf_conv4_out, &filter_dims, edgeq_dwconv5_filter, &bias_dims,
+                                               edgeq_dwconv5_bias, &output_dims, buf_dwconv5_out);
         if (status != 0) {
             return (int)status;
         }
@@ -236,13 +313,25 @@ int edgeq_invoke(void)
     /* layer 6: CONV_2D -> 1x25x5x64 'functional_1/activation_6/Relu;functional_1/batch_normalization_6/FusedBatchNormV3;functional_1/conv2d_3/BiasAdd/ReadVariableO... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 0, .h = 0}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_conv6_mult, .shift = (int32_t *)edgeq_conv6_shift};
+        const cmsis_nn_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 0, .h = 0},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_conv6_mult,
+            .shift      = (int32_t *)edgeq_conv6_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv5_out, &filter_dims, edgeq_conv6_filter, &bias_dims, edgeq_conv6_bias, &output_dims, buf_conv6_out);
+        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv5_out,
+                                         &filter_dims, edgeq_conv6_filter, &bias_dims, edgeq_conv6_bias,
+                                         &output_dims, buf_conv6_out);
         if (status != 0) {
             return (int)status;
         }
@@ -252,13 +341,26 @@ int edgeq_invoke(void)
     /* layer 7: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_7/Relu;functional_1/batch_normalization_7/FusedBatchNormV3;functional_1/depthwise_conv2d_3/d... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_dw_conv_params dw_conv_params = {.input_offset = 128, .output_offset = -128, .ch_mult = 1, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_dwconv7_mult, .shift = (int32_t *)edgeq_dwconv7_shift};
+        const cmsis_nn_dw_conv_params dw_conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .ch_mult       = 1,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_dwconv7_mult,
+            .shift      = (int32_t *)edgeq_dwconv7_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv6_out, &filter_dims, edgeq_dwconv7_filter, &bias_dims, edgeq_dwconv7_bias, &output_dims, buf_dwconv7_out);
+        status = arm_depthwise_conv_wrapper_s8(&ctx, &dw_conv_params, &quant_params, &input_dims,
+                                               buf_conv6_out, &filter_dims, edgeq_dwconv7_filter, &bias_dims,
+                                               edgeq_dwconv7_bias, &output_dims, buf_dwconv7_out);
         if (status != 0) {
             return (int)status;
         }
@@ -268,13 +370,25 @@ int edgeq_invoke(void)
     /* layer 8: CONV_2D -> 1x25x5x64 'functional_1/activation_8/Relu;functional_1/batch_normalization_8/FusedBatchNormV3;functional_1/conv2d_4/BiasAdd/ReadVariableO... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 0, .h = 0}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const cmsis_nn_per_channel_quant_params quant_params = {.multiplier = (int32_t *)edgeq_conv8_mult, .shift = (int32_t *)edgeq_conv8_shift};
+        const cmsis_nn_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 0, .h = 0},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const cmsis_nn_per_channel_quant_params quant_params = {
+            .multiplier = (int32_t *)edgeq_conv8_mult,
+            .shift      = (int32_t *)edgeq_conv8_shift,
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv7_out, &filter_dims, edgeq_conv8_filter, &bias_dims, edgeq_conv8_bias, &output_dims, buf_conv8_out);
+        status = arm_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_dwconv7_out,
+                                         &filter_dims, edgeq_conv8_filter, &bias_dims, edgeq_conv8_bias,
+                                         &output_dims, buf_conv8_out);
         if (status != 0) {
             return (int)status;
         }
@@ -283,12 +397,17 @@ int edgeq_invoke(void)
 
     /* layer 9: AVERAGE_POOL_2D -> 1x1x1x64 'functional_1/average_pooling2d/AvgPool' */
     {
-        const cmsis_nn_context ctx = {.buf = (void *)&edgeq_arena[8000], .size = 256};
-        const cmsis_nn_pool_params pool_params = {.stride = {.w = 5, .h = 25}, .padding = {.w = 0, .h = 0}, .activation = {.min = -128, .max = 127}};
+        const cmsis_nn_context ctx = {.buf = scratch_avgpool9, .size = 256};
+        const cmsis_nn_pool_params pool_params = {
+            .stride     = {.w = 5, .h = 25},
+            .padding    = {.w = 0, .h = 0},
+            .activation = {.min = -128, .max = 127},
+        };
         const cmsis_nn_dims input_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
-        status = arm_avgpool_s8(&ctx, &pool_params, &input_dims, buf_conv8_out, &filter_dims, &output_dims, buf_avgpool9_out);
+        status = arm_avgpool_s8(&ctx, &pool_params, &input_dims, buf_conv8_out, &filter_dims, &output_dims,
+                                buf_avgpool9_out);
         if (status != 0) {
             return (int)status;
         }
@@ -300,13 +419,20 @@ int edgeq_invoke(void)
     /* layer 11: FULLY_CONNECTED -> 1x12 'functional_1/dense/BiasAdd' */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
-        const cmsis_nn_fc_params fc_params = {.input_offset = 128, .filter_offset = 0, .output_offset = 14, .activation = {.min = -128, .max = 127}};
+        const cmsis_nn_fc_params fc_params = {
+            .input_offset  = 128,
+            .filter_offset = 0,
+            .output_offset = 14,
+            .activation    = {.min = -128, .max = 127},
+        };
         const cmsis_nn_per_tensor_quant_params quant_params = {.multiplier = 1278221461, .shift = -7};
         const cmsis_nn_dims input_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const cmsis_nn_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 12};
         const cmsis_nn_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 12};
         const cmsis_nn_dims output_dims = {.n = 1, .h = 1, .w = 1, .c = 12};
-        status = arm_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_reshape10_out, &filter_dims, edgeq_fc11_weights, &bias_dims, edgeq_fc11_bias, &output_dims, buf_fc11_out);
+        status = arm_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_reshape10_out,
+                                        &filter_dims, edgeq_fc11_weights, &bias_dims, edgeq_fc11_bias,
+                                        &output_dims, buf_fc11_out);
         if (status != 0) {
             return (int)status;
         }

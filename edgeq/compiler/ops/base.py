@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from edgeq.compiler.cparams import (CArray, CLiteral, ConstRef, Context, CStruct, KernelCall, TensorRef, CONTEXT,
-                                    c_initializer)
+from edgeq.compiler.cparams import (CArray, CLiteral, ConstRef, Context, CStruct, KernelCall, ScratchRef, TensorRef,
+                                    CONTEXT, c_call_lines, c_declaration, c_initializer)
 from edgeq.compiler.names import c_comment
 from edgeq.errors import ModelError, UnsupportedError
 
@@ -89,6 +89,9 @@ class Renderer:
         self._buffers = buffers
         self.backend = backend
         self.used: set[str] = set()  # buffer names the printed code refers to (model.c declares only those)
+        #: the kernel context blocks the printed code refers to: name -> (offset, bytes, what, layer index)
+        self.scratch: dict[str, tuple[int, int, str, int]] = {}
+        self._layer: "Layer | None" = None  # the layer being printed
 
     def for_layer(self, layer: "Layer") -> "Renderer":
         return self
@@ -118,8 +121,19 @@ class Renderer:
         overrides this), else none."""
         if layer.inplace_ring:
             off, size = layer.inplace_ring
-            return Context(buf=CLiteral(f"(void *)&edgeq_arena[{off}]"), size=size)
+            return Context(buf=ScratchRef(off, size, "delay ring"), size=size)
         return Context(buf=None, size=0)
+
+    def scratch_buffer(self, ref: ScratchRef) -> str:
+        """The name of the layer's context block in the arena (and remember to declare it in the memory map)."""
+        from edgeq.compiler.names import layer_c_name
+
+        layer = self._layer
+        name = f"scratch_{layer_c_name(layer.opcode, layer.index)}" if layer is not None else f"scratch_{ref.offset}"
+        while name in self.scratch and self.scratch[name] != (ref.offset, ref.size, ref.what, layer.index):
+            name += "_"  # pragma: no cover - one context per layer
+        self.scratch[name] = (ref.offset, ref.size, ref.what, layer.index if layer is not None else -1)
+        return name
 
     def struct_pointer(self, ref: ConstRef) -> str:
         """A constant array stored in a struct field (CMSIS-NN's pointer fields are non-const: it casts)."""
@@ -135,6 +149,8 @@ class Renderer:
             return f"{v.name} + {v.offset}" if v.name and v.offset else (v.name or "NULL")
         if isinstance(v, CLiteral):
             return v.text
+        if isinstance(v, ScratchRef):
+            return self.scratch_buffer(v)
         raise TypeError(f"no C form for {v!r}")  # pragma: no cover - a compiler bug
 
     def _field(self, v) -> str:
@@ -144,12 +160,13 @@ class Renderer:
     def call_lines(self, layer: "Layer", call: KernelCall) -> list[str]:
         """The declarations of the call's struct and array arguments, then the call (``status = `` when the kernel
         returns a status)."""
+        self._layer = layer
         decls: list[str] = []
         args: list[str] = []
         for a in call.locals + call.args:
             v = self.context(layer) if a.value is CONTEXT else a.value
             if isinstance(v, CStruct):
-                decls.append(f"const {self.ty(v.C_TYPE)} {a.name} = {c_initializer(v, self._field)};")
+                decls += c_declaration(f"const {self.ty(v.C_TYPE)} {a.name}", v, self._field, LINE_WIDTH)
                 args.append(f"&{a.name}")
             elif isinstance(v, CArray):
                 ct = self.ty(v.ctype.C_TYPE) if isinstance(v.ctype, type) else v.ctype
@@ -165,7 +182,7 @@ class Renderer:
         args = args[len(call.locals):]  # the locals are declared, not passed
         head = f"status = {self.fn(call.kernel)}(" if call.returns_status else f"{self.fn(call.kernel)}("
         if not any(_is_scalar(a.value) for a in call.args):
-            return decls + [f"{head}{', '.join(args)});"]
+            return decls + c_call_lines(head[:-1], args, LINE_WIDTH)
         # scalars would read as bare numbers: one argument per line, named after the prototype's parameter
         return decls + [head] + [f"    /* {a.name} */ {text}{',' if k < len(args) - 1 else ');'}"
                                  for k, (a, text) in enumerate(zip(call.args, args))]
@@ -187,6 +204,9 @@ class Renderer:
 
 
 _STATUS_CHECK = ["if (status != 0) {", "    return (int)status;", "}"]
+
+#: longest statement line a layer block prints on one line (model.c indents them by 8: lines stay within 110)
+LINE_WIDTH = 102
 
 
 def _is_scalar(value) -> bool:

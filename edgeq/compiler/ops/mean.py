@@ -74,5 +74,5 @@ class Mean(Layer):
         p = self.params
         return KernelCall.make("mean_s8", status=True, input=TensorRef(self.data_input),
                                input_dims=Dims(*p["input_dims"]), reduce=Dims(*p["reduce"]),
-                               input_zero_point=p["zp_in"], num_elements_in_axis=p["n"], mult=p["mult"], shift=p["shift"],
-                               output_zero_point=p["zp_out"], output=out_ref(self.op.outputs[0]))
+                               input_zero_point=p["zp_in"], num_elements_in_axis=p["n"], mult=p["mult"],
+                               shift=p["shift"], output_zero_point=p["zp_out"], output=out_ref(self.op.outputs[0]))

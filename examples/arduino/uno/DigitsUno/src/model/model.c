@@ -102,13 +102,25 @@ int edgeq_invoke(void)
     /* layer 0: CONV_2D -> 1x8x8x8 'digits_cnn_small_qat_1/conv2d_1/Relu;digits_cnn_small_qat_1/conv2d_1/BiasAdd;digits_cnn_small_qat_1/conv2d_1/Conv2D;digits_cnn_s... */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv0_mult, .shift = edgeq_conv0_shift};
+        const edgeq_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_conv0_mult,
+            .shift      = edgeq_conv0_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 8, .w = 8, .c = 1};
         const edgeq_dims filter_dims = {.n = 8, .h = 3, .w = 3, .c = 1};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 8};
         const edgeq_dims output_dims = {.n = 1, .h = 8, .w = 8, .c = 8};
-        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0, &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias, &output_dims, buf_conv0_out);
+        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0,
+                                           &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias,
+                                           &output_dims, buf_conv0_out);
         if (status != 0) {
             return (int)status;
         }
@@ -118,11 +130,16 @@ int edgeq_invoke(void)
     /* layer 1: MAX_POOL_2D -> 1x4x4x8 'digits_cnn_small_qat_1/max_pooling2d_1/MaxPool2d' */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_pool_params pool_params = {.stride = {.w = 2, .h = 2}, .padding = {.w = 0, .h = 0}, .activation = {.min = -128, .max = 127}};
+        const edgeq_pool_params pool_params = {
+            .stride     = {.w = 2, .h = 2},
+            .padding    = {.w = 0, .h = 0},
+            .activation = {.min = -128, .max = 127},
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 8, .w = 8, .c = 8};
         const edgeq_dims filter_dims = {.n = 1, .h = 2, .w = 2, .c = 8};
         const edgeq_dims output_dims = {.n = 1, .h = 4, .w = 4, .c = 8};
-        status = edgeq_max_pool_s8(&ctx, &pool_params, &input_dims, buf_conv0_out, &filter_dims, &output_dims, buf_maxpool1_out);
+        status = edgeq_max_pool_s8(&ctx, &pool_params, &input_dims, buf_conv0_out, &filter_dims, &output_dims,
+                                   buf_maxpool1_out);
         if (status != 0) {
             return (int)status;
         }
@@ -132,13 +149,25 @@ int edgeq_invoke(void)
     /* layer 2: CONV_2D -> 1x4x4x16 'digits_cnn_small_qat_1/conv2d_1_2/Relu;digits_cnn_small_qat_1/conv2d_1_2/BiasAdd;digits_cnn_small_qat_1/conv2d_1_2/Conv2D;digit... */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_conv_params conv_params = {.input_offset = 128, .output_offset = -128, .stride = {.w = 1, .h = 1}, .padding = {.w = 1, .h = 1}, .dilation = {.w = 1, .h = 1}, .activation = {.min = -128, .max = 127}};
-        const edgeq_per_channel_quant_params quant_params = {.multiplier = edgeq_conv2_mult, .shift = edgeq_conv2_shift};
+        const edgeq_conv_params conv_params = {
+            .input_offset  = 128,
+            .output_offset = -128,
+            .stride        = {.w = 1, .h = 1},
+            .padding       = {.w = 1, .h = 1},
+            .dilation      = {.w = 1, .h = 1},
+            .activation    = {.min = -128, .max = 127},
+        };
+        const edgeq_per_channel_quant_params quant_params = {
+            .multiplier = edgeq_conv2_mult,
+            .shift      = edgeq_conv2_shift,
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 4, .w = 4, .c = 8};
         const edgeq_dims filter_dims = {.n = 16, .h = 3, .w = 3, .c = 8};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 16};
         const edgeq_dims output_dims = {.n = 1, .h = 4, .w = 4, .c = 16};
-        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_maxpool1_out, &filter_dims, edgeq_conv2_filter, &bias_dims, edgeq_conv2_bias, &output_dims, buf_conv2_out);
+        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_maxpool1_out,
+                                           &filter_dims, edgeq_conv2_filter, &bias_dims, edgeq_conv2_bias,
+                                           &output_dims, buf_conv2_out);
         if (status != 0) {
             return (int)status;
         }
@@ -148,11 +177,16 @@ int edgeq_invoke(void)
     /* layer 3: MAX_POOL_2D -> 1x2x2x16 'digits_cnn_small_qat_1/max_pooling2d_1_2/MaxPool2d' */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_pool_params pool_params = {.stride = {.w = 2, .h = 2}, .padding = {.w = 0, .h = 0}, .activation = {.min = -128, .max = 127}};
+        const edgeq_pool_params pool_params = {
+            .stride     = {.w = 2, .h = 2},
+            .padding    = {.w = 0, .h = 0},
+            .activation = {.min = -128, .max = 127},
+        };
         const edgeq_dims input_dims = {.n = 1, .h = 4, .w = 4, .c = 16};
         const edgeq_dims filter_dims = {.n = 1, .h = 2, .w = 2, .c = 16};
         const edgeq_dims output_dims = {.n = 1, .h = 2, .w = 2, .c = 16};
-        status = edgeq_max_pool_s8(&ctx, &pool_params, &input_dims, buf_conv2_out, &filter_dims, &output_dims, buf_maxpool3_out);
+        status = edgeq_max_pool_s8(&ctx, &pool_params, &input_dims, buf_conv2_out, &filter_dims, &output_dims,
+                                   buf_maxpool3_out);
         if (status != 0) {
             return (int)status;
         }
@@ -164,13 +198,20 @@ int edgeq_invoke(void)
     /* layer 5: FULLY_CONNECTED -> 1x32 'digits_cnn_small_qat_1/dense_1/MatMul;digits_cnn_small_qat_1/dense_1/Relu;digits_cnn_small_qat_1/dense_1/BiasAdd' */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_fc_params fc_params = {.input_offset = 128, .filter_offset = 0, .output_offset = -128, .activation = {.min = -128, .max = 127}};
+        const edgeq_fc_params fc_params = {
+            .input_offset  = 128,
+            .filter_offset = 0,
+            .output_offset = -128,
+            .activation    = {.min = -128, .max = 127},
+        };
         const edgeq_per_tensor_quant_params quant_params = {.multiplier = 1144904201, .shift = -8};
         const edgeq_dims input_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims filter_dims = {.n = 64, .h = 1, .w = 1, .c = 32};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 32};
         const edgeq_dims output_dims = {.n = 1, .h = 1, .w = 1, .c = 32};
-        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_reshape4_out, &filter_dims, edgeq_fc5_weights, &bias_dims, edgeq_fc5_bias, &output_dims, buf_fc5_out);
+        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_reshape4_out,
+                                          &filter_dims, edgeq_fc5_weights, &bias_dims, edgeq_fc5_bias,
+                                          &output_dims, buf_fc5_out);
         if (status != 0) {
             return (int)status;
         }
@@ -180,13 +221,20 @@ int edgeq_invoke(void)
     /* layer 6: FULLY_CONNECTED -> 1x10 'digits_cnn_small_qat_1/dense_1_2/MatMul;digits_cnn_small_qat_1/dense_1_2/BiasAdd' */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
-        const edgeq_fc_params fc_params = {.input_offset = 128, .filter_offset = 0, .output_offset = 30, .activation = {.min = -128, .max = 127}};
+        const edgeq_fc_params fc_params = {
+            .input_offset  = 128,
+            .filter_offset = 0,
+            .output_offset = 30,
+            .activation    = {.min = -128, .max = 127},
+        };
         const edgeq_per_tensor_quant_params quant_params = {.multiplier = 1459234089, .shift = -8};
         const edgeq_dims input_dims = {.n = 1, .h = 1, .w = 1, .c = 32};
         const edgeq_dims filter_dims = {.n = 32, .h = 1, .w = 1, .c = 10};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 10};
         const edgeq_dims output_dims = {.n = 1, .h = 1, .w = 1, .c = 10};
-        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_fc5_out, &filter_dims, edgeq_fc6_weights, &bias_dims, edgeq_fc6_bias, &output_dims, buf_fc6_out);
+        status = edgeq_fully_connected_s8(&ctx, &fc_params, &quant_params, &input_dims, buf_fc5_out,
+                                          &filter_dims, edgeq_fc6_weights, &bias_dims, edgeq_fc6_bias,
+                                          &output_dims, buf_fc6_out);
         if (status != 0) {
             return (int)status;
         }
