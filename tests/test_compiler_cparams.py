@@ -175,6 +175,9 @@ def test_kernel_argument_names_match_cmsis_nn(cmsis_nn_dir):
     """The calls the cmsis-nn backend sends to CMSIS-NN under the same arguments name them as arm_nnfunctions.h."""
     from edgeq.compiler.backend_cmsis import CMSIS_FUNCS
 
+    import ast
+    from pathlib import Path
+
     protos = _prototypes((cmsis_nn_dir / "Include" / "arm_nnfunctions.h").read_text())
     checked = 0
     for kernel, args, where in _kernel_calls():
@@ -182,6 +185,17 @@ def test_kernel_argument_names_match_cmsis_nn(cmsis_nn_dir):
             assert list(args) == protos[CMSIS_FUNCS[kernel]], f"{where}: {CMSIS_FUNCS[kernel]}"
             checked += 1
     assert checked >= 6
+    # and the calls edgeq renders itself for CMSIS-NN functions whose arguments differ (edgeq/compiler/cmsis_calls.py)
+    path = Path(edgeq.compiler.cmsis_calls.__file__)
+    own = [c for c in ast.walk(ast.parse(path.read_text())) if isinstance(c, ast.Call)
+           and isinstance(c.func, ast.Attribute) and c.func.attr == "make"]
+    assert len(own) >= 4
+    for call in own:
+        k = call.args[0]
+        names = [k.body.value, k.orelse.value] if isinstance(k, ast.IfExp) else [k.value]
+        args = [kw.arg for kw in call.keywords if kw.arg not in ("status", "locals")]
+        for name in names:
+            assert args == protos[CMSIS_FUNCS.get(name, f"arm_{name}")], f"{path.name}:{call.lineno}: {name}"
 
 
 def test_long_lines_wrap():

@@ -80,9 +80,9 @@ def _max_min_call(layer: Layer, arch: str) -> KernelCall:
     a, b = layer.op.inputs[0], layer.op.inputs[1]
     return KernelCall.make(
         "maximum_s8" if layer.opcode == "MAXIMUM" else "minimum_s8", status=True, ctx=CONTEXT,
-        input_1=operand_ref(layer, a), input_1_dims=Dims.of(layer.tensor(a).shape),
-        input_2=operand_ref(layer, b), input_2_dims=Dims.of(layer.tensor(b).shape),
-        output=out_ref(layer.op.outputs[0]), output_dims=Dims.of(layer.output().shape))
+        input_1_data=operand_ref(layer, a), input_1_dims=Dims.of(layer.tensor(a).shape),
+        input_2_data=operand_ref(layer, b), input_2_dims=Dims.of(layer.tensor(b).shape),
+        output_data=out_ref(layer.op.outputs[0]), output_dims=Dims.of(layer.output().shape))
 
 
 # ---- TRANSPOSE -------------------------------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ def _transpose_call(layer: Layer, arch: str) -> KernelCall:
     n = len(shape)
     return KernelCall.make(
         "transpose_s8", status=True, locals={"perm": CArray("uint32_t", tuple(_perm(layer)))},
-        input=operand_ref(layer, layer.op.inputs[0]), output=out_ref(layer.op.outputs[0]),
+        input_data=operand_ref(layer, layer.op.inputs[0]), output_data=out_ref(layer.op.outputs[0]),
         input_dims=Dims(*(shape + [1] * (4 - n))), output_dims=Dims(*(out + [1] * (4 - n))),
         transpose_params=TransposeParams(num_dims=n, permutations=CLiteral("perm")))
 
@@ -156,8 +156,8 @@ def _bmm_call(layer: Layer, arch: str) -> KernelCall:
                              fc_params=FcParams(input_offset=p.lhs_offset, filter_offset=p.rhs_offset,
                                                 output_offset=p.output_offset, activation=Activation(-128, 127))),
         quant_params=PerTensorQuantParams(multiplier=p.mult, shift=p.shift),
-        lhs_dims=Dims(*_bmm_dims(a.shape, (m, k))), lhs=operand_ref(layer, layer.op.inputs[0]),
-        rhs_dims=Dims(*_bmm_dims(b.shape, (n, k))), rhs=rhs,
+        input_lhs_dims=Dims(*_bmm_dims(a.shape, (m, k))), input_lhs=operand_ref(layer, layer.op.inputs[0]),
+        input_rhs_dims=Dims(*_bmm_dims(b.shape, (n, k))), input_rhs=rhs,
         output_dims=Dims(*(out_batch + [m, n])), output=out_ref(layer.op.outputs[0]))
 
 
@@ -218,18 +218,18 @@ def _tconv_call(layer: Layer, arch: str) -> KernelCall:
     off_h, off_w = _tconv_offsets(layer)
     return KernelCall.make(
         "transpose_conv_wrapper_s8", status=True, ctx=CONTEXT,
-        reverse_ctx=Context(buf=CLiteral(f"(int8_t *)ctx.buf + {main}"), size=reverse),
-        tc_params=TransposeConvParams(
+        output_ctx=Context(buf=CLiteral(f"(int8_t *)ctx.buf + {main}"), size=reverse),  # the reverse conv's buffer
+        transpose_conv_params=TransposeConvParams(
             input_offset=tc["input_offset"], output_offset=tc["output_offset"],
             stride=Tile(tc["stride_w"], tc["stride_h"]), padding=Tile(tc["pad_w"], tc["pad_h"]),
             padding_offsets=Tile(off_w, off_h), dilation=Tile(1, 1),
             activation=Activation(tc["act_min"], tc["act_max"])),
         quant_params=PerChannelQuantParams(multiplier=ConstRef(p["mult"], "int32_t"),
                                            shift=ConstRef(p["shift"], "int32_t")),
-        input_dims=Dims(*p["input_dims"]), input=TensorRef(layer.op.inputs[2]),
-        filter_dims=Dims(*p["filter_dims"]), filter=ConstRef(p["filter"]),
-        bias_dims=Dims(1, 1, 1, p["output_dims"][3]), bias=ConstRef(p["bias"], "int32_t"),
-        output_dims=Dims(*p["output_dims"]), output=out_ref(layer.op.outputs[0]))
+        input_dims=Dims(*p["input_dims"]), input_data=TensorRef(layer.op.inputs[2]),
+        filter_dims=Dims(*p["filter_dims"]), filter_data=ConstRef(p["filter"]),
+        bias_dims=Dims(1, 1, 1, p["output_dims"][3]), bias_data=ConstRef(p["bias"], "int32_t"),
+        output_dims=Dims(*p["output_dims"]), output_data=out_ref(layer.op.outputs[0]))
 
 
 # ---- the table the backend reads -------------------------------------------------------------------------------------
