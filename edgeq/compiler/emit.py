@@ -180,7 +180,7 @@ def layer_blocks(layers, renderer: Renderer) -> list[dict]:
     blocks = []
     for layer in layers:
         lines = renderer.for_layer(layer).layer_lines(layer)
-        blocks.append({"index": layer.index, "comment": c_comment(layer.describe(), max_len=160), "lines": lines})
+        blocks.append({"index": layer.index, "comment": c_comment(layer.describe(), max_len=98), "lines": lines})
     return blocks
 
 

@@ -145,7 +145,7 @@ int edgeq_invoke(void)
 {
     int32_t status = 0;
 
-    /* layer 0: CONV_2D -> 1x25x5x64 'functional_1/activation/Relu;functional_1/batch_normalization/FusedBatchNormV3;functional_1/conv2d/BiasAdd/ReadVariableOp/reso... */
+    /* layer 0: CONV_2D -> 1x25x5x64 'functional_1/activation/Relu;functional_1/batch_normalization/Fu... */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
         const edgeq_conv_params conv_params = {
@@ -173,7 +173,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(0);
 
-    /* layer 1: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_1/Relu;functional_1/batch_normalization_1/FusedBatchNormV3;functional_1/depthwise_conv2d/dep... */
+    /* layer 1: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_1/Relu;functional_1/batch_norm... */
     {
         const edgeq_context ctx = {.buf = scratch_dwconv1, .size = 384};
         const edgeq_dw_conv_params dw_conv_params = {
@@ -202,7 +202,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(1);
 
-    /* layer 2: CONV_2D -> 1x25x5x64 'functional_1/activation_2/Relu;functional_1/batch_normalization_2/FusedBatchNormV3;functional_1/conv2d_1/BiasAdd/ReadVariableO... */
+    /* layer 2: CONV_2D -> 1x25x5x64 'functional_1/activation_2/Relu;functional_1/batch_normalization_... */
     {
         const edgeq_context ctx = {.buf = scratch_conv2, .size = 63};
         const edgeq_conv_params conv_params = {
@@ -230,7 +230,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(2);
 
-    /* layer 3: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_3/Relu;functional_1/batch_normalization_3/FusedBatchNormV3;functional_1/depthwise_conv2d_1/d... */
+    /* layer 3: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_3/Relu;functional_1/batch_norm... */
     {
         const edgeq_context ctx = {.buf = scratch_dwconv3, .size = 384};
         const edgeq_dw_conv_params dw_conv_params = {
@@ -259,7 +259,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(3);
 
-    /* layer 4: CONV_2D -> 1x25x5x64 'functional_1/activation_4/Relu;functional_1/batch_normalization_4/FusedBatchNormV3;functional_1/conv2d_2/BiasAdd/ReadVariableO... */
+    /* layer 4: CONV_2D -> 1x25x5x64 'functional_1/activation_4/Relu;functional_1/batch_normalization_... */
     {
         const edgeq_context ctx = {.buf = scratch_conv4, .size = 63};
         const edgeq_conv_params conv_params = {
@@ -287,7 +287,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(4);
 
-    /* layer 5: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_5/Relu;functional_1/batch_normalization_5/FusedBatchNormV3;functional_1/depthwise_conv2d_2/d... */
+    /* layer 5: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_5/Relu;functional_1/batch_norm... */
     {
         const edgeq_context ctx = {.buf = scratch_dwconv5, .size = 384};
         const edgeq_dw_conv_params dw_conv_params = {
@@ -316,7 +316,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(5);
 
-    /* layer 6: CONV_2D -> 1x25x5x64 'functional_1/activation_6/Relu;functional_1/batch_normalization_6/FusedBatchNormV3;functional_1/conv2d_3/BiasAdd/ReadVariableO... */
+    /* layer 6: CONV_2D -> 1x25x5x64 'functional_1/activation_6/Relu;functional_1/batch_normalization_... */
     {
         const edgeq_context ctx = {.buf = scratch_conv6, .size = 63};
         const edgeq_conv_params conv_params = {
@@ -344,7 +344,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(6);
 
-    /* layer 7: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_7/Relu;functional_1/batch_normalization_7/FusedBatchNormV3;functional_1/depthwise_conv2d_3/d... */
+    /* layer 7: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_7/Relu;functional_1/batch_norm... */
     {
         const edgeq_context ctx = {.buf = scratch_dwconv7, .size = 384};
         const edgeq_dw_conv_params dw_conv_params = {
@@ -373,7 +373,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(7);
 
-    /* layer 8: CONV_2D -> 1x25x5x64 'functional_1/activation_8/Relu;functional_1/batch_normalization_8/FusedBatchNormV3;functional_1/conv2d_4/BiasAdd/ReadVariableO... */
+    /* layer 8: CONV_2D -> 1x25x5x64 'functional_1/activation_8/Relu;functional_1/batch_normalization_... */
     {
         const edgeq_context ctx = {.buf = scratch_conv8, .size = 63};
         const edgeq_conv_params conv_params = {

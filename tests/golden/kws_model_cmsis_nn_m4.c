@@ -139,7 +139,7 @@ int edgeq_invoke(void)
 {
     int32_t status = 0;
 
-    /* layer 0: CONV_2D -> 1x25x5x64 'functional_1/activation/Relu;functional_1/batch_normalization/FusedBatchNormV3;functional_1/conv2d/BiasAdd/ReadVariableOp/reso... */
+    /* layer 0: CONV_2D -> 1x25x5x64 'functional_1/activation/Relu;functional_1/batch_normalization/Fu... */
     {
         const cmsis_nn_context ctx = {.buf = scratch_conv0, .size = 160};
         const cmsis_nn_conv_params conv_params = {
@@ -167,7 +167,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(0);
 
-    /* layer 1: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_1/Relu;functional_1/batch_normalization_1/FusedBatchNormV3;functional_1/depthwise_conv2d/dep... */
+    /* layer 1: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_1/Relu;functional_1/batch_norm... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
         const cmsis_nn_dw_conv_params dw_conv_params = {
@@ -196,7 +196,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(1);
 
-    /* layer 2: CONV_2D -> 1x25x5x64 'functional_1/activation_2/Relu;functional_1/batch_normalization_2/FusedBatchNormV3;functional_1/conv2d_1/BiasAdd/ReadVariableO... */
+    /* layer 2: CONV_2D -> 1x25x5x64 'functional_1/activation_2/Relu;functional_1/batch_normalization_... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
         const cmsis_nn_conv_params conv_params = {
@@ -224,7 +224,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(2);
 
-    /* layer 3: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_3/Relu;functional_1/batch_normalization_3/FusedBatchNormV3;functional_1/depthwise_conv2d_1/d... */
+    /* layer 3: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_3/Relu;functional_1/batch_norm... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
         const cmsis_nn_dw_conv_params dw_conv_params = {
@@ -253,7 +253,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(3);
 
-    /* layer 4: CONV_2D -> 1x25x5x64 'functional_1/activation_4/Relu;functional_1/batch_normalization_4/FusedBatchNormV3;functional_1/conv2d_2/BiasAdd/ReadVariableO... */
+    /* layer 4: CONV_2D -> 1x25x5x64 'functional_1/activation_4/Relu;functional_1/batch_normalization_... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
         const cmsis_nn_conv_params conv_params = {
@@ -281,7 +281,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(4);
 
-    /* layer 5: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_5/Relu;functional_1/batch_normalization_5/FusedBatchNormV3;functional_1/depthwise_conv2d_2/d... */
+    /* layer 5: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_5/Relu;functional_1/batch_norm... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
         const cmsis_nn_dw_conv_params dw_conv_params = {
@@ -310,7 +310,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(5);
 
-    /* layer 6: CONV_2D -> 1x25x5x64 'functional_1/activation_6/Relu;functional_1/batch_normalization_6/FusedBatchNormV3;functional_1/conv2d_3/BiasAdd/ReadVariableO... */
+    /* layer 6: CONV_2D -> 1x25x5x64 'functional_1/activation_6/Relu;functional_1/batch_normalization_... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
         const cmsis_nn_conv_params conv_params = {
@@ -338,7 +338,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(6);
 
-    /* layer 7: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_7/Relu;functional_1/batch_normalization_7/FusedBatchNormV3;functional_1/depthwise_conv2d_3/d... */
+    /* layer 7: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_7/Relu;functional_1/batch_norm... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
         const cmsis_nn_dw_conv_params dw_conv_params = {
@@ -367,7 +367,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(7);
 
-    /* layer 8: CONV_2D -> 1x25x5x64 'functional_1/activation_8/Relu;functional_1/batch_normalization_8/FusedBatchNormV3;functional_1/conv2d_4/BiasAdd/ReadVariableO... */
+    /* layer 8: CONV_2D -> 1x25x5x64 'functional_1/activation_8/Relu;functional_1/batch_normalization_... */
     {
         const cmsis_nn_context ctx = {.buf = NULL, .size = 0};
         const cmsis_nn_conv_params conv_params = {

@@ -99,7 +99,7 @@ int edgeq_invoke(void)
 {
     int32_t status = 0;
 
-    /* layer 0: CONV_2D -> 1x8x8x8 'digits_cnn_small_qat_1/conv2d_1/Relu;digits_cnn_small_qat_1/conv2d_1/BiasAdd;digits_cnn_small_qat_1/conv2d_1/Conv2D;digits_cnn_s... */
+    /* layer 0: CONV_2D -> 1x8x8x8 'digits_cnn_small_qat_1/conv2d_1/Relu;digits_cnn_small_qat_1/conv2d... */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
         const edgeq_conv_params conv_params = {
@@ -146,7 +146,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(1);
 
-    /* layer 2: CONV_2D -> 1x4x4x16 'digits_cnn_small_qat_1/conv2d_1_2/Relu;digits_cnn_small_qat_1/conv2d_1_2/BiasAdd;digits_cnn_small_qat_1/conv2d_1_2/Conv2D;digit... */
+    /* layer 2: CONV_2D -> 1x4x4x16 'digits_cnn_small_qat_1/conv2d_1_2/Relu;digits_cnn_small_qat_1/con... */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
         const edgeq_conv_params conv_params = {
@@ -195,7 +195,7 @@ int edgeq_invoke(void)
 
     /* layer 4: RESHAPE -> 1x64, alias of its input, no code 'digits_cnn_small_qat_1/flatten_1/Reshape' */
 
-    /* layer 5: FULLY_CONNECTED -> 1x32 'digits_cnn_small_qat_1/dense_1/MatMul;digits_cnn_small_qat_1/dense_1/Relu;digits_cnn_small_qat_1/dense_1/BiasAdd' */
+    /* layer 5: FULLY_CONNECTED -> 1x32 'digits_cnn_small_qat_1/dense_1/MatMul;digits_cnn_small_qat_1/... */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
         const edgeq_fc_params fc_params = {
@@ -218,7 +218,7 @@ int edgeq_invoke(void)
     }
     EDGEQ_LAYER_DONE(5);
 
-    /* layer 6: FULLY_CONNECTED -> 1x10 'digits_cnn_small_qat_1/dense_1_2/MatMul;digits_cnn_small_qat_1/dense_1_2/BiasAdd' */
+    /* layer 6: FULLY_CONNECTED -> 1x10 'digits_cnn_small_qat_1/dense_1_2/MatMul;digits_cnn_small_qat_... */
     {
         const edgeq_context ctx = {.buf = NULL, .size = 0};
         const edgeq_fc_params fc_params = {
