@@ -3,6 +3,7 @@
 #   ./run.sh demo [ARGS...]   set up, then run `edgeq demo` (on the emulated qemu-m4 board when no hardware is attached)
 #   ./run.sh test [ARGS...]   set up, then run the test suite (extra ARGS go to pytest)
 # Also: ./run.sh product [ARGS...]  the slow product suites: the wheel acceptance tests and the executable docs.
+#   ./run.sh farm [ARGS...]  the board-farm suite (labgrid coordinator + exporters + ser2net + two QEMU boards).
 # Also: ./run.sh setup (only the set-up), ./run.sh bench (every script in benchmarks/),
 #   ./run.sh fuzz [--minutes N] [--seed S]  the hostile-model fuzzer (tests/fuzz_models.py; default 5 minutes).
 #   ./run.sh pi [--arch arm64] [--arch armhf]  the Raspberry Pi userland check (Debian bookworm roots, qemu-user)
@@ -83,11 +84,14 @@ case "$cmd" in
     setup
     exec "$VENV/bin/edgeq" demo "$@"
     ;;
-  test|product)
-    # test: every test but the product suites; product: the wheel acceptance tests and the executable docs (slow)
+  test|product|farm)
+    # test: every test but the suites with their own command; product: the wheel acceptance tests and the executable
+    # docs; farm: the localhost board farm (tests/test_farm*.py)
     setup
-    sel="not product"
-    [ "$cmd" = product ] && sel="product"
+    case "$cmd" in
+      test) sel="not product and not farm" ;;
+      *) sel="$cmd" ;;
+    esac
     set +e
     "$PY" -m pytest -m "$sel" "$@"
     rc=$?
@@ -117,7 +121,7 @@ case "$cmd" in
     done
     ;;
   *)
-    sed -n '2,7p' "$0" >&2
+    sed -n '2,8p' "$0" >&2
     exit 2
     ;;
 esac

@@ -47,15 +47,16 @@ def host_firmware(shared_models, tmp_path_factory) -> Path:
     return HostPlatform(get_board("host")).build(out, {}, extra_cflags=HOST_SANITIZERS).firmware
 
 
-# --- the product suites: tests/acceptance and the executable docs run as their own command (./run.sh product) ---------
-_PRODUCT = ("acceptance", "test_docs.py")
+# --- suites with their own command: the product suites (./run.sh product: tests/acceptance, the executable docs) and
+# the board farm (./run.sh farm: labgrid coordinator, exporters, ser2net and QEMU boards on localhost). CI runs each.
+_SUITES = {"acceptance": "product", "test_docs.py": "product", "test_farm.py": "farm", "test_farm_matrix.py": "farm"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         rel = Path(str(item.fspath)).relative_to(REPO / "tests").parts
-        if rel and (rel[0] in _PRODUCT):
-            item.add_marker(pytest.mark.product)
+        if rel and rel[0] in _SUITES:
+            item.add_marker(getattr(pytest.mark, _SUITES[rel[0]]))
 
 
 # --- CMSIS-NN (../shared/third_party/cmsis-nn, pinned; or $EDGEQ_CMSIS_NN_DIR) ----------------------------------------
