@@ -207,7 +207,7 @@ def test_flash_real_board_without_arduino_cli_says_what_to_install(digits_mlp_tf
 
 
 def test_render_escapes_c_strings():
-    from edgeq.targets.render import c_char_literal, c_float, c_string_literal
+    from edgeq._templates import c_char_literal, c_float, c_string_literal
 
     assert c_string_literal('a"b\\c\r\n?') == '"a\\"b\\\\c\\r\\n\\?"'
     assert c_string_literal("é") == '"\\303\\251"'

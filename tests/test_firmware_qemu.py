@@ -289,7 +289,7 @@ def test_systick_calibration(board, tmp_path):
     from edgeq.targets.boards import get_board
     from edgeq.targets.emulators import start_emulator
     from edgeq.targets.platforms.cortexm import render_cortexm_platform
-    from edgeq.targets.render import templates_dir
+    from edgeq._templates import templates_dir
 
     b = get_board(board)
     render_cortexm_platform(tmp_path, b, {"model": "calibration"})

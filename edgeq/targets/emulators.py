@@ -235,7 +235,7 @@ def start_qemu(board, elf: Path, *, timeout: float = START_TIMEOUT_S, trace: tup
 
 # ---- simavr -------------------------------------------------------------------------------------------------------
 def bridge_source() -> Path:
-    from edgeq.targets.render import templates_dir
+    from edgeq._templates import templates_dir
 
     return templates_dir() / "tools" / "simavr_bridge.c"
 

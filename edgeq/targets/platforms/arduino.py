@@ -24,7 +24,7 @@ from edgeq.targets.platforms.base import ExportJob, Platform
 from edgeq.targets.platforms.cortexm import render_cortexm_platform
 from edgeq.targets.platforms.edgeq_c import app_main, plan_edgeq, write_edgeq_sources
 from edgeq.targets.project import record_build
-from edgeq.targets.render import render
+from edgeq._templates import render
 
 
 class ArduinoPlatform(Platform):

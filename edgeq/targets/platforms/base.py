@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgeq.targets.boards import Board, FitReport
-from edgeq.targets.render import render
+from edgeq._templates import render
 
 
 @dataclass

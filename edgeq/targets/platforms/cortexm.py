@@ -14,7 +14,7 @@ from edgeq.targets.boards import Board
 from edgeq.targets.build import APT_ARM, APT_MAKE, BuildResult, check_built_fit, elf_sizes, need_tool, run_tool
 from edgeq.targets.platforms.base import ExportJob, Platform, template_path
 from edgeq.targets.platforms.edgeq_c import app_main, plan_edgeq, write_edgeq_sources
-from edgeq.targets.render import render
+from edgeq._templates import render
 
 
 class CortexMPlatform(Platform):

@@ -9,7 +9,7 @@ from pathlib import Path
 from edgeq.targets.boards import cmsis_nn_available, pick_backend, require_fit
 from edgeq.targets.fit import APP_RAM, edgeq_fit
 from edgeq.targets.platforms.base import ExportJob, template_path, write_config, write_protocol_files
-from edgeq.targets.render import render
+from edgeq._templates import render
 
 
 def plan_edgeq(job: ExportJob) -> None:

@@ -16,7 +16,7 @@ from edgeq.errors import UnsupportedError
 from edgeq.targets.build import APT_CC, APT_MAKE, BuildResult, need_tool, run_tool
 from edgeq.targets.platforms.base import ExportJob, Platform, template_path
 from edgeq.targets.platforms.edgeq_c import plan_edgeq, write_edgeq_sources
-from edgeq.targets.render import render
+from edgeq._templates import render
 
 PROGRAM = "firmware_host"
 

@@ -13,7 +13,7 @@ from edgeq.targets.boards import Board, require_fit
 from edgeq.targets.fit import tflm_fit
 from edgeq.targets.platforms.arduino import ArduinoPlatform, render_sketch
 from edgeq.targets.platforms.base import ExportJob, write_config, write_protocol_files
-from edgeq.targets.render import render
+from edgeq._templates import render
 
 
 def takes_tflm(board: Board) -> bool:
