@@ -303,6 +303,10 @@ def test_batch_matmul_cmsis(check_cmsis_op, shapes, ta, tb, const):
     res = check_cmsis_op(spec, {"BATCH_MATMUL"})
     mapped = not ta and (tb or const is not None)
     assert _kernels(res, "BATCH_MATMUL") == {"arm_batch_matmul_s8" if mapped else "edgeq_batch_matmul_s8"}
+    if const:  # the constant RHS is in flash once: transposed for arm_batch_matmul_s8, no untransposed copy
+        data = (res.out_dir / "model_data.c").read_text()
+        assert data.count("_rhs_t[") == 1 and "_operand[" not in data, data[:2000]
+        assert res.const_bytes == 2 * 6 * 4
 
 
 @pytest.mark.tf

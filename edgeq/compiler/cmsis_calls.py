@@ -162,8 +162,14 @@ def _bmm_call(layer: Layer, arch: str) -> KernelCall:
 
 
 def _bmm_setup(layer: Layer) -> None:
+    """A constant RHS is read only in its transposed copy: the portable kernel's array of it is released."""
     if layer.input(1).is_constant:
-        _rhs_transposed(layer)
+        name = _rhs_transposed(layer)
+        idx = layer.op.inputs[1]
+        if idx in layer.params.get("const_operands", {}):
+            del layer.params["const_operands"][idx]
+            layer.ctx.release_tensor_const(idx, "int8_t")
+        layer.const_names = tuple(n for n in layer.const_names if n in layer.ctx.consts) + (name,)
 
 
 def _bmm_scratch(layer: Layer, arch: str) -> int:

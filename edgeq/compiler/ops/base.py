@@ -55,6 +55,7 @@ class LowerContext:
         self.consts: dict[str, ConstArray] = {}
         self.owner = "model"  # c name of the layer being prepared (edgeq.compiler.names.layer_c_name)
         self._tensor_consts: dict[tuple[int, str], str] = {}
+        self._tensor_const_users: dict[tuple[int, str], int] = {}
 
     def add_const(self, what: str, ctype: str, values, comment: str = "", flash: bool = True,
                   owner: str | None = None) -> str:
@@ -76,7 +77,17 @@ class LowerContext:
             t = self.graph.tensors[index]
             self._tensor_consts[key] = self.add_const(
                 what, ctype, t.array(), comment=f"{what} {list(t.shape)} '{t.name}'", flash=flash)
+        self._tensor_const_users[key] = self._tensor_const_users.get(key, 0) + 1
         return self._tensor_consts[key]
+
+    def release_tensor_const(self, index: int, ctype: str) -> None:
+        """One user of :meth:`tensor_const`'s array no longer reads it (a backend kernel that reads its own copy of
+        the tensor); the array is dropped from model_data.c when no user is left."""
+        key = (index, ctype)
+        self._tensor_const_users[key] -= 1
+        if self._tensor_const_users[key] == 0:
+            del self.consts[self._tensor_consts.pop(key)]
+            del self._tensor_const_users[key]
 
 
 class Renderer:
