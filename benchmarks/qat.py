@@ -66,10 +66,6 @@ def bit_exact(tflite: bytes, x: np.ndarray) -> str:
         from tflite_micro.python.tflite_micro import runtime
     except Exception:  # noqa: BLE001
         return "n/a (no tflite-micro)"
-    try:
-        import edgeq.compiler  # noqa: F401
-    except ModuleNotFoundError:
-        return "n/a (compiler not available)"
     from edgeq.tflite import parse_model
 
     graph = parse_model(tflite)

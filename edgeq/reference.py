@@ -12,6 +12,7 @@ LiteRT is deliberately not an engine here: it is not bit-exact with TFLM. ``EDGE
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import sys
@@ -167,7 +168,7 @@ class PortableHostReference(Reference):
 
 def tflm_available() -> bool:
     try:
-        import tflite_micro.python.tflite_micro.runtime  # noqa: F401
+        importlib.import_module("tflite_micro.python.tflite_micro.runtime")
     except Exception:
         return False
     return True

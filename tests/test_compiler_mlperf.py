@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from compiler_util import SANITIZE, assert_bit_exact, compile_and_build, random_inputs, tflm_runtime
+from compiler_util import assert_bit_exact, compile_and_build, random_inputs, tflm_runtime
 
 MODELS = {
     # name: op-order bound on activation RAM (docs: max live bytes at any op, no in-place)

@@ -266,7 +266,6 @@ def test_flash_place_errors_are_one_line(matrix_run, farm, models, tmp_path):
 def test_matrix_terminated_releases_places_and_keeps_finished_pairs(matrix_run, farm, models, tmp_path):
     """SIGTERM mid-run (a cancelled CI job): the running pairs are stopped, both places released, the finished pairs
     kept in the state file, the report written; nothing of the run is left running."""
-    import os
     import signal
 
     cwd = tmp_path / "work"

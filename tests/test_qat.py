@@ -491,10 +491,6 @@ def test_tflm_bit_exact_with_compiled_c(trained, digits, tmp_path):
     assert ref.dtype == np.int8
     # TFLM agrees with the host LiteRT run on the predicted classes
     assert np.mean(ref.argmax(1) == run_float(res.tflite, digits.x_test).argmax(1)) >= 0.99
-    try:
-        import edgeq.compiler  # noqa: F401
-    except ModuleNotFoundError:
-        pytest.skip("compiler not available")
     model = tmp_path / "qat.tflite"
     model.write_bytes(res.tflite)
     proc = run_cli("compile", model, "--target", "host", "--build", "-o", tmp_path / "c")

@@ -11,6 +11,7 @@ Nothing here imports TensorFlow at module level.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import sys
@@ -83,8 +84,8 @@ def import_tf() -> Any:
         with quiet():
             import tensorflow as tf  # noqa: PLC0415
             # importing the converter pieces now keeps their import-time chatter inside quiet()
-            import tensorflow.lite.python.convert  # noqa: F401, PLC0415
-            import keras  # noqa: F401, PLC0415
+            importlib.import_module("tensorflow.lite.python.convert")
+            importlib.import_module("keras")
     except ModuleNotFoundError as exc:
         raise ToolchainError(f"TensorFlow is needed for this ({exc.name} is not installed)",
                              hint=CONVERT_INSTALL) from None

@@ -197,7 +197,7 @@ class EvalReport:
             text += "\n\nPer-class accuracy (correct / samples of the class):\n\n"
             text += markdown_table(["class", "samples", "reference", "candidate"], prows)
             m = self.candidate.confusion
-            text += f"\n\nConfusion matrix of the candidate (rows: true class, columns: predicted class):\n\n"
+            text += "\n\nConfusion matrix of the candidate (rows: true class, columns: predicted class):\n\n"
             text += markdown_table(["true \\ predicted", *[str(c) for c in range(m.shape[1])]],
                                    [[c, *[int(v) for v in m[c]]] for c in range(m.shape[0])])
         if self.layers:

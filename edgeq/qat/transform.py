@@ -41,8 +41,6 @@ _CONV1D = (keras.layers.Conv1D, keras.layers.DepthwiseConv1D, keras.layers.Separ
 _WEIGHT = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense, keras.layers.SeparableConv2D) \
     + _CONV1D
 
-from edgeq.qat import SUPPORTED_TABLE, supported_table_markdown  # noqa: E402,F401 - re-exported
-
 
 @dataclass
 class _Node:
