@@ -60,7 +60,6 @@ EXTRA = {
 }
 RESULTS = REPO / "benchmarks" / "results"
 COST_JSON = REPO / "edgeq" / "targets" / "cost_model.json"
-INSTR_PER_TICK = 40
 
 PROF_H = """#ifndef EDGEQ_PROF_H
 #define EDGEQ_PROF_H
@@ -126,7 +125,7 @@ static void fill_inputs(void)
 int main(void)
 {
     uint32_t start, end, i;
-    int status;
+    int status, k;
     edgeq_plat_init();
     edgeq_reset();
     fill_inputs();
@@ -143,7 +142,25 @@ int main(void)
     for (i = 0; i < n_marks; i++) {
         put_str("L "); put_u32(mark_index[i]); put_str(" "); put_u32(mark_ticks[i]); put_str("\n");
     }
-    put_str("E "); put_u32(end); put_str("\nEND\n");
+    put_str("E "); put_u32(end); put_str("\n");
+    for (k = 0; k < EDGEQ_NUM_OUTPUTS; k++) { /* the outputs of the timed inference, as hex, for the exactness check */
+        static const uint32_t out_bytes[] = {
+#define OB(i) EDGEQ_OUTPUT##i##_BYTES
+            OB(0)
+#if EDGEQ_NUM_OUTPUTS > 1
+            , OB(1)
+#endif
+#if EDGEQ_NUM_OUTPUTS > 2
+            , OB(2)
+#endif
+        };
+        const uint8_t *o = (const uint8_t *)edgeq_output(k);
+        put_str("O ");
+        for (i = 0; i < out_bytes[k]; i++) { edgeq_plat_putc("0123456789abcdef"[o[i] >> 4]);
+                                            edgeq_plat_putc("0123456789abcdef"[o[i] & 15]); }
+        put_str("\n");
+    }
+    put_str("END\n");
     edgeq_plat_flush();
     for (;;) {
     }
@@ -151,20 +168,38 @@ int main(void)
 """
 
 
-def measure(model: Path, backend: str, cmsis_nn_dir: str | None, work: Path) -> dict:
-    """Per-layer and total instructions of one inference of ``model`` on qemu-m4 (see the module docstring), and
-    the profiling firmware's ELF (``elf``)."""
+def profile_input(model: Path) -> bytes:
+    """The input bytes PROF_MAIN's fill_inputs() writes (the same generator, all inputs one after the other)."""
+    from edgeq.reference import model_io
+
+    x, out = 12345, bytearray()
+    for spec in model_io(model)[0]:
+        for _ in range(spec.nbytes):
+            x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+            out.append((x >> 16) & 0xFF)
+    return bytes(out)
+
+
+def measure(model: Path, backend: str, cmsis_nn_dir: str | None, work: Path, board: str = "qemu-m4",
+            optimize: str = "speed") -> dict:
+    """Per-layer and total instructions of one inference of ``model`` on an emulated ``board`` (a QEMU board of
+    edgeq/targets/boards.json; see the module docstring), the profiling firmware's ELF (``elf``) and the output
+    bytes of the timed inference (``output``, all outputs one after the other)."""
+    from edgeq.targets.boards import get_board
     from edgeq.targets.export import export
 
-    out = work / f"{model.stem}-{backend}"
-    export(model, "qemu-m4", out, runtime="edgeq", backend=backend, cmsis_nn_dir=cmsis_nn_dir, force=True)
+    b = get_board(board)
+    per_tick = float(b.timer["per_tick"])
+    out = work / f"{model.stem}-{backend}-{board}-{optimize}"
+    export(model, board, out, runtime="edgeq", backend=backend, cmsis_nn_dir=cmsis_nn_dir, force=True,
+           optimize=optimize)
     (out / "prof.h").write_text(PROF_H)
     (out / "main.c").write_text(PROF_MAIN)
     proc = subprocess.run(["make", "-s", "-j2", f"EXTRA_CFLAGS=-include {out / 'prof.h'}"], cwd=out,
                           capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"build of {model.name} ({backend}) failed:\n{proc.stderr[-3000:]}")
-    qemu = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none",
+    qemu = subprocess.Popen(["qemu-system-arm", "-M", b.qemu["machine"], "-display", "none", "-monitor", "none",
                              "-no-reboot", "-icount", "shift=0", "-kernel", str(out / "build" / "firmware.elf"),
                              "-serial", "stdio"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines = []
@@ -178,16 +213,19 @@ def measure(model: Path, backend: str, cmsis_nn_dir: str | None, work: Path) -> 
         qemu.kill()
         qemu.wait()
     if not lines or lines[-1] != "END" or lines[0] != "S 0":
-        raise RuntimeError(f"profiling {model.name} ({backend}) printed {lines[:3]}...")
+        raise RuntimeError(f"profiling {model.name} ({backend}, {board}) printed {lines[:3]}...")
     start = int(lines[1].split()[1])
-    end = int(lines[-2].split()[1])
+    end = next(int(ln.split()[1]) for ln in lines if ln.startswith("E "))
     layers: dict[int, int] = {}
     prev = start
-    for ln in lines[2:-2]:
-        _, idx, t = ln.split()
-        layers[int(idx)] = (int(t) - prev) * INSTR_PER_TICK
-        prev = int(t)
-    return {"total": (end - start) * INSTR_PER_TICK, "layers": layers, "elf": out / "build" / "firmware.elf"}
+    for ln in lines:
+        if ln.startswith("L "):
+            _, idx, t = ln.split()
+            layers[int(idx)] = round((int(t) - prev) * per_tick)
+            prev = int(t)
+    output = b"".join(bytes.fromhex(ln.split()[1]) for ln in lines if ln.startswith("O "))
+    return {"total": round((end - start) * per_tick), "layers": layers, "elf": out / "build" / "firmware.elf",
+            "output": output}
 
 
 def layer_rows(model: Path, backend: str, cmsis_nn_dir: str | None) -> list[dict]:

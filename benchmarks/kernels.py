@@ -1,18 +1,24 @@
-"""Per-layer instructions of edgeq's kernels on qemu-m4: portable vs cmsis-nn backend, with TFLM's totals beside.
+"""Per-layer instructions of edgeq's kernels on the emulated Cortex-M cores: portable (optimize speed and size) vs
+the cmsis-nn backend, with TFLM's totals beside where they were measured.
 
-Every model is exported for qemu-m4 and run once (after a warm-up) with the profiling main of benchmarks/analyze.py
-(`EDGEQ_LAYER_DONE` reads SysTick after every layer). QEMU runs with `-icount shift=0`, so the figures are
-**instructions (QEMU -icount)**, +-40 per layer -- not cycles or time on a real chip. The TFLM column is TFLM +
-CMSIS-NN on the same emulated board (../shared/reference/tflm-anchors.md; totals only, no per-layer figures).
+Every model is exported for each QEMU board (qemu-m4 = mps2-an386 Cortex-M4F, qemu-m0plus = mps2-an385 running
+ARMv6-M code, qemu-m7 = mps2-an500, qemu-m55 = mps3-an547 with Helium) and run once after a warm-up with the profiling
+main of benchmarks/analyze.py (`EDGEQ_LAYER_DONE` reads SysTick after every layer). QEMU runs with `-icount shift=0`,
+so the figures are **instructions (QEMU -icount)**, +-1 SysTick tick (40 instructions; 31.25 on the M55 board) per
+layer -- not cycles or time on a real chip (an M0+ needs more cycles per instruction than an M7, and one Helium
+instruction does up to 16 lanes of work). The outputs of the timed inference are compared byte for byte with the TFLM
+interpreter on the same input: a firmware that is not bit-exact makes the script fail. The TFLM column is TFLM +
+CMSIS-NN on qemu-m4 (../shared/reference/tflm-anchors.md; totals only). On qemu-m55 the cmsis-nn firmware is checked
+to contain Helium (MVE) instructions, i.e. that CMSIS-NN's MVE paths are what runs.
 
 Printed (and written to benchmarks/results/kernels.md, raw numbers to kernels.json):
-- per model: total instructions per backend, ratio to cmsis-nn and to TFLM + CMSIS-NN, flash of the profiling
-  firmware (text + data: model, kernels, startup; no bench protocol);
-- per model and layer kind (conv 1x1, conv kxk, depthwise 3x3, FC, pool, add, ...): where the instructions go;
-- with --layers, every layer.
+- per board and model: total instructions per variant, the ratios, flash of the profiling firmware (text + data:
+  model, kernels, startup; no bench protocol), for portable with --optimize speed and --optimize size;
+- per board, model and layer kind (conv 1x1, conv kxk, depthwise 3x3, FC, pool, add, ...): where the instructions go;
+- with --layers, every layer (always in the markdown file).
 
-    python benchmarks/kernels.py                        # KWS, IC, VWW, person_detect; portable and cmsis-nn
-    python benchmarks/kernels.py --models KWS --backends portable --layers    # one short run (seconds)
+    python benchmarks/kernels.py                        # 4 boards x KWS, IC, VWW, person_detect (about 10 min)
+    python benchmarks/kernels.py --boards qemu-m0plus --models KWS --layers   # one short run (seconds)
 
 cmsis-nn needs a CMSIS-NN checkout: EDGEQ_CMSIS_NN_DIR or ../shared/third_party/cmsis-nn. Run one at a time and under
 nice on a shared machine: building the weight arrays and the emulation are CPU-heavy.
@@ -35,11 +41,14 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from analyze import CHECK as MODELS  # noqa: E402  (KWS, IC, VWW, person_detect)
-from analyze import measure  # noqa: E402
+from analyze import measure, profile_input  # noqa: E402
 
 from edgeq._fmt import markdown_table  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
+BOARDS = ("qemu-m4", "qemu-m0plus", "qemu-m7", "qemu-m55")
+#: the measured variants: (backend, optimize)
+VARIANTS = {"portable": ("portable", "speed"), "portable-size": ("portable", "size"), "cmsis-nn": ("cmsis-nn", "speed")}
 #: TFLM + CMSIS-NN instructions per inference on qemu-m4 (../shared/reference/tflm-anchors.md, 2026-11-28)
 TFLM_CMSIS = {"KWS": 7_698_356, "IC": 29_865_232, "VWW": 24_118_408}
 #: the goal of issue 15: portable <= 0.70 x TFLM + CMSIS-NN
@@ -71,10 +80,10 @@ def describe(layer, graph) -> str:
     return s
 
 
-def layers_of(model: Path, backend: str, cmsis: str | None) -> list[dict]:
+def layers_of(model: Path, backend: str, cmsis: str | None, target: str, optimize: str) -> list[dict]:
     from edgeq.compiler import plan_model
 
-    planned = plan_model(model, target="cortex-m4", backend=backend, cmsis_nn_dir=cmsis)
+    planned = plan_model(model, target=target, backend=backend, cmsis_nn_dir=cmsis, optimize=optimize)
     return [{"index": layer.index, "kind": layer_kind(layer), "what": describe(layer, planned.graph)}
             for layer in planned.lowered.layers
             if not layer.is_alias and layer.params.get("folded_into") is None]
@@ -87,6 +96,16 @@ def flash_bytes(elf: Path) -> int:
     return text + data
 
 
+def mve_instructions(elf: Path) -> int:
+    """How many Helium (MVE) vector instructions the ELF's code holds (loads/stores/multiply-accumulates on Q
+    registers: v* mnemonics with an element-size suffix, and the low-overhead loop dlstp/letp)."""
+    import re
+
+    out = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
+    pat = re.compile(r"\t(vldr[bhw]\.|vstr[bhw]\.|vmla[dv]?a?v?a?\.|vmladava|vmlava|vdup\.|vqrdmulh\.|vrshl\.|vadd\.i|dlstp|letp)")
+    return sum(1 for line in out.splitlines() if pat.search(line))
+
+
 def ratio(a: int | None, b: int | None) -> str:
     return f"{a / b:.2f}x" if a and b else "-"
 
@@ -94,106 +113,150 @@ def ratio(a: int | None, b: int | None) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
-    ap.add_argument("--backends", default=None,
-                    help="comma-separated: portable, cmsis-nn (default: both, cmsis-nn when a checkout is found)")
-    ap.add_argument("--board", default="qemu-m4", choices=["qemu-m4"],
-                    help="emulated board (only qemu-m4 is measured per layer today)")
+    ap.add_argument("--boards", default=",".join(BOARDS), help=f"comma-separated subset of {', '.join(BOARDS)}")
+    ap.add_argument("--variants", default=None,
+                    help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all; cmsis-nn when a checkout "
+                         "is found)")
     ap.add_argument("--layers", action="store_true", help="also print every layer")
     ap.add_argument("--out", default=str(RESULTS / "kernels.md"), help="markdown report ('' to write none)")
     args = ap.parse_args()
+    from edgeq.reference import load_reference
+    from edgeq.targets.boards import get_board
+
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    boards = [b.strip() for b in args.boards.split(",") if b.strip()]
     cmsis = os.environ.get("EDGEQ_CMSIS_NN_DIR") or str(REPO.parent / "shared" / "third_party" / "cmsis-nn")
-    if args.backends is None:
-        args.backends = "portable,cmsis-nn" if Path(cmsis).is_dir() else "portable"
+    if args.variants is None:
+        args.variants = ",".join(v for v in VARIANTS if v != "cmsis-nn" or Path(cmsis).is_dir())
         if not Path(cmsis).is_dir():
             print(f"kernels.py: no CMSIS-NN checkout at {cmsis} (EDGEQ_CMSIS_NN_DIR): portable only", file=sys.stderr)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for m in models:
         if m not in MODELS:
             ap.error(f"unknown model {m!r}: use {', '.join(MODELS)}")
-    for b in backends:
-        if b not in ("portable", "cmsis-nn"):
-            ap.error(f"unknown backend {b!r}: use portable, cmsis-nn")
-    if "cmsis-nn" in backends and not Path(cmsis).is_dir():
-        print(f"kernels.py: no CMSIS-NN checkout at {cmsis}; set EDGEQ_CMSIS_NN_DIR or use --backends portable",
+    for b in boards:
+        if b not in BOARDS:
+            ap.error(f"unknown board {b!r}: use {', '.join(BOARDS)}")
+    for v in variants:
+        if v not in VARIANTS:
+            ap.error(f"unknown variant {v!r}: use {', '.join(VARIANTS)}")
+    if "cmsis-nn" in variants and not Path(cmsis).is_dir():
+        print(f"kernels.py: no CMSIS-NN checkout at {cmsis}; set EDGEQ_CMSIS_NN_DIR or leave out cmsis-nn",
               file=sys.stderr)
         return 2
 
     t0 = time.time()
     data: dict[str, dict] = {}
+    inexact: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgeq-kernels-") as tmp:
         for name in models:
-            for be in backends:
-                rows = layers_of(MODELS[name], be, cmsis)
-                m = measure(MODELS[name], be, cmsis, Path(tmp))
-                for r in rows:
-                    r["instructions"] = m["layers"].get(r["index"], 0)
-                data[f"{name}/{be}"] = {"total": m["total"], "flash": flash_bytes(m["elf"]), "layers": rows}
-                print(f"{name} {be}: {m['total']:,} instructions (QEMU -icount)", file=sys.stderr)
+            expected = load_reference(MODELS[name], "tflm").run(profile_input(MODELS[name]))
+            for board in boards:
+                target = get_board(board).core.target
+                for v in variants:
+                    be, opt = VARIANTS[v]
+                    rows = layers_of(MODELS[name], be, cmsis, target, opt)
+                    m = measure(MODELS[name], be, cmsis, Path(tmp), board=board, optimize=opt)
+                    for r in rows:
+                        r["instructions"] = m["layers"].get(r["index"], 0)
+                    exact = m["output"] == expected
+                    d = {"total": m["total"], "flash": flash_bytes(m["elf"]), "exact": exact, "layers": rows}
+                    if board == "qemu-m55" and be == "cmsis-nn":
+                        d["mve_instructions"] = mve_instructions(m["elf"])
+                        if d["mve_instructions"] == 0:
+                            inexact.append(f"{board} {name} {v}: no Helium instruction in the cmsis-nn firmware")
+                    data[f"{board}/{name}/{v}"] = d
+                    if not exact:
+                        inexact.append(f"{board} {name} {v}: output {m['output'].hex()} != TFLM {expected.hex()}")
+                    print(f"{board} {name} {v}: {m['total']:,} instructions (QEMU -icount), flash {d['flash']:,} B, "
+                          f"{'bit-exact with TFLM' if exact else 'NOT bit-exact with TFLM'}", file=sys.stderr)
 
-    md = ["# edgeq kernels on qemu-m4: instructions per inference (QEMU -icount)", "",
-          f"`python benchmarks/kernels.py --models {','.join(models)} --backends {','.join(backends)}` "
-          f"({time.time() - t0:.0f} s). Instructions counted by QEMU mps2-an386 with `-icount shift=0` (SysTick x 40, "
-          f"+-40 per layer), one inference after a warm-up: instruction counts, not time on a chip. "
-          "TFLM + CMSIS-NN: ../shared/reference/tflm-anchors.md (same board and counting). Flash: text + data of the "
-          "profiling firmware (model, kernels, startup; no bench protocol).", ""]
-    head = ["model"] + [f"{b} instructions" for b in backends] + [f"{b} flash B" for b in backends]
-    head += ["TFLM+CMSIS-NN"]
-    if "portable" in backends and "cmsis-nn" in backends:
+    cmd = "python benchmarks/kernels.py" + (f" --models {','.join(models)}" if models != list(MODELS) else "") + (
+        f" --boards {','.join(boards)}" if boards != list(BOARDS) else "") + (
+        f" --variants {','.join(variants)}" if variants != list(VARIANTS) else "")
+    md = ["# edgeq kernels on the emulated Cortex-M cores: instructions per inference (QEMU -icount)", "",
+          f"`{cmd}` ({time.time() - t0:.0f} s). Instructions counted by QEMU with `-icount shift=0` (SysTick ticks x "
+          "40, x 31.25 on qemu-m55; +-1 tick per layer), one inference after a warm-up: **QEMU -icount instruction "
+          "counts, not time on a chip** (cycles per instruction differ by core; one Helium instruction works on up "
+          "to 16 lanes). Boards: qemu-m4 = mps2-an386 (Cortex-M4F, DSP), qemu-m0plus = mps2-an385 running "
+          "`-mcpu=cortex-m0plus` (ARMv6-M, no DSP) code, qemu-m7 = mps2-an500 (DSP), qemu-m55 = mps3-an547 "
+          "(`-mcpu=cortex-m55`: DSP + Helium; CMSIS-NN takes its MVE paths). Variants: portable = edgeq's own "
+          "kernels (`--optimize speed`, the default), portable-size = the same with `--optimize size` (general "
+          "kernels only), cmsis-nn = edgeq's cmsis-nn backend (../shared/third_party/cmsis-nn). Every firmware's "
+          "output was compared with the TFLM interpreter on the same input (column exact). TFLM + CMSIS-NN: "
+          "../shared/reference/tflm-anchors.md (qemu-m4 only). Flash: text + data of the profiling firmware (model, "
+          "kernels, startup; no bench protocol).", ""]
+    have = lambda v: v in variants  # noqa: E731
+    head = ["board", "model"] + [f"{v} instr" for v in variants] + [f"{v} flash B" for v in variants]
+    head += ["exact"]
+    if have("portable") and have("cmsis-nn"):
         head.append("portable / cmsis-nn")
-    if "portable" in backends:
-        head.append(f"portable / TFLM+CMSIS-NN (goal <= {TARGET_RATIO:.2f})")
+    if have("portable") and have("portable-size"):
+        head += ["size / speed instr", "size / speed flash"]
+    head += ["TFLM+CMSIS-NN", f"portable / TFLM+CMSIS-NN (goal <= {TARGET_RATIO:.2f})"]
     rows = []
-    for name in models:
-        d = {b: data[f"{name}/{b}"] for b in backends}
-        row = [name] + [f"{d[b]['total']:,}" for b in backends] + [f"{d[b]['flash']:,}" for b in backends]
-        tflm = TFLM_CMSIS.get(name)
-        row.append(f"{tflm:,}" if tflm else "-")
-        if "portable" in backends and "cmsis-nn" in backends:
-            row.append(ratio(d["portable"]["total"], d["cmsis-nn"]["total"]))
-        if "portable" in backends:
-            row.append(ratio(d["portable"]["total"], tflm))
-        rows.append(row)
+    for board in boards:
+        for name in models:
+            d = {v: data[f"{board}/{name}/{v}"] for v in variants}
+            row = [board, name] + [f"{d[v]['total']:,}" for v in variants] + [f"{d[v]['flash']:,}" for v in variants]
+            row.append("yes" if all(x["exact"] for x in d.values()) else "NO")
+            if have("portable") and have("cmsis-nn"):
+                row.append(ratio(d["portable"]["total"], d["cmsis-nn"]["total"]))
+            if have("portable") and have("portable-size"):
+                row += [ratio(d["portable-size"]["total"], d["portable"]["total"]),
+                        ratio(d["portable-size"]["flash"], d["portable"]["flash"])]
+            tflm = TFLM_CMSIS.get(name) if board == "qemu-m4" else None
+            row += [f"{tflm:,}" if tflm else "-",
+                    ratio(d["portable"]["total"], tflm) if have("portable") and tflm else "-"]
+            rows.append(row)
     md += ["## Totals", "", markdown_table(head, rows), ""]
+    mve = [(k.split("/")[0], k.split("/")[1], v["mve_instructions"]) for k, v in data.items()
+           if "mve_instructions" in v]
+    if mve:
+        md += ["Helium instructions in the qemu-m55 cmsis-nn firmware (objdump: vldrb/vstrb/vmladava/... , "
+               "dlstp/letp): " + ", ".join(f"{m} {n:,}" for _, m, n in mve) + ".", ""]
 
     md += ["## By layer kind", ""]
     krows = []
-    for name in models:
-        kinds: dict[str, dict[str, int]] = {}
-        for b in backends:
-            for r in data[f"{name}/{b}"]["layers"]:
-                kinds.setdefault(r["kind"], {}).setdefault(b, 0)
-                kinds[r["kind"]][b] += r["instructions"]
-        for b in backends:
-            rest = data[f"{name}/{b}"]["total"] - sum(r["instructions"] for r in data[f"{name}/{b}"]["layers"])
-            kinds.setdefault("(invoke overhead)", {})[b] = rest
-        for kind, per in sorted(kinds.items(), key=lambda kv: -max(kv[1].values())):
-            row = [name, kind] + [f"{per.get(b, 0):,}" for b in backends]
-            if len(backends) == 2:
-                row.append(ratio(per.get("portable"), per.get("cmsis-nn")))
-            krows.append(row)
-    khead = ["model", "layer kind"] + [f"{b}" for b in backends] + (["portable / cmsis-nn"] if len(backends) == 2
-                                                                    else [])
-    md += [markdown_table(khead, krows), ""]
+    for board in boards:
+        for name in models:
+            kinds: dict[str, dict[str, int]] = {}
+            for v in variants:
+                d = data[f"{board}/{name}/{v}"]
+                for r in d["layers"]:
+                    kinds.setdefault(r["kind"], {}).setdefault(v, 0)
+                    kinds[r["kind"]][v] += r["instructions"]
+                kinds.setdefault("(invoke overhead)", {})[v] = d["total"] - sum(r["instructions"] for r in d["layers"])
+            for kind, per in sorted(kinds.items(), key=lambda kv: -max(kv[1].values())):
+                row = [board, name, kind] + [f"{per.get(v, 0):,}" for v in variants]
+                if have("portable") and have("cmsis-nn"):
+                    row.append(ratio(per.get("portable"), per.get("cmsis-nn")))
+                krows.append(row)
+    extra = ["portable / cmsis-nn"] if have("portable") and have("cmsis-nn") else []
+    md += [markdown_table(["board", "model", "layer kind"] + variants + extra, krows), ""]
 
     layer_md = ["## Every layer", ""]
     lrows = []
-    for name in models:
-        first = data[f"{name}/{backends[0]}"]["layers"]
-        by_b = {b: {r["index"]: r["instructions"] for r in data[f"{name}/{b}"]["layers"]} for b in backends}
-        for r in first:
-            row = [name, str(r["index"]), r["kind"], r["what"]] + [f"{by_b[b].get(r['index'], 0):,}" for b in backends]
-            if len(backends) == 2:
-                row.append(ratio(by_b["portable"].get(r["index"]), by_b["cmsis-nn"].get(r["index"])))
-            lrows.append(row)
-    layer_md += [markdown_table(["model", "layer", "kind", "shape"] + backends +
-                                (["portable / cmsis-nn"] if len(backends) == 2 else []), lrows), ""]
+    for board in boards:
+        for name in models:
+            first = data[f"{board}/{name}/{variants[0]}"]["layers"]
+            by_v = {v: {r["index"]: r["instructions"] for r in data[f"{board}/{name}/{v}"]["layers"]}
+                    for v in variants}
+            for r in first:
+                row = [board, name, str(r["index"]), r["kind"], r["what"]]
+                row += [f"{by_v[v].get(r['index'], 0):,}" for v in variants]
+                if extra:
+                    row.append(ratio(by_v["portable"].get(r["index"]), by_v["cmsis-nn"].get(r["index"])))
+                lrows.append(row)
+    layer_md += [markdown_table(["board", "model", "layer", "kind", "shape"] + variants + extra, lrows), ""]
     print("\n".join(md + (layer_md if args.layers else [])))
+    for line in inexact:
+        print(f"kernels.py: {line}", file=sys.stderr)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text("\n".join(md + layer_md) + "\n")
         Path(args.out).with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
-    return 0
+    return 1 if inexact else 0
 
 
 if __name__ == "__main__":

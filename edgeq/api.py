@@ -71,9 +71,10 @@ def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, p
 
 
 def compile(model: Any, output: PathLike, *, target: str = "host", backend: str = "portable",  # noqa: A001
-            build: bool = False, force: bool = False, cmsis_nn: PathLike | None = None):
+            build: bool = False, force: bool = False, cmsis_nn: PathLike | None = None, optimize: str = "speed"):
     """Compile an int8 .tflite into standalone C in the folder ``output`` (``target``: host, cortex-m0plus/m4/m7/
-    m55, avr, generic; ``backend``: portable or cmsis-nn). ``build`` (host target) also makes ``output/model_host``.
+    m55, avr, generic; ``backend``: portable or cmsis-nn; ``optimize``: speed, or size for the portable backend's
+    general kernels only: less flash, same outputs). ``build`` (host target) also makes ``output/model_host``.
     Returns :class:`edgeq.compiler.CompileResult` (``.ram_bytes``, ``.arena_bytes``, ``.const_bytes``, ``.binary``)."""
     from edgeq.compiler import build_host, compile_model
     from edgeq.errors import EdgeqError
@@ -81,7 +82,8 @@ def compile(model: Any, output: PathLike, *, target: str = "host", backend: str 
     if build and target != "host":
         raise EdgeqError("build works only for the host target", where="--build",
                          hint="cross-compile the generated C with your firmware build")
-    res = compile_model(model, target=target, backend=backend, out_dir=output, force=force, cmsis_nn_dir=cmsis_nn)
+    res = compile_model(model, target=target, backend=backend, out_dir=output, force=force, cmsis_nn_dir=cmsis_nn,
+                        optimize=optimize)
     if build:
         res.binary = build_host(res.out_dir)
     return res
@@ -101,15 +103,16 @@ def analyze(model: PathLike, board: str = "qemu-m4", *, backend: str | None = No
 def export(model: PathLike, board: str, output: PathLike, *, build: bool = False, runtime: str = "auto",
            backend: str | None = None, cmsis_nn: PathLike | None = None, force: bool = False,
            name: str | None = None, db_format: str = "auto", baud: int | None = None, energy: bool = False,
-           app: str = "bench", labels: PathLike | None = None, top_k: int = 3):
+           app: str = "bench", labels: PathLike | None = None, top_k: int = 3, optimize: str = "speed"):
     """Write (and with ``build`` build) the firmware project for ``model`` on ``board`` into the folder ``output``.
     ``app``: ``bench`` (the benchmark protocol), ``classify`` (prints the ``top_k`` of ``labels``) or ``regress``.
+    ``optimize``: ``speed`` (default) or ``size`` (edgeq's C: the general portable kernels only, less flash).
     Returns :class:`edgeq.targets.export.ExportResult` (``.fit``, ``.build.firmware``, ``.build.flash_bytes``...)."""
     from edgeq.targets.export import export as _export
 
     return _export(model, board, output, runtime=runtime, backend=backend, cmsis_nn_dir=cmsis_nn, build=build,
                    force=force, name=name, db_format=db_format, baud=baud, energy=energy, app=app, labels=labels,
-                   top_k=top_k)
+                   top_k=top_k, optimize=optimize)
 
 
 def run(model: Any, x: Any, *, threads: int | None = None, xnnpack: bool = True, runtime: str = "auto"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeq.compiler import BACKENDS, TARGETS
+from edgeq.compiler import BACKENDS, OPTIMIZE, TARGETS
 
 HELP = "compile an int8 .tflite into standalone C (no interpreter), bit-exact with TFLM"
 DESCRIPTION = (
@@ -19,6 +19,9 @@ def add_arguments(p) -> None:
     p.add_argument("--target", default="host", choices=TARGETS, help="what the C is for (default: host)")
     p.add_argument("--backend", default="portable", choices=BACKENDS,
                    help="portable: edgeq's C99 kernels (any CPU); cmsis-nn: Arm's CMSIS-NN (needs --cmsis-nn)")
+    p.add_argument("--optimize", default="speed", choices=OPTIMIZE,
+                   help="speed (default): the portable backend's shape-specialised kernels where they apply; size: "
+                        "its general kernels only (less flash, slower, the same outputs)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (written atomically)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--cmsis-nn", dest="cmsis_nn", metavar="DIR",
@@ -36,7 +39,7 @@ def run(args) -> int:
         raise EdgeqError("--build works only with --target host", where="--build",
                          hint="cross-compile the generated C with your firmware build")
     res = compile_model(args.model, args.output, target=args.target, backend=args.backend, build=args.build,
-                        force=args.force, cmsis_nn=args.cmsis_nn)
+                        force=args.force, cmsis_nn=args.cmsis_nn, optimize=args.optimize)
     binary = res.binary
     d = res.to_dict()
     if binary is not None:

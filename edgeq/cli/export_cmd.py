@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeq.compiler import BACKENDS
+from edgeq.compiler import BACKENDS, OPTIMIZE
 
 HELP = "write firmware for a board: Arduino sketch, bare-metal Cortex-M project or TFLM sketch (--build builds it)"
 DESCRIPTION = (
@@ -28,6 +28,9 @@ def add_arguments(p) -> None:
                    help="kernels for --runtime edgeq (default: the board's preferred one that is available)")
     p.add_argument("--cmsis-nn", dest="cmsis_nn", metavar="DIR",
                    help="CMSIS-NN checkout for --backend cmsis-nn (default: $EDGEQ_CMSIS_NN_DIR)")
+    p.add_argument("--optimize", default="speed", choices=OPTIMIZE,
+                   help="--runtime edgeq: speed (default) uses the portable backend's shape-specialised kernels where "
+                        "they apply; size only its general kernels (less flash, slower, the same outputs)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (written atomically)")
     p.add_argument("--name", help="sketch name (default: the model file's name)")
     p.add_argument("--db-format", dest="db_format", default="auto", choices=("auto", "raw", "mlperf"),
@@ -62,7 +65,7 @@ def run(args) -> int:
     res = export(args.model, args.board, args.output, runtime=args.runtime, backend=args.backend,
                  cmsis_nn=args.cmsis_nn, build=args.build, force=args.force, name=args.name,
                  db_format=args.db_format, baud=args.baud, energy=args.energy, app=args.app, labels=args.labels,
-                 top_k=args.top_k)
+                 top_k=args.top_k, optimize=args.optimize)
     d = res.to_dict()
     lines = [f"{res.model_name} -> {res.out_dir} ({res.board.name}, {res.runtime} runtime, {res.backend})"]
     if res.runtime_reason:

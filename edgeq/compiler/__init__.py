@@ -20,10 +20,13 @@ from edgeq.errors import EdgeqError, ToolchainError, UnsupportedError
 
 TARGETS = ("host", "cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m55", "avr", "generic")
 BACKENDS = ("portable", "cmsis-nn")
+#: what the portable backend optimizes for: "speed" (default) picks the shape-specialised kernels (1x1 convolution,
+#: 3x3 depthwise) where they apply; "size" only the general kernels, so less kernel code in flash. Same outputs.
+OPTIMIZE = ("speed", "size")
 #: PROGMEM data must sit below 64 KB of flash for near pgm_read_* (vectors + data + a margin)
 AVR_MAX_CONST_BYTES = 64000
 
-__all__ = ["TARGETS", "BACKENDS", "CompileResult", "Planned", "plan_model", "compile_model", "build_host"]
+__all__ = ["TARGETS", "BACKENDS", "OPTIMIZE", "CompileResult", "Planned", "plan_model", "compile_model", "build_host"]
 
 
 @dataclass
@@ -46,6 +49,7 @@ class CompileResult:
     memory_report: list[dict] = field(default_factory=list)
     inplace: list[list[str]] = field(default_factory=list)
     binary: Path | None = None  #: ``model_host`` when built (``edgeq compile --build``)
+    optimize: str = "speed"
 
     @property
     def ram_bytes(self) -> int:
@@ -61,6 +65,7 @@ class CompileResult:
             "sha256": self.sha256,
             "target": self.target,
             "backend": self.backend,
+            "optimize": self.optimize,
             "ram_bytes": self.ram_bytes,
             "arena_bytes": self.arena_bytes,
             "scratch_bytes": self.scratch_bytes,
@@ -168,7 +173,14 @@ class Planned:
         return sum(c.nbytes for c in self.lowered.ctx.consts.values())
 
 
-def plan_model(model, target: str = "host", backend: str = "portable", cmsis_nn_dir=None) -> Planned:
+def _check_optimize(optimize: str) -> None:
+    if optimize not in OPTIMIZE:
+        raise EdgeqError(f"unknown optimization goal {optimize!r}", where="--optimize",
+                         hint=f"use one of {', '.join(OPTIMIZE)}")
+
+
+def plan_model(model, target: str = "host", backend: str = "portable", cmsis_nn_dir=None,
+               optimize: str = "speed") -> Planned:
     """Lower ``model`` (a path or a Graph) and plan its memory as :func:`compile_model` would, writing nothing."""
     from edgeq.compiler.lower import lower
     from edgeq.tflite import Graph, read_model
@@ -177,9 +189,10 @@ def plan_model(model, target: str = "host", backend: str = "portable", cmsis_nn_
         raise EdgeqError(f"unknown target {target!r}", where="--target", hint=f"use one of {', '.join(TARGETS)}")
     if backend not in BACKENDS:
         raise EdgeqError(f"unknown backend {backend!r}", where="--backend", hint=f"use one of {', '.join(BACKENDS)}")
+    _check_optimize(optimize)
     graph = model if isinstance(model, Graph) else read_model(model)
     be = _backend(backend, cmsis_nn_dir, target)
-    lw = lower(graph, target=target, backend=backend)
+    lw = lower(graph, target=target, backend=backend, optimize=optimize)
     plan = _plan(lw, be)
     if hasattr(be, "prepare"):  # the backend's per-layer choice (and its constants, e.g. MVE kernel sums)
         be.prepare(lw, plan)
@@ -194,8 +207,9 @@ def _kernel_of(be, renderer, layer) -> str | None:
 
 
 def compile_model(model, target: str = "host", backend: str = "portable", out_dir=None, force: bool = False,
-                  cmsis_nn_dir=None) -> CompileResult:
-    """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring."""
+                  cmsis_nn_dir=None, optimize: str = "speed") -> CompileResult:
+    """Compile ``model`` (a path or an :class:`edgeq.tflite.Graph`) into ``out_dir``; see the module docstring.
+    ``optimize``: "speed" (default) or "size" (:data:`OPTIMIZE`; the outputs are the same)."""
     from edgeq._fs import atomic_dir, check_output_dir
     from edgeq._templates import render
     from edgeq.compiler import emit
@@ -206,12 +220,13 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
         raise EdgeqError(f"unknown target {target!r}", where="--target", hint=f"use one of {', '.join(TARGETS)}")
     if backend not in BACKENDS:
         raise EdgeqError(f"unknown backend {backend!r}", where="--backend", hint=f"use one of {', '.join(BACKENDS)}")
+    _check_optimize(optimize)
     if out_dir is None:
         raise EdgeqError("no output folder given", hint="pass -o DIR")
     out_dir = check_output_dir(out_dir, force=force)
 
     graph = model if isinstance(model, Graph) else read_model(model)
-    planned = plan_model(graph, target=target, backend=backend, cmsis_nn_dir=cmsis_nn_dir)
+    planned = plan_model(graph, target=target, backend=backend, cmsis_nn_dir=cmsis_nn_dir, optimize=optimize)
     lw, plan, be = planned.lowered, planned.plan, planned.backend_impl
 
     buffers = emit.arena_buffers(lw, plan)
@@ -272,7 +287,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
         arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes, const_bytes=const_bytes,
         ops=len(lw.layers), op_counts=graph.op_counts(), files=written, op_order_bound=plan.op_order_bound,
         inputs=inputs, outputs=outputs, layers=layers_info, memory_report=report,
-        inplace=[list(p) for p in plan.inplace],
+        inplace=[list(p) for p in plan.inplace], optimize=optimize,
     )
 
 

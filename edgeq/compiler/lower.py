@@ -104,9 +104,9 @@ def state_tensors(graph: Graph) -> list[int]:
     return [t.index for t in graph.tensors if t.is_variable and t.index in used]
 
 
-def lower(graph: Graph, target: str = "host", backend: str = "portable") -> Lowered:
+def lower(graph: Graph, target: str = "host", backend: str = "portable", optimize: str = "speed") -> Lowered:
     check_model(graph)
-    ctx = LowerContext(graph, target, backend)
+    ctx = LowerContext(graph, target, backend, optimize)
     layers: list[Layer] = []
     folds = pad_folds(graph)
     folded = {f.pad_index: conv for conv, f in folds.items()}

@@ -79,19 +79,20 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
            backend: str | None = None, cmsis_nn_dir: str | os.PathLike | None = None, build: bool = False,
            force: bool = False, name: str | None = None, db_format: str = "auto", baud: int | None = None,
            energy: bool = False, app: str = "bench", labels: str | os.PathLike | None = None,
-           top_k: int = 3) -> ExportResult:
+           top_k: int = 3, optimize: str = "speed") -> ExportResult:
     """Write the firmware project for ``model`` on ``board`` into ``out_dir`` (and build it with ``build``).
 
     ``app``: ``bench`` (default) serves the benchmark protocol; ``classify`` reads input windows (serial text or
     binary, or the user's ``edgeq_read_input()``) and prints the ``top_k`` labels with scores (``labels``: a text
-    file, one label per line; default class0, class1, ...); ``regress`` prints the dequantized outputs."""
+    file, one label per line; default class0, class1, ...); ``regress`` prints the dequantized outputs.
+    ``optimize``: ``speed`` or ``size`` (edgeq's compiled C, :data:`edgeq.compiler.OPTIMIZE`)."""
     from edgeq._fs import atomic_dir
     from edgeq.targets.project import write_project
     from edgeq.tflite import read_model
 
     b = get_board(board)
     _check_options(b, runtime=runtime, backend=backend, db_format=db_format, baud=baud, energy=energy, app=app,
-                   labels=labels)
+                   labels=labels, optimize=optimize)
     label_list = read_labels(labels) if labels is not None else None
     model_path = _check_model_file(model)
     out_dir = check_output_dir(out_dir, force=force)
@@ -100,6 +101,7 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
     runtime, runtime_reason = _resolve_runtime(graph, b, runtime, app=app, backend=backend)
     job = _new_job(b, runtime, model_path, graph, name=name, app=app, labels=label_list, top_k=top_k,
                    backend=backend, cmsis_nn_dir=cmsis_nn_dir)
+    job.optimize = optimize
     platform = platform_for(b, runtime)
     platform.plan(job)  # raises when the model does not fit: nothing is written
     _configure(job, db_format=db_format, baud=baud, energy=energy)
@@ -120,10 +122,17 @@ def export(model: str | os.PathLike, board: str, out_dir: str | os.PathLike, *, 
 
 
 def _check_options(b: Board, *, runtime: str, backend: str | None, db_format: str, baud: int | None, energy: bool,
-                   app: str, labels) -> None:
+                   app: str, labels, optimize: str = "speed") -> None:
     """The options against each other and the board, before any work."""
+    from edgeq.compiler import OPTIMIZE
+
     if runtime not in RUNTIMES:
         raise EdgeqError(f"unknown runtime '{runtime}' (known: {', '.join(RUNTIMES)})", where="--runtime")
+    if optimize not in OPTIMIZE:
+        raise EdgeqError(f"unknown optimization goal '{optimize}' (known: {', '.join(OPTIMIZE)})", where="--optimize")
+    if optimize != "speed" and runtime == "tflm":
+        raise EdgeqError("--optimize applies to --runtime edgeq; the TFLM library brings its own kernels",
+                         where="--optimize")
     if db_format not in DB_FORMATS:
         raise EdgeqError(f"unknown --db-format '{db_format}' (known: {', '.join(DB_FORMATS)})", where="--db-format")
     if baud is not None and not (300 <= int(baud) <= 12_000_000):

@@ -48,10 +48,12 @@ class LowerContext:
     Constants are named after the layer that registers them first (``owner``, set by lower() before each
     ``prepare()``): ``edgeq_conv0_filter``, ``edgeq_conv0_mult``, ``edgeq_fc11_bias``."""
 
-    def __init__(self, graph: "Graph", target: str, backend: str):
+    def __init__(self, graph: "Graph", target: str, backend: str, optimize: str = "speed"):
         self.graph = graph
         self.target = target
         self.backend = backend
+        #: "speed": shape-specialised portable kernels where they apply; "size": only the general kernels
+        self.optimize = optimize
         self.consts: dict[str, ConstArray] = {}
         self.owner = "model"  # c name of the layer being prepared (edgeq.compiler.names.layer_c_name)
         self._tensor_consts: dict[tuple[int, str], str] = {}

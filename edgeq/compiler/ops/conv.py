@@ -238,9 +238,9 @@ def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: in
 
 
 class Conv2D(WindowLayer):
-    """CONV_2D. On the portable backend (32-bit targets), a 1x1 convolution without padding or groups runs
-    edgeq_convolve_1x1_s8 with its constants prepared here (:func:`pointwise_constants`); every other one the general
-    edgeq_convolve_wrapper_s8 (arm_convolve_wrapper_s8 on the cmsis-nn backend)."""
+    """CONV_2D. On the portable backend (32-bit targets, optimize "speed"), a 1x1 convolution without padding or
+    groups runs edgeq_convolve_1x1_s8 with its constants prepared here (:func:`pointwise_constants`); every other one
+    the general edgeq_convolve_wrapper_s8 (arm_convolve_wrapper_s8 on the cmsis-nn backend)."""
 
     OPS = ("CONV_2D",)
     SOURCES = ("edgeq_convolve_s8.c",)
@@ -249,7 +249,8 @@ class Conv2D(WindowLayer):
         conv_common(self, depthwise=False, weights=False)
         p = self.params
         fast = None
-        if (self.ctx.backend == "portable" and self.ctx.target != "avr" and p.get("fold") is None
+        if (self.ctx.backend == "portable" and self.ctx.optimize == "speed" and self.ctx.target != "avr"
+                and p.get("fold") is None
                 and p["filter_dims"][1:3] == (1, 1) and p["filter_dims"][3] == p["input_dims"][3]
                 and tuple(p["padding"]) == (0, 0)):
             w = self.input(1).array().reshape(p["filter_dims"][0], -1)

@@ -15,7 +15,7 @@ from edgeq.compiler.ops.conv import WindowLayer, conv_call, conv_common, use_bou
 
 
 class DepthwiseConv2D(WindowLayer):
-    """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets) a 3x3 filter with depth multiplier 1 and no
+    """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets, optimize "speed") a 3x3 filter with depth multiplier 1 and no
     dilation runs edgeq_depthwise_conv_3x3_s8 (nine taps unrolled inside the input, cheaper requantization) when its
     accumulators allow edgeq_requantize_bounded; every other one the general edgeq_depthwise_conv_wrapper_s8."""
 
@@ -26,7 +26,8 @@ class DepthwiseConv2D(WindowLayer):
         conv_common(self, depthwise=True)
         p = self.params
         p["dw3x3"] = False
-        if (self.ctx.backend == "portable" and self.ctx.target != "avr" and p["filter_dims"][1:3] == (3, 3)
+        if (self.ctx.backend == "portable" and self.ctx.optimize == "speed" and self.ctx.target != "avr"
+                and p["filter_dims"][1:3] == (3, 3)
                 and p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1)):
             w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
             bias = self.input(2).array() if self.input(2) is not None else None

@@ -42,6 +42,7 @@ class ExportJob:
     app_ctx: dict | None = None  # the classify/regress app's template values
     backend_request: str | None = None
     cmsis_nn_dir: Any = None
+    optimize: str = "speed"  # edgeq's C: edgeq.compiler.OPTIMIZE
     # filled by Platform.plan / the export pipeline
     backend: str = ""
     fit: FitReport | None = None

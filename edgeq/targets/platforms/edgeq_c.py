@@ -21,7 +21,8 @@ def plan_edgeq(job: ExportJob) -> None:
     if note:
         job.notes.append(note)
     job.backend = backend
-    job.planned = plan_model(job.graph, target=b.core.target, backend=backend, cmsis_nn_dir=job.cmsis_nn_dir)
+    job.planned = plan_model(job.graph, target=b.core.target, backend=backend, cmsis_nn_dir=job.cmsis_nn_dir,
+                             optimize=job.optimize)
     if job.app_ctx:  # the app quantizes straight into the arena: no input copy; its state is a number buffer + labels
         labels_ram = 0 if b.core.arch == "avr" else sum(len(x) + 3 for x in job.app_ctx["labels"] or ())
         fit = edgeq_fit(b, job.graph, job.planned, io_bytes=0, app_ram=APP_RAM + labels_ram)
@@ -37,10 +38,10 @@ def write_edgeq_sources(job: ExportJob, src_dir: Path, model_dir: Path, model_in
 
     b = job.board
     cres = compile_model(job.model_path, target=b.core.target, backend=job.backend, out_dir=model_dir, force=False,
-                         cmsis_nn_dir=job.cmsis_nn_dir)
+                         cmsis_nn_dir=job.cmsis_nn_dir, optimize=job.optimize)
     if cres.ram_bytes != job.planned.ram_bytes:  # pragma: no cover - the compiler planned twice differently
         raise AssertionError(f"compiled RAM {cres.ram_bytes} != planned {job.planned.ram_bytes}")
-    job.extra_meta["compile"] = {"arena_bytes": cres.arena_bytes, "scratch_bytes": cres.scratch_bytes,
+    job.extra_meta["compile"] = {"optimize": job.optimize, "arena_bytes": cres.arena_bytes, "scratch_bytes": cres.scratch_bytes,
                                  "const_bytes": cres.const_bytes, "files": list(cres.files)}
     write_protocol_files(src_dir)
     write_config(src_dir, job.cfg, job.check_cfg)
