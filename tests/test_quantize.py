@@ -272,6 +272,11 @@ def bad_files(tmp_path_factory, digits_cnn_path, results, digits):
     (d / "flipped.tflite").write_bytes(bytes(fl))
     np.save(d / "wrong_shape.npy", digits.x_train[:20, :6, :6])
     np.save(d / "calib.npy", digits.x_train[:20])
+    import keras
+
+    a, b = keras.Input((8, 8, 1), name="a"), keras.Input((4,), name="b")
+    joined = keras.layers.Concatenate()([keras.layers.Flatten()(a), b])
+    keras.Model([a, b], keras.layers.Dense(3)(joined)).save(d / "two_inputs.keras")
     return d
 
 
@@ -286,6 +291,8 @@ def bad_files(tmp_path_factory, digits_cnn_path, results, digits):
     ("notes.txt", ["--data", "calib.npy"], ["notes.txt", "not a keras"]),
     ("other.zip", ["--data", "calib.npy"], ["other.zip", "not a keras model"]),
     ("GOOD", [], ["calibration data"]),
+    ("two_inputs.keras", ["--data", "calib.npy"], ["two_inputs.keras", "single-input", "2 inputs",
+                                                   "representative_dataset"]),
     ("GOOD", ["--data", "notes.txt"], ["notes.txt", "not a .npy"]),
     ("GOOD", ["--data", "missing.npy"], ["missing.npy", "not found"]),
     ("GOOD", ["--data", "wrong_shape.npy"], ["wrong_shape.npy", "(20, 6, 6, 1)", "(N, 8, 8, 1)"]),

@@ -213,6 +213,20 @@ def _quantize_here(model: Any, mode: str, arr: np.ndarray | None, data_where: st
     return QuantizeResult(out, summary, float_bytes, ranges_by_name)
 
 
+def _calibration_samples(src, mode: str, arr, data_where: str, max_samples: int | None) -> np.ndarray:
+    """The calibration samples shaped for the model's one input (``--data``); multi-input models are refused."""
+    from edgeq.convert.data import fit_samples
+
+    if len(src.input_shapes) != 1:
+        raise UnsupportedError(
+            f"{mode} calibration supports single-input models (this one has {len(src.input_shapes)} inputs)",
+            where=src.source, hint="convert it with tf.lite.TFLiteConverter and a representative_dataset that yields "
+                                   "a dict of arrays keyed by input name; edgeq compile/export/bench take the "
+                                   "multi-input .tflite")
+    samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
+    return samples[:max_samples] if max_samples else samples
+
+
 def _from_keras(src, mode: str, arr, data_where: str, calibration: str, io: str, per_tensor_dense: bool,
                 progress: bool | None, max_samples: int | None):
     """A Keras model / SavedModel in ``mode``: (model, float32 model, ranges used, range check, samples used)."""
@@ -220,14 +234,7 @@ def _from_keras(src, mode: str, arr, data_where: str, calibration: str, io: str,
         cf = src.concrete_function()
         out = _convert(cf, mode, src.source, src.trackable)
         return out, out if mode == "float32" else _convert(cf, "float32", src.source, src.trackable), {}, None, 0
-    from edgeq.convert.data import fit_samples
-
-    if len(src.input_shapes) != 1:
-        raise UnsupportedError(f"{mode} calibration supports single-input models (this one has "
-                               f"{len(src.input_shapes)} inputs)", where=src.source)
-    samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
-    if max_samples:
-        samples = samples[:max_samples]
+    samples = _calibration_samples(src, mode, arr, data_where, max_samples)
     if mode == "int16x8":
         cf = src.concrete_function(fuse_lstm=False)  # the converter has no int16x8 fused LSTM: unrolled
         out = _convert(cf, mode, src.source, src.trackable, samples=samples, io=io)
@@ -361,14 +368,7 @@ def _from_tflite(src, mode: str, arr, data_where: str, calibration: str, io: str
     float_bytes = cal.pack(mt)
     if mode == "float32":
         return float_bytes, float_bytes, {}, None, 0
-    from edgeq.convert.data import fit_samples
-
-    if len(src.input_shapes) != 1:
-        raise UnsupportedError(f"int8 calibration supports single-input models (this one has "
-                               f"{len(src.input_shapes)} inputs)", where=src.source)
-    samples = fit_samples(arr, src.fixed_input_shapes[0], where=data_where, what="calibration data")
-    if max_samples:
-        samples = samples[:max_samples]
+    samples = _calibration_samples(src, mode, arr, data_where, max_samples)
     out, float_bytes, ranges, check = _int8_from_calibrated(
         float_bytes, samples, calibration, io, per_tensor_dense, progress, src.source,
         calibrated_by_converter=False)
