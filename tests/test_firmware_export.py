@@ -40,6 +40,8 @@ def test_boards_cli():
     assert proc.returncode == 0, proc.stderr
     for name in REQUIRED:
         assert name in proc.stdout
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]] for ln in proc.stdout.splitlines()[2:]}
+    assert rows["uno"][1] == "16 MHz" and rows["host"][1] == "host CPU"  # the host board has no clock of its own
     d = json.loads(run_cli("boards", "--json").stdout)
     assert d["default"] == "qemu-m4" and [b["name"] for b in d["boards"]][:3] == ["qemu-m4", "qemu-m7", "qemu-m55"]
     one = json.loads(run_cli("boards", "uno", "--json").stdout)

@@ -33,7 +33,7 @@ def run(args) -> int:
     rows = []
     for b in table.values():
         rows.append([b.name + (" (default)" if b.name == DEFAULT_BOARD else ""), b.core.name,
-                     f"{b.clock_hz / 1e6:g} MHz", _kb(b.flash), _kb(b.ram), "/".join(b.backends), b.build, b.run])
+                     b.clock_text, _kb(b.flash), _kb(b.ram), "/".join(b.backends), b.build, b.run])
     text = markdown_table(["board", "core", "clock", "flash", "RAM", "backend", "build here", "run"], rows)
     emit(args, {"default": DEFAULT_BOARD, "boards": [b.to_dict() for b in table.values()]}, text)
     return 0

@@ -185,7 +185,7 @@ class Analysis:
                  n(r["high_water"]), n(r["const_bytes"]), n(r["scratch_bytes"]), n(r["instructions"]),
                  r["kernel"] or "-"] for r in self.layers]
         lines = [f"# edgeq analyze: {self.model} on {self.board.name} ({self.board.core.name}, "
-                 f"{self.board.clock_hz / 1e6:g} MHz, {self.backend} backend)", "",
+                 f"{self.board.clock_text}, {self.backend} backend)", "",
                  markdown_table(["layer", "op", "input", "output", "MACs", "live B", "arena high-water B",
                                  "constants B", "scratch B", "instructions (est.)", "kernel"], rows), ""]
         f = self.fit
@@ -202,7 +202,7 @@ class Analysis:
         macs = sum(r["macs"] for r in self.layers)
         if self.instructions is not None:
             lines.append(f"**Estimate** {macs:,} MACs, {self.instructions:,} instructions, {self.cycles:,} cycles, "
-                         f"{self.ms:,.2f} ms at {self.board.clock_hz / 1e6:g} MHz.  ")
+                         f"{self.ms:,.2f} ms at {self.board.clock_text}.  ")
         else:
             lines.append(f"**Estimate** {macs:,} MACs; no instruction estimate for {self.board.core.name}.  ")
         lines.append(f"Calibration: {self.calibration}")

@@ -80,6 +80,11 @@ class Board:
         return self.serial.get("timestamp_pin")
 
     @property
+    def clock_text(self) -> str:
+        """The core clock as shown to users ("64 MHz"); the host board runs at whatever this computer runs."""
+        return "host CPU" if self.core.name == "host" else f"{self.clock_hz / 1e6:g} MHz"
+
+    @property
     def emulated(self) -> bool:
         return self.run in ("qemu", "simavr")
 
