@@ -139,6 +139,12 @@ def _kernel_calls() -> list[tuple[str, list[str], str]]:
                 names = [k.body.value, k.orelse.value]
             elif ast.unparse(k) == "self.KERNEL":
                 names = [attrs.get("KERNEL")]
+            elif isinstance(k, ast.JoinedStr) and "SUFFIX[" in ast.unparse(k):  # both: an int8 and an int16 kernel
+                text = ast.unparse(k)[2:-1]
+                for attr in ("KIND", "KERNEL"):  # "" on an abstract base class: no kernel
+                    text = text.replace("{self.%s}" % attr, attrs.get(attr) or "{?}")
+                stem = re.sub(r"\{SUFFIX\[[^]]*\]\}", "{}", text)
+                names = [None] if "{?}" in stem or "{self." in stem else [stem.format(s) for s in ("s8", "s16")]
             elif isinstance(k, ast.JoinedStr) and "self.KIND" in ast.unparse(k):
                 kind = attrs.get("KIND")  # "" on the abstract base class
                 names = [ast.unparse(k)[2:-1].replace("{self.KIND}", kind) if kind else None]

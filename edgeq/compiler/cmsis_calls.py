@@ -264,7 +264,9 @@ CMSIS_CALLS: dict[str, CmsisCall] = {
 
 def transpose_call(layer: Layer) -> CmsisCall | None:
     """TRANSPOSE shares edgeq's strided-copy kernel with the other data-movement ops: it is told apart by opcode."""
-    return CmsisCall("arm_transpose_s8", _transpose_ok, _transpose_call) if layer.opcode == "TRANSPOSE" else None
+    if layer.opcode != "TRANSPOSE" or layer.kernel_name() != "strided_copy_s8":  # int16: edgeq's strided copy
+        return None
+    return CmsisCall("arm_transpose_s8", _transpose_ok, _transpose_call)
 
 
 def call_for(layer: Layer) -> CmsisCall | None:

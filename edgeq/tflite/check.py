@@ -60,7 +60,8 @@ def model_kind(graph: Graph) -> str:
         return "float32"
     if "uint8" in act_types:
         return "uint8"
-    if "int16" in act_types and "int8" in weight_types:
+    if "int16" in act_types and ("int8" in weight_types or not weight_types) \
+            and act_types <= {"int8", "int16", "int32", "int64"}:  # no weights: an int16 model of pooling, ADD, ...
         return "int16x8"
     if act_types <= {"int8", "int32", "int64"}:  # int32/int64: biases, shapes, indices (ARG_MAX outputs)
         io = {graph.tensors[i].dtype for i in graph.inputs + graph.outputs}
@@ -110,6 +111,11 @@ def unsupported_ops(graph: Graph, supported_ops: tuple[str, ...] = MCU_SUPPORTED
 #: int16 cell state
 INT16_OPERANDS: dict[str, tuple] = {"QUANTIZE": ("in", "out"), "SOFTMAX": ("out",), "SVDF": (4,),
                                     "UNIDIRECTIONAL_SEQUENCE_LSTM": (19,)}
+#: ops with int16 kernels for every activation (pooling, elementwise arithmetic, MEAN, data movement)
+INT16_OPERANDS.update({op: ("in", "out") for op in (
+    "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SUB", "MUL", "MEAN", "CONCATENATION", "PAD", "RESHAPE", "SQUEEZE",
+    "EXPAND_DIMS", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK",
+    "RESIZE_NEAREST_NEIGHBOR")})
 
 
 def int16_blockers(graph: Graph) -> list[tuple[int, str]]:

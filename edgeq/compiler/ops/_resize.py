@@ -44,7 +44,8 @@ class ResizeLayer(Layer):
 
     def _call(self) -> KernelCall:
         p = self.params
-        return KernelCall.make(self.KERNEL, status=False, input=TensorRef(self.op.inputs[0]),
+        ct = self.params.get("ctype", "int8_t")
+        return KernelCall.make(self.KERNEL, status=False, input=TensorRef(self.op.inputs[0], ct),
                                input_dims=Dims(*p["in_dims"]), output_h=p["oh"], output_w=p["ow"],
                                y_map=ConstRef(p["y_map"], "int32_t"), x_map=ConstRef(p["x_map"], "int32_t"),
-                               output=out_ref(self.op.outputs[0]))
+                               output=out_ref(self.op.outputs[0], ct))

@@ -1,11 +1,12 @@
-"""CONCATENATION (int8, inputs quantized like the output, as TFLM requires) -> edgeq_concatenation_s8: outer blocks,
-each input contributes dims(axis) * inner bytes per block (reference_ops::Concatenation)."""
+"""CONCATENATION (int8 or int16, inputs quantized like the output, as TFLM requires) -> edgeq_concatenation_s8 /
+_s16: outer blocks, each input contributes dims(axis) * inner elements per block (reference_ops::Concatenation)."""
 
 from __future__ import annotations
 
 import math
 
 from edgeq.compiler.cparams import CArray, KernelCall, out_ref
+from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation
 from edgeq.compiler.ops.base import Layer
 from edgeq.compiler.ops.elementwise import operand, operand_ref
 
@@ -14,8 +15,13 @@ class Concatenation(Layer):
     OPS = ("CONCATENATION",)
     SOURCES = ("edgeq_data_movement_s8.c",)
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_data_movement_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+
     def prepare(self) -> KernelCall:
-        out = self.require_activation(self.output(), "output")
+        dt = act_dtype(self)
+        out = activation(self, self.output(), "output", dt)
         if self.op.options.get("fused_activation_function", "NONE") != "NONE":
             raise self.unsupported("fused activation on CONCATENATION (TFLM rejects it too)")
         rank = len(out.shape)
@@ -26,7 +32,7 @@ class Concatenation(Layer):
         ins = []
         total = 0
         for k in range(len(self.op.inputs)):
-            idx = operand(self, k, f"input {k}")
+            idx = operand(self, k, f"input {k}", dt)
             t = self.tensor(idx)
             if len(t.shape) != rank or any(t.shape[j] != out.shape[j] for j in range(rank) if j != axis):
                 raise self.unsupported(f"input {k} shape {list(t.shape)} does not match output {list(out.shape)}")
@@ -44,7 +50,8 @@ class Concatenation(Layer):
 
     def _call(self) -> KernelCall:
         p = self.params
-        return KernelCall.make("concatenation_s8", status=False,
-                               inputs=CArray("const int8_t *", tuple(operand_ref(self, i) for i in p["inputs"])),
+        dt = act_dtype(self)
+        return KernelCall.make(f"concatenation_{SUFFIX[dt]}", status=False,
+                               inputs=CArray(f"const {CTYPE[dt]} *", tuple(operand_ref(self, i) for i in p["inputs"])),
                                copy_sizes=CArray("int32_t", tuple(p["copy"])), num_inputs=len(p["inputs"]),
-                               outer_size=p["outer"], output=out_ref(self.op.outputs[0]))
+                               outer_size=p["outer"], output=out_ref(self.op.outputs[0], CTYPE[dt]))

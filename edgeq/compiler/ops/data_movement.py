@@ -1,8 +1,9 @@
 """What the data-movement layers share: one or more strided copies (``edgeq_strided_copy_s8``), each a 6-D loop
 whose input and output strides are computed here, once, from the shapes and the op's constant parameters.
 
-Every op built on it copies int8 bytes as TFLM's reference kernels do (no arithmetic, so bit-exact by construction;
-the tests still compare with TFLM). A subclass's ``plan()`` returns its copies.
+Every op built on it copies elements as TFLM's reference kernels do (no arithmetic, so bit-exact by construction;
+the tests still compare with TFLM): int8, or int16 (``edgeq_strided_copy_s16``) for the ops whose TFLM kernel takes
+int16 (``INT16``). A subclass's ``plan()`` returns its copies.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from edgeq.compiler.cparams import CArray, KernelCall, out_ref
+from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype
 from edgeq.compiler.ops.base import Layer
 from edgeq.compiler.ops.elementwise import operand, operand_ref
 
@@ -53,17 +55,29 @@ class StridedCopyLayer(Layer):
     SOURCES = ("edgeq_data_movement_s8.c",)
     #: positions in op.inputs of the data tensors (the others are constant parameters)
     DATA_INPUTS: tuple[int, ...] | None = (0,)
+    #: TFLM's kernel for the op also takes int16 (DEPTH_TO_SPACE, SPACE_TO_DEPTH and GATHER take int8 / float only)
+    INT16: bool = True
 
     def plan(self) -> list[Copy]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def dtype(self) -> str:
+        return act_dtype(self) if self.INT16 else "int8"
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_data_movement_s16.c",) if self.dtype == "int16" else self.SOURCES
+
     def prepare(self) -> tuple[KernelCall, ...]:
+        dt = self.dtype
         for k in self.data_inputs():
-            operand(self, k, f"input {k}")
+            operand(self, k, f"input {k}", dt)
         for k in range(len(self.op.outputs)):
             out = self.output(k)
-            if out.dtype != "int8":
-                raise self.unsupported(f"output {k} '{out.name}' is {out.dtype}; this op is compiled for int8 only")
+            if out.dtype != dt:
+                raise self.unsupported(f"output {k} '{out.name}' is {out.dtype}; this op is compiled for int8"
+                                       f"{' and int16' if self.INT16 else ' only (TFLM: int8 and float only)'}")
         copies = []
         for c in self.plan():
             if len(c.dims) > RANK:
@@ -86,9 +100,11 @@ class StridedCopyLayer(Layer):
         return [int(v) for v in t.array().reshape(-1)]
 
     def _call(self) -> tuple[KernelCall, ...]:
-        return tuple(KernelCall.make("strided_copy_s8", status=False, input=operand_ref(self, c.src, c.in_offset),
+        dt = self.dtype
+        return tuple(KernelCall.make(f"strided_copy_{SUFFIX[dt]}", status=False,
+                                     input=operand_ref(self, c.src, c.in_offset),
                                      in_strides=CArray("int32_t", c.in_strides),
-                                     output=out_ref(c.dst, offset=c.out_offset),
+                                     output=out_ref(c.dst, CTYPE[dt], offset=c.out_offset),
                                      out_strides=CArray("int32_t", c.out_strides), dims=CArray("int32_t", c.dims))
                      for c in self.params["copies"])
 

@@ -9,6 +9,7 @@ from edgeq.compiler.ops.data_movement import Copy, StridedCopyLayer
 
 class DepthToSpace(StridedCopyLayer):
     OPS = ("DEPTH_TO_SPACE",)
+    INT16 = False  # TFLM: int8 and float only
 
     def _block(self) -> int:
         b = int(self.op.options.get("block_size", 0))

@@ -4,6 +4,7 @@ shapes and strides (TFLM's BroadcastBinaryOpSimple semantics, up to 4-D)."""
 from __future__ import annotations
 
 from edgeq.compiler.cparams import CArray, ConstRef, Dims, KernelCall, TensorRef
+from edgeq.compiler.ops._int16 import CTYPE, QRANGE, SUFFIX, act_dtype, activation, require_zero_point_0
 from edgeq.compiler.ops.base import Layer, dims4
 from edgeq.quant import fixedpoint as fp
 
@@ -26,13 +27,14 @@ def broadcast_strides(layer: Layer, in_shape, out_shape) -> list[int]:
     return strides
 
 
-def operand(layer: Layer, k: int, what: str) -> int:
-    """Tensor index of input ``k`` (a constant operand becomes a RAM const array, registered here)."""
-    t = layer.require_activation(layer.input(k), what)
+def operand(layer: Layer, k: int, what: str, dtype: str = "int8") -> int:
+    """Tensor index of input ``k``, an activation of type ``dtype`` ("int8" or "int16"; a constant operand becomes a
+    RAM const array, registered here)."""
+    t = activation(layer, layer.input(k), what, dtype)
     idx = layer.op.inputs[k]
     if t.is_constant:
         # read by plain pointer in the kernel, so never in AVR flash
-        layer.params.setdefault("const_operands", {})[idx] = layer.ctx.tensor_const(idx, "int8_t", "operand",
+        layer.params.setdefault("const_operands", {})[idx] = layer.ctx.tensor_const(idx, CTYPE[dtype], "operand",
                                                                                     flash=False)
     return idx
 
@@ -41,25 +43,41 @@ def operand_ref(layer: Layer, idx: int, offset: int = 0) -> "TensorRef | ConstRe
     """Input ``idx`` as a kernel argument (``offset`` elements in): its arena buffer, or the constant array
     :func:`operand` registered."""
     consts = layer.params.get("const_operands", {})
-    return ConstRef(consts[idx], offset=offset) if idx in consts else TensorRef(idx, offset=offset)
+    ct = CTYPE.get(layer.tensor(idx).dtype, "int8_t")
+    return ConstRef(consts[idx], ct, offset) if idx in consts else TensorRef(idx, ct, offset=offset)
 
 
 class BinaryElementwise(Layer):
-    """ADD and MUL: two int8 operands (either may be a constant, either may broadcast), a fused activation clamp, and
-    the output in place of an input of the same shape. Subclasses give ``KIND`` and their quantization parameters."""
+    """ADD, SUB and MUL: two int8 or two int16 operands (either may be a constant, either may broadcast), a fused
+    activation clamp, and the output in place of an input of the same shape. Subclasses give ``KIND`` and their
+    quantization parameters."""
 
-    KIND = ""  # "add" | "mul": the kernels are edgeq_elementwise_<kind>_s8 and edgeq_broadcast_<kind>_s8
+    KIND = ""  # "add" | "sub" | "mul": the kernels are edgeq_elementwise_<kind>_s8/_s16, edgeq_broadcast_<kind>_...
     SOURCES = ("edgeq_elementwise_s8.c",)
+    #: TFLM's int16 kernel of this op takes zero points 0 only (MUL)
+    INT16_ZERO_POINT_0 = False
+
+    @property
+    def dtype(self) -> str:
+        return act_dtype(self)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_elementwise_s16.c",) if self.dtype == "int16" else self.SOURCES
 
     def prepare(self) -> KernelCall:
-        i1 = operand(self, 0, "input 1")
-        i2 = operand(self, 1, "input 2")
+        dt = self.dtype
+        i1 = operand(self, 0, "input 1", dt)
+        i2 = operand(self, 1, "input 2", dt)
         a, b = self.tensor(i1), self.tensor(i2)
-        out = self.require_activation(self.output(), "output")
+        out = activation(self, self.output(), "output", dt)
+        if dt == "int16" and self.INT16_ZERO_POINT_0:
+            for t, what in ((a, "input 1"), (b, "input 2"), (out, "output")):
+                require_zero_point_0(self, t, what)
         act = self.op.options.get("fused_activation_function", "NONE")
         if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
             raise self.unsupported(f"fused activation {act}")
-        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point)
+        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point, *QRANGE[dt])
         p = self.params
         p.update(in1_offset=-a.zero_point, in2_offset=-b.zero_point, out_offset=out.zero_point,
                  act_min=act_min, act_max=act_max, size=out.num_elements,
@@ -68,7 +86,7 @@ class BinaryElementwise(Layer):
         args = self.kernel_args()
         if p["broadcast"]:
             return KernelCall.make(
-                f"broadcast_{self.KIND}_s8", status=True,
+                f"broadcast_{self.KIND}_{SUFFIX[dt]}", status=True,
                 input_1=operand_ref(self, i1), in1_strides=CArray("int32_t", tuple(broadcast_strides(self, a.shape,
                                                                                                      out.shape))),
                 input_2=operand_ref(self, i2), in2_strides=CArray("int32_t", tuple(broadcast_strides(self, b.shape,
@@ -76,7 +94,7 @@ class BinaryElementwise(Layer):
                 output_dims=Dims.of(out.shape), **args)
         if a.num_elements != out.num_elements:
             raise self.unsupported(f"inputs {list(a.shape)} and output {list(out.shape)} differ in size")
-        return KernelCall.make(f"elementwise_{self.KIND}_s8", status=True, input_1_vect=operand_ref(self, i1),
+        return KernelCall.make(f"elementwise_{self.KIND}_{SUFFIX[dt]}", status=True, input_1_vect=operand_ref(self, i1),
                                input_2_vect=operand_ref(self, i2), **args, block_size=out.num_elements)
 
     def prepare_quantization(self, s1: float, s2: float, s_out: float) -> None:

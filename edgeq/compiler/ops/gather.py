@@ -11,6 +11,7 @@ from edgeq.compiler.ops.data_movement import Copy, StridedCopyLayer, axis_of
 
 class Gather(StridedCopyLayer):
     OPS = ("GATHER",)
+    INT16 = False  # TFLM: int8 and float only
 
     def plan(self) -> list[Copy]:
         x = self.input(0)

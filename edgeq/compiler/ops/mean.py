@@ -1,4 +1,5 @@
-"""MEAN (int8, constant axes, up to 4-D) -> edgeq_mean_s8.
+"""MEAN (int8, constant axes, up to 4-D) -> edgeq_mean_s8; int16 -> edgeq_mean_s16 (TFLM runs the same
+QuantizedMeanOrSum for both types, clamped to the output type).
 
 TFLM (reduce_common.cc PrepareMeanOrSumHelper + reference_ops::QuantizedMeanOrSum) computes
 QuantizeMultiplier(s_in / s_out) at Prepare and folds 1/num_elements_in_axis into it at Eval:
@@ -16,6 +17,7 @@ import math
 import numpy as np
 
 from edgeq.compiler.cparams import Dims, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation
 from edgeq.compiler.ops.base import Layer, dims4
 from edgeq.quant import fixedpoint as fp
 
@@ -25,8 +27,9 @@ class Mean(Layer):
     SOURCES = ("edgeq_mean_s8.c",)
 
     def prepare(self) -> KernelCall:
-        x = self.require_activation(self.input(0), "input")
-        out = self.require_activation(self.output(), "output")
+        dt = act_dtype(self)
+        x = activation(self, self.input(0), "input", dt)
+        out = activation(self, self.output(), "output", dt)
         axis_t = self.require_const(self.input(1), "axis")
         if axis_t.dtype != "int32":
             raise self.unsupported(f"axis tensor is {axis_t.dtype}")
@@ -70,9 +73,14 @@ class Mean(Layer):
     def reads(self) -> list[int]:
         return [self.data_input]
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_mean_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+
     def _call(self) -> KernelCall:
         p = self.params
-        return KernelCall.make("mean_s8", status=True, input=TensorRef(self.data_input),
+        ct = CTYPE[act_dtype(self)]
+        return KernelCall.make(f"mean_{SUFFIX[act_dtype(self)]}", status=True, input=TensorRef(self.data_input, ct),
                                input_dims=Dims(*p["input_dims"]), reduce=Dims(*p["reduce"]),
                                input_zero_point=p["zp_in"], num_elements_in_axis=p["n"], mult=p["mult"],
-                               shift=p["shift"], output_zero_point=p["zp_out"], output=out_ref(self.op.outputs[0]))
+                               shift=p["shift"], output_zero_point=p["zp_out"], output=out_ref(self.op.outputs[0], ct))

@@ -1,5 +1,5 @@
-"""PAD (int8, constant paddings, up to 4-D) -> edgeq_pad_s8 (arm_pad_s8). The pad value is the output zero point
-(TFLM's PadPrepare for int8 without a constant value).
+"""PAD (int8, constant paddings, up to 4-D) -> edgeq_pad_s8 (arm_pad_s8); int16 -> edgeq_pad_s16. The pad value is
+the output zero point (TFLM's PadPrepare for int8 / int16 without a constant value).
 
 Folded (no code, no buffer) when its only reader is a CONV_2D or DEPTHWISE_CONV_2D and it pads height and width
 only: the convolution then reads the PAD's input with the extra leading padding, and skips the taps past the
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeq.compiler.cparams import Dims, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation
 from edgeq.compiler.ops.base import Layer, dims4, sole_reader
 
 FOLD_INTO = ("CONV_2D", "DEPTHWISE_CONV_2D")
@@ -66,7 +67,9 @@ class Pad(Layer):
 
     @property
     def sources(self) -> tuple[str, ...]:
-        return () if self.folded_into is not None else self.SOURCES
+        if self.folded_into is not None:
+            return ()
+        return ("edgeq_data_movement_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
 
     def describe(self, note: str = "") -> str:
         if self.folded_into is not None:
@@ -74,8 +77,9 @@ class Pad(Layer):
         return super().describe(note)
 
     def prepare(self) -> KernelCall:
-        x = self.require_activation(self.input(0), "input")
-        out = self.require_activation(self.output(), "output")
+        dt = act_dtype(self)
+        x = activation(self, self.input(0), "input", dt)
+        out = activation(self, self.output(), "output", dt)
         pads_t = self.require_const(self.input(1), "paddings")
         if pads_t.dtype not in ("int32", "int64"):
             raise self.unsupported(f"paddings tensor is {pads_t.dtype}")
@@ -98,6 +102,7 @@ class Pad(Layer):
         if self.folded_into is not None:
             return None
         p = self.params
-        return KernelCall.make("pad_s8", status=True, input=TensorRef(self.op.inputs[0]),
-                               output=out_ref(self.op.outputs[0]), pad_value=p["value"],
+        ct = CTYPE[act_dtype(self)]
+        return KernelCall.make(f"pad_{SUFFIX[act_dtype(self)]}", status=True, input=TensorRef(self.op.inputs[0], ct),
+                               output=out_ref(self.op.outputs[0], ct), pad_value=p["value"],
                                input_size=Dims(*p["input_dims"]), pre_pad=Dims(*p["pre"]), post_pad=Dims(*p["post"]))

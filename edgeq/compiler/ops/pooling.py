@@ -1,4 +1,6 @@
-"""AVERAGE_POOL_2D / MAX_POOL_2D (int8) -> edgeq_avgpool_s8 / edgeq_max_pool_s8 (arm_avgpool_s8 / arm_max_pool_s8).
+"""AVERAGE_POOL_2D / MAX_POOL_2D (int8) -> edgeq_avgpool_s8 / edgeq_max_pool_s8 (arm_avgpool_s8 / arm_max_pool_s8);
+int16 -> edgeq_avgpool_s16 / edgeq_max_pool_s16 (TFLM's int16 reference_integer_ops::AveragePool / MaxPool: the same
+int32 sum and rounding division; never in place).
 Parameters as TFLM's pooling_common.cc: ComputePaddingHeightWidth (dilation 1), the fused activation clamp; input and
 output quantization must be equal (TFLM checks it too). In place through the same delay ring as the convolutions
 (a global average pool needs none)."""
@@ -9,6 +11,7 @@ import numpy as np
 
 from edgeq.compiler.cparams import CONTEXT, Activation, Dims, KernelCall, PoolParams, TensorRef, Tile
 from edgeq.compiler.cparams import out_ref
+from edgeq.compiler.ops._int16 import CTYPE, QRANGE, SUFFIX, act_dtype, activation
 from edgeq.compiler.ops.conv import WindowLayer
 from edgeq.quant import fixedpoint as fp
 from edgeq.quant.reference_ops import compute_out_size, compute_padding
@@ -18,8 +21,9 @@ class _Pool(WindowLayer):
     KERNEL = ""
 
     def prepare(self) -> KernelCall:
-        x = self.require_activation(self.input(0), "input")
-        out = self.require_activation(self.output(), "output")
+        dt = self.params["dtype"] = act_dtype(self)
+        x = activation(self, self.input(0), "input", dt)
+        out = activation(self, self.output(), "output", dt)
         self.require_rank(x, (4,), "input")
         self.require_rank(out, (4,), "output")
         if x.zero_point != out.zero_point or abs(x.scale - out.scale) > 1e-6:
@@ -37,18 +41,27 @@ class _Pool(WindowLayer):
         exp = (n, compute_out_size(padding, h, fh, sh), compute_out_size(padding, w, fw, sw), c)
         if tuple(out.shape) != exp:
             raise self.unsupported(f"output shape {list(out.shape)} does not follow from input {list(x.shape)}")
-        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point)
+        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point, *QRANGE[dt])
         self.params.update(input_dims=tuple(x.shape), output_dims=tuple(out.shape), filter=(fh, fw),
                            stride=(sw, sh), padding=(compute_padding(sw, 1, w, fw, out.shape[2]),
                                                      compute_padding(sh, 1, h, fh, out.shape[1])),
                            act_min=act_min, act_max=act_max)
         p = self.params
+        ct = CTYPE[dt]
         return KernelCall.make(
-            self.KERNEL, status=True, ctx=CONTEXT,
+            f"{self.KERNEL}_{SUFFIX[dt]}", status=True, ctx=CONTEXT,
             pool_params=PoolParams(stride=Tile(*p["stride"]), padding=Tile(*p["padding"]),
                                    activation=Activation(act_min, act_max)),
-            input_dims=Dims(*x.shape), input_data=TensorRef(self.op.inputs[0]),
-            filter_dims=Dims(1, fh, fw, c), output_dims=Dims(*out.shape), output_data=out_ref(self.op.outputs[0]))
+            input_dims=Dims(*x.shape), input_data=TensorRef(self.op.inputs[0], ct),
+            filter_dims=Dims(1, fh, fw, c), output_dims=Dims(*out.shape), output_data=out_ref(self.op.outputs[0], ct))
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_pooling_s16.c",) if self.params.get("dtype") == "int16" else self.SOURCES
+
+    def inplace_candidates(self) -> list[int]:
+        # the delay ring of the in-place window kernels holds int8 elements
+        return [] if act_dtype(self) == "int16" else super().inplace_candidates()
 
     def window_channels(self):
         p = self.params
@@ -61,10 +74,10 @@ class _Pool(WindowLayer):
 class AveragePool2D(_Pool):
     OPS = ("AVERAGE_POOL_2D",)
     SOURCES = ("edgeq_pooling_s8.c",)
-    KERNEL = "avgpool_s8"
+    KERNEL = "avgpool"
 
 
 class MaxPool2D(_Pool):
     OPS = ("MAX_POOL_2D",)
     SOURCES = ("edgeq_pooling_s8.c",)
-    KERNEL = "max_pool_s8"
+    KERNEL = "max_pool"

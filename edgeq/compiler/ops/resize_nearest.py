@@ -1,4 +1,5 @@
-"""RESIZE_NEAREST_NEIGHBOR (int8, NHWC) -> edgeq_resize_nearest_s8 with two index maps computed here.
+"""RESIZE_NEAREST_NEIGHBOR (int8 or int16, NHWC) -> edgeq_resize_nearest_s8 / _s16 with two index maps computed
+here.
 
 TFLM's reference_ops::GetNearestNeighbor in float32, exactly: scale = in / out (or (in-1)/(out-1) with
 align_corners), the source index floor((i + offset) * scale) (round half away from zero with align_corners), offset
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation
 from edgeq.compiler.ops._resize import ResizeLayer
 
 
@@ -33,15 +35,26 @@ def nearest_map(in_size: int, out_size: int, align_corners: bool, half_pixel_cen
 class ResizeNearestNeighbor(ResizeLayer):
     OPS = ("RESIZE_NEAREST_NEIGHBOR",)
     KERNEL = "resize_nearest_s8"
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_data_movement_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
     MAP_ROWS = "source rows"
     MAP_COLUMNS = "source columns"
 
     def check_io(self):
-        x = self.require_int8(self.input(0), "input")
+        dt = act_dtype(self)
+        x = activation(self, self.input(0), "input", dt, per_tensor=False)
         out = self.output()
-        if out.dtype != "int8":
-            raise self.unsupported(f"output '{out.name}' is {out.dtype}; this op is compiled for int8 only")
+        if out.dtype != dt:
+            raise self.unsupported(f"output '{out.name}' is {out.dtype} where the input is {x.dtype}")
+        self.params["ctype"] = CTYPE[dt]
         return x, out
+
+    def _call(self):
+        # int16: edgeq_resize_nearest_s16, the same arguments
+        call = super()._call()
+        return call.replace(kernel=f"resize_nearest_{SUFFIX[act_dtype(self)]}")
 
     def index_map(self, in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
         return nearest_map(in_size, out_size, align_corners, half_pixel_centers)

@@ -111,7 +111,7 @@ class Transpose(StridedCopyLayer):
 
     @property
     def sources(self) -> tuple[str, ...]:
-        return () if self.folded_into is not None or self.is_alias else self.SOURCES
+        return () if self.folded_into is not None or self.is_alias else super().sources
 
     def kernel_name(self) -> str:
         return "" if self.folded_into is not None or self.is_alias else super().kernel_name()

@@ -1,0 +1,152 @@
+/* ADD, SUB and MUL, int16 (TFLM: reference_ops::Add with pot_scale = false, i.e. AddGeneralParamScale /
+ * BroadcastAdd6DSlow; reference_ops::Sub / BroadcastQuantSubSlow; reference_integer_ops::Mul / BroadcastMul6DSlow,
+ * zero points 0). The arithmetic is the int8 one with int16 elements: ADD/SUB shift both inputs left by left_shift
+ * (15 for int16), scale them to a common scale, add (subtract) and requantize; MUL requantizes the int32 product.
+ * Each output element depends only on the input elements at the same position, so the output may share memory with
+ * an input of the same shape. */
+#include "edgeq_nn.h"
+
+typedef struct {
+    int32_t input_1_offset, input_1_mult, input_1_shift;
+    int32_t input_2_offset, input_2_mult, input_2_shift;
+    int32_t left_shift, out_offset, out_mult, out_shift, act_min, act_max;
+    int32_t subtract;
+} edgeq_add_sub_s16_args;
+
+typedef struct {
+    int32_t input_1_offset, input_2_offset, out_offset, out_mult, out_shift, act_min, act_max;
+} edgeq_mul_s16_args;
+
+typedef int16_t (*edgeq_binary_s16_fn)(int32_t x, int32_t y, const void *args);
+
+EDGEQ_ALWAYS_INLINE int16_t edgeq_add_sub_s16_one(int32_t x, int32_t y, const void *args)
+{
+    const edgeq_add_sub_s16_args *a = (const edgeq_add_sub_s16_args *)args;
+    const int32_t shifted_1 = (a->input_1_offset + x) * ((int32_t)1 << a->left_shift);
+    const int32_t shifted_2 = (a->input_2_offset + y) * ((int32_t)1 << a->left_shift);
+    const int32_t scaled_1 = edgeq_requantize_lt1(shifted_1, a->input_1_mult, a->input_1_shift);
+    const int32_t scaled_2 = edgeq_requantize_lt1(shifted_2, a->input_2_mult, a->input_2_shift);
+    int32_t out = edgeq_requantize_lt1(a->subtract ? scaled_1 - scaled_2 : scaled_1 + scaled_2, a->out_mult,
+                                       a->out_shift) + a->out_offset;
+    out = out < a->act_min ? a->act_min : out;
+    out = out > a->act_max ? a->act_max : out;
+    return (int16_t)out;
+}
+
+EDGEQ_ALWAYS_INLINE int16_t edgeq_mul_s16_one(int32_t x, int32_t y, const void *args)
+{
+    const edgeq_mul_s16_args *a = (const edgeq_mul_s16_args *)args;
+    int32_t out = a->out_offset + edgeq_requantize((a->input_1_offset + x) * (a->input_2_offset + y), a->out_mult,
+                                                   a->out_shift);
+    out = out < a->act_min ? a->act_min : out;
+    out = out > a->act_max ? a->act_max : out;
+    return (int16_t)out;
+}
+
+EDGEQ_ALWAYS_INLINE void edgeq_elementwise_s16_loop(const int16_t *input_1, const int16_t *input_2, int32_t size,
+                                                    edgeq_binary_s16_fn one, const void *args, int16_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        output[i] = one(input_1[i], input_2[i], args);
+    }
+}
+
+EDGEQ_ALWAYS_INLINE void edgeq_broadcast_s16_loop(const int16_t *input_1, const int32_t *s1, const int16_t *input_2,
+                                                  const int32_t *s2, const edgeq_dims *d, edgeq_binary_s16_fn one,
+                                                  const void *args, int16_t *out)
+{
+    int32_t n, h, w, c;
+    for (n = 0; n < d->n; ++n) {
+        for (h = 0; h < d->h; ++h) {
+            for (w = 0; w < d->w; ++w) {
+                const int16_t *p1 = input_1 + n * s1[0] + h * s1[1] + w * s1[2];
+                const int16_t *p2 = input_2 + n * s2[0] + h * s2[1] + w * s2[2];
+                for (c = 0; c < d->c; ++c) {
+                    *out++ = one(p1[c * s1[3]], p2[c * s2[3]], args);
+                }
+            }
+        }
+    }
+}
+
+edgeq_status edgeq_elementwise_add_s16(const int16_t *input_1_vect, const int16_t *input_2_vect,
+                                       int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                       int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                       int32_t left_shift, int16_t *output, int32_t out_offset, int32_t out_mult,
+                                       int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max,
+                                       int32_t block_size)
+{
+    const edgeq_add_sub_s16_args a = {input_1_offset, input_1_mult, input_1_shift, input_2_offset, input_2_mult,
+                                      input_2_shift, left_shift, out_offset, out_mult, out_shift, out_activation_min,
+                                      out_activation_max, 0};
+    edgeq_elementwise_s16_loop(input_1_vect, input_2_vect, block_size, edgeq_add_sub_s16_one, &a, output);
+    return EDGEQ_OK;
+}
+
+edgeq_status edgeq_elementwise_sub_s16(const int16_t *input_1_vect, const int16_t *input_2_vect,
+                                       int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                       int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                       int32_t left_shift, int16_t *output, int32_t out_offset, int32_t out_mult,
+                                       int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max,
+                                       int32_t block_size)
+{
+    const edgeq_add_sub_s16_args a = {input_1_offset, input_1_mult, input_1_shift, input_2_offset, input_2_mult,
+                                      input_2_shift, left_shift, out_offset, out_mult, out_shift, out_activation_min,
+                                      out_activation_max, 1};
+    edgeq_elementwise_s16_loop(input_1_vect, input_2_vect, block_size, edgeq_add_sub_s16_one, &a, output);
+    return EDGEQ_OK;
+}
+
+edgeq_status edgeq_elementwise_mul_s16(const int16_t *input_1_vect, const int16_t *input_2_vect,
+                                       int32_t input_1_offset, int32_t input_2_offset, int16_t *output,
+                                       int32_t out_offset, int32_t out_mult, int32_t out_shift,
+                                       int32_t out_activation_min, int32_t out_activation_max, int32_t block_size)
+{
+    const edgeq_mul_s16_args a = {input_1_offset, input_2_offset, out_offset, out_mult, out_shift,
+                                  out_activation_min, out_activation_max};
+    edgeq_elementwise_s16_loop(input_1_vect, input_2_vect, block_size, edgeq_mul_s16_one, &a, output);
+    return EDGEQ_OK;
+}
+
+edgeq_status edgeq_broadcast_add_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
+                                     const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                     int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                     int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                     int32_t left_shift, int16_t *output, int32_t out_offset, int32_t out_mult,
+                                     int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max)
+{
+    const edgeq_add_sub_s16_args a = {input_1_offset, input_1_mult, input_1_shift, input_2_offset, input_2_mult,
+                                      input_2_shift, left_shift, out_offset, out_mult, out_shift, out_activation_min,
+                                      out_activation_max, 0};
+    edgeq_broadcast_s16_loop(input_1, in1_strides, input_2, in2_strides, output_dims, edgeq_add_sub_s16_one, &a,
+                             output);
+    return EDGEQ_OK;
+}
+
+edgeq_status edgeq_broadcast_sub_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
+                                     const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                     int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                     int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                     int32_t left_shift, int16_t *output, int32_t out_offset, int32_t out_mult,
+                                     int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max)
+{
+    const edgeq_add_sub_s16_args a = {input_1_offset, input_1_mult, input_1_shift, input_2_offset, input_2_mult,
+                                      input_2_shift, left_shift, out_offset, out_mult, out_shift, out_activation_min,
+                                      out_activation_max, 1};
+    edgeq_broadcast_s16_loop(input_1, in1_strides, input_2, in2_strides, output_dims, edgeq_add_sub_s16_one, &a,
+                             output);
+    return EDGEQ_OK;
+}
+
+edgeq_status edgeq_broadcast_mul_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
+                                     const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                     int32_t input_1_offset, int32_t input_2_offset, int16_t *output,
+                                     int32_t out_offset, int32_t out_mult, int32_t out_shift,
+                                     int32_t out_activation_min, int32_t out_activation_max)
+{
+    const edgeq_mul_s16_args a = {input_1_offset, input_2_offset, out_offset, out_mult, out_shift,
+                                  out_activation_min, out_activation_max};
+    edgeq_broadcast_s16_loop(input_1, in1_strides, input_2, in2_strides, output_dims, edgeq_mul_s16_one, &a, output);
+    return EDGEQ_OK;
+}

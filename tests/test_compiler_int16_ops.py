@@ -1,0 +1,136 @@
+"""int16x8 models (int16 activations, int8 weights) of the ops edgeq compiles with int16 kernels: pooling, ADD, SUB,
+MUL, MEAN, the data-movement ops. Single-op models from the TF converter's int16x8 mode, compiled for host under
+ASan/UBSan, compared byte for byte with the TFLM interpreter on inputs spread over the whole int16 range (and its
+two ends). Hypothesis draws the edges (shapes, broadcasting, constant operands, pool windows and strides, axes);
+EDGEQ_INT16_EXAMPLES=N runs N examples per property instead of the default few."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from compiler_util import compile_and_build, single_op_model, tflm_runtime  # noqa: F401
+
+pytestmark = pytest.mark.tf
+_counter = itertools.count()
+
+
+def _settings(n: int):
+    return settings(max_examples=int(os.environ.get("EDGEQ_INT16_EXAMPLES", n)), deadline=None, derandomize=True,
+                    database=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.function_scoped_fixture])
+
+
+def int16_batch(n_values: int, seed: int, count: int = 4) -> list[bytes]:
+    """Uniform int16 inputs, plus one that alternates the two ends of the range (saturation, rounding at the ends)."""
+    rng = np.random.default_rng(seed)
+    batch = [rng.integers(-32768, 32768, size=n_values, dtype=np.int16).tobytes() for _ in range(count)]
+    ends = np.where(np.arange(n_values) % 2 == 0, -32768, 32767).astype(np.int16)
+    return batch + [ends.tobytes()]
+
+
+@pytest.fixture(scope="session")
+def check16(single_op_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("int16")
+    tflm_runtime()
+
+    def check(spec: dict, op: str):
+        from edgeq.reference import PortableHostReference, TflmReference
+        from edgeq.tflite import read_model
+        from edgeq.tflite.check import model_kind
+
+        path = single_op_model({**spec, "int16x8": True})
+        g = read_model(path)
+        assert model_kind(g) == "int16x8"
+        target = [o for o in g.operators if o.opcode == op]
+        assert target and g.tensors[target[0].outputs[0]].dtype == "int16", [o.opcode for o in g.operators]
+        binary, res = compile_and_build(path, root / f"m{next(_counter)}")
+        assert op in res.op_counts, (op, res.op_counts)
+        tflm = TflmReference(path)
+        host = PortableHostReference(path, binary=binary)
+        n = sum(s.nbytes for s in tflm.inputs) // 2
+        batch = int16_batch(n, seed=len(str(spec)))
+        assert host.run_many(batch) == tflm.run_many(batch)
+        return path
+
+    return check
+
+
+# ---- pooling ----------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def pool_specs(draw):
+    h, w = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    padding = draw(st.sampled_from(["same", "valid"]))
+    ph = draw(st.integers(1, h if padding == "valid" else 4))
+    pw = draw(st.integers(1, w if padding == "valid" else 4))
+    return {"op": draw(st.sampled_from(["avgpool", "maxpool"])), "inputs": [[h, w, draw(st.integers(1, 4))]],
+            "pool": [ph, pw], "strides": [draw(st.integers(1, 3)), draw(st.integers(1, 3))], "padding": padding,
+            "act": draw(st.sampled_from([None, "relu", "relu6"])), "seed": draw(st.integers(0, 20)),
+            "range": draw(st.sampled_from([0.5, 4.0, 30.0])), "centers": [draw(st.sampled_from([0.0, 2.0]))]}
+
+
+@_settings(4)
+@given(spec=pool_specs())
+def test_pooling_int16(check16, spec):
+    check16(spec, "AVERAGE_POOL_2D" if spec["op"] == "avgpool" else "MAX_POOL_2D")
+
+
+# ---- ADD / SUB / MUL --------------------------------------------------------------------------------------------
+
+
+@st.composite
+def binary_specs(draw):
+    shape = [draw(st.integers(1, 5)) for _ in range(draw(st.integers(1, 3)))]
+    other = [d if draw(st.booleans()) else 1 for d in shape]
+    op = draw(st.sampled_from(["add", "sub", "mul"]))
+    spec = {"op": op, "inputs": [shape], "seed": draw(st.integers(0, 50)),
+            "range": draw(st.sampled_from([0.3, 2.0, 9.0])), "centers": [draw(st.sampled_from([0.0, 1.5]))]}
+    if op != "mul":
+        spec["act"] = draw(st.sampled_from([None, "relu"]))
+    if draw(st.booleans()):
+        spec["const_shape"] = [1, *other]
+    else:  # two inputs of different ranges: different scales, every rescaling path
+        spec["inputs"] = [shape, other]
+        spec["ranges"] = [spec["range"], draw(st.sampled_from([0.1, 1.0, 20.0]))]
+        spec["centers"] = spec["centers"] * 2
+    return spec
+
+
+@_settings(6)
+@given(spec=binary_specs())
+def test_add_sub_mul_int16(check16, spec):
+    check16(spec, spec["op"].upper())
+
+
+# ---- MEAN and data movement -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape,axis,keepdims", [([5, 6, 3], [1, 2], False), ([4, 7, 2], [2], True),
+                                                 ([9, 3], [-1], False)])
+def test_mean_int16(check16, shape, axis, keepdims):
+    check16({"op": "mean", "inputs": [shape], "axis": axis, "keepdims": keepdims, "seed": 1, "range": 3.0}, "MEAN")
+
+
+@pytest.mark.parametrize("spec,op", [
+    ({"op": "concat", "inputs": [[4, 5, 3], [4, 5, 2]], "axis": -1}, "CONCATENATION"),
+    ({"op": "concat", "inputs": [[2, 5, 3], [3, 5, 3], [1, 5, 3]], "axis": 1}, "CONCATENATION"),
+    ({"op": "pad", "inputs": [[4, 5, 3]], "padding": [[1, 2], [0, 3]]}, "PAD"),
+    ({"op": "transpose", "inputs": [[4, 5, 3]], "perm": [0, 3, 1, 2]}, "TRANSPOSE"),
+    ({"op": "strided_slice", "inputs": [[6, 5, 3]], "slices": [[None], [1, 5, 2], [None, None, -1], [1, 3]]},
+     "STRIDED_SLICE"),
+    ({"op": "slice", "inputs": [[6, 5, 3]], "begin": [0, 1, 2, 0], "size": [1, 4, 2, 2]}, "SLICE"),
+    ({"op": "split", "inputs": [[6, 4]], "parts": 2, "axis": 1}, "SPLIT"),
+    ({"op": "stack", "inputs": [[3, 4], [3, 4]], "axis": 2}, "PACK"),
+    ({"op": "unstack", "inputs": [[3, 4]], "axis": 1}, "UNPACK"),
+    ({"op": "resize_nearest", "inputs": [[3, 4, 2]], "size": [7, 5]}, "RESIZE_NEAREST_NEIGHBOR"),
+])
+def test_data_movement_int16(check16, spec, op):
+    check16({"seed": 1, "range": 2.0, **spec}, op)
