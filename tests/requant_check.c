@@ -1,6 +1,8 @@
-/* Checks edgeq_requantize_fast, edgeq_requantize_bounded and edgeq_rq_apply (edgeq_nn.h) against edgeq_requantize (TFLM's
- * MultiplyByQuantizedMultiplier, structured as in TFLM: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT).
- * Built by tests/test_requantize.py for the host and for qemu-m4 with a generated requant_cases.h:
+/* Checks edgeq_requantize_fast, edgeq_requantize_bounded, edgeq_rq_apply (edgeq_nn.h) and edgeq_requantize
+ * (edgeq_nn_support.c) against TFLM's MultiplyByQuantizedMultiplier written here with 64-bit arithmetic
+ * (ref_requantize: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT). With EDGEQ_MUL32_ONLY (ARMv6-M, or
+ * forced with -DEDGEQ_MUL32_ONLY=1) all four use edgeq_high_mul's 32-bit multiplies; the first output line says which.
+ * Built by tests/test_requantize.py for the host and for qemu-m4 / qemu-m0plus with a generated requant_cases.h:
  *   REQ_CASES[i] = {multiplier, shift, limit}: limit = the largest |accumulator| the compiler allows for the bounded
  *   variant on that channel (|x| * 2^left_shift + 2^(right_shift - 1) < 2^31 - 1);  REQ_N_CASES, REQ_SAMPLES (random inputs per case).
  * Inputs per case: edge values (0, +-1, +-limit, powers of two, INT32 extremes for the exact variant), inputs whose
@@ -37,12 +39,36 @@ static char *put_i64(char *p, int64_t v)
 
 static uint32_t checked, bad;
 
+/* TFLM's MultiplyByQuantizedMultiplier written here with 64-bit arithmetic (SaturatingRoundingDoublingHighMul, then
+ * RoundingDivideByPOT), independent of edgeq_nn_support.c, which may use 32-bit multiplies only (EDGEQ_MUL32_ONLY) */
+static int32_t ref_requantize(int32_t x, int32_t m, int32_t s)
+{
+    const int32_t left = s > 0 ? s : 0, right = s > 0 ? 0 : -s;
+    const int32_t a = (int32_t)((uint32_t)x * ((uint32_t)1 << left));
+    int32_t high, mask, remainder, threshold;
+    if (a == INT32_MIN && m == INT32_MIN) {
+        high = INT32_MAX;
+    } else {
+        const int64_t ab = (int64_t)a * (int64_t)m;
+        const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+        high = (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    }
+    mask = (int32_t)(((int64_t)1 << right) - 1);
+    remainder = high & mask;
+    threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+    return (high >> right) + (remainder > threshold ? 1 : 0);
+}
+
 static void check(int bounded, int32_t m, int32_t s, int32_t x)
 {
-    const int32_t want = edgeq_requantize(x, m, s);
+    const int32_t want = ref_requantize(x, m, s);
     const edgeq_rq_channel r = edgeq_rq_channel_of(m, s);
     int32_t got = bounded ? edgeq_requantize_bounded(x, m, s) : edgeq_requantize_fast(x, m, s);
-    if (bounded && got == want) { /* the per-channel split of the bounded variant (edgeq_rq_channel) */
+    if (!bounded && got == want) { /* the reference-structured one (srdhm + rdbpot) too */
+        got = edgeq_requantize(x, m, s);
+        bounded = 3;
+    }
+    if (bounded == 1 && got == want) { /* the per-channel split of the bounded variant (edgeq_rq_channel) */
         got = edgeq_rq_apply(x, &r);
         bounded = 2;
     }
@@ -51,7 +77,7 @@ static void check(int bounded, int32_t m, int32_t s, int32_t x)
         if (bad < 10u) {
             char line[160];
             char *p = line;
-            *p++ = bounded == 2 ? 'R' : bounded ? 'B' : 'F';
+            *p++ = bounded == 3 ? 'E' : bounded == 2 ? 'R' : bounded ? 'B' : 'F';
             *p++ = ' ';
             p = put_i64(p, m);
             p = put_i64(p, s);
@@ -81,6 +107,7 @@ void req_run(void)
     uint32_t k;
     char line[64];
     char *p;
+    req_puts(EDGEQ_MUL32_ONLY ? "mul32 1\n" : "mul32 0\n");
     for (i = 0; i < REQ_N_CASES; ++i) {
         const int32_t m = REQ_CASES[i][0], s = REQ_CASES[i][1], limit = REQ_CASES[i][2];
         const int32_t e = s < 0 ? -s : 0; /* right shift */

@@ -9,7 +9,9 @@ the model tests):
 
 For every (multiplier, shift) of the CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED layers of the MLPerf Tiny models
 and person_detect: edge inputs, rounding ties, and pseudo-random inputs over the whole range (tests/requant_check.c),
-compiled with the host's gcc and run on qemu-m4 (Cortex-M4, where the bounded variant is the SMMLAR instruction)."""
+compiled with the host's gcc (also with the ARMv6-M arithmetic forced: EDGEQ_MUL32_ONLY) and run on qemu-m4
+(Cortex-M4, where the bounded variant is the SMMLAR instruction) and qemu-m0plus (ARMv6-M: 32-bit multiplies only).
+The reference is TFLM's formula written with 64-bit arithmetic in tests/requant_check.c."""
 
 from __future__ import annotations
 
@@ -78,18 +80,22 @@ def _verdict(out: str, cases, samples: int) -> None:
     assert int(n) >= len(cases) * 2 * samples  # every case really ran
 
 
-def test_requantize_variants_equal_tflm_on_host(requant_cases, tmp_path):
-    samples = 20000
+@pytest.mark.parametrize("mul32", [0, 1])
+def test_requantize_variants_equal_tflm_on_host(requant_cases, tmp_path, mul32):
+    """mul32 = 1: the ARMv6-M arithmetic (edgeq_high_mul, 32-bit multiplies only) forced on the host."""
+    samples = 20000 if not mul32 else 8000
     _write_cases(tmp_path, requant_cases, samples)
     main = tmp_path / "main.c"
     main.write_text('#include <stdio.h>\nvoid req_run(void);\nvoid req_puts(const char *s) { fputs(s, stdout); }\n'
                     'int main(void) { req_run(); return 0; }\n')
     kern = templates_dir() / "kernels" / "portable"
     exe = tmp_path / "req"
-    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Werror", f"-I{kern}", f"-I{tmp_path}", str(main),
+    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Werror", f"-DEDGEQ_MUL32_ONLY={mul32}", f"-I{kern}",
+                    f"-I{tmp_path}", str(main),
                     str(HERE / "requant_check.c"), str(kern / "edgeq_nn_support.c"), "-o", str(exe), "-lm"],
                    check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=300).stdout
+    assert out.splitlines()[0] == f"mul32 {mul32}"
     _verdict(out, requant_cases, samples)
 
 
@@ -108,16 +114,19 @@ int main(void)
 """
 
 
-def test_requantize_variants_equal_tflm_on_qemu_m4(requant_cases, shared_models, tmp_path):
-    """The same check as firmware on the emulated Cortex-M4 (the bounded variant is SMMLAR there)."""
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0plus"])
+def test_requantize_variants_equal_tflm_on_qemu(requant_cases, shared_models, tmp_path, board):
+    """The same check as firmware on the emulated Cortex-M4 (the bounded variant is SMMLAR there) and on ARMv6-M code
+    (Cortex-M0+: edgeq_high_mul's 32-bit multiplies)."""
     from fwutil import need_arm
 
+    from edgeq.targets.boards import get_board
     from edgeq.targets.export import export
 
     need_arm()
-    samples = 300
+    samples = 300 if board == "qemu-m4" else 150
     out = tmp_path / "fw"
-    export(shared_models / "kws_ref_model.tflite", "qemu-m4", out, runtime="edgeq", backend="portable", force=True)
+    export(shared_models / "kws_ref_model.tflite", board, out, runtime="edgeq", backend="portable", force=True)
     (out / "main.c").write_text(QEMU_MAIN)
     (out / "requant_check.c").write_text((HERE / "requant_check.c").read_text())
     _write_cases(out, requant_cases, samples)
@@ -125,8 +134,9 @@ def test_requantize_variants_equal_tflm_on_qemu_m4(requant_cases, shared_models,
                    capture_output=True)
     elf = out / "build" / "firmware.elf"
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
-    assert "smmlar" in dis  # the bounded variant really is the DSP instruction on the M4
-    qemu = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-monitor", "none",
+    if board == "qemu-m4":
+        assert "smmlar" in dis  # the bounded variant really is the DSP instruction on the M4
+    qemu = subprocess.Popen(["qemu-system-arm", "-M", get_board(board).qemu["machine"], "-display", "none", "-monitor", "none",
                              "-no-reboot", "-kernel", str(elf), "-serial", "stdio"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     lines = []
@@ -140,4 +150,5 @@ def test_requantize_variants_equal_tflm_on_qemu_m4(requant_cases, shared_models,
         qemu.kill()
         qemu.wait()
     assert lines and lines[-1] == "END", lines[-5:]
+    assert lines[0] == f"mul32 {int(board == 'qemu-m0plus')}"
     _verdict("\n".join(lines), requant_cases, samples)

@@ -157,6 +157,36 @@ static inline int32_t edgeq_ror8(int32_t v)
 
 /* ---- inline helpers of the hot loops -------------------------------------------------------------------------- */
 
+/* ARMv6-M (Cortex-M0/M0+/M1) has no 32x32 -> 64-bit multiply: a 64-bit product is a call of libgcc's __aeabi_lmul
+ * (about 45 instructions). There the requantizations below use edgeq_high_mul, four 32-bit multiplies of 16-bit
+ * halves, instead. Defining EDGEQ_MUL32_ONLY to 1 forces that path on any target (the tests do, on the host). */
+#ifndef EDGEQ_MUL32_ONLY
+#if !EDGEQ_USE_DSP && defined(__ARM_ARCH_6M__)
+#define EDGEQ_MUL32_ONLY 1
+#else
+#define EDGEQ_MUL32_ONLY 0
+#endif
+#endif
+
+/* floor((a m + 2^30) / 2^31) for int32 a and m = mh 2^16 + ml (ml in [0, 2^16), mh = m >> 16), except a = m =
+ * INT32_MIN (2^31 does not fit), with 32-bit multiplies only. With a = ah 2^16 + al (al = a & 0xFFFF, ah = a >> 16),
+ * p = al ml (< 2^32, unsigned), m1 = ah ml and m2 = al mh (|m1|, |m2| < 2^31):
+ *   a m + 2^30 = ah mh 2^32 + (m1 + m2 + (p >> 16) + 2^14) 2^16 + (p & 0xFFFF),
+ * and floor((Y 2^16 + r) / 2^31) = floor(Y / 2^15) for 0 <= r < 2^16, so the result is
+ *   2 ah mh + (m1 >> 15) + (m2 >> 15) + (((m1 & 0x7FFF) + (m2 & 0x7FFF) + (p >> 16) + 2^14) >> 15)
+ * (>> floors; the last sum is < 2^17). Every term is exact; the sum is taken modulo 2^32 and the true result fits
+ * in int32, so it is exact too. Checked against the 64-bit form by tests/test_requantize.py. */
+static inline int32_t edgeq_high_mul(int32_t a, int32_t ml, int32_t mh)
+{
+    const uint32_t al = (uint32_t)a & 0xFFFFu;
+    const int32_t ah = a >> 16;
+    const uint32_t p = al * (uint32_t)ml;
+    const int32_t m1 = ah * ml;
+    const int32_t m2 = (int32_t)al * mh;
+    const uint32_t low = ((uint32_t)m1 & 0x7FFFu) + ((uint32_t)m2 & 0x7FFFu) + (p >> 16) + 0x4000u;
+    return (int32_t)((uint32_t)(ah * mh) * 2u + (uint32_t)(m1 >> 15) + (uint32_t)(m2 >> 15) + (low >> 15));
+}
+
 /* edgeq_requantize, inline (it runs once per output element of every conv / depthwise / FC), exact for every input.
  * TFLM's SaturatingRoundingDoublingHighMul is (ab + nudge) / 2^31 truncated toward zero, nudge = 2^30 for ab >= 0 and
  * 1 - 2^30 for ab < 0. That equals floor((ab + 2^30) / 2^31) for every ab: for ab >= 0 both are the same floor; for
@@ -173,7 +203,11 @@ static inline int32_t edgeq_requantize_fast(int32_t x, int32_t multiplier, int32
     if (a == INT32_MIN && multiplier == INT32_MIN) {
         high = INT32_MAX; /* the one saturating case of SaturatingRoundingDoublingHighMul */
     } else {
+#if EDGEQ_MUL32_ONLY
+        high = edgeq_high_mul(a, multiplier & 0xFFFF, multiplier >> 16);
+#else
         high = (int32_t)(((int64_t)a * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
+#endif
     }
     if (right_shift == 0) {
         return high;
@@ -205,6 +239,8 @@ static inline int32_t edgeq_requantize_bounded(int32_t x, int32_t multiplier, in
     }
 #if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
     __asm__("smmlar %0, %1, %2, %3" : "=r"(high) : "r"(x), "r"((int32_t)((uint32_t)multiplier << 1)), "r"(x));
+#elif EDGEQ_MUL32_ONLY
+    high = edgeq_high_mul(x, multiplier & 0xFFFF, multiplier >> 16);
 #else
     high = (int32_t)(((int64_t)x * (int64_t)multiplier + ((int64_t)1 << 30)) >> 31);
 #endif
@@ -227,7 +263,10 @@ static inline int8_t edgeq_acc_to_s8(int32_t acc, int32_t multiplier, int32_t sh
 /* edgeq_requantize_bounded split into a per-channel part, computed once and shared by every output of the channel
  * a kernel requantizes together, and a per-output part without branches (the same arithmetic). */
 typedef struct {
-    int32_t multiplier;  /* with the DSP extension: the SMMLAR operand 2m - 2^32 */
+    int32_t multiplier;  /* with the DSP extension: the SMMLAR operand 2m - 2^32; EDGEQ_MUL32_ONLY: m & 0xFFFF */
+#if EDGEQ_MUL32_ONLY
+    int32_t multiplier_high; /* m >> 16 */
+#endif
     int32_t left_shift;  /* max(shift, 0) */
     int32_t right_shift; /* max(-shift, 0) */
     int32_t half;        /* 2^(right_shift - 1), or 0 */
@@ -239,6 +278,9 @@ static inline edgeq_rq_channel edgeq_rq_channel_of(int32_t multiplier, int32_t s
     edgeq_rq_channel r;
 #if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
     r.multiplier = (int32_t)((uint32_t)multiplier << 1);
+#elif EDGEQ_MUL32_ONLY
+    r.multiplier = multiplier & 0xFFFF;
+    r.multiplier_high = multiplier >> 16;
 #else
     r.multiplier = multiplier;
 #endif
@@ -256,6 +298,8 @@ static inline int32_t edgeq_rq_apply(int32_t x, const edgeq_rq_channel *r)
     int32_t high;
 #if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
     __asm__("smmlar %0, %1, %2, %3" : "=r"(high) : "r"(a), "r"(r->multiplier), "r"(a));
+#elif EDGEQ_MUL32_ONLY
+    high = edgeq_high_mul(a, r->multiplier, r->multiplier_high);
 #else
     high = (int32_t)(((int64_t)a * (int64_t)r->multiplier + ((int64_t)1 << 30)) >> 31);
 #endif

@@ -7,6 +7,10 @@
 
 int32_t edgeq_srdhm(int32_t a, int32_t b)
 {
+#if EDGEQ_MUL32_ONLY
+    /* (ab + nudge) / 2^31 truncated = floor((ab + 2^30) / 2^31) (see edgeq_requantize_fast): 32-bit multiplies only */
+    return a == b && a == INT32_MIN ? INT32_MAX : edgeq_high_mul(a, b & 0xFFFF, b >> 16);
+#else
     int64_t ab;
     int64_t nudge;
     if (a == b && a == INT32_MIN) {
@@ -16,6 +20,7 @@ int32_t edgeq_srdhm(int32_t a, int32_t b)
     nudge = ab >= 0 ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
     /* C division truncates toward zero, like gemmlowp's (ab + nudge) / (1ll << 31) */
     return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+#endif
 }
 
 int32_t edgeq_rdbpot(int32_t x, int32_t exponent)
