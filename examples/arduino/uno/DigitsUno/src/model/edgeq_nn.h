@@ -723,6 +723,66 @@ void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size,
 void edgeq_resize_nearest_s8(const int8_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
                              const int32_t *y_map, const int32_t *x_map, int8_t *output);
 
+/* ---- int16 activations (int16x8 models): the same arithmetic as TFLM's int16 reference kernels ---------------- */
+
+/* AVERAGE_POOL_2D / MAX_POOL_2D, int16 (arm_avgpool_s16 / arm_max_pool_s16's signatures; never in place). */
+edgeq_status edgeq_avgpool_s16(const edgeq_context *ctx, const edgeq_pool_params *pool_params,
+                               const edgeq_dims *input_dims, const int16_t *input_data,
+                               const edgeq_dims *filter_dims, const edgeq_dims *output_dims, int16_t *output_data);
+edgeq_status edgeq_max_pool_s16(const edgeq_context *ctx, const edgeq_pool_params *pool_params,
+                                const edgeq_dims *input_dims, const int16_t *input_data,
+                                const edgeq_dims *filter_dims, const edgeq_dims *output_dims, int16_t *output_data);
+
+/* ADD / SUB / MUL, int16: the int8 kernels' arguments with int16 elements (ADD/SUB left_shift 15). */
+edgeq_status edgeq_elementwise_add_s16(const int16_t *input_1_vect, const int16_t *input_2_vect,
+                                       int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                       int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                       int32_t left_shift, int16_t *output, int32_t out_offset, int32_t out_mult,
+                                       int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max,
+                                       int32_t block_size);
+edgeq_status edgeq_elementwise_sub_s16(const int16_t *input_1_vect, const int16_t *input_2_vect,
+                                       int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                       int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                       int32_t left_shift, int16_t *output, int32_t out_offset, int32_t out_mult,
+                                       int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max,
+                                       int32_t block_size);
+edgeq_status edgeq_elementwise_mul_s16(const int16_t *input_1_vect, const int16_t *input_2_vect,
+                                       int32_t input_1_offset, int32_t input_2_offset, int16_t *output,
+                                       int32_t out_offset, int32_t out_mult, int32_t out_shift,
+                                       int32_t out_activation_min, int32_t out_activation_max, int32_t block_size);
+edgeq_status edgeq_broadcast_add_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
+                                     const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                     int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                     int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                     int32_t left_shift, int16_t *output, int32_t out_offset, int32_t out_mult,
+                                     int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max);
+edgeq_status edgeq_broadcast_sub_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
+                                     const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                     int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
+                                     int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,
+                                     int32_t left_shift, int16_t *output, int32_t out_offset, int32_t out_mult,
+                                     int32_t out_shift, int32_t out_activation_min, int32_t out_activation_max);
+edgeq_status edgeq_broadcast_mul_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
+                                     const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                     int32_t input_1_offset, int32_t input_2_offset, int16_t *output,
+                                     int32_t out_offset, int32_t out_mult, int32_t out_shift,
+                                     int32_t out_activation_min, int32_t out_activation_max);
+
+/* Data movement, int16 elements: as the _s8 kernels of the same names. */
+void edgeq_concatenation_s16(const int16_t *const *inputs, const int32_t *copy_sizes, int32_t num_inputs,
+                             int32_t outer_size, int16_t *output);
+edgeq_status edgeq_pad_s16(const int16_t *input, int16_t *output, int16_t pad_value, const edgeq_dims *input_size,
+                           const edgeq_dims *pre_pad, const edgeq_dims *post_pad);
+void edgeq_strided_copy_s16(const int16_t *input, const int32_t *in_strides, int16_t *output,
+                            const int32_t *out_strides, const int32_t *dims);
+void edgeq_resize_nearest_s16(const int16_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
+                              const int32_t *y_map, const int32_t *x_map, int16_t *output);
+
+/* MEAN, int16: edgeq_mean_s8's arithmetic (TFLM's QuantizedMeanOrSum<int16_t>), clamped to int16. */
+edgeq_status edgeq_mean_s16(const int16_t *input, const edgeq_dims *input_dims, const edgeq_dims *reduce,
+                            int32_t input_zero_point, int32_t num_elements_in_axis, int32_t mult, int32_t shift,
+                            int32_t output_zero_point, int16_t *output);
+
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
