@@ -1,5 +1,5 @@
 """int16x8 models (int16 activations, int8 weights) of the ops edgeq compiles with int16 kernels: pooling, ADD, SUB,
-MUL, MEAN, the data-movement ops. Single-op models from the TF converter's int16x8 mode, compiled for host under
+MUL, MEAN, SOFTMAX, LOGISTIC, TANH, the data-movement ops. Single-op models from the TF converter's int16x8 mode, compiled for host under
 ASan/UBSan, compared byte for byte with the TFLM interpreter on inputs spread over the whole int16 range (and its
 two ends). Hypothesis draws the edges (shapes, broadcasting, constant operands, pool windows and strides, axes);
 EDGEQ_INT16_EXAMPLES=N runs N examples per property instead of the default few."""
@@ -134,3 +134,40 @@ def test_mean_int16(check16, shape, axis, keepdims):
 ])
 def test_data_movement_int16(check16, spec, op):
     check16({"seed": 1, "range": 2.0, **spec}, op)
+
+
+# ---- SOFTMAX, LOGISTIC, TANH --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape,r,center", [([10], 3.0, 0.0), ([4, 7], 20.0, 5.0), ([3, 1], 1.0, 0.0),
+                                            ([2, 3, 40], 0.05, 0.0)])
+def test_softmax_int16(check16, shape, r, center):
+    check16({"op": "softmax", "inputs": [shape], "range": r, "centers": [center], "seed": 2}, "SOFTMAX")
+
+
+@pytest.mark.parametrize("op", ["logistic", "tanh"])
+@pytest.mark.parametrize("r", [0.5, 4.0, 7.99, 40.0])
+def test_logistic_tanh_int16(check16, op, r):
+    """Input ranges whose int16 scale is off a power of two (the general multiplier) and near 8 * 2^-15 * 32768
+    (TFLM's power-of-two path when the converter picks a power-of-two scale)."""
+    check16({"op": op, "inputs": [[16, 16]], "range": r, "seed": 1}, op.upper())
+
+
+def test_softmax_int16_tables_match_the_c_library():
+    """The SOFTMAX tables evaluate exp in float64 rounded to float32; on every sample point TFLM's Prepare evaluates,
+    that is the C library's expf (what the TFLM interpreter calls), so the tables are TFLM's."""
+    import ctypes
+    import ctypes.util
+
+    from edgeq.quant import lut16
+
+    name = ctypes.util.find_library("m")
+    if name is None:
+        pytest.skip("no C math library to compare with")
+    libm = ctypes.CDLL(name)
+    libm.expf.restype, libm.expf.argtypes = ctypes.c_float, [ctypes.c_float]
+    libm_exp = lambda v: np.float32(libm.expf(float(v)))  # noqa: E731
+    exp_lut, _ = lut16.softmax_luts()
+    args = (np.float32(10.0) / np.float32(65535), 32767, np.float32(2.0) / np.float32(65535), 0)
+    assert np.array_equal(lut16.lut_populate_int16(libm_exp, *args), exp_lut)
+    assert exp_lut[512] == 32767 and 0 < exp_lut[0] < 8  # exp(0) = 1.0 at the top, exp(-10) near 0

@@ -115,7 +115,7 @@ INT16_OPERANDS: dict[str, tuple] = {"QUANTIZE": ("in", "out"), "SOFTMAX": ("out"
 INT16_OPERANDS.update({op: ("in", "out") for op in (
     "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SUB", "MUL", "MEAN", "CONCATENATION", "PAD", "RESHAPE", "SQUEEZE",
     "EXPAND_DIMS", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK",
-    "RESIZE_NEAREST_NEIGHBOR")})
+    "RESIZE_NEAREST_NEIGHBOR", "LOGISTIC", "TANH", "SOFTMAX")})
 
 
 def int16_blockers(graph: Graph) -> list[tuple[int, str]]:
