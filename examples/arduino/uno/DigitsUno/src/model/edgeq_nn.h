@@ -783,6 +783,21 @@ edgeq_status edgeq_mean_s16(const int16_t *input, const edgeq_dims *input_dims, 
                             int32_t input_zero_point, int32_t num_elements_in_axis, int32_t mult, int32_t shift,
                             int32_t output_zero_point, int16_t *output);
 
+/* LOGISTIC / TANH, int16 in and out (Q0.15), TFLM's sigmoid-table arithmetic (edgeq_activations_s16.c). */
+void edgeq_logistic_s16(const int16_t *input, int32_t size, int32_t input_multiplier, int32_t input_left_shift,
+                        int16_t *output);
+void edgeq_tanh_s16(const int16_t *input, int32_t size, int32_t input_multiplier, int32_t input_left_shift,
+                    int16_t *output);
+
+/* SOFTMAX, int16 in and out (output scale 1/32768, zero points 0): TFLM's SoftmaxInt16 with the two 513-entry tables
+ * of its Prepare (arm_softmax_s16's signature; cmsis_nn_softmax_lut_s16's fields). */
+typedef struct {
+    const int16_t *exp_lut;
+    const int16_t *one_by_one_lut;
+} edgeq_softmax_lut_s16;
+void edgeq_softmax_s16(const int16_t *input, int32_t num_rows, int32_t row_size, int32_t mult, int32_t shift,
+                       const edgeq_softmax_lut_s16 *softmax_params, int16_t *output);
+
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
