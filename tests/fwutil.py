@@ -53,6 +53,8 @@ def random_input(model: Path, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if t.dtype == "int8":
         return rng.integers(-128, 128, size=t.shape, dtype=np.int8)
+    if t.dtype == "int16":
+        return rng.integers(-32768, 32768, size=t.shape, dtype=np.int16)
     if t.dtype == "float32":
         return rng.standard_normal(t.shape).astype(np.float32)
     raise AssertionError(f"unexpected input dtype {t.dtype}")

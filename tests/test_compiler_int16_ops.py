@@ -171,3 +171,35 @@ def test_softmax_int16_tables_match_the_c_library():
     args = (np.float32(10.0) / np.float32(65535), 32767, np.float32(2.0) / np.float32(65535), 0)
     assert np.array_equal(lut16.lut_populate_int16(libm_exp, *args), exp_lut)
     assert exp_lut[512] == 32767 and 0 < exp_lut[0] < 8  # exp(0) = 1.0 at the top, exp(-10) near 0
+
+
+# ---- --backend cmsis-nn: CMSIS-NN's s16 kernels where they are bit-exact with TFLM --------------------------------
+
+CMSIS_INT16 = [  # spec, op, the CMSIS-NN function that must run it
+    ({"op": "avgpool", "inputs": [[7, 6, 5]], "pool": [3, 2], "strides": [2, 1], "padding": "same"}, "AVERAGE_POOL_2D",
+     "arm_avgpool_s16"),
+    ({"op": "maxpool", "inputs": [[7, 6, 5]], "pool": [2, 3], "strides": [1, 2], "padding": "same", "act": "relu"},
+     "MAX_POOL_2D", "arm_max_pool_s16"),
+    ({"op": "add", "inputs": [[4, 5, 3], [4, 5, 3]], "ranges": [2.0, 9.0], "act": "relu"}, "ADD",
+     "arm_elementwise_add_s16"),
+    ({"op": "mul", "inputs": [[4, 5, 3], [4, 5, 3]], "ranges": [2.0, 0.3]}, "MUL", "arm_elementwise_mul_s16"),
+]
+
+
+@pytest.mark.parametrize("spec,op,function", CMSIS_INT16)
+def test_cmsis_nn_int16_host(single_op_model, cmsis_nn_dir, tmp_path, spec, op, function):
+    from compiler_util import SANITIZE, require_gcc
+
+    from edgeq.compiler import build_host, compile_model
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    require_gcc()
+    tflm_runtime()
+    path = single_op_model({"seed": 3, **spec, "int16x8": True})
+    compile_model(path, target="host", backend="cmsis-nn", out_dir=tmp_path / "o", cmsis_nn_dir=cmsis_nn_dir)
+    assert f"{function}(" in (tmp_path / "o" / "model.c").read_text()
+    # CMSIS-NN's own sources shift negative values (see tests/test_compiler_cmsis_nn.py)
+    binary = build_host(tmp_path / "o", extra_cflags=SANITIZE + " -fno-sanitize=shift,signed-integer-overflow")
+    tflm = TflmReference(path)
+    batch = int16_batch(sum(s.nbytes for s in tflm.inputs) // 2, seed=7, count=6)
+    assert PortableHostReference(path, binary=binary).run_many(batch) == tflm.run_many(batch)

@@ -96,3 +96,24 @@ def test_cmsis_nn_op_mappings_on_qemu(single_op_model, tmp_path, cmsis_nn_dir, k
     assert function in (res.out_dir / "model" / "model.c").read_text()
     for seed in (1, 2):
         _check_bit_exact(res, path, board, seed=seed)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("backend", ["portable", "cmsis-nn"])
+def test_int16x8_model_on_qemu_m4(single_op_model, tmp_path, cmsis_nn_dir, backend):
+    """An int16x8 model of pooling, ADD, MUL, TANH, LOGISTIC, CONCATENATION, PAD, MEAN and SOFTMAX (int16
+    activations end to end) on the emulated Cortex-M4: edgeq's int16 kernels, and with --backend cmsis-nn
+    CMSIS-NN's DSP paths of arm_avgpool_s16 / arm_max_pool_s16 / arm_elementwise_add_s16 / _mul_s16; raw outputs
+    identical to TFLM's."""
+    need_arm()
+    from edgeq.targets.export import export
+
+    path = single_op_model({"op": "int16_chain", "inputs": [[8, 8, 3]], "range": 3.0, "seed": 4, "int16x8": True})
+    kw = {"cmsis_nn_dir": cmsis_nn_dir} if backend == "cmsis-nn" else {}
+    res = export(path, "qemu-m4", tmp_path / backend, backend=backend, build=True, **kw)
+    model_c = (res.out_dir / "model" / "model.c").read_text()
+    for function in ("avgpool_s16", "max_pool_s16", "elementwise_add_s16", "elementwise_mul_s16"):
+        assert f"{'arm' if backend == 'cmsis-nn' else 'edgeq'}_{function}(" in model_c, function
+    assert "edgeq_softmax_s16(" in model_c and "edgeq_tanh_s16(" in model_c and "edgeq_mean_s16(" in model_c
+    for seed in (1, 2):
+        _check_bit_exact(res, path, "qemu-m4", seed=seed)

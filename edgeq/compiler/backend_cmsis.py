@@ -50,6 +50,11 @@ CMSIS_FUNCS: dict[str, str] = {
     "softmax_s8": "arm_softmax_s8",
     "softmax_s8_s16": "arm_softmax_s8_s16",
     "pad_s8": "arm_pad_s8",
+    # int16 (int16x8 models): bit-exact with TFLM's int16 reference kernels where mapped (docs/cmsis-nn.md);
+    # ADD only with zero points 0 (arm_elementwise_add_s16 ignores the offsets), see handles()
+    "avgpool_s16": "arm_avgpool_s16",
+    "elementwise_add_s16": "arm_elementwise_add_s16",
+    "elementwise_mul_s16": "arm_elementwise_mul_s16",
 }
 
 GLUE_HEADER = "edgeq_cmsis_nn.h"
@@ -153,6 +158,8 @@ class CmsisNNBackend:
         p = layer.params
         if name == "pad_s8" and p.get("folded_into") is not None:
             return False  # folded into its convolution: no call at all
+        if name == "elementwise_add_s16":  # CMSIS-NN's int16 ADD has no zero points (the converter's are 0)
+            return p["in1_offset"] == p["in2_offset"] == p["out_offset"] == 0
         if name == "convolve_wrapper_s8":
             # grouped convolution: keep edgeq's kernel (TFLM's CMSIS-NN glue does not dispatch groups either)
             return p["filter_dims"][3] == p["input_dims"][3]
@@ -204,6 +211,8 @@ class CmsisNNBackend:
         if name == "avgpool_s8":
             out = p["output_dims"]
             return cn.avgpool_s8_buffer_size(self.arch, out[2], p["input_dims"][3])
+        if name == "avgpool_s16":
+            return cn.avgpool_s16_buffer_size(self.arch, p["output_dims"][2], p["input_dims"][3])
         # FULLY_CONNECTED on MVE needs 4*C_OUT bytes of kernel sums: edgeq precomputes them into flash instead
         return 0
 

@@ -17,6 +17,7 @@ BATCH_MATMUL              arm_batch_matmul_s8 rank <= 4, no adj_x, and the RHS e
                                               into a scratch buffer at every invoke); 4*N bytes of scratch on MVE
 TRANSPOSE_CONV            arm_transpose_conv  always; its two buffers (the ctx and the reversed filter) in the layer's
                           _wrapper_s8         one scratch block, sized by the mirrored getters of cmsis_nn.py
+MAX_POOL_2D int16         arm_max_pool_s16    always (its arguments are edgeq_max_pool_s16's, named src / dst)
 ========================  ==================  ========================================================================
 
 PAD maps by name (``edgeq_pad_s8`` has arm_pad_s8's signature). Each mapping is bit-exact with TFLM: data movement
@@ -238,6 +239,17 @@ def _tconv_call(layer: Layer, arch: str) -> KernelCall:
         output_dims=Dims(*p["output_dims"]), output_data=out_ref(layer.op.outputs[0]))
 
 
+# ---- MAX_POOL_2D int16 ------------------------------------------------------------------------------------------------
+
+
+def _max_pool_s16_call(layer: Layer, arch: str) -> KernelCall:
+    """arm_max_pool_s16 takes edgeq_max_pool_s16's arguments under other names (src / dst)."""
+    c = layer.calls[0]
+    return KernelCall.make("max_pool_s16", status=True, ctx=CONTEXT, pool_params=c.arg("pool_params"),
+                           input_dims=c.arg("input_dims"), src=c.arg("input_data"), filter_dims=c.arg("filter_dims"),
+                           output_dims=c.arg("output_dims"), dst=c.arg("output_data"))
+
+
 # ---- the table the backend reads -------------------------------------------------------------------------------------
 
 
@@ -259,6 +271,7 @@ CMSIS_CALLS: dict[str, CmsisCall] = {
     "minimum_s8": CmsisCall("arm_minimum_s8", _max_min_ok, _max_min_call),
     "batch_matmul_s8": CmsisCall("arm_batch_matmul_s8", _bmm_ok, _bmm_call, _bmm_scratch, _bmm_setup),
     "transpose_conv_s8": CmsisCall("arm_transpose_conv_wrapper_s8", _tconv_ok, _tconv_call, _tconv_scratch),
+    "max_pool_s16": CmsisCall("arm_max_pool_s16", lambda layer, arch: True, _max_pool_s16_call),
 }
 
 

@@ -264,6 +264,12 @@ def avgpool_s8_buffer_size(arch: str, out_w: int, ch: int) -> int:
     return ch * 4 if arch == "dsp" else 0
 
 
+def avgpool_s16_buffer_size(arch: str, out_w: int, ch: int) -> int:
+    """arm_avgpool_s16_get_buffer_size{,_dsp,_mve}(dim_dst_width, ch_src): an int32 sum per channel on DSP."""
+    _check_arch(arch)
+    return ch * 4 if arch == "dsp" else 0
+
+
 def kernel_sums(weights: Iterable[int], rows: int, cols: int, bias: Iterable[int] | None, lhs_offset: int,
                 rhs_offset: int = 0) -> list[int]:
     """What ``arm_vector_sum_s8(buf, cols, rows, weights, lhs_offset, rhs_offset, bias)`` writes (int32 wrap-around).
