@@ -51,7 +51,7 @@ def test_fields_match_cmsis_nn(cmsis_nn_dir):
     assert {cls.C_TYPE for cls in cmsis_only} == {"transpose_params", "bmm_params", "transpose_conv_params"}
     assert {cls.C_TYPE for cls in shared} == {"tile", "activation", "dims", "context", "conv_params", "dw_conv_params",
                                               "pool_params", "fc_params", "per_channel_quant_params",
-                                              "per_tensor_quant_params"}
+                                              "per_tensor_quant_params", "bias_data"}
     for cls in shared + cmsis_only:
         assert f"cmsis_nn_{cls.C_TYPE}" in c, cls.__name__
         assert [f.name for f in dataclasses.fields(cls)] == c[f"cmsis_nn_{cls.C_TYPE}"], cls.__name__
@@ -135,6 +135,8 @@ def _kernel_calls() -> list[tuple[str, list[str], str]]:
             k = call.args[0]
             if isinstance(k, ast.Constant):
                 names = [k.value]
+            elif isinstance(k, ast.IfExp) and "{suffix}" in ast.unparse(k):  # the int8 and int16 kernels
+                names = [ast.unparse(x)[2:-1].replace("{suffix}", s) for x in (k.body, k.orelse) for s in ("s8", "s16")]
             elif isinstance(k, ast.IfExp):
                 names = [k.body.value, k.orelse.value]
             elif ast.unparse(k) == "self.KERNEL":

@@ -184,6 +184,15 @@ class PerChannelQuantParams(CStruct):
 
 
 @dataclass(frozen=True)
+class BiasData(CStruct):
+    """The bias of the int16x8 convolution (cmsis_nn_bias_data): int64 values, or int32 ones."""
+
+    C_TYPE: ClassVar[str] = "bias_data"
+    data: ConstRef
+    is_int32_bias: bool
+
+
+@dataclass(frozen=True)
 class PerTensorQuantParams(CStruct):
     C_TYPE: ClassVar[str] = "per_tensor_quant_params"
     multiplier: int

@@ -39,7 +39,8 @@ class ConstArray:
         return int(self.values.size * np.dtype(_NP_TYPES[self.ctype]).itemsize)
 
 
-_NP_TYPES = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "float": np.float32, "uint8_t": np.uint8}
+_NP_TYPES = {"int8_t": np.int8, "int16_t": np.int16, "int32_t": np.int32, "int64_t": np.int64, "float": np.float32,
+             "uint8_t": np.uint8}
 
 
 class LowerContext:
@@ -272,18 +273,20 @@ class Layer:
         return UnsupportedError(message, where=self.where, hint=hint)
 
     # ---- checks ----------------------------------------------------------------------------------------------------
-    def require_int8(self, t: "Tensor | None", what: str) -> "Tensor":
+    def require_int8(self, t: "Tensor | None", what: str, dtypes: tuple[str, ...] = ("int8",)) -> "Tensor":
+        """``t``, quantized and of one of ``dtypes`` (int8 unless the op also has int16 kernels)."""
         if t is None:
             raise self.unsupported(f"{what} is missing")
-        if t.dtype != "int8":
-            raise self.unsupported(f"{what} '{t.name}' is {t.dtype}; this op is compiled for int8 only",
+        if t.dtype not in dtypes:
+            raise self.unsupported(f"{what} '{t.name}' is {t.dtype}; this op is compiled for "
+                                   f"{' or '.join(dtypes)} only",
                                    hint="quantize the model fully to int8 with 'edgeq quantize'")
         if t.quant is None or not t.quant.is_quantized:
             raise self.unsupported(f"{what} '{t.name}' has no quantization parameters")
         return t
 
-    def require_activation(self, t: "Tensor | None", what: str) -> "Tensor":
-        t = self.require_int8(t, what)
+    def require_activation(self, t: "Tensor | None", what: str, dtypes: tuple[str, ...] = ("int8",)) -> "Tensor":
+        t = self.require_int8(t, what, dtypes)
         if t.quant.per_channel:
             raise self.unsupported(f"{what} '{t.name}' is quantized per channel; activations must be per tensor")
         return t

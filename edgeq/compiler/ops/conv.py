@@ -1,5 +1,7 @@
 """CONV_2D (int8, per-channel or per-tensor int8 weights, int32 bias) -> edgeq_convolve_wrapper_s8
 (arm_convolve_wrapper_s8). Grouped convolutions (filter input depth < input depth) run on the portable kernel.
+int16x8 (int16 activations with zero point 0, int8 weights, int64 or int32 bias) -> edgeq_convolve_wrapper_s16
+(arm_convolve_wrapper_s16 where that is bit-exact with TFLM: edgeq.compiler.cmsis_calls).
 
 Parameters as TFLM's conv_common.cc: per-channel multipliers/shifts (PopulateConvolutionQuantizationParams, a
 per-tensor scale broadcast over the channels), ComputePaddingHeightWidth, CalculateActivationRangeQuantized.
@@ -9,11 +11,62 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.cparams import (CONTEXT, Activation, ConstRef, ConvParams, Dims, DwConvParams, KernelCall,
-                                    PerChannelQuantParams, TensorRef, Tile, out_ref)
-from edgeq.compiler.ops.base import Layer, check_accumulator, inplace_delay
+from edgeq.compiler.cparams import (CONTEXT, Activation, BiasData, ConstRef, ConvParams, Dims, DwConvParams,
+                                    KernelCall, PerChannelQuantParams, TensorRef, Tile, out_ref)
+from edgeq.compiler.ops._int16 import QRANGE
+from edgeq.compiler.ops.base import INT32_MAX, Layer, check_accumulator, inplace_delay
+from edgeq.errors import ModelError
 from edgeq.quant import fixedpoint as fp
 from edgeq.quant.reference_ops import compute_out_size, compute_padding
+
+
+#: TFLM's int64 MultiplyByQuantizedMultiplier asserts |x| < 2^47 (so that x times the 16-bit multiplier fits int64)
+S64_ACC_LIMIT = 1 << 47
+
+
+def check_int16_bias(layer: Layer, bias, dtypes: tuple[str, ...]) -> None:
+    """The bias of an int16x8 op: int64 (what the converter writes), or int32 where TFLM also reads that."""
+    if bias.dtype not in dtypes:
+        raise layer.unsupported(f"bias is {bias.dtype}; int16 {layer.opcode} needs {' or '.join(dtypes)} bias "
+                                f"(TFLM reads no other)")
+
+
+def check_int16_zero_points(layer: Layer, x, out) -> None:
+    """TFLM's int16 convolution kernels read no zero point: the converter writes 0 for int16 activations, and a
+    model with another one would not mean what TFLM computes."""
+    for t, what in ((x, "input"), (out, "output")):
+        if t.zero_point != 0:
+            raise layer.unsupported(f"int16 {what} '{t.name}' has zero point {t.zero_point}; TFLM's int16 kernels "
+                                    f"assume 0 (symmetric int16 activations)")
+
+
+def check_accumulator_s16(layer: Layer, weight_abs_sums, bias, n_channels: int) -> None:
+    """Refuse int16x8 weights/bias whose accumulator leaves the range TFLM's arithmetic is defined in: with an int64
+    bias |acc| < 2^47 (edgeq_requantize_s64), with an int32 bias (TFLM sums in int32) |acc| <= INT32_MAX; |x| <= 2^15
+    (2^16 with a FULLY_CONNECTED input offset)."""
+    sums = np.asarray(weight_abs_sums, dtype=np.int64).reshape(-1)
+    bound = sums * (1 << 16 if layer.opcode == "FULLY_CONNECTED" else 1 << 15)
+    if bias is not None:
+        if bias.num_elements != n_channels:
+            raise layer.unsupported(f"bias '{bias.name}' has {bias.num_elements} values for {n_channels} output "
+                                    f"channels")
+        bound = bound + np.abs(bias.array().astype(np.int64).reshape(-1))
+    limit = INT32_MAX if bias is not None and bias.dtype == "int32" else S64_ACC_LIMIT - 1
+    worst = int(bound.max()) if bound.size else 0
+    if worst > limit:
+        c = int(bound.argmax()) if bound.size > 1 else 0
+        raise ModelError(f"weights and bias of output channel {c} can overflow the accumulator (|acc| up to "
+                         f"{worst:,}, limit {limit:,})", where=layer.where,
+                         hint="the weights or bias are damaged; re-export the model")
+
+
+def check_s64_shifts(layer: Layer, shifts) -> None:
+    """edgeq_requantize_s64 (TFLM's int64 MultiplyByQuantizedMultiplier) shifts right by 15 - shift: shift <= 14."""
+    bad = [int(v) for v in np.asarray(shifts).reshape(-1) if int(v) > 14]
+    if bad:
+        raise ModelError(f"quantization scales give a requantization shift of {bad[0]}, above the 14 the int16 "
+                         f"kernels can execute", where=layer.where,
+                         hint="the input/weight/output scales of this op are not plausible; re-quantize the model")
 
 
 def conv_common(layer: Layer, *, depthwise: bool, weights: bool = True) -> None:
@@ -28,19 +81,25 @@ def conv_common(layer: Layer, *, depthwise: bool, weights: bool = True) -> None:
     fold = layer.params.get("fold")
     if fold is not None:
         layer.params["input_tensor"] = fold.source
-    x = layer.require_activation(layer.tensor(layer.data_input), "input")
+    x = layer.require_activation(layer.tensor(layer.data_input), "input", ("int8", "int16"))
     w = layer.require_int8(layer.input(1), "filter")
     layer.require_const(w, "filter")
-    out = layer.require_activation(layer.output(), "output")
+    out = layer.require_activation(layer.output(), "output", (x.dtype,))
     bias = layer.input(2)
     for t, what in ((x, "input"), (w, "filter"), (out, "output")):
         layer.require_rank(t, (4,), what)
     if any(z != 0 for z in w.quant.zero_point):
         raise layer.unsupported("filter with a non-zero zero point (asymmetric int8 weights)")
+    int16 = x.dtype == "int16"
+    layer.params["int16"] = int16
     if bias is not None:
         layer.require_const(bias, "bias")
-        if bias.dtype != "int32":
+        if int16:
+            check_int16_bias(layer, bias, ("int64",) if depthwise else ("int64", "int32"))
+        elif bias.dtype != "int32":
             raise layer.unsupported(f"bias is {bias.dtype}; int8 convolutions need int32 bias")
+    if int16:
+        check_int16_zero_points(layer, x, out)
     o = layer.op.options
     act = o.get("fused_activation_function", "NONE")
     if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
@@ -85,21 +144,29 @@ def conv_common(layer: Layer, *, depthwise: bool, weights: bool = True) -> None:
     if len(scales) > 1 and w.quant.axis != (3 if depthwise else 0):
         raise layer.unsupported(f"filter quantized along axis {w.quant.axis}")
     wabs = np.abs(w.array().astype(np.int64))
-    check_accumulator(layer, wabs.sum(axis=(0, 1, 2)) if depthwise else wabs.reshape(wabs.shape[0], -1).sum(axis=1),
-                      bias, n_channels)
+    abs_sums = wabs.sum(axis=(0, 1, 2)) if depthwise else wabs.reshape(wabs.shape[0], -1).sum(axis=1)
+    if int16:
+        check_accumulator_s16(layer, abs_sums, bias, n_channels)
+    else:
+        check_accumulator(layer, abs_sums, bias, n_channels)
     mults, shifts = fp.conv_multipliers(x.scale, scales, out.scale)
     if len(mults) == 1:  # TFLM broadcasts a per-tensor scale over the output channels
         mults = mults.repeat(n_channels)
         shifts = shifts.repeat(n_channels)
-    act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point)
+    if int16 and (bias is None or bias.dtype == "int64"):
+        check_s64_shifts(layer, shifts)
+    act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point,
+                                                               *QRANGE[x.dtype])
     p = layer.params
     p.update(input_dims=(n, h, wd, cin), filter_dims=(1 if depthwise else cout, kh, kw, kc),
              output_dims=(on, oh, ow, cout), stride=(sw, sh), padding=(pad_w, pad_h), dilation=(dw, dh),
              input_offset=-x.zero_point, output_offset=out.zero_point, act_min=act_min, act_max=act_max)
     i = layer.index
+    p["bias_ctype"] = f"{bias.dtype}_t" if bias is not None else ("int64_t" if int16 else "int32_t")
     if weights:
         p["filter"] = layer.ctx.tensor_const(layer.op.inputs[1], "int8_t", "filter")
-        p["bias"] = layer.ctx.tensor_const(layer.op.inputs[2], "int32_t", "bias") if bias is not None else None
+        p["bias"] = (layer.ctx.tensor_const(layer.op.inputs[2], p["bias_ctype"], "bias") if bias is not None
+                     else None)
     p["mult"] = layer.ctx.add_const("mult", "int32_t", mults, f"layer {i} per-channel multipliers")
     p["shift"] = layer.ctx.add_const("shift", "int32_t", shifts, f"layer {i} per-channel shifts")
 
@@ -137,6 +204,8 @@ class WindowLayer(Layer):
         return [self.data_input]
 
     def inplace_candidates(self) -> list[int]:
+        if self.params.get("int16"):
+            return []  # the int16 kernels write straight to the output (the delay ring holds bytes)
         return [self.data_input] if self._delay() is not None else []
 
     def inplace_delay(self) -> int:
@@ -149,21 +218,26 @@ def conv_call(layer: "WindowLayer", *, depthwise: bool) -> KernelCall:
     p = layer.params
     common = dict(stride=Tile(*p["stride"]), padding=Tile(*p["padding"]), dilation=Tile(*p["dilation"]),
                   activation=Activation(p["act_min"], p["act_max"]))
+    suffix = "s16" if p.get("int16") else "s8"
     if depthwise:
-        kernel, struct = "depthwise_conv_wrapper_s8", {"dw_conv_params": DwConvParams(
+        kernel, struct = f"depthwise_conv_wrapper_{suffix}", {"dw_conv_params": DwConvParams(
             input_offset=p["input_offset"], output_offset=p["output_offset"], ch_mult=p["ch_mult"], **common)}
     else:
-        kernel, struct = "convolve_wrapper_s8", {"conv_params": ConvParams(
+        kernel, struct = f"convolve_wrapper_{suffix}", {"conv_params": ConvParams(
             input_offset=p["input_offset"], output_offset=p["output_offset"], **common)}
     cout = p["output_dims"][3]
+    act = "int16_t" if p.get("int16") else "int8_t"
+    bias = ConstRef(p["bias"], p["bias_ctype"])
+    if p.get("int16") and not depthwise:  # arm_convolve_wrapper_s16's bias: int64 or int32 values
+        bias = BiasData(data=bias, is_int32_bias=p["bias_ctype"] == "int32_t")
     return KernelCall.make(
         kernel, status=True, ctx=CONTEXT, **struct,
         quant_params=PerChannelQuantParams(multiplier=ConstRef(p["mult"], "int32_t"),
                                            shift=ConstRef(p["shift"], "int32_t")),
-        input_dims=Dims(*p["input_dims"]), input_data=TensorRef(layer.data_input),
+        input_dims=Dims(*p["input_dims"]), input_data=TensorRef(layer.data_input, act),
         filter_dims=Dims(*p["filter_dims"]), filter_data=ConstRef(p["filter"]),
-        bias_dims=Dims(1, 1, 1, cout), bias_data=ConstRef(p["bias"], "int32_t"),
-        output_dims=Dims(*p["output_dims"]), output_data=out_ref(layer.op.outputs[0]))
+        bias_dims=Dims(1, 1, 1, cout), bias_data=bias,
+        output_dims=Dims(*p["output_dims"]), output_data=out_ref(layer.op.outputs[0], act))
 
 
 #: what a zero multiplier (a channel whose output is always 0) becomes for edgeq_requantize_bounded, which needs
@@ -249,7 +323,8 @@ class Conv2D(WindowLayer):
         conv_common(self, depthwise=False, weights=False)
         p = self.params
         fast = None
-        if (self.ctx.backend == "portable" and self.ctx.optimize == "speed" and self.ctx.target != "avr"
+        if (not p["int16"] and self.ctx.backend == "portable" and self.ctx.optimize == "speed"
+                and self.ctx.target != "avr"
                 and p.get("fold") is None
                 and p["filter_dims"][1:3] == (1, 1) and p["filter_dims"][3] == p["input_dims"][3]
                 and tuple(p["padding"]) == (0, 0)):
@@ -262,8 +337,8 @@ class Conv2D(WindowLayer):
         p["pointwise"] = fast is not None
         if fast is None:
             p["filter"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter")
-            p["bias"] = (self.ctx.tensor_const(self.op.inputs[2], "int32_t", "bias") if self.input(2) is not None
-                         else None)
+            p["bias"] = (self.ctx.tensor_const(self.op.inputs[2], p["bias_ctype"], "bias")
+                         if self.input(2) is not None else None)
         else:
             i = self.index
             p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0],
@@ -274,12 +349,14 @@ class Conv2D(WindowLayer):
 
     @property
     def sources(self) -> tuple[str, ...]:
+        if self.params.get("int16"):
+            return ("edgeq_convolve_s16.c",)
         return ("edgeq_convolve_1x1_s8.c",) if self.params.get("pointwise") else self.SOURCES
 
     def kernel_name(self) -> str:
         """The general kernel's name even when the 1x1 one runs: what the cmsis-nn backend maps and the cost
         tables of edgeq analyze are keyed by."""
-        return "convolve_wrapper_s8"
+        return "convolve_wrapper_s16" if self.params.get("int16") else "convolve_wrapper_s8"
 
     def window_channels(self):
         cout = self.params["output_dims"][3]

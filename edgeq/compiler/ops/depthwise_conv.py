@@ -1,5 +1,6 @@
 """DEPTHWISE_CONV_2D (int8, per-channel weights, any depth multiplier, dilation) -> edgeq_depthwise_conv_wrapper_s8
-(arm_depthwise_conv_wrapper_s8). Parameters as TFLM's depthwise_conv_common.cc (shared with CONV_2D).
+(arm_depthwise_conv_wrapper_s8). Parameters as TFLM's depthwise_conv_common.cc (shared with CONV_2D). int16x8
+(int16 activations, int64 bias) -> edgeq_depthwise_conv_wrapper_s16 (TFLM's int16 DepthwiseConvPerChannel).
 
 In place: the output may take the input's memory; the kernel then holds back the last D output bytes in a delay
 ring (kernel scratch) so that nothing is overwritten before it is read. D is exact for the kernel's loop order
@@ -26,7 +27,8 @@ class DepthwiseConv2D(WindowLayer):
         conv_common(self, depthwise=True)
         p = self.params
         p["dw3x3"] = False
-        if (self.ctx.backend == "portable" and self.ctx.optimize == "speed" and self.ctx.target != "avr"
+        if (not p["int16"] and self.ctx.backend == "portable" and self.ctx.optimize == "speed"
+                and self.ctx.target != "avr"
                 and p["filter_dims"][1:3] == (3, 3)
                 and p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1)):
             w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
@@ -37,12 +39,14 @@ class DepthwiseConv2D(WindowLayer):
 
     @property
     def sources(self) -> tuple[str, ...]:
+        if self.params.get("int16"):
+            return ("edgeq_convolve_s16.c",)
         return ("edgeq_depthwise_conv_3x3_s8.c",) if self.params.get("dw3x3") else self.SOURCES
 
     def kernel_name(self) -> str:
         """The general kernel's name even when the 3x3 one runs: what the cmsis-nn backend maps and the cost
         tables of edgeq analyze are keyed by."""
-        return "depthwise_conv_wrapper_s8"
+        return "depthwise_conv_wrapper_s16" if self.params.get("int16") else "depthwise_conv_wrapper_s8"
 
     def window_channels(self):
         oc = np.arange(self.params["output_dims"][3])

@@ -5,6 +5,9 @@ Parameters as TFLM's CalculateOpDataFullyConnected: the multiplier(s) from edgeq
 .fully_connected_multipliers, the clamp from calculate_activation_range_quantized, input_offset = -zp_in,
 filter_offset = 0 (symmetric weights), output_offset = zp_out. Dims as TFLM's CMSIS-NN glue: input n = batches,
 filter n = accumulation depth, c = output depth.
+
+int16x8 (int16 input/output, int8 weights, int64 bias) -> edgeq_fully_connected_s16 /
+edgeq_fully_connected_per_channel_s16: TFLM's FullyConnected(PerChannel) with an int64 accumulator.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from edgeq.compiler.cparams import (CONTEXT, Activation, ConstRef, Dims, FcParam
                                     PerTensorQuantParams, TensorRef)
 from edgeq.compiler.cparams import out_ref
 from edgeq.compiler.ops.base import Layer, check_accumulator
+from edgeq.compiler.ops._int16 import QRANGE
+from edgeq.compiler.ops.conv import check_accumulator_s16, check_int16_bias, check_s64_shifts
 from edgeq.quant import fixedpoint as fp
 
 
@@ -25,11 +30,12 @@ class FullyConnected(Layer):
     SOURCES = ("edgeq_fully_connected_s8.c",)
 
     def prepare(self) -> KernelCall:
-        x = self.require_activation(self.input(0), "input")
+        x = self.require_activation(self.input(0), "input", ("int8", "int16"))
         w = self.require_int8(self.input(1), "weights")
         self.require_const(w, "weights")
-        out = self.require_activation(self.output(), "output")
+        out = self.require_activation(self.output(), "output", (x.dtype,))
         bias = self.input(2)
+        int16 = x.dtype == "int16"
         if self.op.options.get("weights_format", "DEFAULT") not in ("DEFAULT", 0):
             raise self.unsupported("shuffled FULLY_CONNECTED weights are not supported")
         if len(w.shape) != 2:
@@ -44,22 +50,33 @@ class FullyConnected(Layer):
             raise self.unsupported("weights with a non-zero zero point (asymmetric int8 weights)")
         if bias is not None:
             self.require_const(bias, "bias")
-            if bias.dtype != "int32":
+            if int16:
+                check_int16_bias(self, bias, ("int64",))
+            elif bias.dtype != "int32":
                 raise self.unsupported(f"bias is {bias.dtype}; int8 FULLY_CONNECTED needs int32 bias")
         act = self.op.options.get("fused_activation_function", "NONE")
         if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
             raise self.unsupported(f"fused activation {act}")
-        check_accumulator(self, np.abs(w.array().astype(np.int64)).sum(axis=1), bias, out_depth)
+        abs_sums = np.abs(w.array().astype(np.int64)).sum(axis=1)
+        if int16:
+            check_accumulator_s16(self, abs_sums, bias, out_depth)
+        else:
+            check_accumulator(self, abs_sums, bias, out_depth)
         mults, shifts = fp.fully_connected_multipliers(x.scale, w.quant.scales(), out.scale)
         per_channel = len(w.quant.scale) > 1
         if per_channel and len(mults) != out_depth:
             raise self.unsupported(f"{len(mults)} weight scales for {out_depth} output channels")
-        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point)
+        if int16:
+            check_s64_shifts(self, shifts)
+        act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point,
+                                                                   *QRANGE[x.dtype])
         p = self.params
         p.update(batches=batches, accum_depth=accum_depth, out_depth=out_depth, per_channel=per_channel,
-                 input_offset=-x.zero_point, output_offset=out.zero_point, act_min=act_min, act_max=act_max)
+                 input_offset=-x.zero_point, output_offset=out.zero_point, act_min=act_min, act_max=act_max,
+                 int16=int16)
+        bias_ctype = "int64_t" if int16 else "int32_t"
         p["weights"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "weights")
-        p["bias"] = self.ctx.tensor_const(self.op.inputs[2], "int32_t", "bias") if bias is not None else None
+        p["bias"] = self.ctx.tensor_const(self.op.inputs[2], bias_ctype, "bias") if bias is not None else None
         if per_channel:
             p["mult"] = self.ctx.add_const("mult", "int32_t", mults,
                                            f"layer {self.index} per-channel multipliers")
@@ -72,12 +89,19 @@ class FullyConnected(Layer):
                                           shift=ConstRef(p["shift"], "int32_t"))
         else:
             quant = PerTensorQuantParams(multiplier=p["mult"], shift=p["shift"])
+        suffix = "s16" if int16 else "s8"
+        act_t = "int16_t" if int16 else "int8_t"
         return KernelCall.make(
-            "fully_connected_per_channel_s8" if per_channel else "fully_connected_s8", status=True, ctx=CONTEXT,
+            f"fully_connected_per_channel_{suffix}" if per_channel else f"fully_connected_{suffix}", status=True,
+            ctx=CONTEXT,
             fc_params=FcParams(input_offset=p["input_offset"], filter_offset=0, output_offset=p["output_offset"],
                                activation=Activation(act_min, act_max)),
             quant_params=quant,
-            input_dims=Dims(batches, 1, 1, accum_depth), input_data=TensorRef(self.op.inputs[0]),
+            input_dims=Dims(batches, 1, 1, accum_depth), input_data=TensorRef(self.op.inputs[0], act_t),
             filter_dims=Dims(accum_depth, 1, 1, out_depth), filter_data=ConstRef(p["weights"]),
-            bias_dims=Dims(1, 1, 1, out_depth), bias_data=ConstRef(p["bias"], "int32_t"),
-            output_dims=Dims(batches, 1, 1, out_depth), output_data=out_ref(self.op.outputs[0]))
+            bias_dims=Dims(1, 1, 1, out_depth), bias_data=ConstRef(p["bias"], bias_ctype),
+            output_dims=Dims(batches, 1, 1, out_depth), output_data=out_ref(self.op.outputs[0], act_t))
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_fully_connected_s16.c",) if self.params.get("int16") else self.SOURCES
