@@ -27,10 +27,19 @@ extern "C" {
 #define EDGEQ_CONST_DATA PROGMEM
 #define EDGEQ_W8(p) ((int8_t)pgm_read_byte(p))
 #define EDGEQ_W32(p) ((int32_t)pgm_read_dword(p))
+#define EDGEQ_W64(p) edgeq_w64_flash((const void *)(p))
+/* an int64 from flash (int16x8 biases): two dwords, little-endian */
+static inline int64_t edgeq_w64_flash(const void *p)
+{
+    const uint32_t lo = pgm_read_dword(p);
+    const uint32_t hi = pgm_read_dword((const uint8_t *)p + 4);
+    return (int64_t)(((uint64_t)hi << 32) | lo);
+}
 #else
 #define EDGEQ_CONST_DATA
 #define EDGEQ_W8(p) (*(const int8_t *)(p))
 #define EDGEQ_W32(p) (*(const int32_t *)(p))
+#define EDGEQ_W64(p) (*(const int64_t *)(p))
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -81,6 +90,12 @@ typedef struct {
     int32_t output_offset;
     edgeq_activation activation;
 } edgeq_fc_params;
+
+/* bias of the int16x8 convolution (cmsis_nn_bias_data): int64 values, or int32 ones when is_int32_bias */
+typedef struct {
+    const void *data;
+    int32_t is_int32_bias;
+} edgeq_bias_data;
 
 /* ---- fixed-point helpers (TFLM / gemmlowp semantics, defined in edgeq_nn_support.c) -------------------------- */
 /* gemmlowp SaturatingRoundingDoublingHighMul */
@@ -417,6 +432,17 @@ static inline int32_t edgeq_dot1_s8(const int8_t *in, const int8_t *w, int32_t n
     return acc;
 }
 
+/* TFLM's MultiplyByQuantizedMultiplier(int64_t x, ...) (double-rounding build, common.cc): the multiplier reduced to
+ * 16 bits (rounded), one rounding right shift by 15 - shift, the int64 result truncated to int32. The compiler
+ * refuses shifts above 14 (TFLM asserts shift < 8) and bounds |x| so that x * reduced stays inside int64. */
+static inline int32_t edgeq_requantize_s64(int64_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t reduced = multiplier < (int32_t)0x7FFF0000 ? (multiplier + ((int32_t)1 << 15)) >> 16 : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    x = x * (int64_t)reduced + ((int64_t)1 << (total_shift - 1));
+    return (int32_t)(x >> total_shift);
+}
+
 /* ---- kernels ----------------------------------------------------------------------------------------------- */
 edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                        const edgeq_per_channel_quant_params *quant_params,
@@ -629,6 +655,37 @@ void edgeq_concatenation_s8(const int8_t *const *inputs, const int32_t *copy_siz
 
 edgeq_status edgeq_pad_s8(const int8_t *input, int8_t *output, int8_t pad_value, const edgeq_dims *input_size,
                           const edgeq_dims *pre_pad, const edgeq_dims *post_pad);
+
+/* ---- int16x8: int16 activations, int8 weights (TFLM's reference_integer_ops int16 kernels; edgeq_convolve_s16.c,
+ * edgeq_fully_connected_s16.c). The sums are int64 (exact), the bias int64 and requantized with
+ * edgeq_requantize_s64; CONV_2D with int32 bias (bias_data->is_int32_bias) sums in int32 and requantizes like the
+ * int8 kernels, as TFLM does. Activation zero points are 0 (conv_params/dw_conv_params offsets are not read); the
+ * FC kernels apply fc_params' offsets as TFLM's FullyConnected does. Grouped convolutions: filter_dims->c < input
+ * channels. Signatures as arm_convolve_wrapper_s16 / arm_depthwise_conv_wrapper_s16 / arm_fully_connected_s16. */
+edgeq_status edgeq_convolve_wrapper_s16(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                        const edgeq_per_channel_quant_params *quant_params,
+                                        const edgeq_dims *input_dims, const int16_t *input_data,
+                                        const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                        const edgeq_dims *bias_dims, const edgeq_bias_data *bias_data,
+                                        const edgeq_dims *output_dims, int16_t *output_data);
+edgeq_status edgeq_depthwise_conv_wrapper_s16(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
+                                              const edgeq_per_channel_quant_params *quant_params,
+                                              const edgeq_dims *input_dims, const int16_t *input_data,
+                                              const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                              const edgeq_dims *bias_dims, const int64_t *bias_data,
+                                              const edgeq_dims *output_dims, int16_t *output_data);
+edgeq_status edgeq_fully_connected_s16(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
+                                       const edgeq_per_tensor_quant_params *quant_params,
+                                       const edgeq_dims *input_dims, const int16_t *input_data,
+                                       const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                       const edgeq_dims *bias_dims, const int64_t *bias_data,
+                                       const edgeq_dims *output_dims, int16_t *output_data);
+edgeq_status edgeq_fully_connected_per_channel_s16(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
+                                                   const edgeq_per_channel_quant_params *quant_params,
+                                                   const edgeq_dims *input_dims, const int16_t *input_data,
+                                                   const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                                   const edgeq_dims *bias_dims, const int64_t *bias_data,
+                                                   const edgeq_dims *output_dims, int16_t *output_data);
 
 /* QUANTIZE between integer types (edgeq_requantize.c): TFLM's Requantize clamped to the output type. */
 void edgeq_requantize_s16_s8(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult,
