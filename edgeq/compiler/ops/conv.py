@@ -290,7 +290,8 @@ def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: in
     - the weights of channel pairs (c, c + 1) interleaved 4 by 4 along the input channels (then the C_IN % 4 tails of
       c and c + 1), an odd last channel in natural order: the kernel's read order.
     Bounds (|x + input_offset| <= 255, |x| <= 128): the accumulator must be in edgeq_requantize_bounded's domain
-    (:func:`bounded_requantization`), and the kernel's partial sums (raw inputs, then the folded bias) within int32."""
+    (:func:`bounded_requantization`), and the kernel's partial sums (raw inputs, then the folded bias) within int32;
+    weights in [-127, 127] (TFLite's int8 weight range; the kernel's plain-C path packs two per multiply)."""
     cout, cin = w.shape
     w64 = w.astype(np.int64)
     b64 = np.zeros(cout, np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
@@ -299,6 +300,8 @@ def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: in
     if bounded_requantization(w, bias, mults, shifts) is None:
         return None
     if np.any(128 * abs_sum + np.abs(folded) >= (1 << 31)):
+        return None
+    if np.any(w == -128):  # the plain-C path packs two weights per multiply and needs them in [-127, 127]
         return None
     n4 = cin - cin % 4
     parts = []

@@ -16,6 +16,18 @@
 
 #define EDGEQ_1X1_STAGE 128 /* output channels staged per pixel when writing through the delay ring */
 
+#if !EDGEQ_USE_DSP
+/* Without the DSP extension (Cortex-M0+, RISC-V, x86...), one 32-bit multiply gives the products of an input x with
+ * the weights a (channel c) and b (channel c + 1) of one position: x (a + b 2^16) = x a + (x b) 2^16. The sum t of
+ * two such products has a low half L = x0 a0 + x1 a1 in [-32512, 32768] and a high half H = x0 b0 + x1 b1 in
+ * [-32512, 32512] (|x| <= 128, and the compiler picks this kernel only for weights in [-127, 127]:
+ * edgeq/compiler/ops/conv.py pointwise_constants), so t = L + H 2^16 fits in int32 and H = (t + 32512) >> 16 exactly
+ * (0 <= L + 32512 < 2^16). Channel c + 1 sums the H; channel c sums t, and its own sum is that minus 2^16 times
+ * channel c + 1's (modulo 2^32, exact since the true sum fits in int32). */
+#define EDGEQ_1X1_PAIR(w, j) ((int32_t)EDGEQ_W8(&(w)[j]) + (int32_t)((uint32_t)(int32_t)EDGEQ_W8(&(w)[4 + (j)]) << 16))
+#define EDGEQ_1X1_LOW_BIAS 32512
+#endif
+
 /* Channel c of one or two pixels: bias, requantization (its per-channel part computed once), output zero point,
  * clamp; into *o0 and, when two, *o1. */
 static inline void edgeq_1x1_out(int32_t acc0, int32_t acc1, int two, int32_t c, const int32_t *bias,
@@ -84,19 +96,31 @@ static void edgeq_1x1_pixels(const int8_t *x0, const int8_t *x1, const int8_t *f
                 a11 = __smlad(p1, va, a11);
                 a11 = __smlad(q1, vb, a11);
 #else
-                int32_t j;
-                for (j = 0; j < 4; ++j) {
-                    const int32_t va = EDGEQ_W8(&w[j]), vb = EDGEQ_W8(&w[4 + j]);
-                    a00 += (int32_t)i0[j] * va;
-                    a01 += (int32_t)i0[j] * vb;
-                    a10 += (int32_t)i1[j] * va;
-                    a11 += (int32_t)i1[j] * vb;
-                }
+                /* Two multiplies per pixel and weight pair (see EDGEQ_1X1_PAIR): a00 / a10 collect the packed sums
+                 * t, a01 / a11 channel c + 1's exact sums; channel c's are unpacked after the loop. */
+                const int32_t v0 = EDGEQ_1X1_PAIR(w, 0), v1 = EDGEQ_1X1_PAIR(w, 1);
+                const int32_t v2 = EDGEQ_1X1_PAIR(w, 2), v3 = EDGEQ_1X1_PAIR(w, 3);
+                int32_t t = (int32_t)i0[0] * v0 + (int32_t)i0[1] * v1;
+                a00 = (int32_t)((uint32_t)a00 + (uint32_t)t); /* wraps by design */
+                a01 += (t + EDGEQ_1X1_LOW_BIAS) >> 16;
+                t = (int32_t)i1[0] * v0 + (int32_t)i1[1] * v1;
+                a10 = (int32_t)((uint32_t)a10 + (uint32_t)t); /* wraps by design */
+                a11 += (t + EDGEQ_1X1_LOW_BIAS) >> 16;
+                t = (int32_t)i0[2] * v2 + (int32_t)i0[3] * v3;
+                a00 = (int32_t)((uint32_t)a00 + (uint32_t)t); /* wraps by design */
+                a01 += (t + EDGEQ_1X1_LOW_BIAS) >> 16;
+                t = (int32_t)i1[2] * v2 + (int32_t)i1[3] * v3;
+                a10 = (int32_t)((uint32_t)a10 + (uint32_t)t); /* wraps by design */
+                a11 += (t + EDGEQ_1X1_LOW_BIAS) >> 16;
 #endif
                 i0 += 4;
                 i1 += 4;
                 w += 8;
             }
+#if !EDGEQ_USE_DSP
+            a00 = (int32_t)((uint32_t)a00 - ((uint32_t)a01 << 16)); /* channel c: packed sum - (channel c + 1) 2^16 */
+            a10 = (int32_t)((uint32_t)a10 - ((uint32_t)a11 << 16));
+#endif
             for (k = 0; k < tail; ++k) {
                 const int32_t va = EDGEQ_W8(&w[k]), vb = EDGEQ_W8(&w[tail + k]);
                 a00 += (int32_t)i0[k] * va;
@@ -116,15 +140,19 @@ static void edgeq_1x1_pixels(const int8_t *x0, const int8_t *x1, const int8_t *f
                 a01 = __smlad(p0, __sxtb16(v), a01);
                 a01 = __smlad(q0, edgeq_sxtb16_ror8(v), a01);
 #else
-                int32_t j;
-                for (j = 0; j < 4; ++j) {
-                    a00 += (int32_t)i0[j] * EDGEQ_W8(&w[j]);
-                    a01 += (int32_t)i0[j] * EDGEQ_W8(&w[4 + j]);
-                }
+                int32_t t = (int32_t)i0[0] * EDGEQ_1X1_PAIR(w, 0) + (int32_t)i0[1] * EDGEQ_1X1_PAIR(w, 1);
+                a00 = (int32_t)((uint32_t)a00 + (uint32_t)t); /* wraps by design */
+                a01 += (t + EDGEQ_1X1_LOW_BIAS) >> 16;
+                t = (int32_t)i0[2] * EDGEQ_1X1_PAIR(w, 2) + (int32_t)i0[3] * EDGEQ_1X1_PAIR(w, 3);
+                a00 = (int32_t)((uint32_t)a00 + (uint32_t)t); /* wraps by design */
+                a01 += (t + EDGEQ_1X1_LOW_BIAS) >> 16;
 #endif
                 i0 += 4;
                 w += 8;
             }
+#if !EDGEQ_USE_DSP
+            a00 = (int32_t)((uint32_t)a00 - ((uint32_t)a01 << 16));
+#endif
             for (k = 0; k < tail; ++k) {
                 a00 += (int32_t)i0[k] * EDGEQ_W8(&w[k]);
                 a01 += (int32_t)i0[k] * EDGEQ_W8(&w[tail + k]);

@@ -193,13 +193,17 @@ static inline int32_t edgeq_ror8(int32_t v)
  * in int32, so it is exact too. Checked against the 64-bit form by tests/test_requantize.py. */
 static inline int32_t edgeq_high_mul(int32_t a, int32_t ml, int32_t mh)
 {
-    const uint32_t al = (uint32_t)a & 0xFFFFu;
-    const int32_t ah = a >> 16;
-    const uint32_t p = al * (uint32_t)ml;
-    const int32_t m1 = ah * ml;
-    const int32_t m2 = (int32_t)al * mh;
+    /* 16-bit operand types: a 16 x 16 -> 32-bit multiply where the target has one (AVR's __mulhisi3) */
+    const uint16_t al = (uint16_t)((uint32_t)a & 0xFFFFu);
+    const int16_t ah = (int16_t)(a >> 16);
+    const uint16_t ml16 = (uint16_t)ml;
+    const int16_t mh16 = (int16_t)mh;
+    const uint32_t p = (uint32_t)al * (uint32_t)ml16;
+    const int32_t m1 = (int32_t)ah * (int32_t)ml16;
+    const int32_t m2 = (int32_t)al * (int32_t)mh16;
     const uint32_t low = ((uint32_t)m1 & 0x7FFFu) + ((uint32_t)m2 & 0x7FFFu) + (p >> 16) + 0x4000u;
-    return (int32_t)((uint32_t)(ah * mh) * 2u + (uint32_t)(m1 >> 15) + (uint32_t)(m2 >> 15) + (low >> 15));
+    return (int32_t)((uint32_t)((int32_t)ah * (int32_t)mh16) * 2u + (uint32_t)(m1 >> 15) + (uint32_t)(m2 >> 15) +
+                     (low >> 15));
 }
 
 /* edgeq_requantize, inline (it runs once per output element of every conv / depthwise / FC), exact for every input.
