@@ -115,6 +115,44 @@ def test_cli_gru_is_unrolled_fully_int8_and_runs_in_tflm(saved, gestures, tmp_pa
     _check_int8_close(tflite, keras.models.load_model(paths["gru"]), gestures[0][60:])
 
 
+def test_cli_int16x8_gru_gives_every_step_a_bias_of_its_own_scale(saved, gestures, tmp_path):
+    """The converter's int16x8 GRU reads, at every unrolled step, one int64 recurrent bias quantized for the first
+    step's hidden-state scale; edgeq gives each step's FULLY_CONNECTED a bias quantized with its own input x weight
+    scale (what TFLM adds into the accumulator), so the int16x8 model follows the float one closely."""
+    d, _ = saved
+    model = _model("gru")
+    rng = np.random.default_rng(0)  # untrained biases are zero and the converter leaves them out
+    for v in model.weights:
+        if "bias" in v.path:
+            v.assign(rng.uniform(-0.5, 0.5, v.shape))
+    model.save(tmp_path / "gru_bias.keras")
+    proc = run_cli("quantize", "gru_bias.keras", "--mode", "int16x8", "--data", str(d / "calib.npy"),
+                   "-o", "gru16.tflite", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tflite = (tmp_path / "gru16.tflite").read_bytes()
+    graph = parse_model(tflite)
+    assert model_kind(graph) == "int16x8"
+    fcs = [op for op in graph.operators if op.opcode == "FULLY_CONNECTED"]
+    recurrent = [op for op in fcs if "MatMul_1" in graph.tensors[op.outputs[0]].name]
+    assert len(recurrent) == STEPS - 1  # the first step's state is zero: its recurrent FC is folded away
+    assert len({graph.tensors[op.inputs[0]].scale for op in recurrent}) > 1  # the steps' state scales differ
+    for op in fcs:
+        assert op.inputs[2] >= 0
+        x, w, b = (graph.tensors[i] for i in op.inputs[:3])
+        assert b.dtype == "int64"
+        assert np.allclose(b.quant.scales(), x.scale * w.quant.scales(), rtol=1e-5), graph.tensors[op.outputs[0]].name
+    it = runtime.Interpreter.from_bytes(tflite)
+    s = it.get_input_details(0)["quantization_parameters"]["scales"][0]
+    o = it.get_output_details(0)["quantization_parameters"]["scales"][0]
+    got = []
+    for sample in gestures[0][60:]:
+        it.set_input(np.clip(np.round(sample / s), -32768, 32767).astype(np.int16)[None], 0)
+        it.invoke()
+        got.append(it.get_output(0).astype(np.float32).ravel() * o)
+    ref = np.asarray(model.predict(gestures[0][60:], verbose=0))
+    assert np.max(np.abs(np.stack(got) - ref)) < 0.01, np.max(np.abs(np.stack(got) - ref))
+
+
 def test_unread_split_part_of_the_gru_is_quantized_the_same_way_every_time(saved):
     """In the GRU's first step the zero state lets the converter fold the reset gate's only use away, leaving a SPLIT
     output nothing reads. The quantizer's result on such a graph varied from call to call (about half of the calls

@@ -236,8 +236,12 @@ def _from_keras(src, mode: str, arr, data_where: str, calibration: str, io: str,
         return out, out if mode == "float32" else _convert(cf, "float32", src.source, src.trackable), {}, None, 0
     samples = _calibration_samples(src, mode, arr, data_where, max_samples)
     if mode == "int16x8":
+        from edgeq.convert.bias import requantize_biases
+
         cf = src.concrete_function(fuse_lstm=False)  # the converter has no int16x8 fused LSTM: unrolled
-        out = _convert(cf, mode, src.source, src.trackable, samples=samples, io=io)
+        # an unrolled recurrent layer's steps share one int64 bias quantized for the first step's scale: each gets
+        # its own (edgeq.convert.bias)
+        out, _ = requantize_biases(_convert(cf, mode, src.source, src.trackable, samples=samples, io=io))
         return out, _convert(cf, "float32", src.source, src.trackable), {}, None, len(samples)
     out, float_bytes, ranges_by_name, check = _int8_from_calibrated(
         _calibrate_only(src.concrete_function(), samples, src.source, src.trackable), samples, calibration, io,
