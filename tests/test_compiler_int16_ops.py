@@ -1,5 +1,5 @@
 """int16x8 models (int16 activations, int8 weights) of the ops edgeq compiles with int16 kernels: pooling, ADD, SUB,
-MUL, MEAN, SOFTMAX, LOGISTIC, TANH, the data-movement ops. Single-op models from the TF converter's int16x8 mode, compiled for host under
+MUL, MEAN, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, MAXIMUM, MINIMUM, the data-movement ops. Single-op models from the TF converter's int16x8 mode, compiled for host under
 ASan/UBSan, compared byte for byte with the TFLM interpreter on inputs spread over the whole int16 range (and its
 two ends). Hypothesis draws the edges (shapes, broadcasting, constant operands, pool windows and strides, axes);
 EDGEQ_INT16_EXAMPLES=N runs N examples per property instead of the default few."""
@@ -171,6 +171,18 @@ def test_softmax_int16_tables_match_the_c_library():
     args = (np.float32(10.0) / np.float32(65535), 32767, np.float32(2.0) / np.float32(65535), 0)
     assert np.array_equal(lut16.lut_populate_int16(libm_exp, *args), exp_lut)
     assert exp_lut[512] == 32767 and 0 < exp_lut[0] < 8  # exp(0) = 1.0 at the top, exp(-10) near 0
+
+
+@pytest.mark.parametrize("spec,op", [
+    ({"op": "relu", "inputs": [[6, 7]], "range": 3.0, "centers": [1.0]}, "RELU"),
+    ({"op": "relu", "inputs": [[6, 7]], "range": 9.0, "max_value": 6.0}, "RELU6"),
+    ({"op": "leaky_relu", "inputs": [[6, 7]], "alpha": 0.2, "range": 3.0}, "LEAKY_RELU"),
+    ({"op": "leaky_relu", "inputs": [[6, 7]], "alpha": 1.7, "range": 2.0, "centers": [-0.5]}, "LEAKY_RELU"),
+    ({"op": "maximum", "inputs": [[4, 5, 3], [1, 5, 1]], "ranges": [2.0, 0.5]}, "MAXIMUM"),
+    ({"op": "minimum", "inputs": [[4, 5, 3]], "const_shape": [1, 4, 1, 3]}, "MINIMUM"),
+])
+def test_activations_int16(check16, spec, op):
+    check16({"seed": 2, **spec}, op)
 
 
 # ---- --backend cmsis-nn: CMSIS-NN's s16 kernels where they are bit-exact with TFLM --------------------------------

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from edgeq.compiler.cparams import KernelCall, TensorRef, out_ref
-from edgeq.compiler.ops._int16 import act_dtype
+from edgeq.compiler.ops._int16 import CTYPE, QRANGE, SUFFIX, act_dtype, activation, require_zero_point_0
 from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
 from edgeq.quant.affine import round_half_away_from_zero
@@ -124,42 +124,59 @@ class Tanh(Logistic):
     POT_SHIFTS = (0, 1)
 
 
-class Relu(_Elementwise):
+class _Typed(_Elementwise):
+    """RELU and RELU6: int8, or int16 (edgeq_activations_s16.c) by the output's type."""
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_activations_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+
+
+class Relu(_Typed):
     OPS = ("RELU",)
 
     def prepare(self) -> KernelCall:
-        x = self.require_activation(self.input(0), "input")
-        out = self.require_activation(self.output(), "output")
+        dt = act_dtype(self)
+        x = activation(self, self.input(0), "input", dt)
+        out = activation(self, self.output(), "output", dt)
+        if dt == "int16":  # activations_common.cc: TF_LITE_ENSURE_EQ(zero_point, 0) for int16
+            require_zero_point_0(self, x, "input")
+            require_zero_point_0(self, out, "output")
         real = float(np.float32(np.float32(x.scale) / np.float32(out.scale)))
         mult, shift = fp.quantize_multiplier(real)
         s_out = np.float32(out.scale)
-        act_min = max(-128, out.zero_point + int(round_half_away_from_zero(np.float32(0.0) / s_out)))
+        qmin, qmax = QRANGE[dt]
+        act_min = max(qmin, out.zero_point + int(round_half_away_from_zero(np.float32(0.0) / s_out)))
         self.params.update(size=x.num_elements, zp_in=x.zero_point, mult=mult, shift=shift, zp_out=out.zero_point,
-                           act_min=act_min, act_max=127)
+                           act_min=act_min, act_max=qmax)
         return self._call()
 
     def _call(self) -> KernelCall:
         p = self.params
-        return KernelCall.make("relu_s8", status=False, input=TensorRef(self.op.inputs[0]), size=p["size"],
-                               input_zero_point=p["zp_in"], mult=p["mult"], shift=p["shift"],
+        dt = act_dtype(self)
+        return KernelCall.make(f"relu_{SUFFIX[dt]}", status=False, input=TensorRef(self.op.inputs[0], CTYPE[dt]),
+                               size=p["size"], input_zero_point=p["zp_in"], mult=p["mult"], shift=p["shift"],
                                output_zero_point=p["zp_out"], act_min=p["act_min"], act_max=p["act_max"],
-                               output=out_ref(self.op.outputs[0]))
+                               output=out_ref(self.op.outputs[0], CTYPE[dt]))
 
-class Relu6(_Elementwise):
+class Relu6(_Typed):
     OPS = ("RELU6",)
 
     def prepare(self) -> KernelCall:
-        x = self.require_activation(self.input(0), "input")
-        out = self.require_activation(self.output(), "output")
+        dt = act_dtype(self)
+        x = activation(self, self.input(0), "input", dt)
+        out = activation(self, self.output(), "output", dt)
         if out.num_elements != x.num_elements:
             raise self.unsupported("input and output sizes differ")
-        # FloatToQuantizedType<int8_t>(6.0f, scale, zp): round(6.0f / scale) + zp, clamped to int8
+        # FloatToQuantizedType<int8_t / int16_t>(6.0f, scale, zp): round(6.0f / scale) + zp, clamped to the type
         six = int(round_half_away_from_zero(np.float32(6.0) / np.float32(x.scale))) + x.zero_point
-        six = min(127, max(-128, six))
+        six = min(QRANGE[dt][1], max(QRANGE[dt][0], six))
         self.params.update(size=x.num_elements, lower=x.zero_point, upper=six)
         return self._call()
 
     def _call(self) -> KernelCall:
         p = self.params
-        return KernelCall.make("relu6_s8", status=False, input=TensorRef(self.op.inputs[0]), size=p["size"],
-                               lower=p["lower"], upper=p["upper"], output=out_ref(self.op.outputs[0]))
+        ct = CTYPE[act_dtype(self)]
+        return KernelCall.make(f"relu6_{SUFFIX[act_dtype(self)]}", status=False,
+                               input=TensorRef(self.op.inputs[0], ct), size=p["size"], lower=p["lower"],
+                               upper=p["upper"], output=out_ref(self.op.outputs[0], ct))

@@ -26,6 +26,7 @@ class Add(BinaryElementwise):
         p, ap = self.params, self.params["add"]
         return dict(input_1_offset=p["in1_offset"], input_1_mult=ap.input1_multiplier, input_1_shift=ap.input1_shift,
                     input_2_offset=p["in2_offset"], input_2_mult=ap.input2_multiplier, input_2_shift=ap.input2_shift,
-                    left_shift=ap.left_shift, output=out_ref(self.op.outputs[0], CTYPE[self.dtype]), out_offset=p["out_offset"],
+                    left_shift=ap.left_shift, output=out_ref(self.op.outputs[0], CTYPE[self.dtype]),
+                    out_offset=p["out_offset"],
                     out_mult=ap.output_multiplier, out_shift=ap.output_shift, out_activation_min=p["act_min"],
                     out_activation_max=p["act_max"])

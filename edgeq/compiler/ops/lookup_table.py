@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.compiler.cparams import ConstRef, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops._int16 import act_dtype, activation
 from edgeq.compiler.ops.base import Layer
 from edgeq.quant import fixedpoint as fp
 
@@ -53,19 +54,45 @@ class LookupTable(Layer):
                                lut=ConstRef(self.params["lut"]), output=out_ref(self.op.outputs[0]))
 
 class LeakyRelu(LookupTable):
+    """int8: a table; int16 (65,536 inputs: too many for a table) -> edgeq_leaky_relu_s16 with the same
+    multipliers."""
+
     OPS = ("LEAKY_RELU",)
 
-    def table(self, x, out) -> np.ndarray:
+    def multipliers(self, x, out) -> tuple[int, int, int, int, bool]:
+        """(identity multiplier, shift, |alpha| multiplier, shift, alpha < 0) as leaky_relu_common.cc."""
         f = np.float32
         alpha = f(self.op.options.get("alpha", 0.0))
         s_in, s_out = f(x.scale), f(out.scale)
         m_id, sh_id = fp.quantize_multiplier(float(f(s_in / s_out)))
         real_alpha = float(f(f(s_in * alpha) / s_out))
         m_a, sh_a = fp.quantize_multiplier(abs(real_alpha))
+        return m_id, sh_id, m_a, sh_a, real_alpha < 0
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_activations_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+
+    def prepare(self) -> KernelCall:
+        if act_dtype(self) != "int16":
+            return super().prepare()
+        x = activation(self, self.input(0), "input", "int16")
+        out = activation(self, self.output(), "output", "int16")
+        if x.num_elements != out.num_elements:
+            raise self.unsupported("input and output sizes differ")
+        m_id, sh_id, m_a, sh_a, negative = self.multipliers(x, out)
+        return KernelCall.make("leaky_relu_s16", status=False, input=TensorRef(self.op.inputs[0], "int16_t"),
+                               size=x.num_elements, input_zero_point=x.zero_point,
+                               output_zero_point=out.zero_point, mult_identity=m_id, shift_identity=sh_id,
+                               mult_alpha=m_a, shift_alpha=sh_a, alpha_negative=int(negative),
+                               output=out_ref(self.op.outputs[0], "int16_t"))
+
+    def table(self, x, out) -> np.ndarray:
+        m_id, sh_id, m_a, sh_a, negative = self.multipliers(x, out)
         v = INPUTS - x.zero_point
         pos = fp.multiply_by_quantized_multiplier(v, m_id, sh_id).astype(np.int64)
         neg = fp.multiply_by_quantized_multiplier(v, m_a, sh_a).astype(np.int64)
-        if real_alpha < 0:
+        if negative:
             neg = -neg
         y = out.zero_point + np.where(v >= 0, pos, neg)
         return np.clip(y, -128, 127)

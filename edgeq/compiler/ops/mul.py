@@ -21,6 +21,7 @@ class Mul(BinaryElementwise):
 
     def kernel_args(self) -> dict:
         p = self.params
-        return dict(input_1_offset=p["in1_offset"], input_2_offset=p["in2_offset"], output=out_ref(self.op.outputs[0], CTYPE[self.dtype]),
+        return dict(input_1_offset=p["in1_offset"], input_2_offset=p["in2_offset"],
+                    output=out_ref(self.op.outputs[0], CTYPE[self.dtype]),
                     out_offset=p["out_offset"], out_mult=p["mult"], out_shift=p["shift"],
                     out_activation_min=p["act_min"], out_activation_max=p["act_max"])

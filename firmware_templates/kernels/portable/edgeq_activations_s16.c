@@ -144,3 +144,82 @@ void edgeq_softmax_s16(const int16_t *input, int32_t num_rows, int32_t row_size,
         }
     }
 }
+
+/* MAXIMUM / MINIMUM, int16: the larger / smaller stored value (TFLM's maximum_minimum.cc), 4-D broadcasting through
+ * element strides (0 = broadcast). */
+static void edgeq_max_min_s16(const int16_t *a, const int32_t *sa, const int16_t *b, const int32_t *sb,
+                              const edgeq_dims *d, int16_t *out, int32_t is_max)
+{
+    int32_t n, h, w, c;
+    for (n = 0; n < d->n; ++n) {
+        for (h = 0; h < d->h; ++h) {
+            for (w = 0; w < d->w; ++w) {
+                const int16_t *pa = a + n * sa[0] + h * sa[1] + w * sa[2];
+                const int16_t *pb = b + n * sb[0] + h * sb[1] + w * sb[2];
+                for (c = 0; c < d->c; ++c) {
+                    const int16_t x = pa[c * sa[3]];
+                    const int16_t y = pb[c * sb[3]];
+                    *out++ = is_max ? (x > y ? x : y) : (x < y ? x : y);
+                }
+            }
+        }
+    }
+}
+
+void edgeq_maximum_s16(const int16_t *input1, const int32_t *in1_strides, const int16_t *input2,
+                       const int32_t *in2_strides, const edgeq_dims *output_dims, int16_t *output)
+{
+    edgeq_max_min_s16(input1, in1_strides, input2, in2_strides, output_dims, output, 1);
+}
+
+void edgeq_minimum_s16(const int16_t *input1, const int32_t *in1_strides, const int16_t *input2,
+                       const int32_t *in2_strides, const edgeq_dims *output_dims, int16_t *output)
+{
+    edgeq_max_min_s16(input1, in1_strides, input2, in2_strides, output_dims, output, 0);
+}
+
+/* RELU, int16 (TFLM's ReluQuantized<int16_t>): requantized to the output scale, clamped. */
+void edgeq_relu_s16(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
+                    int32_t output_zero_point, int32_t act_min, int32_t act_max, int16_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        int32_t v = output_zero_point + edgeq_requantize((int32_t)input[i] - input_zero_point, mult, shift);
+        v = v < act_min ? act_min : v;
+        v = v > act_max ? act_max : v;
+        output[i] = (int16_t)v;
+    }
+}
+
+/* RELU6, int16 (Relu6Quantized<int16_t>): a clamp to [lower, upper] in the input's quantization. */
+void edgeq_relu6_s16(const int16_t *input, int32_t size, int32_t lower, int32_t upper, int16_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        const int32_t v = input[i];
+        output[i] = (int16_t)(v > upper ? upper : (v < lower ? lower : v));
+    }
+}
+
+/* LEAKY_RELU, int16 (QuantizeLeakyRelu<int16_t>): x - zp_in requantized by the identity multiplier when >= 0, else
+ * by |alpha|'s multiplier and negated for a negative alpha; plus zp_out, clamped to int16. */
+void edgeq_leaky_relu_s16(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t output_zero_point,
+                          int32_t mult_identity, int32_t shift_identity, int32_t mult_alpha, int32_t shift_alpha,
+                          int32_t alpha_negative, int16_t *output)
+{
+    int32_t i;
+    for (i = 0; i < size; ++i) {
+        const int32_t x = (int32_t)input[i] - input_zero_point;
+        int32_t v;
+        if (x >= 0) {
+            v = edgeq_requantize(x, mult_identity, shift_identity);
+        } else {
+            v = edgeq_requantize(x, mult_alpha, shift_alpha);
+            v = alpha_negative ? -v : v;
+        }
+        v += output_zero_point;
+        v = v < -32768 ? -32768 : v;
+        v = v > 32767 ? 32767 : v;
+        output[i] = (int16_t)v;
+    }
+}

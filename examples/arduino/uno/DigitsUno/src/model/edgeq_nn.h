@@ -859,6 +859,19 @@ typedef struct {
 void edgeq_softmax_s16(const int16_t *input, int32_t num_rows, int32_t row_size, int32_t mult, int32_t shift,
                        const edgeq_softmax_lut_s16 *softmax_params, int16_t *output);
 
+/* MAXIMUM / MINIMUM, RELU, RELU6, LEAKY_RELU with int16 elements (edgeq_activations_s16.c): the int8 kernels'
+ * arithmetic; LEAKY_RELU computes TFLM's QuantizeLeakyRelu per element (no table). */
+void edgeq_maximum_s16(const int16_t *input1, const int32_t *in1_strides, const int16_t *input2,
+                       const int32_t *in2_strides, const edgeq_dims *output_dims, int16_t *output);
+void edgeq_minimum_s16(const int16_t *input1, const int32_t *in1_strides, const int16_t *input2,
+                       const int32_t *in2_strides, const edgeq_dims *output_dims, int16_t *output);
+void edgeq_relu_s16(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t mult, int32_t shift,
+                    int32_t output_zero_point, int32_t act_min, int32_t act_max, int16_t *output);
+void edgeq_relu6_s16(const int16_t *input, int32_t size, int32_t lower, int32_t upper, int16_t *output);
+void edgeq_leaky_relu_s16(const int16_t *input, int32_t size, int32_t input_zero_point, int32_t output_zero_point,
+                          int32_t mult_identity, int32_t shift_identity, int32_t mult_alpha, int32_t shift_alpha,
+                          int32_t alpha_negative, int16_t *output);
+
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
