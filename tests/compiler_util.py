@@ -290,6 +290,13 @@ def _keras_model(spec: dict):
         idx = keras.layers.Lambda(lambda t: tf.math.argmax(t, axis=-1, output_type=tf.int32))(z)
         s = keras.layers.Dense(4, kernel_initializer=init)(keras.ops.mean(z, axis=(1, 2)))
         return keras.Model(ins, [idx, s])
+    elif op == "conv_dw_dense":  # Conv, 3x3 depthwise, a Conv to 1x1 and a Dense on it (no RESHAPE): int16x8 tests
+        y = keras.layers.Conv2D(spec.get("filters", 6), 3, padding="same", activation="relu",
+                                kernel_initializer=init, bias_initializer=binit)(x)
+        y = keras.layers.DepthwiseConv2D(3, strides=2, padding="valid", depthwise_initializer=init,
+                                         bias_initializer=binit)(y)
+        y = keras.layers.Conv2D(4, tuple(y.shape[1:3]), kernel_initializer=init, bias_initializer=binit)(y)
+        y = keras.layers.Dense(5, kernel_initializer=init, bias_initializer=binit)(y)
     elif op == "two_outputs":  # one input, two outputs of different sizes
         y1 = keras.layers.Conv2D(spec.get("filters", 4), 1, kernel_initializer=init)(x)
         y2 = keras.layers.MaxPooling2D(2)(x)

@@ -4,8 +4,9 @@ hypothesis-generated shapes compiled for host (ASan/UBSan) and compared with the
 Keras model through the CLI (quantize --mode int16x8, compile --build) against TFLM; the refusal of an op that is
 still int8-only in edgeq.
 
-The cmsis-nn backend's int16 calls and the qemu-m4 run are in tests/test_compiler_cmsis_nn.py and
-tests/test_firmware_qemu.py.
+With --backend cmsis-nn on the host: which layers run on CMSIS-NN's int16 kernels (where edgeq proves them
+bit-exact) and that the result is bit-exact either way. The qemu-m4 run (CMSIS-NN's DSP paths) is in
+tests/test_firmware_cmsis_nn.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from compiler_util import assert_bit_exact, compile_and_build, random_inputs, single_op_model  # noqa: F401
+from compiler_util import SANITIZE, assert_bit_exact, compile_and_build, random_inputs, single_op_model  # noqa: F401
 from compiler_util import run_host, tflm_run, tflm_runtime
 from conftest import assert_user_error, run_cli
 from test_compiler_ops import _settings, conv_specs, dense_specs, dw_specs
@@ -72,14 +73,14 @@ def test_fully_connected_int16(check_int16, spec):
     check_int16(spec, "FULLY_CONNECTED")
 
 
-#: edges the strategies rarely reach: a grouped convolution, a filter of 3*3*64 = 576 taps (past CMSIS-NN's
-#: MAX_COL_COUNT of 512) with an odd channel count, int32 bias (the converter's experimental bias type), a 1x1
+#: edges the strategies rarely reach: a grouped convolution, a filter of 3*3*59 = 531 taps (past CMSIS-NN's
+#: MAX_COL_COUNT of 512, not a multiple of 4) with an odd channel count, int32 bias (the converter's experimental bias type), a 1x1
 #: convolution, a depthwise with multiplier 4 and dilation
 EDGES = {
     "grouped": ({"op": "conv", "inputs": [[6, 5, 8]], "filters": 6, "kernel": [3, 3], "strides": [1, 1],
                  "dilation": [1, 1], "padding": "same", "act": None, "bias": True, "range": 2.0, "seed": 1,
                  "groups": 2}, "CONV_2D"),
-    "576-taps": ({"op": "conv", "inputs": [[5, 4, 64]], "filters": 5, "kernel": [3, 3], "strides": [1, 1],
+    "531-taps": ({"op": "conv", "inputs": [[5, 4, 59]], "filters": 5, "kernel": [3, 3], "strides": [1, 1],
                   "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 4.0, "seed": 2,
                   "w_std": 0.05}, "CONV_2D"),
     "int32-bias": ({"op": "conv", "inputs": [[6, 5, 4]], "filters": 7, "kernel": [3, 2], "strides": [2, 1],
@@ -103,6 +104,77 @@ def test_int16_edges(check_int16, name):
 
         g = read_model(path)
         assert g.tensors[next(o for o in g.operators if o.opcode == op).inputs[2]].dtype == "int32"
+
+
+# ---- --backend cmsis-nn on the host (CMSIS-NN's scalar C paths) -------------------------------------------------------
+
+#: CMSIS-NN's sources shift negative values (defined on every compiler it supports): tests/test_compiler_cmsis_nn.py
+CMSIS_SANITIZE = SANITIZE + " -fno-sanitize=shift,signed-integer-overflow"
+
+
+@pytest.fixture(scope="session")
+def check_int16_cmsis(single_op_model, cmsis_nn_dir, tmp_path_factory):
+    """Compile the spec's int16x8 model with --backend cmsis-nn for host, compare with TFLM; returns op -> kernel."""
+    from edgeq.compiler import build_host, compile_model
+
+    root = tmp_path_factory.mktemp("int16-cmsis")
+    tflm_runtime()
+
+    def check(spec: dict) -> dict[str, str]:
+        path = single_op_model({**spec, "int16x8": True})
+        out = root / f"m{next(_counter)}"
+        res = compile_model(path, target="host", backend="cmsis-nn", out_dir=out, cmsis_nn_dir=cmsis_nn_dir)
+        binary = build_host(out, extra_cflags=CMSIS_SANITIZE)
+        assert_bit_exact(path, binary, random_inputs(path, N_INPUTS, seed=len(str(spec))))
+        return {row["op"]: row["kernel"] for row in res.layers}
+
+    return check
+
+
+@_settings(4)
+@given(spec=conv_specs())
+def test_conv2d_int16_cmsis(check_int16_cmsis, spec):
+    check_int16_cmsis(spec)
+
+
+@_settings(4)
+@given(spec=dw_specs())
+def test_depthwise_conv2d_int16_cmsis(check_int16_cmsis, spec):
+    check_int16_cmsis(spec)
+
+
+@_settings(3)
+@given(spec=dense_specs())
+def test_fully_connected_int16_cmsis(check_int16_cmsis, spec):
+    check_int16_cmsis(spec)
+
+
+#: which int16 layers run on CMSIS-NN (edgeq/compiler/cmsis_calls.py) and which keep edgeq's kernel
+CMSIS_MAPPING = {
+    "grouped": ("CONV_2D", "edgeq_convolve_wrapper_s16"),  # arm_convolve_s16 has no groups
+    "531-taps": ("CONV_2D", "edgeq_convolve_wrapper_s16"),  # > 512 columns: CMSIS-NN's odd-channel DSP path errs
+    "int32-bias": ("CONV_2D", "arm_convolve_wrapper_s16"),
+    "1x1": ("CONV_2D", "arm_convolve_wrapper_s16"),
+    "dw-mult4-dilated": ("DEPTHWISE_CONV_2D", "arm_depthwise_conv_wrapper_s16"),
+}
+
+
+@pytest.mark.parametrize("name", list(CMSIS_MAPPING))
+def test_int16_cmsis_mapping(check_int16_cmsis, name):
+    op, kernel = CMSIS_MAPPING[name]
+    assert check_int16_cmsis(EDGES[name][0])[op] == kernel
+
+
+@pytest.mark.parametrize("per_tensor", [True, False])
+def test_int16_chain_cmsis(check_int16_cmsis, per_tensor):
+    """Conv, 3x3 depthwise (CMSIS-NN's fast path), Conv and FC: per-tensor FC on arm_fully_connected_s16,
+    per-channel FC on edgeq's kernel (CMSIS-NN has no per-channel int16 FC)."""
+    kernels = check_int16_cmsis({"op": "conv_dw_dense", "inputs": [[9, 8, 3]], "range": 2.0, "seed": 6,
+                                 "per_tensor_dense": per_tensor})
+    assert kernels["CONV_2D"] == "arm_convolve_wrapper_s16"
+    assert kernels["DEPTHWISE_CONV_2D"] == "arm_depthwise_conv_wrapper_s16"
+    assert kernels["FULLY_CONNECTED"] == ("arm_fully_connected_s16" if per_tensor
+                                          else "edgeq_fully_connected_per_channel_s16")
 
 
 # ---- the CLI, end to end ---------------------------------------------------------------------------------------------

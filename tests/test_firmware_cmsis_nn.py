@@ -117,3 +117,25 @@ def test_int16x8_model_on_qemu_m4(single_op_model, tmp_path, cmsis_nn_dir, backe
     assert "edgeq_softmax_s16(" in model_c and "edgeq_tanh_s16(" in model_c and "edgeq_mean_s16(" in model_c
     for seed in (1, 2):
         _check_bit_exact(res, path, "qemu-m4", seed=seed)
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("backend", ["portable", "cmsis-nn"])
+def test_int16x8_conv_model_on_qemu_m4(single_op_model, tmp_path, cmsis_nn_dir, backend):
+    """An int16x8 Conv (5 filters: CMSIS-NN's odd-channel path), 3x3 depthwise (its DSP fast path), Conv to 1x1
+    and per-tensor FC on the emulated Cortex-M4: edgeq's int16 kernels, and with --backend cmsis-nn
+    arm_convolve_wrapper_s16 / arm_depthwise_conv_wrapper_s16 / arm_fully_connected_s16 with their DSP scratch;
+    raw outputs identical to TFLM's."""
+    need_arm()
+    from edgeq.targets.export import export
+
+    path = single_op_model({"op": "conv_dw_dense", "inputs": [[9, 8, 3]], "filters": 5, "range": 2.0, "seed": 6,
+                            "per_tensor_dense": True, "int16x8": True})
+    kw = {"cmsis_nn_dir": cmsis_nn_dir} if backend == "cmsis-nn" else {}
+    res = export(path, "qemu-m4", tmp_path / backend, backend=backend, build=True, **kw)
+    model_c = (res.out_dir / "model" / "model.c").read_text()
+    prefix = "arm" if backend == "cmsis-nn" else "edgeq"
+    for function in ("convolve_wrapper_s16", "depthwise_conv_wrapper_s16", "fully_connected_s16"):
+        assert f"{prefix}_{function}(" in model_c, function
+    for seed in (1, 2):
+        _check_bit_exact(res, path, "qemu-m4", seed=seed)

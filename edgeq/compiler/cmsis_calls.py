@@ -18,6 +18,12 @@ BATCH_MATMUL              arm_batch_matmul_s8 rank <= 4, no adj_x, and the RHS e
 TRANSPOSE_CONV            arm_transpose_conv  always; its two buffers (the ctx and the reversed filter) in the layer's
                           _wrapper_s8         one scratch block, sized by the mirrored getters of cmsis_nn.py
 MAX_POOL_2D int16         arm_max_pool_s16    always (its arguments are edgeq_max_pool_s16's, named src / dst)
+CONV_2D int16             arm_convolve_       not grouped, KH x KW x C_IN <= 512, and no int32 intermediate of
+                          wrapper_s16         CMSIS-NN's can wrap (see "int16x8 CONV_2D" below); not on MVE
+DEPTHWISE_CONV_2D int16   arm_depthwise_conv  no int32 intermediate can wrap; not on MVE
+                          _wrapper_s16
+FULLY_CONNECTED int16     arm_fully_connected per-tensor weights, zero points 0, no int32 intermediate can wrap; not
+                          _s16                on MVE
 ========================  ==================  ========================================================================
 
 PAD maps by name (``edgeq_pad_s8`` has arm_pad_s8's signature). Each mapping is bit-exact with TFLM: data movement
@@ -33,8 +39,9 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from edgeq.compiler import cmsis_nn as cn
-from edgeq.compiler.cparams import (CONTEXT, Activation, CArray, CLiteral, ConstRef, Context, CStruct, Dims, FcParams,
-                                    KernelCall, PerChannelQuantParams, PerTensorQuantParams, TensorRef, Tile, out_ref)
+from edgeq.compiler.cparams import (CONTEXT, Activation, Arg, CArray, CLiteral, ConstRef, Context, CStruct, Dims,
+                                    FcParams, KernelCall, PerChannelQuantParams, PerTensorQuantParams, TensorRef, Tile,
+                                    out_ref)
 from edgeq.compiler.names import layer_c_name
 from edgeq.compiler.ops.base import Layer
 from edgeq.compiler.ops.elementwise import operand_ref
@@ -250,6 +257,97 @@ def _max_pool_s16_call(layer: Layer, arch: str) -> KernelCall:
                            output_dims=c.arg("output_dims"), dst=c.arg("output_data"))
 
 
+# ---- int16x8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED --------------------------------------------------------------
+#
+# CMSIS-NN's int16 kernels sum the products in int32 (SMLAD) before widening to int64, drop the zero points, and
+# requantize with arm_nn_requantize_s64: the value shifted right by 14 - shift, truncated to int32, then
+# (v + 1) >> 1. TFLM's int64 MultiplyByQuantizedMultiplier adds 2^(14 - shift) and shifts by 15 - shift in int64:
+# the same floor((v / 2^(14 - shift) + 1) / 2) while the intermediate fits in int32. So a layer maps only where
+# edgeq proves, from its constants, that nothing can wrap: |sum of products| <= 2^15 sum|w| <= INT32_MAX and
+# (|acc| x reduced multiplier) >> (14 - shift) + 1 < 2^31 - 1 for every channel. arm_convolve_s16 also needs a
+# plain (not grouped) convolution of at most MAX_COL_COUNT (512) taps x input channels: past 512 its DSP path for an
+# odd last output channel counts num_col_a & 3 extra columns (arm_nn_mat_mult_kernel_s16.c), and its leftover
+# pixel path sums every column in int32. The MVE paths (arm_nn_mat_mult_nt_t_s16...) are not verified: portable.
+
+CMSIS_MAX_COL_COUNT = 512
+
+
+def _reduced_multiplier(m: int) -> int:
+    """CMSIS-NN's REDUCE_MULTIPLIER (TFLM's int64 MultiplyByQuantizedMultiplier reduces the same way)."""
+    return (m + (1 << 15)) >> 16 if m < 0x7FFF0000 else 0x7FFF
+
+
+def _s16_requantization_exact(layer: Layer, abs_sums, bias_abs) -> bool:
+    """The int32 partial sums and arm_nn_requantize_s64's int32 intermediate cannot wrap for any int16 input."""
+    p = layer.params
+    consts = layer.ctx.consts
+    mults = [int(m) for m in consts[p["mult"]].values] if isinstance(p["mult"], str) else [int(p["mult"])]
+    shifts = [int(s) for s in consts[p["shift"]].values] if isinstance(p["shift"], str) else [int(p["shift"])]
+    n = len(abs_sums)
+    if len(mults) == 1:
+        mults, shifts = mults * n, shifts * n
+    for c in range(n):
+        products = (1 << 15) * int(abs_sums[c])
+        acc = products + int(bias_abs[c])
+        if products > (1 << 31) - 1 or shifts[c] > 14:
+            return False
+        if ((acc * _reduced_multiplier(mults[c])) >> (14 - shifts[c])) + 1 >= (1 << 31) - 1:
+            return False
+    return True
+
+
+def _s16_bounds(layer: Layer, depthwise: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel: sum |w| and |bias|."""
+    w = np.abs(layer.input(1).array().astype(np.int64))
+    sums = w.reshape(-1, w.shape[-1]).sum(axis=0) if depthwise else w.reshape(w.shape[0], -1).sum(axis=1)
+    bias = layer.input(2)
+    b = np.abs(bias.array().astype(np.int64).reshape(-1)) if bias is not None else np.zeros(len(sums), np.int64)
+    return sums, b
+
+
+def _conv_s16_ok(layer: Layer, arch: str) -> bool:
+    p = layer.params
+    _, kh, kw, fc = p["filter_dims"]
+    if arch == "mve" or fc != p["input_dims"][3] or kh * kw * fc > CMSIS_MAX_COL_COUNT:
+        return False
+    return _s16_requantization_exact(layer, *_s16_bounds(layer, depthwise=False))
+
+
+def _conv_s16_scratch(layer: Layer, arch: str) -> int:
+    # arm_convolve_wrapper_s16_get_buffer_size (scalar and DSP): two im2col columns of int16; never 0 (a NULL buffer
+    # is refused)
+    _, kh, kw, fc = layer.params["filter_dims"]
+    return 2 * fc * kw * kh * 2
+
+
+def _dw_s16_ok(layer: Layer, arch: str) -> bool:
+    return arch != "mve" and _s16_requantization_exact(layer, *_s16_bounds(layer, depthwise=True))
+
+
+def _dw_s16_scratch(layer: Layer, arch: str) -> int:
+    # arm_depthwise_conv_wrapper_s16_get_buffer_size_dsp: the fast path's im2col column (ch_mult 1, no dilation,
+    # fewer than 512 taps) on DSP; the scalar path reads none
+    p = layer.params
+    _, kh, kw, _ = p["filter_dims"]
+    fast = p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1) and kh * kw < CMSIS_MAX_COL_COUNT
+    return p["input_dims"][3] * kw * kh * 2 if arch == "dsp" and fast else 0
+
+
+def _fc_s16_ok(layer: Layer, arch: str) -> bool:
+    p = layer.params
+    if arch == "mve" or p["per_channel"] or p["input_offset"] != 0 or p["output_offset"] != 0:
+        return False  # arm_fully_connected_s16: per-tensor quantization, no zero points
+    return _s16_requantization_exact(layer, *_s16_bounds(layer, depthwise=False))
+
+
+def _fc_s16_call(layer: Layer, arch: str) -> KernelCall:
+    """arm_fully_connected_s16 takes edgeq_fully_connected_s16's arguments under its own names (one of which is
+    ``kernel``, KernelCall.make's own first parameter: the call is built directly)."""
+    names = {"input_data": "input", "filter_data": "kernel", "bias_data": "bias", "output_data": "output"}
+    c = layer.calls[0]
+    return KernelCall(c.kernel, c.returns_status, tuple(Arg(names.get(a.name, a.name), a.value) for a in c.args))
+
+
 # ---- the table the backend reads -------------------------------------------------------------------------------------
 
 
@@ -272,6 +370,11 @@ CMSIS_CALLS: dict[str, CmsisCall] = {
     "batch_matmul_s8": CmsisCall("arm_batch_matmul_s8", _bmm_ok, _bmm_call, _bmm_scratch, _bmm_setup),
     "transpose_conv_s8": CmsisCall("arm_transpose_conv_wrapper_s8", _tconv_ok, _tconv_call, _tconv_scratch),
     "max_pool_s16": CmsisCall("arm_max_pool_s16", lambda layer, arch: True, _max_pool_s16_call),
+    "convolve_wrapper_s16": CmsisCall("arm_convolve_wrapper_s16", _conv_s16_ok, lambda layer, arch: layer.calls[0],
+                                      _conv_s16_scratch),
+    "depthwise_conv_wrapper_s16": CmsisCall("arm_depthwise_conv_wrapper_s16", _dw_s16_ok,
+                                            lambda layer, arch: layer.calls[0], _dw_s16_scratch),
+    "fully_connected_s16": CmsisCall("arm_fully_connected_s16", _fc_s16_ok, _fc_s16_call),
 }
 
 
