@@ -224,7 +224,8 @@ def test_cli_int16x8_model_compiles_bit_exact(keras_int16_model):
 
 def test_int16_op_without_int16_kernel_is_refused(single_op_model, tmp_path):
     """An int16x8 model whose op edgeq runs in int8 only: one line naming the op and its index, the TFLM hint."""
-    path = single_op_model({"op": "leaky_relu", "inputs": [[4, 6]], "alpha": 0.2, "seed": 1, "int16x8": True})
+    path = single_op_model({"op": "resize_bilinear", "inputs": [[4, 5, 3]], "size": [6, 7], "seed": 1,
+                            "int16x8": True})
     p = run_cli("compile", path, "--target", "host", "-o", tmp_path / "out")
-    assert_user_error(p, "operator 0 (LEAKY_RELU)", "int16", "--runtime tflm")
+    assert_user_error(p, "operator 0 (RESIZE_BILINEAR)", "int16", "--runtime tflm")
     assert not (tmp_path / "out").exists()
