@@ -185,6 +185,26 @@ def test_activations_int16(check16, spec, op):
     check16({"seed": 2, **spec}, op)
 
 
+def test_int16_op_without_int16_kernel_is_refused(single_op_model, tmp_path):
+    """SQUARED_DIFFERENCE has an int16 kernel in TFLM but not in edgeq: compile says which operator, and that TFLM
+    runs it; inspect's verdict is TFLM; no output folder is left."""
+    import json
+    import shutil
+
+    from conftest import assert_user_error, run_cli
+
+    src = single_op_model({"op": "squared_difference", "inputs": [[4, 5, 3], [4, 5, 3]], "seed": 2, "int16x8": True})
+    shutil.copy(src, tmp_path / "sqd.tflite")
+    assert_user_error(run_cli("compile", "sqd.tflite", "-o", "out", cwd=tmp_path), "operator 0 (SQUARED_DIFFERENCE)",
+                      "int16", "--runtime tflm")
+    assert not (tmp_path / "out").exists()
+    proc = run_cli("inspect", "sqd.tflite", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    verdicts = json.loads(proc.stdout)
+    text = json.dumps(verdicts)
+    assert '"verdict": "tflm"' in text and "SQUARED_DIFFERENCE" in text
+
+
 # ---- --backend cmsis-nn: CMSIS-NN's s16 kernels where they are bit-exact with TFLM --------------------------------
 
 CMSIS_INT16 = [  # spec, op, the CMSIS-NN function that must run it
