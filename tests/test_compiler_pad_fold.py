@@ -83,3 +83,55 @@ def test_pad_folded_with_cmsis_nn(check_fold, cmsis_nn_dir):
     check_fold({"op": "pad_conv", "inputs": [[7, 6, 3]], "padding": [[3, 0], [1, 2]], "kernel": [3, 3],
                 "strides": [2, 1], "filters": 4, "conv_padding": "valid", "seed": 1},
                backend="cmsis-nn", cmsis_nn_dir=cmsis_nn_dir)
+
+
+#: PADs the cmsis-nn backend keeps (arm_pad_s8) because the CMSIS-NN path would ignore their bottom/right padding
+CMSIS_KEPT = {"1x1-stride1-bottom-right", "1x1-stride2-bottom-right", "1xn-height1"}
+#: PAD shapes the CMSIS-NN wrapper dispatches to its special paths: 1x1 (fast and strided), 1xN (input height 1),
+#: 3x3 depthwise (padding <= 1), the general depthwise / convolution; asymmetric (MobileNet's (0,1),(0,1) before a
+#: stride-2 layer) and larger than SAME would give
+CMSIS_FOLD_CASES = {
+    "1x1-stride1-bottom-right": {"inputs": [[5, 6, 8]], "padding": [[0, 1], [0, 2]], "kernel": [1, 1],
+                                 "strides": [1, 1], "filters": 4},
+    "1x1-stride2-bottom-right": {"inputs": [[6, 6, 8]], "padding": [[0, 1], [0, 1]], "kernel": [1, 1],
+                                 "strides": [2, 2], "filters": 4},
+    "1x1-top-left": {"inputs": [[5, 5, 8]], "padding": [[1, 0], [2, 1]], "kernel": [1, 1], "strides": [1, 1],
+                     "filters": 4},
+    "1xn-height1": {"inputs": [[1, 9, 4]], "padding": [[0, 0], [1, 2]], "kernel": [1, 3], "strides": [1, 1],
+                    "filters": 4},
+    "dw3x3-mobilenet-stride2": {"inputs": [[7, 7, 8]], "padding": [[0, 1], [0, 1]], "kernel": [3, 3],
+                                "strides": [2, 2], "depthwise": True},
+    "dw3x3-wide-pads": {"inputs": [[6, 7, 4]], "padding": [[2, 3], [0, 2]], "kernel": [3, 3], "strides": [1, 1],
+                        "depthwise": True},
+    "dw5x5-asymmetric": {"inputs": [[9, 9, 8]], "padding": [[1, 3], [2, 2]], "kernel": [5, 5], "strides": [2, 2],
+                         "depthwise": True},
+    "conv3x3-stride2-bottom-right": {"inputs": [[7, 7, 3]], "padding": [[0, 1], [0, 1]], "kernel": [3, 3],
+                                     "strides": [2, 2], "filters": 8},
+}
+
+
+@pytest.mark.parametrize("case", sorted(CMSIS_FOLD_CASES))
+def test_pad_fold_on_cmsis_nn_is_exact_or_kept(case, single_op_model, tmp_path_factory, cmsis_nn_dir):
+    """On the cmsis-nn backend a PAD is folded only where the CMSIS-NN kernel the wrapper picks computes exactly
+    what TFLM computes on the padded tensor; elsewhere arm_pad_s8 stays. Either way the outputs equal TFLM's (the
+    1x1 cases gave wrong outputs when they were folded)."""
+    from edgeq.compiler import build_host, compile_model
+    from edgeq.reference import PortableHostReference, TflmReference
+    from edgeq.tflite import read_model
+
+    tflm_runtime()
+    spec = {"op": "pad_conv", "conv_padding": "valid", "filters": 1, "seed": 5, **CMSIS_FOLD_CASES[case]}
+    path = single_op_model(spec)
+    assert "PAD" in read_model(path).ops_used
+    out = tmp_path_factory.mktemp("cmsis-fold") / "m"
+    compile_model(path, target="host", backend="cmsis-nn", cmsis_nn_dir=cmsis_nn_dir, out_dir=out)
+    binary = build_host(out)
+    model_c = (out / "model.c").read_text()
+    folded = "PAD folded into layer" in model_c
+    assert folded != ("arm_pad_s8(" in model_c), "a PAD is either folded or run by arm_pad_s8"
+    assert folded == (case not in CMSIS_KEPT)
+    tflm = TflmReference(path)
+    host = PortableHostReference(path, binary=binary)
+    rng = np.random.default_rng(7)
+    batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(3)]
+    assert host.run_many(batch) == tflm.run_many(batch), f"folded={folded}"

@@ -108,7 +108,7 @@ def lower(graph: Graph, target: str = "host", backend: str = "portable", optimiz
     check_model(graph)
     ctx = LowerContext(graph, target, backend, optimize)
     layers: list[Layer] = []
-    folds = pad_folds(graph)
+    folds = pad_folds(graph, backend)
     folded = {f.pad_index: conv for conv, f in folds.items()}
     t_folds = transpose_folds(graph)
     folded.update({f.transpose_index: mean for mean, f in t_folds.items()})

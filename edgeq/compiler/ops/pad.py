@@ -4,7 +4,17 @@ the output zero point (TFLM's PadPrepare for int8 / int16 without a constant val
 Folded (no code, no buffer) when its only reader is a CONV_2D or DEPTHWISE_CONV_2D and it pads height and width
 only: the convolution then reads the PAD's input with the extra leading padding, and skips the taps past the
 input's end. Exact: a padded element equals the input zero point, so it adds ``(zp - zp) * w = 0`` to the sum, the
-same as a skipped tap. (Not for pools: MAX_POOL would see the pad value, AVERAGE_POOL would count it.)
+same as a skipped tap. Any amounts on any side (asymmetric, larger than SAME would give): edgeq's kernels take the
+top/left amount as their padding and the output size, and skip every tap outside the input.
+Not for pools: MAX_POOL would see the pad value (a max with the zero point), AVERAGE_POOL counts a padded cell in
+its divisor where TFLM's pooling counts only the cells inside the input.
+
+On the cmsis-nn backend the fold must also be exact for the CMSIS-NN kernel arm_convolve_wrapper_s8 picks, whose
+padding is the top/left amount only: its 1x1 paths (padding 0, chosen when the folded top and left amounts are 0)
+compute one output pixel per input pixel and ignore bottom/right padding, and its 1xN path (input height 1) computes
+one output row and, on MVE, accepts only SAME-like width padding. Those PADs stay (arm_pad_s8); the general
+convolution and every depthwise path skip out-of-range taps on all four sides, so the fold is exact there
+(tests/test_compiler_pad_fold.py checks each path against TFLM).
 """
 
 from __future__ import annotations
@@ -28,7 +38,25 @@ class PadFold:
     right: int
 
 
-def pad_folds(graph) -> dict[int, PadFold]:
+def cmsis_nn_exact(graph, conv, fold: PadFold) -> bool:
+    """Is folding ``fold`` into CONV_2D / DEPTHWISE_CONV_2D ``conv`` exact with the CMSIS-NN kernel it will run?
+    (See the module docstring; a grouped convolution runs edgeq's portable kernel, which is always exact.)"""
+    if conv.opcode != "CONV_2D":
+        return True
+    src, w = graph.tensors[fold.source], graph.tensors[conv.inputs[1]]
+    if len(w.shape) != 4 or w.shape[3] != src.shape[3]:
+        return True  # grouped: edgeq's kernel
+    o = conv.options
+    kh, kw = int(w.shape[1]), int(w.shape[2])
+    dilated = int(o.get("dilation_h_factor", 1)) != 1 or int(o.get("dilation_w_factor", 1)) != 1
+    if kh == 1 and kw == 1 and not dilated and fold.top == 0 and fold.left == 0:
+        return False  # arm_convolve_1x1_s8(_fast): padding 0, bottom/right padding ignored
+    if int(src.shape[1]) == 1 and kh == 1:
+        return False  # arm_convolve_1_x_n_s8: one row, symmetric width padding only
+    return True
+
+
+def pad_folds(graph, backend: str = "portable") -> dict[int, PadFold]:
     """Convolution operator index -> the PAD folded into it (see the module docstring for when)."""
     folds: dict[int, PadFold] = {}
     for op in graph.operators:
@@ -46,7 +74,10 @@ def pad_folds(graph) -> dict[int, PadFold]:
         pads = [[int(v) for v in row] for row in pads_t.array().reshape(-1, 2).tolist()]
         if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0] or min(pads[1] + pads[2]) < 0:
             continue
-        folds[reader.index] = PadFold(op.index, op.inputs[0], pads[1][0], pads[1][1], pads[2][0], pads[2][1])
+        fold = PadFold(op.index, op.inputs[0], pads[1][0], pads[1][1], pads[2][0], pads[2][1])
+        if backend == "cmsis-nn" and not cmsis_nn_exact(graph, reader, fold):
+            continue
+        folds[reader.index] = fold
     return folds
 
 
