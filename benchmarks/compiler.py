@@ -1,10 +1,11 @@
-"""edgeq's compiler on the MLPerf Tiny int8 models: RAM (static plan) against TFLM's arena and the op-order lower
-bound, and flash for a Cortex-M4 build, for the portable and the CMSIS-NN backend.
+"""edgeq's compiler on the MLPerf Tiny int8 models and an MCUNet-like net: RAM (static plan) against TFLM's arena
+and the op-order bound, and flash for a Cortex-M4 build, for the portable and the CMSIS-NN backend.
 
     python benchmarks/compiler.py                                # Markdown report on stdout
     python benchmarks/compiler.py --json                         # one JSON object instead
     python benchmarks/compiler.py --cmsis-nn ~/src/CMSIS-NN      # or set EDGEQ_CMSIS_NN_DIR; without: portable only
     python benchmarks/compiler.py --out benchmarks/results/compiler.md
+    python benchmarks/compiler.py --extra vww_int8io.tflite:mcunet-vww   # more models (label mcunet-vww: TinyEngine)
 
 What is measured:
 * RAM = arena + scratch of edgeq's plan (``EDGEQ_RAM_BYTES``: the one static array, activations and kernel scratch),
@@ -12,7 +13,13 @@ What is measured:
 * TFLM = "Arena allocation total" of the tflite-micro Python interpreter's ``print_allocations()`` (captured from C
   stderr): what the TFLM reference interpreter needs on this 64-bit host, persistent structures included; "head" is
   its activation plan alone (the part comparable to edgeq's arena).
-* bound = max over ops of the activation bytes live at that op (no in-place), as in docs/tflm-anchors.
+* bound without in-place = max over ops of the activation bytes live at that op (planner.op_order_bound).
+* op-order bound (per backend) = the least RAM any plan of this op order can have with that backend's kernels and
+  in-place rules (planner.inplace_bound, defined in docs/compiler.md "Memory plan, in place"); RAM >= it always.
+* MCUNet-like = benchmarks/mcunet_like.py (TF converter, explicit PADs, 3x3-7x7 depthwise, 80x80x3), built here
+  (needs TensorFlow; --no-mcunet-like skips it). TinyEngine = the RAM TinyEngine plans for MCUNet-VWW (93,992 B,
+  measured on the same int8 graph, see the project's tinyengine-anchor notes), shown for an --extra model labelled
+  ``mcunet-vww``.
 * flash = text + data of the generated C (model.c, model_data.c, the kernels) + ``int main(void){return
   edgeq_invoke();}``, arm-none-eabi-gcc -Os -mcpu=cortex-m4 -mfloat-abi=hard, --gc-sections, no startup or libc
   printf: constant data + code of the model alone.
@@ -52,6 +59,9 @@ TARGET_GEOMEAN = 0.55
 #: see the project's tflm-anchors notes): context for the 64-bit host figures measured here
 TFLM_M4_CMSIS = {"kws_ref_model": 22820, "pretrainedResnet_quant": 54996, "vww_96_int8": 100708, "ad01_int8": 3024}
 TARGET_KWS_FLASH = 64 * 1024
+#: RAM TinyEngine plans (activations + im2col), by --extra label; MCUNet-VWW measured 2026-12-03 (commit 47bb283)
+TINYENGINE_RAM = {"mcunet-vww": 93992}
+MCUNET_LIKE_LABEL = "MCUNet-like (80x80, explicit PADs)"
 
 
 def models_dir() -> Path:
@@ -110,7 +120,8 @@ def compile_one(path: Path, backend: str, work: Path, cmsis_dir) -> dict:
                         cmsis_nn_dir=cmsis_dir)
     max_scratch = max((row["scratch"] for row in res.memory_report), default=0)
     d = {"ram": res.ram_bytes, "arena": res.arena_bytes, "scratch": res.scratch_bytes, "max_scratch": max_scratch,
-         "const": res.const_bytes, "inplace": len(res.inplace)}
+         "const": res.const_bytes, "inplace": len(res.inplace), "bound": res.bound,
+         "inplace_choice": res.inplace_choice}
     fl = m4_flash(out)
     if fl:
         d.update(fl)
@@ -122,36 +133,47 @@ def geomean(xs: list[float]) -> float:
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float("nan")
 
 
-def run(cmsis_dir, work: Path) -> dict:
+def run(cmsis_dir, work: Path, extra=(), mcunet_like: bool = True) -> dict:
+    """``extra``: (path, label) of more models; ``mcunet_like``: also build and measure benchmarks/mcunet_like.py."""
     from edgeq.compiler.lower import buffer_requests, lower
     from edgeq.compiler.planner import op_order_bound
     from edgeq.tflite import read_model
 
     backends = ["portable"] + (["cmsis-nn"] if cmsis_dir else [])
+    models = [(models_dir() / f"{stem}.tflite", stem, label, True) for stem, label in MODELS.items()]
+    if mcunet_like:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from mcunet_like import build
+
+        models.append((build(work / "mcunet_like.tflite"), "mcunet_like", MCUNET_LIKE_LABEL, False))
+    models += [(Path(p), label, label, False) for p, label in extra]
     rows = []
-    for stem, label in MODELS.items():
-        path = models_dir() / f"{stem}.tflite"
+    for path, key, label, mlperf in models:
         if not path.exists():
             continue
         graph = read_model(path)
-        row = {"model": stem, "label": label, "bound": op_order_bound(buffer_requests(lower(graph))),
-               "tflm": tflm_arena(path)}
+        row = {"model": key, "label": label, "mlperf": mlperf,
+               "bound": op_order_bound(buffer_requests(lower(graph))), "tflm": tflm_arena(path),
+               "tinyengine": TINYENGINE_RAM.get(key)}
         for be in backends:
             d = compile_one(path, be, work, cmsis_dir)
             d["ratio_tflm"] = d["ram"] / row["tflm"]["total"]
             d["within_bound"] = d["ram"] <= row["bound"] + d["max_scratch"]
+            d["at_bound"] = d["ram"] == d["bound"]
             row[be] = d
         rows.append(row)
     summary = {}
     for be in backends:
-        s = {"geomean_ram_over_tflm": geomean([r[be]["ratio_tflm"] for r in rows]),
-             "all_within_bound_plus_scratch": all(r[be]["within_bound"] for r in rows)}
+        mlperf = [r for r in rows if r["mlperf"]]
+        s = {"geomean_ram_over_tflm": geomean([r[be]["ratio_tflm"] for r in mlperf]),
+             "all_within_bound_plus_scratch": all(r[be]["within_bound"] for r in rows),
+             "all_at_op_order_bound": all(r[be]["at_bound"] for r in rows)}
         kws = next((r for r in rows if r["model"] == "kws_ref_model"), None)
         if kws and "flash" in kws[be]:
             s["kws_flash"] = kws[be]["flash"]
             s["kws_flash_ok"] = kws[be]["flash"] <= TARGET_KWS_FLASH
         s["geomean_ok"] = s["geomean_ram_over_tflm"] <= TARGET_GEOMEAN
-        m4 = [r[be]["ram"] / TFLM_M4_CMSIS[r["model"]] for r in rows if r["model"] in TFLM_M4_CMSIS]
+        m4 = [r[be]["ram"] / TFLM_M4_CMSIS[r["model"]] for r in mlperf if r["model"] in TFLM_M4_CMSIS]
         if m4:
             s["geomean_ram_over_tflm_m4_4models"] = geomean(m4)
         summary[be] = s
@@ -178,31 +200,32 @@ def tools(cmsis_dir) -> dict:
 
 def report(res: dict) -> str:
     bes = res["backends"]
-    headers = ["model", "op-order bound", "TFLM arena (head)"]
+    headers = ["model", "bound without in-place", "TFLM arena (head)", "TinyEngine RAM"]
     for be in bes:
-        headers += [f"{be} RAM (arena+scratch)", f"{be} / TFLM"]
+        headers += [f"{be} op-order bound", f"{be} RAM (arena+scratch)", f"{be} / TFLM"]
     for be in bes:
         headers += [f"{be} flash M4 -Os (const+code)"]
     rows = []
     for r in res["models"]:
         t = r["tflm"]
-        row = [r["label"], r["bound"], f"{t['total']} ({t['head']})"]
+        row = [r["label"], r["bound"], f"{t['total']} ({t['head']})", r.get("tinyengine") or "-"]
         for be in bes:
             d = r[be]
             ok = "" if d["within_bound"] else " **> bound+scratch**"
-            row += [f"{d['ram']} ({d['arena']}+{d['scratch']}; max scratch {d['max_scratch']}){ok}",
-                    f"{d['ratio_tflm']:.3f}"]
+            row += [d["bound"], f"{d['ram']} ({d['arena']}+{d['scratch']}; max scratch {d['max_scratch']}){ok}"
+                    + ("" if d["at_bound"] else " **> op-order bound**"), f"{d['ratio_tflm']:.3f}"]
         for be in bes:
             d = r[be]
             row += [f"{d['flash']} ({d['const']}+{d['code']})" if "flash" in d else "n/a"]
         rows.append(row)
-    lines = ["# edgeq compiler: RAM and flash on the MLPerf Tiny int8 models", "",
+    lines = ["# edgeq compiler: RAM and flash on the MLPerf Tiny int8 models (and MCUNet-like nets)", "",
              markdown_table(headers, rows), ""]
     for be in bes:
         s = res["summary"][be]
         lines.append(f"- **{be}**: geometric mean RAM/TFLM = {s['geomean_ram_over_tflm']:.3f} (target <= "
-                     f"{TARGET_GEOMEAN}: {'met' if s['geomean_ok'] else 'NOT met'}); RAM <= op-order bound + scratch "
-                     f"on every model: {'yes' if s['all_within_bound_plus_scratch'] else 'NO'}"
+                     f"{TARGET_GEOMEAN}: {'met' if s['geomean_ok'] else 'NOT met'}, MLPerf models); RAM = op-order "
+                     f"bound on every model: {'yes' if s['all_at_op_order_bound'] else 'NO'}; RAM <= bound without "
+                     f"in-place + scratch: {'yes' if s['all_within_bound_plus_scratch'] else 'NO'}"
                      + (f"; KWS flash {s['kws_flash']} B (target <= {TARGET_KWS_FLASH}: "
                         f"{'met' if s['kws_flash_ok'] else 'NOT met'})" if "kws_flash" in s else ""))
     m4 = [f"{be} {res['summary'][be]['geomean_ram_over_tflm_m4_4models']:.3f}" for be in bes
@@ -215,7 +238,9 @@ def report(res: dict) -> str:
         "RAM: edgeq's static plan for --target cortex-m4 (EDGEQ_RAM_BYTES: one array holding activations and kernel "
         "scratch; scratch that fits in a hole of the activation plan adds nothing; \"max scratch\" is the largest "
         "request of one kernel). TFLM: the tflite-micro reference interpreter's arena on this 64-bit host "
-        "(print_allocations total; head = its activation plan alone). Flash: generated C + a one-line main, "
+        "(print_allocations total; head = its activation plan alone). Op-order bound: the least RAM any plan of the "
+        "op order can have with the backend's kernels and in-place rules (docs/compiler.md \"Memory plan, in "
+        "place\"). Flash: generated C + a one-line main, "
         "arm-none-eabi-gcc -Os, --gc-sections, no startup/libc. Tools: "
         + ", ".join(f"{k} {v}" for k, v in res["tools"].items()) + ".",
     ]
@@ -228,9 +253,14 @@ def main(argv=None) -> int:
     ap.add_argument("--cmsis-nn", dest="cmsis_nn", default=os.environ.get("EDGEQ_CMSIS_NN_DIR") or None,
                     help="CMSIS-NN checkout (default $EDGEQ_CMSIS_NN_DIR); without it only the portable backend")
     ap.add_argument("--out", help="also write the report (Markdown, or JSON with --json) to this file")
+    ap.add_argument("--extra", action="append", default=[], metavar="MODEL.tflite[:LABEL]",
+                    help="measure this int8 model too (label mcunet-vww: TinyEngine's MCUNet-VWW, whose RAM under "
+                         "TinyEngine is known)")
+    ap.add_argument("--no-mcunet-like", action="store_true", help="do not build the MCUNet-like net (no TensorFlow)")
     args = ap.parse_args(argv)
+    extra = [(e.rsplit(":", 1)[0], e.rsplit(":", 1)[1]) if ":" in e else (e, Path(e).stem) for e in args.extra]
     with tempfile.TemporaryDirectory(prefix="edgeq-bench-compiler-") as work:
-        res = run(args.cmsis_nn, Path(work))
+        res = run(args.cmsis_nn, Path(work), extra, not args.no_mcunet_like)
     text = json.dumps(res, indent=1) + "\n" if args.json else report(res)
     sys.stdout.write(text)
     if args.out:

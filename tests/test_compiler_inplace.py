@@ -8,8 +8,11 @@ in channel, multiplier, taps; the output written in that order through a ring of
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from compiler_util import compile_and_build, single_op_model, tflm_runtime  # noqa: F401
 
 from edgeq.compiler.ops.base import inplace_delay
 from edgeq.quant.reference_ops import compute_out_size, compute_padding
@@ -152,3 +155,87 @@ def test_pointwise_kernel_order_is_safe_with_the_delay(n, h, w, cin, cout, s, st
     ho, wo = (h - 1) // s + 1, (w - 1) // s + 1
     d = inplace_delay((n, h, w, cin), (n, ho, wo, cout), np.arange(cout), 1, 1, s, s, 1, 1, 0, 0)
     assert not _clobbers_in_steps(_pointwise_steps(n, h, w, cin, cout, s, stage), d)
+
+
+# ---------------------------------------------------------------------------------------- in place, channel by channel
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 6), st.integers(1, 5), st.integers(1, 5),
+       st.integers(1, 3), st.integers(1, 3), st.integers(0, 3), st.integers(0, 3))
+def test_channel_order_never_overwrites_an_unread_input(h, w, c, kh, kw, sh, sw, pad_h, pad_w):
+    """edgeq_depthwise_conv_inplace_s8's order on one shared buffer: channel c is read whole (into the plane), then
+    its outputs are stored at q * C + c. No store hits an input byte that is read later, for every shape the compiler
+    accepts (output pixels <= input pixels)."""
+    ho, wo = (h + 2 * pad_h - kh) // sh + 1, (w + 2 * pad_w - kw) // sw + 1
+    if ho < 1 or wo < 1 or ho * wo > h * w:
+        return
+    read_last = {p * c + ch: ch for p in range(h * w) for ch in range(c)}  # input byte -> the step that reads it
+    for step in range(c):  # step = channel
+        for q in range(ho * wo):
+            pos = q * c + step
+            assert read_last[pos] <= step, (pos, step)
+
+
+INPLACE_CHANNEL_SPECS = {
+    # the delay ring would be more than a quarter of the tensor: only the channel plane runs it in place
+    "dw7x7-same": {"op": "dw", "inputs": [[8, 8, 16]], "mult": 1, "kernel": [7, 7], "strides": [1, 1],
+                   "dilation": [1, 1], "padding": "same", "act": "relu6", "bias": True, "seed": 21},
+    "dw3x3-dilated": {"op": "dw", "inputs": [[8, 9, 16]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                      "dilation": [2, 2], "padding": "same", "act": None, "bias": True, "seed": 22},
+    "dw5x5-folded-asymmetric-pad": {"op": "pad_conv", "inputs": [[8, 8, 16]], "padding": [[2, 2], [1, 3]],
+                                    "kernel": [5, 5], "strides": [1, 1], "filters": 1, "conv_padding": "valid",
+                                    "depthwise": True, "seed": 23},
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("key", sorted(INPLACE_CHANNEL_SPECS))
+def test_inplace_channel_kernel_bit_exact_with_tflm(single_op_model, tmp_path, key):
+    """The depthwise layer runs in place one channel at a time (its output over its input, an H x W plane) and its
+    outputs equal TFLM's; built with the address and undefined-behaviour sanitizers."""
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    tflm_runtime()
+    path = single_op_model(INPLACE_CHANNEL_SPECS[key])
+    binary, res = compile_and_build(path, tmp_path / key)
+    model_c = (tmp_path / key / "model.c").read_text()
+    assert "edgeq_depthwise_conv_inplace_s8(" in model_c and "B channel plane" in model_c
+    dw = next(r for r in res.memory_report if r["op"] == "DEPTHWISE_CONV_2D")
+    assert dw["inplace"] and dw["inplace_method"] == "channel"
+    assert res.ram_bytes == res.bound < 2 * dw["out_bytes"]
+    tflm, host = TflmReference(path), PortableHostReference(path, binary=binary)
+    rng = np.random.default_rng(len(key))
+    batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(4)]
+    assert host.run_many(batch) == tflm.run_many(batch)
+
+
+MCUNET_LIKE = {"op": "mcunet_like", "inputs": [[32, 32, 3]], "width": 8, "seed": 4}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("backend", ["portable", "cmsis-nn"])
+def test_mcunet_like_net_bit_exact_with_folded_pads_and_inplace_depthwise(single_op_model, tmp_path, backend,
+                                                                          cmsis_nn_dir):
+    """An MCUNet-like net as PyTorch exports it (explicit symmetric and asymmetric PADs, 7x7 / 5x5 depthwise, a
+    residual ADD): every PAD folded, depthwise layers in place (portable: also by channel plane), RAM on the op-order
+    bound, outputs equal to TFLM's."""
+    from edgeq.compiler import build_host, compile_model
+    from edgeq.reference import PortableHostReference, TflmReference
+    from edgeq.tflite import read_model
+
+    tflm_runtime()
+    path = single_op_model(MCUNET_LIKE)
+    assert read_model(path).op_counts()["PAD"] == 3
+    out = tmp_path / backend
+    res = compile_model(path, target="host", backend=backend, out_dir=out, cmsis_nn_dir=cmsis_nn_dir)
+    binary = build_host(out)
+    model_c = (out / "model.c").read_text()
+    assert model_c.count("PAD folded into layer") == 3 and "pad_s8(" not in model_c
+    assert res.ram_bytes == res.bound <= res.op_order_bound
+    if backend == "portable":  # (CMSIS-NN's kernels keep their outputs apart here: RAM = the bound without in-place)
+        assert "edgeq_depthwise_conv_inplace_s8(" in model_c and res.ram_bytes < res.op_order_bound
+    tflm, host = TflmReference(path), PortableHostReference(path, binary=binary)
+    rng = np.random.default_rng(5)
+    batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(4)]
+    assert host.run_many(batch) == tflm.run_many(batch)

@@ -193,6 +193,23 @@ def test_dsp_kernel_paths_on_qemu_m4_bit_exact_with_tflm(single_op_model, tmp_pa
             assert link.run()[1] == tflm_outputs(model, x), f"{key}: device output differs from TFLM"
 
 
+@pytest.mark.tf
+def test_folded_pads_and_inplace_depthwise_on_qemu_m4_bit_exact_with_tflm(single_op_model, tmp_path):
+    """An MCUNet-like net (explicit PADs folded into their convolutions, depthwise layers in place through delay
+    rings and one channel plane) on the emulated Cortex-M4 with the DSP kernels: outputs equal TFLM's."""
+    need_arm()
+    from edgeq.targets.export import export
+
+    model = single_op_model({"op": "mcunet_like", "inputs": [[32, 32, 3]], "width": 8, "seed": 4})
+    res = export(model, "qemu-m4", tmp_path / "mcunet", backend="portable", build=True)
+    model_c = next(res.out_dir.rglob("model.c")).read_text()
+    assert model_c.count("PAD folded into layer") == 3 and "edgeq_depthwise_conv_inplace_s8(" in model_c
+    with device("qemu-m4", res.out_dir) as (link, _):
+        for x in random_inputs(model, 3, seed=17):
+            assert link.load(x.tobytes()) == ["m-load-done"]
+            assert link.run()[1] == tflm_outputs(model, x), "device output differs from TFLM"
+
+
 def test_check_build_of_an_arduino_sketch_runs_on_qemu(fw, shared_models):
     """nano33ble: the sketch's own sources, compiled for its Cortex-M4F and linked with the qemu-m4 platform."""
     res = fw["kws-nano33ble"]

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler_util import single_op_model  # noqa: F401
 from edgeq.compiler.lower import buffer_requests, lower
 from edgeq.compiler.planner import BufferReq, op_order_bound, plan_memory
 from edgeq.errors import EdgeqError
@@ -244,3 +245,110 @@ def test_mlperf_with_inplace_requests(shared_models, name):
     check_plan(reqs, scratch, plan)
     assert plan.arena_bytes <= MLPERF_BOUNDS[name] + plan.max_scratch
     assert plan.ram_bytes <= MLPERF_BOUNDS[name] + plan.max_scratch
+
+
+# ------------------------------------------------------------------------------------------------ op-order bound
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(), st.lists(st.integers(0, 400), max_size=20))
+def test_inplace_bound_is_a_lower_bound(case, work_sizes):
+    """inplace_bound never exceeds a plan: with no in-place pair (plain scratch), nor with the pairs and each
+    in-place op's scratch raised to its working buffer (what the compiler plans)."""
+    from edgeq.compiler.planner import inplace_bound
+
+    reqs, scratch = case
+    children = [r.name for r in reqs if r.inplace_of is not None]
+    work = {c: work_sizes[k % len(work_sizes)] if work_sizes else 0 for k, c in enumerate(children)}
+    bound, per_op = inplace_bound(reqs, scratch, work)
+    assert bound == max(per_op, default=0)
+    plain = plan_memory([dataclasses.replace(r, inplace_of=None) for r in reqs], scratch, tries=4)
+    assert plain.ram_bytes >= bound
+    by = {r.name: r for r in reqs}
+    raised = list(scratch) + [0] * max(0, max((r.first + 1 for r in reqs), default=0) - len(scratch))
+    for c in children:
+        i = by[c].first
+        if i >= 0:
+            raised[i] = max(raised[i], work[c])
+    with_pairs = plan_memory(reqs, raised, tries=4)
+    check_plan(reqs, raised, with_pairs)
+    assert with_pairs.ram_bytes >= bound
+
+
+def test_inplace_bound_counts_the_working_buffer_and_alignment():
+    from edgeq.compiler.planner import inplace_bound
+
+    # x (100 B) -> op 0 in place -> y (60 B) -> op 1 -> z (10 B); y's working buffer 30 B
+    reqs = [BufferReq("x", 100, -1, 0), BufferReq("y", 60, 0, 1, inplace_of="x"), BufferReq("z", 10, 1, 2)]
+    bound, per_op = inplace_bound(reqs, [0, 0], {"y": 30})
+    assert per_op == [112 + 30, 64 + 16, 16]  # max(112, 64) + 30 < 112 + 64; sizes rounded up to 16
+    assert bound == 142
+    assert inplace_bound(reqs, [0, 0], {"y": 100})[1][0] == 112 + 64  # a large buffer: plain is cheaper
+    assert inplace_bound(reqs, [50, 0], {"y": 30})[1][0] == 112 + 50  # scratch shared with the working buffer
+
+
+def _check_compiled_plan(planned) -> None:
+    """No tensor is overwritten while live: written independently of the planner from the compiled layers' lifetimes.
+    Two buffers overlap in memory only if their lifetimes are disjoint, or they are an in-place pair (the output
+    born at the op where its input dies) or an alias; a layer's working buffer / scratch overlaps nothing live."""
+    lw, plan = planned.lowered, planned.plan
+    by_name = {n: t for t, n in lw.buffers.items()}
+    aliases = {lw.buffers[layer.op.outputs[0]]: lw.buffers[layer.op.inputs[0]] for layer in lw.layers
+               if layer.is_alias and layer.op.outputs[0] in lw.buffers}
+
+    def group(n):
+        while n in aliases:
+            n = aliases[n]
+        return n
+
+    life, size = {}, {}
+    for n, t in by_name.items():
+        g = group(n)
+        lo, hi = lw.lifetimes[t]
+        a, b = life.get(g, (lo, hi))
+        life[g] = (min(a, lo), max(b, hi))
+        size[g] = max(size.get(g, 0), lw.graph.tensors[t].nbytes)
+    pairs = {(group(c), group(p)) for c, p in plan.inplace}
+    names = [g for g in life if size[g]]
+    for k, a in enumerate(names):
+        for b in names[k + 1:]:
+            oa, ob = plan.offsets[a], plan.offsets[b]
+            if oa + size[a] <= ob or ob + size[b] <= oa:
+                continue  # disjoint in memory
+            (a0, a1), (b0, b1) = life[a], life[b]
+            if a1 < b0 or b1 < a0:
+                continue  # disjoint in time
+            assert (a, b) in pairs or (b, a) in pairs, f"{a} and {b} overlap while both live"
+            child, parent = (a, b) if (a, b) in pairs else (b, a)
+            assert life[child][0] == life[parent][1] and oa == ob, (child, parent)
+    for i, s in enumerate(d["scratch"] for d in plan.per_layer):
+        if not s:
+            continue
+        off = plan.scratch_offsets[i]
+        assert off + s <= plan.ram_bytes
+        for g in names:
+            if life[g][0] <= i <= life[g][1]:
+                assert off + s <= plan.offsets[g] or plan.offsets[g] + size[g] <= off, (i, g)
+
+
+MCUNET_LIKE = {"op": "mcunet_like", "inputs": [[32, 32, 3]], "width": 8, "seed": 4}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("backend", ["portable", "cmsis-nn"])
+def test_compiled_plans_keep_the_least_variant_and_reach_the_bound(shared_models, single_op_model, cmsis_nn_dir,
+                                                                   backend):
+    """compile_model keeps the in-place variant (none / delay rings / smallest of ring and channel plane) that plans
+    the least RAM, overwrites no live tensor, and lands on the op-order bound of its kernels' in-place rules - on the
+    MLPerf Tiny models and an MCUNet-like net with explicit PADs and 7x7 / 5x5 depthwise layers."""
+    from edgeq.compiler import plan_model
+
+    models = [shared_models / n for n in sorted(MLPERF_BOUNDS) if (shared_models / n).exists()]
+    models.append(single_op_model(MCUNET_LIKE))
+    for path in models:
+        pm = plan_model(path, target="cortex-m4", backend=backend, cmsis_nn_dir=cmsis_nn_dir)
+        plan = pm.plan
+        _check_compiled_plan(pm)
+        assert plan.inplace_variants and plan.ram_bytes == min(plan.inplace_variants.values()), path.name
+        assert plan.bound <= plan.ram_bytes <= plan.op_order_bound + plan.max_scratch, path.name
+        assert plan.ram_bytes == plan.bound, (path.name, plan.inplace_choice)

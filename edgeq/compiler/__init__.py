@@ -12,6 +12,7 @@ firmware_templates/) into an output folder written atomically. The generated C A
 from __future__ import annotations
 
 import shutil
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class CompileResult:
     ops: int  # number of operators (layers) compiled
     op_counts: dict[str, int]
     files: list[str]
-    op_order_bound: int
+    op_order_bound: int  #: max over ops of the bytes live at once, no in-place layer (planner.op_order_bound)
     inputs: list[dict]
     outputs: list[dict]
     layers: list[dict] = field(default_factory=list)
@@ -50,6 +51,10 @@ class CompileResult:
     inplace: list[list[str]] = field(default_factory=list)
     binary: Path | None = None  #: ``model_host`` when built (``edgeq compile --build``)
     optimize: str = "speed"
+    #: the least RAM any plan of this op order can have with these kernels, in-place layers included
+    #: (planner.inplace_bound; docs/compiler.md "Memory plan, in place"); ``ram_bytes >= bound``
+    bound: int = 0
+    inplace_choice: str = ""  #: which in-place variant the compiler kept, and what the others planned
 
     @property
     def ram_bytes(self) -> int:
@@ -73,6 +78,8 @@ class CompileResult:
             "ops": self.ops,
             "op_counts": dict(self.op_counts),
             "op_order_bound": self.op_order_bound,
+            "bound": self.bound,
+            "inplace_choice": self.inplace_choice,
             "inputs": [io(d) for d in self.inputs],
             "outputs": [io(d) for d in self.outputs],
             "files": list(self.files),
@@ -100,46 +107,91 @@ def _backend(name: str, cmsis_nn_dir, target: str):
 def _plan(lw, be):
     """Static memory plan, with in-place layers where that lowers the RAM.
 
-    Window kernels that overwrite their input need a delay ring (kernel scratch) whose size depends on the layer, and
-    the planner only knows afterwards which in-place pairs pay off. So: plan with every candidate and no ring, give
-    the layers it put in place their ring, plan again offering only those pairs, and keep that plan or the plan
-    without any in-place layer, whichever needs less RAM in total.
+    A layer that overwrites its input may need a working buffer (kernel scratch) whose size depends on how it runs in
+    place: a delay ring ("ring", window kernels in memory order) or a channel plane ("channel", depthwise one channel
+    at a time, TinyEngine's technique); ``be.inplace_methods(layer)`` lists the ones the backend allows with their
+    bytes. The planner only knows afterwards which in-place pairs pay off. So: plan with every candidate and no
+    working buffer; then plan again, offering only the pairs it took, with each layer's working buffer chosen two
+    ways - the ring wherever the layer has one (the faster kernels), and the smaller of ring and plane - and also
+    without any in-place layer; keep the variant that needs the least RAM (ties: no in-place, then rings).
+    ``plan.inplace_choice`` says which won, ``plan.bound`` is :func:`edgeq.compiler.planner.inplace_bound` with the
+    same methods: the least RAM any plan of this op order can have with these kernels.
     """
     import dataclasses
 
     from edgeq.compiler.lower import buffer_requests
-    from edgeq.compiler.planner import plan_memory
+    from edgeq.compiler.planner import inplace_bound, plan_memory
 
-    allow = getattr(be, "allows_inplace_delay", lambda layer, delay: delay == 0)
-    reqs = buffer_requests(lw, allow_delay=allow)
+    hook = getattr(be, "inplace_methods", None)
+    if hook is None:  # a backend without the hook: plain in-place writes only
+        def hook(layer):
+            m = layer.inplace_methods()
+            return {"ring": 0} if m.get("ring") == 0 else {}
+    methods = {layer.index: hook(layer) for layer in lw.layers if not layer.is_alias}
+    reqs = buffer_requests(lw, methods=lambda layer: methods.get(layer.index, {}))
     base = [be.scratch_bytes(layer) for layer in lw.layers]
     by_out = {lw.buffers[layer.op.outputs[0]]: layer for layer in lw.layers
               if layer.op.outputs and layer.op.outputs[0] in lw.buffers}  # a folded PAD has no buffer
+    work = {r.name: min(methods[by_out[r.name].index].values()) for r in reqs
+            if r.inplace_of is not None and methods.get(by_out[r.name].index)}
+    bound, bound_per_op = inplace_bound(reqs, base, work)
+
+    def pick(m: dict[str, int], smallest: bool) -> str:
+        if "ring" in m and not (smallest and min(m.values()) < m["ring"]):
+            return "ring"
+        return min(m, key=lambda k: (m[k], k != "ring"))
+
     first = plan_memory(reqs, base)
-    rings = {by_out[c].index: by_out[c].inplace_delay() for c, _ in first.inplace
-             if c in by_out and by_out[c].inplace_delay() > 0}
-    plan = first
-    if rings:
-        taken = {c for c, _ in first.inplace}
+    taken = {c for c, _ in first.inplace}
+    needs_work = {c: methods[by_out[c].index] for c in taken
+                  if c in by_out and min(methods[by_out[c].index].values()) > 0}
+    if not needs_work:  # in-place layers without working buffers cost nothing extra: the first plan stands
+        variants = [("in place, no working buffer" if taken else "no in-place layer", {}, first)]
+    else:
+        variants = [("no in-place layer", {},
+                     plan_memory([dataclasses.replace(r, inplace_of=None) for r in reqs], base))]
         offered = [r if r.inplace_of is None or r.name in taken else dataclasses.replace(r, inplace_of=None)
                    for r in reqs]
-        scratch = [max(b, rings.get(i, 0)) for i, b in enumerate(base)]
-        plan = plan_memory(offered, scratch)
-        plain = plan_memory([dataclasses.replace(r, inplace_of=None) for r in reqs], base)
-        if plain.ram_bytes <= plan.ram_bytes:
-            plan = plain
+        tried = set()
+        for label, smallest in (("delay rings first", False), ("smallest working buffer", True)):
+            choice = {c: pick(m, smallest) for c, m in needs_work.items()}
+            key = tuple(sorted(choice.items()))
+            if key in tried:
+                continue
+            tried.add(key)
+            scratch = list(base)
+            for c, k in choice.items():
+                i = by_out[c].index
+                scratch[i] = max(scratch[i], needs_work[c][k])
+            variants.append((f"in place, {label}", choice, plan_memory(offered, scratch)))
+    order = {"no in-place layer": 0}
+    label, choice, plan = min(variants, key=lambda v: (v[2].ram_bytes, order.get(v[0], 1)))
+    if not plan.inplace:
+        label, choice = "no in-place layer", {}
+    elif choice and any(k == "channel" for k in choice.values()):
+        label = f"{label} ({sum(k == 'channel' for k in choice.values())} depthwise by channel plane)"
+    plan.bound, plan.bound_per_op = bound, bound_per_op
+    plan.inplace_variants = {lab: p.ram_bytes for lab, _, p in variants}
+    plan.inplace_choice = f"{label}; other variants: " + ", ".join(
+        f"{lab} {p.ram_bytes} B" for lab, _, p in variants if p is not plan) if len(variants) > 1 else label
     inplace = {c for c, _ in plan.inplace}
+    offsets = getattr(plan, "scratch_offsets", None) or []
     for layer in lw.layers:
         layer.inplace_ring = None
+        layer.inplace_method = None
         if not layer.op.outputs or lw.buffers.get(layer.op.outputs[0]) not in inplace:
             continue
-        delay = layer.inplace_delay()
-        if delay > 0:
-            offsets = getattr(plan, "scratch_offsets", None) or []
+        name = lw.buffers[layer.op.outputs[0]]
+        method = choice.get(name, "ring")
+        size = methods[layer.index][method] if method in methods.get(layer.index, {}) else layer.inplace_delay()
+        layer.inplace_method = method
+        if method == "channel":
+            layer.use_channel_kernel()
+        if size > 0:
             off = offsets[layer.index] if layer.index < len(offsets) else None
-            if off is None or plan.per_layer[layer.index].get("scratch", 0) < delay:  # pragma: no cover - a bug
-                raise AssertionError(f"layer {layer.index} runs in place without its {delay}-byte delay ring")
-            layer.inplace_ring = (off, delay)
+            if off is None or plan.per_layer[layer.index].get("scratch", 0) < size:  # pragma: no cover - a bug
+                raise AssertionError(f"layer {layer.index} runs in place without its {size}-byte {method} buffer")
+            layer.inplace_ring = (off, size)
     return plan
 
 
@@ -256,6 +308,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     files["model.h"] = render("model/model.h.j2", **common)
     files["model.c"] = render(
         "model/model.c.j2", **common, consts=const_views, layers=blocks, op_order_bound=plan.op_order_bound,
+        bound=plan.bound, plan_notes=textwrap.wrap(f"in-place variant kept: {plan.inplace_choice}", 108),
         buffers=emit.buffer_decls(buffers, renderer.used, len(lw.layers), renderer.scratch),
         arena_alloc=max(plan.arena_bytes + plan.scratch_bytes, 16),
         memory_rows=emit.memory_rows(report))
@@ -286,8 +339,8 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
         out_dir=out_dir, model_name=model_name, sha256=graph.sha256, target=target, backend=backend,
         arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes, const_bytes=const_bytes,
         ops=len(lw.layers), op_counts=graph.op_counts(), files=written, op_order_bound=plan.op_order_bound,
-        inputs=inputs, outputs=outputs, layers=layers_info, memory_report=report,
-        inplace=[list(p) for p in plan.inplace], optimize=optimize,
+        bound=plan.bound, inplace_choice=plan.inplace_choice, inputs=inputs, outputs=outputs, layers=layers_info,
+        memory_report=report, inplace=[list(p) for p in plan.inplace], optimize=optimize,
     )
 
 

@@ -173,6 +173,15 @@ class CmsisNNBackend:
             return True
         return delay == 0 and self._inplace_safe(layer)
 
+    def inplace_methods(self, layer) -> dict[str, int]:
+        """compile_model's hook: the in-place methods allowed for ``layer``. A layer CMSIS-NN runs keeps its
+        CMSIS-NN kernel: in place only where that kernel itself may overwrite its input (no delay ring, no channel
+        plane); layers on edgeq's portable kernels may use any method."""
+        methods = layer.inplace_methods()
+        if not self.handles(layer):
+            return methods
+        return {"ring": 0} if methods.get("ring") == 0 and self._inplace_safe(layer) else {}
+
     def _inplace_safe(self, layer) -> bool:
         """May this CMSIS-NN kernel overwrite its input (the layer's own check already passed)?"""
         name = layer.kernel_name()
@@ -226,7 +235,7 @@ class CmsisNNBackend:
             use = self.handles(layer)
             if use and layer.op.outputs and lw.buffers.get(layer.op.outputs[0]) in inplace_out:
                 delay = layer.inplace_delay() if hasattr(layer, "inplace_delay") else 0
-                if delay or not self._inplace_safe(layer):
+                if delay or layer.inplace_method == "channel" or not self._inplace_safe(layer):
                     use = False  # in place with a delay ring, or a kernel that cannot: edgeq's portable kernel
             if use:
                 self._cmsis_layers.add(layer.index)

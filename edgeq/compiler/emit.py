@@ -63,6 +63,10 @@ class PortableBackend:
         """edgeq's window kernels write through edgeq_out_writer: any delay ring works."""
         return True
 
+    def inplace_methods(self, layer) -> dict[str, int]:
+        """compile_model's hook: every in-place method the layer offers (edgeq's kernels implement them all)."""
+        return layer.inplace_methods()
+
     def kernel_files(self, layers) -> list[str]:
         files = list(PORTABLE_BASE)
         for layer in layers:
@@ -270,6 +274,7 @@ def memory_report(layers, plan, graph, buffers) -> list[dict]:
             "alias": bool(layer.is_alias),
             "inplace": out is not None and buffers.get(out) in inplace,
             "ring_bytes": layer.inplace_ring[1] if layer.inplace_ring else 0,
+            "inplace_method": layer.inplace_method,
         })
     return report
 
@@ -277,7 +282,8 @@ def memory_report(layers, plan, graph, buffers) -> list[dict]:
 def memory_rows(report: list[dict]) -> list[str]:
     rows = ["layer  op                   out bytes   live bytes  high water  scratch  note"]
     for r in report:
-        note = "alias" if r["alias"] else ("in place" + (f", {r['ring_bytes']} B ring" if r["ring_bytes"] else "")
+        work = "channel plane" if r.get("inplace_method") == "channel" else "ring"
+        note = "alias" if r["alias"] else ("in place" + (f", {r['ring_bytes']} B {work}" if r["ring_bytes"] else "")
                                            if r["inplace"] else "")
         if r.get("folded_into") is not None:
             note = f"folded into layer {r['folded_into']}"

@@ -131,14 +131,19 @@ def lower(graph: Graph, target: str = "host", backend: str = "portable", optimiz
     return Lowered(graph, ctx, layers)
 
 
-def buffer_requests(lw: Lowered, allow_delay=None) -> list[BufferReq]:
+def buffer_requests(lw: Lowered, allow_delay=None, methods=None) -> list[BufferReq]:
     """Lifetimes of the activation tensors over the execution order, as planner requests.
 
     ``allow_delay(layer, delay_bytes) -> bool`` says whether the backend's kernel for ``layer`` can run in place
-    with that delay ring (default: only ``delay == 0``, i.e. kernels that never read behind their write position)."""
+    with that delay ring (default: only ``delay == 0``, i.e. kernels that never read behind their write position).
+    ``methods(layer) -> dict`` instead gives the in-place methods the backend allows for ``layer`` (a subset of
+    ``layer.inplace_methods()``); a layer is offered in place when it has one."""
     if allow_delay is None:
         def allow_delay(layer, delay):
             return delay == 0
+    if methods is None:
+        def methods(layer):
+            return {k: v for k, v in layer.inplace_methods().items() if k != "ring" or allow_delay(layer, v)}
     graph = lw.graph
     n_ops = len(lw.layers)
     first: dict[int, int] = {}
@@ -188,7 +193,7 @@ def buffer_requests(lw: Lowered, allow_delay=None) -> list[BufferReq]:
         if layer.is_alias:
             continue
         cands = layer.inplace_candidates()
-        if cands and not allow_delay(layer, layer.inplace_delay()):
+        if cands and not methods(layer):
             continue
         for cand in cands:
             if (cand in graph.inputs and cand in graph.outputs) or graph.tensors[cand].is_variable:

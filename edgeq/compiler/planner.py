@@ -47,6 +47,7 @@ __all__ = [
     "MemoryPlan",
     "plan_memory",
     "op_order_bound",
+    "inplace_bound",
 ]
 
 @dataclass(frozen=True)
@@ -74,6 +75,15 @@ class MemoryPlan:
     scratch_offsets: list = field(default_factory=list)  # per op: offset of its scratch in the arena, or None
     scratch_layout: str = "after"  # "after": one region at arena_bytes; "packed": per-op blocks, see plan_memory
     max_scratch: int = 0  # the largest scratch any op asked for
+    #: the compiler's op-order bound (:func:`inplace_bound` with the in-place methods the kernels allow): no plan of
+    #: this op order needs less RAM; 0 when not computed
+    bound: int = 0
+    #: per op: the bound's cost of that op (its bytes live at once, in place where that is cheaper)
+    bound_per_op: list = field(default_factory=list)
+    #: what the compiler chose between the in-place variants it planned (see edgeq.compiler._plan)
+    inplace_choice: str = ""
+    #: RAM of every in-place variant the compiler planned (label -> ram_bytes); the kept plan is the least
+    inplace_variants: dict = field(default_factory=dict)
 
     @property
     def ram_bytes(self) -> int:
@@ -90,6 +100,8 @@ class MemoryPlan:
             "ram_bytes": self.ram_bytes,
             "op_order_bound": self.op_order_bound,
             "lower_bound": self.lower_bound,
+            "bound": self.bound,
+            "inplace_choice": self.inplace_choice,
             "strategy": self.strategy,
             "offsets": dict(self.offsets),
             "inplace": [list(p) for p in self.inplace],
@@ -196,6 +208,38 @@ def op_order_bound(reqs: Sequence[BufferReq]) -> int:
     blocks, _ = _blocks(reqs)
     prof = _live_profile(blocks.values())
     return max(prof.values(), default=0)
+
+
+def inplace_bound(reqs: Sequence[BufferReq], scratch: Sequence[int] = (),
+                  inplace_work: dict[str, int] | None = None) -> tuple[int, list[int]]:
+    """The least RAM any plan of these requests can have for this op order: (bound, per-op bound).
+
+    At op i, every buffer live at i (alias groups once) occupies its own bytes, rounded up to the smallest alignment
+    m among them (at most 16: whatever follows a buffer - another buffer, the 16-aligned end of the arena, a 16-aligned
+    scratch block - starts on a multiple of m), plus the op's kernel scratch ``scratch[i]``. The
+    one exception is the op's in-place pair (a buffer born at i with a legal ``inplace_of``, see :func:`plan_memory`):
+    output and input may then share max(output, input) bytes, and the kernel's working buffer becomes
+    ``max(scratch[i], inplace_work[output])`` (delay ring or channel plane; 0 when absent). The op costs the cheaper
+    of the two. Every plan :func:`plan_memory` makes is at least this, op by op, so ``ram_bytes >= bound``."""
+    blocks, root_of = _blocks(reqs)
+    work = {root_of[n]: int(v) for n, v in (inplace_work or {}).items()}
+    scratch = [int(x) for x in scratch]
+    n = max(len(scratch), max((b.last + 1 for b in blocks.values()), default=0))
+    per_op = []
+    for i in range(n):
+        live = [b for b in blocks.values() if b.first <= i <= b.last and b.size]
+        s = scratch[i] if i < len(scratch) else 0
+        m = min([b.align for b in live] + [16])  # what follows a buffer starts on a multiple of m, as does the end
+        plain = sum(_align_up(b.size, m) for b in live) + s
+        best = plain
+        for b in live:
+            if b.first == i and b.inplace_of is not None:
+                parent = blocks[b.inplace_of]
+                if parent.last == i and parent.size:
+                    a, c = _align_up(b.size, m), _align_up(parent.size, m)
+                    best = min(best, plain - s - min(a, c) + max(s, work.get(b.root, 0)))
+        per_op.append(best)
+    return max(per_op, default=0), per_op
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -135,7 +135,8 @@ class Renderer:
         overrides this), else none."""
         if layer.inplace_ring:
             off, size = layer.inplace_ring
-            return Context(buf=ScratchRef(off, size, "delay ring"), size=size)
+            what = "channel plane" if layer.inplace_method == "channel" else "delay ring"
+            return Context(buf=ScratchRef(off, size, what), size=size)
         return Context(buf=None, size=0)
 
     def scratch_buffer(self, ref: ScratchRef) -> str:
@@ -332,9 +333,18 @@ class Layer:
         """Bytes of delay ring (kernel scratch) this layer needs to run in place; 0 for elementwise kernels."""
         return 0
 
-    #: set after planning when the output really shares the input's memory and needs a delay ring:
-    #: (arena offset of the ring, its size in bytes)
+    def inplace_methods(self) -> dict[str, int]:
+        """The ways this layer's kernels can overwrite their input, each with the working bytes (kernel scratch) it
+        needs: ``{"ring": delay}`` (written in memory order through a delay ring; 0 = plain in-place writes) and,
+        for depthwise convolutions, ``{"channel": plane}`` (one channel at a time through a channel plane).
+        Empty when the layer cannot run in place."""
+        return {"ring": self.inplace_delay()} if self.inplace_candidates() else {}
+
+    #: set after planning when the output really shares the input's memory and needs a working buffer (delay ring
+    #: or channel plane): (arena offset, size in bytes)
     inplace_ring: tuple[int, int] | None = None
+    #: set after planning: the method of :meth:`inplace_methods` the layer runs in place with, or None
+    inplace_method: str | None = None
 
     def scratch_bytes(self) -> int:
         return 0

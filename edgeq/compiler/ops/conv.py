@@ -204,12 +204,15 @@ class WindowLayer(Layer):
         return [self.data_input]
 
     def inplace_candidates(self) -> list[int]:
-        if self.params.get("int16"):
-            return []  # the int16 kernels write straight to the output (the delay ring holds bytes)
-        return [self.data_input] if self._delay() is not None else []
+        return [self.data_input] if self.inplace_methods() else []
 
     def inplace_delay(self) -> int:
         return self._delay() or 0
+
+    def inplace_methods(self) -> dict[str, int]:
+        if self.params.get("int16"):
+            return {}  # the int16 kernels write straight to the output (the delay ring holds bytes)
+        return {"ring": self._delay()} if self._delay() is not None else {}
 
 
 def conv_call(layer: "WindowLayer", *, depthwise: bool) -> KernelCall:

@@ -2,9 +2,14 @@
 (arm_depthwise_conv_wrapper_s8). Parameters as TFLM's depthwise_conv_common.cc (shared with CONV_2D). int16x8
 (int16 activations, int64 bias) -> edgeq_depthwise_conv_wrapper_s16 (TFLM's int16 DepthwiseConvPerChannel).
 
-In place: the output may take the input's memory; the kernel then holds back the last D output bytes in a delay
-ring (kernel scratch) so that nothing is overwritten before it is read. D is exact for the kernel's loop order
-(edgeq.compiler.ops.base.inplace_delay): 0 for stride-2 MobileNet blocks, (W + 1) * C for a 3x3 stride-1 SAME one.
+In place, two ways (the compiler keeps whichever plans less RAM, see edgeq.compiler._plan):
+
+* ``ring``: the general / 3x3 kernel writes in memory order and holds back the last D output bytes in a delay ring
+  (kernel scratch) so that nothing is overwritten before it is read. D is exact for the kernel's loop order
+  (edgeq.compiler.ops.base.inplace_delay): 0 for stride-2 MobileNet blocks, (W + 1) * C for a 3x3 stride-1 SAME one.
+* ``channel`` (TinyEngine's technique): edgeq_depthwise_conv_inplace_s8 copies one input channel into an H x W
+  channel plane, then writes that channel's outputs over it; any stride, filter or padding, depth multiplier 1,
+  batch 1, no more output pixels than input pixels. Working bytes H * W, against D for the ring.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class DepthwiseConv2D(WindowLayer):
     def sources(self) -> tuple[str, ...]:
         if self.params.get("int16"):
             return ("edgeq_convolve_s16.c",)
+        if self.params.get("inplace_channel"):
+            return ("edgeq_depthwise_conv_inplace_s8.c",)
         return ("edgeq_depthwise_conv_3x3_s8.c",) if self.params.get("dw3x3") else self.SOURCES
 
     def kernel_name(self) -> str:
@@ -51,3 +58,28 @@ class DepthwiseConv2D(WindowLayer):
     def window_channels(self):
         oc = np.arange(self.params["output_dims"][3])
         return oc - oc // self.params["ch_mult"]
+
+    def channel_plane_bytes(self) -> int | None:
+        """The channel plane edgeq_depthwise_conv_inplace_s8 needs (input H x W bytes), or None when the layer
+        cannot run in place one channel at a time."""
+        p = self.params
+        n, h, w, c = p["input_dims"]
+        on, oh, ow, oc = p["output_dims"]
+        if p.get("int16") or self.ctx.optimize == "size":
+            return None  # int8 only; --optimize size keeps to the general kernels (no extra kernel code)
+        if p["ch_mult"] != 1 or n != 1 or on != 1 or oc != c or oh * ow > h * w:
+            return None
+        return h * w
+
+    def inplace_methods(self) -> dict[str, int]:
+        methods = super().inplace_methods()
+        plane = self.channel_plane_bytes()
+        if plane is not None:
+            methods["channel"] = plane
+        return methods
+
+    def use_channel_kernel(self) -> None:
+        """Run in place one channel at a time (set by the compiler after planning): every call becomes
+        edgeq_depthwise_conv_inplace_s8 with the same arguments, its context the channel plane."""
+        self.params["inplace_channel"] = True
+        self.calls = tuple(c.replace(kernel="depthwise_conv_inplace_s8") for c in self.calls)

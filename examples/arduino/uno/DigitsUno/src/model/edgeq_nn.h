@@ -472,6 +472,15 @@ edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edg
                                              const edgeq_dims *bias_dims, const int32_t *bias_data,
                                              const edgeq_dims *output_dims, int8_t *output_data);
 
+/* DEPTHWISE_CONV_2D in place one channel at a time: depth multiplier 1, batch 1, output pixels <= input pixels,
+ * output_data == input_data, ctx->buf = a channel plane of input H x W bytes (edgeq_depthwise_conv_inplace_s8.c) */
+edgeq_status edgeq_depthwise_conv_inplace_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
+                                             const edgeq_per_channel_quant_params *quant_params,
+                                             const edgeq_dims *input_dims, const int8_t *input_data,
+                                             const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                             const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                             const edgeq_dims *output_dims, int8_t *output_data);
+
 /* DEPTHWISE_CONV_2D with a 3x3 filter, depth multiplier 1, no dilation, whose accumulators are in the domain of
  * edgeq_requantize_bounded (the compiler checks; edgeq_depthwise_conv_3x3_s8.c) */
 edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
