@@ -220,7 +220,7 @@ def inplace_bound(reqs: Sequence[BufferReq], scratch: Sequence[int] = (),
     one exception is the op's in-place pair (a buffer born at i with a legal ``inplace_of``, see :func:`plan_memory`):
     output and input may then share max(output, input) bytes, and the kernel's working buffer becomes
     ``max(scratch[i], inplace_work[output])`` (delay ring or channel plane; 0 when absent). The op costs the cheaper
-    of the two. Every plan :func:`plan_memory` makes is at least this, op by op, so ``ram_bytes >= bound``."""
+    of the two (several in-place outputs at one op: every parent's best saving, the smallest working buffer). Every plan :func:`plan_memory` makes is at least this, op by op, so ``ram_bytes >= bound``."""
     blocks, root_of = _blocks(reqs)
     work = {root_of[n]: int(v) for n, v in (inplace_work or {}).items()}
     scratch = [int(x) for x in scratch]
@@ -231,13 +231,18 @@ def inplace_bound(reqs: Sequence[BufferReq], scratch: Sequence[int] = (),
         s = scratch[i] if i < len(scratch) else 0
         m = min([b.align for b in live] + [16])  # what follows a buffer starts on a multiple of m, as does the end
         plain = sum(_align_up(b.size, m) for b in live) + s
-        best = plain
+        saving: dict[str, int] = {}  # parent -> the most one of its in-place children saves on it
+        works = []
         for b in live:
             if b.first == i and b.inplace_of is not None:
                 parent = blocks[b.inplace_of]
                 if parent.last == i and parent.size:
                     a, c = _align_up(b.size, m), _align_up(parent.size, m)
-                    best = min(best, plain - s - min(a, c) + max(s, work.get(b.root, 0)))
+                    saving[parent.root] = max(saving.get(parent.root, 0), min(a, c))
+                    works.append(work.get(b.root, 0))
+        best = plain
+        if saving:  # (an op writes one in-place output in practice; several are bounded by their best case)
+            best = min(plain, plain - sum(saving.values()) + max(0, min(works) - s))
         per_op.append(best)
     return max(per_op, default=0), per_op
 

@@ -3,7 +3,7 @@
  * One kernel call per layer, parameters computed at compile time; activations live in one statically planned arena.
  *
  * Memory plan (8496 B arena + 0 B scratch; op-order bound 8496 B, 16000 B
- * without in-place layers; see docs/memory-bound.md)
+ * without in-place layers; docs/compiler.md "Memory plan, in place")
  * in-place variant kept: in place, delay rings first; other variants: no in-place layer 16000 B, in place,
  * smallest working buffer 8496 B
  *   layer  op                   out bytes   live bytes  high water  scratch  note

@@ -3,7 +3,7 @@
  * One kernel call per layer, parameters computed at compile time; activations live in one statically planned arena.
  *
  * Memory plan (16000 B arena + 0 B scratch; op-order bound 16000 B, 16000 B
- * without in-place layers; see docs/memory-bound.md)
+ * without in-place layers; docs/compiler.md "Memory plan, in place")
  * in-place variant kept: no in-place layer
  *   layer  op                   out bytes   live bytes  high water  scratch  note
  *       0  CONV_2D                   8000         8490        8656      160
