@@ -378,10 +378,10 @@ def _convert(spec: dict, path: Path) -> None:
         conv.optimizations = []
         conv.representative_dataset = None
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if spec.get("int16x8"):  # int16 activations and I/O, int8 weights
+    if spec.get("int16x8"):  # int16 activations and I/O (float I/O with "float_io"), int8 weights
         conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
-        conv.inference_input_type = tf.int16
-        conv.inference_output_type = tf.int16
+        conv.inference_input_type = tf.float32 if spec.get("float_io") else tf.int16
+        conv.inference_output_type = tf.float32 if spec.get("float_io") else tf.int16
     if spec.get("per_tensor_dense"):
         conv._experimental_disable_per_channel_quantization_for_dense_layers = True
     if spec.get("bias_int32"):  # int16x8 with int32 instead of int64 bias

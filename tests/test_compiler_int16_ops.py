@@ -185,6 +185,23 @@ def test_activations_int16(check16, spec, op):
     check16({"seed": 2, **spec}, op)
 
 
+def test_float_io_int16x8(single_op_model, tmp_path):
+    """float32 in and out around int16 activations: QUANTIZE float32 -> int16 and DEQUANTIZE int16 -> float32 as
+    TFLM's AffineQuantize / Dequantize; raw float bytes equal TFLM's."""
+    from edgeq.reference import PortableHostReference, TflmReference
+    from edgeq.tflite import read_model
+
+    tflm_runtime()
+    path = single_op_model({"op": "avgpool", "inputs": [[6, 6, 2]], "pool": [2, 2], "strides": [2, 2],
+                            "padding": "valid", "seed": 1, "int16x8": True, "float_io": True})
+    ops = {(o.opcode, read_model(path).tensors[o.outputs[0]].dtype) for o in read_model(path).operators}
+    assert {("QUANTIZE", "int16"), ("DEQUANTIZE", "float32")} <= ops, ops
+    binary, _ = compile_and_build(path, tmp_path / "o")
+    rng = np.random.default_rng(5)
+    batch = [rng.normal(0, s, size=72).astype(np.float32).tobytes() for s in (0.5, 2.0, 50.0)]
+    assert PortableHostReference(path, binary=binary).run_many(batch) == TflmReference(path).run_many(batch)
+
+
 def test_int16_op_without_int16_kernel_is_refused(single_op_model, tmp_path):
     """SQUARED_DIFFERENCE has an int16 kernel in TFLM but not in edgeq: compile says which operator, and that TFLM
     runs it; inspect's verdict is TFLM; no output folder is left."""

@@ -5,7 +5,9 @@ output and also quantized again): the only float code, TFLM's AffineQuantize (fl
 QUANTIZE int8 -> int8 (the converter's requantization, e.g. before a CONCATENATION of differently scaled inputs) is
 integer only: TFLM's Requantize with QuantizeMultiplier(double(s_in) / double(s_out)). So are the integer type
 changes TFLM's QUANTIZE supports that int16x8 models use at their edges (int16 -> int8, int8 -> int16, int16 -> int32,
-int8 -> int32, int16 -> int16): edgeq_requantize_<in>_<out>, the same arithmetic clamped to the output type."""
+int8 -> int32, int16 -> int16): edgeq_requantize_<in>_<out>, the same arithmetic clamped to the output type.
+float32 <-> int16 (int16x8 models with float I/O): edgeq_quantize_f32_s16 / edgeq_dequantize_s16_f32, the same
+arithmetic as int8 clamped to int16."""
 
 from __future__ import annotations
 
@@ -36,6 +38,11 @@ class Quantize(Layer):
             mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
             self.params.update(requantize=True, size=out.num_elements, zp_in=x.zero_point, mult=mult, shift=shift,
                                zp_out=out.zero_point, types=_INT_REQUANTIZE[(x.dtype, out.dtype)])
+            return self._call()
+        if out.dtype == "int16" and x is not None and x.dtype == "float32" and not x.is_constant:
+            self._require_quantized(out, "output")
+            self.params.update(requantize=False, size=out.num_elements, scale=float(np.float32(out.scale)),
+                               zero_point=out.zero_point, out16=True)
             return self._call()
         out = self.require_activation(out, "output")
         if x is not None and x.dtype == "int8" and not x.is_constant:
@@ -73,25 +80,34 @@ class Quantize(Layer):
                 input=TensorRef(self.op.inputs[0], _CTYPES[self.input(0).dtype]), size=p["size"],
                 input_zero_point=p["zp_in"], mult=p["mult"], shift=p["shift"], output_zero_point=p["zp_out"],
                 output=out_ref(self.op.outputs[0], _CTYPES[self.output().dtype]))
-        return KernelCall.make("quantize_f32_s8", status=False, input=TensorRef(self.op.inputs[0], "float"),
-                               size=p["size"], scale=CLiteral(c_float(p["scale"])), zero_point=p["zero_point"],
-                               output=out_ref(self.op.outputs[0]))
+        out16 = p.get("out16", False)
+        return KernelCall.make("quantize_f32_s16" if out16 else "quantize_f32_s8", status=False,
+                               input=TensorRef(self.op.inputs[0], "float"), size=p["size"],
+                               scale=CLiteral(c_float(p["scale"])), zero_point=p["zero_point"],
+                               output=out_ref(self.op.outputs[0], "int16_t" if out16 else "int8_t"))
 
 class Dequantize(Layer):
     OPS = ("DEQUANTIZE",)
     SOURCES = ("edgeq_quantize.c",)
 
     def prepare(self) -> KernelCall:
-        x = self.require_activation(self.input(0), "input")
+        x = self.input(0)
+        if x is not None and x.dtype == "int16" and not x.is_constant:
+            if x.quant is None or not x.quant.is_quantized or x.quant.per_channel:
+                raise self.unsupported(f"input '{x.name}' needs per-tensor quantization parameters")
+        else:
+            x = self.require_activation(x, "input")
         out = self.output()
         if out.dtype != "float32":
-            raise self.unsupported(f"DEQUANTIZE to {out.dtype}: only int8 -> float32")
+            raise self.unsupported(f"DEQUANTIZE to {out.dtype}: only int8 / int16 -> float32")
         self.params.update(size=x.num_elements, scale=float(np.float32(x.scale)), zero_point=x.zero_point)
         return self._call()
 
     def _call(self) -> KernelCall:
         p = self.params
         # TFLM keeps the scale as a double promoted from the float32 one
-        return KernelCall.make("dequantize_s8_f32", status=False, input=TensorRef(self.op.inputs[0]), size=p["size"],
+        in16 = self.input(0).dtype == "int16"
+        return KernelCall.make("dequantize_s16_f32" if in16 else "dequantize_s8_f32", status=False,
+                               input=TensorRef(self.op.inputs[0], "int16_t" if in16 else "int8_t"), size=p["size"],
                                scale=CLiteral(f"(double){c_float(p['scale'])}"), zero_point=p["zero_point"],
                                output=out_ref(self.op.outputs[0], "float"))

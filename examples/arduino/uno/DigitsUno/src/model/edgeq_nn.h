@@ -884,6 +884,8 @@ void edgeq_leaky_relu_s16(const int16_t *input, int32_t size, int32_t input_zero
 /* Float model I/O only (the only float code). */
 void edgeq_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
 void edgeq_dequantize_s8_f32(const int8_t *input, int32_t size, double scale, int32_t zero_point, float *output);
+void edgeq_quantize_f32_s16(const float *input, int32_t size, float scale, int32_t zero_point, int16_t *output);
+void edgeq_dequantize_s16_f32(const int16_t *input, int32_t size, double scale, int32_t zero_point, float *output);
 
 #ifdef __cplusplus
 }
