@@ -45,7 +45,8 @@ def check_int16(single_op_model, tmp_path_factory):
         path = single_op_model(spec)
         g = read_model(path)
         layer = next(o for o in g.operators if o.opcode == op)
-        assert g.tensors[layer.inputs[0]].dtype == "int16" and g.tensors[layer.outputs[0]].dtype == "int16"
+        data = layer.inputs[2 if op == "TRANSPOSE_CONV" else 0]
+        assert g.tensors[data].dtype == "int16" and g.tensors[layer.outputs[0]].dtype == "int16"
         binary, res = compile_and_build(path, root / f"m{next(_counter)}")
         kernels = {row["kernel"] for row in res.layers if row["op"] == op}
         assert kernels and all(k.endswith("_s16") for k in kernels), kernels
@@ -74,8 +75,9 @@ def test_fully_connected_int16(check_int16, spec):
 
 
 #: edges the strategies rarely reach: a grouped convolution, a filter of 3*3*59 = 531 taps (past CMSIS-NN's
-#: MAX_COL_COUNT of 512, not a multiple of 4) with an odd channel count, int32 bias (the converter's experimental bias type), a 1x1
-#: convolution, a depthwise with multiplier 4 and dilation
+#: MAX_COL_COUNT of 512, not a multiple of 4) with an odd channel count, int32 bias (the converter's experimental
+#: bias type), a 1x1 convolution, TRANSPOSE_CONV (SAME stride 2 with bias, VALID stride 3x2 without), a depthwise
+#: with multiplier 4 and dilation
 EDGES = {
     "grouped": ({"op": "conv", "inputs": [[6, 5, 8]], "filters": 6, "kernel": [3, 3], "strides": [1, 1],
                  "dilation": [1, 1], "padding": "same", "act": None, "bias": True, "range": 2.0, "seed": 1,
@@ -89,6 +91,11 @@ EDGES = {
     "1x1": ({"op": "conv", "inputs": [[3, 4, 37]], "filters": 9, "kernel": [1, 1], "strides": [1, 1],
              "dilation": [1, 1], "padding": "valid", "act": None, "bias": False, "range": 0.5, "seed": 4},
             "CONV_2D"),
+    "tconv-s2-same": ({"op": "transpose_conv", "inputs": [[4, 5, 3]], "filters": 5, "kernel": [3, 3],
+                       "strides": [2, 2], "padding": "same", "bias": True, "act": "relu", "seed": 7},
+                      "TRANSPOSE_CONV"),
+    "tconv-s3-valid": ({"op": "transpose_conv", "inputs": [[3, 4, 6]], "filters": 4, "kernel": [2, 4],
+                        "strides": [3, 2], "padding": "valid", "bias": False, "seed": 8}, "TRANSPOSE_CONV"),
     "dw-mult4-dilated": ({"op": "dw", "inputs": [[9, 7, 3]], "mult": 4, "kernel": [3, 3], "strides": [1, 1],
                           "dilation": [2, 2], "padding": "same", "act": None, "bias": True, "range": 8.0,
                           "seed": 5}, "DEPTHWISE_CONV_2D"),
@@ -156,6 +163,7 @@ CMSIS_MAPPING = {
     "int32-bias": ("CONV_2D", "arm_convolve_wrapper_s16"),
     "1x1": ("CONV_2D", "arm_convolve_wrapper_s16"),
     "dw-mult4-dilated": ("DEPTHWISE_CONV_2D", "arm_depthwise_conv_wrapper_s16"),
+    "tconv-s2-same": ("TRANSPOSE_CONV", "edgeq_transpose_conv_s16"),  # CMSIS-NN has no int16 TRANSPOSE_CONV
 }
 
 

@@ -1,6 +1,7 @@
-/* CONV_2D and DEPTHWISE_CONV_2D, int16x8: int16 activations, int8 weights (OHWI / 1HWC), int64 bias (or int32 for
- * CONV_2D when bias_data->is_int32_bias), per-channel requantization - TFLM's reference_integer_ops::ConvPerChannel
- * and DepthwiseConvPerChannel for int16. Activation zero points are 0 (TFLM's int16 kernels read none).
+/* CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV, int16x8: int16 activations, int8 weights (OHWI / 1HWC), int64 bias
+ * (or int32 for CONV_2D when bias_data->is_int32_bias), per-channel requantization - TFLM's reference_integer_ops
+ * ConvPerChannel, DepthwiseConvPerChannel and TransposeConv for int16. Activation zero points are 0 (TFLM's int16
+ * kernels read none).
  *
  * Each output is the int64 sum of the int32 products over the valid taps (edgeq_tap_range: taps outside the image
  * are skipped, as in TFLM), plus the bias, through edgeq_requantize_s64 (TFLM's int64 MultiplyByQuantizedMultiplier),
@@ -137,6 +138,55 @@ edgeq_status edgeq_depthwise_conv_wrapper_s16(const edgeq_context *ctx, const ed
                     }
                     *output_data++ = edgeq_s16_out(acc, &bias, oc, EDGEQ_W32(&quant_params->multiplier[oc]),
                                                    EDGEQ_W32(&quant_params->shift[oc]), act_min, act_max);
+                }
+            }
+        }
+    }
+    return EDGEQ_OK;
+}
+
+edgeq_status edgeq_transpose_conv_s16(const edgeq_transpose_conv_params *tc_params,
+                                      const edgeq_per_channel_quant_params *quant_params,
+                                      const edgeq_dims *input_dims, const int16_t *input,
+                                      const edgeq_dims *filter_dims, const int8_t *filter, const int64_t *bias,
+                                      const edgeq_dims *output_dims, int16_t *output)
+{
+    const int32_t kh = filter_dims->h, kw = filter_dims->w, cin = input_dims->c;
+    const int32_t stride_h = tc_params->stride_h, stride_w = tc_params->stride_w;
+    int32_t b, oy, ox, oc, fy, fx, ic;
+    for (b = 0; b < output_dims->n; ++b) {
+        for (oy = 0; oy < output_dims->h; ++oy) {
+            for (ox = 0; ox < output_dims->w; ++ox) {
+                for (oc = 0; oc < output_dims->c; ++oc) {
+                    int64_t acc = 0;
+                    int32_t v;
+                    for (fy = 0; fy < kh; ++fy) {
+                        const int32_t ty = oy + tc_params->pad_h - fy; /* = iy * stride_h for the input row */
+                        int32_t iy;
+                        if (ty < 0 || ty % stride_h != 0) continue;
+                        iy = ty / stride_h;
+                        if (iy >= input_dims->h) continue;
+                        for (fx = 0; fx < kw; ++fx) {
+                            const int32_t tx = ox + tc_params->pad_w - fx;
+                            const int16_t *in;
+                            const int8_t *w;
+                            int32_t ix;
+                            if (tx < 0 || tx % stride_w != 0) continue;
+                            ix = tx / stride_w;
+                            if (ix >= input_dims->w) continue;
+                            in = input + ((b * input_dims->h + iy) * input_dims->w + ix) * cin;
+                            w = filter + ((oc * kh + fy) * kw + fx) * cin;
+                            for (ic = 0; ic < cin; ++ic) {
+                                acc += (int32_t)in[ic] * (int32_t)EDGEQ_W8(&w[ic]);
+                            }
+                        }
+                    }
+                    if (bias != NULL) acc += EDGEQ_W64(&bias[oc]);
+                    v = edgeq_requantize_s64(acc, EDGEQ_W32(&quant_params->multiplier[oc]),
+                                             EDGEQ_W32(&quant_params->shift[oc]));
+                    v = v < tc_params->act_min ? tc_params->act_min : v;
+                    v = v > tc_params->act_max ? tc_params->act_max : v;
+                    *output++ = (int16_t)v;
                 }
             }
         }

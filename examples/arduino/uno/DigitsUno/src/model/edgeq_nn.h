@@ -687,6 +687,13 @@ edgeq_status edgeq_depthwise_conv_wrapper_s16(const edgeq_context *ctx, const ed
                                               const edgeq_dims *filter_dims, const int8_t *filter_data,
                                               const edgeq_dims *bias_dims, const int64_t *bias_data,
                                               const edgeq_dims *output_dims, int16_t *output_data);
+/* TRANSPOSE_CONV int16x8: TFLM's int16 reference_integer_ops::TransposeConv gathered per output element (as
+ * edgeq_transpose_conv_s8): int64 sums, int64 bias, edgeq_requantize_s64; tc_params' offsets are not read. */
+edgeq_status edgeq_transpose_conv_s16(const edgeq_transpose_conv_params *tc_params,
+                                      const edgeq_per_channel_quant_params *quant_params,
+                                      const edgeq_dims *input_dims, const int16_t *input,
+                                      const edgeq_dims *filter_dims, const int8_t *filter, const int64_t *bias,
+                                      const edgeq_dims *output_dims, int16_t *output);
 edgeq_status edgeq_fully_connected_s16(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
                                        const edgeq_per_tensor_quant_params *quant_params,
                                        const edgeq_dims *input_dims, const int16_t *input_data,
