@@ -202,6 +202,46 @@ def test_float_io_int16x8(single_op_model, tmp_path):
     assert PortableHostReference(path, binary=binary).run_many(batch) == TflmReference(path).run_many(batch)
 
 
+def test_keras_model_quantized_int16x8_end_to_end(tmp_path):
+    """A Keras model of ordinary layers (conv, pooling, depthwise, sigmoid, residual ADD, tanh, concatenate, zero
+    padding, multiply, global average pooling, dense, softmax) through the CLI as a user runs it: edgeq quantize
+    --mode int16x8, edgeq compile (both backends when CMSIS-NN is there), the host program equal to TFLM."""
+    pytest.importorskip("tensorflow", reason="TensorFlow is needed to quantize the Keras model")
+    import keras
+
+    from conftest import run_cli, shared_cmsis_nn_dir
+    from compiler_util import SANITIZE, require_gcc
+    from edgeq.compiler import build_host
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    require_gcc()
+    tflm_runtime()
+    x = keras.Input((12, 12, 3), batch_size=1)
+    y = keras.layers.MaxPooling2D(2)(keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x))
+    y = keras.layers.Add()([y, keras.layers.Activation("sigmoid")(keras.layers.DepthwiseConv2D(3, padding="same")(y))])
+    a = keras.layers.AveragePooling2D(2)(y)
+    y = keras.layers.Concatenate()([a, keras.layers.Conv2D(4, 1, activation="tanh")(a)])
+    y = keras.layers.ZeroPadding2D(1)(y)
+    y = keras.layers.GlobalAveragePooling2D()(keras.layers.Multiply()([y, y]))
+    keras.Model(x, keras.layers.Softmax()(keras.layers.Dense(5)(y))).save(tmp_path / "net.keras")
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).normal(size=(32, 12, 12, 3)).astype(np.float32))
+    proc = run_cli("quantize", "net.keras", "--mode", "int16x8", "--data", "calib.npy", "-o", "net16.tflite",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tflm = TflmReference(tmp_path / "net16.tflite")
+    rng = np.random.default_rng(1)
+    batch = int16_batch(432, seed=2) + [rng.normal(0, 3000, size=432).astype(np.int16).tobytes() for _ in range(4)]
+    expected = tflm.run_many(batch)
+    cmsis = shared_cmsis_nn_dir()
+    for backend in ["portable"] + (["cmsis-nn"] if cmsis is not None else []):
+        extra = ["--backend", backend] + (["--cmsis-nn", str(cmsis)] if backend == "cmsis-nn" else [])
+        proc = run_cli("compile", "net16.tflite", "-o", backend, *extra, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        flags = SANITIZE + (" -fno-sanitize=shift,signed-integer-overflow" if backend == "cmsis-nn" else "")
+        binary = build_host(tmp_path / backend, extra_cflags=flags)
+        assert PortableHostReference(tmp_path / "net16.tflite", binary=binary).run_many(batch) == expected, backend
+
+
 def test_int16_op_without_int16_kernel_is_refused(single_op_model, tmp_path):
     """SQUARED_DIFFERENCE has an int16 kernel in TFLM but not in edgeq: compile says which operator, and that TFLM
     runs it; inspect's verdict is TFLM; no output folder is left."""
