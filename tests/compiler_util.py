@@ -309,6 +309,12 @@ def _keras_model(spec: dict):
         y = keras.layers.Concatenate()([y4, keras.layers.Activation("sigmoid")(y2)])
         y = keras.layers.ZeroPadding2D(((1, 0), (0, 1)))(y)
         y = keras.layers.Softmax()(keras.ops.mean(y, axis=(1, 2)))
+    elif op == "pad_pool":  # [CONV_2D (+ activation)] -> PAD -> MAX_POOL_2D / AVERAGE_POOL_2D (ResNet's stem)
+        y = keras.layers.Conv2D(spec.get("filters", 4), 1, activation=spec.get("conv_act"), kernel_initializer=init,
+                                bias_initializer=binit)(x)
+        y = keras.layers.ZeroPadding2D(tuple(map(tuple, spec["padding"])))(y)
+        cls = keras.layers.MaxPooling2D if spec.get("pool", "max") == "max" else keras.layers.AveragePooling2D
+        y = cls(tuple(spec["kernel"]), strides=tuple(spec["strides"]), padding="valid")(y)
     elif op == "mcunet_like":  # MCUNet-style, as PyTorch exports it: explicit symmetric PADs before stride-2
         # layers (not TF's SAME: the converter keeps them), an asymmetric one, inverted residual blocks with 7x7 / 5x5
         # depthwise, a residual ADD, a global pool; "width" scales the channels

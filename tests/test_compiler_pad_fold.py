@@ -135,3 +135,42 @@ def test_pad_fold_on_cmsis_nn_is_exact_or_kept(case, single_op_model, tmp_path_f
     rng = np.random.default_rng(7)
     batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(3)]
     assert host.run_many(batch) == tflm.run_many(batch), f"folded={folded}"
+
+
+#: PAD -> pool cases: key -> (spec, folded?). A MAX_POOL is folded when the pad value cannot win a max (the PAD's
+#: input comes from a RELU / RELU6) and every window keeps an input cell; never an AVERAGE_POOL (it counts the cell)
+POOL_CASES = {
+    "relu-maxpool-resnet-stem": ({"conv_act": "relu", "padding": [[1, 1], [1, 1]], "kernel": [3, 3],
+                                  "strides": [2, 2]}, True),
+    "relu6-maxpool-asymmetric": ({"conv_act": "relu6", "padding": [[0, 1], [1, 0]], "kernel": [2, 3],
+                                  "strides": [1, 2]}, True),
+    "maxpool-input-below-zero-point": ({"conv_act": None, "padding": [[1, 1], [1, 1]], "kernel": [3, 3],
+                                        "strides": [2, 2]}, False),
+    "relu-maxpool-all-padding-window": ({"conv_act": "relu", "padding": [[3, 0], [0, 0]], "kernel": [2, 2],
+                                         "strides": [2, 2]}, False),
+    "relu-avgpool": ({"conv_act": "relu", "padding": [[1, 1], [1, 1]], "kernel": [3, 3], "strides": [2, 2],
+                      "pool": "avg"}, False),
+}
+
+
+@pytest.mark.parametrize("backend", ["portable", "cmsis-nn"])
+@pytest.mark.parametrize("case", sorted(POOL_CASES))
+def test_pad_before_a_pool_folded_only_where_exact(case, backend, single_op_model, tmp_path_factory, cmsis_nn_dir):
+    from edgeq.compiler import build_host, compile_model
+    from edgeq.reference import PortableHostReference, TflmReference
+    from edgeq.tflite import read_model
+
+    tflm_runtime()
+    extra, expect_fold = POOL_CASES[case]
+    path = single_op_model({"op": "pad_pool", "inputs": [[9, 8, 3]], "filters": 4, "seed": 2, **extra})
+    assert "PAD" in read_model(path).ops_used
+    out = tmp_path_factory.mktemp("pool-fold") / "m"
+    kw = {"backend": backend, "cmsis_nn_dir": cmsis_nn_dir} if backend == "cmsis-nn" else {}
+    compile_model(path, target="host", out_dir=out, **kw)
+    binary = build_host(out)
+    model_c = (out / "model.c").read_text()
+    assert ("PAD folded into layer" in model_c) == expect_fold
+    tflm, host = TflmReference(path), PortableHostReference(path, binary=binary)
+    rng = np.random.default_rng(11)
+    batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(4)]
+    assert host.run_many(batch) == tflm.run_many(batch)

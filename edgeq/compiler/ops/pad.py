@@ -6,8 +6,10 @@ only: the convolution then reads the PAD's input with the extra leading padding,
 input's end. Exact: a padded element equals the input zero point, so it adds ``(zp - zp) * w = 0`` to the sum, the
 same as a skipped tap. Any amounts on any side (asymmetric, larger than SAME would give): edgeq's kernels take the
 top/left amount as their padding and the output size, and skip every tap outside the input.
-Not for pools: MAX_POOL would see the pad value (a max with the zero point), AVERAGE_POOL counts a padded cell in
-its divisor where TFLM's pooling counts only the cells inside the input.
+MAX_POOL_2D only where the pad value cannot change a max (:func:`max_pool_exact`): the PAD's input is never below
+its zero point (it comes from a RELU / RELU6, fused or not) or the pool's own clamp starts at or above the zero point,
+and every pooling window keeps at least one cell of the input (an all-padding window has no max to skip to). Never
+AVERAGE_POOL_2D: it counts a padded cell in its divisor where TFLM's pooling counts only the cells inside the input.
 
 On the cmsis-nn backend the fold must also be exact for the CMSIS-NN kernel arm_convolve_wrapper_s8 picks, whose
 padding is the top/left amount only: its 1x1 paths (padding 0, chosen when the folded top and left amounts are 0)
@@ -25,7 +27,9 @@ from edgeq.compiler.cparams import Dims, KernelCall, TensorRef, out_ref
 from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation
 from edgeq.compiler.ops.base import Layer, dims4, sole_reader
 
-FOLD_INTO = ("CONV_2D", "DEPTHWISE_CONV_2D")
+FOLD_INTO = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D")
+#: producers whose int8 output is never below its zero point (the clamp of RELU / RELU6 starts at it)
+_NON_NEGATIVE_ACT = ("RELU", "RELU6")
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,42 @@ def cmsis_nn_exact(graph, conv, fold: PadFold) -> bool:
     return True
 
 
+def _windows_hit_input(size: int, pad_lead: int, kernel: int, stride: int, out: int) -> bool:
+    """Does every pooling window along one axis keep at least one cell of the (unpadded) input?"""
+    return all(o * stride - pad_lead < size and o * stride - pad_lead + kernel > 0 for o in range(out))
+
+
+def max_pool_exact(graph, pool, fold: PadFold) -> bool:
+    """Is folding ``fold`` into MAX_POOL_2D ``pool`` exact? (See the module docstring.)"""
+    from edgeq.quant import fixedpoint as fp
+    from edgeq.quant.reference_ops import compute_out_size, compute_padding
+
+    src = graph.tensors[fold.source]
+    o = pool.options
+    act = o.get("fused_activation_function", "NONE")
+    if act not in ("NONE", "RELU", "RELU6", "RELU_N1_TO_1"):
+        return False
+    producer = next((op for op in graph.operators if fold.source in op.outputs), None)
+    non_negative = producer is not None and (
+        producer.opcode in _NON_NEGATIVE_ACT
+        or producer.options.get("fused_activation_function", "NONE") in _NON_NEGATIVE_ACT)
+    act_min, _ = fp.calculate_activation_range_quantized(act, src.scale, src.zero_point)
+    if not (non_negative or act_min >= src.zero_point):
+        return False
+    padding = o.get("padding", "SAME")
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+    fh, fw = int(o.get("filter_height", 1)), int(o.get("filter_width", 1))
+    if min(sh, sw, fh, fw) < 1 or padding not in ("SAME", "VALID"):
+        return False
+    _, h, w, _ = (int(d) for d in src.shape)
+    ph, pw = h + fold.top + fold.bottom, w + fold.left + fold.right
+    oh, ow = compute_out_size(padding, ph, fh, sh), compute_out_size(padding, pw, fw, sw)
+    lead_h = compute_padding(sh, 1, ph, fh, oh) + fold.top
+    lead_w = compute_padding(sw, 1, pw, fw, ow) + fold.left
+    return oh > 0 and ow > 0 and _windows_hit_input(h, lead_h, fh, sh, oh) and _windows_hit_input(w, lead_w, fw, sw,
+                                                                                                 ow)
+
+
 def pad_folds(graph, backend: str = "portable") -> dict[int, PadFold]:
     """Convolution operator index -> the PAD folded into it (see the module docstring for when)."""
     folds: dict[int, PadFold] = {}
@@ -75,6 +115,8 @@ def pad_folds(graph, backend: str = "portable") -> dict[int, PadFold]:
         if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0] or min(pads[1] + pads[2]) < 0:
             continue
         fold = PadFold(op.index, op.inputs[0], pads[1][0], pads[1][1], pads[2][0], pads[2][1])
+        if reader.opcode == "MAX_POOL_2D" and not max_pool_exact(graph, reader, fold):
+            continue
         if backend == "cmsis-nn" and not cmsis_nn_exact(graph, reader, fold):
             continue
         folds[reader.index] = fold

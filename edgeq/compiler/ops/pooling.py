@@ -3,7 +3,9 @@ int16 -> edgeq_avgpool_s16 / edgeq_max_pool_s16 (TFLM's int16 reference_integer_
 int32 sum and rounding division; never in place).
 Parameters as TFLM's pooling_common.cc: ComputePaddingHeightWidth (dilation 1), the fused activation clamp; input and
 output quantization must be equal (TFLM checks it too). In place through the same delay ring as the convolutions
-(a global average pool needs none)."""
+(a global average pool needs none). A MAX_POOL_2D may have a PAD folded into it where that is exact
+(edgeq.compiler.ops.pad.max_pool_exact): it then reads the PAD's input with the PAD's top/left amounts added to its
+leading padding, and skips the cells past the input's end."""
 
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ class _Pool(WindowLayer):
 
     def prepare(self) -> KernelCall:
         dt = self.params["dtype"] = act_dtype(self)
-        x = activation(self, self.input(0), "input", dt)
+        fold = self.params.get("fold")  # a PAD folded into a MAX_POOL_2D (edgeq.compiler.ops.pad.max_pool_exact)
+        if fold is not None:
+            self.params["input_tensor"] = fold.source
+        x = activation(self, self.tensor(self.data_input), "input", dt)
         out = activation(self, self.output(), "output", dt)
         self.require_rank(x, (4,), "input")
         self.require_rank(out, (4,), "output")
@@ -38,13 +43,15 @@ class _Pool(WindowLayer):
         if min(sh, sw, fh, fw) < 1 or padding not in ("SAME", "VALID"):
             raise self.unsupported(f"pool {fh}x{fw} stride {sh}x{sw} padding {padding}")
         n, h, w, c = x.shape
-        exp = (n, compute_out_size(padding, h, fh, sh), compute_out_size(padding, w, fw, sw), c)
+        top, left, bottom, right = (fold.top, fold.left, fold.bottom, fold.right) if fold is not None else (0, 0, 0, 0)
+        ph, pw = h + top + bottom, w + left + right  # the shape the op sees (padded when a PAD was folded)
+        exp = (n, compute_out_size(padding, ph, fh, sh), compute_out_size(padding, pw, fw, sw), c)
         if tuple(out.shape) != exp:
             raise self.unsupported(f"output shape {list(out.shape)} does not follow from input {list(x.shape)}")
         act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point, *QRANGE[dt])
         self.params.update(input_dims=tuple(x.shape), output_dims=tuple(out.shape), filter=(fh, fw),
-                           stride=(sw, sh), padding=(compute_padding(sw, 1, w, fw, out.shape[2]),
-                                                     compute_padding(sh, 1, h, fh, out.shape[1])),
+                           stride=(sw, sh), padding=(compute_padding(sw, 1, pw, fw, out.shape[2]) + left,
+                                                     compute_padding(sh, 1, ph, fh, out.shape[1]) + top),
                            act_min=act_min, act_max=act_max)
         p = self.params
         ct = CTYPE[dt]
@@ -52,7 +59,7 @@ class _Pool(WindowLayer):
             f"{self.KERNEL}_{SUFFIX[dt]}", status=True, ctx=CONTEXT,
             pool_params=PoolParams(stride=Tile(*p["stride"]), padding=Tile(*p["padding"]),
                                    activation=Activation(act_min, act_max)),
-            input_dims=Dims(*x.shape), input_data=TensorRef(self.op.inputs[0], ct),
+            input_dims=Dims(*x.shape), input_data=TensorRef(self.data_input, ct),
             filter_dims=Dims(1, fh, fw, c), output_dims=Dims(*out.shape), output_data=out_ref(self.op.outputs[0], ct))
 
     @property
