@@ -12,6 +12,7 @@ tests/test_firmware_cmsis_nn.py.
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -212,6 +213,10 @@ def test_cli_int16x8_model_compiles_bit_exact(keras_int16_model):
     q = run_cli("quantize", "cnn.keras", "--mode", "int16x8", "--data", "calib.npy", "--io", "int16", "-o",
                 "cnn16.tflite", cwd=d)
     assert q.returncode == 0, q.stderr
+    i = run_cli("inspect", "cnn16.tflite", "--json", cwd=d)
+    assert i.returncode == 0, i.stderr
+    mcu = json.loads(i.stdout)["mcu"]
+    assert mcu["verdict"] == "edgeq" and mcu["runtimes"]["edgeq"]["backends"] == ["portable", "cmsis-nn"], mcu
     c = run_cli("compile", "cnn16.tflite", "--target", "host", "--build", "-o", "c16", "--json", cwd=d)
     assert c.returncode == 0, c.stderr
     from edgeq.tflite import read_model
@@ -237,3 +242,6 @@ def test_int16_op_without_int16_kernel_is_refused(single_op_model, tmp_path):
     p = run_cli("compile", path, "--target", "host", "-o", tmp_path / "out")
     assert_user_error(p, "operator 0 (RESIZE_BILINEAR)", "int16", "--runtime tflm")
     assert not (tmp_path / "out").exists()
+    mcu = json.loads(run_cli("inspect", path, "--json").stdout)["mcu"]  # inspect gives the same reason, picks TFLM
+    assert mcu["verdict"] == "tflm", mcu
+    assert any("operator 0 (RESIZE_BILINEAR)" in r["message"] for r in mcu["runtimes"]["edgeq"]["reasons"]), mcu
