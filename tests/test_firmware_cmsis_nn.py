@@ -99,24 +99,24 @@ def test_cmsis_nn_op_mappings_on_qemu(single_op_model, tmp_path, cmsis_nn_dir, k
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("backend", ["portable", "cmsis-nn"])
-def test_int16x8_model_on_qemu_m4(single_op_model, tmp_path, cmsis_nn_dir, backend):
+@pytest.mark.parametrize("backend,board", [("portable", "qemu-m4"), ("cmsis-nn", "qemu-m4"), ("cmsis-nn", "qemu-m55")])
+def test_int16x8_model_on_qemu(single_op_model, tmp_path, cmsis_nn_dir, backend, board):
     """An int16x8 model of pooling, ADD, MUL, TANH, LOGISTIC, CONCATENATION, PAD, MEAN and SOFTMAX (int16
-    activations end to end) on the emulated Cortex-M4: edgeq's int16 kernels, and with --backend cmsis-nn
-    CMSIS-NN's DSP paths of arm_avgpool_s16 / arm_max_pool_s16 / arm_elementwise_add_s16 / _mul_s16; raw outputs
-    identical to TFLM's."""
+    activations end to end) on the emulated Cortex-M4 / M55: edgeq's int16 kernels, and with --backend cmsis-nn
+    CMSIS-NN's DSP (M4) and MVE (M55) paths of arm_avgpool_s16 / arm_max_pool_s16 / arm_elementwise_add_s16 /
+    _mul_s16; raw outputs identical to TFLM's."""
     need_arm()
     from edgeq.targets.export import export
 
     path = single_op_model({"op": "int16_chain", "inputs": [[8, 8, 3]], "range": 3.0, "seed": 4, "int16x8": True})
     kw = {"cmsis_nn_dir": cmsis_nn_dir} if backend == "cmsis-nn" else {}
-    res = export(path, "qemu-m4", tmp_path / backend, backend=backend, build=True, **kw)
+    res = export(path, board, tmp_path / backend, backend=backend, build=True, **kw)
     model_c = (res.out_dir / "model" / "model.c").read_text()
     for function in ("avgpool_s16", "max_pool_s16", "elementwise_add_s16", "elementwise_mul_s16"):
         assert f"{'arm' if backend == 'cmsis-nn' else 'edgeq'}_{function}(" in model_c, function
     assert "edgeq_softmax_s16(" in model_c and "edgeq_tanh_s16(" in model_c and "edgeq_mean_s16(" in model_c
     for seed in (1, 2):
-        _check_bit_exact(res, path, "qemu-m4", seed=seed)
+        _check_bit_exact(res, path, board, seed=seed)
 
 
 @pytest.mark.tf
@@ -132,10 +132,10 @@ def test_int16x8_conv_model_on_qemu_m4(single_op_model, tmp_path, cmsis_nn_dir, 
     path = single_op_model({"op": "conv_dw_dense", "inputs": [[9, 8, 3]], "filters": 5, "range": 2.0, "seed": 6,
                             "per_tensor_dense": True, "int16x8": True})
     kw = {"cmsis_nn_dir": cmsis_nn_dir} if backend == "cmsis-nn" else {}
-    res = export(path, "qemu-m4", tmp_path / backend, backend=backend, build=True, **kw)
+    res = export(path, board, tmp_path / backend, backend=backend, build=True, **kw)
     model_c = (res.out_dir / "model" / "model.c").read_text()
     prefix = "arm" if backend == "cmsis-nn" else "edgeq"
     for function in ("convolve_wrapper_s16", "depthwise_conv_wrapper_s16", "fully_connected_s16"):
         assert f"{prefix}_{function}(" in model_c, function
     for seed in (1, 2):
-        _check_bit_exact(res, path, "qemu-m4", seed=seed)
+        _check_bit_exact(res, path, board, seed=seed)
