@@ -193,6 +193,32 @@ def test_dsp_kernel_paths_on_qemu_m4_bit_exact_with_tflm(single_op_model, tmp_pa
             assert link.run()[1] == tflm_outputs(model, x), f"{key}: device output differs from TFLM"
 
 
+#: 1x1 convolutions on the M55 run edgeq_convolve_1x1_mve_s8 (Helium, 16 input channels per vector, a tail
+#: predicate): fewer than 16 input channels, more but not a multiple of 16, an odd channel and pixel count, a stride
+MVE_SPECS = {
+    "conv-1x1-cin13": DSP_SPECS["conv-1x1-cin13"],
+    "conv-1x1-cin37-odd": {"op": "conv", "inputs": [[3, 5, 37]], "filters": 7, "kernel": [1, 1], "strides": [1, 1],
+                           "dilation": [1, 1], "padding": "valid", "act": "relu", "bias": True, "range": 4.0,
+                           "seed": 13},
+    "conv-1x1-stride2": DSP_SPECS["conv-1x1-stride2"],
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("key", list(MVE_SPECS))
+def test_mve_pointwise_on_qemu_m55_bit_exact_with_tflm(single_op_model, tmp_path, key):
+    need_arm()
+    from edgeq.targets.export import export
+
+    model = single_op_model(MVE_SPECS[key])
+    res = export(model, "qemu-m55", tmp_path / key, backend="portable", build=True)
+    assert "edgeq_convolve_1x1_mve_s8(" in next(res.out_dir.rglob("model.c")).read_text()
+    with device("qemu-m55", res.out_dir) as (link, _):
+        for x in random_inputs(model, 3, seed=len(key)):
+            assert link.load(x.tobytes()) == ["m-load-done"]
+            assert link.run()[1] == tflm_outputs(model, x), f"{key}: device output differs from TFLM"
+
+
 @pytest.mark.tf
 def test_folded_pads_and_inplace_depthwise_on_qemu_m4_bit_exact_with_tflm(single_op_model, tmp_path):
     """An MCUNet-like net (explicit PADs folded into their convolutions, depthwise layers in place through delay

@@ -284,14 +284,19 @@ def use_bounded_requantization(layer: Layer, w: np.ndarray, bias: np.ndarray | N
     return True
 
 
+#: targets whose 1x1 convolutions run edgeq_convolve_1x1_mve_s8 (Helium; weights in natural order)
+MVE_TARGETS = ("cortex-m55",)
+
+
 def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, mults: np.ndarray,
-                        shifts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+                        shifts: np.ndarray, natural: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """The filter and bias of edgeq_convolve_1x1_s8 (see its source) for a 1x1 filter ``w`` [C_OUT, C_IN], or None
     when its accumulators could leave the range that kernel's arithmetic is exact in.
 
     - bias + input_offset * (sum of the channel's weights): the input zero point folded in;
     - the weights of channel pairs (c, c + 1) interleaved 4 by 4 along the input channels (then the C_IN % 4 tails of
-      c and c + 1), an odd last channel in natural order: the kernel's read order.
+      c and c + 1), an odd last channel in natural order: the kernel's read order (``natural``: the filter as it
+      is, [C_OUT][C_IN], for edgeq_convolve_1x1_mve_s8).
     Bounds (|x + input_offset| <= 255, |x| <= 128): the accumulator must be in edgeq_requantize_bounded's domain
     (:func:`bounded_requantization`), and the kernel's partial sums (raw inputs, then the folded bias) within int32;
     weights in [-127, 127] (TFLite's int8 weight range; the kernel's plain-C path packs two per multiply)."""
@@ -306,6 +311,8 @@ def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: in
         return None
     if np.any(w == -128):  # the plain-C path packs two weights per multiply and needs them in [-127, 127]
         return None
+    if natural:
+        return np.ascontiguousarray(w).reshape(-1).astype(np.int8), folded.astype(np.int32)
     n4 = cin - cin % 4
     parts = []
     for c in range(0, cout - cout % 2, 2):
@@ -319,8 +326,9 @@ def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: in
 
 class Conv2D(WindowLayer):
     """CONV_2D. On the portable backend (32-bit targets, optimize "speed"), a 1x1 convolution without padding or
-    groups runs edgeq_convolve_1x1_s8 with its constants prepared here (:func:`pointwise_constants`); every other one
-    the general edgeq_convolve_wrapper_s8 (arm_convolve_wrapper_s8 on the cmsis-nn backend)."""
+    groups runs edgeq_convolve_1x1_s8 (edgeq_convolve_1x1_mve_s8 on Cortex-M55) with its constants prepared here
+    (:func:`pointwise_constants`); every other one the general edgeq_convolve_wrapper_s8 (arm_convolve_wrapper_s8 on
+    the cmsis-nn backend)."""
 
     OPS = ("CONV_2D",)
     SOURCES = ("edgeq_convolve_s8.c",)
@@ -337,7 +345,7 @@ class Conv2D(WindowLayer):
             w = self.input(1).array().reshape(p["filter_dims"][0], -1)
             bias = self.input(2).array() if self.input(2) is not None else None
             fast = pointwise_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
-                                       self.ctx.consts[p["shift"]].values)
+                                       self.ctx.consts[p["shift"]].values, natural=self.ctx.target in MVE_TARGETS)
             if fast is not None:
                 use_bounded_requantization(self, w, bias)
         p["pointwise"] = fast is not None
@@ -347,11 +355,15 @@ class Conv2D(WindowLayer):
                          if self.input(2) is not None else None)
         else:
             i = self.index
-            p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0],
-                                             f"layer {i} 1x1 filter in edgeq_convolve_1x1_s8's read order")
+            mve = self.ctx.target in MVE_TARGETS
+            p["filter"] = self.ctx.add_const(
+                "filter", "int8_t", fast[0], f"layer {i} 1x1 filter" if mve
+                else f"layer {i} 1x1 filter in edgeq_convolve_1x1_s8's read order")
             p["bias"] = self.ctx.add_const("bias", "int32_t", fast[1], f"layer {i} bias + input offset x weight sums")
         call = conv_call(self, depthwise=False)
-        return call.replace(kernel="convolve_1x1_s8") if fast is not None else call
+        if fast is None:
+            return call
+        return call.replace(kernel="convolve_1x1_mve_s8" if self.ctx.target in MVE_TARGETS else "convolve_1x1_s8")
 
     @property
     def sources(self) -> tuple[str, ...]:

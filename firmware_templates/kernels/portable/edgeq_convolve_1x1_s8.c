@@ -166,11 +166,66 @@ static void edgeq_1x1_pixels(const int8_t *x0, const int8_t *x1, const int8_t *f
     }
 }
 
-edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
-                                   const edgeq_per_channel_quant_params *quant_params, const edgeq_dims *input_dims,
-                                   const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
-                                   const edgeq_dims *bias_dims, const int32_t *bias_data,
-                                   const edgeq_dims *output_dims, int8_t *output_data)
+#if EDGEQ_USE_MVE
+/* edgeq_1x1_pixels with Helium, for filter rows in natural order (row c at filter + c * cin): per 16 input channels
+ * one vector load per pixel and per weight row and one VMLADAVA (sum of 16 products into an int32) per pixel and
+ * channel; the last C_IN % 16 by a tail predicate (inactive lanes load 0 and touch no memory). Same int32 sums. */
+static void edgeq_1x1_pixels_mve(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin, int32_t cout,
+                                 int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                                 const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                                 int32_t act_max, int8_t *o0, int8_t *o1)
+{
+    int32_t c;
+    (void)cout;
+    for (c = c_lo; c < c_hi; c += 2) {
+        const int two_ch = c + 1 < c_hi;
+        const int8_t *wa = filter + c * cin;
+        const int8_t *wb = two_ch ? wa + cin : wa; /* a lone last channel is computed twice, stored once */
+        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+        int32_t k;
+        if (x1 != NULL) {
+            for (k = 0; k < cin; k += 16) {
+                const mve_pred16_t pr = vctp8q((uint32_t)(cin - k));
+                const int8x16_t va = vldrbq_z_s8(wa + k, pr);
+                const int8x16_t vb = vldrbq_z_s8(wb + k, pr);
+                const int8x16_t u0 = vldrbq_z_s8(x0 + k, pr);
+                const int8x16_t u1 = vldrbq_z_s8(x1 + k, pr);
+                a00 = vmladavaq_s8(a00, u0, va);
+                a01 = vmladavaq_s8(a01, u0, vb);
+                a10 = vmladavaq_s8(a10, u1, va);
+                a11 = vmladavaq_s8(a11, u1, vb);
+            }
+        } else {
+            for (k = 0; k < cin; k += 16) {
+                const mve_pred16_t pr = vctp8q((uint32_t)(cin - k));
+                const int8x16_t u0 = vldrbq_z_s8(x0 + k, pr);
+                a00 = vmladavaq_s8(a00, u0, vldrbq_z_s8(wa + k, pr));
+                a01 = vmladavaq_s8(a01, u0, vldrbq_z_s8(wb + k, pr));
+            }
+        }
+        edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, act_min, act_max, o0 + (c - c_lo),
+                      o1 + (c - c_lo));
+        if (two_ch) {
+            edgeq_1x1_out(a01, a11, x1 != NULL, c + 1, bias, q, out_offset, act_min, act_max, o0 + (c + 1 - c_lo),
+                          o1 + (c + 1 - c_lo));
+        }
+    }
+}
+#endif
+
+typedef void (*edgeq_1x1_pixels_fn)(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin,
+                                    int32_t cout, int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                                    const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                                    int32_t act_max, int8_t *o0, int8_t *o1);
+
+/* The pixel loop both entry points share: two pixels at a time (one near the end, or one through the delay ring
+ * past EDGEQ_1X1_STAGE channels), their output channels by `pixels`. */
+EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                               const edgeq_per_channel_quant_params *quant_params,
+                                               const edgeq_dims *input_dims, const int8_t *input_data,
+                                               const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                               const int32_t *bias_data, const edgeq_dims *output_dims,
+                                               int8_t *output_data, edgeq_1x1_pixels_fn pixels)
 {
     const int32_t cin = input_dims->c;
     const int32_t cout = output_dims->c;
@@ -189,7 +244,6 @@ edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_pa
     edgeq_out_writer writer;
     int32_t p;
 
-    (void)bias_dims;
     if (filter_dims->h != 1 || filter_dims->w != 1 || filter_dims->c != cin || filter_dims->n != cout ||
         bias_data == NULL) {
         return EDGEQ_ARG_ERROR;
@@ -209,18 +263,18 @@ edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_pa
             }
         }
         if (writer.size == 0) {
-            edgeq_1x1_pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
+            pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
                              out_offset, act_min, act_max, output_data + p * cout,
                              output_data + (p + two) * cout);
         } else if (cout <= EDGEQ_1X1_STAGE) {
-            edgeq_1x1_pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
+            pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
                              out_offset, act_min, act_max, stage, stage + cout);
             edgeq_ow_put_n(&writer, stage, (1 + two) * cout);
         } else { /* through the ring with many channels: one pixel, EDGEQ_1X1_STAGE channels at a time */
             int32_t c;
             for (c = 0; c < cout; c += EDGEQ_1X1_STAGE) {
                 const int32_t c_hi = c + EDGEQ_1X1_STAGE < cout ? c + EDGEQ_1X1_STAGE : cout;
-                edgeq_1x1_pixels(px[0], NULL, filter_data, cin, cout, c, c_hi, bias_data, quant_params, out_offset,
+                pixels(px[0], NULL, filter_data, cin, cout, c, c_hi, bias_data, quant_params, out_offset,
                                  act_min, act_max, stage, stage);
                 edgeq_ow_put_n(&writer, stage, c_hi - c);
             }
@@ -230,3 +284,28 @@ edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_pa
     edgeq_ow_flush(&writer);
     return EDGEQ_OK;
 }
+
+edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                   const edgeq_per_channel_quant_params *quant_params, const edgeq_dims *input_dims,
+                                   const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                   const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                   const edgeq_dims *output_dims, int8_t *output_data)
+{
+    (void)bias_dims;
+    return edgeq_1x1_run(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                         output_dims, output_data, edgeq_1x1_pixels);
+}
+
+#if EDGEQ_USE_MVE
+edgeq_status edgeq_convolve_1x1_mve_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                       const edgeq_per_channel_quant_params *quant_params,
+                                       const edgeq_dims *input_dims, const int8_t *input_data,
+                                       const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                       const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                       const edgeq_dims *output_dims, int8_t *output_data)
+{
+    (void)bias_dims;
+    return edgeq_1x1_run(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                         output_dims, output_data, edgeq_1x1_pixels_mve);
+}
+#endif

@@ -170,6 +170,15 @@ static inline int32_t edgeq_ror8(int32_t v)
 #define EDGEQ_USE_DSP 0
 #endif
 
+/* Helium (M-profile vector extension, integer: Cortex-M55/M85): edgeq_convolve_1x1_mve_s8 takes 16 int8 per vector
+ * instruction (the compiler calls it for --target cortex-m55, with its weights in natural order). */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#define EDGEQ_USE_MVE 1
+#include <arm_mve.h>
+#else
+#define EDGEQ_USE_MVE 0
+#endif
+
 /* ---- inline helpers of the hot loops -------------------------------------------------------------------------- */
 
 /* ARMv6-M (Cortex-M0/M0+/M1) has no 32x32 -> 64-bit multiply: a 64-bit product is a call of libgcc's __aeabi_lmul
@@ -464,6 +473,16 @@ edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_pa
                                    const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
                                    const edgeq_dims *bias_dims, const int32_t *bias_data,
                                    const edgeq_dims *output_dims, int8_t *output_data);
+#if EDGEQ_USE_MVE
+/* The same with Helium and filter_data in natural order ([C_OUT][C_IN]); defined only when the code is built with
+ * MVE, so code compiled for --target cortex-m55 does not link for a core without it. */
+edgeq_status edgeq_convolve_1x1_mve_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                       const edgeq_per_channel_quant_params *quant_params,
+                                       const edgeq_dims *input_dims, const int8_t *input_data,
+                                       const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                       const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                       const edgeq_dims *output_dims, int8_t *output_data);
+#endif
 
 edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
                                              const edgeq_per_channel_quant_params *quant_params,
