@@ -102,6 +102,23 @@ def test_cli_lstm_becomes_one_fused_int8_lstm_with_int16_cell_state(saved, gestu
     _check_int8_close(tflite, keras.models.load_model(paths["lstm"]), gestures[0][60:])
 
 
+def test_every_sample_starts_from_a_zero_lstm_state(saved, gestures):
+    """A fused LSTM's state is a variable tensor that TFLite keeps from one invoke to the next; edgeq's predictor
+    (every accuracy edgeq prints) and its calibration reset it before each sample, as the Keras model and the
+    device (edgeq_reset()) start every window from zero: a sample gives the same output after any other."""
+    from edgeq.convert import quantize
+    from edgeq.convert.runner import predict
+
+    d, paths = saved
+    x = gestures[0][60:66]
+    for mode in ("float32", "int8"):
+        tflite = quantize(paths["lstm"], mode, data=d / "calib.npy", progress=False).tflite
+        together = predict(tflite, x)
+        alone = [predict(tflite, x[k:k + 1]) for k in range(len(x))]
+        assert together.engine == alone[0].engine == ("tflm" if mode == "int8" else "litert-builtin")
+        np.testing.assert_array_equal(together.scores, np.concatenate([a.scores for a in alone]))
+
+
 def test_cli_gru_is_unrolled_fully_int8_and_runs_in_tflm(saved, gestures, tmp_path):
     import keras
 

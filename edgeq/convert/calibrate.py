@@ -262,6 +262,7 @@ def collect_ranges(float_model: bytes, tensors: Iterable[int], samples: np.ndarr
     bar = progress_bar(len(samples), f"calibrating ({method})", progress)
     try:
         for i, x in enumerate(samples):
+            interp.reset_all_variables()  # a fused LSTM's state: every sample starts from zero, as at inference
             interp.set_tensor(in_index, np.asarray(x, dtype=np.float32).reshape(in_shape))
             interp.invoke()
             for t in tensors:

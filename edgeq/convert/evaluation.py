@@ -374,6 +374,8 @@ def evaluate(reference: Any, candidate: Any, data: Any, labels: Any = None, *, p
         try:
             for x in samples:
                 x1 = x[None]
+                ref_i.reset_all_variables()  # every sample from a zero recurrent state, as predict() runs it
+                cand_i.reset_all_variables()
                 ref_i.set_tensor(r_in["index"], quantize_input(x1, r_in).reshape(r_in["shape"]))
                 cand_i.set_tensor(c_in["index"], quantize_input(x1, c_in).reshape(c_in["shape"]))
                 ref_i.invoke()

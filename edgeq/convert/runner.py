@@ -136,7 +136,12 @@ def choose_engine(tflite: bytes, engine: str = "auto", *, source: str = "<model>
 
 def predict(tflite: bytes, x: np.ndarray, *, engine: str = "auto", source: str = "<model>") -> Prediction:
     """Run a single-input .tflite on float samples ``x`` (N, ...), one at a time (batch 1), quantizing each sample
-    with the input's scale/zero point; every output dequantized with its own."""
+    with the input's scale/zero point; every output dequantized with its own.
+
+    The recurrent state of the model (the variable tensors of a fused LSTM or SVDF, which TFLite keeps from one
+    invoke to the next) is reset before every sample, as the Keras model starts every window from a zero state and
+    as the device does (``edgeq_reset()``). Without the reset a window began from the previous one's state: an
+    8-step LSTM's float .tflite agreed with its Keras model on 64 % of 400 windows."""
     tflite = bytes(tflite)
     engine = choose_engine(tflite, engine, source=source)
     x = np.asarray(x)
@@ -149,6 +154,7 @@ def predict(tflite: bytes, x: np.ndarray, *, engine: str = "auto", source: str =
         outs = [_tflm_detail(it.get_output_details(k)) for k in range(_num_outputs(tflite, source))]
         rows: list[list[np.ndarray]] = [[] for _ in outs]
         for s in x:
+            it.reset()  # recurrent state (variable tensors) back to zero: every sample is a window of its own
             it.set_input(quantize_input(s[None], i).reshape(i["shape"]), 0)
             it.invoke()
             for k, o in enumerate(outs):
@@ -158,6 +164,7 @@ def predict(tflite: bytes, x: np.ndarray, *, engine: str = "auto", source: str =
     i, outs = it.get_input_details()[0], it.get_output_details()
     rows = [[] for _ in outs]
     for s in x:
+        it.reset_all_variables()
         it.set_tensor(i["index"], quantize_input(s[None], i).reshape(i["shape"]))
         it.invoke()
         for k, o in enumerate(outs):
