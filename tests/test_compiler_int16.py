@@ -77,8 +77,8 @@ def test_fully_connected_int16(check_int16, spec):
 
 #: edges the strategies rarely reach: a grouped convolution, a filter of 3*3*59 = 531 taps (past CMSIS-NN's
 #: MAX_COL_COUNT of 512, not a multiple of 4) with an odd channel count, int32 bias (the converter's experimental
-#: bias type), a 1x1 convolution, TRANSPOSE_CONV (SAME stride 2 with bias, VALID stride 3x2 without), a depthwise
-#: with multiplier 4 and dilation
+#: bias type; CONV_2D and FULLY_CONNECTED), a 1x1 convolution, TRANSPOSE_CONV (SAME stride 2 with bias, VALID
+#: stride 3x2 without), a depthwise with multiplier 4 and dilation
 EDGES = {
     "grouped": ({"op": "conv", "inputs": [[6, 5, 8]], "filters": 6, "kernel": [3, 3], "strides": [1, 1],
                  "dilation": [1, 1], "padding": "same", "act": None, "bias": True, "range": 2.0, "seed": 1,
@@ -89,6 +89,8 @@ EDGES = {
     "int32-bias": ({"op": "conv", "inputs": [[6, 5, 4]], "filters": 7, "kernel": [3, 2], "strides": [2, 1],
                     "dilation": [1, 1], "padding": "valid", "act": "relu6", "bias": True, "range": 2.0, "seed": 3,
                     "bias_int32": True}, "CONV_2D"),
+    "fc-int32-bias": ({"op": "dense", "inputs": [[3, 21]], "units": 7, "act": "relu", "bias": True, "range": 2.0,
+                       "seed": 9, "bias_int32": True}, "FULLY_CONNECTED"),
     "1x1": ({"op": "conv", "inputs": [[3, 4, 37]], "filters": 9, "kernel": [1, 1], "strides": [1, 1],
              "dilation": [1, 1], "padding": "valid", "act": None, "bias": False, "range": 0.5, "seed": 4},
             "CONV_2D"),
@@ -107,14 +109,14 @@ EDGES = {
 def test_int16_edges(check_int16, name):
     spec, op = EDGES[name]
     path, _ = check_int16({**spec, "int16x8": True}, op)
-    if name == "int32-bias":  # the int32 accumulator and MultiplyByQuantizedMultiplier of TFLM's int32-bias path
+    if name.endswith("int32-bias"):  # the int32 accumulator and MultiplyByQuantizedMultiplier of TFLM's int32 path
         from edgeq.tflite import read_model
 
         g = read_model(path)
         assert g.tensors[next(o for o in g.operators if o.opcode == op).inputs[2]].dtype == "int32"
 
 
-# ---- --backend cmsis-nn on the host (CMSIS-NN's scalar C paths) -------------------------------------------------------
+# ---- --backend cmsis-nn on the host (CMSIS-NN's scalar C paths) ------------------------------------------------
 
 #: CMSIS-NN's sources shift negative values (defined on every compiler it supports): tests/test_compiler_cmsis_nn.py
 CMSIS_SANITIZE = SANITIZE + " -fno-sanitize=shift,signed-integer-overflow"

@@ -257,7 +257,7 @@ def _max_pool_s16_call(layer: Layer, arch: str) -> KernelCall:
                            output_dims=c.arg("output_dims"), dst=c.arg("output_data"))
 
 
-# ---- int16x8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED --------------------------------------------------------------
+# ---- int16x8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED ------------------------------------------------------
 #
 # CMSIS-NN's int16 kernels sum the products in int32 (SMLAD) before widening to int64, drop the zero points, and
 # requantize with arm_nn_requantize_s64: the value shifted right by 14 - shift, truncated to int32, then
@@ -335,8 +335,10 @@ def _dw_s16_scratch(layer: Layer, arch: str) -> int:
 
 def _fc_s16_ok(layer: Layer, arch: str) -> bool:
     p = layer.params
-    if arch == "mve" or p["per_channel"] or p["input_offset"] != 0 or p["output_offset"] != 0:
-        return False  # arm_fully_connected_s16: per-tensor quantization, no zero points
+    bias = layer.input(2)
+    if (arch == "mve" or p["per_channel"] or p["input_offset"] != 0 or p["output_offset"] != 0
+            or (bias is not None and bias.dtype != "int64")):
+        return False  # arm_fully_connected_s16: per-tensor quantization, no zero points, int64 bias
     return _s16_requantization_exact(layer, *_s16_bounds(layer, depthwise=False))
 
 
@@ -345,7 +347,8 @@ def _fc_s16_call(layer: Layer, arch: str) -> KernelCall:
     ``kernel``, KernelCall.make's own first parameter: the call is built directly)."""
     names = {"input_data": "input", "filter_data": "kernel", "bias_data": "bias", "output_data": "output"}
     c = layer.calls[0]
-    return KernelCall(c.kernel, c.returns_status, tuple(Arg(names.get(a.name, a.name), a.value) for a in c.args))
+    args = tuple(Arg(names.get(a.name, a.name), a.value.data if a.name == "bias_data" else a.value) for a in c.args)
+    return KernelCall(c.kernel, c.returns_status, args)  # the bias: its int64 array (BiasData.data)
 
 
 # ---- the table the backend reads -------------------------------------------------------------------------------------

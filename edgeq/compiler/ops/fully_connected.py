@@ -6,8 +6,9 @@ Parameters as TFLM's CalculateOpDataFullyConnected: the multiplier(s) from edgeq
 filter_offset = 0 (symmetric weights), output_offset = zp_out. Dims as TFLM's CMSIS-NN glue: input n = batches,
 filter n = accumulation depth, c = output depth.
 
-int16x8 (int16 input/output, int8 weights, int64 bias) -> edgeq_fully_connected_s16 /
-edgeq_fully_connected_per_channel_s16: TFLM's FullyConnected(PerChannel) with an int64 accumulator.
+int16x8 (int16 input/output, int8 weights, int64 or int32 bias) -> edgeq_fully_connected_s16 /
+edgeq_fully_connected_per_channel_s16: TFLM's FullyConnected(PerChannel) with an int64 accumulator (int32 with an
+int32 bias, as TFLM).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import math
 
 import numpy as np
 
-from edgeq.compiler.cparams import (CONTEXT, Activation, ConstRef, Dims, FcParams, KernelCall, PerChannelQuantParams,
-                                    PerTensorQuantParams, TensorRef)
+from edgeq.compiler.cparams import (CONTEXT, Activation, BiasData, ConstRef, Dims, FcParams, KernelCall,
+                                    PerChannelQuantParams, PerTensorQuantParams, TensorRef)
 from edgeq.compiler.cparams import out_ref
 from edgeq.compiler.ops.base import Layer, check_accumulator
 from edgeq.compiler.ops._int16 import QRANGE
@@ -51,7 +52,7 @@ class FullyConnected(Layer):
         if bias is not None:
             self.require_const(bias, "bias")
             if int16:
-                check_int16_bias(self, bias, ("int64",))
+                check_int16_bias(self, bias, ("int64", "int32"))
             elif bias.dtype != "int32":
                 raise self.unsupported(f"bias is {bias.dtype}; int8 FULLY_CONNECTED needs int32 bias")
         act = self.op.options.get("fused_activation_function", "NONE")
@@ -66,7 +67,8 @@ class FullyConnected(Layer):
         per_channel = len(w.quant.scale) > 1
         if per_channel and len(mults) != out_depth:
             raise self.unsupported(f"{len(mults)} weight scales for {out_depth} output channels")
-        if int16:
+        bias32 = bias is not None and bias.dtype == "int32"
+        if int16 and not bias32:
             check_s64_shifts(self, shifts)
         act_min, act_max = fp.calculate_activation_range_quantized(act, out.scale, out.zero_point,
                                                                    *QRANGE[x.dtype])
@@ -74,7 +76,7 @@ class FullyConnected(Layer):
         p.update(batches=batches, accum_depth=accum_depth, out_depth=out_depth, per_channel=per_channel,
                  input_offset=-x.zero_point, output_offset=out.zero_point, act_min=act_min, act_max=act_max,
                  int16=int16)
-        bias_ctype = "int64_t" if int16 else "int32_t"
+        bias_ctype = "int64_t" if int16 and not bias32 else "int32_t"
         p["weights"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "weights")
         p["bias"] = self.ctx.tensor_const(self.op.inputs[2], bias_ctype, "bias") if bias is not None else None
         if per_channel:
@@ -91,6 +93,9 @@ class FullyConnected(Layer):
             quant = PerTensorQuantParams(multiplier=p["mult"], shift=p["shift"])
         suffix = "s16" if int16 else "s8"
         act_t = "int16_t" if int16 else "int8_t"
+        bias_arg = ConstRef(p["bias"], bias_ctype)
+        if int16:  # int64 values, or int32 ones (TFLM then sums in int32, as for int8)
+            bias_arg = BiasData(data=bias_arg, is_int32_bias=bias32)
         return KernelCall.make(
             f"fully_connected_per_channel_{suffix}" if per_channel else f"fully_connected_{suffix}", status=True,
             ctx=CONTEXT,
@@ -99,7 +104,7 @@ class FullyConnected(Layer):
             quant_params=quant,
             input_dims=Dims(batches, 1, 1, accum_depth), input_data=TensorRef(self.op.inputs[0], act_t),
             filter_dims=Dims(accum_depth, 1, 1, out_depth), filter_data=ConstRef(p["weights"]),
-            bias_dims=Dims(1, 1, 1, out_depth), bias_data=ConstRef(p["bias"], bias_ctype),
+            bias_dims=Dims(1, 1, 1, out_depth), bias_data=bias_arg,
             output_dims=Dims(batches, 1, 1, out_depth), output_data=out_ref(self.op.outputs[0], act_t))
 
     @property

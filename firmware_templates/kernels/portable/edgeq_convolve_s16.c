@@ -13,19 +13,7 @@
 EDGEQ_ALWAYS_INLINE int16_t edgeq_s16_out(int64_t acc, const edgeq_bias_data *bias, int32_t ch, int32_t mult,
                                           int32_t shift, int32_t act_min, int32_t act_max)
 {
-    int32_t v;
-    if (bias != NULL && bias->is_int32_bias) {
-        int32_t a = (int32_t)acc;
-        if (bias->data != NULL) {
-            a += EDGEQ_W32(&((const int32_t *)bias->data)[ch]);
-        }
-        v = edgeq_requantize(a, mult, shift);
-    } else {
-        if (bias != NULL && bias->data != NULL) {
-            acc += EDGEQ_W64(&((const int64_t *)bias->data)[ch]);
-        }
-        v = edgeq_requantize_s64(acc, mult, shift);
-    }
+    int32_t v = edgeq_s16_requantize_acc(acc, bias, ch, mult, shift);
     v = v < act_min ? act_min : v;
     v = v > act_max ? act_max : v;
     return (int16_t)v;

@@ -1,12 +1,14 @@
-/* FULLY_CONNECTED, int16x8: int16 input/output, int8 weights [C_OUT, ACCUM], int64 bias, per-tensor or per-channel
- * requantization - TFLM's reference_integer_ops::FullyConnected / FullyConnectedPerChannel with int64 bias:
- * acc (int64) = sum w * (x + input_offset) + bias, edgeq_requantize_s64, + output_offset, clamped. */
+/* FULLY_CONNECTED, int16x8: int16 input/output, int8 weights [C_OUT, ACCUM], int64 (or int32) bias, per-tensor or
+ * per-channel requantization - TFLM's reference_integer_ops::FullyConnected / FullyConnectedPerChannel:
+ * acc = sum w * (x + input_offset) + bias, requantized (edgeq_s16_requantize_acc: int64 and edgeq_requantize_s64, or
+ * int32 and edgeq_requantize with an int32 bias), + output_offset, clamped. */
 #include "edgeq_nn.h"
 
 static edgeq_status edgeq_fc_s16(const edgeq_fc_params *fc_params, const int32_t *mult, const int32_t *shift,
                                  int32_t per_channel, const edgeq_dims *input_dims, const int16_t *input_data,
-                                 const edgeq_dims *filter_dims, const int8_t *filter_data, const int64_t *bias_data,
-                                 const edgeq_dims *output_dims, int16_t *output_data)
+                                 const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                 const edgeq_bias_data *bias_data, const edgeq_dims *output_dims,
+                                 int16_t *output_data)
 {
     const int32_t accum = filter_dims->n;
     const int32_t out_depth = output_dims->c;
@@ -25,11 +27,8 @@ static edgeq_status edgeq_fc_s16(const edgeq_fc_params *fc_params, const int32_t
             for (k = 0; k < accum; ++k) {
                 acc += (int32_t)EDGEQ_W8(&w[k]) * ((int32_t)in[k] + input_offset);
             }
-            if (bias_data != NULL) {
-                acc += EDGEQ_W64(&bias_data[oc]);
-            }
-            v = edgeq_requantize_s64(acc, per_channel ? EDGEQ_W32(&mult[c]) : mult[0],
-                                     per_channel ? EDGEQ_W32(&shift[c]) : shift[0]) + output_offset;
+            v = edgeq_s16_requantize_acc(acc, bias_data, oc, per_channel ? EDGEQ_W32(&mult[c]) : mult[0],
+                                         per_channel ? EDGEQ_W32(&shift[c]) : shift[0]) + output_offset;
             v = v < act_min ? act_min : v;
             v = v > act_max ? act_max : v;
             *output_data++ = (int16_t)v;
@@ -42,7 +41,7 @@ edgeq_status edgeq_fully_connected_s16(const edgeq_context *ctx, const edgeq_fc_
                                        const edgeq_per_tensor_quant_params *quant_params,
                                        const edgeq_dims *input_dims, const int16_t *input_data,
                                        const edgeq_dims *filter_dims, const int8_t *filter_data,
-                                       const edgeq_dims *bias_dims, const int64_t *bias_data,
+                                       const edgeq_dims *bias_dims, const edgeq_bias_data *bias_data,
                                        const edgeq_dims *output_dims, int16_t *output_data)
 {
     (void)ctx;
@@ -55,7 +54,7 @@ edgeq_status edgeq_fully_connected_per_channel_s16(const edgeq_context *ctx, con
                                                    const edgeq_per_channel_quant_params *quant_params,
                                                    const edgeq_dims *input_dims, const int16_t *input_data,
                                                    const edgeq_dims *filter_dims, const int8_t *filter_data,
-                                                   const edgeq_dims *bias_dims, const int64_t *bias_data,
+                                                   const edgeq_dims *bias_dims, const edgeq_bias_data *bias_data,
                                                    const edgeq_dims *output_dims, int16_t *output_data)
 {
     (void)ctx;

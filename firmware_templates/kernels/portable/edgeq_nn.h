@@ -456,6 +456,25 @@ static inline int32_t edgeq_requantize_s64(int64_t x, int32_t multiplier, int32_
     return (int32_t)(x >> total_shift);
 }
 
+/* The requantized accumulator of an int16x8 kernel (before output offset and clamp): TFLM sums in int64 with an int64
+ * bias and edgeq_requantize_s64, or - int32 bias (bias->is_int32_bias) - in int32 with the int32
+ * MultiplyByQuantizedMultiplier; the compiler bounds the sum so that the int32 one cannot overflow. */
+EDGEQ_ALWAYS_INLINE int32_t edgeq_s16_requantize_acc(int64_t acc, const edgeq_bias_data *bias, int32_t ch,
+                                                     int32_t multiplier, int32_t shift)
+{
+    if (bias != NULL && bias->is_int32_bias) {
+        int32_t a = (int32_t)acc;
+        if (bias->data != NULL) {
+            a += EDGEQ_W32(&((const int32_t *)bias->data)[ch]);
+        }
+        return edgeq_requantize(a, multiplier, shift);
+    }
+    if (bias != NULL && bias->data != NULL) {
+        acc += EDGEQ_W64(&((const int64_t *)bias->data)[ch]);
+    }
+    return edgeq_requantize_s64(acc, multiplier, shift);
+}
+
 /* ---- kernels ----------------------------------------------------------------------------------------------- */
 edgeq_status edgeq_convolve_wrapper_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                        const edgeq_per_channel_quant_params *quant_params,
@@ -690,10 +709,11 @@ edgeq_status edgeq_pad_s8(const int8_t *input, int8_t *output, int8_t pad_value,
 
 /* ---- int16x8: int16 activations, int8 weights (TFLM's reference_integer_ops int16 kernels; edgeq_convolve_s16.c,
  * edgeq_fully_connected_s16.c). The sums are int64 (exact), the bias int64 and requantized with
- * edgeq_requantize_s64; CONV_2D with int32 bias (bias_data->is_int32_bias) sums in int32 and requantizes like the
- * int8 kernels, as TFLM does. Activation zero points are 0 (conv_params/dw_conv_params offsets are not read); the
- * FC kernels apply fc_params' offsets as TFLM's FullyConnected does. Grouped convolutions: filter_dims->c < input
- * channels. Signatures as arm_convolve_wrapper_s16 / arm_depthwise_conv_wrapper_s16 / arm_fully_connected_s16. */
+ * edgeq_requantize_s64; CONV_2D and FULLY_CONNECTED with int32 bias (bias_data->is_int32_bias) sum in int32 and
+ * requantize like the int8 kernels, as TFLM does. Activation zero points are 0 (conv_params / dw_conv_params
+ * offsets are not read); the FC kernels apply fc_params' offsets as TFLM's FullyConnected does. Grouped
+ * convolutions: filter_dims->c < input channels. Signatures as arm_convolve_wrapper_s16 /
+ * arm_depthwise_conv_wrapper_s16 / arm_fully_connected_s16 (whose bias is a plain int64 array). */
 edgeq_status edgeq_convolve_wrapper_s16(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                         const edgeq_per_channel_quant_params *quant_params,
                                         const edgeq_dims *input_dims, const int16_t *input_data,
@@ -717,13 +737,13 @@ edgeq_status edgeq_fully_connected_s16(const edgeq_context *ctx, const edgeq_fc_
                                        const edgeq_per_tensor_quant_params *quant_params,
                                        const edgeq_dims *input_dims, const int16_t *input_data,
                                        const edgeq_dims *filter_dims, const int8_t *filter_data,
-                                       const edgeq_dims *bias_dims, const int64_t *bias_data,
+                                       const edgeq_dims *bias_dims, const edgeq_bias_data *bias_data,
                                        const edgeq_dims *output_dims, int16_t *output_data);
 edgeq_status edgeq_fully_connected_per_channel_s16(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
                                                    const edgeq_per_channel_quant_params *quant_params,
                                                    const edgeq_dims *input_dims, const int16_t *input_data,
                                                    const edgeq_dims *filter_dims, const int8_t *filter_data,
-                                                   const edgeq_dims *bias_dims, const int64_t *bias_data,
+                                                   const edgeq_dims *bias_dims, const edgeq_bias_data *bias_data,
                                                    const edgeq_dims *output_dims, int16_t *output_data);
 
 /* QUANTIZE between integer types (edgeq_requantize.c): TFLM's Requantize clamped to the output type. */
