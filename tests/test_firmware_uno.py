@@ -11,8 +11,9 @@ import signal
 import numpy as np
 import pytest
 
+from compiler_util import single_op_model  # noqa: F401  (fixture)
 from conftest import assert_user_error, run_cli
-from fwutil import Serial, need_avr, tflm_outputs
+from fwutil import Serial, need_avr, random_input, tflm_outputs
 
 pytestmark = [pytest.mark.slow, pytest.mark.avr, pytest.mark.timeout(600)]
 
@@ -102,3 +103,29 @@ def test_model_too_big_for_the_uno(shared_models, tmp_path):
     proc = run_cli("export", shared_models / "kws_ref_model.tflite", "--board", "uno", "-o", tmp_path / "x")
     assert_user_error(proc, "does not fit uno", "flash needs", "32,256 B", "over by", "RAM needs", "2,048 B")
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.tf
+def test_int16x8_conv_model_on_the_uno(single_op_model, tmp_path):
+    """An int16x8 Conv / depthwise / Conv / per-channel FC model on the simulated ATmega328P: the int16 kernels with
+    16-bit int, int64 sums and the int64 biases read from flash (EDGEQ_W64); outputs identical to TFLM's."""
+    need_avr()
+    from edgeq.targets.emulators import start_emulator
+    from edgeq.targets.export import export
+
+    path = single_op_model({"op": "conv_dw_dense", "inputs": [[6, 6, 2]], "filters": 4, "range": 2.0, "seed": 8,
+                            "int16x8": True})
+    res = export(path, "uno", tmp_path / "fw", build=True)
+    model_c = (res.sketch.parent / "src" / "model" / "model.c").read_text()
+    assert "edgeq_convolve_wrapper_s16(" in model_c and "edgeq_fully_connected_per_channel_s16(" in model_c
+    with start_emulator("uno", res.out_dir) as emu:
+        link = Serial(emu.url)
+        try:
+            link.boot()
+            for seed in (1, 2):
+                x = random_input(path, seed)
+                assert link.load(x.tobytes()) == ["m-load-done"]
+                _, out = link.run()
+                assert out == tflm_outputs(path, x)
+        finally:
+            link.close()
