@@ -211,6 +211,8 @@ def test_softmax_int16_tables_match_the_c_library():
     ({"op": "leaky_relu", "inputs": [[6, 7]], "alpha": 1.7, "range": 2.0, "centers": [-0.5]}, "LEAKY_RELU"),
     ({"op": "maximum", "inputs": [[4, 5, 3], [1, 5, 1]], "ranges": [2.0, 0.5]}, "MAXIMUM"),
     ({"op": "minimum", "inputs": [[4, 5, 3]], "const_shape": [1, 4, 1, 3]}, "MINIMUM"),
+    ({"op": "squared_difference", "inputs": [[4, 5, 3], [4, 5, 3]], "ranges": [2.0, 0.5]}, "SQUARED_DIFFERENCE"),
+    ({"op": "squared_difference", "inputs": [[4, 5, 3], [1, 5, 1]], "ranges": [3.0, 3.0]}, "SQUARED_DIFFERENCE"),
 ])
 def test_activations_int16(check16, spec, op):
     check16({"seed": 2, **spec}, op)
@@ -274,23 +276,24 @@ def test_keras_model_quantized_int16x8_end_to_end(tmp_path):
 
 
 def test_int16_op_without_int16_kernel_is_refused(single_op_model, tmp_path):
-    """SQUARED_DIFFERENCE has an int16 kernel in TFLM but not in edgeq: compile says which operator, and that TFLM
-    runs it; inspect's verdict is TFLM; no output folder is left."""
+    """BATCH_MATMUL has an int16 kernel in TFLM but not in edgeq: compile says which operator, and that TFLM runs
+    it; inspect's verdict is TFLM; no output folder is left."""
     import json
     import shutil
 
     from conftest import assert_user_error, run_cli
 
-    src = single_op_model({"op": "squared_difference", "inputs": [[4, 5, 3], [4, 5, 3]], "seed": 2, "int16x8": True})
-    shutil.copy(src, tmp_path / "sqd.tflite")
-    assert_user_error(run_cli("compile", "sqd.tflite", "-o", "out", cwd=tmp_path), "operator 0 (SQUARED_DIFFERENCE)",
+    src = single_op_model({"op": "matmul", "inputs": [[3, 6], [6, 4]], "ranges": [2.0, 3.0], "seed": 3,
+                           "input_names": ["a_lhs", "b_rhs"], "int16x8": True})
+    shutil.copy(src, tmp_path / "bmm.tflite")
+    assert_user_error(run_cli("compile", "bmm.tflite", "-o", "out", cwd=tmp_path), "operator 0 (BATCH_MATMUL)",
                       "int16", "--runtime tflm")
     assert not (tmp_path / "out").exists()
-    proc = run_cli("inspect", "sqd.tflite", "--json", cwd=tmp_path)
+    proc = run_cli("inspect", "bmm.tflite", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     verdicts = json.loads(proc.stdout)
     text = json.dumps(verdicts)
-    assert '"verdict": "tflm"' in text and "SQUARED_DIFFERENCE" in text
+    assert '"verdict": "tflm"' in text and "BATCH_MATMUL" in text
 
 
 # ---- --backend cmsis-nn: CMSIS-NN's s16 kernels where they are bit-exact with TFLM --------------------------------

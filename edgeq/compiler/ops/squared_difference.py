@@ -1,6 +1,7 @@
 """SQUARED_DIFFERENCE (int8) -> edgeq_squared_difference_s8: TFLM's squared_difference.cc (parameters from
 edgeq.quant.fixedpoint.squared_difference_params, left shift 7; the squared int32 difference requantized with
-MultiplyByQuantizedMultiplier), 4-D broadcasting, either operand may be a constant."""
+MultiplyByQuantizedMultiplier), 4-D broadcasting, either operand may be a constant. int16 (zero points 0) ->
+edgeq_squared_difference_s16 with left shift 0, as TFLM."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from edgeq.compiler.cparams import CArray, CStruct, Dims, KernelCall, out_ref
+from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation, require_zero_point_0
 from edgeq.compiler.ops.base import Layer, dims4
 from edgeq.compiler.ops.elementwise import broadcast_strides, operand, operand_ref
 from edgeq.quant import fixedpoint as fp
@@ -33,11 +35,19 @@ class SquaredDifference(Layer):
     OPS = ("SQUARED_DIFFERENCE",)
     SOURCES = ("edgeq_elementwise_s8.c",)
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_elementwise_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+
     def prepare(self) -> KernelCall:
-        a = self.tensor(operand(self, 0, "input 1"))
-        b = self.tensor(operand(self, 1, "input 2"))
-        out = self.require_activation(self.output(), "output")
-        q = fp.squared_difference_params(a.scale, b.scale, out.scale)
+        dt = act_dtype(self)
+        a = self.tensor(operand(self, 0, "input 1", dt))
+        b = self.tensor(operand(self, 1, "input 2", dt))
+        out = activation(self, self.output(), "output", dt)
+        if dt == "int16":  # TF_LITE_ENSURE(zero_point == 0) for int16
+            for t, what in ((a, "input 1"), (b, "input 2"), (out, "output")):
+                require_zero_point_0(self, t, what)
+        q = fp.squared_difference_params(a.scale, b.scale, out.scale, left_shift=0 if dt == "int16" else 7)
         self.params.update(s1=broadcast_strides(self, a.shape, out.shape),
                            s2=broadcast_strides(self, b.shape, out.shape), out_dims=dims4(out.shape),
                            q=SquaredDifferenceParams(input_1_offset=-a.zero_point, input_1_mult=q.input1_multiplier,
@@ -53,8 +63,10 @@ class SquaredDifference(Layer):
 
     def _call(self) -> KernelCall:
         p = self.params
-        return KernelCall.make("squared_difference_s8", status=True, input_1=operand_ref(self, self.op.inputs[0]),
+        dt = act_dtype(self)
+        return KernelCall.make(f"squared_difference_{SUFFIX[dt]}", status=True,
+                               input_1=operand_ref(self, self.op.inputs[0]),
                                in1_strides=CArray("int32_t", tuple(p["s1"])),
                                input_2=operand_ref(self, self.op.inputs[1]),
                                in2_strides=CArray("int32_t", tuple(p["s2"])), output_dims=Dims(*p["out_dims"]),
-                               sd_params=p["q"], output=out_ref(self.op.outputs[0]))
+                               sd_params=p["q"], output=out_ref(self.op.outputs[0], CTYPE[dt]))

@@ -150,3 +150,25 @@ edgeq_status edgeq_broadcast_mul_s16(const int16_t *input_1, const int32_t *in1_
     edgeq_broadcast_s16_loop(input_1, in1_strides, input_2, in2_strides, output_dims, edgeq_mul_s16_one, &a, output);
     return EDGEQ_OK;
 }
+
+/* SQUARED_DIFFERENCE, int16 (squared_difference.cc with left shift 0, zero points 0): both inputs scaled to twice the
+ * larger input scale, the difference squared in int32 (at most 32767^2) and requantized, clamped to int16. */
+EDGEQ_ALWAYS_INLINE int16_t edgeq_squared_difference_s16_one(int32_t x, int32_t y, const void *args)
+{
+    const edgeq_squared_difference_params *p = (const edgeq_squared_difference_params *)args;
+    const int32_t a = edgeq_requantize_lt1(p->input_1_offset + x, p->input_1_mult, p->input_1_shift);
+    const int32_t b = edgeq_requantize_lt1(p->input_2_offset + y, p->input_2_mult, p->input_2_shift);
+    int32_t v = edgeq_requantize((a - b) * (a - b), p->out_mult, p->out_shift) + p->out_offset;
+    v = v < -32768 ? -32768 : v;
+    v = v > 32767 ? 32767 : v;
+    return (int16_t)v;
+}
+
+edgeq_status edgeq_squared_difference_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
+                                          const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                          const edgeq_squared_difference_params *sd_params, int16_t *output)
+{
+    edgeq_broadcast_s16_loop(input_1, in1_strides, input_2, in2_strides, output_dims,
+                             edgeq_squared_difference_s16_one, sd_params, output);
+    return EDGEQ_OK;
+}

@@ -884,6 +884,11 @@ edgeq_status edgeq_broadcast_mul_s16(const int16_t *input_1, const int32_t *in1_
                                      int32_t out_offset, int32_t out_mult, int32_t out_shift,
                                      int32_t out_activation_min, int32_t out_activation_max);
 
+/* SQUARED_DIFFERENCE, int16: left shift 0, zero points 0 (TFLM's squared_difference.cc for int16). */
+edgeq_status edgeq_squared_difference_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
+                                          const int32_t *in2_strides, const edgeq_dims *output_dims,
+                                          const edgeq_squared_difference_params *sd_params, int16_t *output);
+
 /* Data movement, int16 elements: as the _s8 kernels of the same names. */
 void edgeq_concatenation_s16(const int16_t *const *inputs, const int32_t *copy_sizes, int32_t num_inputs,
                              int32_t outer_size, int16_t *output);
