@@ -120,12 +120,13 @@ def test_int16x8_model_on_qemu(single_op_model, tmp_path, cmsis_nn_dir, backend,
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("backend", ["portable", "cmsis-nn"])
-def test_int16x8_conv_model_on_qemu_m4(single_op_model, tmp_path, cmsis_nn_dir, backend):
-    """An int16x8 Conv (5 filters: CMSIS-NN's odd-channel path), 3x3 depthwise (its DSP fast path), Conv to 1x1
-    and per-tensor FC on the emulated Cortex-M4: edgeq's int16 kernels, and with --backend cmsis-nn
-    arm_convolve_wrapper_s16 / arm_depthwise_conv_wrapper_s16 / arm_fully_connected_s16 with their DSP scratch;
-    raw outputs identical to TFLM's."""
+@pytest.mark.parametrize("backend,board", [("portable", "qemu-m4"), ("cmsis-nn", "qemu-m4"),
+                                           ("cmsis-nn", "qemu-m55")])
+def test_int16x8_conv_model_on_qemu(single_op_model, tmp_path, cmsis_nn_dir, backend, board):
+    """An int16x8 Conv (5 filters: CMSIS-NN's odd-channel path), 3x3 depthwise (its fast path), Conv to 1x1 and
+    per-tensor FC on the emulated Cortex-M4 and M55: edgeq's int16 kernels, and with --backend cmsis-nn
+    arm_convolve_wrapper_s16 / arm_depthwise_conv_wrapper_s16 / arm_fully_connected_s16 with their DSP / MVE
+    scratch; raw outputs identical to TFLM's."""
     need_arm()
     from edgeq.targets.export import export
 
@@ -139,3 +140,19 @@ def test_int16x8_conv_model_on_qemu_m4(single_op_model, tmp_path, cmsis_nn_dir, 
         assert f"{prefix}_{function}(" in model_c, function
     for seed in (1, 2):
         _check_bit_exact(res, path, board, seed=seed)
+
+
+@pytest.mark.tf
+def test_int16x8_wide_conv_on_qemu_m4(single_op_model, tmp_path, cmsis_nn_dir):
+    """A 3x3 CONV_2D of 59 input and 5 output channels (531 columns): on a DSP core the cmsis-nn backend keeps
+    edgeq's kernel (arm_convolve_wrapper_s16's odd-channel DSP path multiplies 3 columns too many past 512:
+    benchmarks/cmsis_s16_mismatch.py); identical to TFLM."""
+    need_arm()
+    from edgeq.targets.export import export
+
+    path = single_op_model({"op": "conv", "inputs": [[5, 4, 59]], "filters": 5, "kernel": [3, 3], "strides": [1, 1],
+                            "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 4.0,
+                            "seed": 2, "w_std": 0.05, "int16x8": True})
+    res = export(path, "qemu-m4", tmp_path / "fw", backend="cmsis-nn", build=True, cmsis_nn_dir=cmsis_nn_dir)
+    assert "edgeq_convolve_wrapper_s16(" in (res.out_dir / "model" / "model.c").read_text()
+    _check_bit_exact(res, path, "qemu-m4", seed=1)

@@ -18,12 +18,12 @@ BATCH_MATMUL              arm_batch_matmul_s8 rank <= 4, no adj_x, and the RHS e
 TRANSPOSE_CONV            arm_transpose_conv  always; its two buffers (the ctx and the reversed filter) in the layer's
                           _wrapper_s8         one scratch block, sized by the mirrored getters of cmsis_nn.py
 MAX_POOL_2D int16         arm_max_pool_s16    always (its arguments are edgeq_max_pool_s16's, named src / dst)
-CONV_2D int16             arm_convolve_       not grouped, KH x KW x C_IN <= 512, and no int32 intermediate of
-                          wrapper_s16         CMSIS-NN's can wrap (see "int16x8 CONV_2D" below); not on MVE
-DEPTHWISE_CONV_2D int16   arm_depthwise_conv  no int32 intermediate can wrap; not on MVE
+CONV_2D int16             arm_convolve_       not grouped, KH x KW x C_IN <= 512 on DSP cores, and no int32
+                          wrapper_s16         intermediate of CMSIS-NN's can wrap (see "int16x8 CONV_2D" below)
+DEPTHWISE_CONV_2D int16   arm_depthwise_conv  no int32 intermediate can wrap
                           _wrapper_s16
-FULLY_CONNECTED int16     arm_fully_connected per-tensor weights, zero points 0, no int32 intermediate can wrap; not
-                          _s16                on MVE
+FULLY_CONNECTED int16     arm_fully_connected per-tensor weights, int64 bias, zero points 0, no int32 intermediate
+                          _s16                can wrap
 ========================  ==================  ========================================================================
 
 PAD maps by name (``edgeq_pad_s8`` has arm_pad_s8's signature). Each mapping is bit-exact with TFLM: data movement
@@ -263,11 +263,12 @@ def _max_pool_s16_call(layer: Layer, arch: str) -> KernelCall:
 # requantize with arm_nn_requantize_s64: the value shifted right by 14 - shift, truncated to int32, then
 # (v + 1) >> 1. TFLM's int64 MultiplyByQuantizedMultiplier adds 2^(14 - shift) and shifts by 15 - shift in int64:
 # the same floor((v / 2^(14 - shift) + 1) / 2) while the intermediate fits in int32. So a layer maps only where
-# edgeq proves, from its constants, that nothing can wrap: |sum of products| <= 2^15 sum|w| <= INT32_MAX and
+# edgeq proves, from its constants, that nothing can wrap: |sum of products| <= 2^15 sum|w| <= INT32_MAX (which also
+# covers the scalar leftover-pixel path that sums every column in int32) and
 # (|acc| x reduced multiplier) >> (14 - shift) + 1 < 2^31 - 1 for every channel. arm_convolve_s16 also needs a
-# plain (not grouped) convolution of at most MAX_COL_COUNT (512) taps x input channels: past 512 its DSP path for an
-# odd last output channel counts num_col_a & 3 extra columns (arm_nn_mat_mult_kernel_s16.c), and its leftover
-# pixel path sums every column in int32. The MVE paths (arm_nn_mat_mult_nt_t_s16...) are not verified: portable.
+# plain (not grouped) convolution, and on DSP cores at most MAX_COL_COUNT (512) taps x input channels: past 512 its
+# DSP path for an odd last output channel counts num_col_a & 3 extra columns (arm_nn_mat_mult_kernel_s16.c,
+# benchmarks/cmsis_s16_mismatch.py); the scalar and MVE paths (arm_nn_mat_mult_nt_t_s16) count right.
 
 CMSIS_MAX_COL_COUNT = 512
 
@@ -305,23 +306,32 @@ def _s16_bounds(layer: Layer, depthwise: bool) -> tuple[np.ndarray, np.ndarray]:
     return sums, b
 
 
+#: the CMSIS-NN code paths on which the int16 convolutions and FC have been checked against TFLM (host, qemu-m4,
+#: qemu-m55)
+S16_ARCHES = ("scalar", "dsp", "mve")
+
+
 def _conv_s16_ok(layer: Layer, arch: str) -> bool:
     p = layer.params
     _, kh, kw, fc = p["filter_dims"]
-    if arch == "mve" or fc != p["input_dims"][3] or kh * kw * fc > CMSIS_MAX_COL_COUNT:
+    if arch not in S16_ARCHES or fc != p["input_dims"][3]:
         return False
+    if arch == "dsp" and kh * kw * fc > CMSIS_MAX_COL_COUNT:
+        return False  # the DSP path's odd-channel bug past 512 columns (the scalar and MVE paths count right)
     return _s16_requantization_exact(layer, *_s16_bounds(layer, depthwise=False))
 
 
 def _conv_s16_scratch(layer: Layer, arch: str) -> int:
-    # arm_convolve_wrapper_s16_get_buffer_size (scalar and DSP): two im2col columns of int16; never 0 (a NULL buffer
-    # is refused)
+    # arm_convolve_wrapper_s16_get_buffer_size (scalar and DSP): two im2col columns of int16; MVE: four, each
+    # rounded up to 8 values; never 0 (a NULL buffer is refused)
     _, kh, kw, fc = layer.params["filter_dims"]
+    if arch == "mve":
+        return 4 * ((fc * kw * kh + 7) // 8) * 8 * 2
     return 2 * fc * kw * kh * 2
 
 
 def _dw_s16_ok(layer: Layer, arch: str) -> bool:
-    return arch != "mve" and _s16_requantization_exact(layer, *_s16_bounds(layer, depthwise=True))
+    return arch in S16_ARCHES and _s16_requantization_exact(layer, *_s16_bounds(layer, depthwise=True))
 
 
 def _dw_s16_scratch(layer: Layer, arch: str) -> int:
@@ -330,13 +340,15 @@ def _dw_s16_scratch(layer: Layer, arch: str) -> int:
     p = layer.params
     _, kh, kw, _ = p["filter_dims"]
     fast = p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1) and kh * kw < CMSIS_MAX_COL_COUNT
-    return p["input_dims"][3] * kw * kh * 2 if arch == "dsp" and fast else 0
+    if not fast or arch == "scalar":
+        return 0
+    return p["input_dims"][3] * kw * kh * 2 * (4 if arch == "mve" else 1) + (8 if arch == "mve" else 0)
 
 
 def _fc_s16_ok(layer: Layer, arch: str) -> bool:
     p = layer.params
     bias = layer.input(2)
-    if (arch == "mve" or p["per_channel"] or p["input_offset"] != 0 or p["output_offset"] != 0
+    if (arch not in S16_ARCHES or p["per_channel"] or p["input_offset"] != 0 or p["output_offset"] != 0
             or (bias is not None and bias.dtype != "int64")):
         return False  # arm_fully_connected_s16: per-tensor quantization, no zero points, int64 bias
     return _s16_requantization_exact(layer, *_s16_bounds(layer, depthwise=False))
