@@ -34,34 +34,34 @@ extern const int32_t edgeq_conv0_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv0_shift[64] EDGEQ_CONST_DATA;
 extern const int8_t edgeq_conv0_filter[2560] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv0_bias[64] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_dwconv1_filter[576] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_dwconv1_bias[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_dwconv1_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_dwconv1_shift[64] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_dwconv1_filter[576] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_dwconv1_bias[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv2_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv2_shift[64] EDGEQ_CONST_DATA;
 extern const int8_t edgeq_conv2_filter[4096] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv2_bias[64] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_dwconv3_filter[576] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_dwconv3_bias[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_dwconv3_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_dwconv3_shift[64] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_dwconv3_filter[576] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_dwconv3_bias[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv4_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv4_shift[64] EDGEQ_CONST_DATA;
 extern const int8_t edgeq_conv4_filter[4096] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv4_bias[64] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_dwconv5_filter[576] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_dwconv5_bias[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_dwconv5_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_dwconv5_shift[64] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_dwconv5_filter[576] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_dwconv5_bias[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv6_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv6_shift[64] EDGEQ_CONST_DATA;
 extern const int8_t edgeq_conv6_filter[4096] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv6_bias[64] EDGEQ_CONST_DATA;
-extern const int8_t edgeq_dwconv7_filter[576] EDGEQ_CONST_DATA;
-extern const int32_t edgeq_dwconv7_bias[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_dwconv7_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_dwconv7_shift[64] EDGEQ_CONST_DATA;
+extern const int8_t edgeq_dwconv7_filter[576] EDGEQ_CONST_DATA;
+extern const int32_t edgeq_dwconv7_bias[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv8_mult[64] EDGEQ_CONST_DATA;
 extern const int32_t edgeq_conv8_shift[64] EDGEQ_CONST_DATA;
 extern const int8_t edgeq_conv8_filter[4096] EDGEQ_CONST_DATA;
@@ -167,9 +167,9 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 64, .h = 10, .w = 4, .c = 1};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_convolve_wrapper_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0,
-                                           &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias,
-                                           &output_dims, buf_conv0_out);
+        status = edgeq_convolve_kxk_s8(&ctx, &conv_params, &quant_params, &input_dims, buf_input0,
+                                       &filter_dims, edgeq_conv0_filter, &bias_dims, edgeq_conv0_bias,
+                                       &output_dims, buf_conv0_out);
         if (status != 0) {
             return (int)status;
         }

@@ -288,19 +288,20 @@ def use_bounded_requantization(layer: Layer, w: np.ndarray, bias: np.ndarray | N
 MVE_TARGETS = ("cortex-m55",)
 
 
-def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, mults: np.ndarray,
-                        shifts: np.ndarray, natural: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
-    """The filter and bias of edgeq_convolve_1x1_s8 (see its source) for a 1x1 filter ``w`` [C_OUT, C_IN], or None
-    when its accumulators could leave the range that kernel's arithmetic is exact in.
+def window_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, mults: np.ndarray,
+                     shifts: np.ndarray, natural: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """The filter and bias of edgeq_convolve_1x1_s8 / edgeq_convolve_kxk_s8 (see their sources) for a filter ``w``
+    [C_OUT, KH x KW x C_IN] (flattened OHWI; the kxk kernel runs each pixel's window as one vector of that depth), or
+    None when its accumulators could leave the range those kernels' arithmetic is exact in.
 
     - bias + input_offset * (sum of the channel's weights): the input zero point folded in;
-    - the weights of channel pairs (c, c + 1) interleaved 4 by 4 along the input channels (then the C_IN % 4 tails of
-      c and c + 1), an odd last channel in natural order: the kernel's read order (``natural``: the filter as it
-      is, [C_OUT][C_IN], for edgeq_convolve_1x1_mve_s8).
+    - the weights of channel pairs (c, c + 1) interleaved 4 by 4 along the depth (then the depth % 4 tails of c and
+      c + 1), an odd last channel in natural order: the kernels' read order (``natural``: the filter as it is,
+      [C_OUT][depth], for edgeq_convolve_1x1_mve_s8). Same bytes, so no flash is added.
     Bounds (|x + input_offset| <= 255, |x| <= 128): the accumulator must be in edgeq_requantize_bounded's domain
     (:func:`bounded_requantization`), and the kernel's partial sums (raw inputs, then the folded bias) within int32;
     weights in [-127, 127] (TFLite's int8 weight range; the kernel's plain-C path packs two per multiply)."""
-    cout, cin = w.shape
+    cout, depth = w.shape
     w64 = w.astype(np.int64)
     b64 = np.zeros(cout, np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
     abs_sum = np.abs(w64).sum(axis=1)
@@ -313,7 +314,7 @@ def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: in
         return None
     if natural:
         return np.ascontiguousarray(w).reshape(-1).astype(np.int8), folded.astype(np.int32)
-    n4 = cin - cin % 4
+    n4 = depth - depth % 4
     parts = []
     for c in range(0, cout - cout % 2, 2):
         a, b = w[c], w[c + 1]
@@ -324,11 +325,18 @@ def pointwise_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: in
     return np.concatenate(parts).astype(np.int8), folded.astype(np.int32)
 
 
+#: the largest KH x KW x C_IN of edgeq_convolve_kxk_s8 (EDGEQ_KXK_WINDOW in edgeq_nn.h: each pixel's window is
+#: copied into one of two stack buffers of this size)
+KXK_WINDOW = 576
+
+
 class Conv2D(WindowLayer):
-    """CONV_2D. On the portable backend (32-bit targets, optimize "speed"), a 1x1 convolution without padding or
-    groups runs edgeq_convolve_1x1_s8 (edgeq_convolve_1x1_mve_s8 on Cortex-M55) with its constants prepared here
-    (:func:`pointwise_constants`); every other one the general edgeq_convolve_wrapper_s8 (arm_convolve_wrapper_s8 on
-    the cmsis-nn backend)."""
+    """CONV_2D. On the portable backend (32-bit targets, optimize "speed"), with its constants prepared here
+    (:func:`window_constants`), a 1x1 convolution without padding or groups runs edgeq_convolve_1x1_s8
+    (edgeq_convolve_1x1_mve_s8 on Cortex-M55) and a larger
+    filter without groups or dilation (KH x KW x C_IN <= :data:`KXK_WINDOW`) edgeq_convolve_kxk_s8; every other one
+    (or one whose accumulators leave those kernels' exact range) the general edgeq_convolve_wrapper_s8
+    (arm_convolve_wrapper_s8 on the cmsis-nn backend)."""
 
     OPS = ("CONV_2D",)
     SOURCES = ("edgeq_convolve_s8.c",)
@@ -336,40 +344,45 @@ class Conv2D(WindowLayer):
     def prepare(self) -> KernelCall:
         conv_common(self, depthwise=False, weights=False)
         p = self.params
+        cout, kh, kw, fc = p["filter_dims"]
         fast = None
+        kind = None
         if (not p["int16"] and self.ctx.backend == "portable" and self.ctx.optimize == "speed"
-                and self.ctx.target != "avr"
-                and p.get("fold") is None
-                and p["filter_dims"][1:3] == (1, 1) and p["filter_dims"][3] == p["input_dims"][3]
-                and tuple(p["padding"]) == (0, 0)):
-            w = self.input(1).array().reshape(p["filter_dims"][0], -1)
+                and self.ctx.target != "avr" and fc == p["input_dims"][3]):
+            if (kh, kw) == (1, 1) and tuple(p["padding"]) == (0, 0) and p.get("fold") is None:
+                kind = "1x1"
+            elif (kh, kw) != (1, 1) and tuple(p["dilation"]) == (1, 1) and kh * kw * fc <= KXK_WINDOW:
+                kind = "kxk"
+        if kind is not None:
+            w = self.input(1).array().reshape(cout, -1)
             bias = self.input(2).array() if self.input(2) is not None else None
-            fast = pointwise_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
-                                       self.ctx.consts[p["shift"]].values, natural=self.ctx.target in MVE_TARGETS)
+            mve = kind == "1x1" and self.ctx.target in MVE_TARGETS
+            fast = window_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
+                                    self.ctx.consts[p["shift"]].values, natural=mve)
             if fast is not None:
                 use_bounded_requantization(self, w, bias)
-        p["pointwise"] = fast is not None
+        p["fast_kernel"] = kind if fast is not None else None
         if fast is None:
             p["filter"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter")
             p["bias"] = (self.ctx.tensor_const(self.op.inputs[2], p["bias_ctype"], "bias")
                          if self.input(2) is not None else None)
-        else:
-            i = self.index
-            mve = self.ctx.target in MVE_TARGETS
-            p["filter"] = self.ctx.add_const(
-                "filter", "int8_t", fast[0], f"layer {i} 1x1 filter" if mve
-                else f"layer {i} 1x1 filter in edgeq_convolve_1x1_s8's read order")
-            p["bias"] = self.ctx.add_const("bias", "int32_t", fast[1], f"layer {i} bias + input offset x weight sums")
-        call = conv_call(self, depthwise=False)
-        if fast is None:
-            return call
-        return call.replace(kernel="convolve_1x1_mve_s8" if self.ctx.target in MVE_TARGETS else "convolve_1x1_s8")
+            return conv_call(self, depthwise=False)
+        i = self.index
+        kernel = "convolve_kxk_s8" if kind == "kxk" else "convolve_1x1_mve_s8" if mve else "convolve_1x1_s8"
+        size = "1x1" if kind == "1x1" else f"{kh}x{kw}"
+        p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0], f"layer {i} 1x1 filter" if mve
+                                         else f"layer {i} {size} filter in edgeq_{kernel}'s read order")
+        p["bias"] = self.ctx.add_const("bias", "int32_t", fast[1], f"layer {i} bias + input offset x weight sums")
+        return conv_call(self, depthwise=False).replace(kernel=kernel)
 
     @property
     def sources(self) -> tuple[str, ...]:
         if self.params.get("int16"):
             return ("edgeq_convolve_s16.c",)
-        return ("edgeq_convolve_1x1_s8.c",) if self.params.get("pointwise") else self.SOURCES
+        kind = self.params.get("fast_kernel")
+        if kind == "kxk":
+            return ("edgeq_convolve_kxk_s8.c", "edgeq_convolve_1x1_s8.c")
+        return ("edgeq_convolve_1x1_s8.c",) if kind == "1x1" else self.SOURCES
 
     def kernel_name(self) -> str:
         """The general kernel's name even when the 1x1 one runs: what the cmsis-nn backend maps and the cost

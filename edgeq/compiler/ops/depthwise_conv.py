@@ -17,25 +17,51 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.compiler.cparams import KernelCall
-from edgeq.compiler.ops.conv import WindowLayer, conv_call, conv_common, use_bounded_requantization
+from edgeq.compiler.ops.conv import (KXK_WINDOW, WindowLayer, conv_call, conv_common, use_bounded_requantization,
+                                     window_constants)
 
 
 class DepthwiseConv2D(WindowLayer):
-    """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets, optimize "speed") a 3x3 filter with depth multiplier 1 and no
-    dilation runs edgeq_depthwise_conv_3x3_s8 (nine taps unrolled inside the input, cheaper requantization) when its
-    accumulators allow edgeq_requantize_bounded; every other one the general edgeq_depthwise_conv_wrapper_s8."""
+    """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets, optimize "speed"), when its accumulators allow
+    edgeq_requantize_bounded: one input channel (a first layer, e.g. person_detect's 1 -> 8) runs as the convolution
+    it is on edgeq_convolve_kxk_s8, and a 3x3 filter with depth multiplier 1 and no dilation edgeq_depthwise_conv_3x3_s8
+    (nine taps unrolled inside the input, cheaper requantization); every other one the general
+    edgeq_depthwise_conv_wrapper_s8."""
 
     OPS = ("DEPTHWISE_CONV_2D",)
     SOURCES = ("edgeq_depthwise_conv_s8.c",)
 
     def prepare(self) -> KernelCall:
-        conv_common(self, depthwise=True)
+        conv_common(self, depthwise=True, weights=False)
         p = self.params
         p["dw3x3"] = False
-        if (not p["int16"] and self.ctx.backend == "portable" and self.ctx.optimize == "speed"
-                and self.ctx.target != "avr"
-                and p["filter_dims"][1:3] == (3, 3)
-                and p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1)):
+        p["as_conv"] = False
+        _, kh, kw, cout = p["filter_dims"]
+        fast_ok = (not p["int16"] and self.ctx.backend == "portable" and self.ctx.optimize == "speed"
+                   and self.ctx.target != "avr")
+        if fast_ok and p["input_dims"][3] == 1 and tuple(p["dilation"]) == (1, 1) and kh * kw <= KXK_WINDOW:
+            # one input channel: the layer is the convolution with filter [C_OUT, KH, KW, 1] (the same sums)
+            w = self.input(1).array().reshape(kh * kw, cout).T.copy()
+            bias = self.input(2).array() if self.input(2) is not None else None
+            fast = window_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
+                                    self.ctx.consts[p["shift"]].values)
+            if fast is not None:
+                use_bounded_requantization(self, w, bias)
+                i = self.index
+                p["as_conv"] = True
+                p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0],
+                                                 f"layer {i} {kh}x{kw} filter in edgeq_convolve_kxk_s8's read order")
+                p["bias"] = self.ctx.add_const("bias", "int32_t", fast[1],
+                                               f"layer {i} bias + input offset x weight sums")
+                dw_dims = p["filter_dims"]
+                p["filter_dims"] = (cout, kh, kw, 1)
+                call = conv_call(self, depthwise=False).replace(kernel="convolve_kxk_s8")
+                p["filter_dims"] = dw_dims
+                return call
+        p["filter"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter")
+        p["bias"] = (self.ctx.tensor_const(self.op.inputs[2], p["bias_ctype"], "bias") if self.input(2) is not None
+                     else None)
+        if fast_ok and p["filter_dims"][1:3] == (3, 3) and p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1):
             w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
             bias = self.input(2).array() if self.input(2) is not None else None
             p["dw3x3"] = use_bounded_requantization(self, w, bias)
@@ -48,6 +74,8 @@ class DepthwiseConv2D(WindowLayer):
             return ("edgeq_convolve_s16.c",)
         if self.params.get("inplace_channel"):
             return ("edgeq_depthwise_conv_inplace_s8.c",)
+        if self.params.get("as_conv"):
+            return ("edgeq_convolve_kxk_s8.c", "edgeq_convolve_1x1_s8.c")
         return ("edgeq_depthwise_conv_3x3_s8.c",) if self.params.get("dw3x3") else self.SOURCES
 
     def kernel_name(self) -> str:
@@ -67,8 +95,8 @@ class DepthwiseConv2D(WindowLayer):
         on, oh, ow, oc = p["output_dims"]
         if p.get("int16") or self.ctx.optimize == "size":
             return None  # int8 only; --optimize size keeps to the general kernels (no extra kernel code)
-        if p["ch_mult"] != 1 or n != 1 or on != 1 or oc != c or oh * ow > h * w:
-            return None
+        if p["ch_mult"] != 1 or n != 1 or on != 1 or oc != c or oh * ow > h * w or p.get("as_conv"):
+            return None  # (a layer run as a convolution has that kernel's arguments)
         return h * w
 
     def inplace_methods(self) -> dict[str, int]:

@@ -21,37 +21,48 @@
  * the weights a (channel c) and b (channel c + 1) of one position: x (a + b 2^16) = x a + (x b) 2^16. The sum t of
  * two such products has a low half L = x0 a0 + x1 a1 in [-32512, 32768] and a high half H = x0 b0 + x1 b1 in
  * [-32512, 32512] (|x| <= 128, and the compiler picks this kernel only for weights in [-127, 127]:
- * edgeq/compiler/ops/conv.py pointwise_constants), so t = L + H 2^16 fits in int32 and H = (t + 32512) >> 16 exactly
+ * edgeq/compiler/ops/conv.py window_constants), so t = L + H 2^16 fits in int32 and H = (t + 32512) >> 16 exactly
  * (0 <= L + 32512 < 2^16). Channel c + 1 sums the H; channel c sums t, and its own sum is that minus 2^16 times
  * channel c + 1's (modulo 2^32, exact since the true sum fits in int32). */
 #define EDGEQ_1X1_PAIR(w, j) ((int32_t)EDGEQ_W8(&(w)[j]) + (int32_t)((uint32_t)(int32_t)EDGEQ_W8(&(w)[4 + (j)]) << 16))
 #define EDGEQ_1X1_LOW_BIAS 32512
 #endif
 
+/* v clamped to [act_min, act_max]; `full` (a constant after inlining) says the range is all of int8, which the DSP
+ * extension's SSAT does in one instruction. */
+EDGEQ_ALWAYS_INLINE int8_t edgeq_1x1_clamp(int32_t v, int full, int32_t act_min, int32_t act_max)
+{
+    if (full) {
+#if EDGEQ_USE_DSP
+        return (int8_t)__ssat(v, 8);
+#else
+        act_min = -128;
+        act_max = 127;
+#endif
+    }
+    v = v < act_min ? act_min : v;
+    return (int8_t)(v > act_max ? act_max : v);
+}
+
 /* Channel c of one or two pixels: bias, requantization (its per-channel part computed once), output zero point,
  * clamp; into *o0 and, when two, *o1. */
-static inline void edgeq_1x1_out(int32_t acc0, int32_t acc1, int two, int32_t c, const int32_t *bias,
-                                 const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
-                                 int32_t act_max, int8_t *o0, int8_t *o1)
+EDGEQ_ALWAYS_INLINE void edgeq_1x1_out(int32_t acc0, int32_t acc1, int two, int32_t c, const int32_t *bias,
+                                       const edgeq_per_channel_quant_params *q, int32_t out_offset, int full,
+                                       int32_t act_min, int32_t act_max, int8_t *o0, int8_t *o1)
 {
     const edgeq_rq_channel r = edgeq_rq_channel_of(EDGEQ_W32(&q->multiplier[c]), EDGEQ_W32(&q->shift[c]));
     const int32_t b = EDGEQ_W32(&bias[c]);
-    int32_t v = edgeq_rq_apply(acc0 + b, &r) + out_offset;
-    v = v < act_min ? act_min : v;
-    *o0 = (int8_t)(v > act_max ? act_max : v);
+    *o0 = edgeq_1x1_clamp(edgeq_rq_apply(acc0 + b, &r) + out_offset, full, act_min, act_max);
     if (two) {
-        v = edgeq_rq_apply(acc1 + b, &r) + out_offset;
-        v = v < act_min ? act_min : v;
-        *o1 = (int8_t)(v > act_max ? act_max : v);
+        *o1 = edgeq_1x1_clamp(edgeq_rq_apply(acc1 + b, &r) + out_offset, full, act_min, act_max);
     }
 }
 
-/* Output channels [c_lo, c_hi) (c_lo even) of pixel x0 and, when x1 != NULL, pixel x1, into o0[c - c_lo] and
- * o1[c - c_lo]. */
-static void edgeq_1x1_pixels(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin, int32_t cout,
-                             int32_t c_lo, int32_t c_hi, const int32_t *bias,
-                             const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
-                             int32_t act_max, int8_t *o0, int8_t *o1)
+/* edgeq_pointwise_pixels_s8 with `full` = whether [act_min, act_max] is all of int8 (a constant after inlining). */
+EDGEQ_ALWAYS_INLINE void edgeq_1x1_pixels(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin,
+                                          int32_t cout, int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                                          const edgeq_per_channel_quant_params *q, int32_t out_offset, int full,
+                                          int32_t act_min, int32_t act_max, int8_t *o0, int8_t *o1)
 {
     const int32_t n4 = cin - cin % 4;
     const int32_t tail = cin - n4;
@@ -71,7 +82,7 @@ static void edgeq_1x1_pixels(const int8_t *x0, const int8_t *x1, const int8_t *f
                     a10 += (int32_t)i1[k] * v;
                 }
             }
-            edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, act_min, act_max, o0 + (c - c_lo),
+            edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, full, act_min, act_max, o0 + (c - c_lo),
                           o1 + (c - c_lo));
             break;
         }
@@ -159,10 +170,24 @@ static void edgeq_1x1_pixels(const int8_t *x0, const int8_t *x1, const int8_t *f
             }
         }
         w += 2 * tail;
-        edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, act_min, act_max, o0 + (c - c_lo),
+        edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, full, act_min, act_max, o0 + (c - c_lo),
                       o1 + (c - c_lo));
-        edgeq_1x1_out(a01, a11, x1 != NULL, c + 1, bias, q, out_offset, act_min, act_max, o0 + (c + 1 - c_lo),
+        edgeq_1x1_out(a01, a11, x1 != NULL, c + 1, bias, q, out_offset, full, act_min, act_max, o0 + (c + 1 - c_lo),
                       o1 + (c + 1 - c_lo));
+    }
+}
+
+/* Output channels [c_lo, c_hi) (c_lo even) of pixel x0 and, when x1 != NULL, pixel x1, into o0[c - c_lo] and
+ * o1[c - c_lo] (declared in edgeq_nn.h: edgeq_convolve_kxk_s8 runs it on its window buffers). */
+void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin, int32_t cout,
+                               int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                               const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                               int32_t act_max, int8_t *o0, int8_t *o1)
+{
+    if (x1 != NULL && act_min == -128 && act_max == 127) { /* the common case, inlined for two pixels */
+        edgeq_1x1_pixels(x0, x1, filter, cin, cout, c_lo, c_hi, bias, q, out_offset, 1, act_min, act_max, o0, o1);
+    } else {
+        edgeq_1x1_pixels(x0, x1, filter, cin, cout, c_lo, c_hi, bias, q, out_offset, 0, act_min, act_max, o0, o1);
     }
 }
 
@@ -203,10 +228,10 @@ static void edgeq_1x1_pixels_mve(const int8_t *x0, const int8_t *x1, const int8_
                 a01 = vmladavaq_s8(a01, u0, vldrbq_z_s8(wb + k, pr));
             }
         }
-        edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, act_min, act_max, o0 + (c - c_lo),
+        edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, 0, act_min, act_max, o0 + (c - c_lo),
                       o1 + (c - c_lo));
         if (two_ch) {
-            edgeq_1x1_out(a01, a11, x1 != NULL, c + 1, bias, q, out_offset, act_min, act_max, o0 + (c + 1 - c_lo),
+            edgeq_1x1_out(a01, a11, x1 != NULL, c + 1, bias, q, out_offset, 0, act_min, act_max, o0 + (c + 1 - c_lo),
                           o1 + (c + 1 - c_lo));
         }
     }
@@ -293,7 +318,7 @@ edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_pa
 {
     (void)bias_dims;
     return edgeq_1x1_run(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                         output_dims, output_data, edgeq_1x1_pixels);
+                         output_dims, output_data, edgeq_pointwise_pixels_s8);
 }
 
 #if EDGEQ_USE_MVE

@@ -40,6 +40,20 @@
     } while (0)
 #endif
 
+#if EDGEQ_USE_DSP
+/* One tap of four channels whose weights are already sign-extended: w02 = lanes (w0, w2), w13 = lanes (w1, w3). */
+#define EDGEQ_DW_TAPX(ip, w02, w13)                                                                                   \
+    do {                                                                                                              \
+        const int32_t x_ = edgeq_load4(ip);                                                                           \
+        const int32_t x02_ = __sxtab16(off2, x_);                                                                     \
+        const int32_t x13_ = edgeq_sxtab16_ror8(off2, x_);                                                            \
+        a0 = __smlabb(x02_, (w02), a0);                                                                               \
+        a2 = __smlatt(x02_, (w02), a2);                                                                               \
+        a1 = __smlabb(x13_, (w13), a1);                                                                               \
+        a3 = __smlatt(x13_, (w13), a3);                                                                               \
+    } while (0)
+#endif
+
 static inline int8_t edgeq_dw3_out(int32_t acc, const int32_t *bias, const edgeq_per_channel_quant_params *q,
                                    int32_t c, int32_t out_offset, int32_t act_min, int32_t act_max)
 {
@@ -50,6 +64,134 @@ static inline int8_t edgeq_dw3_out(int32_t acc, const int32_t *bias, const edgeq
     v = edgeq_requantize_bounded(acc, EDGEQ_W32(&q->multiplier[c]), EDGEQ_W32(&q->shift[c])) + out_offset;
     v = v < act_min ? act_min : v;
     return (int8_t)(v > act_max ? act_max : v);
+}
+
+/* One requantized output of a channel whose per-channel part is r: + output zero point, clamp (`full`, a constant
+ * after inlining: the range is all of int8, one SSAT with the DSP extension). */
+EDGEQ_ALWAYS_INLINE int8_t edgeq_dw3_rq(int32_t acc, const edgeq_rq_channel *r, int32_t out_offset, int full,
+                                        int32_t act_min, int32_t act_max)
+{
+    int32_t v = edgeq_rq_apply(acc, r) + out_offset;
+#if EDGEQ_USE_DSP
+    if (full) {
+        return (int8_t)__ssat(v, 8);
+    }
+#else
+    (void)full;
+#endif
+    v = v < act_min ? act_min : v;
+    return (int8_t)(v > act_max ? act_max : v);
+}
+
+/* The output written straight to memory (not in place), four channels at a time over the whole output: the four
+ * channels' bias and requantization constants are prepared once per group of four instead of once per output. */
+EDGEQ_ALWAYS_INLINE void edgeq_dw3_direct(const edgeq_dw_conv_params *dw, const edgeq_per_channel_quant_params *q,
+                                          const edgeq_dims *input_dims, const int8_t *input_data,
+                                          const int8_t *filter_data, const int32_t *bias_data,
+                                          const edgeq_dims *output_dims, int8_t *output_data, int full)
+{
+    const int32_t input_h = input_dims->h;
+    const int32_t input_w = input_dims->w;
+    const int32_t cc = input_dims->c;
+    const int32_t output_h = output_dims->h;
+    const int32_t output_w = output_dims->w;
+    const int32_t stride_w = dw->stride.w;
+    const int32_t stride_h = dw->stride.h;
+    const int32_t pad_w = dw->padding.w;
+    const int32_t pad_h = dw->padding.h;
+    const int32_t input_offset = dw->input_offset;
+    const int32_t out_offset = dw->output_offset;
+    const int32_t act_min = dw->activation.min;
+    const int32_t act_max = dw->activation.max;
+    const int32_t row = input_w * cc; /* bytes of one input row */
+#if EDGEQ_USE_DSP
+    const int32_t off2 = (int32_t)(((uint32_t)input_offset << 16) | ((uint32_t)input_offset & 0xFFFFu));
+#endif
+    int32_t b, out_y, out_x, c, t, ky, kx;
+    for (c = 0; c < cc; c += 4) {
+        const int32_t n = cc - c < 4 ? cc - c : 4; /* channels in this group */
+        edgeq_rq_channel r[4];
+        int32_t bias[4];
+#if EDGEQ_USE_DSP
+        int32_t w02[9], w13[9]; /* the group's nine weight words, sign-extended once for the whole output */
+#endif
+        for (t = 0; t < n; ++t) {
+            r[t] = edgeq_rq_channel_of(EDGEQ_W32(&q->multiplier[c + t]), EDGEQ_W32(&q->shift[c + t]));
+            bias[t] = bias_data != NULL ? EDGEQ_W32(&bias_data[c + t]) : 0;
+        }
+#if EDGEQ_USE_DSP
+        if (n == 4) {
+            for (t = 0; t < 9; ++t) {
+                const int32_t v = edgeq_load4(filter_data + t * cc + c);
+                w02[t] = __sxtb16(v);
+                w13[t] = edgeq_sxtb16_ror8(v);
+            }
+        }
+#endif
+        for (b = 0; b < input_dims->n; ++b) {
+            int8_t *out = output_data + b * output_h * output_w * cc + c;
+            for (out_y = 0; out_y < output_h; ++out_y) {
+                const int32_t in_y0 = out_y * stride_h - pad_h;
+                int32_t ky_lo, ky_hi;
+                edgeq_tap_range(in_y0, 1, input_h, 3, &ky_lo, &ky_hi);
+                for (out_x = 0; out_x < output_w; ++out_x, out += cc) {
+                    const int32_t in_x0 = out_x * stride_w - pad_w;
+                    /* the window's top-left tap (outside the input at a border: only valid taps are read) */
+                    const int8_t *in0 = input_data + ((b * input_h + in_y0) * input_w + in_x0) * cc + c;
+                    int32_t kx_lo, kx_hi;
+                    edgeq_tap_range(in_x0, 1, input_w, 3, &kx_lo, &kx_hi);
+                    if (n == 4) {
+                        int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+                        if (ky_hi - ky_lo == 3 && kx_hi - kx_lo == 3) { /* inside: nine taps unrolled */
+#if EDGEQ_USE_DSP
+                            const int8_t *ip = in0;
+                            EDGEQ_DW_TAPX(ip, w02[0], w13[0]);
+                            EDGEQ_DW_TAPX(ip + cc, w02[1], w13[1]);
+                            EDGEQ_DW_TAPX(ip + 2 * cc, w02[2], w13[2]);
+                            ip += row;
+                            EDGEQ_DW_TAPX(ip, w02[3], w13[3]);
+                            EDGEQ_DW_TAPX(ip + cc, w02[4], w13[4]);
+                            EDGEQ_DW_TAPX(ip + 2 * cc, w02[5], w13[5]);
+                            ip += row;
+                            EDGEQ_DW_TAPX(ip, w02[6], w13[6]);
+                            EDGEQ_DW_TAPX(ip + cc, w02[7], w13[7]);
+                            EDGEQ_DW_TAPX(ip + 2 * cc, w02[8], w13[8]);
+#else
+                            const int8_t *ip = in0;
+                            const int8_t *wp = filter_data + c;
+                            for (ky = 0; ky < 3; ++ky, ip += row, wp += 3 * cc) {
+                                EDGEQ_DW_TAP(ip, wp);
+                                EDGEQ_DW_TAP(ip + cc, wp + cc);
+                                EDGEQ_DW_TAP(ip + 2 * cc, wp + 2 * cc);
+                            }
+#endif
+                        } else { /* border: the valid taps */
+                            for (ky = ky_lo; ky < ky_hi; ++ky) {
+                                for (kx = kx_lo; kx < kx_hi; ++kx) {
+                                    EDGEQ_DW_TAP(in0 + ky * row + kx * cc, filter_data + (ky * 3 + kx) * cc + c);
+                                }
+                            }
+                        }
+                        out[0] = edgeq_dw3_rq(a0, &r[0], out_offset, full, act_min, act_max);
+                        out[1] = edgeq_dw3_rq(a1, &r[1], out_offset, full, act_min, act_max);
+                        out[2] = edgeq_dw3_rq(a2, &r[2], out_offset, full, act_min, act_max);
+                        out[3] = edgeq_dw3_rq(a3, &r[3], out_offset, full, act_min, act_max);
+                    } else { /* the last C % 4 channels, one at a time */
+                        for (t = 0; t < n; ++t) {
+                            int32_t acc = bias[t];
+                            for (ky = ky_lo; ky < ky_hi; ++ky) {
+                                for (kx = kx_lo; kx < kx_hi; ++kx) {
+                                    acc += ((int32_t)in0[ky * row + kx * cc + t] + input_offset) *
+                                           EDGEQ_W8(&filter_data[(ky * 3 + kx) * cc + c + t]);
+                                }
+                            }
+                            out[t] = edgeq_dw3_rq(acc, &r[t], out_offset, full, act_min, act_max);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
@@ -89,7 +231,17 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
         return EDGEQ_ARG_ERROR;
     }
     edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
-    direct = writer.size == 0;
+    if (writer.size == 0 && act_min == -128 && act_max == 127) {
+        edgeq_dw3_direct(dw_conv_params, quant_params, input_dims, input_data, filter_data, bias_data, output_dims,
+                         output_data, 1);
+        return EDGEQ_OK;
+    }
+    if (writer.size == 0) {
+        edgeq_dw3_direct(dw_conv_params, quant_params, input_dims, input_data, filter_data, bias_data, output_dims,
+                         output_data, 0);
+        return EDGEQ_OK;
+    }
+    direct = 0;
     staged = !direct && cc <= EDGEQ_DW3_STAGE;
     for (b = 0; b < input_dims->n; ++b) {
         for (out_y = 0; out_y < output_h; ++out_y) {

@@ -100,6 +100,25 @@ edgeq_status edgeq_elementwise_add_s8(const int8_t *input_1_vect, const int8_t *
     return EDGEQ_OK;
 }
 
+/* ADD through two tables of the scaled inputs (table_k[x + 128] = scaled_k of edgeq_add_sub_one for the int8 input
+ * x, computed offline with TFLM's arithmetic): per element two loads and one requantization instead of three. */
+edgeq_status edgeq_elementwise_add_lut_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
+                                          const int32_t *table_1, const int32_t *table_2, int8_t *output,
+                                          int32_t out_offset, int32_t out_mult, int32_t out_shift,
+                                          int32_t out_activation_min, int32_t out_activation_max, int32_t block_size)
+{
+    const int32_t *t1 = table_1 + 128;
+    const int32_t *t2 = table_2 + 128;
+    int32_t i;
+    for (i = 0; i < block_size; ++i) {
+        int32_t out = edgeq_requantize_fast(EDGEQ_W32(&t1[input_1_vect[i]]) + EDGEQ_W32(&t2[input_2_vect[i]]),
+                                            out_mult, out_shift) + out_offset;
+        out = out < out_activation_min ? out_activation_min : out;
+        output[i] = (int8_t)(out > out_activation_max ? out_activation_max : out);
+    }
+    return EDGEQ_OK;
+}
+
 edgeq_status edgeq_elementwise_sub_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
                                       int32_t input_1_offset, int32_t input_1_mult, int32_t input_1_shift,
                                       int32_t input_2_offset, int32_t input_2_mult, int32_t input_2_shift,

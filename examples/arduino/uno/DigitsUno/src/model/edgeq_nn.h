@@ -503,6 +503,24 @@ edgeq_status edgeq_convolve_1x1_mve_s8(const edgeq_context *ctx, const edgeq_con
                                        const edgeq_dims *output_dims, int8_t *output_data);
 #endif
 
+/* CONV_2D with a KH x KW filter, not grouped, no dilation, any stride and padding, KH * KW * C_IN <=
+ * EDGEQ_KXK_WINDOW (each pixel's window is copied into one of two stack buffers of that size): the constants are
+ * those of edgeq_convolve_1x1_s8 for an input depth of KH * KW * C_IN (the OHWI filter is that 1x1 filter). */
+#define EDGEQ_KXK_WINDOW 576
+edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                   const edgeq_per_channel_quant_params *quant_params, const edgeq_dims *input_dims,
+                                   const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                   const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                   const edgeq_dims *output_dims, int8_t *output_data);
+
+/* The core of edgeq_convolve_1x1_s8 and edgeq_convolve_kxk_s8: output channels [c_lo, c_hi) (c_lo even) of the
+ * depth-cin vectors x0 and, when x1 != NULL, x1 (two pixels), with the 1x1 kernel's constants (folded bias, filter
+ * in read order, bounded requantization), into o0[c - c_lo] and o1[c - c_lo]. */
+void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin, int32_t cout,
+                               int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                               const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                               int32_t act_max, int8_t *o0, int8_t *o1);
+
 edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
                                              const edgeq_per_channel_quant_params *quant_params,
                                              const edgeq_dims *input_dims, const int8_t *input_data,
@@ -561,6 +579,14 @@ edgeq_status edgeq_elementwise_mul_s8(const int8_t *input_1_vect, const int8_t *
                                       int32_t input_1_offset, int32_t input_2_offset, int8_t *output,
                                       int32_t out_offset, int32_t out_mult, int32_t out_shift,
                                       int32_t out_activation_min, int32_t out_activation_max, int32_t block_size);
+
+/* ADD with the two inputs' scaling done offline: table_k[x + 128] = MultiplyByQuantizedMultiplierSmallerThanOneExp(
+ * (x + input_k_offset) << left_shift, input_k_mult, input_k_shift) for every int8 x (edgeq/compiler/ops/add.py), so
+ * each element costs two table loads and the output requantization; the same result as edgeq_elementwise_add_s8. */
+edgeq_status edgeq_elementwise_add_lut_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
+                                          const int32_t *table_1, const int32_t *table_2, int8_t *output,
+                                          int32_t out_offset, int32_t out_mult, int32_t out_shift,
+                                          int32_t out_activation_min, int32_t out_activation_max, int32_t block_size);
 
 /* SUB: ADD's arithmetic, the scaled second input subtracted (TFLM reference_ops::SubElementwise). */
 edgeq_status edgeq_elementwise_sub_s8(const int8_t *input_1_vect, const int8_t *input_2_vect,
