@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from edgeq.compiler.ops.conv import pointwise_constants
+from edgeq.compiler.ops.conv import window_constants
 
 
 def _check(x0, x1, a0, a1, b0, b1) -> None:
@@ -32,9 +32,9 @@ def test_weights_of_minus_128_keep_the_general_kernel():
     rng = np.random.default_rng(3)
     w = rng.integers(-127, 128, size=(6, 10)).astype(np.int8)
     mults, shifts = np.full(6, 1 << 30, np.int32), np.full(6, -8, np.int32)
-    packed = pointwise_constants(w, None, 3, mults, shifts)
+    packed = window_constants(w, None, 3, mults, shifts)
     assert packed is not None and sorted(packed[0].tolist()) == sorted(w.reshape(-1).tolist())  # same bytes
-    natural = pointwise_constants(w, None, 3, mults, shifts, natural=True)
+    natural = window_constants(w, None, 3, mults, shifts, natural=True)
     assert np.array_equal(natural[0], w.reshape(-1)) and np.array_equal(natural[1], 3 * w.astype(int).sum(axis=1))
     w[2, 4] = -128
-    assert pointwise_constants(w, None, 3, mults, shifts) is None
+    assert window_constants(w, None, 3, mults, shifts) is None
