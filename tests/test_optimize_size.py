@@ -56,11 +56,14 @@ def test_size_firmware_bit_exact_in_qemu_and_smaller(kws, tmp_path):
         assert d["compile"]["optimize"] == opt
         flash[opt] = d["flash_bytes"]
     assert flash["size"] < flash["speed"]
-    proc = run_cli("bench", "--board", "qemu-m4", "--firmware", "fw_size", "--model", kws, "--runs", "4",
-                   "--warmup", "0", "--json", cwd=tmp_path, timeout=300)
+    # bench builds the same firmware from the model with --optimize size, and verifies it against TFLM
+    proc = run_cli("bench", "--board", "qemu-m4", "--model", kws, "--backend", "portable", "--optimize", "size",
+                   "--runs", "4", "--warmup", "0", "--json", cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     assert rep["verified"] == 4 and rep["mismatches"] == 0 and rep["reference"] == "tflm"
+    assert rep["firmware"]["built_from_model"] and rep["firmware"]["optimize"] == "size"
+    assert rep["firmware"]["flash_bytes"] == flash["size"]
 
 
 @pytest.mark.parametrize("command", ["compile", "export"])
@@ -68,6 +71,11 @@ def test_bad_optimize_value(kws, tmp_path, command):
     proc = run_cli(command, kws, "--optimize", "fast", "-o", "out", cwd=tmp_path)
     assert_user_error(proc, "--optimize", "fast")
     assert not (tmp_path / "out").exists()
+
+
+def test_bad_optimize_value_bench(kws, tmp_path):
+    proc = run_cli("bench", "--board", "qemu-m4", "--model", kws, "--optimize", "fast", cwd=tmp_path)
+    assert_user_error(proc, "--optimize", "fast")
 
 
 def test_bad_optimize_value_api(kws, tmp_path):

@@ -81,14 +81,15 @@ def device(model: str | os.PathLike | None = None, *, board: str | None = None, 
            runs: int | None = None, warmup: int | None = None, verify: bool = True, protocol: str = "edgeq",
            backend: str | None = None, reference: str | None = None, baud: int = 115200, seed: int = 0,
            timeout: float = 3.0, max_retries: int = 10, output: str | os.PathLike | None = None,
-           progress: bool | None = False, labels: str | os.PathLike | None = None) -> DeviceBench:
+           progress: bool | None = False, labels: str | os.PathLike | None = None,
+           optimize: str = "speed") -> DeviceBench:
     """Benchmark ``model`` on a board over serial, as ``edgeq bench --board/--port`` does.
 
     ``board`` names an emulated board (started and stopped for you; built from ``model`` unless ``firmware`` is
     the folder ``edgeq export --build`` wrote) or, with ``port``, a real one. ``inputs``: a .npy of samples
     (default: seeded random inputs). ``labels``: a .npy of the true class per ``inputs`` row (adds on-device accuracy
     and the confusion matrix, next to the reference's, as ``.report["accuracy"]``). ``output``: also save the JSON
-    report there.
+    report there. ``backend`` / ``optimize``: how a firmware built from ``model`` is compiled (as ``edgeq export``).
     """
     from edgeq.bench.harness import BenchOptions, bench_device
 
@@ -98,7 +99,7 @@ def device(model: str | os.PathLike | None = None, *, board: str | None = None, 
     opts = BenchOptions(port=port, board=board, firmware=s(firmware), backend=backend, baud=baud, model=s(model),
                         inputs=s(inputs), runs=runs, warmup=warmup, verify=verify, protocol=protocol, seed=seed,
                         timeout=timeout, max_retries=max_retries, reference=reference, output=s(output),
-                        progress=progress, labels=s(labels))
+                        progress=progress, labels=s(labels), optimize=optimize)
     return DeviceBench.from_report(bench_device(opts))
 
 

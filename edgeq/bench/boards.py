@@ -29,24 +29,25 @@ class _BuiltEmulator:
                 self._tmp = None
 
 
-def build_firmware(board: str, model: str, out: Path, backend: str | None = None) -> Path:
-    """``edgeq export MODEL --board BOARD --build`` into ``out``."""
+def build_firmware(board: str, model: str, out: Path, backend: str | None = None, optimize: str = "speed"):
+    """``edgeq export MODEL --board BOARD --build`` into ``out``; returns the export result."""
     from edgeq.targets.export import export
 
-    export(model, board, out, build=True, backend=backend)
-    return out
+    return export(model, board, out, build=True, backend=backend, optimize=optimize)
 
 
-def start_board(board: str, firmware: str | None, model: str | None, backend: str | None = None):
+def start_board(board: str, firmware: str | None, model: str | None, backend: str | None = None,
+                optimize: str = "speed"):
     """Start ``board``'s emulator; returns (emulator with .url/.pid/.stop(), firmware description for the report)."""
     from edgeq.targets.emulators import start_emulator
 
-    tmp = None
+    tmp, built = None, None
     if firmware is None:
         if not model:
             raise EdgeqError(f"--board {board} needs --firmware DIR or --model MODEL.tflite to build it")
         tmp = tempfile.mkdtemp(prefix="edgeq-bench-fw-")
-        firmware = str(build_firmware(board, model, Path(tmp) / "fw", backend))
+        built = build_firmware(board, model, Path(tmp) / "fw", backend, optimize)
+        firmware = str(built.out_dir)
     elif not Path(firmware).exists():
         raise EdgeqError("no such firmware", where=firmware, hint="give the folder `edgeq export --build` wrote")
     try:
@@ -56,4 +57,7 @@ def start_board(board: str, firmware: str | None, model: str | None, backend: st
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     desc = {"path": None if tmp else str(firmware), "built_from_model": tmp is not None, "emulator_pid": emu.pid}
+    if built is not None:  # how edgeq compiled it (the edgeq runtime; None for a TFLM firmware)
+        desc.update(runtime=built.runtime, backend=built.backend,
+                    optimize=(built.compile or {}).get("optimize"), flash_bytes=built.build.flash_bytes)
     return _BuiltEmulator(emu, tmp), desc

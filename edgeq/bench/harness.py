@@ -75,7 +75,7 @@ def bench_device(opts: BenchOptions) -> dict:
         elif opts.board:
             from edgeq.bench.boards import start_board
 
-            emulator, sess.firmware = start_board(opts.board, opts.firmware, opts.model, opts.backend)
+            emulator, sess.firmware = start_board(opts.board, opts.firmware, opts.model, opts.backend, opts.optimize)
             sess.url = emulator.url
         else:
             sess.url = opts.port

@@ -25,6 +25,7 @@ class BenchOptions:
     board: str | None = None
     firmware: str | None = None
     backend: str | None = None  # with --board and no firmware: the backend to build with
+    optimize: str = "speed"  # with --board and no firmware: edgeq compile's --optimize
     baud: int = 115200
     model: str | None = None
     inputs: str | None = None

@@ -6,7 +6,7 @@ Nothing heavy at import time: ``edgeq --help`` imports this module.
 from __future__ import annotations
 
 from edgeq._argtypes import count, seconds
-from edgeq.compiler import BACKENDS
+from edgeq.compiler import BACKENDS, OPTIMIZE
 
 
 def add_device_arguments(g) -> None:
@@ -27,6 +27,8 @@ def add_device_arguments(g) -> None:
                    help="with --board: the firmware folder `edgeq export --build` wrote (default: build from --model)")
     g.add_argument("--backend", default=None, choices=BACKENDS,
                    help="with --board and no --firmware: the backend to build with")
+    g.add_argument("--optimize", default="speed", choices=OPTIMIZE,
+                   help="with --board and no --firmware: build for speed (default) or for size, as edgeq export")
     g.add_argument("--inputs", default=None, metavar="X.npy",
                    help="inputs: one of the model's input shape or K stacked on axis 0 (float data is quantized); "
                         "default: seeded random inputs (--seed)")
@@ -120,7 +122,7 @@ def _bench(args, extra: dict | None = None) -> int:
                  inputs=args.inputs, runs=args.runs, warmup=args.warmup, verify=args.verify, protocol=args.protocol,
                  seed=getattr(args, "seed", 0) or 0, timeout=args.timeout, max_retries=args.max_retries,
                  reference=args.reference, output=args.output, progress=args.progress, backend=args.backend,
-                 labels=args.labels)
+                 labels=args.labels, optimize=args.optimize)
     rep = res.report
     if extra:
         rep.update(extra)
