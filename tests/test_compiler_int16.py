@@ -57,19 +57,19 @@ def check_int16(single_op_model, tmp_path_factory):
     return check
 
 
-@_settings(6)
+@_settings(5)
 @given(spec=int16x8(conv_specs()))
 def test_conv2d_int16(check_int16, spec):
     check_int16(spec, "CONV_2D")
 
 
-@_settings(6)
+@_settings(5)
 @given(spec=int16x8(dw_specs()))
 def test_depthwise_conv2d_int16(check_int16, spec):
     check_int16(spec, "DEPTHWISE_CONV_2D")
 
 
-@_settings(5)
+@_settings(4)
 @given(spec=int16x8(dense_specs()))
 def test_fully_connected_int16(check_int16, spec):
     check_int16(spec, "FULLY_CONNECTED")
@@ -141,19 +141,19 @@ def check_int16_cmsis(single_op_model, cmsis_nn_dir, tmp_path_factory):
     return check
 
 
-@_settings(4)
+@_settings(3)
 @given(spec=conv_specs())
 def test_conv2d_int16_cmsis(check_int16_cmsis, spec):
     check_int16_cmsis(spec)
 
 
-@_settings(4)
+@_settings(3)
 @given(spec=dw_specs())
 def test_depthwise_conv2d_int16_cmsis(check_int16_cmsis, spec):
     check_int16_cmsis(spec)
 
 
-@_settings(3)
+@_settings(2)
 @given(spec=dense_specs())
 def test_fully_connected_int16_cmsis(check_int16_cmsis, spec):
     check_int16_cmsis(spec)
