@@ -276,6 +276,37 @@ def test_keras_model_quantized_int16x8_end_to_end(tmp_path):
         assert PortableHostReference(tmp_path / "net16.tflite", binary=binary).run_many(batch) == expected, backend
 
 
+def test_keras_gru_quantized_int16x8(tmp_path):
+    """A Keras GRU quantized with --mode int16x8 (the converter unrolls it: FULLY_CONNECTED, ADD, SUB, MUL, LOGISTIC,
+    TANH, SPLIT, STRIDED_SLICE, UNPACK, then SOFTMAX, 128 ops for 8 steps) compiles and equals TFLM."""
+    pytest.importorskip("tensorflow", reason="TensorFlow is needed to quantize the Keras model")
+    import keras
+
+    from conftest import run_cli
+    from compiler_util import SANITIZE, require_gcc
+    from edgeq.compiler import build_host
+    from edgeq.reference import PortableHostReference, TflmReference
+    from edgeq.tflite import read_model
+
+    require_gcc()
+    tflm_runtime()
+    x = keras.Input((8, 3), batch_size=1)
+    keras.Model(x, keras.layers.Dense(4, activation="softmax")(keras.layers.GRU(6)(x))).save(tmp_path / "gru.keras")
+    np.save(tmp_path / "calib.npy", np.random.default_rng(0).normal(size=(32, 8, 3)).astype(np.float32))
+    proc = run_cli("quantize", "gru.keras", "--mode", "int16x8", "--data", "calib.npy", "-o", "gru16.tflite",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ops = {o.opcode for o in read_model(tmp_path / "gru16.tflite").operators}
+    assert {"SPLIT", "STRIDED_SLICE", "UNPACK", "SUB", "TANH", "LOGISTIC"} <= ops, ops
+    proc = run_cli("compile", "gru16.tflite", "-o", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    binary = build_host(tmp_path / "out", extra_cflags=SANITIZE)
+    rng = np.random.default_rng(3)
+    batch = int16_batch(24, seed=4) + [rng.normal(0, 3000, size=24).astype(np.int16).tobytes() for _ in range(4)]
+    path = tmp_path / "gru16.tflite"
+    assert PortableHostReference(path, binary=binary).run_many(batch) == TflmReference(path).run_many(batch)
+
+
 def test_int16_op_without_int16_kernel_is_refused(single_op_model, tmp_path):
     """BATCH_MATMUL has an int16 kernel in TFLM but not in edgeq: compile says which operator, and that TFLM runs
     it; inspect's verdict is TFLM; no output folder is left."""
