@@ -8,8 +8,12 @@ where the even channels use ``num_col_a_fast & 0x3`` (num_col_a_fast = 512), so 
 reading past the filter row and the im2col column. (Whether the 3 stray weights are zero depends on the padding
 after the filter array: with 3x3x64 = 576 columns, a multiple of 4, nothing strays.)
 
+Then, for scale, the instructions per inference (qemu-m4, 1 SysTick tick = 40 instructions; NOT time on a chip) of
+the int16x8 model of tests/test_firmware_cmsis_nn.py::test_int16x8_conv_model_on_qemu (Conv, 3x3 depthwise, Conv,
+per-tensor FC) on edgeq's int16 kernels and on CMSIS-NN's, each output checked against TFLM first.
+
     EDGEQ_CMSIS_NN_DIR=../shared/third_party/cmsis-nn python benchmarks/cmsis_s16_mismatch.py
-Needs TensorFlow (the model is converted on the fly), arm-none-eabi-gcc and qemu-system-arm; about a minute.
+Needs TensorFlow (the models are converted on the fly), arm-none-eabi-gcc and qemu-system-arm; about two minutes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ sys.path.insert(0, str(REPO / "tests"))
 SPEC = {"op": "conv", "inputs": [[5, 4, 59]], "filters": 5, "kernel": [3, 3], "strides": [1, 1], "dilation": [1, 1],
         "padding": "same", "act": "relu", "bias": True, "range": 4.0, "seed": 2, "w_std": 0.05, "int16x8": True}
 SEEDS = range(4)
+CHAIN = {"op": "conv_dw_dense", "inputs": [[9, 8, 3]], "filters": 5, "range": 2.0, "seed": 6, "per_tensor_dense": True,
+         "int16x8": True}
 
 
 def run(path: Path, out: Path, cmsis: str) -> list[tuple[int, int, int]]:
@@ -66,7 +72,24 @@ def main() -> int:
             cc.CMSIS_MAX_COL_COUNT = 1 << 30
         for seed, (bad, n, worst) in zip(SEEDS, run(path, work / name.split()[0], cmsis)):
             print(f"| {name} | {seed} | {bad} of {n} | {worst} |")
+    cc.CMSIS_MAX_COL_COUNT = 512
+    speed(work, cmsis)
     return 0
+
+
+def speed(work: Path, cmsis: str) -> None:
+    import compiler_util
+    from test_firmware_qemu import _check_bit_exact
+
+    from edgeq.targets.export import export
+
+    path = work / "chain.tflite"
+    compiler_util._convert(CHAIN, path)
+    print("\n| int16x8 Conv/depthwise/Conv/FC on qemu-m4 | instructions / inference |\n|---|---:|")
+    for backend in ("portable", "cmsis-nn"):
+        res = export(path, "qemu-m4", work / f"chain-{backend}", backend=backend, build=True, cmsis_nn_dir=cmsis)
+        _, ticks = _check_bit_exact(res, path, "qemu-m4", seed=1)
+        print(f"| {backend} | {ticks * 40:,} |")
 
 
 if __name__ == "__main__":
