@@ -2,7 +2,9 @@
  * (edgeq_nn_support.c) against TFLM's MultiplyByQuantizedMultiplier written here with 64-bit arithmetic
  * (ref_requantize: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT). With EDGEQ_MUL32_ONLY (ARMv6-M, or
  * forced with -DEDGEQ_MUL32_ONLY=1) all four use edgeq_high_mul's 32-bit multiplies; the first output line says which.
- * Built by tests/test_requantize.py for the host and for qemu-m4 / qemu-m0plus with a generated requant_cases.h:
+ * With Helium (qemu-m55) also edgeq_requantize_mve, 4 lanes at once; the second output line says whether.
+ * Built by tests/test_requantize.py for the host and for qemu-m4 / qemu-m0plus / qemu-m55 with a generated
+ * requant_cases.h:
  *   REQ_CASES[i] = {multiplier, shift, limit}: limit = the largest |accumulator| the compiler allows for the bounded
  *   variant on that channel (|x| * 2^left_shift + 2^(right_shift - 1) < 2^31 - 1);  REQ_N_CASES, REQ_SAMPLES (random inputs per case).
  * Inputs per case: edge values (0, +-1, +-limit, powers of two, INT32 extremes for the exact variant), inputs whose
@@ -61,13 +63,29 @@ static int32_t ref_requantize(int32_t x, int32_t m, int32_t s)
 
 static void check(int bounded, int32_t m, int32_t s, int32_t x)
 {
-    const int32_t want = ref_requantize(x, m, s);
+    int32_t want = ref_requantize(x, m, s);
     const edgeq_rq_channel r = edgeq_rq_channel_of(m, s);
     int32_t got = bounded ? edgeq_requantize_bounded(x, m, s) : edgeq_requantize_fast(x, m, s);
     if (!bounded && got == want) { /* the reference-structured one (srdhm + rdbpot) too */
         got = edgeq_requantize(x, m, s);
         bounded = 3;
     }
+#if EDGEQ_USE_MVE
+    if (bounded == 3 && got == want) { /* Helium, 4 lanes: x and its neighbours, the same multiplier and shift */
+        int32_t lanes[4];
+        const int32_t xs[4] = {x, (int32_t)((uint32_t)x + 1u), (int32_t)((uint32_t)x - 1u), (int32_t)~(uint32_t)x};
+        int32_t t;
+        vst1q_s32(lanes, edgeq_requantize_mve(vld1q_s32(xs), vdupq_n_s32(m), vdupq_n_s32(s)));
+        got = lanes[0];
+        bounded = 4;
+        for (t = 1; t < 4 && got == want; ++t) {
+            if (lanes[t] != ref_requantize(xs[t], m, s)) {
+                got = lanes[t];
+                want = ref_requantize(xs[t], m, s);
+            }
+        }
+    }
+#endif
     if (bounded == 1 && got == want) { /* the per-channel split of the bounded variant (edgeq_rq_channel) */
         got = edgeq_rq_apply(x, &r);
         bounded = 2;
@@ -77,7 +95,7 @@ static void check(int bounded, int32_t m, int32_t s, int32_t x)
         if (bad < 10u) {
             char line[160];
             char *p = line;
-            *p++ = bounded == 3 ? 'E' : bounded == 2 ? 'R' : bounded ? 'B' : 'F';
+            *p++ = bounded == 4 ? 'V' : bounded == 3 ? 'E' : bounded == 2 ? 'R' : bounded ? 'B' : 'F';
             *p++ = ' ';
             p = put_i64(p, m);
             p = put_i64(p, s);
@@ -108,6 +126,7 @@ void req_run(void)
     char line[64];
     char *p;
     req_puts(EDGEQ_MUL32_ONLY ? "mul32 1\n" : "mul32 0\n");
+    req_puts(EDGEQ_USE_MVE ? "mve 1\n" : "mve 0\n");
     for (i = 0; i < REQ_N_CASES; ++i) {
         const int32_t m = REQ_CASES[i][0], s = REQ_CASES[i][1], limit = REQ_CASES[i][2];
         const int32_t e = s < 0 ? -s : 0; /* right shift */

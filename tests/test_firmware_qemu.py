@@ -202,7 +202,7 @@ def test_dsp_kernel_paths_on_qemu_m4_bit_exact_with_tflm(single_op_model, tmp_pa
             assert link.run()[1] == tflm_outputs(model, x), f"{key}: device output differs from TFLM"
 
 
-#: 1x1 convolutions on the M55 run edgeq_convolve_1x1_mve_s8 (Helium, 16 input channels per vector, a tail
+#: Helium kernels on the M55. 1x1 convolutions run edgeq_convolve_1x1_mve_s8 (Helium, 16 input channels per vector, a tail
 #: predicate): fewer than 16 input channels, more but not a multiple of 16, an odd channel and pixel count, a stride
 MVE_SPECS = {
     "conv-1x1-cin13": DSP_SPECS["conv-1x1-cin13"],
@@ -210,18 +210,43 @@ MVE_SPECS = {
                            "dilation": [1, 1], "padding": "valid", "act": "relu", "bias": True, "range": 4.0,
                            "seed": 13},
     "conv-1x1-stride2": DSP_SPECS["conv-1x1-stride2"],
+    # depthwise layers run edgeq_depthwise_conv_mve_s8 (16 channels per vector, tail predicates): fewer than 16
+    # channels, more but not a multiple of 16, stride 2 with and without padding, a dilated and a 5x5 filter, and a
+    # depth multiplier of 2 that keeps the general kernel. Tall and narrow inputs so that the planner keeps the delay
+    # ring (the kernel's own order) rather than the channel-plane kernel for the in-place layers.
+    "dw-3x3-c7-same": {"op": "dw", "inputs": [[30, 3, 7]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                       "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 4.0, "seed": 11},
+    "dw-3x3-c37-same": {"op": "dw", "inputs": [[50, 3, 37]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                        "dilation": [1, 1], "padding": "same", "act": "relu6", "bias": True, "range": 4.0,
+                        "seed": 14},
+    "dw-3x3-stride2-valid": DSP_SPECS["dw-3x3-stride2-valid"],
+    "dw-3x3-c33-stride2-same": {"op": "dw", "inputs": [[9, 8, 33]], "mult": 1, "kernel": [3, 3], "strides": [2, 2],
+                                "dilation": [1, 1], "padding": "same", "act": None, "bias": True, "range": 2.0,
+                                "seed": 16},
+    "dw-3x3-c20-dilated": {"op": "dw", "inputs": [[50, 6, 20]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                           "dilation": [2, 2], "padding": "same", "act": None, "bias": False, "range": 2.0,
+                           "seed": 15},
+    "dw-5x5-c20-valid": {"op": "dw", "inputs": [[9, 8, 20]], "mult": 1, "kernel": [5, 5], "strides": [1, 1],
+                         "dilation": [1, 1], "padding": "valid", "act": "relu", "bias": True, "range": 2.0,
+                         "seed": 17},
+    "dw-mult2-stride2": DSP_SPECS["dw-mult2-stride2"],
 }
+
+#: the kernel each MVE_SPECS layer must be compiled to on the M55
+MVE_KERNELS = {"conv": "edgeq_convolve_1x1_mve_s8(", "dw": "edgeq_depthwise_conv_mve_s8(",
+               "dw-mult2-stride2": "edgeq_depthwise_conv_wrapper_s8("}
 
 
 @pytest.mark.tf
 @pytest.mark.parametrize("key", list(MVE_SPECS))
-def test_mve_pointwise_on_qemu_m55_bit_exact_with_tflm(single_op_model, tmp_path, key):
+def test_mve_kernels_on_qemu_m55_bit_exact_with_tflm(single_op_model, tmp_path, key):
     need_arm()
     from edgeq.targets.export import export
 
     model = single_op_model(MVE_SPECS[key])
     res = export(model, "qemu-m55", tmp_path / key, backend="portable", build=True)
-    assert "edgeq_convolve_1x1_mve_s8(" in next(res.out_dir.rglob("model.c")).read_text()
+    kernel = MVE_KERNELS.get(key) or MVE_KERNELS[key.split("-")[0]]
+    assert kernel in next(res.out_dir.rglob("model.c")).read_text()
     with device("qemu-m55", res.out_dir) as (link, _):
         for x in random_inputs(model, 3, seed=len(key)):
             assert link.load(x.tobytes()) == ["m-load-done"]

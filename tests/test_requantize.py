@@ -95,7 +95,7 @@ def test_requantize_variants_equal_tflm_on_host(requant_cases, tmp_path, mul32):
                     str(HERE / "requant_check.c"), str(kern / "edgeq_nn_support.c"), "-o", str(exe), "-lm"],
                    check=True)
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True, timeout=300).stdout
-    assert out.splitlines()[0] == f"mul32 {mul32}"
+    assert out.splitlines()[:2] == [f"mul32 {mul32}", "mve 0"]
     _verdict(out, requant_cases, samples)
 
 
@@ -114,10 +114,15 @@ int main(void)
 """
 
 
-@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0plus"])
+#: (multiplier, shift, limit) beyond the models' for the Helium variant: the extreme multipliers and shifts
+MVE_EXTRA_CASES = [(0, 0, 0), (1 << 30, -31, 0), ((1 << 31) - 1, -31, 0), ((1 << 31) - 1, 30, 0), (1 << 30, 30, 0),
+                   (-(1 << 31), 0, 0), (-(1 << 31), -7, 0), ((1 << 31) - 1, 0, 0), ((1 << 31) - 1, -1, 0)]
+
+
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0plus", "qemu-m55"])
 def test_requantize_variants_equal_tflm_on_qemu(requant_cases, shared_models, tmp_path, board):
-    """The same check as firmware on the emulated Cortex-M4 (the bounded variant is SMMLAR there) and on ARMv6-M code
-    (Cortex-M0+: edgeq_high_mul's 32-bit multiplies)."""
+    """The same check as firmware on the emulated Cortex-M4 (the bounded variant is SMMLAR there), on ARMv6-M code
+    (Cortex-M0+: edgeq_high_mul's 32-bit multiplies) and on the Cortex-M55 (also edgeq_requantize_mve, Helium)."""
     from fwutil import need_arm
 
     from edgeq.targets.boards import get_board
@@ -125,6 +130,8 @@ def test_requantize_variants_equal_tflm_on_qemu(requant_cases, shared_models, tm
 
     need_arm()
     samples = 300 if board == "qemu-m4" else 150
+    if board == "qemu-m55":
+        requant_cases = sorted(set(requant_cases) | set(MVE_EXTRA_CASES))
     out = tmp_path / "fw"
     export(shared_models / "kws_ref_model.tflite", board, out, runtime="edgeq", backend="portable", force=True)
     (out / "main.c").write_text(QEMU_MAIN)
@@ -136,6 +143,8 @@ def test_requantize_variants_equal_tflm_on_qemu(requant_cases, shared_models, tm
     dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
     if board == "qemu-m4":
         assert "smmlar" in dis  # the bounded variant really is the DSP instruction on the M4
+    if board == "qemu-m55":
+        assert "vqrdmulh" in dis and "vrshl" in dis  # edgeq_requantize_mve really is Helium code
     qemu = subprocess.Popen(["qemu-system-arm", "-M", get_board(board).qemu["machine"], "-display", "none", "-monitor", "none",
                              "-no-reboot", "-kernel", str(elf), "-serial", "stdio"], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
@@ -151,4 +160,5 @@ def test_requantize_variants_equal_tflm_on_qemu(requant_cases, shared_models, tm
         qemu.wait()
     assert lines and lines[-1] == "END", lines[-5:]
     assert lines[0] == f"mul32 {int(board == 'qemu-m0plus')}"
+    assert lines[1] == f"mve {int(board == 'qemu-m55')}"
     _verdict("\n".join(lines), requant_cases, samples)

@@ -17,15 +17,16 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.compiler.cparams import KernelCall
-from edgeq.compiler.ops.conv import (KXK_WINDOW, WindowLayer, conv_call, conv_common, use_bounded_requantization,
-                                     window_constants)
+from edgeq.compiler.ops.conv import (KXK_WINDOW, MVE_TARGETS, WindowLayer, conv_call, conv_common,
+                                     use_bounded_requantization, window_constants)
 
 
 class DepthwiseConv2D(WindowLayer):
     """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets, optimize "speed"), when its accumulators allow
     edgeq_requantize_bounded: one input channel (a first layer, e.g. person_detect's 1 -> 8) runs as the convolution
     it is on edgeq_convolve_kxk_s8, and a 3x3 filter with depth multiplier 1 and no dilation edgeq_depthwise_conv_3x3_s8
-    (nine taps unrolled inside the input, cheaper requantization); every other one the general
+    (nine taps unrolled inside the input, cheaper requantization); on Cortex-M55 every other layer with depth multiplier
+    1 edgeq_depthwise_conv_mve_s8 (Helium, 16 channels per step); every other one the general
     edgeq_depthwise_conv_wrapper_s8."""
 
     OPS = ("DEPTHWISE_CONV_2D",)
@@ -61,6 +62,9 @@ class DepthwiseConv2D(WindowLayer):
         p["filter"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter")
         p["bias"] = (self.ctx.tensor_const(self.op.inputs[2], p["bias_ctype"], "bias") if self.input(2) is not None
                      else None)
+        p["mve"] = fast_ok and self.ctx.target in MVE_TARGETS and p["ch_mult"] == 1
+        if p["mve"]:
+            return conv_call(self, depthwise=True).replace(kernel="depthwise_conv_mve_s8")
         if fast_ok and p["filter_dims"][1:3] == (3, 3) and p["ch_mult"] == 1 and tuple(p["dilation"]) == (1, 1):
             w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
             bias = self.input(2).array() if self.input(2) is not None else None
@@ -76,6 +80,8 @@ class DepthwiseConv2D(WindowLayer):
             return ("edgeq_depthwise_conv_inplace_s8.c",)
         if self.params.get("as_conv"):
             return ("edgeq_convolve_kxk_s8.c", "edgeq_convolve_1x1_s8.c")
+        if self.params.get("mve"):
+            return ("edgeq_depthwise_conv_mve_s8.c",)
         return ("edgeq_depthwise_conv_3x3_s8.c",) if self.params.get("dw3x3") else self.SOURCES
 
     def kernel_name(self) -> str:

@@ -278,6 +278,26 @@ static inline int32_t edgeq_requantize_bounded(int32_t x, int32_t multiplier, in
     return high;
 }
 
+#if EDGEQ_USE_MVE
+/* edgeq_requantize on 4 lanes with Helium (per-lane multiplier and shift), exact for every input:
+ * - x * 2^left_shift wraps like the reference (VSHL by register, not saturating);
+ * - SaturatingRoundingDoublingHighMul is VQRDMULH: (2ab + 2^31) >> 32 = floor((ab + 2^30) / 2^31), which equals
+ *   TFLM's for every ab (see edgeq_requantize_fast), saturating only for a = b = INT32_MIN as TFLM does;
+ * - RoundingDivideByPOT(high, e): VRSHL by -e rounds half up; 1 is subtracted first from a negative high when e > 0
+ *   (the sign bit of high & -e), which makes it round half away from zero: with high = q 2^e + r, floor((high - 1 +
+ *   2^(e-1)) / 2^e) = q + [r > 2^(e-1)], TFLM's threshold; the subtraction saturates at INT32_MIN, whose remainder
+ *   is 0, and gives the same q.
+ * Checked against TFLM's formula by tests/test_requantize.py on qemu-m55. */
+static inline int32x4_t edgeq_requantize_mve(int32x4_t x, int32x4_t multiplier, int32x4_t shift)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t neg_right = vminq_s32(shift, zero); /* -right_shift */
+    const int32x4_t high = vqrdmulhq_s32(vshlq_s32(x, vmaxq_s32(shift, zero)), multiplier);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, neg_right), 31);
+    return vrshlq_s32(vqaddq_s32(high, fixup), neg_right);
+}
+#endif
+
 /* Requantize an int32 accumulator to the int8 output: multiplier/shift, + output zero point, clamp. */
 static inline int8_t edgeq_acc_to_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
                                      int32_t act_min, int32_t act_max)
@@ -545,6 +565,17 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
                                          const edgeq_dims *filter_dims, const int8_t *filter_data,
                                          const edgeq_dims *bias_dims, const int32_t *bias_data,
                                          const edgeq_dims *output_dims, int8_t *output_data);
+
+#if EDGEQ_USE_MVE
+/* DEPTHWISE_CONV_2D with Helium, depth multiplier 1, any filter, stride, padding and dilation (16 channels per
+ * vector; edgeq_depthwise_conv_mve_s8.c): the compiler's choice for --target cortex-m55, defined only with MVE. */
+edgeq_status edgeq_depthwise_conv_mve_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
+                                         const edgeq_per_channel_quant_params *quant_params,
+                                         const edgeq_dims *input_dims, const int8_t *input_data,
+                                         const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                         const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                         const edgeq_dims *output_dims, int8_t *output_data);
+#endif
 
 edgeq_status edgeq_fully_connected_s8(const edgeq_context *ctx, const edgeq_fc_params *fc_params,
                                       const edgeq_per_tensor_quant_params *quant_params,
