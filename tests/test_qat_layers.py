@@ -169,8 +169,9 @@ def _conv_lstm_model():
 
 
 def test_lstm_model_qat_for_the_rest_ptq_for_the_lstm():
-    """LSTM/GRU in QAT: the recurrent layer trains in float and is calibrated post-training; the conv and Dense keep
-    their learned ranges exactly; the result is one fused int8 LSTM, fully int8."""
+    """LSTM/GRU in QAT: the recurrent layer stays frozen in float while the rest fine-tunes (train_recurrent=True
+    trains it) and is calibrated post-training; the conv and Dense keep their learned ranges exactly; the result is
+    one fused int8 LSTM, fully int8."""
     from edgeq.qat.train import run_qat
 
     x, y = make_gestures(96, length=16, seed=6)
@@ -178,6 +179,12 @@ def test_lstm_model_qat_for_the_rest_ptq_for_the_lstm():
     model.compile("adam", "sparse_categorical_crossentropy")
     res = run_qat(model, x, y, epochs=1, lr=1e-3)
     assert res.summary["post_training_layers"] == ["lstm"]
+    lstm = res.model.get_layer("lstm")
+    assert not lstm.trainable and lstm.trainable_weights == []
+    for trained, original in zip(lstm.get_weights(), model.get_layer("lstm").get_weights()):
+        np.testing.assert_array_equal(trained, original)  # frozen: exactly the float weights
+    assert not np.array_equal(res.model.get_layer("d").kernel.numpy(), model.get_layer("d").kernel.numpy())
+    assert qat.quantize_model(model, train_recurrent=True).get_layer("lstm").trainable
     graph = verify.require_full_int8(res.tflite, io="int8")
     assert sum(op.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM" for op in graph.operators) == 1
     ranges = qat.learned_ranges(res.model)

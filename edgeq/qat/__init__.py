@@ -37,8 +37,9 @@ SUPPORTED_TABLE: tuple[tuple[str, str], ...] = (
     ("GlobalAveragePooling1D/2D", "own output range (MEAN rescales)"),
     ("Max/AveragePooling1D/2D, GlobalMaxPooling1D/2D, Flatten, Reshape, Permute, ZeroPadding1D/2D, "
      "UpSampling1D/2D, Cropping1D/2D, Dropout", "keep the input's range (as in int8 TFLite)"),
-    ("LSTM, GRU, SimpleRNN, Bidirectional", "train in float inside the QAT model, calibrated post-training at "
-                                            "conversion (LSTM: fused int8 op; GRU/SimpleRNN: unrolled)"),
+    ("LSTM, GRU, SimpleRNN, Bidirectional", "frozen in float inside the QAT model (the layers around them "
+                                            "fine-tune), calibrated post-training at conversion (LSTM: fused int8 "
+                                            "op; GRU/SimpleRNN: unrolled)"),
     ("any layer named in --post-training / post_training=[...]", "selective quantization: no fake quantization, "
                                                                  "calibrated post-training at conversion"),
 )
@@ -76,19 +77,22 @@ def run_qat(model, x, y, **kwargs):
 
 
 def quantize_model(model, *, input_range: tuple[float, float] | None = None, ema_decay: float = 0.99,
-                   name: str | None = None, post_training=None, per_channel_dense: bool = False):
+                   name: str | None = None, post_training=None, per_channel_dense: bool = False,
+                   train_recurrent: bool = False):
     """A trainable Keras 3 copy of ``model`` with int8 fake quantization (see :mod:`edgeq.qat.transform`).
 
     ``input_range=(lo, hi)`` fixes the input's range (otherwise learned). Raises
     :class:`~edgeq.errors.UnsupportedError` listing the layers it cannot quantize (use ``edgeq quantize`` for those).
     ``post_training=["name", ...]``: layers trained in float and calibrated post-training at conversion (selective
-    quantization); recurrent layers always are. ``per_channel_dense=True``: per-output-channel Dense weights.
+    quantization); recurrent layers always are, and stay frozen while the rest fine-tunes unless
+    ``train_recurrent=True``. ``per_channel_dense=True``: per-output-channel Dense weights.
     """
     _tf_ready()
     from edgeq.qat.transform import quantize_model as _quantize_model
 
     return _quantize_model(model, input_range=input_range, ema_decay=ema_decay, name=name,
-                           post_training=post_training, per_channel_dense=per_channel_dense)
+                           post_training=post_training, per_channel_dense=per_channel_dense,
+                           train_recurrent=train_recurrent)
 
 
 def convert(model, *, source: str | None = None, calibration_data=None) -> bytes:

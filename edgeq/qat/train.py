@@ -134,7 +134,7 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
             epochs: int = 5, lr: float = 1e-4, batch_size: int = 32, input_range: tuple[float, float] | None = None,
             calibration_samples: int = 1024, callbacks: list | None = None, seed: int | None = 0,
             post_training: list[str] | tuple[str, ...] | None = None, per_channel_dense: bool = False,
-            on_epoch: Callable[[int, int, dict], None] | None = None, source: str = "<keras.Model>",
+            train_recurrent: bool = False, on_epoch: Callable[[int, int, dict], None] | None = None, source: str = "<keras.Model>",
             verbose: int = 0) -> QatResult:
     """Fine-tune ``model`` (a float Keras 3 classifier) with quantization-aware training; see the module doc."""
     from edgeq.convert._tf import import_keras
@@ -157,7 +157,7 @@ def run_qat(model, x: np.ndarray, y: np.ndarray, *, x_val: np.ndarray | None = N
     float_acc = keras_accuracy(model, x_eval, y_eval, threshold=threshold)
 
     qmodel = quantize_model(model, input_range=input_range, post_training=post_training,
-                            per_channel_dense=per_channel_dense)
+                            per_channel_dense=per_channel_dense, train_recurrent=train_recurrent)
     ptq_layers = post_training_layers(model, post_training)
     calibrate(qmodel, x[:calibration_samples], batch_size=max(batch_size, 64))
     steps = max(1, math.ceil(len(x) / batch_size)) * max(epochs, 1)
