@@ -230,11 +230,25 @@ MVE_SPECS = {
                          "dilation": [1, 1], "padding": "valid", "act": "relu", "bias": True, "range": 2.0,
                          "seed": 17},
     "dw-mult2-stride2": DSP_SPECS["dw-mult2-stride2"],
+    # KxK convolutions run edgeq_convolve_kxk_mve_s8 (windows of 3 x 3 x 16, 3 x 3 x 3 and 10 x 4 x 1 bytes: tail
+    # predicates, SAME padding reading the zero point, stride 2, odd output channels); a dilated one keeps the
+    # general kernel
+    "conv-3x3-c16-same": {"op": "conv", "inputs": [[10, 9, 16]], "filters": 13, "kernel": [3, 3], "strides": [1, 1],
+                          "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 3.0,
+                          "seed": 18},
+    "conv-3x3-c3-stride2": {"op": "conv", "inputs": [[11, 12, 3]], "filters": 8, "kernel": [3, 3], "strides": [2, 2],
+                            "dilation": [1, 1], "padding": "same", "act": "relu6", "bias": True, "range": 2.0,
+                            "seed": 19},
+    "conv-10x4-c1-stride2": {"op": "conv", "inputs": [[15, 10, 1]], "filters": 7, "kernel": [10, 4],
+                             "strides": [2, 2], "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True,
+                             "range": 2.0, "seed": 20},
+    "conv-dilated-stride": DSP_SPECS["conv-dilated-stride"],
 }
 
-#: the kernel each MVE_SPECS layer must be compiled to on the M55
-MVE_KERNELS = {"conv": "edgeq_convolve_1x1_mve_s8(", "dw": "edgeq_depthwise_conv_mve_s8(",
-               "dw-mult2-stride2": "edgeq_depthwise_conv_wrapper_s8("}
+#: the kernel each MVE_SPECS layer must be compiled to on the M55 (the longest matching key prefix)
+MVE_KERNELS = {"conv-1x1": "edgeq_convolve_1x1_mve_s8(", "conv": "edgeq_convolve_kxk_mve_s8(",
+               "conv-dilated": "edgeq_convolve_wrapper_s8(", "dw": "edgeq_depthwise_conv_mve_s8(",
+               "dw-mult2": "edgeq_depthwise_conv_wrapper_s8("}
 
 
 @pytest.mark.tf
@@ -245,7 +259,7 @@ def test_mve_kernels_on_qemu_m55_bit_exact_with_tflm(single_op_model, tmp_path, 
 
     model = single_op_model(MVE_SPECS[key])
     res = export(model, "qemu-m55", tmp_path / key, backend="portable", build=True)
-    kernel = MVE_KERNELS.get(key) or MVE_KERNELS[key.split("-")[0]]
+    kernel = MVE_KERNELS[max((k for k in MVE_KERNELS if key.startswith(k)), key=len)]
     assert kernel in next(res.out_dir.rglob("model.c")).read_text()
     with device("qemu-m55", res.out_dir) as (link, _):
         for x in random_inputs(model, 3, seed=len(key)):

@@ -284,7 +284,8 @@ def use_bounded_requantization(layer: Layer, w: np.ndarray, bias: np.ndarray | N
     return True
 
 
-#: targets whose 1x1 convolutions run edgeq_convolve_1x1_mve_s8 (Helium; weights in natural order)
+#: targets whose convolutions run the Helium kernels (edgeq_convolve_1x1_mve_s8 / edgeq_convolve_kxk_mve_s8, weights
+#: in natural order; edgeq_depthwise_conv_mve_s8)
 MVE_TARGETS = ("cortex-m55",)
 
 
@@ -334,7 +335,8 @@ class Conv2D(WindowLayer):
     """CONV_2D. On the portable backend (32-bit targets, optimize "speed"), with its constants prepared here
     (:func:`window_constants`), a 1x1 convolution without padding or groups runs edgeq_convolve_1x1_s8
     (edgeq_convolve_1x1_mve_s8 on Cortex-M55) and a larger
-    filter without groups or dilation (KH x KW x C_IN <= :data:`KXK_WINDOW`) edgeq_convolve_kxk_s8; every other one
+    filter without groups or dilation (KH x KW x C_IN <= :data:`KXK_WINDOW`) edgeq_convolve_kxk_s8
+    (edgeq_convolve_kxk_mve_s8 on Cortex-M55; both Helium kernels read the filter in natural order); every other one
     (or one whose accumulators leave those kernels' exact range) the general edgeq_convolve_wrapper_s8
     (arm_convolve_wrapper_s8 on the cmsis-nn backend)."""
 
@@ -356,7 +358,7 @@ class Conv2D(WindowLayer):
         if kind is not None:
             w = self.input(1).array().reshape(cout, -1)
             bias = self.input(2).array() if self.input(2) is not None else None
-            mve = kind == "1x1" and self.ctx.target in MVE_TARGETS
+            mve = self.ctx.target in MVE_TARGETS
             fast = window_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
                                     self.ctx.consts[p["shift"]].values, natural=mve)
             if fast is not None:
@@ -368,9 +370,9 @@ class Conv2D(WindowLayer):
                          if self.input(2) is not None else None)
             return conv_call(self, depthwise=False)
         i = self.index
-        kernel = "convolve_kxk_s8" if kind == "kxk" else "convolve_1x1_mve_s8" if mve else "convolve_1x1_s8"
+        kernel = f"convolve_{kind}_mve_s8" if mve else f"convolve_{kind}_s8"
         size = "1x1" if kind == "1x1" else f"{kh}x{kw}"
-        p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0], f"layer {i} 1x1 filter" if mve
+        p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0], f"layer {i} {size} filter" if mve
                                          else f"layer {i} {size} filter in edgeq_{kernel}'s read order")
         p["bias"] = self.ctx.add_const("bias", "int32_t", fast[1], f"layer {i} bias + input offset x weight sums")
         return conv_call(self, depthwise=False).replace(kernel=kernel)
@@ -381,7 +383,8 @@ class Conv2D(WindowLayer):
             return ("edgeq_convolve_s16.c",)
         kind = self.params.get("fast_kernel")
         if kind == "kxk":
-            return ("edgeq_convolve_kxk_s8.c", "edgeq_convolve_1x1_s8.c")
+            return ("edgeq_convolve_kxk_mve_s8.c" if self.ctx.target in MVE_TARGETS else "edgeq_convolve_kxk_s8.c",
+                    "edgeq_convolve_1x1_s8.c")
         return ("edgeq_convolve_1x1_s8.c",) if kind == "1x1" else self.SOURCES
 
     def kernel_name(self) -> str:

@@ -236,6 +236,16 @@ static void edgeq_1x1_pixels_mve(const int8_t *x0, const int8_t *x1, const int8_
         }
     }
 }
+
+/* edgeq_pointwise_pixels_s8 with Helium and the filter in natural order (declared in edgeq_nn.h: the core
+ * edgeq_convolve_kxk_mve_s8 runs on its window buffers). */
+void edgeq_pointwise_pixels_mve_s8(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin,
+                                   int32_t cout, int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                                   const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                                   int32_t act_max, int8_t *o0, int8_t *o1)
+{
+    edgeq_1x1_pixels_mve(x0, x1, filter, cin, cout, c_lo, c_hi, bias, q, out_offset, act_min, act_max, o0, o1);
+}
 #endif
 
 typedef void (*edgeq_1x1_pixels_fn)(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin,

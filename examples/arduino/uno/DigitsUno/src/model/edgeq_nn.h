@@ -541,6 +541,21 @@ void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t 
                                const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
                                int32_t act_max, int8_t *o0, int8_t *o1);
 
+#if EDGEQ_USE_MVE
+/* The same two with Helium and the filter in natural order ([C_OUT][KH * KW * C_IN]; edgeq_convolve_kxk_mve_s8.c,
+ * edgeq_convolve_1x1_s8.c): the compiler's choice for --target cortex-m55, defined only with MVE. */
+edgeq_status edgeq_convolve_kxk_mve_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                       const edgeq_per_channel_quant_params *quant_params,
+                                       const edgeq_dims *input_dims, const int8_t *input_data,
+                                       const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                       const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                       const edgeq_dims *output_dims, int8_t *output_data);
+void edgeq_pointwise_pixels_mve_s8(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin,
+                                   int32_t cout, int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                                   const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                                   int32_t act_max, int8_t *o0, int8_t *o1);
+#endif
+
 edgeq_status edgeq_depthwise_conv_wrapper_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
                                              const edgeq_per_channel_quant_params *quant_params,
                                              const edgeq_dims *input_dims, const int8_t *input_data,
