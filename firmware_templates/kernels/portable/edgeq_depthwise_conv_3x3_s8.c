@@ -12,6 +12,7 @@
 #include "edgeq_nn.h"
 
 #define EDGEQ_DW3_STAGE 256 /* one pixel's outputs staged when writing through the delay ring (if they fit) */
+#define EDGEQ_DW3_RQ 64     /* through the ring, up to this many channels get their requantization prepared once */
 
 /* acc[t] += (in[t] + input_offset) * w[t], t = 0..3 */
 #if EDGEQ_USE_DSP
@@ -223,6 +224,10 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
     int direct, staged;
     int8_t *out = output_data;
     int8_t stage[EDGEQ_DW3_STAGE];
+    edgeq_rq_channel rq[EDGEQ_DW3_RQ]; /* per channel, when cc <= EDGEQ_DW3_RQ: requantization and bias */
+    int32_t rq_bias[EDGEQ_DW3_RQ];
+    const int prepared = cc <= EDGEQ_DW3_RQ;
+    const int full = act_min == -128 && act_max == 127;
     edgeq_out_writer writer;
 
     (void)bias_dims;
@@ -243,6 +248,10 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
     }
     direct = 0;
     staged = !direct && cc <= EDGEQ_DW3_STAGE;
+    for (c = 0; prepared && c < cc; ++c) {
+        rq[c] = edgeq_rq_channel_of(EDGEQ_W32(&quant_params->multiplier[c]), EDGEQ_W32(&quant_params->shift[c]));
+        rq_bias[c] = bias_data != NULL ? EDGEQ_W32(&bias_data[c]) : 0;
+    }
     for (b = 0; b < input_dims->n; ++b) {
         for (out_y = 0; out_y < output_h; ++out_y) {
             const int32_t in_y0 = out_y * stride_h - pad_h;
@@ -283,10 +292,17 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
                             }
                         }
                     }
-                    o[0] = edgeq_dw3_out(a0, bias_data, quant_params, c, out_offset, act_min, act_max);
-                    o[1] = edgeq_dw3_out(a1, bias_data, quant_params, c + 1, out_offset, act_min, act_max);
-                    o[2] = edgeq_dw3_out(a2, bias_data, quant_params, c + 2, out_offset, act_min, act_max);
-                    o[3] = edgeq_dw3_out(a3, bias_data, quant_params, c + 3, out_offset, act_min, act_max);
+                    if (prepared) {
+                        o[0] = edgeq_dw3_rq(a0 + rq_bias[c], &rq[c], out_offset, full, act_min, act_max);
+                        o[1] = edgeq_dw3_rq(a1 + rq_bias[c + 1], &rq[c + 1], out_offset, full, act_min, act_max);
+                        o[2] = edgeq_dw3_rq(a2 + rq_bias[c + 2], &rq[c + 2], out_offset, full, act_min, act_max);
+                        o[3] = edgeq_dw3_rq(a3 + rq_bias[c + 3], &rq[c + 3], out_offset, full, act_min, act_max);
+                    } else {
+                        o[0] = edgeq_dw3_out(a0, bias_data, quant_params, c, out_offset, act_min, act_max);
+                        o[1] = edgeq_dw3_out(a1, bias_data, quant_params, c + 1, out_offset, act_min, act_max);
+                        o[2] = edgeq_dw3_out(a2, bias_data, quant_params, c + 2, out_offset, act_min, act_max);
+                        o[3] = edgeq_dw3_out(a3, bias_data, quant_params, c + 3, out_offset, act_min, act_max);
+                    }
                     if (direct || staged) {
                         out[0] = o[0];
                         out[1] = o[1];
