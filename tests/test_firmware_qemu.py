@@ -210,6 +210,10 @@ MVE_SPECS = {
                            "dilation": [1, 1], "padding": "valid", "act": "relu", "bias": True, "range": 4.0,
                            "seed": 13},
     "conv-1x1-stride2": DSP_SPECS["conv-1x1-stride2"],
+    # 67 output channels: a second block of held accumulators (64 at a time) with an odd last channel
+    "conv-1x1-cout67": {"op": "conv", "inputs": [[5, 3, 20]], "filters": 67, "kernel": [1, 1], "strides": [1, 1],
+                        "dilation": [1, 1], "padding": "valid", "act": "relu6", "bias": True, "range": 3.0,
+                        "seed": 21},
     # depthwise layers run edgeq_depthwise_conv_mve_s8 (16 channels per vector, tail predicates): fewer than 16
     # channels, more but not a multiple of 16, stride 2 with and without padding, a dilated and a 5x5 filter, and a
     # depth multiplier of 2 that keeps the general kernel. Tall and narrow inputs so that the planner keeps the delay

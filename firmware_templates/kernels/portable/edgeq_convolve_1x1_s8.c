@@ -192,47 +192,73 @@ void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t 
 }
 
 #if EDGEQ_USE_MVE
+#define EDGEQ_1X1_MVE_CHUNK 64 /* output channels whose accumulators are held before they are requantized */
+
+/* n (<= EDGEQ_1X1_MVE_CHUNK) accumulators of channels c .. c + n - 1 of one pixel -> int8 outputs o[0..n): + folded
+ * bias, TFLM's requantization 4 lanes at a time (edgeq_requantize_mve, exact for every multiplier and shift), +
+ * output zero point, clamp, narrowed to bytes. */
+static void edgeq_1x1_mve_out(const int32_t *acc, int32_t n, int32_t c, const int32_t *bias,
+                              const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                              int32_t act_max, int8_t *o)
+{
+    const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
+    int32_t t;
+    for (t = 0; t < n; t += 4) {
+        const mve_pred16_t pr = vctp32q((uint32_t)(n - t));
+        int32x4_t a = vaddq_s32(vldrwq_z_s32(acc + t, pr), vldrwq_z_s32(bias + c + t, pr));
+        a = edgeq_requantize_mve(a, vldrwq_z_s32(q->multiplier + c + t, pr), vldrwq_z_s32(q->shift + c + t, pr));
+        a = vminq_s32(vmaxq_s32(vaddq_n_s32(a, out_offset), lo), hi);
+        vstrbq_p_s32(o + t, a, pr);
+    }
+}
+
 /* edgeq_1x1_pixels with Helium, for filter rows in natural order (row c at filter + c * cin): per 16 input channels
  * one vector load per pixel and per weight row and one VMLADAVA (sum of 16 products into an int32) per pixel and
- * channel; the last C_IN % 16 by a tail predicate (inactive lanes load 0 and touch no memory). Same int32 sums. */
+ * channel; the last C_IN % 16 by a tail predicate (inactive lanes load 0 and touch no memory). Same int32 sums,
+ * held for up to EDGEQ_1X1_MVE_CHUNK channels and then requantized 4 channels at a time (edgeq_1x1_mve_out). */
 static void edgeq_1x1_pixels_mve(const int8_t *x0, const int8_t *x1, const int8_t *filter, int32_t cin, int32_t cout,
                                  int32_t c_lo, int32_t c_hi, const int32_t *bias,
                                  const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
                                  int32_t act_max, int8_t *o0, int8_t *o1)
 {
-    int32_t c;
+    int32_t acc0[EDGEQ_1X1_MVE_CHUNK + 1], acc1[EDGEQ_1X1_MVE_CHUNK + 1]; /* + 1: a lone last channel's twin */
+    int32_t c0, c;
     (void)cout;
-    for (c = c_lo; c < c_hi; c += 2) {
-        const int two_ch = c + 1 < c_hi;
-        const int8_t *wa = filter + c * cin;
-        const int8_t *wb = two_ch ? wa + cin : wa; /* a lone last channel is computed twice, stored once */
-        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
-        int32_t k;
-        if (x1 != NULL) {
-            for (k = 0; k < cin; k += 16) {
-                const mve_pred16_t pr = vctp8q((uint32_t)(cin - k));
-                const int8x16_t va = vldrbq_z_s8(wa + k, pr);
-                const int8x16_t vb = vldrbq_z_s8(wb + k, pr);
-                const int8x16_t u0 = vldrbq_z_s8(x0 + k, pr);
-                const int8x16_t u1 = vldrbq_z_s8(x1 + k, pr);
-                a00 = vmladavaq_s8(a00, u0, va);
-                a01 = vmladavaq_s8(a01, u0, vb);
-                a10 = vmladavaq_s8(a10, u1, va);
-                a11 = vmladavaq_s8(a11, u1, vb);
+    for (c0 = c_lo; c0 < c_hi; c0 += EDGEQ_1X1_MVE_CHUNK) {
+        const int32_t c1 = c0 + EDGEQ_1X1_MVE_CHUNK < c_hi ? c0 + EDGEQ_1X1_MVE_CHUNK : c_hi;
+        for (c = c0; c < c1; c += 2) {
+            const int8_t *wa = filter + c * cin;
+            const int8_t *wb = c + 1 < c1 ? wa + cin : wa; /* a lone last channel is computed twice, kept once */
+            int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+            int32_t k;
+            if (x1 != NULL) {
+                for (k = 0; k < cin; k += 16) {
+                    const mve_pred16_t pr = vctp8q((uint32_t)(cin - k));
+                    const int8x16_t va = vldrbq_z_s8(wa + k, pr);
+                    const int8x16_t vb = vldrbq_z_s8(wb + k, pr);
+                    const int8x16_t u0 = vldrbq_z_s8(x0 + k, pr);
+                    const int8x16_t u1 = vldrbq_z_s8(x1 + k, pr);
+                    a00 = vmladavaq_s8(a00, u0, va);
+                    a01 = vmladavaq_s8(a01, u0, vb);
+                    a10 = vmladavaq_s8(a10, u1, va);
+                    a11 = vmladavaq_s8(a11, u1, vb);
+                }
+            } else {
+                for (k = 0; k < cin; k += 16) {
+                    const mve_pred16_t pr = vctp8q((uint32_t)(cin - k));
+                    const int8x16_t u0 = vldrbq_z_s8(x0 + k, pr);
+                    a00 = vmladavaq_s8(a00, u0, vldrbq_z_s8(wa + k, pr));
+                    a01 = vmladavaq_s8(a01, u0, vldrbq_z_s8(wb + k, pr));
+                }
             }
-        } else {
-            for (k = 0; k < cin; k += 16) {
-                const mve_pred16_t pr = vctp8q((uint32_t)(cin - k));
-                const int8x16_t u0 = vldrbq_z_s8(x0 + k, pr);
-                a00 = vmladavaq_s8(a00, u0, vldrbq_z_s8(wa + k, pr));
-                a01 = vmladavaq_s8(a01, u0, vldrbq_z_s8(wb + k, pr));
-            }
+            acc0[c - c0] = a00;
+            acc0[c + 1 - c0] = a01;
+            acc1[c - c0] = a10;
+            acc1[c + 1 - c0] = a11;
         }
-        edgeq_1x1_out(a00, a10, x1 != NULL, c, bias, q, out_offset, 0, act_min, act_max, o0 + (c - c_lo),
-                      o1 + (c - c_lo));
-        if (two_ch) {
-            edgeq_1x1_out(a01, a11, x1 != NULL, c + 1, bias, q, out_offset, 0, act_min, act_max, o0 + (c + 1 - c_lo),
-                          o1 + (c + 1 - c_lo));
+        edgeq_1x1_mve_out(acc0, c1 - c0, c0, bias, q, out_offset, act_min, act_max, o0 + (c0 - c_lo));
+        if (x1 != NULL) {
+            edgeq_1x1_mve_out(acc1, c1 - c0, c0, bias, q, out_offset, act_min, act_max, o1 + (c0 - c_lo));
         }
     }
 }
