@@ -1,5 +1,6 @@
 """int16x8 models (int16 activations, int8 weights) of the ops edgeq compiles with int16 kernels: pooling, ADD, SUB,
-MUL, MEAN, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, MAXIMUM, MINIMUM, the data-movement ops. Single-op models from the TF converter's int16x8 mode, compiled for host under
+MUL, MEAN, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, LEAKY_RELU, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE, BATCH_MATMUL, the
+data-movement ops. Single-op models from the TF converter's int16x8 mode, compiled for host under
 ASan/UBSan, compared byte for byte with the TFLM interpreter on inputs spread over the whole int16 range (and its
 two ends). Hypothesis draws the edges (shapes, broadcasting, constant operands, pool windows and strides, axes);
 EDGEQ_INT16_EXAMPLES=N runs N examples per property instead of the default few."""
@@ -219,6 +220,54 @@ def test_activations_int16(check16, spec, op):
     check16({"seed": 2, **spec}, op)
 
 
+@st.composite
+def bmm_specs(draw):
+    """BATCH_MATMUL int16x8: rows / depth / columns 1..6, adj_x / adj_y (the converter folds the transposes), up to
+    two batch dimensions, each operand taking a batch dimension or 1 (broadcast) and maybe fewer of them (rank
+    broadcast); or a constant RHS with a batch dimension above 1 (a 2-D or batch-1 constant becomes a
+    FULLY_CONNECTED)."""
+    m, k, n = draw(st.integers(1, 6)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    ta, tb = draw(st.booleans()), draw(st.booleans())
+    const = draw(st.booleans())
+    full = draw(st.lists(st.integers(2, 3), min_size=1 if const else 0, max_size=2))
+
+    def batch_of(dims: list[int]) -> list[int]:
+        dims = dims[draw(st.integers(0, len(dims))):]  # fewer batch dimensions than the output
+        return [draw(st.sampled_from([d, 1])) for d in dims]
+
+    lhs_batch, rhs_batch = batch_of(full), batch_of(full)
+    if const:
+        assume(any(d > 1 for d in rhs_batch))
+    lhs = lhs_batch + ([k, m] if ta else [m, k])
+    rhs = rhs_batch + ([n, k] if tb else [k, n])
+    spec = {"op": "matmul", "transpose_a": ta, "transpose_b": tb, "seed": draw(st.integers(0, 20)),
+            "ranges": [draw(st.sampled_from([0.5, 3.0, 40.0])), draw(st.sampled_from([0.5, 3.0, 40.0]))]}
+    if const:
+        return {**spec, "inputs": [lhs], "const_shape": rhs, "input_names": ["a_lhs"]}
+    return {**spec, "inputs": [lhs, rhs], "input_names": ["a_lhs", "b_rhs"]}
+
+
+@_settings(4)
+@given(spec=bmm_specs())
+def test_batch_matmul_int16(check16, spec):
+    """TFLM's BatchMatMul<int16_t, int64_t>: int64 sums, the int64 MultiplyByQuantizedMultiplier, int16 clamp."""
+    from edgeq.tflite import read_model
+
+    path = check16(spec, "BATCH_MATMUL")
+    bmm = next(op for op in read_model(path).operators if op.opcode == "BATCH_MATMUL")
+    assert (bool(bmm.options.get("adj_x")), bool(bmm.options.get("adj_y"))) == (spec["transpose_a"],
+                                                                                  spec["transpose_b"])
+
+
+@pytest.mark.parametrize("spec", [
+    {"op": "matmul", "inputs": [[2, 3, 4], [1, 5, 4]], "transpose_b": True, "ranges": [40.0, 40.0]},  # adj_y, bcast
+    {"op": "matmul", "inputs": [[3, 4, 2], [3, 4, 5]], "transpose_a": True, "ranges": [3.0, 0.5]},  # adj_x
+    {"op": "matmul", "inputs": [[3, 6]], "const_shape": [2, 6, 4], "ranges": [3.0, 3.0]},  # constant RHS, bcast
+])
+def test_batch_matmul_int16_cases(check16, spec):
+    check16({"seed": 5, "input_names": ["a_lhs", "b_rhs"][:len(spec["inputs"])], **spec}, "BATCH_MATMUL")
+
+
 def test_float_io_int16x8(single_op_model, tmp_path):
     """float32 in and out around int16 activations: QUANTIZE float32 -> int16 and DEQUANTIZE int16 -> float32 as
     TFLM's AffineQuantize / Dequantize; raw float bytes equal TFLM's."""
@@ -307,30 +356,55 @@ def test_keras_gru_quantized_int16x8(tmp_path):
     assert PortableHostReference(path, binary=binary).run_many(batch) == TflmReference(path).run_many(batch)
 
 
+def _int16x8_prelu(src, dst) -> None:
+    """The converter's int8 PRELU model retyped as TFLM's int16x8 PRELU (prelu.cc: int16 input and output, int8
+    alpha): the activation tensors become int16 with zero point 0, the alpha constant stays int8. TF 2.21's converter
+    makes no int16x8 PRELU itself, and every other op it writes in int16x8 models has an edgeq int16 kernel."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    mt = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(src.read_bytes(), 0))
+    g = mt.subgraphs[0]
+    (op,) = g.operators
+    assert mt.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.PRELU
+    for t in (op.inputs[0], op.outputs[0]):
+        assert g.tensors[t].type == schema.TensorType.INT8
+        g.tensors[t].type = schema.TensorType.INT16
+        g.tensors[t].quantization.zeroPoint = [0]
+    b = flatbuffers.Builder(1024)
+    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
+    dst.write_bytes(bytes(b.Output()))
+
+
 def test_int16_op_without_int16_kernel_is_refused(single_op_model, tmp_path):
-    """BATCH_MATMUL has an int16 kernel in TFLM but not in edgeq: compile says which operator, and that TFLM runs
-    it; inspect's verdict is TFLM; no output folder is left."""
+    """PRELU has an int16 kernel in TFLM (int16 activations, int8 alpha) but not in edgeq: TFLM runs the model,
+    compile refuses it in one line naming the operator and --runtime tflm, inspect's verdict is TFLM, and no output
+    folder is left."""
     import json
-    import shutil
 
     from conftest import assert_user_error, run_cli
+    from edgeq.reference import TflmReference
+    from edgeq.tflite import read_model
+    from edgeq.tflite.check import model_kind
 
-    src = single_op_model({"op": "matmul", "inputs": [[3, 6], [6, 4]], "ranges": [2.0, 3.0], "seed": 3,
-                           "input_names": ["a_lhs", "b_rhs"], "int16x8": True})
-    shutil.copy(src, tmp_path / "bmm.tflite")
-    assert_user_error(run_cli("compile", "bmm.tflite", "-o", "out", cwd=tmp_path), "operator 0 (BATCH_MATMUL)",
+    src = single_op_model({"op": "prelu", "inputs": [[4, 5, 3]], "seed": 3, "range": 3.0})
+    _int16x8_prelu(src, tmp_path / "prelu16.tflite")
+    assert model_kind(read_model(tmp_path / "prelu16.tflite")) == "int16x8"
+    tflm_runtime()
+    out = TflmReference(tmp_path / "prelu16.tflite").run_many(int16_batch(60, seed=1))
+    assert len(out) == 5 and len(set(out)) > 1  # TFLM's int16 PRELU runs it
+    assert_user_error(run_cli("compile", "prelu16.tflite", "-o", "out", cwd=tmp_path), "operator 0 (PRELU)",
                       "int16", "--runtime tflm")
     assert not (tmp_path / "out").exists()
-    proc = run_cli("inspect", "bmm.tflite", "--json", cwd=tmp_path)
+    proc = run_cli("inspect", "prelu16.tflite", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    verdicts = json.loads(proc.stdout)
-    text = json.dumps(verdicts)
-    assert '"verdict": "tflm"' in text and "BATCH_MATMUL" in text
+    text = json.dumps(json.loads(proc.stdout))
+    assert '"verdict": "tflm"' in text and "PRELU" in text
 
 
 # ---- --backend cmsis-nn: CMSIS-NN's s16 kernels where they are bit-exact with TFLM --------------------------------
 
-CMSIS_INT16 = [  # spec, op, the CMSIS-NN function that must run it
+CMSIS_INT16 = [  # spec, op, the CMSIS-NN function (or edgeq kernel) that must run it
     ({"op": "avgpool", "inputs": [[7, 6, 5]], "pool": [3, 2], "strides": [2, 1], "padding": "same"}, "AVERAGE_POOL_2D",
      "arm_avgpool_s16"),
     ({"op": "maxpool", "inputs": [[7, 6, 5]], "pool": [2, 3], "strides": [1, 2], "padding": "same", "act": "relu"},
@@ -338,6 +412,9 @@ CMSIS_INT16 = [  # spec, op, the CMSIS-NN function that must run it
     ({"op": "add", "inputs": [[4, 5, 3], [4, 5, 3]], "ranges": [2.0, 9.0], "act": "relu"}, "ADD",
      "arm_elementwise_add_s16"),
     ({"op": "mul", "inputs": [[4, 5, 3], [4, 5, 3]], "ranges": [2.0, 0.3]}, "MUL", "arm_elementwise_mul_s16"),
+    # arm_batch_matmul_s16 is not mapped: the cmsis-nn backend keeps edgeq's int16 kernel (docs/cmsis-nn.md)
+    ({"op": "matmul", "inputs": [[2, 3, 4], [2, 5, 4]], "transpose_b": True, "ranges": [3.0, 3.0],
+      "input_names": ["a_lhs", "b_rhs"]}, "BATCH_MATMUL", "edgeq_batch_matmul_s16"),
 ]
 
 

@@ -116,7 +116,7 @@ INT16_OPERANDS.update({op: ("in", "out") for op in (
     "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "SUB", "MUL", "MEAN", "CONCATENATION", "PAD", "RESHAPE", "SQUEEZE",
     "EXPAND_DIMS", "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK",
     "RESIZE_NEAREST_NEIGHBOR", "LOGISTIC", "TANH", "SOFTMAX", "MAXIMUM", "MINIMUM", "RELU", "RELU6", "LEAKY_RELU",
-    "DEQUANTIZE", "SQUARED_DIFFERENCE")})
+    "DEQUANTIZE", "SQUARED_DIFFERENCE", "BATCH_MATMUL")})
 #: int16x8 convolutions and FC: int16 input and output, int8 weights, int64 bias (edgeq_*_s16 kernels)
 INT16_OPERANDS.update({op: ("in", "out") for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED",
                                                     "TRANSPOSE_CONV")})

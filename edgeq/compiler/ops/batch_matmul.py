@@ -1,6 +1,10 @@
 """BATCH_MATMUL (int8, either operand may be a constant) -> edgeq_batch_matmul_s8. TFLM's batch_matmul.cc:
 output multiplier from GetQuantizedConvolutionMultipler (``double(float(s_lhs * s_rhs)) / double(s_out)``), zero
-points as offsets, no fused activation; adj_x / adj_y become strides, up to 3 broadcast batch dimensions."""
+points as offsets, no fused activation; adj_x / adj_y become strides, up to 3 broadcast batch dimensions.
+
+int16 (int16x8 models) -> edgeq_batch_matmul_s16: TFLM's BatchMatMul<int16_t, int64_t> - the same multiplier, zero
+points 0 (TFLM's Prepare checks them), int64 sums and the int64 MultiplyByQuantizedMultiplier (16-bit multiplier,
+one rounding shift), clamped to int16."""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from typing import ClassVar
 import numpy as np
 
 from edgeq.compiler.cparams import CStruct, KernelCall, out_ref
+from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation, require_zero_point_0
 from edgeq.compiler.ops.base import Layer
+from edgeq.compiler.ops.conv import S64_ACC_LIMIT, check_s64_shifts
 from edgeq.compiler.ops.elementwise import operand, operand_ref
 from edgeq.quant import fixedpoint as fp
 
@@ -49,10 +55,18 @@ class BatchMatMul(Layer):
     OPS = ("BATCH_MATMUL",)
     SOURCES = ("edgeq_fully_connected_s8.c",)
 
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return ("edgeq_fully_connected_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+
     def prepare(self) -> KernelCall:
-        a = self.tensor(operand(self, 0, "lhs"))
-        b = self.tensor(operand(self, 1, "rhs"))
-        out = self.require_activation(self.output(), "output")
+        dt = act_dtype(self)
+        a = self.tensor(operand(self, 0, "lhs", dt))
+        b = self.tensor(operand(self, 1, "rhs", dt))
+        out = activation(self, self.output(), "output", dt)
+        if dt == "int16":
+            for t, what in ((a, "lhs"), (b, "rhs"), (out, "output")):
+                require_zero_point_0(self, t, what)
         if a.quant.per_channel or b.quant.per_channel:
             raise self.unsupported("per-channel quantized operands")
         ra, rb = len(a.shape), len(b.shape)
@@ -73,6 +87,11 @@ class BatchMatMul(Layer):
         f = np.float32
         real = float(f(f(a.scale) * f(b.scale))) / float(f(out.scale))
         mult, shift = fp.quantize_multiplier(real)
+        if dt == "int16":
+            check_s64_shifts(self, [shift])
+            if ka * (1 << 30) >= S64_ACC_LIMIT:  # |lhs * rhs| <= 2^30 per term
+                raise self.unsupported(f"inner dimension {ka} can take the int64 sum past 2^47 (TFLM's int64 "
+                                       f"requantization); at most {(S64_ACC_LIMIT >> 30) - 1}")
         self.params["bmm"] = BmmParams(
             batch=tuple(batch), lhs_batch_strides=tuple(_batch_strides(ba, batch, m * ka)),
             rhs_batch_strides=tuple(_batch_strides(bb, batch, kb * n)), rows=m, cols=n, depth=ka,
@@ -82,6 +101,7 @@ class BatchMatMul(Layer):
         return self._call()
 
     def _call(self) -> KernelCall:
-        return KernelCall.make("batch_matmul_s8", status=False, lhs=operand_ref(self, self.op.inputs[0]),
-                               rhs=operand_ref(self, self.op.inputs[1]), bmm_params=self.params["bmm"],
-                               output=out_ref(self.op.outputs[0]))
+        dt = act_dtype(self)
+        return KernelCall.make(f"batch_matmul_{SUFFIX[dt]}", status=False,
+                               lhs=operand_ref(self, self.op.inputs[0]), rhs=operand_ref(self, self.op.inputs[1]),
+                               bmm_params=self.params["bmm"], output=out_ref(self.op.outputs[0], CTYPE[dt]))

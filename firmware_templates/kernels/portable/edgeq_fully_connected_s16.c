@@ -62,3 +62,35 @@ edgeq_status edgeq_fully_connected_per_channel_s16(const edgeq_context *ctx, con
     return edgeq_fc_s16(fc_params, quant_params->multiplier, quant_params->shift, 1, input_dims, input_data,
                         filter_dims, filter_data, bias_data, output_dims, output_data);
 }
+
+/* BATCH_MATMUL int16: out[b][i][j] = MBQM64(sum_k lhs[b][i][k] * rhs[b][k][j]), clamped to int16 (TFLM's
+ * reference_ops::BatchMatMul<int16_t, int64_t>; zero points 0). Each product fits int32 (|p| <= 2^30), the sum is
+ * int64 and exact in any order; the compiler bounds depth so that |sum| < 2^47 (edgeq_requantize_s64's range). */
+void edgeq_batch_matmul_s16(const int16_t *lhs, const int16_t *rhs, const edgeq_bmm_params *p, int16_t *output)
+{
+    int32_t b0, b1, b2, i, j, k;
+    for (b0 = 0; b0 < p->batch[0]; ++b0) {
+        for (b1 = 0; b1 < p->batch[1]; ++b1) {
+            for (b2 = 0; b2 < p->batch[2]; ++b2) {
+                const int16_t *a = lhs + b0 * p->lhs_batch_strides[0] + b1 * p->lhs_batch_strides[1] +
+                                   b2 * p->lhs_batch_strides[2];
+                const int16_t *b = rhs + b0 * p->rhs_batch_strides[0] + b1 * p->rhs_batch_strides[1] +
+                                   b2 * p->rhs_batch_strides[2];
+                for (i = 0; i < p->rows; ++i) {
+                    for (j = 0; j < p->cols; ++j) {
+                        int64_t acc = 0;
+                        int32_t v;
+                        for (k = 0; k < p->depth; ++k) {
+                            acc += (int32_t)a[i * p->lhs_row_stride + k * p->lhs_depth_stride] *
+                                   (int32_t)b[k * p->rhs_depth_stride + j * p->rhs_col_stride];
+                        }
+                        v = edgeq_requantize_s64(acc, p->mult, p->shift);
+                        v = v < -32768 ? -32768 : v;
+                        v = v > 32767 ? 32767 : v;
+                        *output++ = (int16_t)v;
+                    }
+                }
+            }
+        }
+    }
+}

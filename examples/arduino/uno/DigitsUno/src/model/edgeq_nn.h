@@ -706,6 +706,11 @@ typedef struct {
 } edgeq_bmm_params;
 void edgeq_batch_matmul_s8(const int8_t *lhs, const int8_t *rhs, const edgeq_bmm_params *bmm_params,
                            int8_t *output);
+/* BATCH_MATMUL int16 (int16x8 models; edgeq_fully_connected_s16.c): TFLM's BatchMatMul<int16_t, int64_t>: int64
+ * sums of the int16 products, the int64 MultiplyByQuantizedMultiplier (edgeq_requantize_s64), clamped to int16. Zero
+ * points are 0 (TFLM's Prepare requires it): bmm_params' offsets are not read. */
+void edgeq_batch_matmul_s16(const int16_t *lhs, const int16_t *rhs, const edgeq_bmm_params *bmm_params,
+                            int16_t *output);
 
 /* Broadcasting ADD / MUL (CMSIS-NN has none; TFLM's BroadcastAdd6DSlow / BroadcastMul6DSlow arithmetic).
  * in*_strides: element strides of each input for the 4 output dimensions (0 where the input is broadcast). */
