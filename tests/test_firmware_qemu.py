@@ -234,6 +234,10 @@ MVE_SPECS = {
                          "dilation": [1, 1], "padding": "valid", "act": "relu", "bias": True, "range": 2.0,
                          "seed": 17},
     "dw-mult2-stride2": DSP_SPECS["dw-mult2-stride2"],
+    # one input channel, depth multiplier 8 (person_detect's first layer): the convolution it is, on the KxK kernel
+    "dw-c1-mult8-stride2": {"op": "dw", "inputs": [[12, 11, 1]], "mult": 8, "kernel": [3, 3], "strides": [2, 2],
+                            "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 2.0,
+                            "seed": 22},
     # KxK convolutions run edgeq_convolve_kxk_mve_s8 (windows of 3 x 3 x 16, 3 x 3 x 3 and 10 x 4 x 1 bytes: tail
     # predicates, SAME padding reading the zero point, stride 2, odd output channels); a dilated one keeps the
     # general kernel
@@ -252,7 +256,7 @@ MVE_SPECS = {
 #: the kernel each MVE_SPECS layer must be compiled to on the M55 (the longest matching key prefix)
 MVE_KERNELS = {"conv-1x1": "edgeq_convolve_1x1_mve_s8(", "conv": "edgeq_convolve_kxk_mve_s8(",
                "conv-dilated": "edgeq_convolve_wrapper_s8(", "dw": "edgeq_depthwise_conv_mve_s8(",
-               "dw-mult2": "edgeq_depthwise_conv_wrapper_s8("}
+               "dw-mult2": "edgeq_depthwise_conv_wrapper_s8(", "dw-c1": "edgeq_convolve_kxk_mve_s8("}
 
 
 @pytest.mark.tf

@@ -24,10 +24,10 @@ from edgeq.compiler.ops.conv import (KXK_WINDOW, MVE_TARGETS, WindowLayer, conv_
 class DepthwiseConv2D(WindowLayer):
     """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets, optimize "speed"), when its accumulators allow
     edgeq_requantize_bounded: one input channel (a first layer, e.g. person_detect's 1 -> 8) runs as the convolution
-    it is on edgeq_convolve_kxk_s8, and a 3x3 filter with depth multiplier 1 and no dilation edgeq_depthwise_conv_3x3_s8
-    (nine taps unrolled inside the input, cheaper requantization); on Cortex-M55 every other layer with depth multiplier
-    1 edgeq_depthwise_conv_mve_s8 (Helium, 16 channels per step); every other one the general
-    edgeq_depthwise_conv_wrapper_s8."""
+    it is on edgeq_convolve_kxk_s8 (edgeq_convolve_kxk_mve_s8 on Cortex-M55), and a 3x3 filter with depth multiplier
+    1 and no dilation edgeq_depthwise_conv_3x3_s8 (nine taps unrolled inside the input, cheaper requantization); on
+    Cortex-M55 every other layer with depth multiplier 1 edgeq_depthwise_conv_mve_s8 (Helium, 16 channels per step);
+    every other one the general edgeq_depthwise_conv_wrapper_s8."""
 
     OPS = ("DEPTHWISE_CONV_2D",)
     SOURCES = ("edgeq_depthwise_conv_s8.c",)
@@ -44,19 +44,21 @@ class DepthwiseConv2D(WindowLayer):
             # one input channel: the layer is the convolution with filter [C_OUT, KH, KW, 1] (the same sums)
             w = self.input(1).array().reshape(kh * kw, cout).T.copy()
             bias = self.input(2).array() if self.input(2) is not None else None
+            mve = self.ctx.target in MVE_TARGETS  # edgeq_convolve_kxk_mve_s8, filter in natural order
             fast = window_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
-                                    self.ctx.consts[p["shift"]].values)
+                                    self.ctx.consts[p["shift"]].values, natural=mve)
             if fast is not None:
                 use_bounded_requantization(self, w, bias)
                 i = self.index
                 p["as_conv"] = True
-                p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0],
-                                                 f"layer {i} {kh}x{kw} filter in edgeq_convolve_kxk_s8's read order")
+                kernel = "convolve_kxk_mve_s8" if mve else "convolve_kxk_s8"
+                p["filter"] = self.ctx.add_const("filter", "int8_t", fast[0], f"layer {i} {kh}x{kw} filter" if mve
+                                                 else f"layer {i} {kh}x{kw} filter in edgeq_{kernel}'s read order")
                 p["bias"] = self.ctx.add_const("bias", "int32_t", fast[1],
                                                f"layer {i} bias + input offset x weight sums")
                 dw_dims = p["filter_dims"]
                 p["filter_dims"] = (cout, kh, kw, 1)
-                call = conv_call(self, depthwise=False).replace(kernel="convolve_kxk_s8")
+                call = conv_call(self, depthwise=False).replace(kernel=kernel)
                 p["filter_dims"] = dw_dims
                 return call
         p["filter"] = self.ctx.tensor_const(self.op.inputs[1], "int8_t", "filter")
@@ -79,7 +81,8 @@ class DepthwiseConv2D(WindowLayer):
         if self.params.get("inplace_channel"):
             return ("edgeq_depthwise_conv_inplace_s8.c",)
         if self.params.get("as_conv"):
-            return ("edgeq_convolve_kxk_s8.c", "edgeq_convolve_1x1_s8.c")
+            return ("edgeq_convolve_kxk_mve_s8.c" if self.ctx.target in MVE_TARGETS else "edgeq_convolve_kxk_s8.c",
+                    "edgeq_convolve_1x1_s8.c")
         if self.params.get("mve"):
             return ("edgeq_depthwise_conv_mve_s8.c",)
         return ("edgeq_depthwise_conv_3x3_s8.c",) if self.params.get("dw3x3") else self.SOURCES
