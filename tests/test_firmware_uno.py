@@ -106,18 +106,25 @@ def test_model_too_big_for_the_uno(shared_models, tmp_path):
 
 
 @pytest.mark.tf
-def test_int16x8_conv_model_on_the_uno(single_op_model, tmp_path):
-    """An int16x8 Conv / depthwise / Conv / per-channel FC model on the simulated ATmega328P: the int16 kernels with
-    16-bit int, int64 sums and the int64 biases read from flash (EDGEQ_W64); outputs identical to TFLM's."""
+@pytest.mark.parametrize("spec,kernels", [
+    ({"op": "conv_dw_dense", "inputs": [[6, 6, 2]], "filters": 4, "range": 2.0, "seed": 8},
+     ("edgeq_convolve_wrapper_s16(", "edgeq_fully_connected_per_channel_s16(")),
+    # BATCH_MATMUL with a constant RHS broadcast over its batch: int16 x int16 products and int64 sums, 16-bit int
+    ({"op": "matmul", "inputs": [[3, 6]], "const_shape": [2, 6, 4], "ranges": [3.0, 3.0], "seed": 5,
+      "input_names": ["a_lhs"]}, ("edgeq_batch_matmul_s16(",)),
+], ids=["conv-dw-fc", "batch-matmul"])
+def test_int16x8_model_on_the_uno(single_op_model, tmp_path, spec, kernels):
+    """int16x8 models on the simulated ATmega328P: a Conv / depthwise / Conv / per-channel FC model (the int16 kernels
+    with 16-bit int, int64 sums and the int64 biases read from flash, EDGEQ_W64) and a BATCH_MATMUL; outputs
+    identical to TFLM's."""
     need_avr()
     from edgeq.targets.emulators import start_emulator
     from edgeq.targets.export import export
 
-    path = single_op_model({"op": "conv_dw_dense", "inputs": [[6, 6, 2]], "filters": 4, "range": 2.0, "seed": 8,
-                            "int16x8": True})
+    path = single_op_model({**spec, "int16x8": True})
     res = export(path, "uno", tmp_path / "fw", build=True)
     model_c = (res.sketch.parent / "src" / "model" / "model.c").read_text()
-    assert "edgeq_convolve_wrapper_s16(" in model_c and "edgeq_fully_connected_per_channel_s16(" in model_c
+    assert all(k in model_c for k in kernels), model_c[:3000]
     with start_emulator("uno", res.out_dir) as emu:
         link = Serial(emu.url)
         try:
