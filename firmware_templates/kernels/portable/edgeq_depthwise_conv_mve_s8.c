@@ -143,6 +143,23 @@ edgeq_status edgeq_depthwise_conv_mve_s8(const edgeq_context *ctx, const edgeq_d
                     for (r = 0; r < rows; ++r) {
                         const int8_t *ip = in_first + r * in_row_stride + c;
                         const int8_t *wp = w_first + r * w_row_stride + c;
+                        if (n == 16) { /* a whole group: no predicate (one half after the other: fewer registers) */
+                            for (k = 0; k < cols; ++k) {
+                                const int16x8_t x0 = vaddq_n_s16(vldrbq_s16(ip), input_offset);
+                                const int16x8_t w0 = vldrbq_s16(wp);
+                                e0 = vaddq_s32(e0, vmullbq_int_s16(x0, w0));
+                                o0 = vaddq_s32(o0, vmulltq_int_s16(x0, w0));
+                                {
+                                    const int16x8_t x1 = vaddq_n_s16(vldrbq_s16(ip + 8), input_offset);
+                                    const int16x8_t w1 = vldrbq_s16(wp + 8);
+                                    e1 = vaddq_s32(e1, vmullbq_int_s16(x1, w1));
+                                    o1 = vaddq_s32(o1, vmulltq_int_s16(x1, w1));
+                                }
+                                ip += in_px_stride;
+                                wp += cc;
+                            }
+                            continue;
+                        }
                         for (k = 0; k < cols; ++k) {
                             const int16x8_t x0 = vaddq_n_s16(vldrbq_z_s16(ip, p0), input_offset);
                             const int16x8_t x1 = vaddq_n_s16(vldrbq_z_s16(ip + 8, p1), input_offset);
