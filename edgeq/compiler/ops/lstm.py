@@ -90,7 +90,7 @@ class LstmParams(CStruct):
 
 class UnidirectionalSequenceLstm(Layer):
     OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM",)
-    SOURCES = ("edgeq_lstm_s8.c",)
+    SOURCES = ("edgeq_lstm_s8.c", "edgeq_activations_s16.c")  # the int16 sigmoid / tanh and their table
 
     def _in(self, k: int):
         return self.input(k)

@@ -19,7 +19,7 @@
 
 /* TFLM's sigmoid look-up table (reference kernels, kernels/internal/common.h): sigmoid(i / 24) in Q0.16. Tanh uses
  * it too (tanh(x) = 2 sigmoid(2x) - 1). Numeric data, needed as is for bit-exact results. */
-static const uint16_t edgeq_sigmoid_table[256] EDGEQ_CONST_DATA = {
+static const uint16_t edgeq_sigmoid_lut[256] EDGEQ_CONST_DATA = {
     32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
     43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
     51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
@@ -38,25 +38,49 @@ static const uint16_t edgeq_sigmoid_table[256] EDGEQ_CONST_DATA = {
     65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
 };
 
+/* sigmoid of v, the input already scaled to 9 fraction bits (TFLM's int16 Logistic after its prologue), Q0.15 out;
+ * also the LSTM's gate sigmoid (edgeq_lstm_s8.c) */
+int16_t edgeq_sigmoid_q15(int32_t v)
+{
+    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    const uint32_t uh = a >> 9;
+    uint32_t r;
+    if (uh >= 255) {
+        r = (uint32_t)0x7FFF << 10;
+    } else {
+        const uint32_t ua = EDGEQ_W16(&edgeq_sigmoid_lut[uh]);
+        const uint32_t ub = EDGEQ_W16(&edgeq_sigmoid_lut[uh + 1]);
+        r = (ua << 9) + (a & 0x1ff) * (ub - ua);
+    }
+    r = v >= 0 ? r + ((uint32_t)1 << 9) : ((uint32_t)1 << 25) - r + ((uint32_t)1 << 9) - 1;
+    return (int16_t)(r >> 10);
+}
+
+/* tanh of v, the input already scaled to 8 fraction bits (TFLM's int16 Tanh after its prologue), Q0.15 out; also
+ * the LSTM's cell-gate and output tanh */
+int16_t edgeq_tanh_q15(int32_t v)
+{
+    const uint32_t a = (uint32_t)(v < 0 ? -v : v);
+    const uint32_t uh = a >> 8;
+    int32_t r;
+    if (uh >= 255) {
+        r = (int32_t)0xFFFF << 8;
+    } else {
+        const uint32_t ua = EDGEQ_W16(&edgeq_sigmoid_lut[uh]);
+        const uint32_t ub = EDGEQ_W16(&edgeq_sigmoid_lut[uh + 1]);
+        r = (int32_t)((ua << 8) + (a & 0xff) * (ub - ua));
+    }
+    r = v >= 0 ? r - ((int32_t)1 << 23) + 128 : -r + ((int32_t)1 << 23) + 127; /* int is 16 bits on AVR */
+    return (int16_t)(r >> 8);
+}
+
 void edgeq_logistic_s16(const int16_t *input, int32_t size, int32_t input_multiplier, int32_t input_left_shift,
                         int16_t *output)
 {
     const int32_t round = input_left_shift > 0 ? (int32_t)1 << (input_left_shift - 1) : 0;
     int32_t i;
     for (i = 0; i < size; ++i) {
-        const int32_t v = ((int32_t)input[i] * input_multiplier + round) >> input_left_shift;
-        const uint32_t a = (uint32_t)(v < 0 ? -v : v);
-        const uint32_t uh = a >> 9;
-        uint32_t r;
-        if (uh >= 255) {
-            r = (uint32_t)0x7FFF << 10;
-        } else {
-            const uint32_t ua = EDGEQ_W16(&edgeq_sigmoid_table[uh]);
-            const uint32_t ub = EDGEQ_W16(&edgeq_sigmoid_table[uh + 1]);
-            r = (ua << 9) + (a & 0x1ff) * (ub - ua);
-        }
-        r = v >= 0 ? r + ((uint32_t)1 << 9) : ((uint32_t)1 << 25) - r + ((uint32_t)1 << 9) - 1;
-        output[i] = (int16_t)(r >> 10);
+        output[i] = edgeq_sigmoid_q15(((int32_t)input[i] * input_multiplier + round) >> input_left_shift);
     }
 }
 
@@ -66,19 +90,7 @@ void edgeq_tanh_s16(const int16_t *input, int32_t size, int32_t input_multiplier
     const int32_t round = input_left_shift > 0 ? (int32_t)1 << (input_left_shift - 1) : 0;
     int32_t i;
     for (i = 0; i < size; ++i) {
-        const int32_t v = ((int32_t)input[i] * input_multiplier + round) >> input_left_shift;
-        const uint32_t a = (uint32_t)(v < 0 ? -v : v);
-        const uint32_t uh = a >> 8;
-        int32_t r;
-        if (uh >= 255) {
-            r = (int32_t)0xFFFF << 8;
-        } else {
-            const uint32_t ua = EDGEQ_W16(&edgeq_sigmoid_table[uh]);
-            const uint32_t ub = EDGEQ_W16(&edgeq_sigmoid_table[uh + 1]);
-            r = (int32_t)((ua << 8) + (a & 0xff) * (ub - ua));
-        }
-        r = v >= 0 ? r - ((int32_t)1 << 23) + 128 : -r + ((int32_t)1 << 23) + 127; /* int is 16 bits on AVR */
-        output[i] = (int16_t)(r >> 8);
+        output[i] = edgeq_tanh_q15(((int32_t)input[i] * input_multiplier + round) >> input_left_shift);
     }
 }
 

@@ -982,6 +982,8 @@ edgeq_status edgeq_mean_s16(const int16_t *input, const edgeq_dims *input_dims, 
                             int32_t output_zero_point, int16_t *output);
 
 /* LOGISTIC / TANH, int16 in and out (Q0.15), TFLM's sigmoid-table arithmetic (edgeq_activations_s16.c). */
+int16_t edgeq_sigmoid_q15(int32_t v); /* v with 9 fraction bits (the scaled input) */
+int16_t edgeq_tanh_q15(int32_t v);    /* v with 8 fraction bits */
 void edgeq_logistic_s16(const int16_t *input, int32_t size, int32_t input_multiplier, int32_t input_left_shift,
                         int16_t *output);
 void edgeq_tanh_s16(const int16_t *input, int32_t size, int32_t input_multiplier, int32_t input_left_shift,
