@@ -264,6 +264,9 @@ def test_batch_matmul_int16(check16, spec):
     {"op": "matmul", "inputs": [[2, 3, 4], [1, 5, 4]], "transpose_b": True, "ranges": [40.0, 40.0]},  # adj_y, bcast
     {"op": "matmul", "inputs": [[3, 4, 2], [3, 4, 5]], "transpose_a": True, "ranges": [3.0, 0.5]},  # adj_x
     {"op": "matmul", "inputs": [[3, 6]], "const_shape": [2, 6, 4], "ranges": [3.0, 3.0]},  # constant RHS, bcast
+    # scales whose float32 product rounds the 16-bit multiplier to 16384 where TFLM's double product gives 16385
+    {"op": "matmul", "inputs": [[1, 1, 3]], "const_shape": [1, 3, 1, 4], "transpose_a": True, "ranges": [40.0, 3.0],
+     "seed": 16},
 ])
 def test_batch_matmul_int16_cases(check16, spec):
     check16({"seed": 5, "input_names": ["a_lhs", "b_rhs"][:len(spec["inputs"])], **spec}, "BATCH_MATMUL")

@@ -2,9 +2,11 @@
 output multiplier from GetQuantizedConvolutionMultipler (``double(float(s_lhs * s_rhs)) / double(s_out)``), zero
 points as offsets, no fused activation; adj_x / adj_y become strides, up to 3 broadcast batch dimensions.
 
-int16 (int16x8 models) -> edgeq_batch_matmul_s16: TFLM's BatchMatMul<int16_t, int64_t> - the same multiplier, zero
-points 0 (TFLM's Prepare checks them), int64 sums and the int64 MultiplyByQuantizedMultiplier (16-bit multiplier,
-one rounding shift), clamped to int16."""
+int16 (int16x8 models) -> edgeq_batch_matmul_s16: TFLM's BatchMatMul<int16_t, int64_t> - zero points 0 (TFLM's
+Prepare checks them), int64 sums and the int64 MultiplyByQuantizedMultiplier (16-bit multiplier, one rounding
+shift), clamped to int16. Its multiplier is ``double(s_lhs) * double(s_rhs) / double(s_out)``: that is what the
+tflite_micro interpreter computes (on scales where the float32 product rounds the 16-bit multiplier differently,
+only the double product reproduces its outputs; tests/test_compiler_int16_ops.py has such a model)."""
 
 from __future__ import annotations
 
@@ -85,7 +87,10 @@ class BatchMatMul(Layer):
         if int(np.prod(batch)) * m * n != out.num_elements or list(out.shape[-2:]) != [m, n]:
             raise self.unsupported(f"output {list(out.shape)} is not {list(a.shape)} x {list(b.shape)}")
         f = np.float32
-        real = float(f(f(a.scale) * f(b.scale))) / float(f(out.scale))
+        if dt == "int16":  # the tflite_micro interpreter's int16 multiplier has the scale product in double
+            real = float(f(a.scale)) * float(f(b.scale)) / float(f(out.scale))
+        else:
+            real = float(f(f(a.scale) * f(b.scale))) / float(f(out.scale))
         mult, shift = fp.quantize_multiplier(real)
         if dt == "int16":
             check_s64_shifts(self, [shift])
