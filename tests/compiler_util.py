@@ -180,6 +180,10 @@ def _keras_model(spec: dict):
         y = keras.layers.ReLU(max_value=spec.get("max_value"))(x)
     elif op == "tanh":
         y = keras.layers.Activation("tanh")(x)
+    elif op == "padv2":  # tf.pad with a nonzero constant value (the converter makes PADV2)
+        import tensorflow as tf
+
+        y = keras.layers.Lambda(lambda t: tf.pad(t, spec["padding"], constant_values=spec["value"]))(x)
     elif op == "reduce_max":  # unsupported by the compiler
         y = keras.ops.max(x, axis=-1)
     elif op == "transpose_conv":

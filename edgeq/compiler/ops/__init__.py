@@ -21,7 +21,7 @@ from edgeq.compiler.ops.maximum_minimum import Maximum, Minimum
 from edgeq.compiler.ops.mean import Mean
 from edgeq.compiler.ops.mul import Mul
 from edgeq.compiler.ops.pack import Pack
-from edgeq.compiler.ops.pad import Pad
+from edgeq.compiler.ops.pad import Pad, PadV2
 from edgeq.compiler.ops.pooling import AveragePool2D, MaxPool2D
 from edgeq.compiler.ops.prelu import Prelu
 from edgeq.compiler.ops.quantize import Dequantize, Quantize
@@ -43,7 +43,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
     Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, ResizeBilinear, Tanh, LeakyRelu, HardSwish,
     Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin, Gather,
-    BatchMatMul, TransposeConv,
+    BatchMatMul, TransposeConv, PadV2,
 )
 
 #: opcode -> Layer class

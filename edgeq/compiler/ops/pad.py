@@ -179,3 +179,28 @@ class Pad(Layer):
         return KernelCall.make(f"pad_{SUFFIX[act_dtype(self)]}", status=True, input=TensorRef(self.op.inputs[0], ct),
                                output=out_ref(self.op.outputs[0], ct), pad_value=p["value"],
                                input_size=Dims(*p["input_dims"]), pre_pad=Dims(*p["pre"]), post_pad=Dims(*p["post"]))
+
+
+class PadV2(Pad):
+    """PADV2 (int8): PAD with a constant pad value (third input), the same kernel. TFLM pads with the constant's
+    raw int8 value, and its Prepare requires the constant to share the output's scale and zero point (pad_common.cc);
+    never folded into a convolution (the pad value need not be the zero point)."""
+
+    OPS = ("PADV2",)
+
+    def prepare(self) -> KernelCall:
+        dt = act_dtype(self)
+        if dt != "int8":  # the converter leaves an int16x8 model's constant float32, which TFLM refuses
+            raise self.unsupported(f"PADV2 is compiled for int8 only, not {dt}")
+        value_t = self.require_const(self.input(2), "constant_values")
+        if value_t.dtype != dt:
+            raise self.unsupported(f"constant_values is {value_t.dtype}, the input {dt}")
+        values = value_t.array().reshape(-1)
+        if values.size != 1:
+            raise self.unsupported(f"constant_values has {values.size} elements (TFLM requires a scalar)")
+        out = self.output()
+        if value_t.zero_point != out.zero_point or float(value_t.scale) != float(out.scale):
+            raise self.unsupported("constant_values and output quantization differ (TFLM refuses it)")
+        super().prepare()
+        self.params["value"] = int(values[0])
+        return self._call()
