@@ -184,8 +184,11 @@ def _keras_model(spec: dict):
         import tensorflow as tf
 
         y = keras.layers.Lambda(lambda t: tf.pad(t, spec["padding"], constant_values=spec["value"]))(x)
-    elif op == "reduce_max":  # unsupported by the compiler
-        y = keras.ops.max(x, axis=-1)
+    elif op in ("reduce_max", "reduce_min"):
+        fn = keras.ops.max if op == "reduce_max" else keras.ops.min
+        y = fn(x, axis=tuple(spec.get("axis", [-1])), keepdims=spec.get("keepdims", False))
+    elif op == "log_softmax":  # unsupported by the compiler (TFLM runs it)
+        y = keras.layers.Activation("log_softmax")(x)
     elif op == "transpose_conv":
         y = keras.layers.Conv2DTranspose(spec.get("filters", 3), tuple(spec.get("kernel", (3, 3))),
                                          strides=tuple(spec.get("strides", (2, 2))),

@@ -67,7 +67,7 @@ def test_float16_model(tmp_path, single_op_model):
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("op,name", [("reduce_max", "REDUCE_MAX")])
+@pytest.mark.parametrize("op,name", [("log_softmax", "LOG_SOFTMAX")])
 def test_unsupported_op(tmp_path, single_op_model, op, name):
     shapes = [[4, 4, 3]]
     path = single_op_model({"op": op, "inputs": shapes, "range": 2.0, "seed": 0})

@@ -47,3 +47,12 @@ def test_padv2(check_op, rank, value, data):
     pads = [[0, 0]] + [[data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))] for _ in range(rank - 1)]
     pads[1][0] = max(pads[1][0], 1)  # all-zero paddings: the converter drops the op
     check_op({"op": "padv2", "inputs": [shape], "padding": pads, "value": value, "seed": 3}, "PADV2")
+
+
+@given(rank=st.integers(2, 4), keepdims=st.booleans(), data=st.data())
+@_FEW
+def test_reduce_max_min(check_op, rank, keepdims, data):
+    shape = [data.draw(st.integers(1, 5)) for _ in range(rank - 1)]
+    axes = data.draw(st.lists(st.integers(1, rank - 1), min_size=1, max_size=rank - 1, unique=True))
+    for op, name in (("reduce_max", "REDUCE_MAX"), ("reduce_min", "REDUCE_MIN")):
+        check_op({"op": op, "inputs": [shape], "axis": axes, "keepdims": keepdims, "seed": 1}, name)

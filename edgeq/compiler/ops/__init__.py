@@ -25,6 +25,7 @@ from edgeq.compiler.ops.pad import Pad, PadV2
 from edgeq.compiler.ops.pooling import AveragePool2D, MaxPool2D
 from edgeq.compiler.ops.prelu import Prelu
 from edgeq.compiler.ops.quantize import Dequantize, Quantize
+from edgeq.compiler.ops.reduce import ReduceMax, ReduceMin
 from edgeq.compiler.ops.reshape import Reshape
 from edgeq.compiler.ops.resize_bilinear import ResizeBilinear
 from edgeq.compiler.ops.resize_nearest import ResizeNearestNeighbor
@@ -43,7 +44,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
     Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, ResizeBilinear, Tanh, LeakyRelu, HardSwish,
     Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin, Gather,
-    BatchMatMul, TransposeConv, PadV2,
+    BatchMatMul, TransposeConv, PadV2, ReduceMax, ReduceMin,
 )
 
 #: opcode -> Layer class

@@ -22,6 +22,39 @@ from edgeq.compiler.ops.base import Layer, dims4
 from edgeq.quant import fixedpoint as fp
 
 
+def reduced_axes(layer: Layer, x, out) -> tuple[list[int], int]:
+    """The axes a reduction op (MEAN, SUM, REDUCE_MAX, REDUCE_MIN) reduces ``x`` over, from its constant int32 axis
+    input (negative axes resolved, duplicates dropped as TFLM's ResolveAxis does), and the number of elements
+    reduced into each output element; refuses ranks above 4 and an output that does not hold the kept elements."""
+    axis_t = layer.require_const(layer.input(1), "axis")
+    if axis_t.dtype != "int32":
+        raise layer.unsupported(f"axis tensor is {axis_t.dtype}")
+    rank = len(x.shape)
+    if rank > 4 or rank == 0:
+        raise layer.unsupported(f"input rank {rank} (1..4 supported)")
+    resolved: list[int] = []
+    for a in axis_t.array().reshape(-1).tolist():
+        a = a + rank if a < 0 else a
+        if not 0 <= a < rank:
+            raise layer.unsupported(f"axis {a} out of range for rank {rank}")
+        if a not in resolved:
+            resolved.append(a)
+    n_axis = math.prod(int(x.shape[a]) for a in resolved)
+    kept = [int(x.shape[k]) for k in range(rank) if k not in resolved]
+    if math.prod(kept) != out.num_elements:
+        raise layer.unsupported(f"output {list(out.shape)} does not match {layer.opcode} of {list(x.shape)} over "
+                                f"{resolved}")
+    return resolved, n_axis
+
+
+def reduce_flags(rank: int, axes: list[int]) -> tuple[int, int, int, int]:
+    """(n, h, w, c) flags of the reduced axes of a rank-``rank`` tensor seen as 4-D (leading 1s)."""
+    flags = [0, 0, 0, 0]
+    for a in axes:
+        flags[a + 4 - rank] = 1
+    return tuple(flags)
+
+
 class Mean(Layer):
     OPS = ("MEAN",)
     SOURCES = ("edgeq_mean_s8.c",)
@@ -30,23 +63,8 @@ class Mean(Layer):
         dt = act_dtype(self)
         x = activation(self, self.input(0), "input", dt)
         out = activation(self, self.output(), "output", dt)
-        axis_t = self.require_const(self.input(1), "axis")
-        if axis_t.dtype != "int32":
-            raise self.unsupported(f"axis tensor is {axis_t.dtype}")
+        resolved, n_axis = reduced_axes(self, x, out)
         rank = len(x.shape)
-        if rank > 4 or rank == 0:
-            raise self.unsupported(f"input rank {rank} (1..4 supported)")
-        resolved: list[int] = []
-        for a in axis_t.array().reshape(-1).tolist():
-            a = a + rank if a < 0 else a
-            if not 0 <= a < rank:
-                raise self.unsupported(f"axis {a} out of range for rank {rank}")
-            if a not in resolved:
-                resolved.append(a)
-        n_axis = math.prod(int(x.shape[a]) for a in resolved)
-        kept = [int(x.shape[k]) for k in range(rank) if k not in resolved]
-        if math.prod(kept) != out.num_elements:
-            raise self.unsupported(f"output {list(out.shape)} does not match MEAN of {list(x.shape)} over {resolved}")
         fold = self.params.get("transpose_fold")
         if fold is not None:  # reduce the TRANSPOSE's input (same scale and zero point) over the permuted axes
             x = self.tensor(fold.source)
@@ -56,11 +74,7 @@ class Mean(Layer):
             shift_n = min(n_axis.bit_length() - 1, 32, 31 + shift)
             mult = int((mult << shift_n) // n_axis)  # int64 arithmetic, both positive
             shift = shift - shift_n
-        offset = 4 - rank
-        reduce = [0, 0, 0, 0]
-        for a in resolved:
-            reduce[a + offset] = 1
-        self.params.update(input_dims=dims4(x.shape), reduce=tuple(reduce), zp_in=x.zero_point,
+        self.params.update(input_dims=dims4(x.shape), reduce=reduce_flags(rank, resolved), zp_in=x.zero_point,
                            zp_out=out.zero_point, n=n_axis, mult=mult, shift=shift)
         return self._call()
 

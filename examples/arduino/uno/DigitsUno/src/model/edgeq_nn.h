@@ -777,6 +777,11 @@ edgeq_status edgeq_mean_s8(const int8_t *input, const edgeq_dims *input_dims, co
                            int32_t input_zero_point, int32_t num_elements_in_axis, int32_t mult, int32_t shift,
                            int32_t output_zero_point, int8_t *output);
 
+/* REDUCE_MAX (is_max != 0) / REDUCE_MIN over the dimensions flagged (non-zero) in `reduce` (n, h, w, c) of a 4-D
+ * input: the raw int8 max / min (input and output share scale and zero point). */
+edgeq_status edgeq_reduce_min_max_s8(const int8_t *input, const edgeq_dims *input_dims, const edgeq_dims *reduce,
+                                     int32_t is_max, int8_t *output);
+
 /* CONCATENATION: outer_size blocks; input i contributes copy_sizes[i] bytes per block. */
 void edgeq_concatenation_s8(const int8_t *const *inputs, const int32_t *copy_sizes, int32_t num_inputs,
                             int32_t outer_size, int8_t *output);
