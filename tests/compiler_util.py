@@ -184,8 +184,8 @@ def _keras_model(spec: dict):
         import tensorflow as tf
 
         y = keras.layers.Lambda(lambda t: tf.pad(t, spec["padding"], constant_values=spec["value"]))(x)
-    elif op in ("reduce_max", "reduce_min"):
-        fn = keras.ops.max if op == "reduce_max" else keras.ops.min
+    elif op in ("reduce_max", "reduce_min", "reduce_sum"):
+        fn = {"reduce_max": keras.ops.max, "reduce_min": keras.ops.min, "reduce_sum": keras.ops.sum}[op]
         y = fn(x, axis=tuple(spec.get("axis", [-1])), keepdims=spec.get("keepdims", False))
     elif op == "log_softmax":  # unsupported by the compiler (TFLM runs it)
         y = keras.layers.Activation("log_softmax")(x)

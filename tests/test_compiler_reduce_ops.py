@@ -56,3 +56,15 @@ def test_reduce_max_min(check_op, rank, keepdims, data):
     axes = data.draw(st.lists(st.integers(1, rank - 1), min_size=1, max_size=rank - 1, unique=True))
     for op, name in (("reduce_max", "REDUCE_MAX"), ("reduce_min", "REDUCE_MIN")):
         check_op({"op": op, "inputs": [shape], "axis": axes, "keepdims": keepdims, "seed": 1}, name)
+
+
+@given(rank=st.integers(2, 4), keepdims=st.booleans(), data=st.data())
+@_FEW
+def test_sum(check_op, rank, keepdims, data):
+    shape = [data.draw(st.integers(1, 6)) for _ in range(rank - 1)]
+    axes = data.draw(st.lists(st.integers(1, rank - 1), min_size=1, max_size=rank - 1, unique=True))
+    check_op({"op": "reduce_sum", "inputs": [shape], "axis": axes, "keepdims": keepdims, "seed": 2}, "SUM")
+
+
+def test_sum_int16(check_op):
+    check_op({"op": "reduce_sum", "inputs": [[3, 4, 5]], "axis": [1, 2], "int16x8": True}, "SUM")

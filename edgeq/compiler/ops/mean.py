@@ -1,4 +1,4 @@
-"""MEAN (int8, constant axes, up to 4-D) -> edgeq_mean_s8; int16 -> edgeq_mean_s16 (TFLM runs the same
+"""MEAN and SUM (int8, constant axes, up to 4-D) -> edgeq_mean_s8; int16 -> edgeq_mean_s16 (TFLM runs the same
 QuantizedMeanOrSum for both types, clamped to the output type).
 
 TFLM (reduce_common.cc PrepareMeanOrSumHelper + reference_ops::QuantizedMeanOrSum) computes
@@ -58,6 +58,8 @@ def reduce_flags(rank: int, axes: list[int]) -> tuple[int, int, int, int]:
 class Mean(Layer):
     OPS = ("MEAN",)
     SOURCES = ("edgeq_mean_s8.c",)
+    #: SUM: the same arithmetic without the 1/num_elements_in_axis factor (QuantizedMeanOrSum, compute_sum = true)
+    COMPUTE_SUM = False
 
     def prepare(self) -> KernelCall:
         dt = act_dtype(self)
@@ -70,7 +72,7 @@ class Mean(Layer):
             x = self.tensor(fold.source)
             resolved = [fold.perm[a] for a in resolved]
         mult, shift = fp.quantize_multiplier(float(np.float32(x.scale)) / float(np.float32(out.scale)))
-        if n_axis > 0:
+        if n_axis > 0 and not self.COMPUTE_SUM:
             shift_n = min(n_axis.bit_length() - 1, 32, 31 + shift)
             mult = int((mult << shift_n) // n_axis)  # int64 arithmetic, both positive
             shift = shift - shift_n
@@ -98,3 +100,12 @@ class Mean(Layer):
                                input_dims=Dims(*p["input_dims"]), reduce=Dims(*p["reduce"]),
                                input_zero_point=p["zp_in"], num_elements_in_axis=p["n"], mult=p["mult"],
                                shift=p["shift"], output_zero_point=p["zp_out"], output=out_ref(self.op.outputs[0], ct))
+
+
+class Sum(Mean):
+    """SUM (int8 / int16): TFLM's EvalSumHelper runs QuantizedMeanOrSum with compute_sum = true, i.e. MEAN's kernel
+    with the plain QuantizeMultiplier(s_in / s_out): output = MultiplyByQuantizedMultiplier(sum - zp_in * n,
+    multiplier, shift) + zp_out, clamped to the output type."""
+
+    OPS = ("SUM",)
+    COMPUTE_SUM = True
