@@ -187,6 +187,8 @@ def _keras_model(spec: dict):
     elif op in ("reduce_max", "reduce_min", "reduce_sum"):
         fn = {"reduce_max": keras.ops.max, "reduce_min": keras.ops.min, "reduce_sum": keras.ops.sum}[op]
         y = fn(x, axis=tuple(spec.get("axis", [-1])), keepdims=spec.get("keepdims", False))
+    elif op == "abs":
+        y = keras.ops.abs(x)
     elif op == "log_softmax":  # unsupported by the compiler (TFLM runs it)
         y = keras.layers.Activation("log_softmax")(x)
     elif op == "transpose_conv":

@@ -1,6 +1,5 @@
-"""PADV2 (and, as they land, the other int8 ops TFLM runs that edgeq compiles since: REDUCE_MAX/MIN, SUM, ABS, NEG):
-single-op models from the TF converter, compiled for host under ASan/UBSan, compared byte for byte with TFLM on
-random inputs."""
+"""PADV2, REDUCE_MAX, REDUCE_MIN, SUM, ABS: single-op models from the TF converter, compiled for host under
+ASan/UBSan, compared byte for byte with TFLM on random inputs (ABS: on all 256 int8 values)."""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ def check_op(single_op_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("reduce")
     tflm_runtime()
 
-    def check(spec: dict, op: str) -> None:
+    def check(spec: dict, op: str, batch: list[bytes] | None = None) -> None:
         from edgeq.reference import PortableHostReference, TflmReference
 
         path = single_op_model(spec)
@@ -34,7 +33,7 @@ def check_op(single_op_model, tmp_path_factory):
         host = PortableHostReference(path, binary=binary)
         rng = np.random.default_rng(len(str(spec)))
         n = sum(s.nbytes for s in tflm.inputs)
-        batch = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for _ in range(4)]
+        batch = batch or [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for _ in range(4)]
         assert host.run_many(batch) == tflm.run_many(batch)
 
     return check
@@ -68,3 +67,10 @@ def test_sum(check_op, rank, keepdims, data):
 
 def test_sum_int16(check_op):
     check_op({"op": "reduce_sum", "inputs": [[3, 4, 5]], "axis": [1, 2], "int16x8": True}, "SUM")
+
+
+@pytest.mark.parametrize("r,center", [(0.5, 0.0), (8.0, 2.0), (20.0, -9.0)])
+def test_abs_every_int8_value(check_op, r, center):
+    """One input holds all 256 int8 values: every entry of ABS's input -> output map against TFLM."""
+    check_op({"op": "abs", "inputs": [[256]], "range": r, "centers": [center], "seed": 4}, "ABS",
+             batch=[np.arange(-128, 128, dtype=np.int8).tobytes()])

@@ -4,6 +4,7 @@ class."""
 
 from __future__ import annotations
 
+from edgeq.compiler.ops.abs import Abs
 from edgeq.compiler.ops.activations import Logistic, Relu, Relu6, Tanh
 from edgeq.compiler.ops.add import Add
 from edgeq.compiler.ops.arg_min_max import ArgMax, ArgMin
@@ -44,7 +45,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
     Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, ResizeBilinear, Tanh, LeakyRelu, HardSwish,
     Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin, Gather,
-    BatchMatMul, TransposeConv, PadV2, ReduceMax, ReduceMin, Sum,
+    BatchMatMul, TransposeConv, PadV2, ReduceMax, ReduceMin, Sum, Abs,
 )
 
 #: opcode -> Layer class
