@@ -3,7 +3,9 @@
 Data: ``edgeq.convert.gestures.make_gestures`` (synthetic 64 x 3 accelerometer windows, 4 classes, deterministic):
 1200 training and 2000 test windows (one window is 0.05 pp). Models: a Conv1D + Concatenate + MaxPooling1D + BatchNormalization net, a CNN
 with a (2, 1)-strided DepthwiseConv2D, an LSTM and a GRU. Every quantized model is checked fully int8 (int16x8: no
-float tensor) and its accuracy is measured in the TFLM interpreter (tflite-micro), one window at a time.
+float tensor) and its accuracy is measured in the TFLM interpreter (tflite-micro), one window at a time; each is also
+compiled by edgeq for this host (portable C, gcc) and its outputs compared byte for byte with TFLM's on every test
+window (the last column).
 
     python benchmarks/hobbyist.py            # prints the Markdown table, writes benchmarks/results/hobbyist.md
     python benchmarks/hobbyist.py lstm gru   # only those models (printed, not recorded)
@@ -61,26 +63,54 @@ def build(kind: str):
     return keras.Model(inp, out, name=kind)
 
 
-def tflm_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
-    from tflite_micro.python.tflite_micro import runtime
-
-    it = runtime.Interpreter.from_bytes(tflite)
+def model_inputs(it, x: np.ndarray) -> list[np.ndarray]:
+    """Each window as the model's input tensor (quantized with its scale / zero point unless it takes float)."""
     i = it.get_input_details(0)
     dtype = i["dtype"]
     qp = i["quantization_parameters"]
     s, z = (qp["scales"][0], qp["zero_points"][0]) if len(qp["scales"]) else (0.0, 0)
+    if np.dtype(dtype).kind == "f":
+        return [sample[None].astype(dtype) for sample in x]
+    info = np.iinfo(dtype)
+    return [np.clip(np.round(sample / s) + z, info.min, info.max).astype(dtype)[None] for sample in x]
+
+
+def tflm_accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray) -> float:
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(tflite)
     correct = 0
-    for sample, label in zip(x, y):
-        if np.dtype(dtype).kind == "f":
-            q = sample[None].astype(dtype)
-        else:
-            info = np.iinfo(dtype)
-            q = np.clip(np.round(sample / s) + z, info.min, info.max).astype(dtype)[None]
+    for q, label in zip(model_inputs(it, x), y):
         it.set_input(q, 0)
         it.invoke()
         correct += int(np.argmax(it.get_output(0).ravel()) == label)
         it.reset()
     return correct / len(y)
+
+
+def edgeq_c_vs_tflm(tflite: bytes, x: np.ndarray) -> str:
+    """The model compiled by edgeq for this host (portable C, built with gcc) against the TFLM interpreter, output
+    bytes compared window by window; or why edgeq's compiler refuses it."""
+    import tempfile
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    from edgeq.errors import EdgeqError
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    batch = [q.tobytes() for q in model_inputs(runtime.Interpreter.from_bytes(tflite), x)]
+    with tempfile.TemporaryDirectory(prefix="edgeq-hobbyist-") as tmp:
+        path = Path(tmp) / "model.tflite"
+        path.write_bytes(tflite)
+        try:
+            with PortableHostReference(path) as host:
+                got = host.run_many(batch)
+        except EdgeqError as exc:
+            return f"not compiled: {str(exc).splitlines()[0][:80]}"
+        with TflmReference(path) as ref:
+            want = ref.run_many(batch)
+    same = sum(g == w for g, w in zip(got, want))
+    return f"{same:,}/{len(batch):,} identical"
 
 
 def main() -> int:
@@ -101,30 +131,33 @@ def main() -> int:
         m.fit(x_tr, y_tr, epochs=EPOCHS, batch_size=32, verbose=0, validation_split=0.0)
         f_acc = float(np.mean(np.argmax(m.predict(x_te, verbose=0), 1) == y_te))
         fsize = len(quantize(m, "float32").tflite)
-        rows.append((kind, "float32", fsize, f_acc, "-"))
+        rows.append((kind, "float32", fsize, f_acc, "-", "-"))
         ptq = quantize(m, "int8", data=x_tr[:300], progress=False)
         require_full_int8(ptq.tflite)
         p_acc = tflm_accuracy(ptq.tflite, x_te, y_te)
-        rows.append((kind, "PTQ int8", len(ptq.tflite), p_acc, "TFLM"))
+        rows.append((kind, "PTQ int8", len(ptq.tflite), p_acc, "TFLM", edgeq_c_vs_tflm(ptq.tflite, x_te)))
         try:  # recurrent layers stay frozen in float and are calibrated post-training; QAT for the rest
             q = run_qat(m, x_tr, y_tr, epochs=QAT_EPOCHS, lr=3e-4, source=kind)
             require_full_int8(q.tflite)
-            rows.append((kind, "QAT int8", len(q.tflite), tflm_accuracy(q.tflite, x_te, y_te), "TFLM"))
+            rows.append((kind, "QAT int8", len(q.tflite), tflm_accuracy(q.tflite, x_te, y_te), "TFLM",
+                         edgeq_c_vs_tflm(q.tflite, x_te)))
         except EdgeqError as exc:
-            rows.append((kind, "QAT int8", None, None, f"n/a: {str(exc)[:90]}"))
+            rows.append((kind, "QAT int8", None, None, f"n/a: {str(exc)[:90]}", "-"))
         i16 = quantize(m, "int16x8", data=x_tr[:300], progress=False)
-        rows.append((kind, "int16x8", len(i16.tflite), tflm_accuracy(i16.tflite, x_te, y_te), "TFLM"))
+        rows.append((kind, "int16x8", len(i16.tflite), tflm_accuracy(i16.tflite, x_te, y_te), "TFLM",
+                     edgeq_c_vs_tflm(i16.tflite, x_te)))
         print(f"{kind}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
-    lines = [f"| model | variant | bytes | accuracy ({N_TEST:,} test windows) | drop vs float (pp) | run by |",
-             "|---|---|---:|---:|---:|---|"]
+    lines = [f"| model | variant | bytes | accuracy ({N_TEST:,} test windows) | drop vs float (pp) | run by | "
+             "edgeq C (host) vs TFLM, outputs |",
+             "|---|---|---:|---:|---:|---|---|"]
     base = {}
-    for kind, variant, size, acc, how in rows:
+    for kind, variant, size, acc, how, exact in rows:
         if variant == "float32":
             base[kind] = acc
         drop = "-" if acc is None or variant == "float32" else f"{100 * (base[kind] - acc):.2f}"
         lines.append(f"| {kind} | {variant} | {'-' if size is None else f'{size:,}'} | "
-                     f"{'-' if acc is None else f'{100 * acc:.2f}%'} | {drop} | {how} |")
+                     f"{'-' if acc is None else f'{100 * acc:.2f}%'} | {drop} | {how} | {exact} |")
     text = "\n".join(lines)
     print(text)
     if not sys.argv[1:]:  # the full run is the one recorded
