@@ -187,3 +187,33 @@ def test_batch_matmul(check_ew, shapes, ta, tb):
 ])
 def test_transpose_conv(check_ew, spec):
     check_ew({"op": "transpose_conv", "seed": 2, **spec}, "TRANSPOSE_CONV")
+
+
+def test_batch_matmul_multiplier_as_tflm(single_op_model, tmp_path):
+    """Scales set by hand in the converter's model whose float32 product gives another 31-bit multiplier (1082196845)
+    than the double product (1082196819): TFLM's outputs follow the double product, and so do edgeq's (5,000 random
+    inputs; with the float32 product one of them differs)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    tflm_runtime()
+    src = single_op_model({"op": "matmul", "inputs": [[3, 6], [6, 2]], "ranges": [2.0, 3.0], "centers": [0.5, -0.5],
+                           "seed": 3, "input_names": ["a_lhs", "b_rhs"]})
+    mt = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(src.read_bytes(), 0))
+    g = mt.subgraphs[0]
+    (op,) = g.operators
+    for t, s in zip((op.inputs[0], op.inputs[1], op.outputs[0]),
+                    (0.053035445511341095, 0.016894757747650146, 0.45517852902412415)):
+        g.tensors[t].quantization.scale = [s]
+    b = flatbuffers.Builder(1024)
+    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
+    path = tmp_path / "bmm.tflite"
+    path.write_bytes(bytes(b.Output()))
+    binary, _ = compile_and_build(path, tmp_path / "o")
+    tflm = TflmReference(path)
+    rng = np.random.default_rng(0)
+    n = sum(s.nbytes for s in tflm.inputs)
+    batch = [rng.integers(0, 256, size=n, dtype=np.uint8).tobytes() for _ in range(5000)]
+    assert PortableHostReference(path, binary=binary).run_many(batch) == tflm.run_many(batch)

@@ -1,12 +1,13 @@
-"""BATCH_MATMUL (int8, either operand may be a constant) -> edgeq_batch_matmul_s8. TFLM's batch_matmul.cc:
-output multiplier from GetQuantizedConvolutionMultipler (``double(float(s_lhs * s_rhs)) / double(s_out)``), zero
-points as offsets, no fused activation; adj_x / adj_y become strides, up to 3 broadcast batch dimensions.
+"""BATCH_MATMUL (int8, either operand may be a constant) -> edgeq_batch_matmul_s8. TFLM's batch_matmul.cc: the
+output multiplier ``double(s_lhs) * double(s_rhs) / double(s_out)``, zero points as offsets, no fused activation;
+adj_x / adj_y become strides, up to 3 broadcast batch dimensions. (The multiplier: the tflite_micro interpreter's
+outputs follow the double product, not the float32 product of GetQuantizedConvolutionMultipler in tflite-micro's
+source, on scales where the two round differently - int8 and int16, tests/test_compiler_elementwise_ops.py and
+tests/test_compiler_int16_ops.py.)
 
 int16 (int16x8 models) -> edgeq_batch_matmul_s16: TFLM's BatchMatMul<int16_t, int64_t> - zero points 0 (TFLM's
 Prepare checks them), int64 sums and the int64 MultiplyByQuantizedMultiplier (16-bit multiplier, one rounding
-shift), clamped to int16. Its multiplier is ``double(s_lhs) * double(s_rhs) / double(s_out)``: that is what the
-tflite_micro interpreter computes (on scales where the float32 product rounds the 16-bit multiplier differently,
-only the double product reproduces its outputs; tests/test_compiler_int16_ops.py has such a model)."""
+shift), clamped to int16, with the same multiplier."""
 
 from __future__ import annotations
 
@@ -86,11 +87,8 @@ class BatchMatMul(Layer):
         batch = [max(x, y) for x, y in zip(ba, bb)]
         if int(np.prod(batch)) * m * n != out.num_elements or list(out.shape[-2:]) != [m, n]:
             raise self.unsupported(f"output {list(out.shape)} is not {list(a.shape)} x {list(b.shape)}")
-        f = np.float32
-        if dt == "int16":  # the tflite_micro interpreter's int16 multiplier has the scale product in double
-            real = float(f(a.scale)) * float(f(b.scale)) / float(f(out.scale))
-        else:
-            real = float(f(f(a.scale) * f(b.scale))) / float(f(out.scale))
+        f = np.float32  # the scale product in double, as the tflite_micro interpreter computes it (module doc)
+        real = float(f(a.scale)) * float(f(b.scale)) / float(f(out.scale))
         mult, shift = fp.quantize_multiplier(real)
         if dt == "int16":
             check_s64_shifts(self, [shift])
