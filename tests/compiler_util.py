@@ -187,6 +187,10 @@ def _keras_model(spec: dict):
     elif op in ("reduce_max", "reduce_min", "reduce_sum"):
         fn = {"reduce_max": keras.ops.max, "reduce_min": keras.ops.min, "reduce_sum": keras.ops.sum}[op]
         y = fn(x, axis=tuple(spec.get("axis", [-1])), keepdims=spec.get("keepdims", False))
+    elif op == "mirror_pad":  # tf.pad REFLECT / SYMMETRIC over height and width
+        import tensorflow as tf
+
+        y = keras.layers.Lambda(lambda t: tf.pad(t, spec["padding"], mode=spec["mode"]))(x)
     elif op == "abs":
         y = keras.ops.abs(x)
     elif op == "log_softmax":  # unsupported by the compiler (TFLM runs it)

@@ -1,4 +1,4 @@
-"""PADV2, REDUCE_MAX, REDUCE_MIN, SUM, ABS: single-op models from the TF converter, compiled for host under
+"""PADV2, MIRROR_PAD, REDUCE_MAX, REDUCE_MIN, SUM, ABS: single-op models from the TF converter, compiled for host under
 ASan/UBSan, compared byte for byte with TFLM on random inputs (ABS: on all 256 int8 values)."""
 
 from __future__ import annotations
@@ -74,3 +74,14 @@ def test_abs_every_int8_value(check_op, r, center):
     """One input holds all 256 int8 values: every entry of ABS's input -> output map against TFLM."""
     check_op({"op": "abs", "inputs": [[256]], "range": r, "centers": [center], "seed": 4}, "ABS",
              batch=[np.arange(-128, 128, dtype=np.int8).tobytes()])
+
+
+@pytest.mark.parametrize("mode", ["REFLECT", "SYMMETRIC"])
+@given(h=st.integers(2, 5), w=st.integers(2, 5), data=st.data())
+@_FEW
+def test_mirror_pad(check_op, mode, h, w, data):
+    most = 1 if mode == "REFLECT" else 0  # REFLECT pads at most size - 1, SYMMETRIC at most size
+    pads = [[0, 0], [data.draw(st.integers(0, h - most)), data.draw(st.integers(0, h - most))],
+            [data.draw(st.integers(1, w - most)), data.draw(st.integers(0, w - most))], [0, 0]]
+    check_op({"op": "mirror_pad", "inputs": [[h, w, 3]], "padding": pads, "mode": mode, "seed": 6}, "MIRROR_PAD")
+

@@ -114,6 +114,7 @@ OPTIONS: dict[str, tuple] = {
     "RESIZE_NEAREST_NEIGHBOR": (("align_corners", 0, fb.BOOL, 0), ("half_pixel_centers", 1, fb.BOOL, 0)),
     "RESIZE_BILINEAR": (("align_corners", 2, fb.BOOL, 0), ("half_pixel_centers", 3, fb.BOOL, 0)),
     "GATHER": (("axis", 0, fb.I32, 0), ("batch_dims", 1, fb.I32, 0)),
+    "MIRROR_PAD": (("mode", 0, fb.I8, 0),),  # MirrorPadMode: 0 REFLECT, 1 SYMMETRIC
     "BATCH_MATMUL": (("adj_x", 0, fb.BOOL, 0), ("adj_y", 1, fb.BOOL, 0), ("asymmetric_quantize_inputs", 2, fb.BOOL, 0)),
 }
 

@@ -20,6 +20,7 @@ from edgeq.compiler.ops.lookup_table import HardSwish, LeakyRelu
 from edgeq.compiler.ops.lstm import UnidirectionalSequenceLstm
 from edgeq.compiler.ops.maximum_minimum import Maximum, Minimum
 from edgeq.compiler.ops.mean import Mean, Sum
+from edgeq.compiler.ops.mirror_pad import MirrorPad
 from edgeq.compiler.ops.mul import Mul
 from edgeq.compiler.ops.pack import Pack
 from edgeq.compiler.ops.pad import Pad, PadV2
@@ -45,7 +46,7 @@ _CLASSES: tuple[type[Layer], ...] = (
     UnidirectionalSequenceLstm, Transpose, Slice, StridedSlice, Split, SplitV,
     Pack, Unpack, DepthToSpace, SpaceToDepth, ResizeNearestNeighbor, ResizeBilinear, Tanh, LeakyRelu, HardSwish,
     Prelu, Maximum, Minimum, Sub, SquaredDifference, ArgMax, ArgMin, Gather,
-    BatchMatMul, TransposeConv, PadV2, ReduceMax, ReduceMin, Sum, Abs,
+    BatchMatMul, TransposeConv, PadV2, ReduceMax, ReduceMin, Sum, Abs, MirrorPad,
 )
 
 #: opcode -> Layer class
