@@ -1,7 +1,8 @@
 """MIRROR_PAD (int8, NHWC, height and width only; TFLM has no int16 MIRROR_PAD) -> edgeq_resize_nearest_s8,
-whose two index maps (output row -> input row, output column -> input column) here hold TFLM's mirror_pad.cc GetInputDimension: REFLECT
-(offset 1) mirrors around the edge element, SYMMETRIC (offset 0) repeats it. The bytes are copied, as in TFLM (no
-requantization). Padding the batch or channel axis is refused (the kernel maps rows and columns only)."""
+whose two index maps (output row -> input row, output column -> input column) here hold TFLM's mirror_pad.cc
+GetInputDimension: REFLECT (offset 1) mirrors around the edge element, SYMMETRIC (offset 0) repeats it. The bytes
+are copied, as in TFLM (no requantization). Padding the batch or channel axis is refused (the kernel maps rows and
+columns only)."""
 
 from __future__ import annotations
 
