@@ -122,17 +122,16 @@ def test_sub(check_ew, spec):
     check_ew(spec, "SUB")
 
 
-def test_sub_params_are_float32_like_tflm():
-    """SUB's multipliers come from float32 arithmetic (sub_common.cc), ADD's from double (add_common.cc)."""
+def test_sub_params_are_adds_in_double():
+    """SUB's multipliers are ADD's (double arithmetic, as the TFLM interpreter computes them), for int8 and int16;
+    the float32 variant of some sub_common.cc revisions differs on these scales and is 1 off TFLM (see
+    test_compiler_int16_ops.py::test_sub_int16_gru_update_gate)."""
     from edgeq.quant import fixedpoint as fp
 
-    diffs = 0
     rng = np.random.default_rng(0)
-    for s1, s2, so in rng.uniform(1e-3, 0.1, size=(400, 3)):
-        a, s = fp.add_params(s1, s2, so), fp.sub_params(s1, s2, so)
-        assert abs(a.output_multiplier - s.output_multiplier) <= 2 ** 8 and a.output_shift == s.output_shift
-        diffs += (a.output_multiplier != s.output_multiplier) or (a.input1_multiplier != s.input1_multiplier)
-    assert diffs > 0  # the float32 path really is a different computation
+    for s1, s2, so in rng.uniform(1e-3, 0.1, size=(100, 3)):
+        for left_shift in (15, 20):
+            assert fp.sub_params(s1, s2, so, left_shift) == fp.add_params(s1, s2, so, left_shift)
 
 
 @pytest.mark.parametrize("shape,shared,r,center", [([4, 5, 6], [1, 2], 2.0, 0.0), ([3, 7], None, 4.0, 1.0)])

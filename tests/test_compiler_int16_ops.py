@@ -111,6 +111,50 @@ def test_add_sub_mul_int16(check16, spec):
     check16(spec, spec["op"].upper())
 
 
+def _with_scales(src, dst, opcode: str, scales: list[float]) -> tuple[int, ...]:
+    """The single-op model with its op's inputs and output re-quantized to ``scales`` (zero points 0); returns, for
+    each op input, its position among the graph inputs."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    mt = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(src.read_bytes(), 0))
+    g = mt.subgraphs[0]
+    (op,) = [o for o in g.operators
+             if mt.operatorCodes[o.opcodeIndex].builtinCode == getattr(schema.BuiltinOperator, opcode)]
+    for t, scale in zip([*op.inputs, *op.outputs], scales):
+        g.tensors[t].quantization.scale = [scale]
+        g.tensors[t].quantization.zeroPoint = [0]
+    b = flatbuffers.Builder(1024)
+    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
+    dst.write_bytes(bytes(b.Output()))
+    return tuple(list(g.inputs).index(t) for t in op.inputs)
+
+
+def test_sub_int16_gru_update_gate(single_op_model, tmp_path):
+    """A Keras GRU's ``1 - z`` in int16x8: the constant 1.0 (32767 at scale 1/32767) minus a sigmoid output (scale
+    2^-15) to scale 2.4514393e-05. TFLM's SUB multipliers come from double arithmetic; float32 ones (2147418112 /
+    1336724864 instead of 2147418114 / 1336724927) made 1 - z one off TFLM for some z (z = 14394: 22873, TFLM 22874),
+    22 of 2,000 windows of a trained GRU(24) differed. Every z >= 0 and random pairs, byte for byte."""
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    tflm_runtime()
+    src = single_op_model({"op": "sub", "inputs": [[8, 128], [8, 128]], "ranges": [1.0, 1.0], "seed": 1,
+                           "int16x8": True})
+    path = tmp_path / "sub16.tflite"
+    order = _with_scales(src, path, "SUB", [1 / 32767, 2.0 ** -15, 2.451439286232926e-05])
+    n = 8 * 128  # TFLM's default arena holds three such tensors: every z >= 0 takes 32 inferences
+    one, z = np.full(n, 32767, np.int16), np.arange(32768, dtype=np.int16).reshape(-1, n)
+    rng = np.random.default_rng(7)
+    pairs = [(one, z_part) for z_part in z] + [tuple(rng.integers(-32768, 32768, size=n, dtype=np.int16)
+                                                    for _ in range(2))]
+    batch = [b"".join(p[order.index(k)].tobytes() for k in range(2)) for p in pairs]
+    want = TflmReference(path).run_many(batch)
+    assert np.frombuffer(want[14394 // n], np.int16)[14394 % n] == 22874  # the case the float32 multipliers got wrong
+    binary, res = compile_and_build(path, tmp_path / "out")
+    assert "SUB" in res.op_counts
+    assert PortableHostReference(path, binary=binary).run_many(batch) == want
+
+
 # ---- MEAN and data movement -------------------------------------------------------------------------------------
 
 

@@ -315,30 +315,28 @@ def add_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -
         real_output   = twice_max_input_scale / ((1 << left_shift) * double(s_out))
         each -> QuantizeMultiplierSmallerThanOneExp
     """
+    return _rescaled_sum_params("ADD", (_f32(input1_scale), _f32(input2_scale), _f32(output_scale)), left_shift,
+                                *_sum_reals(input1_scale, input2_scale, output_scale, left_shift))
+
+
+def _sum_reals(input1_scale, input2_scale, output_scale, left_shift: int) -> tuple[float, float, float]:
+    """ADD's / SUB's three real multipliers, in double from the float32 scales."""
     s1, s2, s_out = _f32(input1_scale), _f32(input2_scale), _f32(output_scale)
     twice_max_input_scale = 2 * max(s1, s2)  # max of the float32 values, then doubled in double
     real_input1 = s1 / twice_max_input_scale
     real_input2 = s2 / twice_max_input_scale
     real_output = twice_max_input_scale / ((1 << left_shift) * s_out)
-    return _rescaled_sum_params("ADD", (s1, s2, s_out), left_shift, real_input1, real_input2, real_output)
+    return real_input1, real_input2, real_output
 
 
 def sub_params(input1_scale, input2_scale, output_scale, left_shift: int = 20) -> AddParams:
-    """SUB parameters exactly as TFLM's ``CalculateOpDataSub`` (sub_common.cc). The formulas are ADD's, but TFLM
-    computes them in float32 (``const float twice_max_input_scale``, float divisions) and only then widens to
-    double, so the multipliers can differ from ADD's by one ulp of the float::
-
-        twice_max_input_scale = float(2 * max(s1, s2))
-        real_input_i  = double(float(s_i / twice_max_input_scale))
-        real_output   = double(float(twice_max_input_scale / float((1 << left_shift) * s_out)))
-    """
-    f = np.float32
-    s1, s2, s_out = f(input1_scale), f(input2_scale), f(output_scale)
-    twice = f(2) * max(s1, s2)
-    real_input1 = float(f(s1 / twice))
-    real_input2 = float(f(s2 / twice))
-    real_output = float(f(twice / f(f(1 << left_shift) * s_out)))
-    return _rescaled_sum_params("SUB", (s1, s2, s_out), left_shift, real_input1, real_input2, real_output)
+    """SUB parameters as the TFLM interpreter computes them (``CalculateOpDataSub``, sub_common.cc): ADD's formulas
+    evaluated in double (``add_params``). Some sub_common.cc revisions write them in float32 (a ``float``
+    twice_max_input_scale and float divisions); the TFLM that edgeq is checked against does not: on int16x8 SUBs whose
+    scales make the two computations differ (a GRU's ``1 - z`` with scales 1/32767 and 2^-15), the float32
+    multipliers give outputs 1 off TFLM's and the double ones reproduce it exactly, for int8 as well."""
+    return _rescaled_sum_params("SUB", (_f32(input1_scale), _f32(input2_scale), _f32(output_scale)), left_shift,
+                                *_sum_reals(input1_scale, input2_scale, output_scale, left_shift))
 
 
 def squared_difference_params(input1_scale, input2_scale, output_scale, left_shift: int = 7) -> AddParams:

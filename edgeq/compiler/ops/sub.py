@@ -1,5 +1,5 @@
 """SUB (int8) -> edgeq_elementwise_sub_s8, or edgeq_broadcast_sub_s8 when shapes differ. TFLM's sub_common.cc
-parameters (edgeq.quant.fixedpoint.sub_params: ADD's formulas in float32, left shift 20) and SubElementwise's
+parameters (edgeq.quant.fixedpoint.sub_params: ADD's formulas in double, left shift 20) and SubElementwise's
 arithmetic; the fused activation clamp. In place like ADD. int16 -> edgeq_elementwise_sub_s16 /
 edgeq_broadcast_sub_s16 (left shift 15, as TFLM's int16 SUB)."""
 
