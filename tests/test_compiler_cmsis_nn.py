@@ -316,6 +316,13 @@ def test_pad_cmsis(check_cmsis_op):
 
 
 @pytest.mark.tf
+def test_padv2_cmsis(check_cmsis_op):
+    res = check_cmsis_op({"op": "padv2", "inputs": [[4, 3, 2]], "padding": [[0, 0], [1, 2], [0, 1], [2, 1]],
+                          "value": 0.75, "seed": 3}, {"PADV2"})
+    assert _kernels(res, "PADV2") == {"arm_pad_s8"}
+
+
+@pytest.mark.tf
 @pytest.mark.parametrize("spec", [
     # the reverse-conv path (stride <= 2 and more than 16 input channels: arm_convolve_s8 over the upscaled input)
     {"inputs": [[5, 4, 20]], "filters": 6, "kernel": [3, 3], "strides": [2, 2], "padding": "same"},
