@@ -35,8 +35,8 @@ class Add(BinaryElementwise):
     def prepare(self) -> KernelCall:
         call = super().prepare()
         p = self.params
-        if (self.dtype != "int8" or p["broadcast"] or self.ctx.backend != "portable" or self.ctx.optimize != "speed"
-                or self.ctx.target == "avr"):
+        if (self.KIND != "add" or self.dtype != "int8" or p["broadcast"] or self.ctx.backend != "portable"
+                or self.ctx.optimize != "speed" or self.ctx.target == "avr"):  # the table kernel adds: not SUB's
             return call
         ap = p["add"]
         i = self.index
