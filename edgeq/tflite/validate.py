@@ -61,6 +61,7 @@ OP_ARITY: dict[str, tuple[tuple[int, int | None], tuple[int, int | None]]] = {
     "PACK": ((1, None), (1, 1)),
     "PAD": ((2, 3), (1, 1)),
     "PADV2": ((3, 3), (1, 1)),
+    "MIRROR_PAD": ((2, 2), (1, 1)),
     "PRELU": ((2, 2), (1, 1)),
     "QUANTIZE": ((1, 1), (1, 1)),
     "REDUCE_MAX": ((2, 2), (1, 1)),
