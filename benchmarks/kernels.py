@@ -118,7 +118,10 @@ def main() -> int:
                     help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all; cmsis-nn when a checkout "
                          "is found)")
     ap.add_argument("--layers", action="store_true", help="also print every layer")
-    ap.add_argument("--out", default=str(RESULTS / "kernels.md"), help="markdown report ('' to write none)")
+    ap.add_argument("--out", default=None,
+                    help="markdown report, raw numbers beside it as .json ('' to write none; default: "
+                         "benchmarks/results/kernels.md for a run of every board, model and variant, none for a "
+                         "subset, so a partial run never replaces the full table)")
     args = ap.parse_args()
     from edgeq.reference import load_reference
     from edgeq.targets.boards import get_board
@@ -252,6 +255,12 @@ def main() -> int:
     print("\n".join(md + (layer_md if args.layers else [])))
     for line in inexact:
         print(f"kernels.py: {line}", file=sys.stderr)
+    full_run = set(models) == set(MODELS) and set(boards) == set(BOARDS) and set(variants) == set(VARIANTS)
+    if args.out is None:
+        args.out = str(RESULTS / "kernels.md") if full_run else ""
+        if not full_run:
+            print("kernels.py: a subset run: benchmarks/results/kernels.md left as it is (--out FILE writes one)",
+                  file=sys.stderr)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text("\n".join(md + layer_md) + "\n")
