@@ -1,5 +1,5 @@
-/* Checks edgeq_requantize_fast, edgeq_requantize_bounded, edgeq_rq_apply (edgeq_nn.h) and edgeq_requantize
- * (edgeq_nn_support.c) against TFLM's MultiplyByQuantizedMultiplier written here with 64-bit arithmetic
+/* Checks edgeq_requantize_fast, edgeq_requantize_bounded, edgeq_rq_apply, edgeq_rq_pair (edgeq_nn.h) and
+ * edgeq_requantize (edgeq_nn_support.c) against TFLM's MultiplyByQuantizedMultiplier written here with 64-bit arithmetic
  * (ref_requantize: SaturatingRoundingDoublingHighMul then RoundingDivideByPOT). With EDGEQ_MUL32_ONLY (ARMv6-M, or
  * forced with -DEDGEQ_MUL32_ONLY=1) all four use edgeq_high_mul's 32-bit multiplies; the first output line says which.
  * With Helium (qemu-m55) also edgeq_requantize_mve, 4 lanes at once; the second output line says whether.
@@ -90,12 +90,19 @@ static void check(int bounded, int32_t m, int32_t s, int32_t x)
         got = edgeq_rq_apply(x, &r);
         bounded = 2;
     }
+    if (bounded == 2 && got == want) { /* two values of one channel (edgeq_rq_pair): x and -x */
+        int32_t y0, y1;
+        edgeq_rq_pair(x, -x, m, s, &y0, &y1);
+        got = y0 != want ? y0 : y1;
+        want = y0 != want ? want : ref_requantize(-x, m, s);
+        bounded = 5;
+    }
     ++checked;
     if (got != want) {
         if (bad < 10u) {
             char line[160];
             char *p = line;
-            *p++ = bounded == 4 ? 'V' : bounded == 3 ? 'E' : bounded == 2 ? 'R' : bounded ? 'B' : 'F';
+            *p++ = bounded == 5 ? 'P' : bounded == 4 ? 'V' : bounded == 3 ? 'E' : bounded == 2 ? 'R' : bounded ? 'B' : 'F';
             *p++ = ' ';
             p = put_i64(p, m);
             p = put_i64(p, s);

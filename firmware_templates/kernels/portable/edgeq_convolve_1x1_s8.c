@@ -191,6 +191,290 @@ void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t 
     }
 }
 
+#if EDGEQ_USE_DSP
+/* ---- the int16-lane core (DSP extension) ------------------------------------------------------------------------
+ * Each input value is multiplied by every output channel's weight, so sign-extending the inputs once per pixel,
+ * instead of once per output channel pair, takes 4 of the 8 SXTB16 out of the inner loop. edgeq_lanes_s8 writes two
+ * pixels' vectors in the order the loop reads them (EDGEQ_LANES words, see edgeq_nn.h): per 4 input values x0..x3,
+ * pixel 0's words (x0 | x2 << 16) and (x1 | x3 << 16), then pixel 1's; after the depth / 4 blocks, the depth % 4
+ * remaining values of pixel 0 and then of pixel 1 as int16. Per 4 input channels the loop then loads 4 lane words
+ * and 2 weight words, extends the weights with 4 SXTB16 and issues 8 SMLAD: 2 pixels x 2 channels x 4 MACs. */
+
+void edgeq_lanes_s8(const int8_t *x, int32_t n_bytes, int32_t *dst)
+{
+    int32_t k;
+    for (k = 0; k + 4 <= n_bytes; k += 4, dst += 4) {
+        const int32_t u = edgeq_load4(x + k);
+        dst[0] = __sxtb16(u);
+        dst[1] = edgeq_sxtb16_ror8(u);
+    }
+}
+
+void edgeq_lanes_fill_s8(int8_t value, int32_t n_bytes, int32_t *dst)
+{
+    const int32_t v = (int32_t)(((uint32_t)(uint16_t)(int16_t)value << 16) | (uint16_t)(int16_t)value);
+    int32_t k;
+    for (k = 0; k + 4 <= n_bytes; k += 4, dst += 4) {
+        dst[0] = v;
+        dst[1] = v;
+    }
+}
+
+void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t *lanes)
+{
+    const int32_t n4 = depth - depth % 4;
+    const int32_t tail = depth - n4;
+    int16_t *t = (int16_t *)(void *)(lanes + n4) + slot * tail;
+    int32_t k;
+    edgeq_lanes_s8(x, n4, lanes + 2 * slot);
+    for (k = 0; k < tail; ++k) {
+        t[k] = x[n4 + k];
+    }
+}
+
+/* The lane loop in assembly needs 14 registers: GCC / clang with optimisation (which frees the frame pointer);
+ * defining EDGEQ_NO_ASM (e.g. for a build with -fno-omit-frame-pointer) keeps the C loop. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(EDGEQ_NO_ASM)
+#define EDGEQ_LANES_ASM 1
+#else
+#define EDGEQ_LANES_ASM 0
+#endif
+
+#if EDGEQ_LANES_ASM
+/* One block of the lane loop: 4 input channels of 2 pixels (lane words p0 q0 | p1 q1 at l) x 2 output channels (the
+ * weight words va, vb at w: aligned as one LDRD, or two LDR), 8 SMLAD into a<pixel><channel>. */
+#define EDGEQ_LANES_LDRD_W "ldrd %[va], %[vb], [%[w]], #8\n\t"
+#define EDGEQ_LANES_LDR_W "ldr %[va], [%[w]], #4\n\tldr %[vb], [%[w]], #4\n\t"
+#define EDGEQ_LANES_BLOCK(load_w)                                                                                    \
+    "ldrd %[p1], %[q1], [%[l], #8]\n\t"                                                                              \
+    "ldrd %[p0], %[q0], [%[l]], #16\n\t" load_w "sxtb16 %[t], %[va]\n\t"                                             \
+    "smlad %[a00], %[p0], %[t], %[a00]\n\t"                                                                          \
+    "smlad %[a10], %[p1], %[t], %[a10]\n\t"                                                                          \
+    "sxtb16 %[va], %[va], ror #8\n\t"                                                                                \
+    "smlad %[a00], %[q0], %[va], %[a00]\n\t"                                                                         \
+    "smlad %[a10], %[q1], %[va], %[a10]\n\t"                                                                         \
+    "sxtb16 %[t], %[vb]\n\t"                                                                                         \
+    "smlad %[a01], %[p0], %[t], %[a01]\n\t"                                                                          \
+    "smlad %[a11], %[p1], %[t], %[a11]\n\t"                                                                          \
+    "sxtb16 %[vb], %[vb], ror #8\n\t"                                                                                \
+    "smlad %[a01], %[q0], %[vb], %[a01]\n\t"                                                                         \
+    "smlad %[a11], %[q1], %[vb], %[a11]\n\t"
+/* n (> 0) blocks: an odd one first, then two per pass */
+#define EDGEQ_LANES_LOOP(load_w)                                                                                     \
+    "tst %[n], #1\n\t"                                                                                               \
+    "beq 2f\n\t" EDGEQ_LANES_BLOCK(load_w) "2:\n\t"                                                                  \
+    "lsrs %[n], %[n], #1\n\t"                                                                                        \
+    "beq 3f\n"                                                                                                       \
+    "1:\n\t" EDGEQ_LANES_BLOCK(load_w) EDGEQ_LANES_BLOCK(load_w) "subs %[n], %[n], #1\n\t"                           \
+    "bne 1b\n"                                                                                                       \
+    "3:\n\t"
+#endif
+
+#define EDGEQ_LANES_CHUNK 64 /* output channels whose accumulators are held before they are requantized */
+
+#if EDGEQ_LANES_ASM
+/* 2 n blocks (n > 0), two per pass */
+#define EDGEQ_LANES_LOOP2(load_w)                                                                                    \
+    "1:\n\t" EDGEQ_LANES_BLOCK(load_w) EDGEQ_LANES_BLOCK(load_w) "subs %[n], %[n], #1\n\t"                           \
+    "bne 1b\n\t"
+
+/* The accumulators (bias + sum) of `pairs` channel pairs over n blocks (depth 4 n, no tail, weights 4-aligned at w)
+ * into acc[0], acc[1] (pixel 0) and acc[EDGEQ_LANES_CHUNK], acc[EDGEQ_LANES_CHUNK + 1] (pixel 1) for each pair;
+ * returns the filter position after them. A function of its own so that the loop around the assembly keeps its few
+ * values in registers. */
+__attribute__((noinline)) static const int8_t *edgeq_lanes_pairs(const int32_t *lanes, int32_t n, const int8_t *w,
+                                                                const int32_t *bias, int32_t *acc, int32_t pairs)
+{
+    const int even = n % 2 == 0;
+    for (; pairs > 0; --pairs, bias += 2, acc += 2) {
+        int32_t a00 = bias[0], a10 = a00, a01 = bias[1], a11 = a01;
+        const int32_t *l = lanes;
+        int32_t k = even ? n / 2 : n, p0, q0, p1, q1, va, vb, t;
+        if (even) {
+            __asm__ volatile(EDGEQ_LANES_LOOP2(EDGEQ_LANES_LDRD_W)
+                             : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [l] "+r"(l),
+                               [w] "+r"(w), [n] "+r"(k), [p0] "=&r"(p0), [q0] "=&r"(q0), [p1] "=&r"(p1),
+                               [q1] "=&r"(q1), [va] "=&r"(va), [vb] "=&r"(vb), [t] "=&r"(t)
+                             :
+                             : "cc", "memory");
+        } else {
+            __asm__ volatile(EDGEQ_LANES_LOOP(EDGEQ_LANES_LDRD_W)
+                             : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [l] "+r"(l),
+                               [w] "+r"(w), [n] "+r"(k), [p0] "=&r"(p0), [q0] "=&r"(q0), [p1] "=&r"(p1),
+                               [q1] "=&r"(q1), [va] "=&r"(va), [vb] "=&r"(vb), [t] "=&r"(t)
+                             :
+                             : "cc", "memory");
+        }
+        acc[0] = a00;
+        acc[1] = a01;
+        acc[EDGEQ_LANES_CHUNK] = a10;
+        acc[EDGEQ_LANES_CHUNK + 1] = a11;
+    }
+    return w;
+}
+#endif
+
+/* Accumulators (folded bias + sum) of channels [c0, c1) of the two pixels of `lanes` (depth values each) into acc0 /
+ * acc1[c - c0], the filter of channel c0 (even) at w; returns the filter position after channel c1. Starting from the
+ * bias keeps every partial sum within the bound the compiler checks (|bias| + 128 sum |w| < 2^31). */
+EDGEQ_ALWAYS_INLINE const int8_t *edgeq_lanes_gemm(const int32_t *lanes, int32_t depth, const int8_t *w, int32_t cout,
+                                                   const int32_t *bias, int32_t c0, int32_t c1, int32_t *acc0,
+                                                   int32_t *acc1)
+{
+    const int32_t n4 = depth - depth % 4;
+    const int32_t tail = depth - n4;
+    const int32_t *end = lanes + n4;
+    const int16_t *t0 = (const int16_t *)(const void *)end;
+    const int16_t *t1 = t0 + tail;
+    const int32_t pairs_end = cout - cout % 2; /* channels below this come in interleaved pairs */
+    int32_t c = c0, k;
+#if EDGEQ_LANES_ASM
+    if (tail == 0 && n4 > 0 && ((uintptr_t)w & 3u) == 0) { /* the common case: every pair in edgeq_lanes_pairs */
+        const int32_t pairs = ((c1 < pairs_end ? c1 : pairs_end) - c0) / 2;
+        w = edgeq_lanes_pairs(lanes, n4 / 4, w, bias + c0, acc0, pairs);
+        c += 2 * pairs;
+    }
+#endif
+    for (; c < c1; c += 2) {
+        const int32_t *l = lanes;
+        int32_t a00 = bias[c], a10 = a00, a01, a11; /* a<pixel><channel> */
+        if (c >= pairs_end) { /* the odd last channel, natural order */
+            for (; l < end; l += 4, w += 4) {
+                const int32_t v = edgeq_load4(w);
+                const int32_t va = __sxtb16(v), vb = edgeq_sxtb16_ror8(v);
+                a00 = __smlad(l[0], va, a00);
+                a00 = __smlad(l[1], vb, a00);
+                a10 = __smlad(l[2], va, a10);
+                a10 = __smlad(l[3], vb, a10);
+            }
+            for (k = 0; k < tail; ++k) {
+                a00 += t0[k] * w[k];
+                a10 += t1[k] * w[k];
+            }
+            acc0[c - c0] = a00;
+            acc1[c - c0] = a10;
+            return w + tail;
+        }
+        a01 = bias[c + 1];
+        a11 = a01;
+#if EDGEQ_LANES_ASM
+        if (n4 > 0) { /* the loop below in 16-17 instructions per block, 2 blocks per pass (GCC's: 21, spilling) */
+            int32_t n = n4 / 4, p0, q0, p1, q1, va, vb, t;
+            if (((uintptr_t)w & 3u) == 0) { /* the weights of a block as one LDRD */
+                __asm__ volatile(EDGEQ_LANES_LOOP(EDGEQ_LANES_LDRD_W)
+                                 : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [l] "+r"(l),
+                                   [w] "+r"(w), [n] "+r"(n), [p0] "=&r"(p0), [q0] "=&r"(q0), [p1] "=&r"(p1),
+                                   [q1] "=&r"(q1), [va] "=&r"(va), [vb] "=&r"(vb), [t] "=&r"(t)
+                                 :
+                                 : "cc", "memory");
+            } else {
+                __asm__ volatile(EDGEQ_LANES_LOOP(EDGEQ_LANES_LDR_W)
+                                 : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [l] "+r"(l),
+                                   [w] "+r"(w), [n] "+r"(n), [p0] "=&r"(p0), [q0] "=&r"(q0), [p1] "=&r"(p1),
+                                   [q1] "=&r"(q1), [va] "=&r"(va), [vb] "=&r"(vb), [t] "=&r"(t)
+                                 :
+                                 : "cc", "memory");
+            }
+        }
+#else
+        for (; l < end; l += 4, w += 8) {
+            const int32_t va = edgeq_load4(w), vb = edgeq_load4(w + 4);
+            int32_t t = __sxtb16(va);
+            a00 = __smlad(l[0], t, a00);
+            a10 = __smlad(l[2], t, a10);
+            t = edgeq_sxtb16_ror8(va);
+            a00 = __smlad(l[1], t, a00);
+            a10 = __smlad(l[3], t, a10);
+            t = __sxtb16(vb);
+            a01 = __smlad(l[0], t, a01);
+            a11 = __smlad(l[2], t, a11);
+            t = edgeq_sxtb16_ror8(vb);
+            a01 = __smlad(l[1], t, a01);
+            a11 = __smlad(l[3], t, a11);
+        }
+#endif
+        for (k = 0; k < tail; ++k) {
+            const int32_t va = w[k], vb = w[tail + k];
+            a00 += t0[k] * va;
+            a01 += t0[k] * vb;
+            a10 += t1[k] * va;
+            a11 += t1[k] * vb;
+        }
+        w += 2 * tail;
+        acc0[c - c0] = a00;
+        acc0[c + 1 - c0] = a01;
+        acc1[c - c0] = a10;
+        acc1[c + 1 - c0] = a11;
+    }
+    return w;
+}
+
+/* v + out_offset clamped to [act_min, act_max]; `mode` (a constant after inlining): 1 = the range is all of int8
+ * (SSAT), 2 = act_min is -128 (SSAT, then only the upper bound: ReLU / ReLU6 with output zero point -128), 0 = any. */
+EDGEQ_ALWAYS_INLINE int32_t edgeq_lanes_clamp(int32_t v, int mode, int32_t out_offset, int32_t act_min,
+                                              int32_t act_max)
+{
+    v += out_offset;
+    if (mode == 0) {
+        v = v < act_min ? act_min : v;
+        return v > act_max ? act_max : v;
+    }
+    v = __ssat(v, 8);
+    return mode == 2 && v > act_max ? act_max : v;
+}
+
+/* n channels of both pixels from their accumulators (pixel 0's at acc[i], pixel 1's at acc[EDGEQ_LANES_CHUNK + i],
+ * bias included): edgeq_requantize_bounded (edgeq_rq_pair: the per-channel work once for both outputs), + output zero
+ * point, clamp (edgeq_lanes_clamp's `mode`, a constant after inlining), into o0[i] and o0[o1_offset + i]. multiplier
+ * and shift point at the first channel's. */
+EDGEQ_ALWAYS_INLINE void edgeq_lanes_out(const int32_t *acc, int32_t n, const int32_t *multiplier,
+                                         const int32_t *shift, int32_t out_offset, int mode, int32_t act_min,
+                                         int32_t act_max, int8_t *o0, int32_t o1_offset)
+{
+    const int32_t *end = acc + n;
+    for (; acc < end; ++acc, ++multiplier, ++shift, ++o0) {
+        int32_t v0, v1;
+        edgeq_rq_pair(acc[0], acc[EDGEQ_LANES_CHUNK], *multiplier, *shift, &v0, &v1);
+        o0[0] = (int8_t)edgeq_lanes_clamp(v0, mode, out_offset, act_min, act_max);
+        o0[o1_offset] = (int8_t)edgeq_lanes_clamp(v1, mode, out_offset, act_min, act_max);
+    }
+}
+
+/* edgeq_lanes_out with the clamp mode chosen once: a function of its own, so that its loop has the registers to
+ * itself (inlined into the channel loop, GCC spills the output offset and bounds). */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void edgeq_lanes_requantize(const int32_t *acc, int32_t n, const int32_t *multiplier, const int32_t *shift,
+                                   int32_t out_offset, int32_t act_min, int32_t act_max, int8_t *o0,
+                                   int32_t o1_offset)
+{
+    if (act_min == -128 && act_max == 127) {
+        edgeq_lanes_out(acc, n, multiplier, shift, out_offset, 1, act_min, act_max, o0, o1_offset);
+    } else if (act_min == -128) {
+        edgeq_lanes_out(acc, n, multiplier, shift, out_offset, 2, act_min, act_max, o0, o1_offset);
+    } else {
+        edgeq_lanes_out(acc, n, multiplier, shift, out_offset, 0, act_min, act_max, o0, o1_offset);
+    }
+}
+
+void edgeq_pointwise_lanes_s8(const int32_t *lanes, int32_t depth, const int8_t *filter, int32_t cout,
+                              int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                              const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                              int32_t act_max, int8_t *o0, int8_t *o1)
+{
+    int32_t acc[2 * EDGEQ_LANES_CHUNK]; /* EDGEQ_LANES_CHUNK channels summed, then requantized */
+    const int8_t *w = filter + c_lo * depth;
+    int32_t c0;
+    for (c0 = c_lo; c0 < c_hi; c0 += EDGEQ_LANES_CHUNK) {
+        const int32_t c1 = c0 + EDGEQ_LANES_CHUNK < c_hi ? c0 + EDGEQ_LANES_CHUNK : c_hi;
+        w = edgeq_lanes_gemm(lanes, depth, w, cout, bias, c0, c1, acc, acc + EDGEQ_LANES_CHUNK);
+        edgeq_lanes_requantize(acc, c1 - c0, q->multiplier + c0, q->shift + c0, out_offset, act_min, act_max,
+                               o0 + (c0 - c_lo), (int32_t)(o1 - o0));
+    }
+}
+#endif
+
 #if EDGEQ_USE_MVE
 #define EDGEQ_1X1_MVE_CHUNK 64 /* output channels whose accumulators are held before they are requantized */
 
@@ -286,7 +570,7 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
                                                const edgeq_dims *input_dims, const int8_t *input_data,
                                                const edgeq_dims *filter_dims, const int8_t *filter_data,
                                                const int32_t *bias_data, const edgeq_dims *output_dims,
-                                               int8_t *output_data, edgeq_1x1_pixels_fn pixels)
+                                               int8_t *output_data, edgeq_1x1_pixels_fn pixels, int use_lanes)
 {
     const int32_t cin = input_dims->c;
     const int32_t cout = output_dims->c;
@@ -302,6 +586,9 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
     const int32_t act_max = conv_params->activation.max;
     const int contiguous = sw == 1 && sh == 1 && in_w == out_w && in_h == output_dims->h; /* pixel p at p * cin */
     int8_t stage[2 * EDGEQ_1X1_STAGE];
+#if EDGEQ_USE_DSP
+    int32_t lanes[EDGEQ_LANES_WORDS];
+#endif
     edgeq_out_writer writer;
     int32_t p;
 
@@ -323,6 +610,22 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
                 px[t] = input_data + ((b * in_h + (r / out_w) * sh) * in_w + (r % out_w) * sw) * cin;
             }
         }
+#if EDGEQ_USE_DSP
+        if (use_lanes && two && cin <= EDGEQ_LANES_WORDS) { /* both pixels' inputs sign-extended once */
+            int8_t *o = writer.size == 0 ? output_data + p * cout : stage;
+            edgeq_lanes_pixel_s8(px[0], cin, 0, lanes);
+            edgeq_lanes_pixel_s8(px[1], cin, 1, lanes);
+            edgeq_pointwise_lanes_s8(lanes, cin, filter_data, cout, 0, cout, bias_data, quant_params, out_offset,
+                                     act_min, act_max, o, o + cout);
+            if (writer.size != 0) {
+                edgeq_ow_put_n(&writer, stage, 2 * cout);
+            }
+            p += 2;
+            continue;
+        }
+#else
+        (void)use_lanes;
+#endif
         if (writer.size == 0) {
             pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
                              out_offset, act_min, act_max, output_data + p * cout,
@@ -354,7 +657,7 @@ edgeq_status edgeq_convolve_1x1_s8(const edgeq_context *ctx, const edgeq_conv_pa
 {
     (void)bias_dims;
     return edgeq_1x1_run(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                         output_dims, output_data, edgeq_pointwise_pixels_s8);
+                         output_dims, output_data, edgeq_pointwise_pixels_s8, 1);
 }
 
 #if EDGEQ_USE_MVE
@@ -367,6 +670,6 @@ edgeq_status edgeq_convolve_1x1_mve_s8(const edgeq_context *ctx, const edgeq_con
 {
     (void)bias_dims;
     return edgeq_1x1_run(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                         output_dims, output_data, edgeq_1x1_pixels_mve);
+                         output_dims, output_data, edgeq_1x1_pixels_mve, 0);
 }
 #endif

@@ -54,6 +54,69 @@ static void edgeq_kxk_window(const int8_t *input, const edgeq_dims *in, int32_t 
     }
 }
 
+#if EDGEQ_USE_DSP
+/* edgeq_kxk_window straight into int16 lanes (slot `slot` of the two-pixel buffer, see edgeq_nn.h), for C_IN a
+ * multiple of 4 (then every tap is whole lane blocks). */
+static void edgeq_kxk_window_lanes(const int8_t *input, const edgeq_dims *in, int32_t b, int32_t y0, int32_t x0,
+                                   int32_t kh, int32_t kw, int8_t zero_point, int32_t slot, int32_t *lanes)
+{
+    const int32_t cin = in->c;
+    const int32_t len = kw * cin;
+    int32_t kx_lo, kx_hi, ky;
+    int32_t *dst = lanes + 2 * slot;
+    edgeq_tap_range(x0, 1, in->w, kw, &kx_lo, &kx_hi);
+    for (ky = 0; ky < kh; ++ky, dst += len) { /* len bytes of a row: len / 4 blocks of 4 words */
+        const int32_t y = y0 + ky;
+        const int8_t *src;
+        if (y < 0 || y >= in->h || kx_lo == kx_hi) {
+            edgeq_lanes_fill_s8(zero_point, len, dst);
+            continue;
+        }
+        src = input + ((b * in->h + y) * in->w + x0) * cin; /* tap 0 (only taps kx_lo.. are read) */
+        edgeq_lanes_fill_s8(zero_point, kx_lo * cin, dst);
+        edgeq_lanes_s8(src + kx_lo * cin, (kx_hi - kx_lo) * cin, dst + kx_lo * cin);
+        edgeq_lanes_fill_s8(zero_point, (kw - kx_hi) * cin, dst + kx_hi * cin);
+    }
+}
+#endif
+
+/* The two pixels' vectors: byte windows (window[0], window[1]) or, with the DSP extension and C_IN % 4 == 0, int16
+ * lanes (edgeq_nn.h: EDGEQ_LANES_WORDS) */
+typedef union {
+    int8_t window[2][EDGEQ_KXK_WINDOW];
+    int32_t lanes[EDGEQ_KXK_WINDOW];
+} edgeq_kxk_buf;
+
+/* What the core needs besides the vectors: the layer's constants. */
+typedef struct {
+    const int8_t *filter;
+    int32_t depth;
+    int32_t cout;
+    const int32_t *bias;
+    const edgeq_per_channel_quant_params *q;
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} edgeq_kxk_layer;
+
+/* Output channels [c_lo, c_hi) of one or two pixels (`two`) into o0 / o1, on the byte windows or (`lanes`) on the
+ * lanes (a lone pixel fills both lane slots: it is computed twice and its outputs written to o0 twice). */
+static void edgeq_kxk_core(const edgeq_kxk_layer *k, const edgeq_kxk_buf *buf, int lanes, int two, int32_t c_lo,
+                           int32_t c_hi, int8_t *o0, int8_t *o1)
+{
+#if EDGEQ_USE_DSP
+    if (lanes) {
+        edgeq_pointwise_lanes_s8(buf->lanes, k->depth, k->filter, k->cout, c_lo, c_hi, k->bias, k->q, k->out_offset,
+                                 k->act_min, k->act_max, o0, two ? o1 : o0);
+        return;
+    }
+#else
+    (void)lanes;
+#endif
+    edgeq_pointwise_pixels_s8(buf->window[0], two ? buf->window[1] : NULL, k->filter, k->depth, k->cout, c_lo, c_hi,
+                              k->bias, k->q, k->out_offset, k->act_min, k->act_max, o0, o1);
+}
+
 edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                    const edgeq_per_channel_quant_params *quant_params, const edgeq_dims *input_dims,
                                    const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
@@ -63,7 +126,6 @@ edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_pa
     const int32_t cin = input_dims->c;
     const int32_t kh = filter_dims->h;
     const int32_t kw = filter_dims->w;
-    const int32_t depth = kh * kw * cin; /* bytes of one window */
     const int32_t cout = output_dims->c;
     const int32_t out_w = output_dims->w;
     const int32_t out_hw = output_dims->h * out_w;
@@ -72,17 +134,18 @@ edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_pa
     const int32_t sh = conv_params->stride.h;
     const int32_t pad_w = conv_params->padding.w;
     const int32_t pad_h = conv_params->padding.h;
-    const int32_t out_offset = conv_params->output_offset;
-    const int32_t act_min = conv_params->activation.min;
-    const int32_t act_max = conv_params->activation.max;
     const int8_t zero_point = (int8_t)(-conv_params->input_offset); /* what a tap outside the input reads */
-    int8_t window[2][EDGEQ_KXK_WINDOW] EDGEQ_ALIGNED(4);
+    const edgeq_kxk_layer k = {filter_data, kh * kw * cin, cout, bias_data, quant_params,
+                               conv_params->output_offset, conv_params->activation.min,
+                               conv_params->activation.max};
+    const int lanes = EDGEQ_USE_DSP && cin % 4 == 0;
+    edgeq_kxk_buf buf;
     int8_t stage[2 * EDGEQ_KXK_STAGE];
     edgeq_out_writer writer;
     int32_t p;
 
     (void)bias_dims;
-    if (filter_dims->c != cin || filter_dims->n != cout || depth > EDGEQ_KXK_WINDOW || bias_data == NULL ||
+    if (filter_dims->c != cin || filter_dims->n != cout || k.depth > EDGEQ_KXK_WINDOW || bias_data == NULL ||
         conv_params->dilation.w != 1 || conv_params->dilation.h != 1) {
         return EDGEQ_ARG_ERROR;
     }
@@ -90,25 +153,28 @@ edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_pa
     for (p = 0; p < n_px;) {
         const int two = p + 1 < n_px && (writer.size == 0 || cout <= EDGEQ_KXK_STAGE);
         int32_t t;
-        for (t = 0; t < 1 + two; ++t) {
-            const int32_t b = (p + t) / out_hw, r = (p + t) % out_hw;
-            edgeq_kxk_window(input_data, input_dims, b, (r / out_w) * sh - pad_h, (r % out_w) * sw - pad_w, kh, kw,
-                             zero_point, window[t]);
+        for (t = 0; t < (lanes ? 2 : 1 + two); ++t) {
+            const int32_t pp = two ? p + t : p;
+            const int32_t b = pp / out_hw, r = pp % out_hw;
+            const int32_t y0 = (r / out_w) * sh - pad_h, x0 = (r % out_w) * sw - pad_w;
+#if EDGEQ_USE_DSP
+            if (lanes) {
+                edgeq_kxk_window_lanes(input_data, input_dims, b, y0, x0, kh, kw, zero_point, t, buf.lanes);
+                continue;
+            }
+#endif
+            edgeq_kxk_window(input_data, input_dims, b, y0, x0, kh, kw, zero_point, buf.window[t]);
         }
         if (writer.size == 0) {
-            edgeq_pointwise_pixels_s8(window[0], two ? window[1] : NULL, filter_data, depth, cout, 0, cout,
-                                      bias_data, quant_params, out_offset, act_min, act_max, output_data + p * cout,
-                                      output_data + (p + two) * cout);
+            edgeq_kxk_core(&k, &buf, lanes, two, 0, cout, output_data + p * cout, output_data + (p + two) * cout);
         } else if (cout <= EDGEQ_KXK_STAGE) {
-            edgeq_pointwise_pixels_s8(window[0], two ? window[1] : NULL, filter_data, depth, cout, 0, cout,
-                                      bias_data, quant_params, out_offset, act_min, act_max, stage, stage + cout);
+            edgeq_kxk_core(&k, &buf, lanes, two, 0, cout, stage, stage + cout);
             edgeq_ow_put_n(&writer, stage, (1 + two) * cout);
         } else { /* through the ring with many channels: one pixel, EDGEQ_KXK_STAGE channels at a time */
             int32_t c;
             for (c = 0; c < cout; c += EDGEQ_KXK_STAGE) {
                 const int32_t c_hi = c + EDGEQ_KXK_STAGE < cout ? c + EDGEQ_KXK_STAGE : cout;
-                edgeq_pointwise_pixels_s8(window[0], NULL, filter_data, depth, cout, c, c_hi, bias_data,
-                                          quant_params, out_offset, act_min, act_max, stage, stage);
+                edgeq_kxk_core(&k, &buf, lanes, 0, c, c_hi, stage, stage);
                 edgeq_ow_put_n(&writer, stage, c_hi - c);
             }
         }

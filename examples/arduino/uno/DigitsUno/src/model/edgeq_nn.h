@@ -354,6 +354,37 @@ static inline int32_t edgeq_rq_apply(int32_t x, const edgeq_rq_channel *r)
     return (high + r->half + ((high >> 31) & r->neg_mask)) >> r->right_shift;
 }
 
+/* edgeq_requantize_bounded(x0, ...) and (x1, ...) for one channel (same domain) with the per-channel work done once:
+ * with the DSP extension the branch on the shift's sign is taken once for both values, and then a right shift
+ * (shift < 0) needs no left shift and its rounding's sign term is just high >> 31, a left shift no rounding. */
+EDGEQ_ALWAYS_INLINE void edgeq_rq_pair(int32_t x0, int32_t x1, int32_t multiplier, int32_t shift, int32_t *y0,
+                                       int32_t *y1)
+{
+#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
+    const int32_t m2 = (int32_t)((uint32_t)multiplier << 1); /* the SMMLAR operand 2m - 2^32 */
+    int32_t h0, h1;
+    if (shift < 0) { /* round(x m / 2^31), then divided by 2^-shift with halves away from zero */
+        const int32_t right = -shift;
+        const int32_t half = (int32_t)((uint32_t)1 << (right - 1));
+        __asm__("smmlar %0, %1, %2, %1" : "=r"(h0) : "r"(x0), "r"(m2));
+        __asm__("smmlar %0, %1, %2, %1" : "=r"(h1) : "r"(x1), "r"(m2));
+        *y0 = (h0 + half + (h0 >> 31)) >> right;
+        *y1 = (h1 + half + (h1 >> 31)) >> right;
+    } else {
+        x0 = (int32_t)((uint32_t)x0 << shift);
+        x1 = (int32_t)((uint32_t)x1 << shift);
+        __asm__("smmlar %0, %1, %2, %1" : "=r"(h0) : "r"(x0), "r"(m2));
+        __asm__("smmlar %0, %1, %2, %1" : "=r"(h1) : "r"(x1), "r"(m2));
+        *y0 = h0;
+        *y1 = h1;
+    }
+#else
+    const edgeq_rq_channel r = edgeq_rq_channel_of(multiplier, shift);
+    *y0 = edgeq_rq_apply(x0, &r);
+    *y1 = edgeq_rq_apply(x1, &r);
+#endif
+}
+
 /* The valid filter taps along one axis: tap k reads input position origin + dilation * k, which must lie in
  * [0, size). The valid k form one range [*lo, *hi) (empty when *lo == *hi), so border pixels need no per-tap test. */
 static inline void edgeq_tap_range(int32_t origin, int32_t dilation, int32_t size, int32_t taps, int32_t *lo,
@@ -541,6 +572,23 @@ void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t 
                                const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
                                int32_t act_max, int8_t *o0, int8_t *o1);
 
+#if EDGEQ_USE_DSP
+/* The core with the DSP extension, on two pixels whose inputs were sign-extended once into int16 lanes
+ * (edgeq_convolve_1x1_s8.c): a buffer of EDGEQ_LANES_WORDS int32 holds two vectors of depth <= EDGEQ_LANES_WORDS.
+ * edgeq_lanes_s8 extends n_bytes (a multiple of 4) values of x into the lane words of one pixel (dst: lanes + 4 *
+ * (offset / 4) + 2 * slot, slot 0 or 1), edgeq_lanes_fill_s8 writes `value` there instead, edgeq_lanes_pixel_s8 a
+ * whole vector (with its depth % 4 tail) into slot `slot`. edgeq_pointwise_lanes_s8 is edgeq_pointwise_pixels_s8 on
+ * such a buffer. */
+#define EDGEQ_LANES_WORDS EDGEQ_KXK_WINDOW
+void edgeq_lanes_s8(const int8_t *x, int32_t n_bytes, int32_t *dst);
+void edgeq_lanes_fill_s8(int8_t value, int32_t n_bytes, int32_t *dst);
+void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t *lanes);
+void edgeq_pointwise_lanes_s8(const int32_t *lanes, int32_t depth, const int8_t *filter, int32_t cout,
+                              int32_t c_lo, int32_t c_hi, const int32_t *bias,
+                              const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
+                              int32_t act_max, int8_t *o0, int8_t *o1);
+#endif
+
 #if EDGEQ_USE_MVE
 /* The same two with Helium and the filter in natural order ([C_OUT][KH * KW * C_IN]; edgeq_convolve_kxk_mve_s8.c,
  * edgeq_convolve_1x1_s8.c): the compiler's choice for --target cortex-m55, defined only with MVE. */
@@ -580,16 +628,6 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
                                          const edgeq_dims *filter_dims, const int8_t *filter_data,
                                          const edgeq_dims *bias_dims, const int32_t *bias_data,
                                          const edgeq_dims *output_dims, int8_t *output_data);
-/* The same layer (batch 1, no more output than input pixels) in place or not, one channel at a time through a
- * padded channel plane in ctx->buf of ((H_out - 1) * stride_h + 3) * ((W_out - 1) * stride_w + 3) +
- * EDGEQ_DW3_PLANE_SLACK bytes (edgeq_depthwise_conv_3x3_s8.c) */
-#define EDGEQ_DW3_PLANE_SLACK 1
-edgeq_status edgeq_depthwise_conv_3x3_plane_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
-                                               const edgeq_per_channel_quant_params *quant_params,
-                                               const edgeq_dims *input_dims, const int8_t *input_data,
-                                               const edgeq_dims *filter_dims, const int8_t *filter_data,
-                                               const edgeq_dims *bias_dims, const int32_t *bias_data,
-                                               const edgeq_dims *output_dims, int8_t *output_data);
 
 #if EDGEQ_USE_MVE
 /* DEPTHWISE_CONV_2D with Helium, depth multiplier 1, any filter, stride, padding and dilation (16 channels per
