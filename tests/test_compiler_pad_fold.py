@@ -38,7 +38,7 @@ def check_fold(single_op_model, tmp_path_factory):
             res = compile_model(path, target="host", out_dir=out, **kw)
             binary = build_host(out)
         model_c = (binary.parent / "model.c").read_text()
-        assert "PAD folded into layer" in model_c and "edgeq_pad_s8(" not in model_c
+        assert "PAD folded into layer" in model_c and "edgeq_pad(" not in model_c
         tflm = TflmReference(path)
         host = PortableHostReference(path, binary=binary)
         rng = np.random.default_rng(len(str(spec)))

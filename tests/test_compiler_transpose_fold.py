@@ -43,10 +43,10 @@ def test_transpose_mean(single_op_model, tmp_path, shape, perm, axis, keepdims, 
     in_bytes, out_bytes = int(np.prod(shape)), next(r["out_bytes"] for r in res.memory_report if r["op"] == "MEAN")
     if folded:  # the memory plan has no buffer for the transposed tensor, and there is no copy
         assert row["folded_into"] == 1 and row["out_bytes"] == 0 and kernels["TRANSPOSE"] is None
-        assert "edgeq_strided_copy_s8" not in model_c and "folded into layer 1" in model_c
+        assert "edgeq_strided_copy" not in model_c and "folded into layer 1" in model_c
         assert res.arena_bytes <= _up16(in_bytes) + _up16(out_bytes)
     else:
-        assert row["folded_into"] is None and row["out_bytes"] == in_bytes and "edgeq_strided_copy_s8(" in model_c
+        assert row["folded_into"] is None and row["out_bytes"] == in_bytes and "edgeq_strided_copy(" in model_c
 
 
 def _up16(n: int) -> int:
@@ -67,7 +67,7 @@ def test_mcunet_like_network_folds_its_transpose_before_mean(single_op_model, tm
     assert rows[transposes[0]]["folded_into"] is None and rows[transposes[0]]["out_bytes"] > 0
     mean = next(r["index"] for r in res.memory_report if r["op"] == "MEAN")
     assert rows[transposes[1]]["folded_into"] == mean and rows[transposes[1]]["out_bytes"] == 0
-    assert [r["kernel"] for r in res.layers if r["op"] == "TRANSPOSE"] == ["edgeq_strided_copy_s8", None]
+    assert [r["kernel"] for r in res.layers if r["op"] == "TRANSPOSE"] == ["edgeq_strided_copy", None]
 
 
 def test_transpose_of_unit_axes_is_an_alias(single_op_model, tmp_path):
@@ -106,7 +106,7 @@ def test_transpose_of_unit_axes_is_an_alias(single_op_model, tmp_path):
     binary, res = compile_and_build(path, tmp_path / "out")
     assert res.op_counts == {"TRANSPOSE": 1, "MEAN": 1}, res.op_counts
     row = next(r for r in res.memory_report if r["op"] == "TRANSPOSE")
-    assert row["alias"] and "edgeq_strided_copy_s8" not in (res.out_dir / "model.c").read_text()
+    assert row["alias"] and "edgeq_strided_copy" not in (res.out_dir / "model.c").read_text()
     batch = [bytes(range(k, k + 15)) for k in (0, 100, 200)]
     tflm = TflmReference(path)
     assert PortableHostReference(path, binary=binary).run_many(batch) == tflm.run_many(batch)

@@ -3,7 +3,7 @@
 Nothing in the templates or the op modules is forked. This backend
 * maps kernel names to CMSIS-NN functions with :data:`CMSIS_FUNCS` (edgeq's kernels mirror CMSIS-NN's signatures,
   so only the ``arm_``/``cmsis_nn_`` prefixes change); a layer whose kernel has no CMSIS-NN twin (broadcast ADD/MUL,
-  MEAN, PAD, CONCATENATION, QUANTIZE, RELU..., grouped CONV) keeps edgeq's portable kernel, in the same model;
+  MEAN, int16 PAD, CONCATENATION, QUANTIZE, RELU..., grouped CONV) keeps edgeq's portable kernel, in the same model;
 * prints each layer's kernel call with a per-layer renderer (:class:`_LayerRenderer`: ``arm_``+``cmsis_nn_``
   names, or ``edgeq_`` for the portable ones) whose ``context()`` gives a CMSIS-NN layer its scratch block
   ``scratch_<layer>`` at ``&edgeq_arena[plan.scratch_offsets[i]]`` (often a hole between activations; or the
@@ -49,7 +49,6 @@ CMSIS_FUNCS: dict[str, str] = {
     "elementwise_mul_s8": "arm_elementwise_mul_s8",
     "softmax_s8": "arm_softmax_s8",
     "softmax_s8_s16": "arm_softmax_s8_s16",
-    "pad_s8": "arm_pad_s8",
     # int16 (int16x8 models): bit-exact with TFLM's int16 reference kernels where mapped (docs/cmsis-nn.md);
     # ADD only with zero points 0 (arm_elementwise_add_s16 ignores the offsets), see handles()
     "avgpool_s16": "arm_avgpool_s16",
@@ -156,8 +155,6 @@ class CmsisNNBackend:
         if name not in CMSIS_FUNCS:
             return False
         p = layer.params
-        if name == "pad_s8" and p.get("folded_into") is not None:
-            return False  # folded into its convolution: no call at all
         if name == "elementwise_add_s16":  # CMSIS-NN's int16 ADD has no zero points (the converter's are 0)
             return p["in1_offset"] == p["in2_offset"] == p["out_offset"] == 0
         if name == "convolve_wrapper_s8":

@@ -18,6 +18,8 @@ BATCH_MATMUL              arm_batch_matmul_s8 rank <= 4, no adj_x, and the RHS e
 TRANSPOSE_CONV            arm_transpose_conv  always; its two buffers (the ctx and the reversed filter) in the layer's
                           _wrapper_s8         one scratch block, sized by the mirrored getters of cmsis_nn.py
 MAX_POOL_2D int16         arm_max_pool_s16    always (its arguments are edgeq_max_pool_s16's, named src / dst)
+PAD, PADV2 int8           arm_pad_s8          not folded into a convolution (edgeq_pad's arguments without the
+                                              element size)
 CONV_2D int16             arm_convolve_       not grouped, KH x KW x C_IN <= 512 on DSP cores, and no int32
                           wrapper_s16         intermediate of CMSIS-NN's can wrap (see "int16x8 CONV_2D" below)
 DEPTHWISE_CONV_2D int16   arm_depthwise_conv  no int32 intermediate can wrap
@@ -26,7 +28,7 @@ FULLY_CONNECTED int16     arm_fully_connected per-tensor weights, int64 bias, ze
                           _s16                can wrap
 ========================  ==================  ========================================================================
 
-PAD maps by name (``edgeq_pad_s8`` has arm_pad_s8's signature). Each mapping is bit-exact with TFLM: data movement
+Each mapping is bit-exact with TFLM: data movement
 and comparisons by construction, BATCH_MATMUL because the int32 sums are the same and arm_nn_requantize is TFLM's
 double-rounding MultiplyByQuantizedMultiplier (tests/test_compiler_cmsis_nn.py compares with the TFLM interpreter).
 """
@@ -257,6 +259,19 @@ def _max_pool_s16_call(layer: Layer, arch: str) -> KernelCall:
                            output_dims=c.arg("output_dims"), dst=c.arg("output_data"))
 
 
+# ---- PAD / PADV2 -----------------------------------------------------------------------------------------------------
+
+
+def _pad_ok(layer: Layer, arch: str) -> bool:
+    return layer.params.get("folded_into") is None and layer.calls[0].arg("elem_size") == 1
+
+
+def _pad_call(layer: Layer, arch: str) -> KernelCall:
+    """arm_pad_s8 takes edgeq_pad's arguments but the last (the element size: int8 here)."""
+    c = layer.calls[0]
+    return c.replace(kernel="pad_s8", args=tuple(a for a in c.args if a.name != "elem_size"))
+
+
 # ---- int16x8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED ------------------------------------------------------
 #
 # CMSIS-NN's int16 kernels sum the products in int32 (SMLAD) before widening to int64, drop the zero points, and
@@ -385,6 +400,7 @@ CMSIS_CALLS: dict[str, CmsisCall] = {
     "batch_matmul_s8": CmsisCall("arm_batch_matmul_s8", _bmm_ok, _bmm_call, _bmm_scratch, _bmm_setup),
     "transpose_conv_s8": CmsisCall("arm_transpose_conv_wrapper_s8", _tconv_ok, _tconv_call, _tconv_scratch),
     "max_pool_s16": CmsisCall("arm_max_pool_s16", lambda layer, arch: True, _max_pool_s16_call),
+    "pad": CmsisCall("arm_pad_s8", _pad_ok, _pad_call),
     "convolve_wrapper_s16": CmsisCall("arm_convolve_wrapper_s16", _conv_s16_ok, lambda layer, arch: layer.calls[0],
                                       _conv_s16_scratch),
     "depthwise_conv_wrapper_s16": CmsisCall("arm_depthwise_conv_wrapper_s16", _dw_s16_ok,
@@ -395,7 +411,9 @@ CMSIS_CALLS: dict[str, CmsisCall] = {
 
 def transpose_call(layer: Layer) -> CmsisCall | None:
     """TRANSPOSE shares edgeq's strided-copy kernel with the other data-movement ops: it is told apart by opcode."""
-    if layer.opcode != "TRANSPOSE" or layer.kernel_name() != "strided_copy_s8":  # int16: edgeq's strided copy
+    if layer.opcode != "TRANSPOSE" or layer.kernel_name() != "strided_copy":
+        return None
+    if layer.calls[0].arg("elem_size") != 1:  # int16: edgeq's strided copy
         return None
     return CmsisCall("arm_transpose_s8", _transpose_ok, _transpose_call)
 

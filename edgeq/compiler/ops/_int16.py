@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 CTYPE = {"int8": "int8_t", "int16": "int16_t"}
 SUFFIX = {"int8": "s8", "int16": "s16"}
+#: bytes per element: the ``elem_size`` argument of the data-movement kernels, which serve any element type
+ELEM_SIZE = {"int8": 1, "int16": 2}
 QRANGE = {"int8": (-128, 127), "int16": (-32768, 32767)}
 
 

@@ -1,17 +1,15 @@
 """What RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR share: an NHWC int8 input resized to the constant ``size``
 (height, width), the TFLite options ``align_corners`` / ``half_pixel_centers``, and two constant maps (rows, columns)
-computed here so the kernel only walks them. Each op gives its map function and its kernel."""
+computed here so the kernel only walks them. Each op gives its map function and its kernel call."""
 
 from __future__ import annotations
 
-from edgeq.compiler.cparams import ConstRef, Dims, KernelCall, TensorRef, out_ref
+from edgeq.compiler.cparams import KernelCall
 from edgeq.compiler.ops.base import Layer, dims4
 
 
 class ResizeLayer(Layer):
-    SOURCES = ("edgeq_data_movement_s8.c",)
-    #: the portable kernel (edgeq_<KERNEL>) and what one entry of its maps holds (for the C comment)
-    KERNEL = ""
+    #: what one entry of the maps holds (for the C comment)
     MAP_ROWS = MAP_COLUMNS = ""
 
     def check_io(self):
@@ -43,9 +41,5 @@ class ResizeLayer(Layer):
         return [self.op.inputs[0]]
 
     def _call(self) -> KernelCall:
-        p = self.params
-        ct = self.params.get("ctype", "int8_t")
-        return KernelCall.make(self.KERNEL, status=False, input=TensorRef(self.op.inputs[0], ct),
-                               input_dims=Dims(*p["in_dims"]), output_h=p["oh"], output_w=p["ow"],
-                               y_map=ConstRef(p["y_map"], "int32_t"), x_map=ConstRef(p["x_map"], "int32_t"),
-                               output=out_ref(self.op.outputs[0], ct))
+        """The kernel call, from the parameters prepare() set (in_dims, oh, ow, y_map, x_map)."""
+        raise NotImplementedError

@@ -1,23 +1,20 @@
-"""CONCATENATION (int8 or int16, inputs quantized like the output, as TFLM requires) -> edgeq_concatenation_s8 /
-_s16: outer blocks, each input contributes dims(axis) * inner elements per block (reference_ops::Concatenation)."""
+"""CONCATENATION (int8 or int16, inputs quantized like the output, as TFLM requires) -> edgeq_concatenation with the
+element size: outer blocks, each input contributes dims(axis) * inner elements per block
+(reference_ops::Concatenation)."""
 
 from __future__ import annotations
 
 import math
 
 from edgeq.compiler.cparams import CArray, KernelCall, out_ref
-from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation
+from edgeq.compiler.ops._int16 import CTYPE, ELEM_SIZE, act_dtype, activation
 from edgeq.compiler.ops.base import Layer
 from edgeq.compiler.ops.elementwise import operand, operand_ref
 
 
 class Concatenation(Layer):
     OPS = ("CONCATENATION",)
-    SOURCES = ("edgeq_data_movement_s8.c",)
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return ("edgeq_data_movement_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+    SOURCES = ("edgeq_data_movement.c",)
 
     def prepare(self) -> KernelCall:
         dt = act_dtype(self)
@@ -51,7 +48,8 @@ class Concatenation(Layer):
     def _call(self) -> KernelCall:
         p = self.params
         dt = act_dtype(self)
-        return KernelCall.make(f"concatenation_{SUFFIX[dt]}", status=False,
-                               inputs=CArray(f"const {CTYPE[dt]} *", tuple(operand_ref(self, i) for i in p["inputs"])),
+        return KernelCall.make("concatenation", status=False,
+                               inputs=CArray("const void *", tuple(operand_ref(self, i) for i in p["inputs"])),
                                copy_sizes=CArray("int32_t", tuple(p["copy"])), num_inputs=len(p["inputs"]),
-                               outer_size=p["outer"], output=out_ref(self.op.outputs[0], CTYPE[dt]))
+                               outer_size=p["outer"], output=out_ref(self.op.outputs[0], CTYPE[dt]),
+                               elem_size=ELEM_SIZE[dt])

@@ -1,9 +1,9 @@
-"""What the data-movement layers share: one or more strided copies (``edgeq_strided_copy_s8``), each a 6-D loop
+"""What the data-movement layers share: one or more strided copies (``edgeq_strided_copy``), each a 6-D loop
 whose input and output strides are computed here, once, from the shapes and the op's constant parameters.
 
 Every op built on it copies elements as TFLM's reference kernels do (no arithmetic, so bit-exact by construction;
-the tests still compare with TFLM): int8, or int16 (``edgeq_strided_copy_s16``) for the ops whose TFLM kernel takes
-int16 (``INT16``). A subclass's ``plan()`` returns its copies.
+the tests still compare with TFLM): int8, or int16 for the ops whose TFLM kernel takes int16 (``INT16``); the one
+kernel takes the element size. A subclass's ``plan()`` returns its copies.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from edgeq.compiler.cparams import CArray, KernelCall, out_ref
-from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype
+from edgeq.compiler.ops._int16 import CTYPE, ELEM_SIZE, act_dtype
 from edgeq.compiler.ops.base import Layer
 from edgeq.compiler.ops.elementwise import operand, operand_ref
 
@@ -52,7 +52,7 @@ class Copy:
 class StridedCopyLayer(Layer):
     """Base of TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE, SPACE_TO_DEPTH."""
 
-    SOURCES = ("edgeq_data_movement_s8.c",)
+    SOURCES = ("edgeq_data_movement.c",)
     #: positions in op.inputs of the data tensors (the others are constant parameters)
     DATA_INPUTS: tuple[int, ...] | None = (0,)
     #: TFLM's kernel for the op also takes int16 (DEPTH_TO_SPACE, SPACE_TO_DEPTH and GATHER take int8 / float only)
@@ -64,10 +64,6 @@ class StridedCopyLayer(Layer):
     @property
     def dtype(self) -> str:
         return act_dtype(self) if self.INT16 else "int8"
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return ("edgeq_data_movement_s16.c",) if self.dtype == "int16" else self.SOURCES
 
     def prepare(self) -> tuple[KernelCall, ...]:
         dt = self.dtype
@@ -101,11 +97,12 @@ class StridedCopyLayer(Layer):
 
     def _call(self) -> tuple[KernelCall, ...]:
         dt = self.dtype
-        return tuple(KernelCall.make(f"strided_copy_{SUFFIX[dt]}", status=False,
+        return tuple(KernelCall.make("strided_copy", status=False,
                                      input=operand_ref(self, c.src, c.in_offset),
                                      in_strides=CArray("int32_t", c.in_strides),
                                      output=out_ref(c.dst, CTYPE[dt], offset=c.out_offset),
-                                     out_strides=CArray("int32_t", c.out_strides), dims=CArray("int32_t", c.dims))
+                                     out_strides=CArray("int32_t", c.out_strides), dims=CArray("int32_t", c.dims),
+                                     elem_size=ELEM_SIZE[dt])
                      for c in self.params["copies"])
 
 def axis_of(layer: Layer, axis: int, rank: int) -> int:

@@ -1,4 +1,4 @@
-"""DEPTH_TO_SPACE and SPACE_TO_DEPTH (int8, NHWC, block b) -> edgeq_strided_copy_s8 over the 6-D index
+"""DEPTH_TO_SPACE and SPACE_TO_DEPTH (int8, NHWC, block b) -> edgeq_strided_copy over the 6-D index
 (n, h, by, w, bx, c): ``out[n, h*b+by, w*b+bx, c] = in[n, h, w, (by*b+bx)*C + c]`` and its inverse
 (reference_ops::DepthToSpace / SpaceToDepth)."""
 

@@ -1,4 +1,4 @@
-"""GATHER (int8 params, constant int32/int64 indices, batch_dims 0) -> edgeq_strided_copy_s8: output row k along
+"""GATHER (int8 params, constant int32/int64 indices, batch_dims 0) -> edgeq_strided_copy: output row k along
 the axis is input row indices[k] (reference gather.cc with batch_dims 0). Indices in arithmetic progression make
 one strided copy, others one copy per index. Computed indices (a model input) are refused."""
 

@@ -1,4 +1,4 @@
-"""MIRROR_PAD (int8, NHWC, height and width only; TFLM has no int16 MIRROR_PAD) -> edgeq_resize_nearest_s8,
+"""MIRROR_PAD (int8, NHWC, height and width only; TFLM has no int16 MIRROR_PAD) -> edgeq_resize_nearest,
 whose two index maps (output row -> input row, output column -> input column) here hold TFLM's mirror_pad.cc
 GetInputDimension: REFLECT (offset 1) mirrors around the edge element, SYMMETRIC (offset 0) repeats it. The bytes
 are copied, as in TFLM (no requantization). Padding the batch or channel axis is refused (the kernel maps rows and
@@ -30,7 +30,7 @@ def mirror_map(size: int, left: int, right: int, offset: int) -> list[int]:
 
 class MirrorPad(Layer):
     OPS = ("MIRROR_PAD",)
-    SOURCES = ("edgeq_data_movement_s8.c",)
+    SOURCES = ("edgeq_data_movement.c",)
 
     def prepare(self) -> KernelCall:
         x = self.require_activation(self.input(0), "input")
@@ -66,7 +66,7 @@ class MirrorPad(Layer):
 
     def _call(self) -> KernelCall:
         p = self.params
-        return KernelCall.make("resize_nearest_s8", status=False, input=TensorRef(self.op.inputs[0]),
+        return KernelCall.make("resize_nearest", status=False, input=TensorRef(self.op.inputs[0]),
                                input_dims=Dims(*p["in_dims"]), output_h=p["oh"], output_w=p["ow"],
                                y_map=ConstRef(p["y_map"], "int32_t"), x_map=ConstRef(p["x_map"], "int32_t"),
-                               output=out_ref(self.op.outputs[0]))
+                               output=out_ref(self.op.outputs[0]), elem_size=1)

@@ -1,4 +1,4 @@
-"""PACK (int8) -> one edgeq_strided_copy_s8 per input: input k fills index k of the new output axis
+"""PACK (int8) -> one edgeq_strided_copy per input: input k fills index k of the new output axis
 (reference_ops::Pack)."""
 
 from __future__ import annotations

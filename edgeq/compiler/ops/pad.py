@@ -1,5 +1,5 @@
-"""PAD (int8, constant paddings, up to 4-D) -> edgeq_pad_s8 (arm_pad_s8); int16 -> edgeq_pad_s16. The pad value is
-the output zero point (TFLM's PadPrepare for int8 / int16 without a constant value).
+"""PAD (int8 or int16, constant paddings, up to 4-D) -> edgeq_pad with the element size (int8 on the cmsis-nn
+backend: arm_pad_s8, whose arguments edgeq_pad takes before the element size). The pad value is the output zero point (TFLM's PadPrepare for int8 / int16 without a constant value).
 
 Folded (no code, no buffer) when its only reader is a CONV_2D or DEPTHWISE_CONV_2D and it pads height and width
 only: the convolution then reads the PAD's input with the extra leading padding, and skips the taps past the
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeq.compiler.cparams import Dims, KernelCall, TensorRef, out_ref
-from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation
+from edgeq.compiler.ops._int16 import CTYPE, ELEM_SIZE, act_dtype, activation
 from edgeq.compiler.ops.base import Layer, dims4, sole_reader
 
 FOLD_INTO = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D")
@@ -125,7 +125,7 @@ def pad_folds(graph, backend: str = "portable") -> dict[int, PadFold]:
 
 class Pad(Layer):
     OPS = ("PAD",)
-    SOURCES = ("edgeq_data_movement_s8.c",)
+    SOURCES = ("edgeq_data_movement.c",)
 
     @property
     def folded_into(self) -> int | None:
@@ -140,9 +140,7 @@ class Pad(Layer):
 
     @property
     def sources(self) -> tuple[str, ...]:
-        if self.folded_into is not None:
-            return ()
-        return ("edgeq_data_movement_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+        return () if self.folded_into is not None else self.SOURCES
 
     def describe(self, note: str = "") -> str:
         if self.folded_into is not None:
@@ -175,10 +173,11 @@ class Pad(Layer):
         if self.folded_into is not None:
             return None
         p = self.params
-        ct = CTYPE[act_dtype(self)]
-        return KernelCall.make(f"pad_{SUFFIX[act_dtype(self)]}", status=True, input=TensorRef(self.op.inputs[0], ct),
-                               output=out_ref(self.op.outputs[0], ct), pad_value=p["value"],
-                               input_size=Dims(*p["input_dims"]), pre_pad=Dims(*p["pre"]), post_pad=Dims(*p["post"]))
+        dt = act_dtype(self)
+        return KernelCall.make("pad", status=True, input=TensorRef(self.op.inputs[0], CTYPE[dt]),
+                               output=out_ref(self.op.outputs[0], CTYPE[dt]), pad_value=p["value"],
+                               input_size=Dims(*p["input_dims"]), pre_pad=Dims(*p["pre"]), post_pad=Dims(*p["post"]),
+                               elem_size=ELEM_SIZE[dt])
 
 
 class PadV2(Pad):

@@ -8,6 +8,7 @@ copies the int8 arithmetic without requantizing)."""
 
 from __future__ import annotations
 
+from edgeq.compiler.cparams import ConstRef, Dims, KernelCall, TensorRef, out_ref
 from edgeq.compiler.ops._resize import ResizeLayer
 
 
@@ -33,7 +34,7 @@ def bilinear_map(in_size: int, out_size: int, align_corners: bool, half_pixel_ce
 
 class ResizeBilinear(ResizeLayer):
     OPS = ("RESIZE_BILINEAR",)
-    KERNEL = "resize_bilinear_s8"
+    SOURCES = ("edgeq_resize_bilinear_s8.c",)
     MAP_ROWS = "rows: lower, upper, 10-bit fraction"
     MAP_COLUMNS = "columns: lower, upper, 10-bit fraction"
 
@@ -43,6 +44,13 @@ class ResizeBilinear(ResizeLayer):
         if self.op.options.get("align_corners", False) and self.op.options.get("half_pixel_centers", False):
             raise self.unsupported("align_corners and half_pixel_centers together (TFLM refuses it too)")
         return x, out
+
+    def _call(self) -> KernelCall:
+        p = self.params
+        return KernelCall.make("resize_bilinear_s8", status=False, input=TensorRef(self.op.inputs[0]),
+                               input_dims=Dims(*p["in_dims"]), output_h=p["oh"], output_w=p["ow"],
+                               y_map=ConstRef(p["y_map"], "int32_t"), x_map=ConstRef(p["x_map"], "int32_t"),
+                               output=out_ref(self.op.outputs[0]))
 
     def index_map(self, in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
         return bilinear_map(in_size, out_size, align_corners, half_pixel_centers)

@@ -1,5 +1,5 @@
-"""RESIZE_NEAREST_NEIGHBOR (int8 or int16, NHWC) -> edgeq_resize_nearest_s8 / _s16 with two index maps computed
-here.
+"""RESIZE_NEAREST_NEIGHBOR (int8 or int16, NHWC) -> edgeq_resize_nearest (with the element size) and two index maps
+computed here.
 
 TFLM's reference_ops::GetNearestNeighbor in float32, exactly: scale = in / out (or (in-1)/(out-1) with
 align_corners), the source index floor((i + offset) * scale) (round half away from zero with align_corners), offset
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeq.compiler.ops._int16 import CTYPE, SUFFIX, act_dtype, activation
+from edgeq.compiler.cparams import ConstRef, Dims, KernelCall, TensorRef, out_ref
+from edgeq.compiler.ops._int16 import CTYPE, ELEM_SIZE, act_dtype, activation
 from edgeq.compiler.ops._resize import ResizeLayer
 
 
@@ -34,11 +35,7 @@ def nearest_map(in_size: int, out_size: int, align_corners: bool, half_pixel_cen
 
 class ResizeNearestNeighbor(ResizeLayer):
     OPS = ("RESIZE_NEAREST_NEIGHBOR",)
-    KERNEL = "resize_nearest_s8"
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return ("edgeq_data_movement_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+    SOURCES = ("edgeq_data_movement.c",)
     MAP_ROWS = "source rows"
     MAP_COLUMNS = "source columns"
 
@@ -48,13 +45,14 @@ class ResizeNearestNeighbor(ResizeLayer):
         out = self.output()
         if out.dtype != dt:
             raise self.unsupported(f"output '{out.name}' is {out.dtype} where the input is {x.dtype}")
-        self.params["ctype"] = CTYPE[dt]
         return x, out
 
-    def _call(self):
-        # int16: edgeq_resize_nearest_s16, the same arguments
-        call = super()._call()
-        return call.replace(kernel=f"resize_nearest_{SUFFIX[act_dtype(self)]}")
+    def _call(self) -> KernelCall:
+        p, dt = self.params, act_dtype(self)
+        return KernelCall.make("resize_nearest", status=False, input=TensorRef(self.op.inputs[0], CTYPE[dt]),
+                               input_dims=Dims(*p["in_dims"]), output_h=p["oh"], output_w=p["ow"],
+                               y_map=ConstRef(p["y_map"], "int32_t"), x_map=ConstRef(p["x_map"], "int32_t"),
+                               output=out_ref(self.op.outputs[0], CTYPE[dt]), elem_size=ELEM_SIZE[dt])
 
     def index_map(self, in_size: int, out_size: int, align_corners: bool, half_pixel_centers: bool) -> list[int]:
         return nearest_map(in_size, out_size, align_corners, half_pixel_centers)

@@ -1,4 +1,4 @@
-"""SLICE and STRIDED_SLICE (int8) -> edgeq_strided_copy_s8.
+"""SLICE and STRIDED_SLICE (int8) -> edgeq_strided_copy.
 
 SLICE: ``begin`` and ``size`` (-1 = to the end), constant. STRIDED_SLICE: ``begin``/``end``/``strides`` constant,
 with begin/end/shrink-axis masks (reference_ops::StridedSlice's StartForAxis / StopForAxis: the same clamping as a

@@ -1,4 +1,4 @@
-"""SPLIT, SPLIT_V and UNPACK (int8) -> one edgeq_strided_copy_s8 per output: output k is the input's k-th slice
+"""SPLIT, SPLIT_V and UNPACK (int8) -> one edgeq_strided_copy per output: output k is the input's k-th slice
 along the axis (equal slices for SPLIT, the given sizes for SPLIT_V, slices of 1 with the axis removed for
 UNPACK)."""
 

@@ -1,4 +1,4 @@
-"""TRANSPOSE (int8) -> edgeq_strided_copy_s8: the output's dimension k walks the input's dimension perm[k]
+"""TRANSPOSE (int8) -> edgeq_strided_copy: the output's dimension k walks the input's dimension perm[k]
 (reference_ops::Transpose, up to 6-D). PyTorch NCHW exports start with one.
 
 Folded (no code, no buffer) into a following MEAN that is its only reader when the transpose only reorders axes the

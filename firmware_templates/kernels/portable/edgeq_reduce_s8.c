@@ -1,6 +1,7 @@
 /* REDUCE_MAX / REDUCE_MIN, int8 (TFLM reduce_common.cc EvalMinMaxHelper -> reference_ops::ReduceGeneric): the raw
  * int8 maximum / minimum over the dimensions flagged in `reduce`, no requantization (TFLM requires the input and
- * output to share scale and zero point). Output elements in the order of the kept dimensions, as edgeq_mean_s8. */
+ * output to share scale and zero point). Output elements in the order of the kept dimensions, as edgeq_mean_s8.
+ * ARG_MAX / ARG_MIN, int8 (TFLM reference_ops::ArgMinMax): the index of the first largest (smallest) value. */
 #include "edgeq_nn.h"
 
 edgeq_status edgeq_reduce_min_max_s8(const int8_t *input, const edgeq_dims *input_dims, const edgeq_dims *reduce,
@@ -35,4 +36,25 @@ edgeq_status edgeq_reduce_min_max_s8(const int8_t *input, const edgeq_dims *inpu
         }
     }
     return EDGEQ_OK;
+}
+
+void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size, int32_t inner, int32_t is_max,
+                          int32_t *output)
+{
+    int32_t o, k, i;
+    for (o = 0; o < outer; ++o) {
+        for (k = 0; k < inner; ++k) {
+            const int8_t *p = input + o * axis_size * inner + k;
+            int8_t best = p[0];
+            int32_t index = 0;
+            for (i = 1; i < axis_size; ++i) {
+                const int8_t v = p[i * inner];
+                if (is_max ? v > best : v < best) { /* strict: the first of equal values wins, as in TFLM */
+                    best = v;
+                    index = i;
+                }
+            }
+            output[o * inner + k] = index;
+        }
+    }
 }

@@ -4,7 +4,7 @@
  * The API has the same shape as CMSIS-NN (arm_nnfunctions.h): the same parameter structs and field names under an
  * edgeq_ / EDGEQ_ prefix, and functions whose arguments mirror arm_convolve_wrapper_s8, arm_depthwise_conv_wrapper_s8,
  * arm_fully_connected_s8, arm_avgpool_s8, arm_max_pool_s8, arm_elementwise_add_s8, arm_elementwise_mul_s8,
- * arm_softmax_s8, arm_pad_s8. The arithmetic is the one of the TensorFlow Lite Micro reference kernels
+ * arm_softmax_s8, arm_pad_s8 (+ elem_size). The arithmetic is the one of the TensorFlow Lite Micro reference kernels
  * (double-rounding requantization, gemmlowp fixed-point exp/logistic), so the results are bit-exact with TFLM.
  *
  * Constant data (weights, biases, multipliers, shifts) is read through EDGEQ_W8 / EDGEQ_W32, which read flash on AVR
@@ -830,13 +830,6 @@ edgeq_status edgeq_mean_s8(const int8_t *input, const edgeq_dims *input_dims, co
 edgeq_status edgeq_reduce_min_max_s8(const int8_t *input, const edgeq_dims *input_dims, const edgeq_dims *reduce,
                                      int32_t is_max, int8_t *output);
 
-/* CONCATENATION: outer_size blocks; input i contributes copy_sizes[i] bytes per block. */
-void edgeq_concatenation_s8(const int8_t *const *inputs, const int32_t *copy_sizes, int32_t num_inputs,
-                            int32_t outer_size, int8_t *output);
-
-edgeq_status edgeq_pad_s8(const int8_t *input, int8_t *output, int8_t pad_value, const edgeq_dims *input_size,
-                          const edgeq_dims *pre_pad, const edgeq_dims *post_pad);
-
 /* ---- int16x8: int16 activations, int8 weights (TFLM's reference_integer_ops int16 kernels; edgeq_convolve_s16.c,
  * edgeq_fully_connected_s16.c). The sums are int64 (exact), the bias int64 and requantized with
  * edgeq_requantize_s64; CONV_2D and FULLY_CONNECTED with int32 bias (bias_data->is_int32_bias) sum in int32 and
@@ -947,11 +940,29 @@ typedef struct {
 void edgeq_lstm_s8(const edgeq_lstm_params *lstm_params, const edgeq_lstm_gate_data *gates, const int8_t *input,
                    int8_t *hidden_state, int16_t *cell_state, int8_t *output);
 
-/* Strided copy over 6 dimensions (TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, DEPTH_TO_SPACE,
- * SPACE_TO_DEPTH): output element (i0..i5) at output + sum(i_k * out_strides[k]) is the input element at
- * input + sum(i_k * in_strides[k]); strides count elements and may be negative (a reversed slice) or 0. */
-void edgeq_strided_copy_s8(const int8_t *input, const int32_t *in_strides, int8_t *output, const int32_t *out_strides,
-                           const int32_t *dims);
+/* ---- data movement, any element type (edgeq_data_movement.c) --------------------------------------------------
+ * Copies only, so one kernel per op serves every element type: elem_size is the size of one element in bytes
+ * (1 = int8, 2 = int16, 4 = int32 / float); sizes, strides and offsets count elements. */
+
+/* CONCATENATION: outer_size blocks; input i contributes copy_sizes[i] elements per block. */
+void edgeq_concatenation(const void *const *inputs, const int32_t *copy_sizes, int32_t num_inputs,
+                         int32_t outer_size, void *output, int32_t elem_size);
+
+/* PAD (arm_pad_s8's arguments, and the element size): the 4-D input framed by pre_pad / post_pad elements of
+ * pad_value (an integer of elem_size = 1, 2 or 4 bytes; any other size: EDGEQ_ARG_ERROR). */
+edgeq_status edgeq_pad(const void *input, void *output, int32_t pad_value, const edgeq_dims *input_size,
+                       const edgeq_dims *pre_pad, const edgeq_dims *post_pad, int32_t elem_size);
+
+/* Strided copy over 6 dimensions (TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, GATHER,
+ * DEPTH_TO_SPACE, SPACE_TO_DEPTH): output element (i0..i5) at output + sum(i_k * out_strides[k]) is the input element
+ * at input + sum(i_k * in_strides[k]); strides count elements and may be negative (a reversed slice) or 0. */
+void edgeq_strided_copy(const void *input, const int32_t *in_strides, void *output, const int32_t *out_strides,
+                        const int32_t *dims, int32_t elem_size);
+
+/* RESIZE_NEAREST_NEIGHBOR, MIRROR_PAD (NHWC): output pixel (y, x) copies input pixel (y_map[y], x_map[x]); the maps
+ * (const data) are TFLM's GetNearestNeighbor (MIRROR_PAD: the mirrored indices), computed at compile time. */
+void edgeq_resize_nearest(const void *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
+                          const int32_t *y_map, const int32_t *x_map, void *output, int32_t elem_size);
 
 /* RESIZE_BILINEAR (NHWC, int8): TFLM's ResizeBilinearInteger. y_map / x_map hold, per output row / column, the two
  * source indices and the 10-bit fraction (scaled - 1024 * first index); the sum of the four weighted pixels (int64)
@@ -963,11 +974,6 @@ void edgeq_resize_bilinear_s8(const int8_t *input, const edgeq_dims *input_dims,
  * value, as int32 - TFLM's reference_ops::ArgMinMax. */
 void edgeq_arg_min_max_s8(const int8_t *input, int32_t outer, int32_t axis_size, int32_t inner, int32_t is_max,
                           int32_t *output);
-
-/* RESIZE_NEAREST_NEIGHBOR (NHWC): output pixel (y, x) copies input pixel (y_map[y], x_map[x]); the maps (const
- * data) are TFLM's GetNearestNeighbor, computed at compile time. */
-void edgeq_resize_nearest_s8(const int8_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
-                             const int32_t *y_map, const int32_t *x_map, int8_t *output);
 
 /* ---- int16 activations (int16x8 models): the same arithmetic as TFLM's int16 reference kernels ---------------- */
 
@@ -1018,16 +1024,6 @@ edgeq_status edgeq_broadcast_mul_s16(const int16_t *input_1, const int32_t *in1_
 edgeq_status edgeq_squared_difference_s16(const int16_t *input_1, const int32_t *in1_strides, const int16_t *input_2,
                                           const int32_t *in2_strides, const edgeq_dims *output_dims,
                                           const edgeq_squared_difference_params *sd_params, int16_t *output);
-
-/* Data movement, int16 elements: as the _s8 kernels of the same names. */
-void edgeq_concatenation_s16(const int16_t *const *inputs, const int32_t *copy_sizes, int32_t num_inputs,
-                             int32_t outer_size, int16_t *output);
-edgeq_status edgeq_pad_s16(const int16_t *input, int16_t *output, int16_t pad_value, const edgeq_dims *input_size,
-                           const edgeq_dims *pre_pad, const edgeq_dims *post_pad);
-void edgeq_strided_copy_s16(const int16_t *input, const int32_t *in_strides, int16_t *output,
-                            const int32_t *out_strides, const int32_t *dims);
-void edgeq_resize_nearest_s16(const int16_t *input, const edgeq_dims *input_dims, int32_t output_h, int32_t output_w,
-                              const int32_t *y_map, const int32_t *x_map, int16_t *output);
 
 /* MEAN, int16: edgeq_mean_s8's arithmetic (TFLM's QuantizedMeanOrSum<int16_t>), clamped to int16. */
 edgeq_status edgeq_mean_s16(const int16_t *input, const edgeq_dims *input_dims, const edgeq_dims *reduce,
