@@ -13,6 +13,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# --- hypothesis: the same examples on every run, so a failure in CI reproduces on any machine; EDGEQ_HYPOTHESIS=explore
+# draws new examples each run (what `./run.sh fuzz` and a developer hunting bugs want). Per-test @settings still set
+# their own max_examples.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("edgeq", derandomize=True, database=None, deadline=None)
+_hypothesis_settings.register_profile("explore", deadline=None)
+_hypothesis_settings.load_profile(os.environ.get("EDGEQ_HYPOTHESIS", "edgeq"))
+
+
 # --- MLPerf Tiny models (../shared/models/mlperf-tiny, or $EDGEQ_SHARED_MODELS) -------------------------------------
 def shared_models_dir() -> Path:
     env = os.environ.get("EDGEQ_SHARED_MODELS")

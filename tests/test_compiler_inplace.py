@@ -210,6 +210,46 @@ def test_inplace_channel_kernel_bit_exact_with_tflm(single_op_model, tmp_path, k
     assert host.run_many(batch) == tflm.run_many(batch)
 
 
+INPLACE_PLANE_SPECS = {
+    # 3x3 depthwise layers run in place through a padded channel plane (edgeq_depthwise_conv_3x3_plane_s8): channel
+    # counts that are not multiples of 4, odd widths (stride 1: the last output of a row alone), SAME and VALID
+    # padding, stride 2, a clamped activation and none, no bias
+    "s1-same-c13-relu6": {"op": "dw", "inputs": [[7, 9, 13]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                         "dilation": [1, 1], "padding": "same", "act": "relu6", "bias": True, "seed": 31},
+    "s1-valid-c16-nobias": {"op": "dw", "inputs": [[4, 8, 16]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                            "dilation": [1, 1], "padding": "valid", "act": None, "bias": False, "seed": 32},
+    "s2-same-c7": {"op": "dw", "inputs": [[10, 9, 7]], "mult": 1, "kernel": [3, 3], "strides": [2, 2],
+                   "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "seed": 33},
+    "s1-same-1-wide": {"op": "dw", "inputs": [[5, 1, 40]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                       "dilation": [1, 1], "padding": "same", "act": None, "bias": True, "seed": 34},
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("key", sorted(INPLACE_PLANE_SPECS))
+def test_inplace_3x3_plane_kernel_bit_exact_with_tflm(single_op_model, tmp_path, key):
+    """A 3x3 depthwise layer that runs in place runs by padded channel plane (the fastest in-place kernel) and its
+    outputs equal TFLM's; built with the address and undefined-behaviour sanitizers (the plane's word reads stay
+    inside its slack)."""
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    tflm_runtime()
+    path = single_op_model(INPLACE_PLANE_SPECS[key])
+    binary, res = compile_and_build(path, tmp_path / key)
+    model_c = (tmp_path / key / "model.c").read_text()
+    dw = next(r for r in res.memory_report if r["op"] == "DEPTHWISE_CONV_2D")
+    if dw["inplace"] and dw["inplace_method"] == "channel":
+        assert "edgeq_depthwise_conv_3x3_plane_s8(" in model_c and "B channel plane" in model_c
+    else:  # a layer whose delay ring is 0 (plain in-place writes) keeps the 3x3 kernel
+        assert "edgeq_depthwise_conv_3x3_s8(" in model_c
+    if key.startswith("s1-same"):  # (VALID and stride 2 read nothing below their output: ring 0, plain writes)
+        assert dw["inplace"] and dw["inplace_method"] == "channel", dw
+    tflm, host = TflmReference(path), PortableHostReference(path, binary=binary)
+    rng = np.random.default_rng(len(key))
+    batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(4)]
+    assert host.run_many(batch) == tflm.run_many(batch)
+
+
 MCUNET_LIKE = {"op": "mcunet_like", "inputs": [[32, 32, 3]], "width": 8, "seed": 4}
 
 

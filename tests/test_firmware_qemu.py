@@ -304,6 +304,25 @@ def test_folded_pads_and_inplace_depthwise_on_qemu_m4_bit_exact_with_tflm(single
             assert link.run()[1] == tflm_outputs(model, x), "device output differs from TFLM"
 
 
+@pytest.mark.tf
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0plus"])
+def test_inplace_3x3_depthwise_plane_kernel_on_qemu_bit_exact_with_tflm(single_op_model, tmp_path, board):
+    """A 3x3 depthwise layer in place through its padded channel plane (edgeq_depthwise_conv_3x3_plane_s8) with an
+    odd channel count, an odd width and a clamped activation: with the DSP extension (SMLAD on plane words, M4) and
+    without (M0+), outputs equal TFLM's."""
+    need_arm()
+    from edgeq.targets.export import export
+
+    model = single_op_model({"op": "dw", "inputs": [[7, 9, 13]], "mult": 1, "kernel": [3, 3], "strides": [1, 1],
+                             "dilation": [1, 1], "padding": "same", "act": "relu6", "bias": True, "seed": 31})
+    res = export(model, board, tmp_path / board, backend="portable", build=True)
+    assert "edgeq_depthwise_conv_3x3_plane_s8(" in next(res.out_dir.rglob("model.c")).read_text()
+    with device(board, res.out_dir) as (link, _):
+        for x in random_inputs(model, 3, seed=5):
+            assert link.load(x.tobytes()) == ["m-load-done"]
+            assert link.run()[1] == tflm_outputs(model, x), "device output differs from TFLM"
+
+
 def test_check_build_of_an_arduino_sketch_runs_on_qemu(fw, shared_models):
     """nano33ble: the sketch's own sources, compiled for its Cortex-M4F and linked with the qemu-m4 platform."""
     res = fw["kws-nano33ble"]

@@ -112,7 +112,8 @@ def _plan(lw, be):
     at a time, TinyEngine's technique); ``be.inplace_methods(layer)`` lists the ones the backend allows with their
     bytes. The planner only knows afterwards which in-place pairs pay off. So: plan with every candidate and no
     working buffer; then plan again, offering only the pairs it took, with each layer's working buffer chosen two
-    ways - the ring wherever the layer has one (the faster kernels), and the smaller of ring and plane - and also
+    ways - each layer's fastest method (:meth:`Layer.preferred_inplace_method`: the ring, or the channel plane of a 3x3
+    depthwise layer), and the smaller of ring and plane - and also
     without any in-place layer; keep the variant that needs the least RAM (ties: no in-place, then rings).
     ``plan.inplace_choice`` says which won, ``plan.bound`` is :func:`edgeq.compiler.planner.inplace_bound` with the
     same methods: the least RAM any plan of this op order can have with these kernels.
@@ -136,10 +137,10 @@ def _plan(lw, be):
             if r.inplace_of is not None and methods.get(by_out[r.name].index)}
     bound, bound_per_op = inplace_bound(reqs, base, work)
 
-    def pick(m: dict[str, int], smallest: bool) -> str:
-        if "ring" in m and not (smallest and min(m.values()) < m["ring"]):
-            return "ring"
-        return min(m, key=lambda k: (m[k], k != "ring"))
+    def pick(m: dict[str, int], smallest: bool, fast: str) -> str:
+        if fast in m and not (smallest and min(m.values()) < m[fast]):
+            return fast
+        return min(m, key=lambda k: (m[k], k != fast))
 
     first = plan_memory(reqs, base)
     taken = {c for c, _ in first.inplace}
@@ -153,8 +154,8 @@ def _plan(lw, be):
         offered = [r if r.inplace_of is None or r.name in taken else dataclasses.replace(r, inplace_of=None)
                    for r in reqs]
         tried = set()
-        for label, smallest in (("delay rings first", False), ("smallest working buffer", True)):
-            choice = {c: pick(m, smallest) for c, m in needs_work.items()}
+        for label, smallest in (("fastest kernels first", False), ("smallest working buffer", True)):
+            choice = {c: pick(m, smallest, by_out[c].preferred_inplace_method()) for c, m in needs_work.items()}
             key = tuple(sorted(choice.items()))
             if key in tried:
                 continue

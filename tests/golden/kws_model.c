@@ -4,17 +4,17 @@
  *
  * Memory plan (8496 B arena + 0 B scratch; op-order bound 8496 B, 16000 B
  * without in-place layers; docs/compiler.md "Memory plan, in place")
- * in-place variant kept: in place, delay rings first; other variants: no in-place layer 16000 B, in place,
- * smallest working buffer 8496 B
+ * in-place variant kept: in place, fastest kernels first (4 depthwise by channel plane); other variants: no
+ * in-place layer 16000 B
  *   layer  op                   out bytes   live bytes  high water  scratch  note
  *       0  CONV_2D                   8000         8490        8490        0
- *       1  DEPTHWISE_CONV_2D         8000         8000        8384      384  in place, 384 B ring
+ *       1  DEPTHWISE_CONV_2D         8000         8000        8190      190  in place, 190 B channel plane
  *       2  CONV_2D                   8000         8000        8063       63  in place, 63 B ring
- *       3  DEPTHWISE_CONV_2D         8000         8000        8384      384  in place, 384 B ring
+ *       3  DEPTHWISE_CONV_2D         8000         8000        8190      190  in place, 190 B channel plane
  *       4  CONV_2D                   8000         8000        8063       63  in place, 63 B ring
- *       5  DEPTHWISE_CONV_2D         8000         8000        8384      384  in place, 384 B ring
+ *       5  DEPTHWISE_CONV_2D         8000         8000        8190      190  in place, 190 B channel plane
  *       6  CONV_2D                   8000         8000        8063       63  in place, 63 B ring
- *       7  DEPTHWISE_CONV_2D         8000         8000        8384      384  in place, 384 B ring
+ *       7  DEPTHWISE_CONV_2D         8000         8000        8190      190  in place, 190 B channel plane
  *       8  CONV_2D                   8000         8000        8063       63  in place, 63 B ring
  *       9  AVERAGE_POOL_2D             64         8000        8000        0  in place
  *      10  RESHAPE                     64           64          64        0  alias
@@ -92,13 +92,13 @@ static int8_t *const buf_reshape10_out = &edgeq_arena[0]; /* 1x64 = 64 B, live l
 static int8_t *const buf_softmax12_out = &edgeq_arena[0]; /* 1x12 = 12 B, live layers 12..12, model output 0 */
 static int8_t *const buf_fc11_out = &edgeq_arena[64]; /* 1x12 = 12 B, live layers 11..12 */
 static int8_t *const buf_input0 = &edgeq_arena[8000]; /* 1x49x10x1 = 490 B, live layers 0..0, model input 0 */
-static int8_t *const scratch_dwconv1 = &edgeq_arena[8000]; /* 384 B delay ring of layer 1 */
+static int8_t *const scratch_dwconv1 = &edgeq_arena[8000]; /* 190 B channel plane of layer 1 */
 static int8_t *const scratch_conv2 = &edgeq_arena[8000]; /* 63 B delay ring of layer 2 */
-static int8_t *const scratch_dwconv3 = &edgeq_arena[8000]; /* 384 B delay ring of layer 3 */
+static int8_t *const scratch_dwconv3 = &edgeq_arena[8000]; /* 190 B channel plane of layer 3 */
 static int8_t *const scratch_conv4 = &edgeq_arena[8000]; /* 63 B delay ring of layer 4 */
-static int8_t *const scratch_dwconv5 = &edgeq_arena[8000]; /* 384 B delay ring of layer 5 */
+static int8_t *const scratch_dwconv5 = &edgeq_arena[8000]; /* 190 B channel plane of layer 5 */
 static int8_t *const scratch_conv6 = &edgeq_arena[8000]; /* 63 B delay ring of layer 6 */
-static int8_t *const scratch_dwconv7 = &edgeq_arena[8000]; /* 384 B delay ring of layer 7 */
+static int8_t *const scratch_dwconv7 = &edgeq_arena[8000]; /* 190 B channel plane of layer 7 */
 static int8_t *const scratch_conv8 = &edgeq_arena[8000]; /* 63 B delay ring of layer 8 */
 
 void *edgeq_input(int index)
@@ -178,7 +178,7 @@ int edgeq_invoke(void)
 
     /* layer 1: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_1/Relu;functional_1/batch_norm... */
     {
-        const edgeq_context ctx = {.buf = scratch_dwconv1, .size = 384};
+        const edgeq_context ctx = {.buf = scratch_dwconv1, .size = 190};
         const edgeq_dw_conv_params dw_conv_params = {
             .input_offset  = 128,
             .output_offset = -128,
@@ -196,9 +196,10 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv0_out,
-                                             &filter_dims, edgeq_dwconv1_filter, &bias_dims,
-                                             edgeq_dwconv1_bias, &output_dims, buf_dwconv1_out);
+        status = edgeq_depthwise_conv_3x3_plane_s8(&ctx, &dw_conv_params, &quant_params, &input_dims,
+                                                   buf_conv0_out, &filter_dims, edgeq_dwconv1_filter,
+                                                   &bias_dims, edgeq_dwconv1_bias, &output_dims,
+                                                   buf_dwconv1_out);
         if (status != 0) {
             return (int)status;
         }
@@ -235,7 +236,7 @@ int edgeq_invoke(void)
 
     /* layer 3: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_3/Relu;functional_1/batch_norm... */
     {
-        const edgeq_context ctx = {.buf = scratch_dwconv3, .size = 384};
+        const edgeq_context ctx = {.buf = scratch_dwconv3, .size = 190};
         const edgeq_dw_conv_params dw_conv_params = {
             .input_offset  = 128,
             .output_offset = -128,
@@ -253,9 +254,10 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv2_out,
-                                             &filter_dims, edgeq_dwconv3_filter, &bias_dims,
-                                             edgeq_dwconv3_bias, &output_dims, buf_dwconv3_out);
+        status = edgeq_depthwise_conv_3x3_plane_s8(&ctx, &dw_conv_params, &quant_params, &input_dims,
+                                                   buf_conv2_out, &filter_dims, edgeq_dwconv3_filter,
+                                                   &bias_dims, edgeq_dwconv3_bias, &output_dims,
+                                                   buf_dwconv3_out);
         if (status != 0) {
             return (int)status;
         }
@@ -292,7 +294,7 @@ int edgeq_invoke(void)
 
     /* layer 5: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_5/Relu;functional_1/batch_norm... */
     {
-        const edgeq_context ctx = {.buf = scratch_dwconv5, .size = 384};
+        const edgeq_context ctx = {.buf = scratch_dwconv5, .size = 190};
         const edgeq_dw_conv_params dw_conv_params = {
             .input_offset  = 128,
             .output_offset = -128,
@@ -310,9 +312,10 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv4_out,
-                                             &filter_dims, edgeq_dwconv5_filter, &bias_dims,
-                                             edgeq_dwconv5_bias, &output_dims, buf_dwconv5_out);
+        status = edgeq_depthwise_conv_3x3_plane_s8(&ctx, &dw_conv_params, &quant_params, &input_dims,
+                                                   buf_conv4_out, &filter_dims, edgeq_dwconv5_filter,
+                                                   &bias_dims, edgeq_dwconv5_bias, &output_dims,
+                                                   buf_dwconv5_out);
         if (status != 0) {
             return (int)status;
         }
@@ -349,7 +352,7 @@ int edgeq_invoke(void)
 
     /* layer 7: DEPTHWISE_CONV_2D -> 1x25x5x64 'functional_1/activation_7/Relu;functional_1/batch_norm... */
     {
-        const edgeq_context ctx = {.buf = scratch_dwconv7, .size = 384};
+        const edgeq_context ctx = {.buf = scratch_dwconv7, .size = 190};
         const edgeq_dw_conv_params dw_conv_params = {
             .input_offset  = 128,
             .output_offset = -128,
@@ -367,9 +370,10 @@ int edgeq_invoke(void)
         const edgeq_dims filter_dims = {.n = 1, .h = 3, .w = 3, .c = 64};
         const edgeq_dims bias_dims = {.n = 1, .h = 1, .w = 1, .c = 64};
         const edgeq_dims output_dims = {.n = 1, .h = 25, .w = 5, .c = 64};
-        status = edgeq_depthwise_conv_3x3_s8(&ctx, &dw_conv_params, &quant_params, &input_dims, buf_conv6_out,
-                                             &filter_dims, edgeq_dwconv7_filter, &bias_dims,
-                                             edgeq_dwconv7_bias, &output_dims, buf_dwconv7_out);
+        status = edgeq_depthwise_conv_3x3_plane_s8(&ctx, &dw_conv_params, &quant_params, &input_dims,
+                                                   buf_conv6_out, &filter_dims, edgeq_dwconv7_filter,
+                                                   &bias_dims, edgeq_dwconv7_bias, &output_dims,
+                                                   buf_dwconv7_out);
         if (status != 0) {
             return (int)status;
         }

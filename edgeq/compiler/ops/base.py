@@ -340,6 +340,10 @@ class Layer:
         Empty when the layer cannot run in place."""
         return {"ring": self.inplace_delay()} if self.inplace_candidates() else {}
 
+    def preferred_inplace_method(self) -> str:
+        """The method of :meth:`inplace_methods` whose kernel runs fastest (the planner's first variant)."""
+        return "ring"
+
     #: set after planning when the output really shares the input's memory and needs a working buffer (delay ring
     #: or channel plane): (arena offset, size in bytes)
     inplace_ring: tuple[int, int] | None = None

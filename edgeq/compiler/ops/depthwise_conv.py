@@ -21,6 +21,10 @@ from edgeq.compiler.ops.conv import (KXK_WINDOW, MVE_TARGETS, WindowLayer, conv_
                                      use_bounded_requantization, window_constants)
 
 
+#: bytes edgeq_depthwise_conv_3x3_plane_s8 may read past its plane's last row (EDGEQ_DW3_PLANE_SLACK in edgeq_nn.h)
+DW3_PLANE_SLACK = 1
+
+
 class DepthwiseConv2D(WindowLayer):
     """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets, optimize "speed"), when its accumulators allow
     edgeq_requantize_bounded: one input channel (a first layer, e.g. person_detect's 1 -> 8) runs as the convolution
@@ -79,7 +83,8 @@ class DepthwiseConv2D(WindowLayer):
         if self.params.get("int16"):
             return ("edgeq_convolve_s16.c",)
         if self.params.get("inplace_channel"):
-            return ("edgeq_depthwise_conv_inplace_s8.c",)
+            return ("edgeq_depthwise_conv_3x3_s8.c" if self.params.get("dw3x3") else
+                    "edgeq_depthwise_conv_inplace_s8.c",)
         if self.params.get("as_conv"):
             return ("edgeq_convolve_kxk_mve_s8.c" if self.ctx.target in MVE_TARGETS else "edgeq_convolve_kxk_s8.c",
                     "edgeq_convolve_1x1_s8.c")
@@ -106,6 +111,9 @@ class DepthwiseConv2D(WindowLayer):
             return None  # int8 only; --optimize size keeps to the general kernels (no extra kernel code)
         if p["ch_mult"] != 1 or n != 1 or on != 1 or oc != c or oh * ow > h * w or p.get("as_conv"):
             return None  # (a layer run as a convolution has that kernel's arguments)
+        if p.get("dw3x3"):  # edgeq_depthwise_conv_3x3_plane_s8: the padded plane its windows read, + 1 byte slack
+            sh, sw = p["stride"][1], p["stride"][0]
+            return ((oh - 1) * sh + 3) * ((ow - 1) * sw + 3) + DW3_PLANE_SLACK
         return h * w
 
     def inplace_methods(self) -> dict[str, int]:
@@ -115,8 +123,15 @@ class DepthwiseConv2D(WindowLayer):
             methods["channel"] = plane
         return methods
 
+    def preferred_inplace_method(self) -> str:
+        """A 3x3 layer runs fastest by channel plane (edgeq_depthwise_conv_3x3_plane_s8: SIMD along a plane row, no
+        border cases); any other through the delay ring."""
+        return "channel" if self.params.get("dw3x3") else "ring"
+
     def use_channel_kernel(self) -> None:
         """Run in place one channel at a time (set by the compiler after planning): every call becomes
+        edgeq_depthwise_conv_3x3_plane_s8 (a 3x3 layer the bounded requantization covers) or
         edgeq_depthwise_conv_inplace_s8 with the same arguments, its context the channel plane."""
         self.params["inplace_channel"] = True
-        self.calls = tuple(c.replace(kernel="depthwise_conv_inplace_s8") for c in self.calls)
+        kernel = "depthwise_conv_3x3_plane_s8" if self.params.get("dw3x3") else "depthwise_conv_inplace_s8"
+        self.calls = tuple(c.replace(kernel=kernel) for c in self.calls)

@@ -11,6 +11,8 @@
  *   after its last read, which the delay ring the compiler sized for the general kernel's order allows. */
 #include "edgeq_nn.h"
 
+#include <string.h>
+
 #define EDGEQ_DW3_STAGE 256 /* one pixel's outputs staged when writing through the delay ring (if they fit) */
 #define EDGEQ_DW3_RQ 64     /* through the ring, up to this many channels get their requantization prepared once */
 
@@ -336,5 +338,222 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
         }
     }
     edgeq_ow_flush(&writer);
+    return EDGEQ_OK;
+}
+
+/* ---- in place, one channel at a time through a padded channel plane (edgeq_depthwise_conv_3x3_plane_s8) ---------
+ * The plane holds the (Ho - 1) * stride + 3 rows and (Wo - 1) * stride + 3 columns of one channel the 3x3 windows
+ * read, the padding included: plane row r, column k is input row r - pad_h, column k - pad_w, or the input zero point
+ * (-input_offset) outside the input. A padded tap then adds (zero point + input_offset) * w = 0, exactly what TFLM's
+ * skipped tap adds, so every output runs the same nine taps, and the input offset folds into the bias:
+ * sum (x + offset) w = sum x w + offset * sum w. The border cells are written once per call (the same value for
+ * every channel); each channel copies only its input cells. With the DSP extension one word of a plane row holds
+ * bytes k .. k+3: SXTB16 splits it into lanes (b0, b2) and (b1, b3), and with the filter row packed as lanes
+ * (w0, w2) and w1, one SMLAD + one SMLABB give b0 w0 + b1 w1 + b2 w2, and one SMLAD + one SMLATB the neighbouring
+ * output's b1 w0 + b2 w1 + b3 w2 (stride 1: two outputs per three loads). A word read may reach one byte past the
+ * last row: the plane has EDGEQ_DW3_PLANE_SLACK bytes more (edgeq/compiler/ops/depthwise_conv.py sizes it). */
+
+#if EDGEQ_USE_DSP
+/* acc += bytes 0..2 at p times the filter row (w02 = lanes (w0, w2), w1) */
+#define EDGEQ_PL_TAP3(acc, p, w02, w1)                                                                                \
+    do {                                                                                                              \
+        const int32_t v_ = edgeq_load4(p);                                                                            \
+        acc = __smlad(__sxtb16(v_), (w02), acc);                                                                      \
+        acc = __smlabb(edgeq_sxtb16_ror8(v_), (w1), acc);                                                             \
+    } while (0)
+/* a0 = bytes 0..2 at p times the filter row, a1 = bytes 1..3 (the first row: SMUAD starts the sums) */
+#define EDGEQ_PL_TAP3X2_FIRST(a0, a1, p, w02, w1)                                                                     \
+    do {                                                                                                              \
+        const int32_t v_ = edgeq_load4(p);                                                                            \
+        const int32_t e_ = __sxtb16(v_);           /* lanes b0, b2 */                                                 \
+        const int32_t o_ = edgeq_sxtb16_ror8(v_);  /* lanes b1, b3 */                                                 \
+        a0 = __smlabb(o_, (w1), __smuad(e_, (w02)));                                                                  \
+        a1 = __smlatb(e_, (w1), __smuad(o_, (w02)));                                                                  \
+    } while (0)
+/* a0 += bytes 0..2 at p times the filter row, a1 += bytes 1..3 */
+#define EDGEQ_PL_TAP3X2(a0, a1, p, w02, w1)                                                                           \
+    do {                                                                                                              \
+        const int32_t v_ = edgeq_load4(p);                                                                            \
+        const int32_t e_ = __sxtb16(v_);           /* lanes b0, b2 */                                                 \
+        const int32_t o_ = edgeq_sxtb16_ror8(v_);  /* lanes b1, b3 */                                                 \
+        a0 = __smlad(e_, (w02), a0);                                                                                  \
+        a0 = __smlabb(o_, (w1), a0);                                                                                  \
+        a1 = __smlad(o_, (w02), a1);                                                                                  \
+        a1 = __smlatb(e_, (w1), a1);                                                                                  \
+    } while (0)
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EDGEQ_DW3_NOINLINE __attribute__((noinline))
+#else
+#define EDGEQ_DW3_NOINLINE
+#endif
+#define EDGEQ_DW3_ACC 128 /* accumulators of up to this many outputs (whole rows) computed before requantizing */
+
+/* The accumulators (without bias) of `rows` output rows of one channel (rows * out_w <= EDGEQ_DW3_ACC) from its
+ * plane, p = the top-left tap of the first row's first window; k = the nine weights. Its own function: the loop
+ * keeps the filter, the plane pointer and both accumulators in registers. */
+static EDGEQ_DW3_NOINLINE void edgeq_dw3_plane_rows(const int8_t *p, int32_t wp, int32_t rows, int32_t out_w,
+                                                    int32_t stride_h, int32_t stride_w, const int32_t *k,
+                                                    int32_t *acc)
+{
+    int32_t y, x;
+#if EDGEQ_USE_DSP
+    /* filter row r as lanes (w0, w2) and w1 */
+    const int32_t w02_0 = (int32_t)(((uint32_t)k[0] & 0xFFFFu) | ((uint32_t)k[2] << 16));
+    const int32_t w02_1 = (int32_t)(((uint32_t)k[3] & 0xFFFFu) | ((uint32_t)k[5] << 16));
+    const int32_t w02_2 = (int32_t)(((uint32_t)k[6] & 0xFFFFu) | ((uint32_t)k[8] << 16));
+    const int32_t w1_0 = k[1], w1_1 = k[4], w1_2 = k[7];
+#endif
+    for (y = 0; y < rows; ++y, p += stride_h * wp) {
+        const int8_t *q = p;
+        x = 0;
+#if EDGEQ_USE_DSP
+        if (stride_w == 1) {
+            for (; x + 2 <= out_w; x += 2, q += 2, acc += 2) {
+                int32_t a0, a1;
+                EDGEQ_PL_TAP3X2_FIRST(a0, a1, q, w02_0, w1_0);
+                EDGEQ_PL_TAP3X2(a0, a1, q + wp, w02_1, w1_1);
+                EDGEQ_PL_TAP3X2(a0, a1, q + 2 * wp, w02_2, w1_2);
+                acc[0] = a0;
+                acc[1] = a1;
+            }
+        }
+        for (; x < out_w; ++x, q += stride_w, ++acc) {
+            int32_t a = 0;
+            EDGEQ_PL_TAP3(a, q, w02_0, w1_0);
+            EDGEQ_PL_TAP3(a, q + wp, w02_1, w1_1);
+            EDGEQ_PL_TAP3(a, q + 2 * wp, w02_2, w1_2);
+            *acc = a;
+        }
+#else
+        for (; x < out_w; ++x, q += stride_w, ++acc) {
+            const int8_t *r = q;
+            int32_t a = r[0] * k[0] + r[1] * k[1] + r[2] * k[2];
+            r += wp;
+            a += r[0] * k[3] + r[1] * k[4] + r[2] * k[5];
+            r += wp;
+            a += r[0] * k[6] + r[1] * k[7] + r[2] * k[8];
+            *acc = a;
+        }
+#endif
+    }
+}
+
+/* One channel's outputs from its plane (wp bytes a row); out = the channel's first output byte, cc bytes apart. */
+EDGEQ_ALWAYS_INLINE void edgeq_dw3_plane_channel(const int8_t *plane, int32_t wp, int32_t out_h, int32_t out_w,
+                                                 int32_t stride_h, int32_t stride_w, const int32_t *k, int32_t cc,
+                                                 int32_t bias, const edgeq_rq_channel *r, int32_t out_offset,
+                                                 int full, int32_t act_min, int32_t act_max, int8_t *out)
+{
+    int32_t acc[EDGEQ_DW3_ACC];
+    const int32_t rows_per_step = out_w <= EDGEQ_DW3_ACC ? EDGEQ_DW3_ACC / out_w : 1;
+    int32_t y, i;
+    for (y = 0; y < out_h; y += rows_per_step) {
+        const int32_t rows = out_h - y < rows_per_step ? out_h - y : rows_per_step;
+        int32_t x;
+        for (x = 0; x < out_w; x += EDGEQ_DW3_ACC) { /* (one row in pieces when a row has more outputs) */
+            const int32_t cols = out_w - x < EDGEQ_DW3_ACC ? out_w - x : EDGEQ_DW3_ACC;
+            const int32_t n = rows * cols;
+            edgeq_dw3_plane_rows(plane + y * stride_h * wp + x * stride_w, wp, rows, cols, stride_h, stride_w, k,
+                                 acc);
+            if (cols == out_w) {
+                for (i = 0; i < n; ++i, out += cc) {
+                    *out = edgeq_dw3_rq(acc[i] + bias, r, out_offset, full, act_min, act_max);
+                }
+            } else {
+                int8_t *o = out + x * cc;
+                for (i = 0; i < n; ++i, o += cc) {
+                    *o = edgeq_dw3_rq(acc[i] + bias, r, out_offset, full, act_min, act_max);
+                }
+                if (x + cols == out_w) {
+                    out += out_w * cc;
+                }
+            }
+        }
+    }
+}
+
+EDGEQ_ALWAYS_INLINE void edgeq_dw3_plane(const edgeq_dw_conv_params *dw, const edgeq_per_channel_quant_params *q,
+                                         const edgeq_dims *input_dims, const int8_t *input_data,
+                                         const int8_t *filter_data, const int32_t *bias_data,
+                                         const edgeq_dims *output_dims, int8_t *output_data, int8_t *plane, int full)
+{
+    const int32_t input_h = input_dims->h;
+    const int32_t input_w = input_dims->w;
+    const int32_t cc = input_dims->c;
+    const int32_t out_h = output_dims->h;
+    const int32_t out_w = output_dims->w;
+    const int32_t hp = (out_h - 1) * dw->stride.h + 3;
+    const int32_t wp = (out_w - 1) * dw->stride.w + 3;
+    const int32_t pad_h = dw->padding.h;
+    const int32_t pad_w = dw->padding.w;
+    const int32_t input_offset = dw->input_offset;
+    /* the plane rows / columns that hold input cells: [r_lo, r_hi) x [k_lo, k_hi) */
+    const int32_t r_lo = pad_h < hp ? pad_h : hp;
+    const int32_t r_hi = pad_h + input_h < hp ? pad_h + input_h : hp;
+    const int32_t k_lo = pad_w < wp ? pad_w : wp;
+    const int32_t k_hi = pad_w + input_w < wp ? pad_w + input_w : wp;
+    const int32_t n = k_hi - k_lo;
+    const int32_t row = input_w * cc;
+    int32_t c, i, t;
+
+    memset(plane, (int8_t)-input_offset, (size_t)(hp * wp + EDGEQ_DW3_PLANE_SLACK)); /* zero point: taps add 0 */
+    for (c = 0; c < cc; ++c) {
+        int32_t bias = bias_data != NULL ? EDGEQ_W32(&bias_data[c]) : 0;
+        edgeq_rq_channel r = edgeq_rq_channel_of(EDGEQ_W32(&q->multiplier[c]), EDGEQ_W32(&q->shift[c]));
+        int32_t k[9];
+        int32_t wsum = 0;
+        for (t = 0; t < 9; ++t) {
+            k[t] = EDGEQ_W8(&filter_data[t * cc + c]);
+            wsum += k[t];
+        }
+        bias += input_offset * wsum;
+        for (i = r_lo; i < r_hi; ++i) { /* channel c of every input cell the windows read, before any is overwritten */
+            const int8_t *src = input_data + (i - pad_h) * row + c;
+            int8_t *dst = plane + i * wp + k_lo;
+            int32_t k = 0;
+            for (; k + 4 <= n; k += 4, src += 4 * cc) {
+                const int8_t v0 = src[0], v1 = src[cc], v2 = src[2 * cc], v3 = src[3 * cc];
+                dst[k] = v0;
+                dst[k + 1] = v1;
+                dst[k + 2] = v2;
+                dst[k + 3] = v3;
+            }
+            for (; k < n; ++k, src += cc) {
+                dst[k] = *src;
+            }
+        }
+        edgeq_dw3_plane_channel(plane, wp, out_h, out_w, dw->stride.h, dw->stride.w, k, cc, bias, &r,
+                                dw->output_offset, full, dw->activation.min, dw->activation.max, output_data + c);
+    }
+}
+
+edgeq_status edgeq_depthwise_conv_3x3_plane_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
+                                               const edgeq_per_channel_quant_params *quant_params,
+                                               const edgeq_dims *input_dims, const int8_t *input_data,
+                                               const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                               const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                               const edgeq_dims *output_dims, int8_t *output_data)
+{
+    const int32_t out_h = output_dims->h;
+    const int32_t out_w = output_dims->w;
+    const int32_t plane_bytes = ((out_h - 1) * dw_conv_params->stride.h + 3) *
+                                ((out_w - 1) * dw_conv_params->stride.w + 3) + EDGEQ_DW3_PLANE_SLACK;
+
+    (void)bias_dims;
+    if (filter_dims->h != 3 || filter_dims->w != 3 || output_dims->c != input_dims->c ||
+        dw_conv_params->ch_mult != 1 || dw_conv_params->dilation.w != 1 || dw_conv_params->dilation.h != 1 ||
+        input_dims->n != 1 || output_dims->n != 1 || out_h * out_w > input_dims->h * input_dims->w ||
+        ctx->buf == NULL || ctx->size < plane_bytes) {
+        return EDGEQ_ARG_ERROR;
+    }
+    if (dw_conv_params->activation.min == -128 && dw_conv_params->activation.max == 127) {
+        edgeq_dw3_plane(dw_conv_params, quant_params, input_dims, input_data, filter_data, bias_data, output_dims,
+                        output_data, (int8_t *)ctx->buf, 1);
+    } else {
+        edgeq_dw3_plane(dw_conv_params, quant_params, input_dims, input_data, filter_data, bias_data, output_dims,
+                        output_data, (int8_t *)ctx->buf, 0);
+    }
     return EDGEQ_OK;
 }

@@ -628,6 +628,16 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
                                          const edgeq_dims *filter_dims, const int8_t *filter_data,
                                          const edgeq_dims *bias_dims, const int32_t *bias_data,
                                          const edgeq_dims *output_dims, int8_t *output_data);
+/* The same layer (batch 1, no more output than input pixels) in place or not, one channel at a time through a
+ * padded channel plane in ctx->buf of ((H_out - 1) * stride_h + 3) * ((W_out - 1) * stride_w + 3) +
+ * EDGEQ_DW3_PLANE_SLACK bytes (edgeq_depthwise_conv_3x3_s8.c) */
+#define EDGEQ_DW3_PLANE_SLACK 1
+edgeq_status edgeq_depthwise_conv_3x3_plane_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
+                                               const edgeq_per_channel_quant_params *quant_params,
+                                               const edgeq_dims *input_dims, const int8_t *input_data,
+                                               const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                               const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                               const edgeq_dims *output_dims, int8_t *output_data);
 
 #if EDGEQ_USE_MVE
 /* DEPTHWISE_CONV_2D with Helium, depth multiplier 1, any filter, stride, padding and dilation (16 channels per
