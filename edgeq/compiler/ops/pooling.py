@@ -1,6 +1,6 @@
 """AVERAGE_POOL_2D / MAX_POOL_2D (int8) -> edgeq_avgpool_s8 / edgeq_max_pool_s8 (arm_avgpool_s8 / arm_max_pool_s8);
 int16 -> edgeq_avgpool_s16 / edgeq_max_pool_s16 (TFLM's int16 reference_integer_ops::AveragePool / MaxPool: the same
-int32 sum and rounding division; never in place).
+int32 sum and rounding division; never in place), all four from one body in edgeq_pooling.c.
 Parameters as TFLM's pooling_common.cc: ComputePaddingHeightWidth (dilation 1), the fused activation clamp; input and
 output quantization must be equal (TFLM checks it too). In place through the same delay ring as the convolutions
 (a global average pool needs none). A MAX_POOL_2D may have a PAD folded into it where that is exact
@@ -20,6 +20,7 @@ from edgeq.quant.reference_ops import compute_out_size, compute_padding
 
 
 class _Pool(WindowLayer):
+    SOURCES = ("edgeq_pooling.c",)  # both pools, int8 and int16 (one body)
     KERNEL = ""
 
     def prepare(self) -> KernelCall:
@@ -62,10 +63,6 @@ class _Pool(WindowLayer):
             input_dims=Dims(*x.shape), input_data=TensorRef(self.data_input, ct),
             filter_dims=Dims(1, fh, fw, c), output_dims=Dims(*out.shape), output_data=out_ref(self.op.outputs[0], ct))
 
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return ("edgeq_pooling_s16.c",) if self.params.get("dtype") == "int16" else self.SOURCES
-
     def inplace_candidates(self) -> list[int]:
         # the delay ring of the in-place window kernels holds int8 elements
         return [] if act_dtype(self) == "int16" else super().inplace_candidates()
@@ -80,11 +77,9 @@ class _Pool(WindowLayer):
 
 class AveragePool2D(_Pool):
     OPS = ("AVERAGE_POOL_2D",)
-    SOURCES = ("edgeq_pooling_s8.c",)
     KERNEL = "avgpool"
 
 
 class MaxPool2D(_Pool):
     OPS = ("MAX_POOL_2D",)
-    SOURCES = ("edgeq_pooling_s8.c",)
     KERNEL = "max_pool"

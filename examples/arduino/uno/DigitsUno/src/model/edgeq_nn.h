@@ -950,6 +950,33 @@ typedef struct {
 void edgeq_lstm_s8(const edgeq_lstm_params *lstm_params, const edgeq_lstm_gate_data *gates, const int8_t *input,
                    int8_t *hidden_state, int16_t *cell_state, int8_t *output);
 
+/* ---- kernels shared by int8 and int16 (pooling, MEAN, ADD / SUB / MUL, SQUARED_DIFFERENCE) ------------------------
+ * Their arithmetic is the same for both element types (TFLM's reference kernels are templates over it, with int32 /
+ * int64 intermediates either way), so each is written once over elem_size (1 = int8, 2 = int16) with these accessors
+ * and forced inline into a thin entry point per type (edgeq_avgpool_s8 / _s16, ...), where elem_size is a constant:
+ * each compiles to its own type's loads and stores, with no test per element. */
+EDGEQ_ALWAYS_INLINE int32_t edgeq_elem_get(const void *base, int32_t i, int32_t elem_size)
+{
+    return elem_size == 1 ? (int32_t)((const int8_t *)base)[i] : (int32_t)((const int16_t *)base)[i];
+}
+EDGEQ_ALWAYS_INLINE void edgeq_elem_set(void *base, int32_t i, int32_t v, int32_t elem_size)
+{
+    if (elem_size == 1) {
+        ((int8_t *)base)[i] = (int8_t)v;
+    } else {
+        ((int16_t *)base)[i] = (int16_t)v;
+    }
+}
+/* the element type's range: [-128, 127] or [-32768, 32767] */
+EDGEQ_ALWAYS_INLINE int32_t edgeq_elem_min(int32_t elem_size)
+{
+    return elem_size == 1 ? -128 : -32768;
+}
+EDGEQ_ALWAYS_INLINE int32_t edgeq_elem_max(int32_t elem_size)
+{
+    return elem_size == 1 ? 127 : 32767;
+}
+
 /* ---- data movement, any element type (edgeq_data_movement.c) --------------------------------------------------
  * Copies only, so one kernel per op serves every element type: elem_size is the size of one element in bytes
  * (1 = int8, 2 = int16, 4 = int32 / float); sizes, strides and offsets count elements. */
