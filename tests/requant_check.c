@@ -102,7 +102,8 @@ static void check(int bounded, int32_t m, int32_t s, int32_t x)
         if (bad < 10u) {
             char line[160];
             char *p = line;
-            *p++ = bounded == 5 ? 'P' : bounded == 4 ? 'V' : bounded == 3 ? 'E' : bounded == 2 ? 'R' : bounded ? 'B' : 'F';
+            static const char variant[] = "FBREVP"; /* fast, bounded, rq_apply, exact, MVE, rq_pair */
+            *p++ = variant[bounded];
             *p++ = ' ';
             p = put_i64(p, m);
             p = put_i64(p, s);

@@ -200,9 +200,34 @@ void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t 
  * remaining values of pixel 0 and then of pixel 1 as int16. Per 4 input channels the loop then loads 4 lane words
  * and 2 weight words, extends the weights with 4 SXTB16 and issues 8 SMLAD: 2 pixels x 2 channels x 4 MACs. */
 
+/* The lane loop in assembly needs 14 registers: GCC / clang with optimisation (which frees the frame pointer);
+ * defining EDGEQ_NO_ASM (e.g. for a build with -fno-omit-frame-pointer) keeps the C loop. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(EDGEQ_NO_ASM)
+#define EDGEQ_LANES_ASM 1
+#else
+#define EDGEQ_LANES_ASM 0
+#endif
+
 void edgeq_lanes_s8(const int8_t *x, int32_t n_bytes, int32_t *dst)
 {
     int32_t k;
+#if EDGEQ_LANES_ASM
+    if (n_bytes >= 4) { /* 6 instructions per 4 values (GCC's loop: 8) */
+        const int8_t *end = x + (n_bytes - n_bytes % 4);
+        int32_t u, a, b;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[u], [%[x]], #4\n\t"
+                         "sxtb16 %[a], %[u]\n\t"
+                         "sxtb16 %[b], %[u], ror #8\n\t"
+                         "strd %[a], %[b], [%[d]], #16\n\t"
+                         "cmp %[x], %[e]\n\t"
+                         "bne 1b"
+                         : [x] "+r"(x), [d] "+r"(dst), [u] "=&r"(u), [a] "=&r"(a), [b] "=&r"(b)
+                         : [e] "r"(end)
+                         : "cc", "memory");
+        return;
+    }
+#endif
     for (k = 0; k + 4 <= n_bytes; k += 4, dst += 4) {
         const int32_t u = edgeq_load4(x + k);
         dst[0] = __sxtb16(u);
@@ -232,13 +257,6 @@ void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t 
     }
 }
 
-/* The lane loop in assembly needs 14 registers: GCC / clang with optimisation (which frees the frame pointer);
- * defining EDGEQ_NO_ASM (e.g. for a build with -fno-omit-frame-pointer) keeps the C loop. */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(EDGEQ_NO_ASM)
-#define EDGEQ_LANES_ASM 1
-#else
-#define EDGEQ_LANES_ASM 0
-#endif
 
 #if EDGEQ_LANES_ASM
 /* One block of the lane loop: 4 input channels of 2 pixels (lane words p0 q0 | p1 q1 at l) x 2 output channels (the
@@ -279,14 +297,14 @@ void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t 
     "bne 1b\n\t"
 
 /* The accumulators (bias + sum) of `pairs` channel pairs over n blocks (depth 4 n, no tail, weights 4-aligned at w)
- * into acc[0], acc[1] (pixel 0) and acc[EDGEQ_LANES_CHUNK], acc[EDGEQ_LANES_CHUNK + 1] (pixel 1) for each pair;
+ * into acc[0], acc[1] (channel c: pixels 0, 1) and acc[2], acc[3] (channel c + 1) for each pair;
  * returns the filter position after them. A function of its own so that the loop around the assembly keeps its few
  * values in registers. */
 __attribute__((noinline)) static const int8_t *edgeq_lanes_pairs(const int32_t *lanes, int32_t n, const int8_t *w,
                                                                 const int32_t *bias, int32_t *acc, int32_t pairs)
 {
     const int even = n % 2 == 0;
-    for (; pairs > 0; --pairs, bias += 2, acc += 2) {
+    for (; pairs > 0; --pairs, bias += 2, acc += 4) {
         int32_t a00 = bias[0], a10 = a00, a01 = bias[1], a11 = a01;
         const int32_t *l = lanes;
         int32_t k = even ? n / 2 : n, p0, q0, p1, q1, va, vb, t;
@@ -306,20 +324,19 @@ __attribute__((noinline)) static const int8_t *edgeq_lanes_pairs(const int32_t *
                              : "cc", "memory");
         }
         acc[0] = a00;
-        acc[1] = a01;
-        acc[EDGEQ_LANES_CHUNK] = a10;
-        acc[EDGEQ_LANES_CHUNK + 1] = a11;
+        acc[1] = a10;
+        acc[2] = a01;
+        acc[3] = a11;
     }
     return w;
 }
 #endif
 
-/* Accumulators (folded bias + sum) of channels [c0, c1) of the two pixels of `lanes` (depth values each) into acc0 /
- * acc1[c - c0], the filter of channel c0 (even) at w; returns the filter position after channel c1. Starting from the
- * bias keeps every partial sum within the bound the compiler checks (|bias| + 128 sum |w| < 2^31). */
+/* Accumulators (folded bias + sum) of channels [c0, c1) of the two pixels of `lanes` (depth values each) into
+ * acc[2 (c - c0) + pixel], the filter of channel c0 (even) at w; returns the filter position after channel c1.
+ * Starting from the bias keeps every partial sum within the bound the compiler checks (|bias| + 128 sum |w| < 2^31). */
 EDGEQ_ALWAYS_INLINE const int8_t *edgeq_lanes_gemm(const int32_t *lanes, int32_t depth, const int8_t *w, int32_t cout,
-                                                   const int32_t *bias, int32_t c0, int32_t c1, int32_t *acc0,
-                                                   int32_t *acc1)
+                                                   const int32_t *bias, int32_t c0, int32_t c1, int32_t *acc)
 {
     const int32_t n4 = depth - depth % 4;
     const int32_t tail = depth - n4;
@@ -331,7 +348,7 @@ EDGEQ_ALWAYS_INLINE const int8_t *edgeq_lanes_gemm(const int32_t *lanes, int32_t
 #if EDGEQ_LANES_ASM
     if (tail == 0 && n4 > 0 && ((uintptr_t)w & 3u) == 0) { /* the common case: every pair in edgeq_lanes_pairs */
         const int32_t pairs = ((c1 < pairs_end ? c1 : pairs_end) - c0) / 2;
-        w = edgeq_lanes_pairs(lanes, n4 / 4, w, bias + c0, acc0, pairs);
+        w = edgeq_lanes_pairs(lanes, n4 / 4, w, bias + c0, acc, pairs);
         c += 2 * pairs;
     }
 #endif
@@ -351,8 +368,8 @@ EDGEQ_ALWAYS_INLINE const int8_t *edgeq_lanes_gemm(const int32_t *lanes, int32_t
                 a00 += t0[k] * w[k];
                 a10 += t1[k] * w[k];
             }
-            acc0[c - c0] = a00;
-            acc1[c - c0] = a10;
+            acc[2 * (c - c0)] = a00;
+            acc[2 * (c - c0) + 1] = a10;
             return w + tail;
         }
         a01 = bias[c + 1];
@@ -401,10 +418,10 @@ EDGEQ_ALWAYS_INLINE const int8_t *edgeq_lanes_gemm(const int32_t *lanes, int32_t
             a11 += t1[k] * vb;
         }
         w += 2 * tail;
-        acc0[c - c0] = a00;
-        acc0[c + 1 - c0] = a01;
-        acc1[c - c0] = a10;
-        acc1[c + 1 - c0] = a11;
+        acc[2 * (c - c0)] = a00;
+        acc[2 * (c - c0) + 1] = a10;
+        acc[2 * (c - c0) + 2] = a01;
+        acc[2 * (c - c0) + 3] = a11;
     }
     return w;
 }
@@ -423,7 +440,7 @@ EDGEQ_ALWAYS_INLINE int32_t edgeq_lanes_clamp(int32_t v, int mode, int32_t out_o
     return mode == 2 && v > act_max ? act_max : v;
 }
 
-/* n channels of both pixels from their accumulators (pixel 0's at acc[i], pixel 1's at acc[EDGEQ_LANES_CHUNK + i],
+/* n channels of both pixels from their accumulators (channel i: pixel 0's at acc[2 i], pixel 1's at acc[2 i + 1],
  * bias included): edgeq_requantize_bounded (edgeq_rq_pair: the per-channel work once for both outputs), + output zero
  * point, clamp (edgeq_lanes_clamp's `mode`, a constant after inlining), into o0[i] and o0[o1_offset + i]. multiplier
  * and shift point at the first channel's. */
@@ -431,10 +448,10 @@ EDGEQ_ALWAYS_INLINE void edgeq_lanes_out(const int32_t *acc, int32_t n, const in
                                          const int32_t *shift, int32_t out_offset, int mode, int32_t act_min,
                                          int32_t act_max, int8_t *o0, int32_t o1_offset)
 {
-    const int32_t *end = acc + n;
-    for (; acc < end; ++acc, ++multiplier, ++shift, ++o0) {
+    const int32_t *end = acc + 2 * n;
+    for (; acc < end; acc += 2, ++multiplier, ++shift, ++o0) {
         int32_t v0, v1;
-        edgeq_rq_pair(acc[0], acc[EDGEQ_LANES_CHUNK], *multiplier, *shift, &v0, &v1);
+        edgeq_rq_pair(acc[0], acc[1], *multiplier, *shift, &v0, &v1);
         o0[0] = (int8_t)edgeq_lanes_clamp(v0, mode, out_offset, act_min, act_max);
         o0[o1_offset] = (int8_t)edgeq_lanes_clamp(v1, mode, out_offset, act_min, act_max);
     }
@@ -468,7 +485,7 @@ void edgeq_pointwise_lanes_s8(const int32_t *lanes, int32_t depth, const int8_t 
     int32_t c0;
     for (c0 = c_lo; c0 < c_hi; c0 += EDGEQ_LANES_CHUNK) {
         const int32_t c1 = c0 + EDGEQ_LANES_CHUNK < c_hi ? c0 + EDGEQ_LANES_CHUNK : c_hi;
-        w = edgeq_lanes_gemm(lanes, depth, w, cout, bias, c0, c1, acc, acc + EDGEQ_LANES_CHUNK);
+        w = edgeq_lanes_gemm(lanes, depth, w, cout, bias, c0, c1, acc);
         edgeq_lanes_requantize(acc, c1 - c0, q->multiplier + c0, q->shift + c0, out_offset, act_min, act_max,
                                o0 + (c0 - c_lo), (int32_t)(o1 - o0));
     }
@@ -586,8 +603,10 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
     const int32_t act_max = conv_params->activation.max;
     const int contiguous = sw == 1 && sh == 1 && in_w == out_w && in_h == output_dims->h; /* pixel p at p * cin */
     int8_t stage[2 * EDGEQ_1X1_STAGE];
+    int direct; /* outputs stored straight to output_data (not through the delay ring) */
 #if EDGEQ_USE_DSP
     int32_t lanes[EDGEQ_LANES_WORDS];
+    int lanes_ok;
 #endif
     edgeq_out_writer writer;
     int32_t p;
@@ -597,8 +616,17 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
         return EDGEQ_ARG_ERROR;
     }
     edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
+#if EDGEQ_USE_DSP
+    lanes_ok = use_lanes && cin <= EDGEQ_LANES_WORDS;
+    /* In place with C_OUT <= C_IN, the lane path may write straight over its input: both pixels are read whole into
+     * the lanes first, and every later pixel reads input bytes at or past (p + 2) C_IN >= (p + 2) C_OUT. */
+    direct = writer.size == 0 || (lanes_ok && output_data == input_data && cout <= cin);
+#else
+    (void)use_lanes;
+    direct = writer.size == 0;
+#endif
     for (p = 0; p < n_px;) {
-        const int two = p + 1 < n_px && (writer.size == 0 || cout <= EDGEQ_1X1_STAGE);
+        const int two = p + 1 < n_px && (direct || cout <= EDGEQ_1X1_STAGE);
         const int8_t *px[2];
         int32_t t;
         for (t = 0; t < 1 + two; ++t) {
@@ -611,20 +639,19 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
             }
         }
 #if EDGEQ_USE_DSP
-        if (use_lanes && two && cin <= EDGEQ_LANES_WORDS) { /* both pixels' inputs sign-extended once */
-            int8_t *o = writer.size == 0 ? output_data + p * cout : stage;
+        if (lanes_ok && (two || writer.size != 0) && (direct || cout <= EDGEQ_1X1_STAGE)) {
+            /* both pixels' inputs sign-extended once (a lone pixel in both slots, its outputs written twice) */
+            int8_t *o = direct ? output_data + p * cout : stage;
             edgeq_lanes_pixel_s8(px[0], cin, 0, lanes);
-            edgeq_lanes_pixel_s8(px[1], cin, 1, lanes);
+            edgeq_lanes_pixel_s8(px[two], cin, 1, lanes);
             edgeq_pointwise_lanes_s8(lanes, cin, filter_data, cout, 0, cout, bias_data, quant_params, out_offset,
-                                     act_min, act_max, o, o + cout);
-            if (writer.size != 0) {
-                edgeq_ow_put_n(&writer, stage, 2 * cout);
+                                     act_min, act_max, o, o + two * cout);
+            if (!direct) {
+                edgeq_ow_put_n(&writer, stage, (1 + two) * cout);
             }
-            p += 2;
+            p += 1 + two;
             continue;
         }
-#else
-        (void)use_lanes;
 #endif
         if (writer.size == 0) {
             pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,

@@ -101,8 +101,8 @@ typedef struct {
 
 /* Output channels [c_lo, c_hi) of one or two pixels (`two`) into o0 / o1, on the byte windows or (`lanes`) on the
  * lanes (a lone pixel fills both lane slots: it is computed twice and its outputs written to o0 twice). */
-static void edgeq_kxk_core(const edgeq_kxk_layer *k, const edgeq_kxk_buf *buf, int lanes, int two, int32_t c_lo,
-                           int32_t c_hi, int8_t *o0, int8_t *o1)
+EDGEQ_ALWAYS_INLINE void edgeq_kxk_core(const edgeq_kxk_layer *k, const edgeq_kxk_buf *buf, int lanes, int two,
+                                        int32_t c_lo, int32_t c_hi, int8_t *o0, int8_t *o1)
 {
 #if EDGEQ_USE_DSP
     if (lanes) {

@@ -363,7 +363,7 @@ EDGEQ_ALWAYS_INLINE void edgeq_rq_pair(int32_t x0, int32_t x1, int32_t multiplie
 #if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
     const int32_t m2 = (int32_t)((uint32_t)multiplier << 1); /* the SMMLAR operand 2m - 2^32 */
     int32_t h0, h1;
-    if (shift < 0) { /* round(x m / 2^31), then divided by 2^-shift with halves away from zero */
+    if (__builtin_expect(shift < 0, 1)) { /* round(x m / 2^31), then / 2^-shift, halves away from zero */
         const int32_t right = -shift;
         const int32_t half = (int32_t)((uint32_t)1 << (right - 1));
         __asm__("smmlar %0, %1, %2, %1" : "=r"(h0) : "r"(x0), "r"(m2));
