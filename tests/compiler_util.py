@@ -140,6 +140,15 @@ def _keras_model(spec: dict):
                                          dilation_rate=tuple(spec["dilation"]), activation=act,
                                          use_bias=spec["bias"], depthwise_initializer=init,
                                          bias_initializer=binit)(x)
+    elif op == "dw_keep":  # a depthwise layer whose input stays live (a residual ADD): it cannot run in place;
+        y = keras.layers.DepthwiseConv2D(tuple(spec["kernel"]), strides=tuple(spec["strides"]),
+                                         padding=spec["padding"], activation=act, use_bias=spec["bias"],
+                                         depthwise_initializer=init, bias_initializer=binit)(x)
+        s = tuple(spec["strides"])
+        y = keras.layers.Add()([y, keras.layers.AveragePooling2D(s, strides=s, padding=spec["padding"])(x)
+                                if s != (1, 1) else x])
+        # then a wider 1x1 convolution: the memory peak, beside which the depthwise layer has bytes to spare
+        y = keras.layers.Conv2D(spec["expand"] * spec["inputs"][0][2], 1, kernel_initializer=init)(y)
     elif op == "dense":
         y = keras.layers.Dense(spec["units"], activation=act, kernel_initializer=init, bias_initializer=binit,
                                use_bias=spec["bias"])(x)

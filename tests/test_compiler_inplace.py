@@ -250,6 +250,40 @@ def test_inplace_3x3_plane_kernel_bit_exact_with_tflm(single_op_model, tmp_path,
     assert host.run_many(batch) == tflm.run_many(batch)
 
 
+PLANE_SCRATCH_SPECS = {
+    # 3x3 depthwise layers that cannot run in place (the input feeds a residual ADD too) run by padded channel plane
+    # in the kernel scratch when the plan's RAM allows
+    "s1-same-c6-relu6": {"op": "dw_keep", "expand": 4, "inputs": [[6, 7, 6]], "kernel": [3, 3],
+                         "strides": [1, 1], "padding": "same", "act": "relu6", "bias": True, "seed": 41},
+    "s1-same-c9-nobias": {"op": "dw_keep", "expand": 4, "inputs": [[5, 11, 9]], "kernel": [3, 3],
+                          "strides": [1, 1], "padding": "same", "act": "relu", "bias": False, "seed": 42},
+    # (stride 2 with its plane in the scratch: VWW's layers 3 and 7, tests/test_compiler_mlperf.py on the host and
+    # tests/test_firmware_qemu.py on qemu-m4)
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("key", sorted(PLANE_SCRATCH_SPECS))
+def test_3x3_plane_kernel_with_scratch_bit_exact_with_tflm(single_op_model, tmp_path, key):
+    """The depthwise layer keeps its own output buffer and gets its channel plane in the kernel scratch (no more RAM
+    than without it); outputs equal TFLM's, built with the address and undefined-behaviour sanitizers."""
+    from edgeq.compiler import plan_model
+    from edgeq.reference import PortableHostReference, TflmReference
+
+    tflm_runtime()
+    path = single_op_model(PLANE_SCRATCH_SPECS[key])
+    binary, res = compile_and_build(path, tmp_path / key)
+    model_c = (tmp_path / key / "model.c").read_text()
+    assert "edgeq_depthwise_conv_3x3_plane_s8(" in model_c and "B channel plane of layer" in model_c
+    dw = next(r for r in res.memory_report if r["op"] == "DEPTHWISE_CONV_2D")
+    assert not dw["inplace"] and dw["scratch"] > 0
+    assert res.ram_bytes <= plan_model(path, target="host", optimize="size").plan.ram_bytes
+    tflm, host = TflmReference(path), PortableHostReference(path, binary=binary)
+    rng = np.random.default_rng(len(key))
+    batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(4)]
+    assert host.run_many(batch) == tflm.run_many(batch)
+
+
 MCUNET_LIKE = {"op": "mcunet_like", "inputs": [[32, 32, 3]], "width": 8, "seed": 4}
 
 

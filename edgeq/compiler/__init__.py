@@ -105,7 +105,47 @@ def _backend(name: str, cmsis_nn_dir, target: str):
 
 
 def _plan(lw, be):
-    """Static memory plan, with in-place layers where that lowers the RAM.
+    """Static memory plan, with in-place layers where that lowers the RAM (:func:`_plan_inplace`), then - on the
+    portable backend - a padded channel plane (kernel scratch) for each 3x3 depthwise layer that does not run in
+    place, so that it runs on edgeq_depthwise_conv_3x3_plane_s8 like an in-place one (``Layer.plane_scratch_bytes``):
+    only where the plane fits beside the bytes live at that layer, and only if the re-plan needs no more RAM than the
+    plan without planes (else that plan stands)."""
+    plan, apply = _plan_inplace(lw, be, {})
+    planes = {}
+    for layer in lw.layers:
+        size = layer.plane_scratch_bytes() if hasattr(layer, "plane_scratch_bytes") else None
+        i = layer.index
+        if (size and i < len(plan.per_layer) and not _runs_inplace(plan, lw, layer)
+                and plan.per_layer[i].get("live_bytes", 0) + plan.per_layer[i].get("scratch", 0) + size
+                <= plan.ram_bytes):
+            planes[i] = size
+    if planes:
+        plan2, apply2 = _plan_inplace(lw, be, planes)
+        if plan2.ram_bytes <= plan.ram_bytes:
+            apply2()
+            for layer in lw.layers:
+                layer.plane_scratch = None
+                i = layer.index
+                if i in planes and not _runs_inplace(plan2, lw, layer):
+                    off = plan2.scratch_offsets[i]
+                    if off is None or plan2.per_layer[i].get("scratch", 0) < planes[i]:  # pragma: no cover - a bug
+                        raise AssertionError(f"layer {i} has no {planes[i]}-byte channel plane")
+                    layer.use_plane_scratch((off, planes[i]))
+            return plan2
+    apply()
+    return plan
+
+
+def _runs_inplace(plan, lw, layer) -> bool:
+    """Whether ``plan`` gave the layer's output its input's memory."""
+    out = layer.op.outputs[0] if layer.op.outputs else None
+    return out is not None and lw.buffers.get(out) in {c for c, _ in plan.inplace}
+
+
+def _plan_inplace(lw, be, extra: dict[int, int]):
+    """Static memory plan, with in-place layers where that lowers the RAM; ``extra``: layer index -> kernel scratch
+    bytes it needs on top of the backend's. Returns the plan and a function that sets the layers up for it (kernel,
+    working buffer).
 
     A layer that overwrites its input may need a working buffer (kernel scratch) whose size depends on how it runs in
     place: a delay ring ("ring", window kernels in memory order) or a channel plane ("channel", depthwise one channel
@@ -130,7 +170,7 @@ def _plan(lw, be):
             return {"ring": 0} if m.get("ring") == 0 else {}
     methods = {layer.index: hook(layer) for layer in lw.layers if not layer.is_alias}
     reqs = buffer_requests(lw, methods=lambda layer: methods.get(layer.index, {}))
-    base = [be.scratch_bytes(layer) for layer in lw.layers]
+    base = [max(be.scratch_bytes(layer), extra.get(layer.index, 0)) for layer in lw.layers]
     by_out = {lw.buffers[layer.op.outputs[0]]: layer for layer in lw.layers
               if layer.op.outputs and layer.op.outputs[0] in lw.buffers}  # a folded PAD has no buffer
     work = {r.name: min(methods[by_out[r.name].index].values()) for r in reqs
@@ -175,25 +215,28 @@ def _plan(lw, be):
     plan.inplace_variants = {lab: p.ram_bytes for lab, _, p in variants}
     plan.inplace_choice = f"{label}; other variants: " + ", ".join(
         f"{lab} {p.ram_bytes} B" for lab, _, p in variants if p is not plan) if len(variants) > 1 else label
-    inplace = {c for c, _ in plan.inplace}
-    offsets = getattr(plan, "scratch_offsets", None) or []
-    for layer in lw.layers:
-        layer.inplace_ring = None
-        layer.inplace_method = None
-        if not layer.op.outputs or lw.buffers.get(layer.op.outputs[0]) not in inplace:
-            continue
-        name = lw.buffers[layer.op.outputs[0]]
-        method = choice.get(name, "ring")
-        size = methods[layer.index][method] if method in methods.get(layer.index, {}) else layer.inplace_delay()
-        layer.inplace_method = method
-        if method == "channel":
-            layer.use_channel_kernel()
-        if size > 0:
-            off = offsets[layer.index] if layer.index < len(offsets) else None
-            if off is None or plan.per_layer[layer.index].get("scratch", 0) < size:  # pragma: no cover - a bug
-                raise AssertionError(f"layer {layer.index} runs in place without its {size}-byte {method} buffer")
-            layer.inplace_ring = (off, size)
-    return plan
+
+    def apply() -> None:
+        inplace = {c for c, _ in plan.inplace}
+        offsets = getattr(plan, "scratch_offsets", None) or []
+        for layer in lw.layers:
+            layer.inplace_ring = None
+            layer.inplace_method = None
+            if not layer.op.outputs or lw.buffers.get(layer.op.outputs[0]) not in inplace:
+                continue
+            name = lw.buffers[layer.op.outputs[0]]
+            method = choice.get(name, "ring")
+            size = methods[layer.index][method] if method in methods.get(layer.index, {}) else layer.inplace_delay()
+            layer.inplace_method = method
+            if method == "channel":
+                layer.use_channel_kernel()
+            if size > 0:
+                off = offsets[layer.index] if layer.index < len(offsets) else None
+                if off is None or plan.per_layer[layer.index].get("scratch", 0) < size:  # pragma: no cover - a bug
+                    raise AssertionError(f"layer {layer.index} runs in place without its {size}-byte {method} buffer")
+                layer.inplace_ring = (off, size)
+
+    return plan, apply
 
 
 @dataclass

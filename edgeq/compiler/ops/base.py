@@ -137,6 +137,9 @@ class Renderer:
             off, size = layer.inplace_ring
             what = "channel plane" if layer.inplace_method == "channel" else "delay ring"
             return Context(buf=ScratchRef(off, size, what), size=size)
+        if layer.plane_scratch:
+            off, size = layer.plane_scratch
+            return Context(buf=ScratchRef(off, size, "channel plane"), size=size)
         return Context(buf=None, size=0)
 
     def scratch_buffer(self, ref: ScratchRef) -> str:
@@ -349,6 +352,9 @@ class Layer:
     inplace_ring: tuple[int, int] | None = None
     #: set after planning: the method of :meth:`inplace_methods` the layer runs in place with, or None
     inplace_method: str | None = None
+    #: set after planning when a layer that does not run in place got a working buffer of its own in the kernel
+    #: scratch (a depthwise layer's channel plane): (arena offset, size in bytes)
+    plane_scratch: tuple[int, int] | None = None
 
     def scratch_bytes(self) -> int:
         return 0

@@ -440,92 +440,132 @@ static EDGEQ_DW3_NOINLINE void edgeq_dw3_plane_rows(const int8_t *p, int32_t wp,
     }
 }
 
-/* One channel's outputs from its plane (wp bytes a row); out = the channel's first output byte, cc bytes apart. */
-EDGEQ_ALWAYS_INLINE void edgeq_dw3_plane_channel(const int8_t *plane, int32_t wp, int32_t out_h, int32_t out_w,
-                                                 int32_t stride_h, int32_t stride_w, const int32_t *k, int32_t cc,
-                                                 int32_t bias, const edgeq_rq_channel *r, int32_t out_offset,
-                                                 int full, int32_t act_min, int32_t act_max, int8_t *out)
+/* n accumulators of one channel (bias not yet added) requantized and stored `step` bytes apart from o. */
+EDGEQ_ALWAYS_INLINE void edgeq_dw3_store(const int32_t *acc, int32_t n, int8_t *o, int32_t step, int32_t bias,
+                                         const edgeq_rq_channel *r, int32_t out_offset, int full, int32_t act_min,
+                                         int32_t act_max)
+{
+    int32_t i;
+#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
+    if (r->left_shift == 0 && r->right_shift > 0) { /* the usual case: edgeq_rq_apply without its no-op steps */
+        const int32_t m = r->multiplier;
+        const int32_t half = r->half;
+        const int32_t rs = r->right_shift;
+        for (i = 0; i < n; ++i, o += step) {
+            const int32_t a = acc[i] + bias;
+            int32_t v;
+            __asm__("smmlar %0, %1, %2, %3" : "=r"(v) : "r"(a), "r"(m), "r"(a));
+            v = ((v + (v >> 31) + half) >> rs) + out_offset; /* (v >> 31: a negative exact half rounds down) */
+            if (full) {
+                *o = (int8_t)__ssat(v, 8);
+            } else {
+                v = v < act_min ? act_min : v;
+                *o = (int8_t)(v > act_max ? act_max : v);
+            }
+        }
+        return;
+    }
+#endif
+    for (i = 0; i < n; ++i, o += step) {
+        *o = edgeq_dw3_rq(acc[i] + bias, r, out_offset, full, act_min, act_max);
+    }
+}
+
+/* One channel's outputs from its plane: `lines` plane lines of `cols` outputs (wp bytes a line, line stride s_line,
+ * column stride s_col); output (line j, column i) at out + j * out_line + i * out_col. */
+EDGEQ_ALWAYS_INLINE void edgeq_dw3_plane_channel(const int8_t *plane, int32_t wp, int32_t lines, int32_t cols,
+                                                 int32_t s_line, int32_t s_col, const int32_t *k, int32_t bias,
+                                                 const edgeq_rq_channel *r, int32_t out_offset, int full,
+                                                 int32_t act_min, int32_t act_max, int8_t *out, int32_t out_line,
+                                                 int32_t out_col)
 {
     int32_t acc[EDGEQ_DW3_ACC];
-    const int32_t rows_per_step = out_w <= EDGEQ_DW3_ACC ? EDGEQ_DW3_ACC / out_w : 1;
-    int32_t y, i;
-    for (y = 0; y < out_h; y += rows_per_step) {
-        const int32_t rows = out_h - y < rows_per_step ? out_h - y : rows_per_step;
-        int32_t x;
-        for (x = 0; x < out_w; x += EDGEQ_DW3_ACC) { /* (one row in pieces when a row has more outputs) */
-            const int32_t cols = out_w - x < EDGEQ_DW3_ACC ? out_w - x : EDGEQ_DW3_ACC;
-            const int32_t n = rows * cols;
-            edgeq_dw3_plane_rows(plane + y * stride_h * wp + x * stride_w, wp, rows, cols, stride_h, stride_w, k,
-                                 acc);
-            if (cols == out_w) {
-                for (i = 0; i < n; ++i, out += cc) {
-                    *out = edgeq_dw3_rq(acc[i] + bias, r, out_offset, full, act_min, act_max);
-                }
-            } else {
-                int8_t *o = out + x * cc;
-                for (i = 0; i < n; ++i, o += cc) {
-                    *o = edgeq_dw3_rq(acc[i] + bias, r, out_offset, full, act_min, act_max);
-                }
-                if (x + cols == out_w) {
-                    out += out_w * cc;
-                }
+    const int32_t per_step = cols <= EDGEQ_DW3_ACC ? EDGEQ_DW3_ACC / cols : 1; /* whole lines per step */
+    int32_t y, x, j;
+    for (y = 0; y < lines; y += per_step) {
+        const int32_t rows = lines - y < per_step ? lines - y : per_step;
+        for (x = 0; x < cols; x += EDGEQ_DW3_ACC) { /* (one line in pieces when it has more outputs) */
+            const int32_t n = cols - x < EDGEQ_DW3_ACC ? cols - x : EDGEQ_DW3_ACC;
+            edgeq_dw3_plane_rows(plane + y * s_line * wp + x * s_col, wp, rows, n, s_line, s_col, k, acc);
+            if (n == cols && out_line == n * out_col) { /* whole lines, stored one after the other */
+                edgeq_dw3_store(acc, rows * n, out + y * out_line, out_col, bias, r, out_offset, full, act_min,
+                                act_max);
+                continue;
+            }
+            for (j = 0; j < rows; ++j) {
+                edgeq_dw3_store(acc + j * n, n, out + (y + j) * out_line + x * out_col, out_col, bias, r, out_offset,
+                                full, act_min, act_max);
             }
         }
     }
 }
 
+/* tap t of the transposed filter (line tap = filter column, column tap = filter row) */
+static const uint8_t edgeq_dw3_transposed_tap[9] = {0, 3, 6, 1, 4, 7, 2, 5, 8};
+
+/* The plane's lines run along the longer output side (a tall, narrow layer such as KWS's 25 x 5 is read column by
+ * column: 5 lines of 25 outputs instead of 25 of 5), the filter transposed with it. */
 EDGEQ_ALWAYS_INLINE void edgeq_dw3_plane(const edgeq_dw_conv_params *dw, const edgeq_per_channel_quant_params *q,
                                          const edgeq_dims *input_dims, const int8_t *input_data,
                                          const int8_t *filter_data, const int32_t *bias_data,
-                                         const edgeq_dims *output_dims, int8_t *output_data, int8_t *plane, int full)
+                                         const edgeq_dims *output_dims, int8_t *output_data, int8_t *plane, int full,
+                                         int transposed)
 {
-    const int32_t input_h = input_dims->h;
-    const int32_t input_w = input_dims->w;
     const int32_t cc = input_dims->c;
     const int32_t out_h = output_dims->h;
     const int32_t out_w = output_dims->w;
-    const int32_t hp = (out_h - 1) * dw->stride.h + 3;
-    const int32_t wp = (out_w - 1) * dw->stride.w + 3;
-    const int32_t pad_h = dw->padding.h;
-    const int32_t pad_w = dw->padding.w;
+    const int32_t lines = transposed ? out_w : out_h;
+    const int32_t cols = transposed ? out_h : out_w;
+    const int32_t s_line = transposed ? dw->stride.w : dw->stride.h;
+    const int32_t s_col = transposed ? dw->stride.h : dw->stride.w;
+    const int32_t hp = (lines - 1) * s_line + 3;
+    const int32_t wp = (cols - 1) * s_col + 3;
+    const int32_t pad_line = transposed ? dw->padding.w : dw->padding.h;
+    const int32_t pad_col = transposed ? dw->padding.h : dw->padding.w;
+    const int32_t in_lines = transposed ? input_dims->w : input_dims->h;
+    const int32_t in_cols = transposed ? input_dims->h : input_dims->w;
+    const int32_t row = input_dims->w * cc; /* bytes of one input row */
+    const int32_t src_line = transposed ? cc : row;
+    const int32_t src_col = transposed ? row : cc;
+    const int32_t out_line = transposed ? cc : out_w * cc;
+    const int32_t out_col = transposed ? out_w * cc : cc;
     const int32_t input_offset = dw->input_offset;
-    /* the plane rows / columns that hold input cells: [r_lo, r_hi) x [k_lo, k_hi) */
-    const int32_t r_lo = pad_h < hp ? pad_h : hp;
-    const int32_t r_hi = pad_h + input_h < hp ? pad_h + input_h : hp;
-    const int32_t k_lo = pad_w < wp ? pad_w : wp;
-    const int32_t k_hi = pad_w + input_w < wp ? pad_w + input_w : wp;
+    /* the plane lines / columns that hold input cells: [r_lo, r_hi) x [k_lo, k_hi) */
+    const int32_t r_lo = pad_line < hp ? pad_line : hp;
+    const int32_t r_hi = pad_line + in_lines < hp ? pad_line + in_lines : hp;
+    const int32_t k_lo = pad_col < wp ? pad_col : wp;
+    const int32_t k_hi = pad_col + in_cols < wp ? pad_col + in_cols : wp;
     const int32_t n = k_hi - k_lo;
-    const int32_t row = input_w * cc;
     int32_t c, i, t;
 
     memset(plane, (int8_t)-input_offset, (size_t)(hp * wp + EDGEQ_DW3_PLANE_SLACK)); /* zero point: taps add 0 */
     for (c = 0; c < cc; ++c) {
         int32_t bias = bias_data != NULL ? EDGEQ_W32(&bias_data[c]) : 0;
         edgeq_rq_channel r = edgeq_rq_channel_of(EDGEQ_W32(&q->multiplier[c]), EDGEQ_W32(&q->shift[c]));
-        int32_t k[9];
+        int32_t k[9]; /* k[3 * line tap + column tap] */
         int32_t wsum = 0;
         for (t = 0; t < 9; ++t) {
-            k[t] = EDGEQ_W8(&filter_data[t * cc + c]);
+            k[t] = EDGEQ_W8(&filter_data[(transposed ? edgeq_dw3_transposed_tap[t] : t) * cc + c]);
             wsum += k[t];
         }
         bias += input_offset * wsum;
         for (i = r_lo; i < r_hi; ++i) { /* channel c of every input cell the windows read, before any is overwritten */
-            const int8_t *src = input_data + (i - pad_h) * row + c;
+            const int8_t *src = input_data + (i - pad_line) * src_line + c;
             int8_t *dst = plane + i * wp + k_lo;
-            int32_t k = 0;
-            for (; k + 4 <= n; k += 4, src += 4 * cc) {
-                const int8_t v0 = src[0], v1 = src[cc], v2 = src[2 * cc], v3 = src[3 * cc];
-                dst[k] = v0;
-                dst[k + 1] = v1;
-                dst[k + 2] = v2;
-                dst[k + 3] = v3;
+            int32_t j = 0;
+            for (; j + 4 <= n; j += 4, src += 4 * src_col) {
+                const int8_t v0 = src[0], v1 = src[src_col], v2 = src[2 * src_col], v3 = src[3 * src_col];
+                dst[j] = v0;
+                dst[j + 1] = v1;
+                dst[j + 2] = v2;
+                dst[j + 3] = v3;
             }
-            for (; k < n; ++k, src += cc) {
-                dst[k] = *src;
+            for (; j < n; ++j, src += src_col) {
+                dst[j] = *src;
             }
         }
-        edgeq_dw3_plane_channel(plane, wp, out_h, out_w, dw->stride.h, dw->stride.w, k, cc, bias, &r,
-                                dw->output_offset, full, dw->activation.min, dw->activation.max, output_data + c);
+        edgeq_dw3_plane_channel(plane, wp, lines, cols, s_line, s_col, k, bias, &r, dw->output_offset, full,
+                                dw->activation.min, dw->activation.max, output_data + c, out_line, out_col);
     }
 }
 
@@ -548,12 +588,21 @@ edgeq_status edgeq_depthwise_conv_3x3_plane_s8(const edgeq_context *ctx, const e
         ctx->buf == NULL || ctx->size < plane_bytes) {
         return EDGEQ_ARG_ERROR;
     }
+    /* (full activation range or not, lines along rows or columns: each a constant after inlining) */
     if (dw_conv_params->activation.min == -128 && dw_conv_params->activation.max == 127) {
+        if (out_w < out_h) {
+            edgeq_dw3_plane(dw_conv_params, quant_params, input_dims, input_data, filter_data, bias_data,
+                            output_dims, output_data, (int8_t *)ctx->buf, 1, 1);
+        } else {
+            edgeq_dw3_plane(dw_conv_params, quant_params, input_dims, input_data, filter_data, bias_data,
+                            output_dims, output_data, (int8_t *)ctx->buf, 1, 0);
+        }
+    } else if (out_w < out_h) {
         edgeq_dw3_plane(dw_conv_params, quant_params, input_dims, input_data, filter_data, bias_data, output_dims,
-                        output_data, (int8_t *)ctx->buf, 1);
+                        output_data, (int8_t *)ctx->buf, 0, 1);
     } else {
         edgeq_dw3_plane(dw_conv_params, quant_params, input_dims, input_data, filter_data, bias_data, output_dims,
-                        output_data, (int8_t *)ctx->buf, 0);
+                        output_data, (int8_t *)ctx->buf, 0, 0);
     }
     return EDGEQ_OK;
 }
