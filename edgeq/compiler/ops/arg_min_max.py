@@ -13,7 +13,7 @@ from edgeq.compiler.ops.data_movement import axis_of
 
 class ArgMax(Layer):
     OPS = ("ARG_MAX",)
-    SOURCES = ("edgeq_reduce_s8.c",)
+    SOURCES = ("edgeq_reduce.c",)
     IS_MAX = 1
 
     def prepare(self) -> KernelCall:

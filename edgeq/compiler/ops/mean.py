@@ -1,5 +1,5 @@
 """MEAN and SUM (int8, constant axes, up to 4-D) -> edgeq_mean_s8; int16 -> edgeq_mean_s16 (TFLM runs the same
-QuantizedMeanOrSum for both types, clamped to the output type).
+QuantizedMeanOrSum for both types, clamped to the output type; one body in edgeq_reduce.c).
 
 TFLM (reduce_common.cc PrepareMeanOrSumHelper + reference_ops::QuantizedMeanOrSum) computes
 QuantizeMultiplier(s_in / s_out) at Prepare and folds 1/num_elements_in_axis into it at Eval:
@@ -57,7 +57,7 @@ def reduce_flags(rank: int, axes: list[int]) -> tuple[int, int, int, int]:
 
 class Mean(Layer):
     OPS = ("MEAN",)
-    SOURCES = ("edgeq_mean_s8.c",)
+    SOURCES = ("edgeq_reduce.c",)
     #: SUM: the same arithmetic without the 1/num_elements_in_axis factor (QuantizedMeanOrSum, compute_sum = true)
     COMPUTE_SUM = False
 
@@ -88,10 +88,6 @@ class Mean(Layer):
 
     def reads(self) -> list[int]:
         return [self.data_input]
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return ("edgeq_mean_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
 
     def _call(self) -> KernelCall:
         p = self.params

@@ -15,7 +15,7 @@ from edgeq.compiler.ops.mean import reduce_flags, reduced_axes
 
 class ReduceMax(Layer):
     OPS = ("REDUCE_MAX",)
-    SOURCES = ("edgeq_reduce_s8.c",)
+    SOURCES = ("edgeq_reduce.c",)
     IS_MAX = 1
 
     def prepare(self) -> KernelCall:
