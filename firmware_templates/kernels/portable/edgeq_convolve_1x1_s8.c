@@ -9,9 +9,11 @@
  *   follows in natural order. Same bytes as the OHWI filter, so no flash is added;
  * - the accumulators stay in edgeq_requantize_bounded's domain (conv.py bounded_requantization).
  *
- * Two pixels x two output channels per step: each input word feeds two channels and each weight word two pixels
- * (with the DSP extension: 2 + 2 SXTB16 and 8 SMLAD per 16 multiply-accumulates). The output goes straight to memory
- * or, when it overwrites the input through a delay ring, through a small stage in memory order (edgeq_out_writer). */
+ * Two pixels x two output channels per step: each input word feeds two channels and each weight word two pixels.
+ * With the DSP extension the two pixels' inputs are first sign-extended into int16 lanes (the lane core below: 4
+ * SXTB16 and 8 SMLAD per 16 multiply-accumulates); without it the plain-C byte core. The output goes straight to
+ * memory or, when it overwrites the input through a delay ring, through a small stage in memory order
+ * (edgeq_out_writer) - except on the lane core with C_OUT <= C_IN, which may write over its input directly. */
 #include "edgeq_nn.h"
 
 #define EDGEQ_1X1_STAGE 128 /* output channels staged per pixel when writing through the delay ring */
@@ -304,6 +306,34 @@ __attribute__((noinline)) static const int8_t *edgeq_lanes_pairs(const int32_t *
                                                                 const int32_t *bias, int32_t *acc, int32_t pairs)
 {
     const int even = n % 2 == 0;
+    if (even && pairs > 0) { /* the pair loop in the assembly too: its state in memory operands, 14 registers busy */
+        const int32_t half = n / 2;
+        int32_t a00, a01, a10, a11, k, p0, q0, p1, q1, va, vb, t;
+        const int32_t *l;
+        __asm__ volatile("0:\n\t"
+                         "ldr %[t], %[bias]\n\t"
+                         "ldrd %[a00], %[a01], [%[t]], #8\n\t"
+                         "str %[t], %[bias]\n\t"
+                         "mov %[a10], %[a00]\n\t"
+                         "mov %[a11], %[a01]\n\t"
+                         "ldr %[l], %[lanes]\n\t"
+                         "ldr %[n], %[half]\n\t" EDGEQ_LANES_LOOP2(EDGEQ_LANES_LDRD_W)
+                         "ldr %[t], %[acc]\n\t"
+                         "strd %[a00], %[a10], [%[t]], #8\n\t"
+                         "strd %[a01], %[a11], [%[t]], #8\n\t"
+                         "str %[t], %[acc]\n\t"
+                         "ldr %[t], %[pairs]\n\t"
+                         "subs %[t], %[t], #1\n\t"
+                         "str %[t], %[pairs]\n\t"
+                         "bne 0b"
+                         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [l] "=&r"(l),
+                           [w] "+r"(w), [n] "=&r"(k), [p0] "=&r"(p0), [q0] "=&r"(q0), [p1] "=&r"(p1),
+                           [q1] "=&r"(q1), [va] "=&r"(va), [vb] "=&r"(vb), [t] "=&r"(t), [bias] "+m"(bias),
+                           [acc] "+m"(acc), [pairs] "+m"(pairs)
+                         : [lanes] "m"(lanes), [half] "m"(half)
+                         : "cc", "memory");
+        return w;
+    }
     for (; pairs > 0; --pairs, bias += 2, acc += 4) {
         int32_t a00 = bias[0], a10 = a00, a01 = bias[1], a11 = a01;
         const int32_t *l = lanes;

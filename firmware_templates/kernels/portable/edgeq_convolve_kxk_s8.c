@@ -3,7 +3,8 @@
  * ConvPerChannel, in another order: each output pixel's window (KH x KW x C_IN bytes) is copied into a small buffer
  * on the stack, which makes it one contiguous vector, and the vectors of two pixels then run the 1x1 kernel's core
  * (edgeq_pointwise_pixels_s8 in edgeq_convolve_1x1_s8.c: 2 pixels x 2 output channels per step, raw inputs, weights
- * in read order) with C_IN = KH x KW x C_IN. The compiler prepares the constants as for a 1x1 filter of that depth
+ * in read order; with the DSP extension and C_IN % 4 == 0 the window is written as int16 lanes and runs
+ * edgeq_pointwise_lanes_s8) with C_IN = KH x KW x C_IN. The compiler prepares the constants as for a 1x1 filter of that depth
  * (edgeq/compiler/ops/conv.py window_constants): the input zero point folded into the bias, the OHWI filter
  * interleaved by channel pairs. Taps outside the input read the input zero point: in TFLM's sum they add nothing,
  * and with the folded bias zero_point x w exactly cancels the folded input_offset x w.
