@@ -412,6 +412,8 @@ def _convert(spec: dict, path: Path) -> None:
         conv.inference_output_type = tf.float32 if spec.get("float_io") else tf.int16
     if spec.get("per_tensor_dense"):
         conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+    if spec.get("per_tensor"):  # one filter scale per convolution instead of one per output channel
+        conv._experimental_disable_per_channel = True
     if spec.get("bias_int32"):  # int16x8 with int32 instead of int64 bias
         conv._experimental_full_integer_quantization_bias_type = tf.int32
     path.write_bytes(conv.convert())

@@ -13,7 +13,7 @@ from compiler_util import assert_bit_exact, random_inputs, require_gcc, tflm_run
 from conftest import assert_user_error, require_tool, run_cli
 
 SPECIALISED = {"edgeq_convolve_1x1_s8", "edgeq_convolve_kxk_s8", "edgeq_depthwise_conv_3x3_s8",
-               "edgeq_depthwise_conv_3x3_plane_s8"}
+               "edgeq_depthwise_conv_3x3_plane_s8", "edgeq_convolve_shallow_s8", "edgeq_convolve_shallow_10x4x1_s8"}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,9 @@ def test_size_host_bit_exact_general_kernels_only(kws, shared_models, tmp_path):
     speed = plan_model(kws, target="host")  # the default picks the specialised kernels for the same model
     assert {layer.calls[0].kernel for layer in speed.lowered.layers if layer.calls} >= {
         "convolve_1x1_s8", "convolve_kxk_s8", "depthwise_conv_3x3_plane_s8"}
+    for optimize, first in (("speed", "convolve_shallow_10x4x1_s8"), ("size", "convolve_wrapper_s8")):
+        m4 = plan_model(kws, target="cortex-m4", optimize=optimize)  # the first layer on a DSP core
+        assert m4.lowered.layers[0].calls[0].kernel == first
     sample = np.fromfile(shared_models / "kws01_sample_mfcc_49x10_int8.bin", dtype=np.int8).reshape(1, 49, 10, 1)
     assert_bit_exact(kws, tmp_path / "kws_size" / "model_host", [sample] + random_inputs(kws, 6, seed=15))
 

@@ -326,14 +326,123 @@ def window_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, 
     return np.concatenate(parts).astype(np.int8), folded.astype(np.int32)
 
 
+#: targets whose first layers (1-3 input channels) run edgeq_convolve_shallow_s8 (SMLAD on int16 pairs: the DSP
+#: extension); its limits (EDGEQ_SHALLOW_* in edgeq_nn.h): filter rows, window bytes, int16 pairs, output channels
+SHALLOW_TARGETS = ("cortex-m4", "cortex-m7")
+SHALLOW_MAX_CIN, SHALLOW_MAX_ROWS, SHALLOW_MAX_WINDOW, SHALLOW_MAX_PAIRS, SHALLOW_MAX_COUT = 3, 16, 128, 66, 128
+#: the window shapes (KH, KW, C_IN) with a specialised instance edgeq_convolve_shallow_<KH>x<KW>x<C_IN>_s8
+#: (EDGEQ_SHALLOW_INSTANCES in edgeq_nn.h: every loop unrolled); other shapes run the general one
+SHALLOW_SHAPES = ((3, 3, 3), (3, 3, 1), (10, 4, 1), (5, 5, 3), (5, 5, 1), (3, 3, 2))
+
+
+def shallow_pair_taps(kh: int, kw: int, cin: int) -> list[tuple[int, int | None]]:
+    """The window positions (flattened KH x KW x C_IN, OHWI order) of the int16 pairs edgeq_convolve_shallow_s8's
+    edgeq_shallow_expand makes, in its order: every row's whole 4-byte words (bytes 0 and 2, then 1 and 3), then the
+    rows' last (KW x C_IN) % 4 bytes in order, paired (None: the lane is 0), then a (None, None) pair to an even
+    count."""
+    row = kw * cin
+    words, tail = divmod(row, 4)
+    pairs: list[tuple[int | None, int | None]] = []
+    for r in range(kh):
+        for j in range(words):
+            base = r * row + 4 * j
+            pairs += [(base, base + 2), (base + 1, base + 3)]
+    rest = [r * row + 4 * words + j for r in range(kh) for j in range(tail)]
+    pairs += [(rest[j], rest[j + 1] if j + 1 < len(rest) else None) for j in range(0, len(rest), 2)]
+    if len(pairs) % 2:
+        pairs.append((None, None))
+    return pairs
+
+
+def shallow_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, mults, shifts, kh: int, kw: int,
+                      cin: int) -> np.ndarray | None:
+    """The filter_data of edgeq_convolve_shallow_s8 (see its source) for a filter ``w`` [C_OUT, KH x KW x C_IN]
+    (flattened OHWI), or None when the layer is outside the kernel's limits or its accumulators could leave the range
+    the kernel is exact in. One int32 stream, per pair of output channels (c, c + 1; an odd count padded with an
+    all-zero channel):
+
+    - the two folded biases: bias + input_offset x sum of the channel's weights;
+    - per int16 pair k of the window (:func:`shallow_pair_taps`) the word of channel c then that of c + 1, each two
+      int16 weights (low half: the first of the pair);
+    - per channel edgeq_requantize_bounded's (:func:`bounded_requantization`) 2m mod 2^32 (the SMMLAR operand),
+      2^(right shift - 1) or 0, right shift, -1 when right shift > 0 else 0.
+    A channel whose shift is a left shift s has weights and bias multiplied by 2^s instead (the same int32 as the
+    reference's acc << s). Bounds (|x| <= 128, |x + input_offset| <= 255): the accumulator in
+    edgeq_requantize_bounded's domain, every partial sum (folded bias + raw products) inside int32, and the scaled
+    weights inside int16."""
+    cout, depth = w.shape
+    pairs = shallow_pair_taps(kh, kw, cin)
+    if (cin > SHALLOW_MAX_CIN or kh > SHALLOW_MAX_ROWS or depth > SHALLOW_MAX_WINDOW or cout > SHALLOW_MAX_COUT
+            or len(pairs) > SHALLOW_MAX_PAIRS):
+        return None
+    rq = bounded_requantization(w, bias, mults, shifts)
+    if rq is None:
+        return None
+    m, s = (np.asarray(a, np.int64) for a in rq)
+    left, right = np.maximum(s, 0), np.maximum(-s, 0)
+    w64 = w.astype(np.int64) << left[:, None]
+    b64 = np.zeros(cout, np.int64) if bias is None else bias.astype(np.int64).reshape(-1)
+    folded = (b64 << left) + input_offset * w64.sum(axis=1)
+    if np.any(128 * np.abs(w64).sum(axis=1) + np.abs(folded) >= (1 << 31)) or np.any(np.abs(w64) > 32767):
+        return None
+    cpad = cout + cout % 2
+    wp = np.zeros((cpad, len(pairs), 2), np.int64)
+    for k, (lo, hi) in enumerate(pairs):
+        if lo is not None:
+            wp[:cout, k, 0] = w64[:, lo]
+        if hi is not None:
+            wp[:cout, k, 1] = w64[:, hi]
+    words = ((wp[..., 0] & 0xFFFF) | ((wp[..., 1] & 0xFFFF) << 16)).reshape(cpad // 2, 2, len(pairs))
+    half = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+    chans = np.zeros((cpad, 5), np.int64)
+    chans[:cout] = np.stack([folded, (m << 1) & 0xFFFFFFFF, half, right, np.where(right > 0, -1, 0)], axis=1)
+    chans = chans.reshape(cpad // 2, 2, 5)
+    stream = np.concatenate([chans[:, :, 0], words.transpose(0, 2, 1).reshape(cpad // 2, -1),
+                             chans[:, :, 1:].reshape(cpad // 2, -1)], axis=1).reshape(-1)
+    return ((stream + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)  # two's complement int32
+
+
+def shallow_call(layer: "WindowLayer", stream: np.ndarray, filter_dims: tuple[int, int, int, int]) -> KernelCall:
+    """Register ``layer``'s :func:`shallow_constants` and return its edgeq_convolve_shallow_s8 call (``filter_dims``:
+    the convolution's [C_OUT, KH, KW, C_IN], also for a depthwise layer with one input channel); a specialised
+    instance for the window shapes of :data:`SHALLOW_SHAPES`."""
+    p = layer.params
+    kh, kw = filter_dims[1:3]
+    p["shallow"] = True
+    p["filter"] = layer.ctx.add_const("filter", "int32_t", stream,
+                                      f"layer {layer.index} {kh}x{kw} filter as int16 pairs, folded biases and "
+                                      f"requantization in edgeq_convolve_shallow_s8's read order")
+    shape = tuple(filter_dims[1:])
+    kernel = f"convolve_shallow_{'x'.join(map(str, shape))}_s8" if shape in SHALLOW_SHAPES else "convolve_shallow_s8"
+    return KernelCall.make(
+        kernel, status=True, ctx=CONTEXT,
+        conv_params=ConvParams(input_offset=p["input_offset"], output_offset=p["output_offset"],
+                               stride=Tile(*p["stride"]), padding=Tile(*p["padding"]),
+                               dilation=Tile(*p["dilation"]), activation=Activation(p["act_min"], p["act_max"])),
+        input_dims=Dims(*p["input_dims"]), input_data=TensorRef(layer.data_input),
+        filter_dims=Dims(*filter_dims), filter_data=ConstRef(p["filter"], "int32_t"),
+        output_dims=Dims(*p["output_dims"]), output_data=out_ref(layer.op.outputs[0]))
+
+
+def use_shallow(layer: Layer, w: np.ndarray) -> bool:
+    """Whether ``layer`` (a convolution [C_OUT, KH x KW x C_IN] of weights ``w`` on 1-3 input channels, int8, no
+    groups) could run edgeq_convolve_shallow_s8: portable backend, --optimize speed, a target with the DSP extension,
+    no dilation."""
+    p = layer.params
+    return (not p["int16"] and layer.ctx.backend == "portable" and layer.ctx.optimize == "speed"
+            and layer.ctx.target in SHALLOW_TARGETS and p["input_dims"][3] <= SHALLOW_MAX_CIN
+            and tuple(p["dilation"]) == (1, 1) and w.shape[0] <= SHALLOW_MAX_COUT)
+
+
 #: the largest KH x KW x C_IN of edgeq_convolve_kxk_s8 (EDGEQ_KXK_WINDOW in edgeq_nn.h: each pixel's window is
 #: copied into one of two stack buffers of this size)
 KXK_WINDOW = 576
 
 
 class Conv2D(WindowLayer):
-    """CONV_2D. On the portable backend (32-bit targets, optimize "speed"), with its constants prepared here
-    (:func:`window_constants`), a 1x1 convolution without padding or groups runs edgeq_convolve_1x1_s8
+    """CONV_2D. On the portable backend (32-bit targets, optimize "speed"): on 1-3 input channels and a core with the
+    DSP extension edgeq_convolve_shallow_s8 (:func:`use_shallow`, constants from :func:`shallow_constants`); else,
+    with its constants prepared here (:func:`window_constants`), a 1x1 convolution without padding or groups runs edgeq_convolve_1x1_s8
     (edgeq_convolve_1x1_mve_s8 on Cortex-M55) and a larger
     filter without groups or dilation (KH x KW x C_IN <= :data:`KXK_WINDOW`) edgeq_convolve_kxk_s8
     (edgeq_convolve_kxk_mve_s8 on Cortex-M55; both Helium kernels read the filter in natural order); every other one
@@ -347,6 +456,15 @@ class Conv2D(WindowLayer):
         conv_common(self, depthwise=False, weights=False)
         p = self.params
         cout, kh, kw, fc = p["filter_dims"]
+        p["shallow"] = False
+        if fc == p["input_dims"][3] and use_shallow(self, self.input(1).array().reshape(cout, -1)):
+            w = self.input(1).array().reshape(cout, -1)
+            bias = self.input(2).array() if self.input(2) is not None else None
+            shallow = shallow_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
+                                        self.ctx.consts[p["shift"]].values, kh, kw, fc)
+            if shallow is not None:
+                p["fast_kernel"] = None
+                return shallow_call(self, shallow, p["filter_dims"])
         fast = None
         kind = None
         if (not p["int16"] and self.ctx.backend == "portable" and self.ctx.optimize == "speed"
@@ -381,6 +499,8 @@ class Conv2D(WindowLayer):
     def sources(self) -> tuple[str, ...]:
         if self.params.get("int16"):
             return ("edgeq_convolve_s16.c",)
+        if self.params.get("shallow"):
+            return ("edgeq_convolve_shallow_s8.c",)
         kind = self.params.get("fast_kernel")
         if kind == "kxk":
             return ("edgeq_convolve_kxk_mve_s8.c" if self.ctx.target in MVE_TARGETS else "edgeq_convolve_kxk_s8.c",

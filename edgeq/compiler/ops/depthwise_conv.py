@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.compiler.cparams import KernelCall
-from edgeq.compiler.ops.conv import (KXK_WINDOW, MVE_TARGETS, WindowLayer, conv_call, conv_common,
-                                     use_bounded_requantization, window_constants)
+from edgeq.compiler.ops.conv import (KXK_WINDOW, MVE_TARGETS, WindowLayer, conv_call, conv_common, shallow_call,
+                                     shallow_constants, use_bounded_requantization, use_shallow, window_constants)
 
 
 #: bytes edgeq_depthwise_conv_3x3_plane_s8 may read past its plane's last row (EDGEQ_DW3_PLANE_SLACK in edgeq_nn.h)
@@ -28,7 +28,8 @@ DW3_PLANE_SLACK = 1
 class DepthwiseConv2D(WindowLayer):
     """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets, optimize "speed"), when its accumulators allow
     edgeq_requantize_bounded: one input channel (a first layer, e.g. person_detect's 1 -> 8) runs as the convolution
-    it is on edgeq_convolve_kxk_s8 (edgeq_convolve_kxk_mve_s8 on Cortex-M55), and a 3x3 filter with depth multiplier
+    it is on edgeq_convolve_shallow_s8 (Cortex-M4/M7; edgeq.compiler.ops.conv.use_shallow), else edgeq_convolve_kxk_s8
+    (edgeq_convolve_kxk_mve_s8 on Cortex-M55), and a 3x3 filter with depth multiplier
     1 and no dilation edgeq_depthwise_conv_3x3_s8 (nine taps unrolled inside the input, cheaper requantization); on
     Cortex-M55 every other layer with depth multiplier 1 edgeq_depthwise_conv_mve_s8 (Helium, 16 channels per step);
     every other one the general edgeq_depthwise_conv_wrapper_s8."""
@@ -48,6 +49,12 @@ class DepthwiseConv2D(WindowLayer):
             # one input channel: the layer is the convolution with filter [C_OUT, KH, KW, 1] (the same sums)
             w = self.input(1).array().reshape(kh * kw, cout).T.copy()
             bias = self.input(2).array() if self.input(2) is not None else None
+            if use_shallow(self, w):  # a first layer: edgeq_convolve_shallow_s8 on the DSP cores
+                shallow = shallow_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
+                                            self.ctx.consts[p["shift"]].values, kh, kw, 1)
+                if shallow is not None:
+                    p["as_conv"] = True
+                    return shallow_call(self, shallow, (cout, kh, kw, 1))
             mve = self.ctx.target in MVE_TARGETS  # edgeq_convolve_kxk_mve_s8, filter in natural order
             fast = window_constants(w, bias, p["input_offset"], self.ctx.consts[p["mult"]].values,
                                     self.ctx.consts[p["shift"]].values, natural=mve)
@@ -85,6 +92,8 @@ class DepthwiseConv2D(WindowLayer):
         if self.params.get("inplace_channel"):
             return ("edgeq_depthwise_conv_3x3_s8.c" if self.params.get("dw3x3") else
                     "edgeq_depthwise_conv_inplace_s8.c",)
+        if self.params.get("shallow"):
+            return ("edgeq_convolve_shallow_s8.c",)
         if self.params.get("as_conv"):
             return ("edgeq_convolve_kxk_mve_s8.c" if self.ctx.target in MVE_TARGETS else "edgeq_convolve_kxk_s8.c",
                     "edgeq_convolve_1x1_s8.c")

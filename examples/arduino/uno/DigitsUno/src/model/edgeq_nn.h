@@ -589,6 +589,34 @@ void edgeq_pointwise_lanes_s8(const int32_t *lanes, int32_t depth, const int8_t 
                               int32_t act_max, int8_t *o0, int8_t *o1);
 #endif
 
+/* CONV_2D on an input of 1 to 3 channels (first layers; edgeq_convolve_shallow_s8.c), not grouped, no dilation, any
+ * stride and padding: each window sign-extended once into int16 pairs, 2 pixels x 2 output channels per step. Its
+ * constants (edgeq/compiler/ops/conv.py shallow_constants), one stream in read order: per pair of output channels
+ * the folded biases, the weights as int16 pairs in the window's expansion order, EDGEQ_SHALLOW_RQ words per channel
+ * for edgeq_requantize_bounded. Limits: KH <= EDGEQ_SHALLOW_MAX_ROWS, KH x KW x C_IN <=
+ * EDGEQ_SHALLOW_MAX_WINDOW bytes, <= EDGEQ_SHALLOW_MAX_PAIRS int16 pairs, C_OUT <= EDGEQ_SHALLOW_MAX_COUT. */
+#define EDGEQ_SHALLOW_RQ 4
+#define EDGEQ_SHALLOW_MAX_ROWS 16
+#define EDGEQ_SHALLOW_MAX_WINDOW 128
+#define EDGEQ_SHALLOW_MAX_PAIRS 66
+#define EDGEQ_SHALLOW_MAX_COUT 128
+edgeq_status edgeq_convolve_shallow_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
+                                       const edgeq_dims *input_dims, const int8_t *input_data,
+                                       const edgeq_dims *filter_dims, const int32_t *filter_data,
+                                       const edgeq_dims *output_dims, int8_t *output_data);
+/* The same specialised for the window shapes of common first layers (KH x KW x C_IN; everything unrolled):
+ * edgeq_convolve_shallow_3x3x3_s8 ... (edgeq/compiler/ops/conv.py SHALLOW_SHAPES lists the same shapes). */
+#define EDGEQ_SHALLOW_INSTANCES                                                                                  \
+    EDGEQ_SHALLOW_INSTANCE(3, 3, 3) EDGEQ_SHALLOW_INSTANCE(3, 3, 1) EDGEQ_SHALLOW_INSTANCE(10, 4, 1)              \
+    EDGEQ_SHALLOW_INSTANCE(5, 5, 3) EDGEQ_SHALLOW_INSTANCE(5, 5, 1) EDGEQ_SHALLOW_INSTANCE(3, 3, 2)
+#define EDGEQ_SHALLOW_INSTANCE(KH, KW, CIN)                                                                      \
+    edgeq_status edgeq_convolve_shallow_##KH##x##KW##x##CIN##_s8(                                                \
+        const edgeq_context *ctx, const edgeq_conv_params *conv_params, const edgeq_dims *input_dims,            \
+        const int8_t *input_data, const edgeq_dims *filter_dims, const int32_t *filter_data,                     \
+        const edgeq_dims *output_dims, int8_t *output_data);
+EDGEQ_SHALLOW_INSTANCES
+#undef EDGEQ_SHALLOW_INSTANCE
+
 #if EDGEQ_USE_MVE
 /* The same two with Helium and the filter in natural order ([C_OUT][KH * KW * C_IN]; edgeq_convolve_kxk_mve_s8.c,
  * edgeq_convolve_1x1_s8.c): the compiler's choice for --target cortex-m55, defined only with MVE. */
