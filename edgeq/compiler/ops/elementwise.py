@@ -53,17 +53,13 @@ class BinaryElementwise(Layer):
     quantization parameters."""
 
     KIND = ""  # "add" | "sub" | "mul": the kernels are edgeq_elementwise_<kind>_s8/_s16, edgeq_broadcast_<kind>_...
-    SOURCES = ("edgeq_elementwise_s8.c",)
+    SOURCES = ("edgeq_elementwise.c",)
     #: TFLM's int16 kernel of this op takes zero points 0 only (MUL)
     INT16_ZERO_POINT_0 = False
 
     @property
     def dtype(self) -> str:
         return act_dtype(self)
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return ("edgeq_elementwise_s16.c",) if self.dtype == "int16" else self.SOURCES
 
     def prepare(self) -> KernelCall:
         dt = self.dtype

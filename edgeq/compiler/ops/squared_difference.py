@@ -33,11 +33,7 @@ class SquaredDifferenceParams(CStruct):
 
 class SquaredDifference(Layer):
     OPS = ("SQUARED_DIFFERENCE",)
-    SOURCES = ("edgeq_elementwise_s8.c",)
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return ("edgeq_elementwise_s16.c",) if act_dtype(self) == "int16" else self.SOURCES
+    SOURCES = ("edgeq_elementwise.c",)
 
     def prepare(self) -> KernelCall:
         dt = act_dtype(self)
