@@ -247,13 +247,14 @@ MVE_SPECS = {
                          "dilation": [1, 1], "padding": "valid", "act": "relu", "bias": True, "range": 2.0,
                          "seed": 17},
     "dw-mult2-stride2": DSP_SPECS["dw-mult2-stride2"],
-    # one input channel, depth multiplier 8 (person_detect's first layer): the convolution it is, on the KxK kernel
+    # one input channel, depth multiplier 8 (person_detect's first layer): the convolution it is, on the shallow
+    # kernel (a 9-byte window, DSP SMLAD tiles)
     "dw-c1-mult8-stride2": {"op": "dw", "inputs": [[12, 11, 1]], "mult": 8, "kernel": [3, 3], "strides": [2, 2],
                             "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 2.0,
                             "seed": 22},
-    # KxK convolutions run edgeq_convolve_kxk_mve_s8 (windows of 3 x 3 x 16, 3 x 3 x 3 and 10 x 4 x 1 bytes: tail
-    # predicates, SAME padding reading the zero point, stride 2, odd output channels); a dilated one keeps the
-    # general kernel
+    # KxK convolutions run edgeq_convolve_kxk_mve_s8 (windows of 3 x 3 x 16 and 10 x 4 x 1 bytes: tail predicates,
+    # SAME padding reading the zero point, stride 2, odd output channels), except a first layer with a window of at
+    # most 32 bytes (3 x 3 x 3), which runs edgeq_convolve_shallow_3x3x3_s8; a dilated one keeps the general kernel
     "conv-3x3-c16-same": {"op": "conv", "inputs": [[10, 9, 16]], "filters": 13, "kernel": [3, 3], "strides": [1, 1],
                           "dilation": [1, 1], "padding": "same", "act": "relu", "bias": True, "range": 3.0,
                           "seed": 18},
@@ -269,7 +270,8 @@ MVE_SPECS = {
 #: the kernel each MVE_SPECS layer must be compiled to on the M55 (the longest matching key prefix)
 MVE_KERNELS = {"conv-1x1": "edgeq_convolve_1x1_mve_s8(", "conv": "edgeq_convolve_kxk_mve_s8(",
                "conv-dilated": "edgeq_convolve_wrapper_s8(", "dw": "edgeq_depthwise_conv_mve_s8(",
-               "dw-mult2": "edgeq_depthwise_conv_wrapper_s8(", "dw-c1": "edgeq_convolve_kxk_mve_s8("}
+               "dw-mult2": "edgeq_depthwise_conv_wrapper_s8(", "dw-c1": "edgeq_convolve_shallow_3x3x1_s8(",
+               "conv-3x3-c3": "edgeq_convolve_shallow_3x3x3_s8("}
 
 
 @pytest.mark.tf

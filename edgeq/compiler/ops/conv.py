@@ -329,6 +329,11 @@ def window_constants(w: np.ndarray, bias: np.ndarray | None, input_offset: int, 
 #: targets whose first layers (1-3 input channels) run edgeq_convolve_shallow_s8 (SMLAD on int16 pairs: the DSP
 #: extension); its limits (EDGEQ_SHALLOW_* in edgeq_nn.h): filter rows, window bytes, int16 pairs, output channels
 SHALLOW_TARGETS = ("cortex-m4", "cortex-m7")
+#: on the Helium targets (:data:`MVE_TARGETS`, which have the DSP extension too) edgeq_convolve_shallow_s8 runs
+#: windows of at most this many bytes (two 16-byte vectors); longer ones keep edgeq_convolve_kxk_mve_s8. Measured on
+#: qemu-m55 (first layers, instructions kxk_mve -> shallow): VWW 3x3x3 1,447,688 -> 991,219, IC 3x3x3 889,594 ->
+#: 765,219, person_detect 3x3x1 1,341,688 -> 734,594, but KWS 10x4x1 (40 bytes) 395,375 -> 405,375
+SHALLOW_MVE_MAX_WINDOW = 32
 SHALLOW_MAX_CIN, SHALLOW_MAX_ROWS, SHALLOW_MAX_WINDOW, SHALLOW_MAX_PAIRS, SHALLOW_MAX_COUT = 3, 16, 128, 66, 128
 #: the window shapes (KH, KW, C_IN) with a specialised instance edgeq_convolve_shallow_<KH>x<KW>x<C_IN>_s8
 #: (EDGEQ_SHALLOW_INSTANCES in edgeq_nn.h: every loop unrolled); other shapes run the general one
@@ -426,12 +431,14 @@ def shallow_call(layer: "WindowLayer", stream: np.ndarray, filter_dims: tuple[in
 
 def use_shallow(layer: Layer, w: np.ndarray) -> bool:
     """Whether ``layer`` (a convolution [C_OUT, KH x KW x C_IN] of weights ``w`` on 1-3 input channels, int8, no
-    groups) could run edgeq_convolve_shallow_s8: portable backend, --optimize speed, a target with the DSP extension,
-    no dilation."""
+    groups) could run edgeq_convolve_shallow_s8: portable backend, --optimize speed, a target with the DSP extension
+    (on a Helium target only a window of at most :data:`SHALLOW_MVE_MAX_WINDOW` bytes), no dilation."""
     p = layer.params
+    target = layer.ctx.target
     return (not p["int16"] and layer.ctx.backend == "portable" and layer.ctx.optimize == "speed"
-            and layer.ctx.target in SHALLOW_TARGETS and p["input_dims"][3] <= SHALLOW_MAX_CIN
-            and tuple(p["dilation"]) == (1, 1) and w.shape[0] <= SHALLOW_MAX_COUT)
+            and (target in SHALLOW_TARGETS or (target in MVE_TARGETS and w.shape[1] <= SHALLOW_MVE_MAX_WINDOW))
+            and p["input_dims"][3] <= SHALLOW_MAX_CIN and tuple(p["dilation"]) == (1, 1)
+            and w.shape[0] <= SHALLOW_MAX_COUT)
 
 
 #: the largest KH x KW x C_IN of edgeq_convolve_kxk_s8 (EDGEQ_KXK_WINDOW in edgeq_nn.h: each pixel's window is

@@ -28,7 +28,7 @@ DW3_PLANE_SLACK = 1
 class DepthwiseConv2D(WindowLayer):
     """DEPTHWISE_CONV_2D. On the portable backend (32-bit targets, optimize "speed"), when its accumulators allow
     edgeq_requantize_bounded: one input channel (a first layer, e.g. person_detect's 1 -> 8) runs as the convolution
-    it is on edgeq_convolve_shallow_s8 (Cortex-M4/M7; edgeq.compiler.ops.conv.use_shallow), else edgeq_convolve_kxk_s8
+    it is on edgeq_convolve_shallow_s8 (DSP cores; edgeq.compiler.ops.conv.use_shallow), else edgeq_convolve_kxk_s8
     (edgeq_convolve_kxk_mve_s8 on Cortex-M55), and a 3x3 filter with depth multiplier
     1 and no dilation edgeq_depthwise_conv_3x3_s8 (nine taps unrolled inside the input, cheaper requantization); on
     Cortex-M55 every other layer with depth multiplier 1 edgeq_depthwise_conv_mve_s8 (Helium, 16 channels per step);
