@@ -257,7 +257,12 @@ PLANE_SCRATCH_SPECS = {
                          "strides": [1, 1], "padding": "same", "act": "relu6", "bias": True, "seed": 41},
     "s1-same-c9-nobias": {"op": "dw_keep", "expand": 4, "inputs": [[5, 11, 9]], "kernel": [3, 3],
                           "strides": [1, 1], "padding": "same", "act": "relu", "bias": False, "seed": 42},
-    # (stride 2 with its plane in the scratch: VWW's layers 3 and 7, tests/test_compiler_mlperf.py on the host and
+    # 5x5 / 7x7 (edgeq_depthwise_conv_kxk_plane_s8)
+    "k5-s1-same-c6-relu6": {"op": "dw_keep", "expand": 4, "inputs": [[9, 8, 6]], "kernel": [5, 5],
+                            "strides": [1, 1], "padding": "same", "act": "relu6", "bias": True, "seed": 44},
+    "k7-s1-same-c9": {"op": "dw_keep", "expand": 4, "inputs": [[8, 11, 9]], "kernel": [7, 7],
+                      "strides": [1, 1], "padding": "same", "act": None, "bias": True, "seed": 45},
+    # (3x3 stride 2 with its plane in the scratch: VWW's layers 3 and 7, tests/test_compiler_mlperf.py on the host and
     # tests/test_firmware_qemu.py on qemu-m4)
 }
 
@@ -274,7 +279,8 @@ def test_3x3_plane_kernel_with_scratch_bit_exact_with_tflm(single_op_model, tmp_
     path = single_op_model(PLANE_SCRATCH_SPECS[key])
     binary, res = compile_and_build(path, tmp_path / key)
     model_c = (tmp_path / key / "model.c").read_text()
-    assert "edgeq_depthwise_conv_3x3_plane_s8(" in model_c and "B channel plane of layer" in model_c
+    kernel = "kxk_plane" if key.startswith("k") else "3x3_plane"
+    assert f"edgeq_depthwise_conv_{kernel}_s8(" in model_c and "B channel plane of layer" in model_c
     dw = next(r for r in res.memory_report if r["op"] == "DEPTHWISE_CONV_2D")
     assert not dw["inplace"] and dw["scratch"] > 0
     assert res.ram_bytes <= plan_model(path, target="host", optimize="size").plan.ram_bytes

@@ -328,6 +328,25 @@ def test_inplace_3x3_depthwise_plane_kernel_on_qemu_bit_exact_with_tflm(single_o
             assert link.run()[1] == tflm_outputs(model, x), "device output differs from TFLM"
 
 
+@pytest.mark.tf
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m0plus"])
+def test_kxk_depthwise_plane_kernel_on_qemu_bit_exact_with_tflm(single_op_model, tmp_path, board):
+    """A 7x7 depthwise layer that cannot run in place (its input feeds a residual ADD) runs on
+    edgeq_depthwise_conv_kxk_plane_s8 with its plane in the kernel scratch: with the DSP extension (two SMLAD per plane
+    word, M4) and without (M0+), outputs equal TFLM's."""
+    need_arm()
+    from edgeq.targets.export import export
+
+    model = single_op_model({"op": "dw_keep", "expand": 4, "inputs": [[8, 11, 9]], "kernel": [7, 7],
+                             "strides": [1, 1], "padding": "same", "act": None, "bias": True, "seed": 45})
+    res = export(model, board, tmp_path / board, backend="portable", build=True)
+    assert "edgeq_depthwise_conv_kxk_plane_s8(" in next(res.out_dir.rglob("model.c")).read_text()
+    with device(board, res.out_dir) as (link, _):
+        for x in random_inputs(model, 3, seed=6):
+            assert link.load(x.tobytes()) == ["m-load-done"]
+            assert link.run()[1] == tflm_outputs(model, x), "device output differs from TFLM"
+
+
 def test_check_build_of_an_arduino_sketch_runs_on_qemu(fw, shared_models):
     """nano33ble: the sketch's own sources, compiled for its Cortex-M4F and linked with the qemu-m4 platform."""
     res = fw["kws-nano33ble"]

@@ -23,6 +23,8 @@ from edgeq.compiler.ops.conv import (KXK_WINDOW, MVE_TARGETS, WindowLayer, conv_
 
 #: bytes edgeq_depthwise_conv_3x3_plane_s8 may read past its plane's last row (EDGEQ_DW3_PLANE_SLACK in edgeq_nn.h)
 DW3_PLANE_SLACK = 1
+#: the same for edgeq_depthwise_conv_kxk_plane_s8 (EDGEQ_DWK_PLANE_SLACK), and the filter sizes it runs
+DWK_PLANE_SIZES, DWK_PLANE_SLACK = (5, 7), 3
 
 
 class DepthwiseConv2D(WindowLayer):
@@ -41,6 +43,7 @@ class DepthwiseConv2D(WindowLayer):
         conv_common(self, depthwise=True, weights=False)
         p = self.params
         p["dw3x3"] = False
+        p["dwk"] = False
         p["as_conv"] = False
         _, kh, kw, cout = p["filter_dims"]
         fast_ok = (not p["int16"] and self.ctx.backend == "portable" and self.ctx.optimize == "speed"
@@ -82,6 +85,12 @@ class DepthwiseConv2D(WindowLayer):
             w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
             bias = self.input(2).array() if self.input(2) is not None else None
             p["dw3x3"] = use_bounded_requantization(self, w, bias)
+        elif (fast_ok and kh == kw and kh in DWK_PLANE_SIZES and p["ch_mult"] == 1
+              and tuple(p["dilation"]) == (1, 1)):
+            # 5x5 / 7x7: the general kernel, or edgeq_depthwise_conv_kxk_plane_s8 when planning gives it a plane
+            w = self.input(1).array().reshape(-1, p["output_dims"][3]).T  # [C, taps]
+            bias = self.input(2).array() if self.input(2) is not None else None
+            p["dwk"] = use_bounded_requantization(self, w, bias)
         call = conv_call(self, depthwise=True)
         return call.replace(kernel="depthwise_conv_3x3_s8") if p["dw3x3"] else call
 
@@ -90,8 +99,8 @@ class DepthwiseConv2D(WindowLayer):
         if self.params.get("int16"):
             return ("edgeq_convolve_s16.c",)
         if self.params.get("inplace_channel"):
-            return ("edgeq_depthwise_conv_3x3_s8.c" if self.params.get("dw3x3") else
-                    "edgeq_depthwise_conv_inplace_s8.c",)
+            plane = self.params.get("dw3x3") or self.plane_scratch is not None
+            return ("edgeq_depthwise_conv_3x3_s8.c" if plane else "edgeq_depthwise_conv_inplace_s8.c",)
         if self.params.get("shallow"):
             return ("edgeq_convolve_shallow_s8.c",)
         if self.params.get("as_conv"):
@@ -121,8 +130,7 @@ class DepthwiseConv2D(WindowLayer):
         if p["ch_mult"] != 1 or n != 1 or on != 1 or oc != c or oh * ow > h * w or p.get("as_conv"):
             return None  # (a layer run as a convolution has that kernel's arguments)
         if p.get("dw3x3"):  # edgeq_depthwise_conv_3x3_plane_s8: the padded plane its windows read, + 1 byte slack
-            sh, sw = p["stride"][1], p["stride"][0]
-            return ((oh - 1) * sh + 3) * ((ow - 1) * sw + 3) + DW3_PLANE_SLACK
+            return ((oh - 1) * p["stride"][1] + 3) * ((ow - 1) * p["stride"][0] + 3) + DW3_PLANE_SLACK
         return h * w
 
     def inplace_methods(self) -> dict[str, int]:
@@ -141,17 +149,28 @@ class DepthwiseConv2D(WindowLayer):
         stride 2 are 2 % slower by plane)."""
         p = self.params
         _, oh, ow, _ = p["output_dims"]
+        if p.get("dwk"):  # 5x5 / 7x7 (edgeq_depthwise_conv_kxk_plane_s8, its plane + 3 bytes slack): faster than the
+            # general kernel from about 64 output pixels a channel (qemu-m4, MCUNet-VWW: 10x10 outputs 1.99 M -> 1.69 M
+            # and 1.26 M -> 0.98 M instructions; 5x5 and 3x3 outputs slower)
+            if oh * ow < 64 or self.channel_plane_bytes() is None:
+                return None
+            k = p["filter_dims"][1]
+            return ((oh - 1) * p["stride"][1] + k) * ((ow - 1) * p["stride"][0] + k) + DWK_PLANE_SLACK
         least = (16, 64) if self.ctx.target != "cortex-m0plus" else (64, 256)
         if not p.get("dw3x3") or oh * ow < least[max(p["stride"]) != 1]:
             return None
         return self.channel_plane_bytes()
 
+    def _plane_kernel(self) -> str:
+        return "depthwise_conv_kxk_plane_s8" if self.params.get("dwk") else "depthwise_conv_3x3_plane_s8"
+
     def use_plane_scratch(self, block: tuple[int, int]) -> None:
-        """Run on edgeq_depthwise_conv_3x3_plane_s8 with the channel plane ``block`` (arena offset, bytes) of the
-        kernel scratch, the output in its own buffer (set by the compiler after planning)."""
+        """Run on edgeq_depthwise_conv_3x3_plane_s8 (5x5 / 7x7: edgeq_depthwise_conv_kxk_plane_s8) with the channel
+        plane ``block`` (arena offset, bytes) of the kernel scratch, the output in its own buffer (set by the compiler
+        after planning)."""
         self.plane_scratch = block
         self.params["inplace_channel"] = True  # (the same kernel and sources as in place by channel plane)
-        self.calls = tuple(c.replace(kernel="depthwise_conv_3x3_plane_s8") for c in self.calls)
+        self.calls = tuple(c.replace(kernel=self._plane_kernel()) for c in self.calls)
 
     def preferred_inplace_method(self) -> str:
         """A 3x3 layer runs fastest by channel plane (edgeq_depthwise_conv_3x3_plane_s8: SIMD along a plane row, no

@@ -606,3 +606,161 @@ edgeq_status edgeq_depthwise_conv_3x3_plane_s8(const edgeq_context *ctx, const e
     }
     return EDGEQ_OK;
 }
+
+/* ---- 5x5 to 7x7 filters (K <= EDGEQ_DWK_MAX): the same padded channel plane (edgeq_depthwise_conv_kxk_plane_s8) ---
+ * Each filter line of K taps is read as two plane words; with the DSP extension each word's lanes (b0, b2)
+ * and (b1, b3) meet the taps packed the same way by two SMLAD (taps past K are 0; the word read past the window is
+ * why the plane has EDGEQ_DWK_PLANE_SLACK bytes more). */
+#define EDGEQ_DWK_MAX 7
+
+/* The accumulators of `rows` plane lines of out_w outputs (see edgeq_dw3_plane_rows); w: per filter line, nw words
+ * of (even taps, odd taps) lanes with the DSP extension, else the kk * kk taps. */
+static EDGEQ_DW3_NOINLINE void edgeq_dwk_plane_rows(const int8_t *p, int32_t wp, int32_t rows, int32_t out_w,
+                                                    int32_t s_line, int32_t s_col, int32_t kk, const int32_t *w,
+                                                    int32_t *acc)
+{
+    int32_t y, x, ky;
+#if !EDGEQ_USE_DSP
+    int32_t j;
+#endif
+    for (y = 0; y < rows; ++y, p += s_line * wp) {
+        const int8_t *q = p;
+        for (x = 0; x < out_w; ++x, q += s_col) {
+            const int8_t *r = q;
+            const int32_t *k = w;
+            int32_t a = 0;
+            for (ky = 0; ky < kk; ++ky, r += wp) {
+#if EDGEQ_USE_DSP
+                const int32_t v0 = edgeq_load4(r);     /* taps 0..3 */
+                const int32_t v1 = edgeq_load4(r + 4); /* taps 4..7 (those past K have weight 0) */
+                a = __smlad(__sxtb16(v0), k[0], a);
+                a = __smlad(edgeq_sxtb16_ror8(v0), k[1], a);
+                a = __smlad(__sxtb16(v1), k[2], a);
+                a = __smlad(edgeq_sxtb16_ror8(v1), k[3], a);
+                k += 4;
+#else
+                for (j = 0; j < kk; ++j) {
+                    a += r[j] * k[j];
+                }
+                k += kk;
+#endif
+            }
+            *acc++ = a;
+        }
+    }
+}
+
+EDGEQ_ALWAYS_INLINE void edgeq_dwk_plane(const edgeq_dw_conv_params *dw, const edgeq_per_channel_quant_params *q,
+                                         const edgeq_dims *input_dims, const int8_t *input_data, int32_t kk,
+                                         const int8_t *filter_data, const int32_t *bias_data,
+                                         const edgeq_dims *output_dims, int8_t *output_data, int8_t *plane, int full)
+{
+    const int32_t cc = input_dims->c;
+    const int32_t out_h = output_dims->h;
+    const int32_t out_w = output_dims->w;
+    const int transposed = out_w < out_h;
+    const int32_t lines = transposed ? out_w : out_h;
+    const int32_t cols = transposed ? out_h : out_w;
+    const int32_t s_line = transposed ? dw->stride.w : dw->stride.h;
+    const int32_t s_col = transposed ? dw->stride.h : dw->stride.w;
+    const int32_t hp = (lines - 1) * s_line + kk;
+    const int32_t wp = (cols - 1) * s_col + kk;
+    const int32_t pad_line = transposed ? dw->padding.w : dw->padding.h;
+    const int32_t pad_col = transposed ? dw->padding.h : dw->padding.w;
+    const int32_t in_lines = transposed ? input_dims->w : input_dims->h;
+    const int32_t in_cols = transposed ? input_dims->h : input_dims->w;
+    const int32_t row = input_dims->w * cc;
+    const int32_t src_line = transposed ? cc : row;
+    const int32_t src_col = transposed ? row : cc;
+    const int32_t out_line = transposed ? cc : out_w * cc;
+    const int32_t out_col = transposed ? out_w * cc : cc;
+    const int32_t input_offset = dw->input_offset;
+    const int32_t r_lo = pad_line < hp ? pad_line : hp;
+    const int32_t r_hi = pad_line + in_lines < hp ? pad_line + in_lines : hp;
+    const int32_t k_lo = pad_col < wp ? pad_col : wp;
+    const int32_t k_hi = pad_col + in_cols < wp ? pad_col + in_cols : wp;
+    const int32_t n = k_hi - k_lo;
+    const int32_t per_step = cols <= EDGEQ_DW3_ACC ? EDGEQ_DW3_ACC / cols : 1;
+    int32_t acc[EDGEQ_DW3_ACC];
+#if EDGEQ_USE_DSP
+    int32_t w[EDGEQ_DWK_MAX * 2 * 2]; /* per filter line: two words of (even, odd) tap lanes */
+    const int32_t nw = 2;
+#else
+    int32_t w[EDGEQ_DWK_MAX * EDGEQ_DWK_MAX];
+#endif
+    int32_t c, i, a, b, y, x;
+
+    memset(plane, (int8_t)-input_offset, (size_t)(hp * wp + EDGEQ_DWK_PLANE_SLACK)); /* zero point: taps add 0 */
+    for (c = 0; c < cc; ++c) {
+        int32_t bias = bias_data != NULL ? EDGEQ_W32(&bias_data[c]) : 0;
+        edgeq_rq_channel r = edgeq_rq_channel_of(EDGEQ_W32(&q->multiplier[c]), EDGEQ_W32(&q->shift[c]));
+        int32_t wsum = 0;
+        for (a = 0; a < kk; ++a) {     /* filter line (plane line direction) */
+            for (b = 0; b < kk; ++b) { /* tap along the line */
+                const int32_t t = transposed ? b * kk + a : a * kk + b;
+                const int32_t v = EDGEQ_W8(&filter_data[t * cc + c]);
+                wsum += v;
+#if EDGEQ_USE_DSP
+                if (b % 4 == 0) {
+                    w[(a * nw + b / 4) * 2] = 0;
+                    w[(a * nw + b / 4) * 2 + 1] = 0;
+                }
+                /* tap b: word b / 4, lane (b % 4) / 2... of the even (b % 2 == 0) or odd word */
+                w[(a * nw + b / 4) * 2 + (b % 2)] |= (int32_t)(((uint32_t)v & 0xFFFFu) << (16 * ((b % 4) / 2)));
+#else
+                w[a * kk + b] = v;
+#endif
+            }
+        }
+        bias += input_offset * wsum;
+        for (i = r_lo; i < r_hi; ++i) { /* channel c of every input cell the windows read, before any is overwritten */
+            const int8_t *src = input_data + (i - pad_line) * src_line + c;
+            int8_t *dst = plane + i * wp + k_lo;
+            int32_t j;
+            for (j = 0; j < n; ++j, src += src_col) {
+                dst[j] = *src;
+            }
+        }
+        for (y = 0; y < lines; y += per_step) {
+            const int32_t rows = lines - y < per_step ? lines - y : per_step;
+            for (x = 0; x < cols; x += EDGEQ_DW3_ACC) {
+                const int32_t m = cols - x < EDGEQ_DW3_ACC ? cols - x : EDGEQ_DW3_ACC;
+                edgeq_dwk_plane_rows(plane + y * s_line * wp + x * s_col, wp, rows, m, s_line, s_col, kk, w, acc);
+                for (i = 0; i < rows; ++i) {
+                    edgeq_dw3_store(acc + i * m, m, output_data + c + (y + i) * out_line + x * out_col, out_col,
+                                    bias, &r, dw->output_offset, full, dw->activation.min, dw->activation.max);
+                }
+            }
+        }
+    }
+}
+
+edgeq_status edgeq_depthwise_conv_kxk_plane_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
+                                               const edgeq_per_channel_quant_params *quant_params,
+                                               const edgeq_dims *input_dims, const int8_t *input_data,
+                                               const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                               const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                               const edgeq_dims *output_dims, int8_t *output_data)
+{
+    const int32_t kk = filter_dims->h;
+    const int32_t out_h = output_dims->h;
+    const int32_t out_w = output_dims->w;
+    const int32_t plane_bytes = ((out_h - 1) * dw_conv_params->stride.h + kk) *
+                                ((out_w - 1) * dw_conv_params->stride.w + kk) + EDGEQ_DWK_PLANE_SLACK;
+
+    (void)bias_dims;
+    if (kk < 5 || kk > EDGEQ_DWK_MAX || filter_dims->w != kk || output_dims->c != input_dims->c ||
+        dw_conv_params->ch_mult != 1 || dw_conv_params->dilation.w != 1 || dw_conv_params->dilation.h != 1 ||
+        input_dims->n != 1 || output_dims->n != 1 || out_h * out_w > input_dims->h * input_dims->w ||
+        ctx->buf == NULL || ctx->size < plane_bytes) {
+        return EDGEQ_ARG_ERROR;
+    }
+    if (dw_conv_params->activation.min == -128 && dw_conv_params->activation.max == 127) {
+        edgeq_dwk_plane(dw_conv_params, quant_params, input_dims, input_data, kk, filter_data, bias_data, output_dims,
+                        output_data, (int8_t *)ctx->buf, 1);
+    } else {
+        edgeq_dwk_plane(dw_conv_params, quant_params, input_dims, input_data, kk, filter_data, bias_data, output_dims,
+                        output_data, (int8_t *)ctx->buf, 0);
+    }
+    return EDGEQ_OK;
+}

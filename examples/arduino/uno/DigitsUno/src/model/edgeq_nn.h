@@ -660,6 +660,15 @@ edgeq_status edgeq_depthwise_conv_3x3_s8(const edgeq_context *ctx, const edgeq_d
  * padded channel plane in ctx->buf of ((H_out - 1) * stride_h + 3) * ((W_out - 1) * stride_w + 3) +
  * EDGEQ_DW3_PLANE_SLACK bytes (edgeq_depthwise_conv_3x3_s8.c) */
 #define EDGEQ_DW3_PLANE_SLACK 1
+/* The same for a K x K filter, 5 <= K <= 7 (5x5, 7x7), stride and padding any: a plane of
+ * ((H_out - 1) * stride_h + K) * ((W_out - 1) * stride_w + K) + EDGEQ_DWK_PLANE_SLACK bytes */
+#define EDGEQ_DWK_PLANE_SLACK 3
+edgeq_status edgeq_depthwise_conv_kxk_plane_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
+                                               const edgeq_per_channel_quant_params *quant_params,
+                                               const edgeq_dims *input_dims, const int8_t *input_data,
+                                               const edgeq_dims *filter_dims, const int8_t *filter_data,
+                                               const edgeq_dims *bias_dims, const int32_t *bias_data,
+                                               const edgeq_dims *output_dims, int8_t *output_data);
 edgeq_status edgeq_depthwise_conv_3x3_plane_s8(const edgeq_context *ctx, const edgeq_dw_conv_params *dw_conv_params,
                                                const edgeq_per_channel_quant_params *quant_params,
                                                const edgeq_dims *input_dims, const int8_t *input_data,
