@@ -3,7 +3,8 @@ and a depthwise layer on one channel) on the Cortex-M4 with the DSP extension, c
 interpreter on single-op models from the real TF converter. The shapes cover its edges: 1, 2 and 3 input channels;
 odd and even output channel counts; strides 1 and 2 (and 2 x 1); SAME (symmetric and asymmetric) and VALID padding;
 3x3, 5x5, 10x4, 1x1 and 2x4 filters (specialised instances and the general one); ReLU / ReLU6 (a clamped range) and
-none (all of int8); per-channel and per-tensor weights; a bias and none.
+none (all of int8); per-channel and per-tensor weights; a bias and none. The planner runs three of them in place
+(:data:`RING`: the output written through the delay ring, one with an odd channel count through the stage).
 
 The same C is also built for the host (the plain-C path of the kernel, with ASan/UBSan) from code compiled for
 cortex-m4, so the constants' layout is checked without QEMU too."""
@@ -49,6 +50,9 @@ SPECS = {
                              "seed": 10}, "edgeq_convolve_shallow_3x3x1_s8("),
 }
 
+#: the specs whose layer the planner runs in place (its output over its input through a delay ring)
+RING = {"c3-3x3-s2-same-relu6", "c3-5x5-s2-same-per-tensor", "c2-3x3-s21-same"}
+
 
 @pytest.mark.parametrize("key", list(SPECS))
 def test_shallow_kernel_compiled_for_m4_on_host_bit_exact(single_op_model, tmp_path, key):
@@ -61,7 +65,8 @@ def test_shallow_kernel_compiled_for_m4_on_host_bit_exact(single_op_model, tmp_p
     model = single_op_model(spec)
     m4, host = tmp_path / "m4", tmp_path / "host"
     compile_model(model, target="cortex-m4", backend="portable", out_dir=m4)
-    assert kernel in (m4 / "model.c").read_text()
+    model_c = (m4 / "model.c").read_text()
+    assert kernel in model_c and ("ctx = {.buf = scratch_conv0" in model_c) == (key in RING)
     compile_model(model, target="host", backend="portable", out_dir=host)  # for its main_host.c (stdin/stdout)
     shutil.copy(host / "main_host.c", m4)
     sources = ["main_host.c"] + sorted(p.name for p in m4.glob("*.c") if p.name != "main_host.c")
