@@ -17,6 +17,9 @@
 #include "edgeq_nn.h"
 
 #define EDGEQ_1X1_STAGE 128 /* output channels staged per pixel when writing through the delay ring */
+/* the largest C_IN of the 1x1 lane core (its two pixels' lanes take C_IN words of stack: 1 KB); deeper inputs run the
+ * byte core */
+#define EDGEQ_1X1_LANES 256
 
 #if !EDGEQ_USE_DSP
 /* Without the DSP extension (Cortex-M0+, RISC-V, x86...), one 32-bit multiply gives the products of an input x with
@@ -202,39 +205,9 @@ void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t 
  * remaining values of pixel 0 and then of pixel 1 as int16. Per 4 input channels the loop then loads 4 lane words
  * and 2 weight words, extends the weights with 4 SXTB16 and issues 8 SMLAD: 2 pixels x 2 channels x 4 MACs. */
 
-/* The lane loop in assembly needs 14 registers: GCC / clang with optimisation (which frees the frame pointer);
- * defining EDGEQ_NO_ASM (e.g. for a build with -fno-omit-frame-pointer) keeps the C loop. */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(EDGEQ_NO_ASM)
-#define EDGEQ_LANES_ASM 1
-#else
-#define EDGEQ_LANES_ASM 0
-#endif
-
 void edgeq_lanes_s8(const int8_t *x, int32_t n_bytes, int32_t *dst)
 {
-    int32_t k;
-#if EDGEQ_LANES_ASM
-    if (n_bytes >= 4) { /* 6 instructions per 4 values (GCC's loop: 8) */
-        const int8_t *end = x + (n_bytes - n_bytes % 4);
-        int32_t u, a, b;
-        __asm__ volatile("1:\n\t"
-                         "ldr %[u], [%[x]], #4\n\t"
-                         "sxtb16 %[a], %[u]\n\t"
-                         "sxtb16 %[b], %[u], ror #8\n\t"
-                         "strd %[a], %[b], [%[d]], #16\n\t"
-                         "cmp %[x], %[e]\n\t"
-                         "bne 1b"
-                         : [x] "+r"(x), [d] "+r"(dst), [u] "=&r"(u), [a] "=&r"(a), [b] "=&r"(b)
-                         : [e] "r"(end)
-                         : "cc", "memory");
-        return;
-    }
-#endif
-    for (k = 0; k + 4 <= n_bytes; k += 4, dst += 4) {
-        const int32_t u = edgeq_load4(x + k);
-        dst[0] = __sxtb16(u);
-        dst[1] = edgeq_sxtb16_ror8(u);
-    }
+    edgeq_lanes_expand(x, n_bytes, dst);
 }
 
 void edgeq_lanes_fill_s8(int8_t value, int32_t n_bytes, int32_t *dst)
@@ -247,16 +220,22 @@ void edgeq_lanes_fill_s8(int8_t value, int32_t n_bytes, int32_t *dst)
     }
 }
 
-void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t *lanes)
+/* edgeq_lanes_pixel_s8, inlined into the 1x1 kernel's pixel loop */
+EDGEQ_ALWAYS_INLINE void edgeq_1x1_lanes_pixel(const int8_t *x, int32_t depth, int32_t slot, int32_t *lanes)
 {
     const int32_t n4 = depth - depth % 4;
     const int32_t tail = depth - n4;
     int16_t *t = (int16_t *)(void *)(lanes + n4) + slot * tail;
     int32_t k;
-    edgeq_lanes_s8(x, n4, lanes + 2 * slot);
+    edgeq_lanes_expand(x, n4, lanes + 2 * slot);
     for (k = 0; k < tail; ++k) {
         t[k] = x[n4 + k];
     }
+}
+
+void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t *lanes)
+{
+    edgeq_1x1_lanes_pixel(x, depth, slot, lanes);
 }
 
 
@@ -635,7 +614,7 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
     int8_t stage[2 * EDGEQ_1X1_STAGE];
     int direct; /* outputs stored straight to output_data (not through the delay ring) */
 #if EDGEQ_USE_DSP
-    int32_t lanes[EDGEQ_LANES_WORDS];
+    int32_t lanes[EDGEQ_1X1_LANES];
     int lanes_ok;
 #endif
     edgeq_out_writer writer;
@@ -647,7 +626,7 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
     }
     edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
 #if EDGEQ_USE_DSP
-    lanes_ok = use_lanes && cin <= EDGEQ_LANES_WORDS;
+    lanes_ok = use_lanes && cin <= EDGEQ_1X1_LANES;
     /* In place with C_OUT <= C_IN, the lane path may write straight over its input: both pixels are read whole into
      * the lanes first, and every later pixel reads input bytes at or past (p + 2) C_IN >= (p + 2) C_OUT. */
     direct = writer.size == 0 || (lanes_ok && output_data == input_data && cout <= cin);
@@ -672,8 +651,8 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
         if (lanes_ok && (two || writer.size != 0) && (direct || cout <= EDGEQ_1X1_STAGE)) {
             /* both pixels' inputs sign-extended once (a lone pixel in both slots, its outputs written twice) */
             int8_t *o = direct ? output_data + p * cout : stage;
-            edgeq_lanes_pixel_s8(px[0], cin, 0, lanes);
-            edgeq_lanes_pixel_s8(px[two], cin, 1, lanes);
+            edgeq_1x1_lanes_pixel(px[0], cin, 0, lanes);
+            edgeq_1x1_lanes_pixel(px[two], cin, 1, lanes);
             edgeq_pointwise_lanes_s8(lanes, cin, filter_data, cout, 0, cout, bias_data, quant_params, out_offset,
                                      act_min, act_max, o, o + two * cout);
             if (!direct) {

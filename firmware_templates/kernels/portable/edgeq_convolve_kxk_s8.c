@@ -75,7 +75,7 @@ static void edgeq_kxk_window_lanes(const int8_t *input, const edgeq_dims *in, in
         }
         src = input + ((b * in->h + y) * in->w + x0) * cin; /* tap 0 (only taps kx_lo.. are read) */
         edgeq_lanes_fill_s8(zero_point, kx_lo * cin, dst);
-        edgeq_lanes_s8(src + kx_lo * cin, (kx_hi - kx_lo) * cin, dst + kx_lo * cin);
+        edgeq_lanes_expand(src + kx_lo * cin, (kx_hi - kx_lo) * cin, dst + kx_lo * cin);
         edgeq_lanes_fill_s8(zero_point, (kw - kx_hi) * cin, dst + kx_hi * cin);
     }
 }

@@ -580,6 +580,40 @@ void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t 
  * whole vector (with its depth % 4 tail) into slot `slot`. edgeq_pointwise_lanes_s8 is edgeq_pointwise_pixels_s8 on
  * such a buffer. */
 #define EDGEQ_LANES_WORDS EDGEQ_KXK_WINDOW
+/* The lane kernels' assembly loops need up to 14 registers: GCC / clang with optimisation (which frees the frame
+ * pointer); defining EDGEQ_NO_ASM (e.g. for a build with -fno-omit-frame-pointer) keeps their C loops. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__OPTIMIZE__) && !defined(EDGEQ_NO_ASM)
+#define EDGEQ_LANES_ASM 1
+#else
+#define EDGEQ_LANES_ASM 0
+#endif
+/* edgeq_lanes_s8 inline (the kernels' per-pixel expansion): n_bytes (a multiple of 4) values of x into lane words */
+EDGEQ_ALWAYS_INLINE void edgeq_lanes_expand(const int8_t *x, int32_t n_bytes, int32_t *dst)
+{
+    int32_t k;
+#if EDGEQ_LANES_ASM
+    if (n_bytes >= 4) { /* 6 instructions per 4 values (GCC's loop: 8) */
+        const int8_t *end = x + (n_bytes - n_bytes % 4);
+        int32_t u, a, b;
+        __asm__ volatile("1:\n\t"
+                         "ldr %[u], [%[x]], #4\n\t"
+                         "sxtb16 %[a], %[u]\n\t"
+                         "sxtb16 %[b], %[u], ror #8\n\t"
+                         "strd %[a], %[b], [%[d]], #16\n\t"
+                         "cmp %[x], %[e]\n\t"
+                         "bne 1b"
+                         : [x] "+r"(x), [d] "+r"(dst), [u] "=&r"(u), [a] "=&r"(a), [b] "=&r"(b)
+                         : [e] "r"(end)
+                         : "cc", "memory");
+        return;
+    }
+#endif
+    for (k = 0; k + 4 <= n_bytes; k += 4, dst += 4) {
+        const int32_t u = edgeq_load4(x + k);
+        dst[0] = __sxtb16(u);
+        dst[1] = edgeq_sxtb16_ror8(u);
+    }
+}
 void edgeq_lanes_s8(const int8_t *x, int32_t n_bytes, int32_t *dst);
 void edgeq_lanes_fill_s8(int8_t value, int32_t n_bytes, int32_t *dst);
 void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t *lanes);
