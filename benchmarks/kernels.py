@@ -53,6 +53,9 @@ VARIANTS = {"portable": ("portable", "speed"), "portable-size": ("portable", "si
 TFLM_CMSIS = {"KWS": 7_698_356, "IC": 29_865_232, "VWW": 24_118_408}
 #: the goal of issue 15: portable <= 0.70 x TFLM + CMSIS-NN
 TARGET_RATIO = 0.70
+#: TinyEngine's instructions per inference on qemu-m4, by --extra label (../shared/reference/tinyengine-anchor.md:
+#: MCUNet-VWW, mit-han-lab/tinyengine assets/vww.tflite with int8 I/O, TinyEngine commit 47bb283; not bit-exact)
+TINYENGINE = {"mcunet-vww": 34_747_400}
 
 
 def layer_kind(layer) -> str:
@@ -117,6 +120,10 @@ def main() -> int:
     ap.add_argument("--variants", default=None,
                     help=f"comma-separated subset of {', '.join(VARIANTS)} (default: all; cmsis-nn when a checkout "
                          "is found)")
+    ap.add_argument("--extra", action="append", default=[], metavar="MODEL.tflite[:LABEL]",
+                    help="measure this int8 model too (label mcunet-vww: TinyEngine's MCUNet-VWW with int8 I/O, "
+                         "compared with TinyEngine's instructions on qemu-m4; benchmarks/int8_io.py makes the int8-I/O "
+                         "file from TinyEngine's float-I/O assets/vww.tflite)")
     ap.add_argument("--layers", action="store_true", help="also print every layer")
     ap.add_argument("--out", default=None,
                     help="markdown report, raw numbers beside it as .json ('' to write none; default: "
@@ -137,6 +144,17 @@ def main() -> int:
     for m in models:
         if m not in MODELS:
             ap.error(f"unknown model {m!r}: use {', '.join(MODELS)}")
+    paths = {m: MODELS[m] for m in models}
+    for spec in args.extra:
+        path, _, label = spec.partition(":")
+        label = label or Path(path).stem
+        if not Path(path).is_file():
+            ap.error(f"--extra {spec}: no such file")
+        if label in paths:
+            ap.error(f"--extra {spec}: label {label!r} is taken")
+        paths[label] = Path(path)
+    default_models = models
+    models = list(paths)
     for b in boards:
         if b not in BOARDS:
             ap.error(f"unknown board {b!r}: use {', '.join(BOARDS)}")
@@ -153,13 +171,13 @@ def main() -> int:
     inexact: list[str] = []
     with tempfile.TemporaryDirectory(prefix="edgeq-kernels-") as tmp:
         for name in models:
-            expected = load_reference(MODELS[name], "tflm").run(profile_input(MODELS[name]))
+            expected = load_reference(paths[name], "tflm").run(profile_input(paths[name]))
             for board in boards:
                 target = get_board(board).core.target
                 for v in variants:
                     be, opt = VARIANTS[v]
-                    rows = layers_of(MODELS[name], be, cmsis, target, opt)
-                    m = measure(MODELS[name], be, cmsis, Path(tmp), board=board, optimize=opt)
+                    rows = layers_of(paths[name], be, cmsis, target, opt)
+                    m = measure(paths[name], be, cmsis, Path(tmp), board=board, optimize=opt)
                     for r in rows:
                         r["instructions"] = m["layers"].get(r["index"], 0)
                     exact = m["output"] == expected
@@ -174,7 +192,9 @@ def main() -> int:
                     print(f"{board} {name} {v}: {m['total']:,} instructions (QEMU -icount), flash {d['flash']:,} B, "
                           f"{'bit-exact with TFLM' if exact else 'NOT bit-exact with TFLM'}", file=sys.stderr)
 
-    cmd = "python benchmarks/kernels.py" + (f" --models {','.join(models)}" if models != list(MODELS) else "") + (
+    cmd = "python benchmarks/kernels.py" + (
+        f" --models {','.join(default_models)}" if default_models != list(MODELS) else "") + "".join(
+        f" --extra {paths[m]}:{m}" for m in models if m not in MODELS) + (
         f" --boards {','.join(boards)}" if boards != list(BOARDS) else "") + (
         f" --variants {','.join(variants)}" if variants != list(VARIANTS) else "")
     md = ["# edgeq kernels on the emulated Cortex-M cores: instructions per inference (QEMU -icount)", "",
@@ -187,7 +207,8 @@ def main() -> int:
           "kernels (`--optimize speed`, the default), portable-size = the same with `--optimize size` (general "
           "kernels only), cmsis-nn = edgeq's cmsis-nn backend (../shared/third_party/cmsis-nn). Every firmware's "
           "output was compared with the TFLM interpreter on the same input (column exact). TFLM + CMSIS-NN: "
-          "../shared/reference/tflm-anchors.md (qemu-m4 only). Flash: text + data of the profiling firmware (model, "
+          "../shared/reference/tflm-anchors.md (qemu-m4 only); TinyEngine (an --extra mcunet-vww): "
+          "../shared/reference/tinyengine-anchor.md (qemu-m4, same counting; its outputs are not bit-exact). Flash: text + data of the profiling firmware (model, "
           "kernels, startup; no bench protocol).", ""]
     have = lambda v: v in variants  # noqa: E731
     head = ["board", "model"] + [f"{v} instr" for v in variants] + [f"{v} flash B" for v in variants]
@@ -197,6 +218,9 @@ def main() -> int:
     if have("portable") and have("portable-size"):
         head += ["size / speed instr", "size / speed flash"]
     head += ["TFLM+CMSIS-NN", f"portable / TFLM+CMSIS-NN (goal <= {TARGET_RATIO:.2f})"]
+    tiny = any(m in TINYENGINE for m in models) and "qemu-m4" in boards
+    if tiny:
+        head += ["TinyEngine", "portable / TinyEngine (goal <= 1.00)"]
     rows = []
     for board in boards:
         for name in models:
@@ -211,6 +235,9 @@ def main() -> int:
             tflm = TFLM_CMSIS.get(name) if board == "qemu-m4" else None
             row += [f"{tflm:,}" if tflm else "-",
                     ratio(d["portable"]["total"], tflm) if have("portable") and tflm else "-"]
+            if tiny:
+                te = TINYENGINE.get(name) if board == "qemu-m4" else None
+                row += [f"{te:,}" if te else "-", ratio(d["portable"]["total"], te) if have("portable") and te else "-"]
             rows.append(row)
     md += ["## Totals", "", markdown_table(head, rows), ""]
     mve = [(k.split("/")[0], k.split("/")[1], v["mve_instructions"]) for k, v in data.items()
@@ -255,7 +282,7 @@ def main() -> int:
     print("\n".join(md + (layer_md if args.layers else [])))
     for line in inexact:
         print(f"kernels.py: {line}", file=sys.stderr)
-    full_run = set(models) == set(MODELS) and set(boards) == set(BOARDS) and set(variants) == set(VARIANTS)
+    full_run = set(default_models) == set(MODELS) and set(boards) == set(BOARDS) and set(variants) == set(VARIANTS)
     if args.out is None:
         args.out = str(RESULTS / "kernels.md") if full_run else ""
         if not full_run:
