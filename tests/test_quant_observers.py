@@ -147,6 +147,25 @@ def test_streaming_histogram_counts_everything_and_covers_the_data(batches):
     assert np.all(np.diff(h.edges) > 0)
 
 
+@pytest.mark.parametrize("batches", [
+    [[0.0, 1e-300], [-1000.0, 1000.0]],  # a first batch spanning a subnormal-sized range, then real data
+    [[1000.0, 1000.0000000000002], [-1000.0]],  # a first batch one ulp wide
+    [[0.0, 5e-324], [1.0]],
+    [[-5e-324, 0.0], [1e3, -1e3]],
+], ids=["subnormal-span", "one-ulp-span", "smallest-subnormal", "negative-subnormal"])
+def test_streaming_histogram_covers_data_after_a_degenerate_first_batch(batches):
+    """A first batch of (almost) one value gave bins narrower than a float step, and covering the next batch then
+    counted bins one by one without end (found by the property test above)."""
+    h = StreamingHistogram(bins=64)
+    for b in batches:
+        h.add(np.array(b))
+    data = np.concatenate([np.array(b) for b in batches])
+    assert h.total == data.size
+    assert h.lo <= data.min() and data.max() < h.hi
+    assert 64 <= h.bins <= h.max_bins
+    assert np.all(np.diff(h.edges) > 0)
+
+
 def test_streaming_histogram_regrowth_is_exact_rebinning():
     rng = np.random.default_rng(6)
     first = rng.uniform(0.0, 1.0, 1000)

@@ -184,8 +184,13 @@ class StreamingHistogram:
     def _extend_to(self, vmin: float, vmax: float) -> None:
         """Add empty bins (merging pairs first if there would be too many) until ``[vmin, vmax]`` is covered."""
         while True:
-            left = max(0, math.ceil((self.lo - vmin) / self.width))
-            right = max(0, math.floor((vmax - self.lo) / self.width) + 1 - self.bins)
+            # in floats first: a range far wider than the bins must merge pairs, never count bins one by one
+            left_f = max(0.0, (self.lo - vmin) / self.width)
+            right_f = max(0.0, (vmax - self.lo) / self.width + 1 - self.bins)
+            if self.bins + left_f + right_f > self.max_bins + 2:
+                self._merge_pairs()
+                continue
+            left, right = math.ceil(left_f), math.floor(right_f)
             while self.lo - left * self.width > vmin:  # guard against floating-point rounding of the ratios
                 left += 1
             while self.lo + (self.bins + right) * self.width <= vmax:
@@ -208,7 +213,11 @@ class StreamingHistogram:
             if span <= 0:  # a constant first batch: give it a small range above the value
                 span = max(abs(start), 1.0) * 1e-3
             self.lo = start
-            self.width = span / self.initial_bins * (1 + 1e-9)  # so that vmax falls inside the last bin
+            # (1 + 1e-9): vmax falls inside the last bin. The floor keeps a bin wider than 2^12 ulps of the values
+            # (and than float32's smallest normal), so stepping by one bin always moves a bound: a first batch
+            # spanning a few ulps (or 0 and a subnormal) would otherwise give bins no float sum can step over.
+            floor = max(abs(start), abs(vmax)) * 2.0**-40
+            self.width = max(span / self.initial_bins * (1 + 1e-9), floor, 2.0**-126)
             self.counts = np.zeros(self.initial_bins, dtype=np.float64)
         self._extend_to(vmin, vmax)
         index = np.floor((values - self.lo) / self.width).astype(np.int64)
