@@ -181,7 +181,7 @@ EDGEQ_ALWAYS_INLINE void edgeq_shallow_rq(int32_t a0, int32_t a1, const int32_t 
 EDGEQ_ALWAYS_INLINE void edgeq_shallow_mac(const int32_t **x, const int32_t **w, int32_t *a00, int32_t *a01,
                                            int32_t *a10, int32_t *a11)
 {
-#if EDGEQ_USE_DSP && (defined(__GNUC__) || defined(__clang__))
+#if EDGEQ_USE_DSP && EDGEQ_LANES_ASM /* GCC / clang with optimisation and without EDGEQ_NO_ASM (edgeq_nn.h) */
     typedef struct { int32_t v[2]; } edgeq_two_words;
     int32_t x0, x1, w0, w1;
     __asm__("ldrd %[x0], %[x1], [%[xp]], #8\n\t"
