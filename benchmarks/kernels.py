@@ -44,6 +44,7 @@ from analyze import CHECK as MODELS  # noqa: E402  (KWS, IC, VWW, person_detect)
 from analyze import measure, profile_input  # noqa: E402
 
 from edgeq._fmt import markdown_table  # noqa: E402
+from edgeq.errors import UnsupportedError  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 BOARDS = ("qemu-m4", "qemu-m0plus", "qemu-m7", "qemu-m55")
@@ -169,6 +170,7 @@ def main() -> int:
     t0 = time.time()
     data: dict[str, dict] = {}
     inexact: list[str] = []
+    unfit: dict[tuple[str, str], str] = {}  # (board, --extra model) -> why it was not measured
     with tempfile.TemporaryDirectory(prefix="edgeq-kernels-") as tmp:
         for name in models:
             expected = load_reference(paths[name], "tflm").run(profile_input(paths[name]))
@@ -177,7 +179,14 @@ def main() -> int:
                 for v in variants:
                     be, opt = VARIANTS[v]
                     rows = layers_of(paths[name], be, cmsis, target, opt)
-                    m = measure(paths[name], be, cmsis, Path(tmp), board=board, optimize=opt)
+                    try:
+                        m = measure(paths[name], be, cmsis, Path(tmp), board=board, optimize=opt)
+                    except UnsupportedError as e:  # an --extra model too big for this board: say so, go on
+                        if name in MODELS:
+                            raise
+                        unfit[(board, name)] = e.message.split(": ", 1)[-1]
+                        print(f"{board} {name}: not measured ({unfit[(board, name)]})", file=sys.stderr)
+                        break
                     for r in rows:
                         r["instructions"] = m["layers"].get(r["index"], 0)
                     exact = m["output"] == expected
@@ -197,6 +206,9 @@ def main() -> int:
         f" --extra {paths[m]}:{m}" for m in models if m not in MODELS) + (
         f" --boards {','.join(boards)}" if boards != list(BOARDS) else "") + (
         f" --variants {','.join(variants)}" if variants != list(VARIANTS) else "")
+    def ran(board: str) -> list[str]:
+        return [n for n in models if (board, n) not in unfit]
+
     md = ["# edgeq kernels on the emulated Cortex-M cores: instructions per inference (QEMU -icount)", "",
           f"`{cmd}` ({time.time() - t0:.0f} s). Instructions counted by QEMU with `-icount shift=0` (SysTick ticks x "
           "40, x 31.25 on qemu-m55; +-1 tick per layer), one inference after a warm-up: **QEMU -icount instruction "
@@ -223,7 +235,7 @@ def main() -> int:
         head += ["TinyEngine", "portable / TinyEngine (goal <= 1.00)"]
     rows = []
     for board in boards:
-        for name in models:
+        for name in ran(board):
             d = {v: data[f"{board}/{name}/{v}"] for v in variants}
             row = [board, name] + [f"{d[v]['total']:,}" for v in variants] + [f"{d[v]['flash']:,}" for v in variants]
             row.append("yes" if all(x["exact"] for x in d.values()) else "NO")
@@ -240,6 +252,8 @@ def main() -> int:
                 row += [f"{te:,}" if te else "-", ratio(d["portable"]["total"], te) if have("portable") and te else "-"]
             rows.append(row)
     md += ["## Totals", "", markdown_table(head, rows), ""]
+    md += [f"Not measured: {name} on {board} ({why})." for (board, name), why in unfit.items()]
+    md += [""] if unfit else []
     mve = [(k.split("/")[0], k.split("/")[1], v["mve_instructions"]) for k, v in data.items()
            if "mve_instructions" in v]
     if mve:
@@ -249,7 +263,7 @@ def main() -> int:
     md += ["## By layer kind", ""]
     krows = []
     for board in boards:
-        for name in models:
+        for name in ran(board):
             kinds: dict[str, dict[str, int]] = {}
             for v in variants:
                 d = data[f"{board}/{name}/{v}"]
@@ -268,7 +282,7 @@ def main() -> int:
     layer_md = ["## Every layer", ""]
     lrows = []
     for board in boards:
-        for name in models:
+        for name in ran(board):
             first = data[f"{board}/{name}/{variants[0]}"]["layers"]
             by_v = {v: {r["index"]: r["instructions"] for r in data[f"{board}/{name}/{v}"]["layers"]}
                     for v in variants}
