@@ -22,8 +22,10 @@ MODELS = {
     "model_ToyCar_quant_fullint": None,
 }
 # RAM (arena + scratch) the in-place convolutions / depthwise / ADD reach: well below the bound (regression guard)
+#: ResNet-large: 84,079 B since its convolutions' windows and output stage are planned kernel scratch (about 800 B that
+#: used to sit on the C stack, unseen by the plan)
 RAM_AT_MOST = {"kws_ref_model": 9000, "str_ww_ref_model": 5000, "pretrainedResnet_quant": 34000,
-               "pretrainedResnet_large_int8": 84000}
+               "pretrainedResnet_large_int8": 84100}
 N_RANDOM = 20
 
 

@@ -131,9 +131,26 @@ def _plan(lw, be):
                     if off is None or plan2.per_layer[i].get("scratch", 0) < planes[i]:  # pragma: no cover - a bug
                         raise AssertionError(f"layer {i} has no {planes[i]}-byte channel plane")
                     layer.use_plane_scratch((off, planes[i]))
+            _give_working_buffers(plan2, lw)
             return plan2
     apply()
+    _give_working_buffers(plan, lw)
     return plan
+
+
+def _give_working_buffers(plan, lw) -> None:
+    """Point each layer that does not run in place at its kernel working buffers (``Layer.scratch_bytes``, e.g.
+    edgeq_convolve_kxk_s8's windows) in the plan's kernel scratch; an in-place layer has them in its in-place block."""
+    for layer in lw.layers:
+        layer.work_scratch = None
+        size = layer.scratch_bytes()
+        if size <= 0 or layer.inplace_ring or layer.plane_scratch:
+            continue
+        i = layer.index
+        off = plan.scratch_offsets[i] if i < len(plan.scratch_offsets) else None
+        if off is None or plan.per_layer[i].get("scratch", 0) < size or off % 4:  # pragma: no cover - a bug
+            raise AssertionError(f"layer {i} has no 4-aligned {size}-byte kernel scratch")
+        layer.work_scratch = (off, size)
 
 
 def _runs_inplace(plan, lw, layer) -> bool:

@@ -57,7 +57,9 @@ class PortableBackend:
         return Renderer(buffers, backend=self.name)
 
     def scratch_bytes(self, layer) -> int:
-        return 0
+        """The layer's kernel working buffers (Layer.scratch_bytes: e.g. the 1x1 / KxK convolutions' windows and
+        lanes), planned like every other kernel scratch."""
+        return layer.scratch_bytes()
 
     def allows_inplace_delay(self, layer, delay: int) -> bool:
         """edgeq's window kernels write through edgeq_out_writer: any delay ring works."""

@@ -136,10 +136,15 @@ class Renderer:
         if layer.inplace_ring:
             off, size = layer.inplace_ring
             what = "channel plane" if layer.inplace_method == "channel" else "delay ring"
+            if layer.scratch_bytes() and what == "delay ring":
+                what = "working buffers + stage + delay ring"
             return Context(buf=ScratchRef(off, size, what), size=size)
         if layer.plane_scratch:
             off, size = layer.plane_scratch
             return Context(buf=ScratchRef(off, size, "channel plane"), size=size)
+        if layer.work_scratch:
+            off, size = layer.work_scratch
+            return Context(buf=ScratchRef(off, size, "working buffers"), size=size)
         return Context(buf=None, size=0)
 
     def scratch_buffer(self, ref: ScratchRef) -> str:
@@ -355,8 +360,13 @@ class Layer:
     #: set after planning when a layer that does not run in place got a working buffer of its own in the kernel
     #: scratch (a depthwise layer's channel plane): (arena offset, size in bytes)
     plane_scratch: tuple[int, int] | None = None
+    #: set after planning when a layer that does not run in place got its :meth:`scratch_bytes` of kernel scratch:
+    #: (arena offset, size in bytes)
+    work_scratch: tuple[int, int] | None = None
 
     def scratch_bytes(self) -> int:
+        """Bytes of kernel scratch (ctx->buf) the layer's kernel works in on the portable backend (the twin of its
+        C ``*_buffer_size`` function); a layer that runs in place gets them as part of its in-place block."""
         return 0
 
     @property

@@ -441,9 +441,41 @@ def use_shallow(layer: Layer, w: np.ndarray) -> bool:
             and w.shape[0] <= SHALLOW_MAX_COUT)
 
 
-#: the largest KH x KW x C_IN of edgeq_convolve_kxk_s8 (EDGEQ_KXK_WINDOW in edgeq_nn.h: each pixel's window is
-#: copied into one of two stack buffers of this size)
+#: the largest KH x KW x C_IN of edgeq_convolve_kxk_s8 (EDGEQ_KXK_WINDOW in edgeq_nn.h)
 KXK_WINDOW = 576
+#: edgeq_nn.h's EDGEQ_1X1_LANES (the deepest input of the 1x1 lane core), EDGEQ_LANES_CHUNK (output channels whose
+#: accumulators the lane core holds) and EDGEQ_CONV_STAGE (output channels staged per pixel through a delay ring)
+LANES_1X1 = 256
+LANES_CHUNK = 64
+CONV_STAGE = 128
+#: targets whose build has the DSP extension (EDGEQ_USE_DSP) / surely has not; any other (generic) may be either
+DSP_TARGETS = ("cortex-m4", "cortex-m7", "cortex-m55")
+NO_DSP_TARGETS = ("host", "cortex-m0plus", "avr")
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def conv_working_bytes(kind: str, kh: int, kw: int, cin: int, cout: int, *, dsp: bool, mve: bool) -> int:
+    """Bytes of kernel scratch (ctx->buf) edgeq_convolve_{kind}_s8 (``kind`` "1x1" / "kxk"; the ``_mve_`` kernel
+    when ``mve``) works in - the Python twin of edgeq_convolve_1x1_s8_buffer_size / edgeq_convolve_kxk_s8_buffer_size
+    / edgeq_convolve_kxk_mve_s8_buffer_size in edgeq_nn.h, for a build with (``dsp``) or without the DSP extension:
+    the two pixels' int16 lanes (4 bytes per value of depth) and the lane core's accumulators (8 bytes per output
+    channel, at most :data:`LANES_CHUNK` of them) or the two byte windows (each 4-aligned), nothing for the 1x1
+    kernel's byte cores."""
+    depth = kh * kw * cin
+    acc = 8 * min(cout, LANES_CHUNK)
+    if kind == "1x1":
+        return 4 * cin + acc if dsp and not mve and cin <= LANES_1X1 else 0
+    if dsp and not mve and cin % 4 == 0:
+        return 4 * depth + acc
+    return 2 * _align4(depth)
+
+
+def conv_stage_bytes(cout: int) -> int:
+    """EDGEQ_CONV_STAGE_BYTES: the output stage of a 1x1 / KxK convolution that writes through a delay ring."""
+    return 2 * cout if cout <= CONV_STAGE else CONV_STAGE
 
 
 class Conv2D(WindowLayer):
@@ -518,6 +550,32 @@ class Conv2D(WindowLayer):
         """The general kernel's name even when the 1x1 one runs: what the cmsis-nn backend maps and the cost
         tables of edgeq analyze are keyed by."""
         return "convolve_wrapper_s16" if self.params.get("int16") else "convolve_wrapper_s8"
+
+    def working_bytes(self) -> int:
+        """The kernel scratch edgeq_convolve_1x1_s8 / edgeq_convolve_kxk_s8 (or their Helium twins) work in:
+        :func:`conv_working_bytes` for this target's build; for a target whose build may or may not have the DSP
+        extension (generic), the larger of the two. 0 for every other kernel."""
+        kind = self.params.get("fast_kernel")
+        if kind is None or self.params.get("shallow"):
+            return 0
+        cout, kh, kw, cin = self.params["filter_dims"]
+        target = self.ctx.target
+        mve = target in MVE_TARGETS
+        builds = [True] if target in DSP_TARGETS else [False] if target in NO_DSP_TARGETS else [True, False]
+        return max(conv_working_bytes(kind, kh, kw, cin, cout, dsp=d, mve=mve) for d in builds)
+
+    def scratch_bytes(self) -> int:
+        return self.working_bytes()
+
+    def inplace_methods(self) -> dict[str, int]:
+        """The delay ring of the 1x1 / KxK kernels sits in ctx->buf after their working buffers and the output stage
+        (edgeq_nn.h), so the block they need in place is all three."""
+        methods = super().inplace_methods()
+        if "ring" in methods and self.params.get("fast_kernel") and not self.params.get("shallow"):
+            delay = methods["ring"]
+            methods["ring"] = self.working_bytes() + (
+                conv_stage_bytes(self.params["output_dims"][3]) + delay if delay > 0 else 0)
+        return methods
 
     def window_channels(self):
         cout = self.params["output_dims"][3]

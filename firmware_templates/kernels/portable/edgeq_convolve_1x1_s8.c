@@ -16,10 +16,22 @@
  * (edgeq_out_writer) - except on the lane core with C_OUT <= C_IN, which may write over its input directly. */
 #include "edgeq_nn.h"
 
-#define EDGEQ_1X1_STAGE 128 /* output channels staged per pixel when writing through the delay ring */
-/* the largest C_IN of the 1x1 lane core (its two pixels' lanes take C_IN words of stack: 1 KB); deeper inputs run the
- * byte core */
-#define EDGEQ_1X1_LANES 256
+/* The working bytes in ctx->buf (edgeq_nn.h; the compiler's twin: edgeq/compiler/ops/conv.py Conv2D.working_bytes):
+ * with the DSP extension and C_IN <= EDGEQ_1X1_LANES (deeper inputs run the byte core), the two pixels' lanes (C_IN
+ * words) and the lane core's accumulators; without it none. */
+int32_t edgeq_convolve_1x1_s8_buffer_size(const edgeq_dims *input_dims, const edgeq_dims *output_dims)
+{
+#if EDGEQ_USE_DSP
+    const int32_t cin = input_dims->c, cout = output_dims->c;
+    if (cin <= EDGEQ_1X1_LANES) {
+        return 4 * cin + 8 * (cout < EDGEQ_LANES_CHUNK ? cout : EDGEQ_LANES_CHUNK);
+    }
+#else
+    (void)input_dims;
+    (void)output_dims;
+#endif
+    return 0;
+}
 
 #if !EDGEQ_USE_DSP
 /* Without the DSP extension (Cortex-M0+, RISC-V, x86...), one 32-bit multiply gives the products of an input x with
@@ -269,7 +281,6 @@ void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t 
     "3:\n\t"
 #endif
 
-#define EDGEQ_LANES_CHUNK 64 /* output channels whose accumulators are held before they are requantized */
 
 #if EDGEQ_LANES_ASM
 /* 2 n blocks (n > 0), two per pass */
@@ -487,9 +498,9 @@ static void edgeq_lanes_requantize(const int32_t *acc, int32_t n, const int32_t 
 void edgeq_pointwise_lanes_s8(const int32_t *lanes, int32_t depth, const int8_t *filter, int32_t cout,
                               int32_t c_lo, int32_t c_hi, const int32_t *bias,
                               const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
-                              int32_t act_max, int8_t *o0, int8_t *o1)
+                              int32_t act_max, int8_t *o0, int8_t *o1, int32_t *acc)
 {
-    int32_t acc[2 * EDGEQ_LANES_CHUNK]; /* EDGEQ_LANES_CHUNK channels summed, then requantized */
+    /* acc: EDGEQ_LANES_CHUNK channels summed, then requantized */
     const int8_t *w = filter + c_lo * depth;
     int32_t c0;
     for (c0 = c_lo; c0 < c_hi; c0 += EDGEQ_LANES_CHUNK) {
@@ -502,7 +513,7 @@ void edgeq_pointwise_lanes_s8(const int32_t *lanes, int32_t depth, const int8_t 
 #endif
 
 #if EDGEQ_USE_MVE
-#define EDGEQ_1X1_MVE_CHUNK 64 /* output channels whose accumulators are held before they are requantized */
+#define EDGEQ_1X1_MVE_CHUNK 32 /* output channels whose accumulators are held (on the stack) before they are requantized */
 
 /* n (<= EDGEQ_1X1_MVE_CHUNK) accumulators of channels c .. c + n - 1 of one pixel -> int8 outputs o[0..n): + folded
  * bias, TFLM's requantization 4 lanes at a time (edgeq_requantize_mve, exact for every multiplier and shift), +
@@ -590,7 +601,7 @@ typedef void (*edgeq_1x1_pixels_fn)(const int8_t *x0, const int8_t *x1, const in
                                     int32_t act_max, int8_t *o0, int8_t *o1);
 
 /* The pixel loop both entry points share: two pixels at a time (one near the end, or one through the delay ring
- * past EDGEQ_1X1_STAGE channels), their output channels by `pixels`. */
+ * past EDGEQ_CONV_STAGE channels), their output channels by `pixels`. */
 EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                                const edgeq_per_channel_quant_params *quant_params,
                                                const edgeq_dims *input_dims, const int8_t *input_data,
@@ -611,22 +622,38 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
     const int32_t act_min = conv_params->activation.min;
     const int32_t act_max = conv_params->activation.max;
     const int contiguous = sw == 1 && sh == 1 && in_w == out_w && in_h == output_dims->h; /* pixel p at p * cin */
-    int8_t stage[2 * EDGEQ_1X1_STAGE];
+    /* the working buffers in ctx->buf (edgeq_nn.h): lanes and accumulators, then (in place) stage and delay ring */
+    const int32_t work = use_lanes ? edgeq_convolve_1x1_s8_buffer_size(input_dims, output_dims) : 0;
+    int8_t *stage = NULL;
+    edgeq_context ring = {NULL, 0};
     int direct; /* outputs stored straight to output_data (not through the delay ring) */
 #if EDGEQ_USE_DSP
-    int32_t lanes[EDGEQ_1X1_LANES];
+    int32_t *lanes = NULL, *acc = NULL;
     int lanes_ok;
 #endif
     edgeq_out_writer writer;
     int32_t p;
 
     if (filter_dims->h != 1 || filter_dims->w != 1 || filter_dims->c != cin || filter_dims->n != cout ||
-        bias_data == NULL) {
+        bias_data == NULL || (work > 0 && (ctx == NULL || ctx->size < work))) {
         return EDGEQ_ARG_ERROR;
     }
-    edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
+    if (ctx != NULL && ctx->size > work) { /* in place through a delay ring */
+        const int32_t stage_bytes = EDGEQ_CONV_STAGE_BYTES(cout);
+        if (ctx->size <= work + stage_bytes) {
+            return EDGEQ_ARG_ERROR;
+        }
+        stage = (int8_t *)ctx->buf + work;
+        ring.buf = stage + stage_bytes;
+        ring.size = ctx->size - work - stage_bytes;
+    }
+    edgeq_ow_init(&writer, output_data, &ring); /* output in memory order, maybe in place (see edgeq_nn.h) */
 #if EDGEQ_USE_DSP
-    lanes_ok = use_lanes && cin <= EDGEQ_1X1_LANES;
+    lanes_ok = work > 0;
+    if (lanes_ok) {
+        lanes = (int32_t *)ctx->buf;
+        acc = lanes + cin;
+    }
     /* In place with C_OUT <= C_IN, the lane path may write straight over its input: both pixels are read whole into
      * the lanes first, and every later pixel reads input bytes at or past (p + 2) C_IN >= (p + 2) C_OUT. */
     direct = writer.size == 0 || (lanes_ok && output_data == input_data && cout <= cin);
@@ -635,7 +662,7 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
     direct = writer.size == 0;
 #endif
     for (p = 0; p < n_px;) {
-        const int two = p + 1 < n_px && (direct || cout <= EDGEQ_1X1_STAGE);
+        const int two = p + 1 < n_px && (direct || cout <= EDGEQ_CONV_STAGE);
         const int8_t *px[2];
         int32_t t;
         for (t = 0; t < 1 + two; ++t) {
@@ -648,13 +675,13 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
             }
         }
 #if EDGEQ_USE_DSP
-        if (lanes_ok && (two || writer.size != 0) && (direct || cout <= EDGEQ_1X1_STAGE)) {
+        if (lanes_ok && (two || writer.size != 0) && (direct || cout <= EDGEQ_CONV_STAGE)) {
             /* both pixels' inputs sign-extended once (a lone pixel in both slots, its outputs written twice) */
             int8_t *o = direct ? output_data + p * cout : stage;
             edgeq_1x1_lanes_pixel(px[0], cin, 0, lanes);
             edgeq_1x1_lanes_pixel(px[two], cin, 1, lanes);
             edgeq_pointwise_lanes_s8(lanes, cin, filter_data, cout, 0, cout, bias_data, quant_params, out_offset,
-                                     act_min, act_max, o, o + two * cout);
+                                     act_min, act_max, o, o + two * cout, acc);
             if (!direct) {
                 edgeq_ow_put_n(&writer, stage, (1 + two) * cout);
             }
@@ -666,14 +693,14 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
             pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
                              out_offset, act_min, act_max, output_data + p * cout,
                              output_data + (p + two) * cout);
-        } else if (cout <= EDGEQ_1X1_STAGE) {
+        } else if (cout <= EDGEQ_CONV_STAGE) {
             pixels(px[0], two ? px[1] : NULL, filter_data, cin, cout, 0, cout, bias_data, quant_params,
                              out_offset, act_min, act_max, stage, stage + cout);
             edgeq_ow_put_n(&writer, stage, (1 + two) * cout);
-        } else { /* through the ring with many channels: one pixel, EDGEQ_1X1_STAGE channels at a time */
+        } else { /* through the ring with many channels: one pixel, EDGEQ_CONV_STAGE channels at a time */
             int32_t c;
-            for (c = 0; c < cout; c += EDGEQ_1X1_STAGE) {
-                const int32_t c_hi = c + EDGEQ_1X1_STAGE < cout ? c + EDGEQ_1X1_STAGE : cout;
+            for (c = 0; c < cout; c += EDGEQ_CONV_STAGE) {
+                const int32_t c_hi = c + EDGEQ_CONV_STAGE < cout ? c + EDGEQ_CONV_STAGE : cout;
                 pixels(px[0], NULL, filter_data, cin, cout, c, c_hi, bias_data, quant_params, out_offset,
                                  act_min, act_max, stage, stage);
                 edgeq_ow_put_n(&writer, stage, c_hi - c);

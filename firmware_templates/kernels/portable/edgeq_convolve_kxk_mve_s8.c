@@ -1,6 +1,6 @@
 /* CONV_2D with a KH x KW filter, not grouped, no dilation, any stride and padding, with Helium (Cortex-M55):
  * edgeq_convolve_kxk_s8's method with the vector core. Each output pixel's window (KH x KW x C_IN bytes, the input
- * zero point at taps outside the input) is copied into a stack buffer with 16-byte vector moves, which makes it one
+ * zero point at taps outside the input) is copied into a buffer in ctx->buf with 16-byte vector moves, which makes it one
  * contiguous vector; two pixels' windows then run edgeq_pointwise_pixels_mve_s8 (VMLADAVA over 16 bytes of the
  * window and of a filter row, tail predicate, 2 pixels x 2 output channels) with the filter in natural order
  * ([C_OUT][KH * KW * C_IN]) and the constants of edgeq/compiler/ops/conv.py window_constants (input zero point
@@ -12,7 +12,14 @@
 
 #if EDGEQ_USE_MVE
 
-#define EDGEQ_KXK_MVE_STAGE 128 /* output channels staged per pixel when writing through the delay ring */
+/* The working bytes in ctx->buf (edgeq_nn.h; the compiler's twin: edgeq/compiler/ops/conv.py Conv2D.working_bytes):
+ * the two byte windows. */
+int32_t edgeq_convolve_kxk_mve_s8_buffer_size(const edgeq_dims *input_dims, const edgeq_dims *filter_dims,
+                                              const edgeq_dims *output_dims)
+{
+    (void)output_dims;
+    return 2 * EDGEQ_ALIGN4(filter_dims->h * filter_dims->w * input_dims->c);
+}
 
 /* n bytes of src to dst, or of the zero point when src is NULL, 16 at a time (a tail predicate for the rest) */
 static inline void edgeq_kxk_mve_fill(int8_t *dst, const int8_t *src, int32_t n, int8_t zero_point)
@@ -70,19 +77,33 @@ edgeq_status edgeq_convolve_kxk_mve_s8(const edgeq_context *ctx, const edgeq_con
     const int32_t act_min = conv_params->activation.min;
     const int32_t act_max = conv_params->activation.max;
     const int8_t zero_point = (int8_t)(-conv_params->input_offset); /* what a tap outside the input reads */
-    int8_t window[2][EDGEQ_KXK_WINDOW] EDGEQ_ALIGNED(4);
-    int8_t stage[2 * EDGEQ_KXK_MVE_STAGE];
+    /* the working buffers in ctx->buf (edgeq_nn.h): the two windows, then (in place) stage and delay ring */
+    const int32_t work = edgeq_convolve_kxk_mve_s8_buffer_size(input_dims, filter_dims, output_dims);
+    int8_t *window[2];
+    int8_t *stage = NULL;
+    edgeq_context ring = {NULL, 0};
     edgeq_out_writer writer;
     int32_t p;
 
     (void)bias_dims;
     if (filter_dims->c != cin || filter_dims->n != cout || depth > EDGEQ_KXK_WINDOW || bias_data == NULL ||
-        conv_params->dilation.w != 1 || conv_params->dilation.h != 1) {
+        conv_params->dilation.w != 1 || conv_params->dilation.h != 1 || ctx == NULL || ctx->size < work) {
         return EDGEQ_ARG_ERROR;
     }
-    edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
+    window[0] = (int8_t *)ctx->buf;
+    window[1] = window[0] + EDGEQ_ALIGN4(depth);
+    if (ctx->size > work) { /* in place through a delay ring */
+        const int32_t stage_bytes = EDGEQ_CONV_STAGE_BYTES(cout);
+        if (ctx->size <= work + stage_bytes) {
+            return EDGEQ_ARG_ERROR;
+        }
+        stage = window[0] + work;
+        ring.buf = stage + stage_bytes;
+        ring.size = ctx->size - work - stage_bytes;
+    }
+    edgeq_ow_init(&writer, output_data, &ring); /* output in memory order, maybe in place (see edgeq_nn.h) */
     for (p = 0; p < n_px;) {
-        const int two = p + 1 < n_px && (writer.size == 0 || cout <= EDGEQ_KXK_MVE_STAGE);
+        const int two = p + 1 < n_px && (writer.size == 0 || cout <= EDGEQ_CONV_STAGE);
         int32_t t;
         for (t = 0; t < 1 + two; ++t) {
             const int32_t b = (p + t) / out_hw, r = (p + t) % out_hw;
@@ -93,15 +114,15 @@ edgeq_status edgeq_convolve_kxk_mve_s8(const edgeq_context *ctx, const edgeq_con
             edgeq_pointwise_pixels_mve_s8(window[0], two ? window[1] : NULL, filter_data, depth, cout, 0, cout,
                                           bias_data, quant_params, out_offset, act_min, act_max,
                                           output_data + p * cout, output_data + (p + two) * cout);
-        } else if (cout <= EDGEQ_KXK_MVE_STAGE) {
+        } else if (cout <= EDGEQ_CONV_STAGE) {
             edgeq_pointwise_pixels_mve_s8(window[0], two ? window[1] : NULL, filter_data, depth, cout, 0, cout,
                                           bias_data, quant_params, out_offset, act_min, act_max, stage,
                                           stage + cout);
             edgeq_ow_put_n(&writer, stage, (1 + two) * cout);
-        } else { /* through the ring with many channels: one pixel, EDGEQ_KXK_MVE_STAGE channels at a time */
+        } else { /* through the ring with many channels: one pixel, EDGEQ_CONV_STAGE channels at a time */
             int32_t c;
-            for (c = 0; c < cout; c += EDGEQ_KXK_MVE_STAGE) {
-                const int32_t c_hi = c + EDGEQ_KXK_MVE_STAGE < cout ? c + EDGEQ_KXK_MVE_STAGE : cout;
+            for (c = 0; c < cout; c += EDGEQ_CONV_STAGE) {
+                const int32_t c_hi = c + EDGEQ_CONV_STAGE < cout ? c + EDGEQ_CONV_STAGE : cout;
                 edgeq_pointwise_pixels_mve_s8(window[0], NULL, filter_data, depth, cout, c, c_hi, bias_data,
                                               quant_params, out_offset, act_min, act_max, stage, stage);
                 edgeq_ow_put_n(&writer, stage, c_hi - c);

@@ -1,7 +1,7 @@
 /* CONV_2D with a KH x KW filter, not grouped, no dilation, any stride and padding: the first layers of DS-CNN /
  * MobileNet (1-3 input channels, e.g. KWS's 10x4) and ResNet's 3x3 convolutions. Same sums as TFLM's
  * ConvPerChannel, in another order: each output pixel's window (KH x KW x C_IN bytes) is copied into a small buffer
- * on the stack, which makes it one contiguous vector, and the vectors of two pixels then run the 1x1 kernel's core
+ * in ctx->buf (the layer's kernel scratch, see edgeq_nn.h), which makes it one contiguous vector, and the vectors of two pixels then run the 1x1 kernel's core
  * (edgeq_pointwise_pixels_s8 in edgeq_convolve_1x1_s8.c: 2 pixels x 2 output channels per step, raw inputs, weights
  * in read order; with the DSP extension and C_IN % 4 == 0 the window is written as int16 lanes and runs
  * edgeq_pointwise_lanes_s8) with C_IN = KH x KW x C_IN. The compiler prepares the constants as for a 1x1 filter of that depth
@@ -16,7 +16,20 @@
 
 #include <string.h>
 
-#define EDGEQ_KXK_STAGE 128 /* output channels staged per pixel when writing through the delay ring */
+/* The working bytes in ctx->buf (edgeq_nn.h; the compiler's twin: edgeq/compiler/ops/conv.py Conv2D.working_bytes). */
+int32_t edgeq_convolve_kxk_s8_buffer_size(const edgeq_dims *input_dims, const edgeq_dims *filter_dims,
+                                          const edgeq_dims *output_dims)
+{
+    const int32_t depth = filter_dims->h * filter_dims->w * input_dims->c;
+#if EDGEQ_USE_DSP
+    if (input_dims->c % 4 == 0) { /* int16 lanes (depth words) + the lane core's accumulators */
+        const int32_t cout = output_dims->c;
+        return 4 * depth + 8 * (cout < EDGEQ_LANES_CHUNK ? cout : EDGEQ_LANES_CHUNK);
+    }
+#endif
+    (void)output_dims;
+    return 2 * EDGEQ_ALIGN4(depth); /* two byte windows */
+}
 
 /* The window of the output pixel whose top-left tap is input (y0, x0) of batch b, as one vector in dst (KH rows of
  * KW * C_IN bytes), the zero point at taps outside the input. */
@@ -81,11 +94,12 @@ static void edgeq_kxk_window_lanes(const int8_t *input, const edgeq_dims *in, in
 }
 #endif
 
-/* The two pixels' vectors: byte windows (window[0], window[1]) or, with the DSP extension and C_IN % 4 == 0, int16
- * lanes (edgeq_nn.h: EDGEQ_LANES_WORDS) */
-typedef union {
-    int8_t window[2][EDGEQ_KXK_WINDOW];
-    int32_t lanes[EDGEQ_KXK_WINDOW];
+/* The two pixels' vectors in ctx->buf: byte windows (window[0], window[1]) or, with the DSP extension and C_IN % 4
+ * == 0, int16 lanes (edgeq_nn.h: depth words) and the lane core's accumulators (acc) */
+typedef struct {
+    int8_t *window[2];
+    int32_t *lanes;
+    int32_t *acc;
 } edgeq_kxk_buf;
 
 /* What the core needs besides the vectors: the layer's constants. */
@@ -108,7 +122,7 @@ EDGEQ_ALWAYS_INLINE void edgeq_kxk_core(const edgeq_kxk_layer *k, const edgeq_kx
 #if EDGEQ_USE_DSP
     if (lanes) {
         edgeq_pointwise_lanes_s8(buf->lanes, k->depth, k->filter, k->cout, c_lo, c_hi, k->bias, k->q, k->out_offset,
-                                 k->act_min, k->act_max, o0, two ? o1 : o0);
+                                 k->act_min, k->act_max, o0, two ? o1 : o0, buf->acc);
         return;
     }
 #else
@@ -140,19 +154,35 @@ edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_pa
                                conv_params->output_offset, conv_params->activation.min,
                                conv_params->activation.max};
     const int lanes = EDGEQ_USE_DSP && cin % 4 == 0;
+    /* the working buffers in ctx->buf (edgeq_nn.h): windows or lanes, then (in place) stage and delay ring */
+    const int32_t work = edgeq_convolve_kxk_s8_buffer_size(input_dims, filter_dims, output_dims);
     edgeq_kxk_buf buf;
-    int8_t stage[2 * EDGEQ_KXK_STAGE];
+    int8_t *stage = NULL;
+    edgeq_context ring = {NULL, 0};
     edgeq_out_writer writer;
     int32_t p;
 
     (void)bias_dims;
     if (filter_dims->c != cin || filter_dims->n != cout || k.depth > EDGEQ_KXK_WINDOW || bias_data == NULL ||
-        conv_params->dilation.w != 1 || conv_params->dilation.h != 1) {
+        conv_params->dilation.w != 1 || conv_params->dilation.h != 1 || ctx == NULL || ctx->size < work) {
         return EDGEQ_ARG_ERROR;
     }
-    edgeq_ow_init(&writer, output_data, ctx); /* output written in memory order, maybe in place (see edgeq_nn.h) */
+    buf.window[0] = (int8_t *)ctx->buf;
+    buf.window[1] = buf.window[0] + EDGEQ_ALIGN4(k.depth);
+    buf.lanes = (int32_t *)ctx->buf;
+    buf.acc = buf.lanes + k.depth;
+    if (ctx->size > work) { /* in place through a delay ring */
+        const int32_t stage_bytes = EDGEQ_CONV_STAGE_BYTES(cout);
+        if (ctx->size <= work + stage_bytes) {
+            return EDGEQ_ARG_ERROR;
+        }
+        stage = (int8_t *)ctx->buf + work;
+        ring.buf = stage + stage_bytes;
+        ring.size = ctx->size - work - stage_bytes;
+    }
+    edgeq_ow_init(&writer, output_data, &ring); /* output in memory order, maybe in place (see edgeq_nn.h) */
     for (p = 0; p < n_px;) {
-        const int two = p + 1 < n_px && (writer.size == 0 || cout <= EDGEQ_KXK_STAGE);
+        const int two = p + 1 < n_px && (writer.size == 0 || cout <= EDGEQ_CONV_STAGE);
         int32_t t;
         for (t = 0; t < (lanes ? 2 : 1 + two); ++t) {
             const int32_t pp = two ? p + t : p;
@@ -168,13 +198,13 @@ edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_pa
         }
         if (writer.size == 0) {
             edgeq_kxk_core(&k, &buf, lanes, two, 0, cout, output_data + p * cout, output_data + (p + two) * cout);
-        } else if (cout <= EDGEQ_KXK_STAGE) {
+        } else if (cout <= EDGEQ_CONV_STAGE) {
             edgeq_kxk_core(&k, &buf, lanes, two, 0, cout, stage, stage + cout);
             edgeq_ow_put_n(&writer, stage, (1 + two) * cout);
-        } else { /* through the ring with many channels: one pixel, EDGEQ_KXK_STAGE channels at a time */
+        } else { /* through the ring with many channels: one pixel, EDGEQ_CONV_STAGE channels at a time */
             int32_t c;
-            for (c = 0; c < cout; c += EDGEQ_KXK_STAGE) {
-                const int32_t c_hi = c + EDGEQ_KXK_STAGE < cout ? c + EDGEQ_KXK_STAGE : cout;
+            for (c = 0; c < cout; c += EDGEQ_CONV_STAGE) {
+                const int32_t c_hi = c + EDGEQ_CONV_STAGE < cout ? c + EDGEQ_CONV_STAGE : cout;
                 edgeq_kxk_core(&k, &buf, lanes, 0, c, c_hi, stage, stage);
                 edgeq_ow_put_n(&writer, stage, c_hi - c);
             }

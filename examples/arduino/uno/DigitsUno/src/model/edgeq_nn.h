@@ -554,10 +554,35 @@ edgeq_status edgeq_convolve_1x1_mve_s8(const edgeq_context *ctx, const edgeq_con
                                        const edgeq_dims *output_dims, int8_t *output_data);
 #endif
 
+/* ---- working memory of the convolution kernels ----------------------------------------------------------------
+ * As CMSIS-NN's arm_*_get_buffer_size: edgeq_convolve_1x1_s8 and edgeq_convolve_kxk_s8 keep no large buffer on the
+ * C stack (each kernel function's frame stays under EDGEQ_MAX_KERNEL_FRAME bytes, checked with -fstack-usage by
+ * tests/test_kernel_stack.py); their pixel windows, int16 lanes and accumulators live in ctx->buf, which the compiler
+ * plans per layer as kernel scratch (edgeq/compiler/ops/conv.py Conv2D.working_bytes is the Python twin of the
+ * *_buffer_size functions below), so the memory plan and the fit check count them. The block ctx->buf, 4-aligned:
+ *   [ working buffers: edgeq_convolve_*_s8_buffer_size() bytes, a multiple of 4 ]
+ *   [ only when the layer overwrites its input through a delay ring (ctx->size > working bytes):
+ *     the output stage, EDGEQ_CONV_STAGE_BYTES(C_OUT) bytes, then the delay ring: the rest of the block ]
+ * A kernel returns EDGEQ_ARG_ERROR when ctx->size is smaller than its working buffers. */
+#define EDGEQ_MAX_KERNEL_FRAME 512
+#define EDGEQ_ALIGN4(n) (((n) + 3) & ~3)
+/* output channels staged per pixel when a convolution writes through its delay ring; the stage's bytes */
+#define EDGEQ_CONV_STAGE 128
+#define EDGEQ_CONV_STAGE_BYTES(cout) ((cout) <= EDGEQ_CONV_STAGE ? 2 * (cout) : EDGEQ_CONV_STAGE)
+/* output channels whose accumulators (two pixels: 8 bytes each) the DSP lane core holds before requantizing */
+#define EDGEQ_LANES_CHUNK 64
+/* bytes of ctx->buf edgeq_convolve_1x1_s8 works in (with the DSP extension and C_IN <= EDGEQ_1X1_LANES: the two
+ * pixels' int16 lanes, 4 C_IN, + the accumulators, 8 min(C_OUT, EDGEQ_LANES_CHUNK); else 0) */
+#define EDGEQ_1X1_LANES 256
+int32_t edgeq_convolve_1x1_s8_buffer_size(const edgeq_dims *input_dims, const edgeq_dims *output_dims);
 /* CONV_2D with a KH x KW filter, not grouped, no dilation, any stride and padding, KH * KW * C_IN <=
- * EDGEQ_KXK_WINDOW (each pixel's window is copied into one of two stack buffers of that size): the constants are
- * those of edgeq_convolve_1x1_s8 for an input depth of KH * KW * C_IN (the OHWI filter is that 1x1 filter). */
+ * EDGEQ_KXK_WINDOW: the constants are those of edgeq_convolve_1x1_s8 for an input depth of KH * KW * C_IN (the OHWI
+ * filter is that 1x1 filter). Its working buffers (edgeq_convolve_kxk_s8_buffer_size): with the DSP extension and
+ * C_IN % 4 == 0 the two pixels' windows as int16 lanes, 4 D bytes (D = KH x KW x C_IN), + the accumulators, 8
+ * min(C_OUT, EDGEQ_LANES_CHUNK); else the two byte windows, 2 EDGEQ_ALIGN4(D). */
 #define EDGEQ_KXK_WINDOW 576
+int32_t edgeq_convolve_kxk_s8_buffer_size(const edgeq_dims *input_dims, const edgeq_dims *filter_dims,
+                                          const edgeq_dims *output_dims);
 edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                    const edgeq_per_channel_quant_params *quant_params, const edgeq_dims *input_dims,
                                    const int8_t *input_data, const edgeq_dims *filter_dims, const int8_t *filter_data,
@@ -574,11 +599,11 @@ void edgeq_pointwise_pixels_s8(const int8_t *x0, const int8_t *x1, const int8_t 
 
 #if EDGEQ_USE_DSP
 /* The core with the DSP extension, on two pixels whose inputs were sign-extended once into int16 lanes
- * (edgeq_convolve_1x1_s8.c): a buffer of EDGEQ_LANES_WORDS int32 holds two vectors of depth <= EDGEQ_LANES_WORDS.
+ * (edgeq_convolve_1x1_s8.c): a buffer of `depth` int32 (in ctx->buf, see above) holds two vectors of that depth.
  * edgeq_lanes_s8 extends n_bytes (a multiple of 4) values of x into the lane words of one pixel (dst: lanes + 4 *
  * (offset / 4) + 2 * slot, slot 0 or 1), edgeq_lanes_fill_s8 writes `value` there instead, edgeq_lanes_pixel_s8 a
  * whole vector (with its depth % 4 tail) into slot `slot`. edgeq_pointwise_lanes_s8 is edgeq_pointwise_pixels_s8 on
- * such a buffer. */
+ * such a buffer (depth words), its accumulators in acc (2 min(c_hi - c_lo, EDGEQ_LANES_CHUNK) words). */
 #define EDGEQ_LANES_WORDS EDGEQ_KXK_WINDOW
 /* The lane kernels' assembly loops need up to 14 registers: GCC / clang with optimisation (which frees the frame
  * pointer); defining EDGEQ_NO_ASM (e.g. for a build with -fno-omit-frame-pointer) keeps their C loops. */
@@ -620,7 +645,7 @@ void edgeq_lanes_pixel_s8(const int8_t *x, int32_t depth, int32_t slot, int32_t 
 void edgeq_pointwise_lanes_s8(const int32_t *lanes, int32_t depth, const int8_t *filter, int32_t cout,
                               int32_t c_lo, int32_t c_hi, const int32_t *bias,
                               const edgeq_per_channel_quant_params *q, int32_t out_offset, int32_t act_min,
-                              int32_t act_max, int8_t *o0, int8_t *o1);
+                              int32_t act_max, int8_t *o0, int8_t *o1, int32_t *acc);
 #endif
 
 /* CONV_2D on an input of 1 to 3 channels (first layers; edgeq_convolve_shallow_s8.c), not grouped, no dilation, any
@@ -653,7 +678,10 @@ EDGEQ_SHALLOW_INSTANCES
 
 #if EDGEQ_USE_MVE
 /* The same two with Helium and the filter in natural order ([C_OUT][KH * KW * C_IN]; edgeq_convolve_kxk_mve_s8.c,
- * edgeq_convolve_1x1_s8.c): the compiler's choice for --target cortex-m55, defined only with MVE. */
+ * edgeq_convolve_1x1_s8.c): the compiler's choice for --target cortex-m55, defined only with MVE. The 1x1 one needs
+ * no working buffers; the KxK one its two byte windows, 2 EDGEQ_ALIGN4(KH x KW x C_IN) bytes. */
+int32_t edgeq_convolve_kxk_mve_s8_buffer_size(const edgeq_dims *input_dims, const edgeq_dims *filter_dims,
+                                              const edgeq_dims *output_dims);
 edgeq_status edgeq_convolve_kxk_mve_s8(const edgeq_context *ctx, const edgeq_conv_params *conv_params,
                                        const edgeq_per_channel_quant_params *quant_params,
                                        const edgeq_dims *input_dims, const int8_t *input_data,
