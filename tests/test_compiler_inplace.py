@@ -7,6 +7,8 @@ in channel, multiplier, taps; the output written in that order through a ring of
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -314,7 +316,9 @@ def test_mcunet_like_net_bit_exact_with_folded_pads_and_inplace_depthwise(single
     assert model_c.count("PAD folded into layer") == 3 and "pad(" not in model_c and "pad_s8(" not in model_c
     assert res.ram_bytes == res.bound <= res.op_order_bound
     if backend == "portable":  # (CMSIS-NN's kernels keep their outputs apart here: RAM = the bound without in-place)
-        assert "edgeq_depthwise_conv_inplace_s8(" in model_c and res.ram_bytes < res.op_order_bound
+        # depthwise layers at the peak run in place; one away from it may keep its own output (no RAM cost) and a
+        # faster kernel (compiler._fastest_where_free)
+        assert re.search(r"DEPTHWISE_CONV_2D +(?:\d+ +){4}in place", model_c) and res.ram_bytes < res.op_order_bound
     tflm, host = TflmReference(path), PortableHostReference(path, binary=binary)
     rng = np.random.default_rng(5)
     batch = [rng.integers(0, 256, size=tflm.inputs[0].nbytes, dtype=np.uint8).tobytes() for _ in range(4)]
