@@ -7,11 +7,14 @@ cannot see the stack: a kernel's large buffer belongs in its planned kernel scra
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from compiler_util import SANITIZE, assert_bit_exact, random_inputs, require_gcc, single_op_model  # noqa: F401
+from compiler_util import tflm_runtime
 from edgeq.targets.boards import boards
 from tests.conftest import require_tool
 
@@ -73,3 +76,47 @@ def test_kernel_frames_stay_small(tmp_path):
     assert {"edgeq_convolve_kxk_s8", "edgeq_convolve_1x1_s8", "edgeq_pointwise_lanes_s8",
             "edgeq_convolve_kxk_mve_s8"} <= seen
     assert set(NOT_YET_MOVED) <= seen, "a kernel in NOT_YET_MOVED is gone: drop its entry"
+
+
+def _spec(op: str, hwc, kernel, strides, padding, **extra) -> dict:
+    return {"op": op, "inputs": [hwc], "kernel": kernel, "strides": strides, "dilation": [1, 1], "padding": padding,
+            "act": "relu", "bias": True, "range": 2.0, "seed": hwc[2] + kernel[0], **extra}
+
+
+#: layers whose kernel works in planned scratch: a depthwise layer on one channel (edgeq_convolve_kxk_s8), a 3x3
+#: convolution (edgeq_convolve_kxk_s8) and a 1x1 one (edgeq_convolve_1x1_s8; no working buffers without the DSP
+#: extension, the DSP build's lanes for --target generic)
+SCRATCH_SPECS = {
+    "dw-c1-3x3": (_spec("dw", [12, 11, 1], [3, 3], [2, 2], "same", mult=8), "edgeq_convolve_kxk_s8("),
+    "conv-c8-3x3": (_spec("conv", [9, 8, 8], [3, 3], [1, 1], "same", filters=12), "edgeq_convolve_kxk_s8("),
+    "conv-c12-1x1": (_spec("conv", [6, 7, 12], [1, 1], [1, 1], "valid", filters=10), "edgeq_convolve_1x1_s8("),
+}
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("target", ["host", "generic"])
+@pytest.mark.parametrize("key", list(SCRATCH_SPECS))
+def test_working_buffers_in_kernel_scratch_bit_exact(single_op_model, tmp_path, key, target):
+    """The kernel gets exactly its working buffers from the plan (a kernel given too few returns EDGEQ_ARG_ERROR,
+    which fails the run) and the outputs are TFLM's, for a plain build and for --target generic (planned for the
+    larger DSP build, run by the plain one)."""
+    from edgeq.compiler import compile_model
+
+    tflm_runtime()
+    require_gcc()
+    spec, kernel = SCRATCH_SPECS[key]
+    model = single_op_model(spec)
+    out = tmp_path / target
+    res = compile_model(model, target=target, backend="portable", out_dir=out)
+    model_c = (out / "model.c").read_text()
+    assert kernel in model_c
+    has_work = key != "conv-c12-1x1" or target == "generic"
+    assert ("B working buffers" in model_c) == has_work and res.ram_bytes > 0
+    host = tmp_path / "host_main"
+    compile_model(model, target="host", backend="portable", out_dir=host)
+    if target != "host":
+        shutil.copy(host / "main_host.c", out)
+    sources = ["main_host.c"] + sorted(p.name for p in out.glob("*.c") if p.name != "main_host.c")
+    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", *SANITIZE.split(), "-I.", "-o",
+                    "model_host", *sources, "-lm"], cwd=out, check=True, capture_output=True)
+    assert_bit_exact(model, out / "model_host", random_inputs(model, 3, seed=len(key)))

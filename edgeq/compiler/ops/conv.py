@@ -473,6 +473,19 @@ def conv_working_bytes(kind: str, kh: int, kw: int, cin: int, cout: int, *, dsp:
     return 2 * _align4(depth)
 
 
+def target_working_bytes(target: str, kind: str, kh: int, kw: int, cin: int, cout: int) -> int:
+    """:func:`conv_working_bytes` for ``target``'s build; for a target whose build may or may not have the DSP
+    extension (generic), the larger of the two."""
+    builds = [True] if target in DSP_TARGETS else [False] if target in NO_DSP_TARGETS else [True, False]
+    return max(conv_working_bytes(kind, kh, kw, cin, cout, dsp=d, mve=target in MVE_TARGETS) for d in builds)
+
+
+def fast_ring_bytes(work: int, cout: int, delay: int) -> int:
+    """The in-place block of edgeq_convolve_1x1_s8 / edgeq_convolve_kxk_s8 (edgeq_nn.h): the working buffers, then -
+    when there is a delay ring - the output stage and the ring."""
+    return work + (conv_stage_bytes(cout) + delay if delay > 0 else 0)
+
+
 def conv_stage_bytes(cout: int) -> int:
     """EDGEQ_CONV_STAGE_BYTES: the output stage of a 1x1 / KxK convolution that writes through a delay ring."""
     return 2 * cout if cout <= CONV_STAGE else CONV_STAGE
@@ -559,10 +572,7 @@ class Conv2D(WindowLayer):
         if kind is None or self.params.get("shallow"):
             return 0
         cout, kh, kw, cin = self.params["filter_dims"]
-        target = self.ctx.target
-        mve = target in MVE_TARGETS
-        builds = [True] if target in DSP_TARGETS else [False] if target in NO_DSP_TARGETS else [True, False]
-        return max(conv_working_bytes(kind, kh, kw, cin, cout, dsp=d, mve=mve) for d in builds)
+        return target_working_bytes(self.ctx.target, kind, kh, kw, cin, cout)
 
     def scratch_bytes(self) -> int:
         return self.working_bytes()
@@ -571,10 +581,14 @@ class Conv2D(WindowLayer):
         """The delay ring of the 1x1 / KxK kernels sits in ctx->buf after their working buffers and the output stage
         (edgeq_nn.h), so the block they need in place is all three."""
         methods = super().inplace_methods()
-        if "ring" in methods and self.params.get("fast_kernel") and not self.params.get("shallow"):
+        kind = self.params.get("fast_kernel")
+        if "ring" in methods and kind and not self.params.get("shallow"):
             delay = methods["ring"]
-            methods["ring"] = self.working_bytes() + (
-                conv_stage_bytes(self.params["output_dims"][3]) + delay if delay > 0 else 0)
+            cout, _, _, cin = self.params["filter_dims"]
+            if (kind == "1x1" and self.ctx.target in DSP_TARGETS and self.ctx.target not in MVE_TARGETS
+                    and cin <= LANES_1X1 and cout <= cin):
+                delay = 0  # the lane core writes straight over its input (edgeq_convolve_1x1_s8.c): no stage, no ring
+            methods["ring"] = fast_ring_bytes(self.working_bytes(), cout, delay)
         return methods
 
     def window_channels(self):

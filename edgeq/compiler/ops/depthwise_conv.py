@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgeq.compiler.cparams import KernelCall
-from edgeq.compiler.ops.conv import (KXK_WINDOW, MVE_TARGETS, WindowLayer, conv_call, conv_common, shallow_call,
-                                     shallow_constants, use_bounded_requantization, use_shallow, window_constants)
+from edgeq.compiler.ops.conv import (KXK_WINDOW, MVE_TARGETS, WindowLayer, conv_call, conv_common, fast_ring_bytes,
+                                     shallow_call, shallow_constants, target_working_bytes, use_bounded_requantization,
+                                     use_shallow, window_constants)
 
 
 #: bytes edgeq_depthwise_conv_3x3_plane_s8 may read past its plane's last row (EDGEQ_DW3_PLANE_SLACK in edgeq_nn.h)
@@ -133,8 +134,22 @@ class DepthwiseConv2D(WindowLayer):
             return ((oh - 1) * p["stride"][1] + 3) * ((ow - 1) * p["stride"][0] + 3) + DW3_PLANE_SLACK
         return h * w
 
+    def working_bytes(self) -> int:
+        """The kernel scratch edgeq_convolve_kxk_s8 (or its Helium twin) works in when this layer (one input
+        channel) runs as that convolution (edgeq.compiler.ops.conv.target_working_bytes); else 0."""
+        p = self.params
+        if not p.get("as_conv") or p.get("shallow"):
+            return 0
+        _, kh, kw, _ = p["filter_dims"]
+        return target_working_bytes(self.ctx.target, "kxk", kh, kw, 1, p["output_dims"][3])
+
+    def scratch_bytes(self) -> int:
+        return self.working_bytes()
+
     def inplace_methods(self) -> dict[str, int]:
         methods = super().inplace_methods()
+        if "ring" in methods and self.working_bytes() > 0:  # working buffers, stage, ring (edgeq_nn.h)
+            methods["ring"] = fast_ring_bytes(self.working_bytes(), self.params["output_dims"][3], methods["ring"])
         plane = self.channel_plane_bytes()
         if plane is not None:
             methods["channel"] = plane

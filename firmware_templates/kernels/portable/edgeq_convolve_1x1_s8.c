@@ -624,6 +624,7 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
     const int contiguous = sw == 1 && sh == 1 && in_w == out_w && in_h == output_dims->h; /* pixel p at p * cin */
     /* the working buffers in ctx->buf (edgeq_nn.h): lanes and accumulators, then (in place) stage and delay ring */
     const int32_t work = use_lanes ? edgeq_convolve_1x1_s8_buffer_size(input_dims, output_dims) : 0;
+    const int in_place = (const void *)output_data == (const void *)input_data; /* else no ring */
     int8_t *stage = NULL;
     edgeq_context ring = {NULL, 0};
     int direct; /* outputs stored straight to output_data (not through the delay ring) */
@@ -638,7 +639,7 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
         bias_data == NULL || (work > 0 && (ctx == NULL || ctx->size < work))) {
         return EDGEQ_ARG_ERROR;
     }
-    if (ctx != NULL && ctx->size > work) { /* in place through a delay ring */
+    if (in_place && ctx != NULL && ctx->size > work) { /* in place through a delay ring */
         const int32_t stage_bytes = EDGEQ_CONV_STAGE_BYTES(cout);
         if (ctx->size <= work + stage_bytes) {
             return EDGEQ_ARG_ERROR;
@@ -656,7 +657,7 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
     }
     /* In place with C_OUT <= C_IN, the lane path may write straight over its input: both pixels are read whole into
      * the lanes first, and every later pixel reads input bytes at or past (p + 2) C_IN >= (p + 2) C_OUT. */
-    direct = writer.size == 0 || (lanes_ok && output_data == input_data && cout <= cin);
+    direct = writer.size == 0 || (lanes_ok && in_place && cout <= cin);
 #else
     (void)use_lanes;
     direct = writer.size == 0;
@@ -675,7 +676,7 @@ EDGEQ_ALWAYS_INLINE edgeq_status edgeq_1x1_run(const edgeq_context *ctx, const e
             }
         }
 #if EDGEQ_USE_DSP
-        if (lanes_ok && (two || writer.size != 0) && (direct || cout <= EDGEQ_CONV_STAGE)) {
+        if (lanes_ok && (two || in_place) && (direct || cout <= EDGEQ_CONV_STAGE)) {
             /* both pixels' inputs sign-extended once (a lone pixel in both slots, its outputs written twice) */
             int8_t *o = direct ? output_data + p * cout : stage;
             edgeq_1x1_lanes_pixel(px[0], cin, 0, lanes);

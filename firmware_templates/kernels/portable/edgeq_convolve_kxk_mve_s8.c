@@ -79,6 +79,7 @@ edgeq_status edgeq_convolve_kxk_mve_s8(const edgeq_context *ctx, const edgeq_con
     const int8_t zero_point = (int8_t)(-conv_params->input_offset); /* what a tap outside the input reads */
     /* the working buffers in ctx->buf (edgeq_nn.h): the two windows, then (in place) stage and delay ring */
     const int32_t work = edgeq_convolve_kxk_mve_s8_buffer_size(input_dims, filter_dims, output_dims);
+    const int in_place = (const void *)output_data == (const void *)input_data; /* else no ring */
     int8_t *window[2];
     int8_t *stage = NULL;
     edgeq_context ring = {NULL, 0};
@@ -92,7 +93,7 @@ edgeq_status edgeq_convolve_kxk_mve_s8(const edgeq_context *ctx, const edgeq_con
     }
     window[0] = (int8_t *)ctx->buf;
     window[1] = window[0] + EDGEQ_ALIGN4(depth);
-    if (ctx->size > work) { /* in place through a delay ring */
+    if (in_place && ctx != NULL && ctx->size > work) { /* in place through a delay ring */
         const int32_t stage_bytes = EDGEQ_CONV_STAGE_BYTES(cout);
         if (ctx->size <= work + stage_bytes) {
             return EDGEQ_ARG_ERROR;

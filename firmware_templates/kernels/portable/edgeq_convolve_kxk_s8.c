@@ -156,6 +156,7 @@ edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_pa
     const int lanes = EDGEQ_USE_DSP && cin % 4 == 0;
     /* the working buffers in ctx->buf (edgeq_nn.h): windows or lanes, then (in place) stage and delay ring */
     const int32_t work = edgeq_convolve_kxk_s8_buffer_size(input_dims, filter_dims, output_dims);
+    const int in_place = (const void *)output_data == (const void *)input_data; /* else no ring */
     edgeq_kxk_buf buf;
     int8_t *stage = NULL;
     edgeq_context ring = {NULL, 0};
@@ -171,7 +172,7 @@ edgeq_status edgeq_convolve_kxk_s8(const edgeq_context *ctx, const edgeq_conv_pa
     buf.window[1] = buf.window[0] + EDGEQ_ALIGN4(k.depth);
     buf.lanes = (int32_t *)ctx->buf;
     buf.acc = buf.lanes + k.depth;
-    if (ctx->size > work) { /* in place through a delay ring */
+    if (in_place && ctx != NULL && ctx->size > work) { /* in place through a delay ring */
         const int32_t stage_bytes = EDGEQ_CONV_STAGE_BYTES(cout);
         if (ctx->size <= work + stage_bytes) {
             return EDGEQ_ARG_ERROR;

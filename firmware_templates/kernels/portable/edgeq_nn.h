@@ -561,8 +561,11 @@ edgeq_status edgeq_convolve_1x1_mve_s8(const edgeq_context *ctx, const edgeq_con
  * plans per layer as kernel scratch (edgeq/compiler/ops/conv.py Conv2D.working_bytes is the Python twin of the
  * *_buffer_size functions below), so the memory plan and the fit check count them. The block ctx->buf, 4-aligned:
  *   [ working buffers: edgeq_convolve_*_s8_buffer_size() bytes, a multiple of 4 ]
- *   [ only when the layer overwrites its input through a delay ring (ctx->size > working bytes):
- *     the output stage, EDGEQ_CONV_STAGE_BYTES(C_OUT) bytes, then the delay ring: the rest of the block ]
+ *   [ only when the layer overwrites its input (output_data == input_data) through a delay ring (ctx->size >
+ *     working bytes): the output stage, EDGEQ_CONV_STAGE_BYTES(C_OUT) bytes, then the delay ring: the rest ]
+ * (the 1x1 lane core with C_OUT <= C_IN writes straight over its input: the compiler gives it no stage and no ring).
+ * A larger block than the kernel's build needs (--target generic: the larger of the DSP and plain builds) only
+ * delays the ring's writes, which stays exact.
  * A kernel returns EDGEQ_ARG_ERROR when ctx->size is smaller than its working buffers. */
 #define EDGEQ_MAX_KERNEL_FRAME 512
 #define EDGEQ_ALIGN4(n) (((n) + 3) & ~3)
