@@ -39,7 +39,9 @@ def test_ram_and_constants_equal_the_compiled_plan(shared_models, tmp_path, cmsi
     assert d["fit"]["ram"]["parts"]["arena + scratch"] == arena + scratch
     assert d["fit"]["ram"]["parts"]["input copy"] == 490  # 49 x 10 int8 features
     assert d["fit"]["ram"]["parts"]["stack"] == 16384
-    assert max(r["high_water"] for r in d["layers"]) <= arena
+    # a layer's high water is the top of its buffers and of its kernel scratch (which may lie past the activations)
+    assert max(r["high_water"] for r in d["layers"]) <= arena + scratch
+    assert max(r["high_water"] for r in d["layers"] if not r["scratch_bytes"]) <= arena
     assert max(r["live_bytes"] + r["scratch_bytes"] for r in d["layers"]) <= arena + scratch
     # MACs of the first conv: 25x5 outputs x 64 channels x (10x4 window x 1 channel)
     assert d["layers"][0]["op"] == "CONV_2D" and d["layers"][0]["macs"] == 25 * 5 * 64 * 10 * 4
