@@ -4,6 +4,7 @@
 #   ./run.sh test [ARGS...]   set up, then run the test suite (extra ARGS go to pytest)
 # Also: ./run.sh product [ARGS...]  the slow product suites: the wheel acceptance tests and the executable docs.
 #   ./run.sh farm [ARGS...]  the board-farm suite (labgrid coordinator + exporters + ser2net + two QEMU boards).
+#   ./run.sh train [ARGS...]  the suites that train Keras models (QAT, the demo, the accuracy report).
 # Also: ./run.sh setup (only the set-up), ./run.sh bench (every script in benchmarks/),
 #   ./run.sh fuzz [--minutes N] [--seed S]  the hostile-model fuzzer (tests/fuzz_models.py; default 5 minutes).
 #   ./run.sh pi [--arch arm64] [--arch armhf]  the Raspberry Pi userland check (Debian bookworm roots, qemu-user)
@@ -84,12 +85,12 @@ case "$cmd" in
     setup
     exec "$VENV/bin/edgeq" demo "$@"
     ;;
-  test|product|farm)
+  test|product|farm|train)
     # test: every test but the suites with their own command; product: the wheel acceptance tests and the executable
-    # docs; farm: the localhost board farm (tests/test_farm*.py)
+    # docs; farm: the localhost board farm (tests/test_farm*.py); train: the tests that train Keras models
     setup
     case "$cmd" in
-      test) sel="not product and not farm" ;;
+      test) sel="not product and not farm and not train" ;;
       *) sel="$cmd" ;;
     esac
     set +e

@@ -57,9 +57,13 @@ def host_firmware(shared_models, tmp_path_factory) -> Path:
     return HostPlatform(get_board("host")).build(out, {}, extra_cflags=HOST_SANITIZERS).firmware
 
 
-# --- suites with their own command: the product suites (./run.sh product: tests/acceptance, the executable docs) and
-# the board farm (./run.sh farm: labgrid coordinator, exporters, ser2net and QEMU boards on localhost). CI runs each.
-_SUITES = {"acceptance": "product", "test_docs.py": "product", "test_farm.py": "farm", "test_farm_matrix.py": "farm"}
+# --- suites with their own command: the product suites (./run.sh product: tests/acceptance, the executable docs),
+# the board farm (./run.sh farm: labgrid coordinator, exporters, ser2net and QEMU boards on localhost) and the
+# training suites (./run.sh train: QAT, the demo, the accuracy report). CI runs each.
+_SUITES = {"acceptance": "product", "test_docs.py": "product", "test_farm.py": "farm", "test_farm_matrix.py": "farm",
+           # ./run.sh train: the suites that train Keras models (QAT, the demo, the accuracy report)
+           "test_qat.py": "train", "test_qat_layers.py": "train", "test_demo.py": "train",
+           "test_one_accuracy.py": "train"}
 
 
 def pytest_collection_modifyitems(config, items):
