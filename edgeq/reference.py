@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeq._proc import run
+from edgeq._proc import first_error_line, run
 from edgeq.errors import ModelError, ToolchainError
 
 KINDS = ("tflm", "portable-host")
@@ -155,9 +155,10 @@ class PortableHostReference(Reference):
         proc = run([self.binary], what="the host reference binary", input=b"".join(batch), text=False,
                    timeout=60 + 0.1 * len(batch), where=str(self.binary), check=False)
         if proc.returncode != 0 or len(proc.stdout) != n_out * len(batch):
+            said = first_error_line(proc.stderr.decode("utf-8", "replace"), "")
             raise ToolchainError(
                 f"the host reference returned {len(proc.stdout)} bytes (exit {proc.returncode}), expected "
-                f"{n_out * len(batch)}", where=str(self.binary))
+                f"{n_out * len(batch)}" + (f": {said[:200]}" if said else ""), where=str(self.binary))
         return [proc.stdout[i * n_out:(i + 1) * n_out] for i in range(len(batch))]
 
     def close(self):

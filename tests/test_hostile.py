@@ -114,6 +114,24 @@ def test_the_reference_refuses_an_invalid_model(hello, tmp_path):
             load_reference(model, kind)
 
 
+def test_a_failing_host_reference_says_why(shared_models, hello, tmp_path):
+    """A host reference program that fails (here: KWS's model_host fed hello_world's one-byte inputs) is an error that
+    carries the program's own line, not only a byte count."""
+    from compiler_util import require_gcc
+
+    from edgeq.compiler import build_host, compile_model
+    from edgeq.errors import ToolchainError
+    from edgeq.reference import PortableHostReference
+
+    require_gcc()
+    compile_model(shared_models / "kws_ref_model.tflite", target="host", out_dir=tmp_path / "kws")
+    binary = build_host(tmp_path / "kws")
+    ref = PortableHostReference(HELLO, binary=binary)
+    with pytest.raises(ToolchainError, match=r"returned 0 bytes \(exit 1\), expected 1: model_host: short input: "
+                                             r"got 1 of 490 bytes"):
+        ref.run_many([b"\x00"])
+
+
 def test_every_real_model_is_valid():
     """No false positives: the published models (MLPerf Tiny, tflite-micro examples) have no structural problem."""
     from edgeq.tflite import read_model

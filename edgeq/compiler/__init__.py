@@ -361,6 +361,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     from edgeq._templates import render
     from edgeq.compiler import emit
     from edgeq.compiler.lower import state_tensors
+    from edgeq.compiler.ops.conv import NO_DSP_TARGETS
     from edgeq.tflite import Graph, read_model
 
     if target not in TARGETS:
@@ -395,6 +396,10 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     const_views = [{"name": c.name, "ctype": c.ctype, "size": int(c.values.size), "flash": c.flash,
                     "comment": c.comment} for c in consts]
     report = emit.memory_report(lw.layers, plan, graph, lw.buffers)
+    # a plan for a core without the DSP extension counts the working buffers of the convolution kernels' plain C
+    # loops; a build with DSP (this C compiled for another core) would need more and fail at run time: stop the build
+    no_dsp_plan = (backend == "portable" and target in NO_DSP_TARGETS
+                   and any(layer.params.get("fast_kernel") for layer in lw.layers))
 
     common = dict(banner=banner, model_name=model_name, sha256=graph.sha256, backend=backend, target=target,
                   inputs=inputs, outputs=outputs, arena_bytes=plan.arena_bytes, scratch_bytes=plan.scratch_bytes,
@@ -403,7 +408,7 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     files["model.h"] = render("model/model.h.j2", **common)
     files["model.c"] = render(
         "model/model.c.j2", **common, consts=const_views, layers=blocks, op_order_bound=plan.op_order_bound,
-        bound=plan.bound, plan_notes=textwrap.wrap(f"in-place variant kept: {plan.inplace_choice}", 108),
+        bound=plan.bound, no_dsp_plan=no_dsp_plan, plan_notes=textwrap.wrap(f"in-place variant kept: {plan.inplace_choice}", 108),
         buffers=emit.buffer_decls(buffers, renderer.used, len(lw.layers), renderer.scratch),
         arena_alloc=max(plan.arena_bytes + plan.scratch_bytes, 16),
         memory_rows=emit.memory_rows(report))
