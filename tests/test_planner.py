@@ -352,3 +352,5 @@ def test_compiled_plans_keep_the_least_variant_and_reach_the_bound(shared_models
         assert plan.inplace_variants and plan.ram_bytes == min(plan.inplace_variants.values()), path.name
         assert plan.bound <= plan.ram_bytes <= plan.op_order_bound + plan.max_scratch, path.name
         assert plan.ram_bytes == plan.bound, (path.name, plan.inplace_choice)
+        # each variant named once: the one kept first, then the others with their RAM (not the kept one again)
+        assert all(plan.inplace_choice.count(lab) == 1 for lab in plan.inplace_variants), plan.inplace_choice

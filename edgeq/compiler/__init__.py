@@ -224,6 +224,7 @@ def _plan_inplace(lw, be, extra: dict[int, int]):
             variants.append((f"in place, {label}", choice, plan_memory(offered, scratch)))
     order = {"no in-place layer": 0}
     label, choice, plan = min(variants, key=lambda v: (v[2].ram_bytes, order.get(v[0], 1)))
+    won = plan  # the variant kept (the pass below may move its layers to faster kernels at no RAM cost)
     if choice:
         plan, choice, faster = _fastest_where_free(plan, choice, needs_work, by_out, offered, base)
         label += f", {faster} on the fastest kernel at no RAM cost" if faster else ""
@@ -234,7 +235,7 @@ def _plan_inplace(lw, be, extra: dict[int, int]):
     plan.bound, plan.bound_per_op = bound, bound_per_op
     plan.inplace_variants = {lab: p.ram_bytes for lab, _, p in variants}
     plan.inplace_choice = f"{label}; other variants: " + ", ".join(
-        f"{lab} {p.ram_bytes} B" for lab, _, p in variants if p is not plan) if len(variants) > 1 else label
+        f"{lab} {p.ram_bytes} B" for lab, _, p in variants if p is not won) if len(variants) > 1 else label
 
     def apply() -> None:
         inplace = {c for c, _ in plan.inplace}
