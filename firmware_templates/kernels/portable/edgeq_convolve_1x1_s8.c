@@ -45,22 +45,6 @@ int32_t edgeq_convolve_1x1_s8_buffer_size(const edgeq_dims *input_dims, const ed
 #define EDGEQ_1X1_LOW_BIAS 32512
 #endif
 
-/* v clamped to [act_min, act_max]; `full` (a constant after inlining) says the range is all of int8, which the DSP
- * extension's SSAT does in one instruction. */
-EDGEQ_ALWAYS_INLINE int8_t edgeq_1x1_clamp(int32_t v, int full, int32_t act_min, int32_t act_max)
-{
-    if (full) {
-#if EDGEQ_USE_DSP
-        return (int8_t)__ssat(v, 8);
-#else
-        act_min = -128;
-        act_max = 127;
-#endif
-    }
-    v = v < act_min ? act_min : v;
-    return (int8_t)(v > act_max ? act_max : v);
-}
-
 /* Channel c of one or two pixels: bias, requantization (its per-channel part computed once), output zero point,
  * clamp; into *o0 and, when two, *o1. */
 EDGEQ_ALWAYS_INLINE void edgeq_1x1_out(int32_t acc0, int32_t acc1, int two, int32_t c, const int32_t *bias,
@@ -69,9 +53,9 @@ EDGEQ_ALWAYS_INLINE void edgeq_1x1_out(int32_t acc0, int32_t acc1, int two, int3
 {
     const edgeq_rq_channel r = edgeq_rq_channel_of(EDGEQ_W32(&q->multiplier[c]), EDGEQ_W32(&q->shift[c]));
     const int32_t b = EDGEQ_W32(&bias[c]);
-    *o0 = edgeq_1x1_clamp(edgeq_rq_apply(acc0 + b, &r) + out_offset, full, act_min, act_max);
+    *o0 = edgeq_clamp_s8(edgeq_rq_apply(acc0 + b, &r) + out_offset, full, act_min, act_max);
     if (two) {
-        *o1 = edgeq_1x1_clamp(edgeq_rq_apply(acc1 + b, &r) + out_offset, full, act_min, act_max);
+        *o1 = edgeq_clamp_s8(edgeq_rq_apply(acc1 + b, &r) + out_offset, full, act_min, act_max);
     }
 }
 

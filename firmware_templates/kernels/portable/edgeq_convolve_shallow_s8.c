@@ -141,20 +141,6 @@ EDGEQ_ALWAYS_INLINE void edgeq_shallow_window(const int8_t *input, const edgeq_d
     edgeq_shallow_expand(win, len, kh, len, unroll, dst);
 }
 
-/* v clamped to [act_min, act_max]; `full` says the range is all of int8 (one SSAT with the DSP extension). */
-EDGEQ_ALWAYS_INLINE int8_t edgeq_shallow_clamp(int32_t v, int full, int32_t act_min, int32_t act_max)
-{
-#if EDGEQ_USE_DSP
-    if (full) {
-        return (int8_t)__ssat(v, 8);
-    }
-#else
-    (void)full;
-#endif
-    v = v < act_min ? act_min : v;
-    return (int8_t)(v > act_max ? act_max : v);
-}
-
 /* The two accumulators a0, a1 of one channel (two pixels) requantized: edgeq_rq_apply (left shift 0) with the
  * channel's requantization words q (see the top of this file, loaded once for both), + output zero point. */
 EDGEQ_ALWAYS_INLINE void edgeq_shallow_rq(int32_t a0, int32_t a1, const int32_t *q, int32_t out_offset, int32_t *v0,
@@ -233,10 +219,10 @@ EDGEQ_ALWAYS_INLINE void edgeq_shallow_pixels(const int32_t *x, int32_t n_pairs,
         }
         edgeq_shallow_rq(a00, a10, w, out_offset, &a00, &a10);
         edgeq_shallow_rq(a01, a11, w + EDGEQ_SHALLOW_RQ, out_offset, &a01, &a11);
-        o0[0] = edgeq_shallow_clamp(a00, full, act_min, act_max);
-        o1[0] = edgeq_shallow_clamp(a10, full, act_min, act_max);
-        o0[1] = edgeq_shallow_clamp(a01, full, act_min, act_max);
-        o1[1] = edgeq_shallow_clamp(a11, full, act_min, act_max);
+        o0[0] = edgeq_clamp_s8(a00, full, act_min, act_max);
+        o1[0] = edgeq_clamp_s8(a10, full, act_min, act_max);
+        o0[1] = edgeq_clamp_s8(a01, full, act_min, act_max);
+        o1[1] = edgeq_clamp_s8(a11, full, act_min, act_max);
         w += 2 * EDGEQ_SHALLOW_RQ;
         o0 += 2;
         o1 += 2;

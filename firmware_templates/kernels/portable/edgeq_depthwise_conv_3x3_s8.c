@@ -74,16 +74,7 @@ static inline int8_t edgeq_dw3_out(int32_t acc, const int32_t *bias, const edgeq
 EDGEQ_ALWAYS_INLINE int8_t edgeq_dw3_rq(int32_t acc, const edgeq_rq_channel *r, int32_t out_offset, int full,
                                         int32_t act_min, int32_t act_max)
 {
-    int32_t v = edgeq_rq_apply(acc, r) + out_offset;
-#if EDGEQ_USE_DSP
-    if (full) {
-        return (int8_t)__ssat(v, 8);
-    }
-#else
-    (void)full;
-#endif
-    v = v < act_min ? act_min : v;
-    return (int8_t)(v > act_max ? act_max : v);
+    return edgeq_clamp_s8(edgeq_rq_apply(acc, r) + out_offset, full, act_min, act_max);
 }
 
 /* The output written straight to memory (not in place), four channels at a time over the whole output: the four
@@ -456,12 +447,7 @@ EDGEQ_ALWAYS_INLINE void edgeq_dw3_store(const int32_t *acc, int32_t n, int8_t *
             int32_t v;
             __asm__("smmlar %0, %1, %2, %3" : "=r"(v) : "r"(a), "r"(m), "r"(a));
             v = ((v + (v >> 31) + half) >> rs) + out_offset; /* (v >> 31: a negative exact half rounds down) */
-            if (full) {
-                *o = (int8_t)__ssat(v, 8);
-            } else {
-                v = v < act_min ? act_min : v;
-                *o = (int8_t)(v > act_max ? act_max : v);
-            }
+            *o = edgeq_clamp_s8(v, full, act_min, act_max);
         }
         return;
     }

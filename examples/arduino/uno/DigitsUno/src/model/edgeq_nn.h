@@ -354,6 +354,22 @@ static inline int32_t edgeq_rq_apply(int32_t x, const edgeq_rq_channel *r)
     return (high + r->half + ((high >> 31) & r->neg_mask)) >> r->right_shift;
 }
 
+/* v clamped to [act_min, act_max]; `full` (a constant after inlining) says that range is all of int8, which the DSP
+ * extension's SSAT does in one instruction. */
+EDGEQ_ALWAYS_INLINE int8_t edgeq_clamp_s8(int32_t v, int full, int32_t act_min, int32_t act_max)
+{
+    if (full) {
+#if EDGEQ_USE_DSP
+        return (int8_t)__ssat(v, 8);
+#else
+        act_min = -128;
+        act_max = 127;
+#endif
+    }
+    v = v < act_min ? act_min : v;
+    return (int8_t)(v > act_max ? act_max : v);
+}
+
 /* edgeq_requantize_bounded(x0, ...) and (x1, ...) for one channel (same domain) with the per-channel work done once:
  * with the DSP extension the branch on the shift's sign is taken once for both values, and then a right shift
  * (shift < 0) needs no left shift and its rounding's sign term is just high >> 31, a left shift no rounding. */
