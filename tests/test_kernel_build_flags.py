@@ -1,7 +1,8 @@
 """The portable kernels are source a user compiles with their own flags: every file must build, warning-free
-(-Wall -Wextra -Werror), at every optimisation level a toolchain or IDE may use (-O0 debug builds free no frame
-pointer, so inline assembly that needs 14 registers must fall back to C there), for every Cortex-M core edgeq
-targets, and with a frame pointer when EDGEQ_NO_ASM is defined (edgeq_nn.h)."""
+(-Wall -Wextra -Werror; -O3 finds maybe-uninitialized cases the others miss), at every optimisation level a
+toolchain or IDE may use (-O0 debug builds free no frame pointer, so inline assembly that needs 14 registers must fall
+back to C there), for every Cortex-M core edgeq targets, and with a frame pointer when EDGEQ_NO_ASM is defined
+(edgeq_nn.h)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ CORES = {
     "cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
     "cortex-m55": ["-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"],
 }
-FLAGS = {"O0": ["-O0"], "Og": ["-Og"], "Os": ["-Os"], "O2": ["-O2"],
+FLAGS = {"O0": ["-O0"], "Og": ["-Og"], "Os": ["-Os"], "O2": ["-O2"], "O3": ["-O3"],
          "O2-frame-pointer-no-asm": ["-O2", "-fno-omit-frame-pointer", "-DEDGEQ_NO_ASM"]}
 #: the DSP core (inline assembly, SIMD intrinsics) at every level; the others at the extremes
 BUILDS = [("cortex-m4", f) for f in FLAGS] + [("cortex-m0plus", "O0"), ("cortex-m0plus", "Os"),

@@ -114,12 +114,10 @@ EDGEQ_ALWAYS_INLINE void edgeq_dw3_direct(const edgeq_dw_conv_params *dw, const 
             bias[t] = bias_data != NULL ? EDGEQ_W32(&bias_data[c + t]) : 0;
         }
 #if EDGEQ_USE_DSP
-        if (n == 4) {
-            for (t = 0; t < 9; ++t) {
-                const int32_t v = edgeq_load4(filter_data + t * cc + c);
-                w02[t] = __sxtb16(v);
-                w13[t] = edgeq_sxtb16_ror8(v);
-            }
+        for (t = 0; t < 9; ++t) { /* (only a full group of four reads them; a last, shorter one sets them to 0) */
+            const int32_t v = n == 4 ? edgeq_load4(filter_data + t * cc + c) : 0;
+            w02[t] = __sxtb16(v);
+            w13[t] = edgeq_sxtb16_ror8(v);
         }
 #endif
         for (b = 0; b < input_dims->n; ++b) {
