@@ -448,10 +448,10 @@ KXK_WINDOW = 576
 LANES_1X1 = 256
 LANES_CHUNK = 64
 CONV_STAGE = 128
-#: targets whose build has the DSP extension (EDGEQ_USE_DSP) / surely has not; any other may be either: generic, and
-#: host - the computer that builds it, which on a 32-bit Arm one (a Raspberry Pi's armhf userland: armv7-a) has it
+#: targets whose build has the DSP extension (EDGEQ_USE_DSP) / has not; any other (generic) may be either. host builds
+#: define EDGEQ_NO_DSP (their Makefiles), so a 32-bit Arm computer (a Raspberry Pi's armhf userland) runs the plain C
 DSP_TARGETS = ("cortex-m4", "cortex-m7", "cortex-m55")
-NO_DSP_TARGETS = ("cortex-m0plus", "avr")
+NO_DSP_TARGETS = ("host", "cortex-m0plus", "avr")
 
 
 def _align4(n: int) -> int:

@@ -147,10 +147,11 @@ static inline void edgeq_ow_put(edgeq_out_writer *w, int8_t v)
     ++w->pos;
 }
 
-/* DSP extension (Cortex-M4/M7/M33/M55...): the kernels use the two-lane 16-bit multiply-accumulates of ACLE
+/* DSP extension (Cortex-M4/M7/M33/M55...; not when EDGEQ_NO_DSP is defined, as --target host builds do): the kernels use the two-lane 16-bit multiply-accumulates of ACLE
  * (<arm_acle.h>) on four int8 values loaded as one 32-bit word. Every other target (AVR, M0+, RISC-V, x86) runs the
  * plain C loops, which compute the same sums. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32
+#if !defined(EDGEQ_NO_DSP) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__ARM_FEATURE_SIMD32) && \
+    __ARM_FEATURE_SIMD32
 #define EDGEQ_USE_DSP 1
 #include <arm_acle.h>
 #include <string.h>
