@@ -409,7 +409,8 @@ def compile_model(model, target: str = "host", backend: str = "portable", out_di
     files["model.h"] = render("model/model.h.j2", **common)
     files["model.c"] = render(
         "model/model.c.j2", **common, consts=const_views, layers=blocks, op_order_bound=plan.op_order_bound,
-        bound=plan.bound, no_dsp_plan=no_dsp_plan, plan_notes=textwrap.wrap(f"in-place variant kept: {plan.inplace_choice}", 108),
+        bound=plan.bound, no_dsp_plan=no_dsp_plan,
+        plan_notes=textwrap.wrap(f"in-place variant kept: {plan.inplace_choice}", 108),
         buffers=emit.buffer_decls(buffers, renderer.used, len(lw.layers), renderer.scratch),
         arena_alloc=max(plan.arena_bytes + plan.scratch_bytes, 16),
         memory_rows=emit.memory_rows(report))
